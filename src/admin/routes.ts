@@ -1,0 +1,102 @@
+import { Router } from 'express';
+import type { AuditLog } from '../audit/log.js';
+import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../auth/guards.js';
+import type { Clock } from '../clock.js';
+import { TooManyRequestsError } from '../errors.js';
+import { noStore } from '../http/security-headers.js';
+import { describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
+import { describeChannel } from '../mfa/provider.js';
+import { adminVerifiedUntil, isAdminVerified } from '../mfa/scopes.js';
+import type { MfaService } from '../mfa/service.js';
+import type { ProviderPool } from '../mfa/providers/pool.js';
+import { maskPhone } from '../users/phone.js';
+import type { UserStore } from '../users/store.js';
+
+export interface AdminRouterDeps {
+  users: UserStore;
+  audit: AuditLog;
+  mfa: MfaService;
+  delivery: CodeDelivery;
+  providers: Pick<ProviderPool, 'status'>;
+  clock: Clock;
+  adminScopeTtlMs: number;
+  adminUsernames: readonly string[];
+}
+
+/**
+ * The secure area. Being signed in is not enough: it takes a fresh code in the admin scope, and
+ * that verification lasts a fixed time from the code, however active the admin is.
+ */
+export function createAdminRouter(deps: AdminRouterDeps): Router {
+  const { users, audit, mfa, delivery, clock } = deps;
+  const router = Router();
+
+  router.use(
+    '/admin',
+    noStore,
+    requireSignedIn,
+    (req, res, next) => {
+      const user = currentUserOf(res)!;
+      if (!res.locals.isAdmin)
+        audit.record({ type: 'admin_denied', userId: user.id, username: user.username, ip: req.ip });
+      next();
+    },
+    requireAdmin,
+  );
+
+  router.get('/admin', (req, res) => {
+    const user = currentUserOf(res)!;
+    const now = clock.now().getTime();
+    if (!isAdminVerified(req.session, user.id, now, deps.adminScopeTtlMs)) {
+      const pending = req.session.challenge;
+      const hasLiveAdminCode =
+        pending?.scope === 'admin' &&
+        pending.userId === user.id &&
+        !pending.closed &&
+        !mfa.isExpired(pending);
+      const channel = req.session.channel ?? user.preferredChannel;
+      const wasVerified = req.session.adminVerified !== undefined;
+      return res.render('admin/step-up', {
+        title: 'Confirm it is you',
+        maskedPhone: maskPhone(user.phone),
+        channelLabel: describeChannel(channel),
+        hasLiveAdminCode,
+        expiredNotice: wasVerified ? 'Your secure-area verification has expired.' : null,
+        ttlMinutes: Math.round(deps.adminScopeTtlMs / 60_000),
+      });
+    }
+    res.render('admin/index', {
+      title: 'Secure area',
+      verifiedUntil: new Date(adminVerifiedUntil(req.session, deps.adminScopeTtlMs)!),
+      accounts: users.list().map((account) => ({
+        username: account.username,
+        maskedPhone: maskPhone(account.phone),
+        createdAt: account.createdAt,
+        lastLoginAt: account.lastLoginAt,
+        isAdmin: isAdminUser(account, deps.adminUsernames),
+      })),
+      events: audit.recent(100),
+      providers: deps.providers.status(),
+    });
+  });
+
+  router.post('/admin/step-up', async (req, res) => {
+    const user = currentUserOf(res)!;
+    const channel = req.session.channel ?? user.preferredChannel;
+    const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel });
+    if (!outcome.ok) {
+      if (outcome.reason === 'channel_unavailable') {
+        req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
+        // Give the code page a challenge-less admin stage so the person can pick another channel.
+        return res.redirect(303, '/account');
+      }
+      throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {
+        href: '/account',
+        label: 'Back to your account',
+      });
+    }
+    res.redirect(303, '/verify');
+  });
+
+  return router;
+}

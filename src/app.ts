@@ -1,0 +1,166 @@
+import express, { type Express } from 'express';
+import { rateLimit } from 'express-rate-limit';
+import type session from 'express-session';
+import { createAccountRouter } from './account/routes.js';
+import { createAdminRouter } from './admin/routes.js';
+import type { AuditLog } from './audit/log.js';
+import { createSignedInLoader } from './auth/guards.js';
+import { createLoginThrottle } from './auth/login-throttle.js';
+import { createAuthRouter } from './auth/routes.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { isDatabaseHealthy, type Db } from './db/open.js';
+import { createOutboxRouter, type Outbox } from './dev/outbox.js';
+import { createCsrfProtection } from './http/csrf.js';
+import { createErrorHandler, notFoundHandler } from './http/error-pages.js';
+import type { RateLimitStore } from './http/rate-limit.js';
+import { createSecurityHeaders } from './http/security-headers.js';
+import { createSessionMiddleware } from './http/session.js';
+import type { Logger } from './logger.js';
+import { createCodeDelivery } from './mfa/delivery.js';
+import type { ProviderPool } from './mfa/providers/pool.js';
+import { createMfaRouter } from './mfa/routes.js';
+import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
+import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
+import type { PasswordHasher } from './users/passwords.js';
+import type { UserStore } from './users/store.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  users: UserStore;
+  audit: AuditLog;
+  clock: Clock;
+  logger: Logger;
+  hasher: PasswordHasher;
+  providers: ProviderPool;
+  limits: RateLimitStore;
+  sessionStore: session.Store;
+  /** The console provider's outbox; /dev/outbox is mounted only outside production. */
+  outbox?: Outbox;
+  /** Requests per minute per address on form posts, a coarse flood guard under the finer rules. */
+  postsPerMinute?: number;
+}
+
+export const SITE_NAME = 'Keyhole';
+
+/** The composition root: reading it top to bottom shows every middleware in order. */
+export function createApp(deps: AppDeps): Express {
+  const { config, clock, logger } = deps;
+  const app = express();
+  const channelCookie = {
+    name: config.isProduction ? '__Host-mfa.channel' : 'mfa.channel',
+    secure: config.isProduction,
+  };
+
+  app.set('trust proxy', config.trustProxy);
+  app.set('view engine', 'ejs');
+  app.set('views', VIEWS_DIR);
+  app.disable('x-powered-by');
+  app.locals.siteName = SITE_NAME;
+  app.locals.isProduction = config.isProduction;
+
+  app.use(createSecurityHeaders(config.isProduction));
+  app.use('/assets', express.static(PUBLIC_DIR, { index: false, maxAge: config.isProduction ? '1d' : 0 }));
+
+  app.get('/healthz', (_req, res) => {
+    const databaseUp = isDatabaseHealthy(deps.db);
+    res
+      .status(databaseUp ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json({
+        status: databaseUp ? 'ok' : 'unavailable',
+        database: databaseUp ? 'up' : 'down',
+        providers: deps.providers.status(),
+      });
+  });
+
+  app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: deps.postsPerMinute ?? 120,
+      skip: (req) => req.method !== 'POST',
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      handler: (_req, res) => {
+        res
+          .status(429)
+          .set('Retry-After', '60')
+          .render('errors/429', {
+            title: 'Slow down',
+            status: 429,
+            error: { safeMessage: 'Too many requests from your address. Wait a minute and try again.' },
+          });
+      },
+    }),
+  );
+
+  app.use(
+    createSessionMiddleware({
+      secret: config.sessionSecret,
+      store: deps.sessionStore,
+      isProduction: config.isProduction,
+    }),
+  );
+  app.use(createSignedInLoader({ users: deps.users, clock, adminUsernames: config.adminUsernames }));
+
+  const csrf = createCsrfProtection();
+  app.use(csrf.exposeToken);
+  app.use(csrf.protect);
+
+  const mfa = createMfaService({
+    providers: deps.providers,
+    limits: deps.limits,
+    clock,
+    rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
+    audit: deps.audit,
+  });
+  const delivery = createCodeDelivery(mfa);
+  const throttle = createLoginThrottle(deps.limits, () => clock.now().getTime());
+  const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
+
+  app.use(
+    createAuthRouter({
+      users: deps.users,
+      hasher: deps.hasher,
+      throttle,
+      delivery,
+      audit: deps.audit,
+      clock,
+      isProduction: config.isProduction,
+      channelCookie,
+    }),
+  );
+  app.use(
+    createMfaRouter({
+      users: deps.users,
+      mfa,
+      delivery,
+      throttle,
+      audit: deps.audit,
+      clock,
+      codeDigits: config.codeDigits,
+      channelCookie,
+    }),
+  );
+  app.use(createAccountRouter({ clock, adminScopeTtlMs }));
+  app.use(
+    createAdminRouter({
+      users: deps.users,
+      audit: deps.audit,
+      mfa,
+      delivery,
+      providers: deps.providers,
+      clock,
+      adminScopeTtlMs,
+      adminUsernames: config.adminUsernames,
+    }),
+  );
+  // It lists real codes, so it exists only where no real person's codes are sent.
+  if (!config.isProduction && deps.outbox) app.use(createOutboxRouter(deps.outbox));
+
+  app.use(notFoundHandler);
+  app.use(createErrorHandler(logger));
+  return app;
+}

@@ -1,0 +1,67 @@
+import type { Request, RequestHandler } from 'express';
+import type { Clock } from '../clock.js';
+import { ForbiddenError } from '../errors.js';
+import { readSignedIn } from '../mfa/scopes.js';
+import type { User, UserStore } from '../users/store.js';
+
+export interface SignedInLocals {
+  currentUser?: User;
+  isAdmin?: boolean;
+}
+
+export function isAdminUser(user: User, adminUsernames: readonly string[]): boolean {
+  return adminUsernames.includes(user.username.toLowerCase());
+}
+
+/**
+ * Puts the signed-in user (if any) in res.locals for every page, and ends a session that has
+ * been idle too long or has reached its absolute limit.
+ */
+export function createSignedInLoader(deps: {
+  users: UserStore;
+  clock: Clock;
+  adminUsernames: readonly string[];
+}): RequestHandler {
+  return (req, res, next) => {
+    const now = deps.clock.now().getTime();
+    const slot = req.session?.signedIn;
+    if (!slot) return next();
+    const signedIn = readSignedIn(req.session, now);
+    const user = signedIn ? deps.users.findById(signedIn.userId) : null;
+    if (!signedIn || !user) {
+      delete req.session.signedIn;
+      delete req.session.adminVerified;
+      delete req.session.challenge;
+      return next();
+    }
+    signedIn.lastSeenAt = now;
+    res.locals.currentUser = user;
+    res.locals.isAdmin = isAdminUser(user, deps.adminUsernames);
+    next();
+  };
+}
+
+export function currentUserOf(res: { locals: Record<string, unknown> }): User | undefined {
+  return res.locals.currentUser as User | undefined;
+}
+
+function loginUrlReturningTo(req: Request): string {
+  return `/login?next=${encodeURIComponent(req.originalUrl)}`;
+}
+
+export const requireSignedIn: RequestHandler = (req, res, next) => {
+  if (!currentUserOf(res)) return res.redirect(303, loginUrlReturningTo(req));
+  next();
+};
+
+export const requireAdmin: RequestHandler = (_req, res, next) => {
+  if (!res.locals.isAdmin) {
+    return next(
+      new ForbiddenError('The secure area is for administrators only.', {
+        href: '/account',
+        label: 'Back to your account',
+      }),
+    );
+  }
+  next();
+};

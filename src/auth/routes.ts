@@ -1,0 +1,201 @@
+import { Router, type Request, type Response } from 'express';
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import { TooManyRequestsError, describeWait } from '../errors.js';
+import { destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
+import { toSafeReturnPath } from '../http/safe-redirect.js';
+import { parseForm, type FieldError } from '../http/validate.js';
+import { describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
+import type { Channel } from '../mfa/provider.js';
+import type { PasswordHasher } from '../users/passwords.js';
+import { parsePhone } from '../users/phone.js';
+import type { UserStore } from '../users/store.js';
+import { currentUserOf } from './guards.js';
+import type { LoginThrottle } from './login-throttle.js';
+import { loginSchema, registerSchema } from './schemas.js';
+import { COUNTRY_OPTIONS } from './countries.js';
+
+export interface AuthRouterDeps {
+  users: UserStore;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  delivery: CodeDelivery;
+  audit: AuditLog;
+  clock: Clock;
+  isProduction: boolean;
+  /** The channel cookie remembers this browser's last channel, to pre-select it on the login form. */
+  channelCookie: { name: string; secure: boolean };
+}
+
+const INVALID_CREDENTIALS = 'Invalid username or password.';
+const CHANNEL_COOKIE_MAX_AGE_MS = 365 * 24 * 60 * 60_000;
+
+/** Keeps only what a form may show again: never the password. */
+function echoValues(body: unknown, fields: string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  const source = (body ?? {}) as Record<string, unknown>;
+  for (const name of fields) {
+    const value = source[name];
+    if (typeof value === 'string') values[name] = value.slice(0, 200);
+  }
+  return values;
+}
+
+export function rememberChannel(res: Response, cookie: AuthRouterDeps['channelCookie'], channel: Channel) {
+  res.cookie(cookie.name, channel, {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: cookie.secure,
+    path: '/',
+    maxAge: CHANNEL_COOKIE_MAX_AGE_MS,
+  });
+}
+
+function rememberedChannel(req: Request, cookieName: string): Channel | undefined {
+  const value = parseCookie(req.headers.cookie, cookieName);
+  return value === 'sms' || value === 'voice' ? value : undefined;
+}
+
+function parseCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of header?.split(';') ?? []) {
+    const [key, ...rest] = part.trim().split('=');
+    if (key === name) return decodeURIComponent(rest.join('='));
+  }
+  return undefined;
+}
+
+export function createAuthRouter(deps: AuthRouterDeps): Router {
+  const { users, hasher, throttle, delivery, audit, clock } = deps;
+  const router = Router();
+
+  const renderRegister = (
+    res: Response,
+    status: number,
+    values: Record<string, string>,
+    errors: FieldError[],
+  ) =>
+    res.status(status).render('auth/register', {
+      title: 'Create an account',
+      values,
+      errors,
+      countries: COUNTRY_OPTIONS,
+    });
+
+  const renderLogin = (
+    req: Request,
+    res: Response,
+    status: number,
+    values: Record<string, string>,
+    errors: FieldError[],
+    notice?: string,
+  ) =>
+    res.status(status).render('auth/login', {
+      title: 'Log in',
+      values: { channel: rememberedChannel(req, deps.channelCookie.name) ?? '', ...values },
+      errors,
+      notice,
+      channels: delivery.channels(),
+    });
+
+  router.get('/', (_req, res) => res.redirect(303, currentUserOf(res) ? '/account' : '/login'));
+
+  router.get('/register', (_req, res) => {
+    if (currentUserOf(res)) return res.redirect(303, '/account');
+    renderRegister(res, 200, { channel: 'sms', country: 'US' }, []);
+  });
+
+  router.post('/register', async (req, res) => {
+    const values = echoValues(req.body, ['username', 'phone', 'country', 'channel']);
+    const form = parseForm(registerSchema, req.body);
+    if (!form.ok) return renderRegister(res, 400, values, form.errors);
+
+    const phone = parsePhone(form.data.phone, form.data.country);
+    if (!phone.ok) return renderRegister(res, 400, values, [{ field: 'phone', message: phone.message }]);
+
+    const user = users.create({
+      username: form.data.username,
+      passwordHash: await hasher.hash(form.data.password),
+      phone: phone.e164,
+      preferredChannel: form.data.channel,
+    });
+    if (!user) {
+      return renderRegister(res, 409, values, [
+        { field: 'username', message: 'That username is taken. Choose another.' },
+      ]);
+    }
+    audit.record({ type: 'account_created', userId: user.id, username: user.username, ip: req.ip });
+    res.redirect(303, `/login?registered=${encodeURIComponent(user.username)}`);
+  });
+
+  router.get('/login', (req, res) => {
+    if (currentUserOf(res)) return res.redirect(303, toSafeReturnPath(req.query.next));
+    const registered =
+      typeof req.query.registered === 'string' ? req.query.registered.slice(0, 32) : undefined;
+    const notice = registered
+      ? 'Your account is ready. Log in to receive your first code.'
+      : req.query.signedOut !== undefined
+        ? 'You have logged out.'
+        : undefined;
+    const next = typeof req.query.next === 'string' ? toSafeReturnPath(req.query.next, '') : '';
+    renderLogin(req, res, 200, { username: registered ?? '', next }, [], notice);
+  });
+
+  router.post('/login', async (req, res) => {
+    const values = echoValues(req.body, ['username', 'channel', 'next']);
+    const form = parseForm(loginSchema, req.body);
+    if (!form.ok) return renderLogin(req, res, 400, values, form.errors);
+    const { username, password, channel } = form.data;
+    const ip = req.ip ?? 'unknown';
+
+    const decision = await throttle.check(username, ip);
+    if (!decision.allowed) {
+      audit.record({ type: 'login_throttled', username, ip });
+      res.set('Retry-After', String(decision.retryAfterSeconds));
+      return renderLogin(req, res, 429, values, [
+        {
+          field: 'username',
+          message: `Too many failed attempts. Wait ${describeWait(decision.retryAfterSeconds)} and try again.`,
+        },
+      ]);
+    }
+
+    // Both branches hash once, so the time taken does not tell whether the account exists.
+    const user = users.findByUsername(username);
+    const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
+    if (!user || !passwordMatches) {
+      await throttle.recordFailure(username, ip);
+      audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip });
+      return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
+    }
+
+    // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
+    const returnTo = toSafeReturnPath(form.data.next, '');
+    await regenerateSession(req);
+    const chosen = channel ?? user.preferredChannel;
+    req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
+    req.session.channel = chosen;
+    if (returnTo) req.session.returnTo = returnTo;
+    if (chosen !== user.preferredChannel) users.setPreferredChannel(user.id, chosen);
+
+    const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
+    if (!outcome.ok && outcome.reason === 'locked') {
+      throw new TooManyRequestsError(
+        `Too many wrong codes were entered for this account. Wait ${describeWait(outcome.retryAfterSeconds)} and try again.`,
+        outcome.retryAfterSeconds,
+      );
+    }
+    // Any other refusal (too many codes) is explained on the code page.
+    if (!outcome.ok) req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
+    res.redirect(303, '/verify');
+  });
+
+  router.post('/logout', async (req, res) => {
+    const user = currentUserOf(res);
+    if (user) audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
+    await destroySession(req);
+    res.clearCookie(sessionCookieName(deps.isProduction), { path: '/' });
+    res.redirect(303, '/login?signedOut');
+  });
+
+  return router;
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { CHANNELS } from '../mfa/provider.js';
+import { hasDisallowedCharacters } from '../http/validate.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, isCommonPassword } from '../users/passwords.js';
+
+const codePointLength = (value: string) => [...value].length;
+
+/** A string field: one value (not a list), no invisible or control characters. */
+const field = (name: string) =>
+  z
+    .string({ error: `Enter your ${name}.` })
+    .refine((value) => !hasDisallowedCharacters(value), {
+      error: `Your ${name} has characters we cannot accept.`,
+    });
+
+const channelField = z.enum(CHANNELS, { error: 'Choose text message or voice call.' });
+
+export const registerSchema = z.object({
+  username: field('username')
+    .transform((value) => value.normalize('NFKC').trim())
+    .pipe(
+      z
+        .string()
+        .min(3, { error: 'Choose a username of at least 3 characters.' })
+        .max(32, { error: 'Choose a username of at most 32 characters.' })
+        .regex(/^[A-Za-z0-9._-]+$/, {
+          error: 'Use only letters, digits, dots, dashes and underscores in your username.',
+        }),
+    ),
+  password: field('password')
+    .transform((value) => value.normalize('NFKC'))
+    .refine((value) => codePointLength(value) >= PASSWORD_MIN_LENGTH, {
+      error: `Choose a password of at least ${PASSWORD_MIN_LENGTH} characters.`,
+    })
+    .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
+      error: `Choose a password of at most ${PASSWORD_MAX_LENGTH} characters.`,
+    })
+    .refine((value) => !isCommonPassword(value), {
+      error: 'This password is one of the most common ones, so it is easy to guess. Choose another.',
+    }),
+  phone: field('phone number')
+    .transform((value) => value.trim())
+    .pipe(
+      z
+        .string()
+        .min(1, { error: 'Enter your phone number.' })
+        .max(32, { error: 'Enter a phone number of at most 32 characters.' })
+        .regex(/^[+\d\s().-]+$/, { error: 'Enter a phone number using digits, spaces and an optional +.' }),
+    ),
+  country: z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z
+      .string({ error: 'Choose a country from the list.' })
+      .trim()
+      .toUpperCase()
+      .regex(/^[A-Z]{2}$/, { error: 'Choose a country from the list.' })
+      .optional(),
+  ),
+  channel: channelField,
+});
+export type RegisterForm = z.infer<typeof registerSchema>;
+
+export const loginSchema = z.object({
+  username: field('username')
+    .transform((value) => value.normalize('NFKC').trim())
+    .pipe(
+      z
+        .string()
+        .min(1, { error: 'Enter your username.' })
+        .max(64, { error: 'Invalid username or password.' }),
+    ),
+  password: field('password')
+    .transform((value) => value.normalize('NFKC'))
+    .pipe(
+      z
+        .string()
+        .min(1, { error: 'Enter your password.' })
+        .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
+          error: 'Invalid username or password.',
+        }),
+    ),
+  /** Optional: without it, the account's saved preference is used. */
+  channel: z.preprocess((value) => (value === '' ? undefined : value), channelField.optional()),
+  next: z.string().max(512).optional().catch(undefined),
+});
+export type LoginForm = z.infer<typeof loginSchema>;

@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * The environment, parsed once at start. Only server.ts hands process.env to loadConfig;
+ * everything else receives the typed Config. Every problem is reported at once, by name.
+ */
+
+const DEFAULT_BANDWIDTH_MFA_BASE_URL = 'https://mfa.bandwidth.com/api/v1';
+const PROVIDER_NAMES = ['console', 'bandwidth'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+const emptyAsUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(emptyAsUndefined, z.string().trim().optional());
+
+const integerInRange = (fallback: number, min: number, max: number) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ error: 'must be a whole number' })
+      .int({ error: 'must be a whole number' })
+      .min(min, { error: `must be at least ${min}` })
+      .max(max, { error: `must be at most ${max}` })
+      .default(fallback),
+  );
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** express's "trust proxy" setting: false, a hop count, or a list of addresses/subnets/names. */
+const trustProxySchema = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .default('loopback')
+    .transform((raw, ctx): boolean | number | string[] => {
+      const value = raw.trim().toLowerCase();
+      if (value === 'false' || value === 'none') return false;
+      if (value === 'true') {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'trusting every proxy lets any client forge its address; give a hop count or addresses',
+        });
+        return z.NEVER;
+      }
+      if (/^\d+$/.test(value)) return Number(value);
+      return value
+        .split(',')
+        .map((part) => part.trim())
+        .filter(Boolean);
+    }),
+);
+
+const providerListSchema = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .default('console')
+    .transform((raw, ctx): ProviderName[] => {
+      const names = raw
+        .split(',')
+        .map((name) => name.trim().toLowerCase())
+        .filter(Boolean);
+      const unknown = names.filter((name) => !(PROVIDER_NAMES as readonly string[]).includes(name));
+      if (unknown.length > 0 || names.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown provider "${unknown.join(', ') || raw}"; use one of: ${PROVIDER_NAMES.join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      if (new Set(names).size !== names.length) {
+        ctx.addIssue({ code: 'custom', message: 'names a provider twice' });
+        return z.NEVER;
+      }
+      return names as ProviderName[];
+    }),
+);
+
+const envSchema = z.object({
+  NODE_ENV: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['development', 'production', 'test'], { error: 'must be development, production or test' })
+      .default('development'),
+  ),
+  PORT: integerInRange(3000, 0, 65535),
+  HOST: z.preprocess(emptyAsUndefined, z.string().trim().min(1).default('127.0.0.1')),
+  SESSION_SECRET: optionalString.pipe(
+    z.string().min(32, { error: 'must be at least 32 characters (try: openssl rand -hex 32)' }).optional(),
+  ),
+  TRUST_PROXY: trustProxySchema,
+  DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().trim().min(1).default('./data/app.db')),
+  ADMIN_USERNAMES: optionalString,
+  ADMIN_SCOPE_TTL_MINUTES: integerInRange(15, 1, 720),
+  MFA_CODE_DIGITS: integerInRange(6, 4, 8),
+  MFA_CODE_TTL_MINUTES: integerInRange(5, 1, 15),
+  MFA_PROVIDER: providerListSchema,
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+
+  BW_ACCOUNT_ID: optionalString,
+  BW_USERNAME: optionalString,
+  BW_PASSWORD: optionalString,
+  BW_CLIENT_ID: optionalString,
+  BW_CLIENT_SECRET: optionalString,
+  BW_VOICE_APPLICATION_ID: optionalString,
+  BW_MESSAGING_APPLICATION_ID: optionalString,
+  BW_NUMBER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\+[1-9]\d{1,14}$/, { error: 'must be an E.164 number such as +12025550100' })
+      .optional(),
+  ),
+  BASE_CALLBACK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
+  BW_MFA_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default(DEFAULT_BANDWIDTH_MFA_BASE_URL)),
+});
+
+type Env = z.infer<typeof envSchema>;
+
+export interface BandwidthConfig {
+  accountId: string;
+  /** Basic auth, or OAuth2 client credentials: exactly one of the two pairs is set. */
+  username?: string;
+  password?: string;
+  clientId?: string;
+  clientSecret?: string;
+  voiceApplicationId: string;
+  messagingApplicationId: string;
+  fromNumber: string;
+  baseUrl: string;
+}
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  port: number;
+  host: string;
+  sessionSecret: string;
+  /** True when SESSION_SECRET was not given and a random one was made for this run. */
+  sessionSecretGenerated: boolean;
+  trustProxy: boolean | number | string[];
+  databasePath: string;
+  adminUsernames: string[];
+  adminScopeTtlMinutes: number;
+  codeDigits: number;
+  codeTtlMinutes: number;
+  providers: ProviderName[];
+  logLevel: Env['LOG_LEVEL'];
+  baseCallbackUrl?: string;
+  bandwidth?: BandwidthConfig;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function requireVariables(env: Env, names: (keyof Env)[], why: string, problems: string[]) {
+  for (const name of names) {
+    if (env[name] === undefined) problems.push(`${name}: is required ${why}`);
+  }
+}
+
+function readBandwidthConfig(env: Env, problems: string[]): BandwidthConfig | undefined {
+  const why = 'when MFA_PROVIDER includes bandwidth';
+  requireVariables(
+    env,
+    ['BW_ACCOUNT_ID', 'BW_VOICE_APPLICATION_ID', 'BW_MESSAGING_APPLICATION_ID', 'BW_NUMBER'],
+    why,
+    problems,
+  );
+  const hasBasic = env.BW_USERNAME !== undefined || env.BW_PASSWORD !== undefined;
+  const hasOAuth = env.BW_CLIENT_ID !== undefined || env.BW_CLIENT_SECRET !== undefined;
+  if (hasOAuth && !hasBasic) {
+    requireVariables(env, ['BW_CLIENT_ID', 'BW_CLIENT_SECRET'], `${why} and OAuth2 is used`, problems);
+  } else {
+    requireVariables(
+      env,
+      ['BW_USERNAME', 'BW_PASSWORD'],
+      `${why} (or set BW_CLIENT_ID and BW_CLIENT_SECRET)`,
+      problems,
+    );
+  }
+  if (problems.length > 0) return undefined;
+  return {
+    accountId: env.BW_ACCOUNT_ID!,
+    username: env.BW_USERNAME,
+    password: env.BW_PASSWORD,
+    clientId: env.BW_CLIENT_ID,
+    clientSecret: env.BW_CLIENT_SECRET,
+    voiceApplicationId: env.BW_VOICE_APPLICATION_ID!,
+    messagingApplicationId: env.BW_MESSAGING_APPLICATION_ID!,
+    fromNumber: env.BW_NUMBER!,
+    baseUrl: env.BW_MFA_BASE_URL.replace(/\/+$/, ''),
+  };
+}
+
+function parseAdminUsernames(raw: string | undefined, isProduction: boolean): string[] {
+  if (raw === undefined) return isProduction ? [] : ['admin'];
+  return raw
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+}
+
+/** Parses the environment into a Config, or throws a ConfigError naming every bad variable. */
+export function loadConfig(source: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  const problems: string[] = [];
+
+  if (isProduction && env.SESSION_SECRET === undefined) {
+    problems.push('SESSION_SECRET: is required when NODE_ENV=production (try: openssl rand -hex 32)');
+  }
+  const bandwidth = env.MFA_PROVIDER.includes('bandwidth') ? readBandwidthConfig(env, problems) : undefined;
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    env: env.NODE_ENV,
+    isProduction,
+    port: env.PORT,
+    host: env.HOST,
+    sessionSecret: env.SESSION_SECRET ?? randomBytes(32).toString('hex'),
+    sessionSecretGenerated: env.SESSION_SECRET === undefined,
+    trustProxy: env.TRUST_PROXY,
+    databasePath: env.DATABASE_PATH,
+    adminUsernames: parseAdminUsernames(env.ADMIN_USERNAMES, isProduction),
+    adminScopeTtlMinutes: env.ADMIN_SCOPE_TTL_MINUTES,
+    codeDigits: env.MFA_CODE_DIGITS,
+    codeTtlMinutes: env.MFA_CODE_TTL_MINUTES,
+    providers: env.MFA_PROVIDER,
+    logLevel: env.LOG_LEVEL,
+    baseCallbackUrl: env.BASE_CALLBACK_URL,
+    bandwidth,
+  };
+}

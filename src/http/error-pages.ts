@@ -1,0 +1,109 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { AppError, NotFoundError, describeWait } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { ProviderError } from '../mfa/provider.js';
+import { isCsrfError } from './csrf.js';
+
+const RETRY_CODE_STEP = { href: '/verify', label: 'Back to the code page' };
+
+/** What a person is told when a provider fails; the operator gets the detail in the log. */
+export function providerErrorToAppError(error: ProviderError): AppError {
+  switch (error.kind) {
+    case 'invalid_number':
+      return new AppError(400, 'We could not send a code to this number. Check the number on your account.', {
+        nextStep: RETRY_CODE_STEP,
+      });
+    case 'rate_limited':
+      return new AppError(
+        429,
+        `Too many codes requested. Wait ${describeWait(error.retryAfterSeconds ?? 60)} and try again.`,
+        { retryAfterSeconds: error.retryAfterSeconds ?? 60, nextStep: RETRY_CODE_STEP },
+      );
+    case 'auth':
+      return new AppError(503, 'Codes cannot be sent right now. Please try again later.', {
+        nextStep: RETRY_CODE_STEP,
+      });
+    case 'unavailable':
+      return new AppError(503, 'The service that sends codes did not answer. Please try again in a moment.', {
+        nextStep: RETRY_CODE_STEP,
+      });
+  }
+}
+
+function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  if (error instanceof ProviderError) return providerErrorToAppError(error);
+  if (isCsrfError(error)) {
+    return new AppError(
+      403,
+      'This form was out of date or did not come from this site. Go back, reload the page and try again.',
+    );
+  }
+  const status = (error as { status?: unknown; statusCode?: unknown })?.status;
+  const type = (error as { type?: unknown })?.type;
+  if (status === 413 || type === 'entity.too.large') {
+    return new AppError(413, 'What you sent is too large.');
+  }
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AppError(400, 'The request could not be understood.');
+  }
+  return new AppError(500, 'Something went wrong on our side. Please try again.');
+}
+
+const VIEWS_BY_STATUS = new Set([403, 404, 429, 500, 503]);
+
+export const notFoundHandler: RequestHandler = (_req, _res, next) => next(new NotFoundError());
+
+/** The one error middleware, last in app.ts. A page never shows internals. */
+export function createErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) return next(error);
+    const appError = toAppError(error);
+
+    if (error instanceof ProviderError) {
+      const level = error.kind === 'auth' ? 'error' : 'warn';
+      logger[level](
+        { provider: error.provider, kind: error.kind, detail: error.message },
+        'code provider failed',
+      );
+    } else if (appError.status >= 500) {
+      logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+    }
+
+    if (appError.retryAfterSeconds) res.set('Retry-After', String(appError.retryAfterSeconds));
+    res.set('Cache-Control', 'no-store');
+    res.status(appError.status);
+    const view = VIEWS_BY_STATUS.has(appError.status) ? appError.view : 'errors/general';
+    res.render(
+      view,
+      { title: titleFor(appError.status), status: appError.status, error: appError },
+      (renderError, html) => {
+        if (renderError) {
+          logger.error({ err: renderError }, 'error page failed to render');
+          res.type('text/plain').send(appError.safeMessage);
+          return;
+        }
+        res.send(html);
+      },
+    );
+  };
+}
+
+export function titleFor(status: number): string {
+  switch (status) {
+    case 400:
+      return 'That did not work';
+    case 403:
+      return 'Not allowed';
+    case 404:
+      return 'Page not found';
+    case 413:
+      return 'Too large';
+    case 429:
+      return 'Slow down';
+    case 503:
+      return 'Temporarily unavailable';
+    default:
+      return 'Something went wrong';
+  }
+}

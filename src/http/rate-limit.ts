@@ -1,0 +1,61 @@
+import type { Clock } from '../clock.js';
+
+/**
+ * Counters in fixed windows, behind an interface so a shared store (Redis) can replace the
+ * in-process one when the site runs as several processes.
+ */
+export interface WindowCount {
+  count: number;
+  /** When this window ends and the count starts again from zero. */
+  resetAt: Date;
+}
+
+export interface RateLimitStore {
+  /** Adds one to the key's count in its current window (opening a window of windowMs if none). */
+  increment(key: string, windowMs: number): Promise<WindowCount>;
+  /** The current window's count, or null if the key has none open. */
+  get(key: string): Promise<WindowCount | null>;
+  reset(key: string): Promise<void>;
+}
+
+const SWEEP_EVERY_INCREMENTS = 1000;
+
+export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
+  const windows = new Map<string, { count: number; resetAt: number }>();
+  let incrementsSinceSweep = 0;
+
+  // Expired windows are dropped now and then so that a flood of one-off keys cannot grow the map forever.
+  const sweep = (now: number) => {
+    for (const [key, window] of windows) if (window.resetAt <= now) windows.delete(key);
+  };
+
+  const live = (key: string, now: number) => {
+    const window = windows.get(key);
+    if (window && window.resetAt <= now) {
+      windows.delete(key);
+      return undefined;
+    }
+    return window;
+  };
+
+  return {
+    async increment(key, windowMs) {
+      const now = clock.now().getTime();
+      if (++incrementsSinceSweep >= SWEEP_EVERY_INCREMENTS) {
+        incrementsSinceSweep = 0;
+        sweep(now);
+      }
+      const window = live(key, now) ?? { count: 0, resetAt: now + windowMs };
+      window.count += 1;
+      windows.set(key, window);
+      return { count: window.count, resetAt: new Date(window.resetAt) };
+    },
+    async get(key) {
+      const window = live(key, clock.now().getTime());
+      return window ? { count: window.count, resetAt: new Date(window.resetAt) } : null;
+    },
+    async reset(key) {
+      windows.delete(key);
+    },
+  };
+}

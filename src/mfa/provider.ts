@@ -1,0 +1,81 @@
+/**
+ * What the MFA service needs from a code provider. Providers only talk to the outside world;
+ * scopes, attempts, cooldowns and expiry are decided in mfa/service.ts.
+ */
+
+export const CHANNELS = ['sms', 'voice'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export const SCOPES = ['login', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface SendCodeRequest {
+  /** E.164 destination. */
+  to: string;
+  channel: Channel;
+  scope: Scope;
+}
+
+export interface SendCodeResult {
+  /** The provider's reference for this code (record id, verification sid...), kept in the challenge. */
+  handle?: string;
+}
+
+export interface VerifyCodeRequest {
+  to: string;
+  scope: Scope;
+  code: string;
+  handle?: string;
+  /**
+   * How old, in whole minutes, a code may be and still count. The service derives it from the
+   * challenge so that a provider that chooses the window at verify time (Bandwidth) never accepts
+   * a code older than the app's own expiry.
+   */
+  maxAgeMinutes: number;
+}
+
+/** 'invalid' covers a wrong code; 'expired' and 'locked' when the provider can tell them apart. */
+export type VerifyOutcome = 'valid' | 'invalid' | 'expired' | 'locked';
+
+export interface MfaProvider {
+  readonly name: string;
+  /** The channels this provider can deliver over; pages only offer these. */
+  readonly channels: readonly Channel[];
+  send(request: SendCodeRequest): Promise<SendCodeResult>;
+  verify(request: VerifyCodeRequest): Promise<VerifyOutcome>;
+  /** Voids a pending code where the provider supports it (a resend, a newer challenge). */
+  cancel?(request: { to: string; scope: Scope; handle?: string }): Promise<void>;
+}
+
+export type ProviderErrorKind = 'invalid_number' | 'auth' | 'rate_limited' | 'unavailable';
+
+/**
+ * A provider call that did not produce an answer about the code. Never read as "valid":
+ * the service turns it into a page for the person and a log line for the operator.
+ */
+export class ProviderError extends Error {
+  readonly kind: ProviderErrorKind;
+  readonly provider: string;
+  readonly retryAfterSeconds?: number;
+
+  constructor(
+    kind: ProviderErrorKind,
+    provider: string,
+    detail: string,
+    options: { retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(`${provider}: ${detail}`, { cause: options.cause });
+    this.name = 'ProviderError';
+    this.kind = kind;
+    this.provider = provider;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+  }
+}
+
+export function isChannel(value: unknown): value is Channel {
+  return typeof value === 'string' && (CHANNELS as readonly string[]).includes(value);
+}
+
+export function describeChannel(channel: Channel): string {
+  return channel === 'sms' ? 'text message' : 'voice call';
+}

@@ -1,0 +1,42 @@
+import { formatPhoneForDisplay } from '../../users/phone.js';
+import type { Outbox } from '../../dev/outbox.js';
+import type { CodeStore } from '../code-store.js';
+import type { Channel, MfaProvider, Scope } from '../provider.js';
+
+export interface ConsoleProviderOptions {
+  codes: CodeStore;
+  codeDigits: number;
+  codeTtlMinutes: number;
+  /** Where the readable line goes: the terminal in the real app, an array in tests. */
+  print: (line: string) => void;
+  outbox?: Outbox;
+}
+
+function composeMessage(channel: Channel, scope: Scope, code: string): string {
+  // A voice call reads the digits one at a time; the text shows what would be spoken.
+  const spoken = channel === 'voice' ? code.split('').join(' ') : code;
+  return `Your ${scope} code is ${spoken}`;
+}
+
+/** The development provider: makes real codes, "delivers" them to the terminal and the outbox. */
+export function createConsoleProvider(options: ConsoleProviderOptions): MfaProvider {
+  const { codes, codeDigits, codeTtlMinutes, print, outbox } = options;
+  return {
+    name: 'console',
+    channels: ['sms', 'voice'],
+    async send({ to, channel, scope }) {
+      const issued = codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
+      const text = composeMessage(channel, scope, issued.code);
+      print(`${channel === 'sms' ? 'SMS' : 'Voice call'} to ${formatPhoneForDisplay(to)}: ${text}`);
+      outbox?.add({ at: new Date(), channel, to, text });
+      return { handle: issued.id };
+    },
+    async verify({ to, scope, code, handle }) {
+      if (!handle) return 'invalid';
+      return codes.check({ id: handle, to, scope, code });
+    },
+    async cancel({ handle }) {
+      if (handle) codes.void(handle);
+    },
+  };
+}

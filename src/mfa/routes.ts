@@ -1,0 +1,210 @@
+import { Router, type Request, type Response } from 'express';
+import type { AuditLog } from '../audit/log.js';
+import { currentUserOf } from '../auth/guards.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import { rememberChannel } from '../auth/routes.js';
+import type { Clock } from '../clock.js';
+import { describeWait } from '../errors.js';
+import { noStore } from '../http/security-headers.js';
+import { regenerateSession } from '../http/session.js';
+import { parseForm, type FieldError } from '../http/validate.js';
+import { maskPhone } from '../users/phone.js';
+import type { User, UserStore } from '../users/store.js';
+import { describeSendRefusal, type CodeDelivery } from './delivery.js';
+import { describeChannel, type Channel, type Scope } from './provider.js';
+import { readPendingLogin } from './scopes.js';
+import { codeSchema, resendSchema } from './schemas.js';
+import type { MfaService } from './service.js';
+
+export interface MfaRouterDeps {
+  users: UserStore;
+  mfa: MfaService;
+  delivery: CodeDelivery;
+  throttle: LoginThrottle;
+  audit: AuditLog;
+  clock: Clock;
+  codeDigits: number;
+  channelCookie: { name: string; secure: boolean };
+}
+
+interface Stage {
+  scope: Scope;
+  user: User;
+}
+
+export function createMfaRouter(deps: MfaRouterDeps): Router {
+  const { users, mfa, delivery, throttle, audit, clock } = deps;
+  const router = Router();
+  const formSchema = codeSchema(deps.codeDigits);
+
+  /** Which code this session is waiting for: the admin step-up of a signed-in user, or a login. */
+  function currentStage(req: Request, res: Response): Stage | null {
+    const signedInUser = currentUserOf(res);
+    if (signedInUser) {
+      return req.session.challenge?.scope === 'admin' && req.session.challenge.userId === signedInUser.id
+        ? { scope: 'admin', user: signedInUser }
+        : null;
+    }
+    const pending = readPendingLogin(req.session, clock.now().getTime());
+    const user = pending ? users.findById(pending.userId) : null;
+    return user ? { scope: 'login', user } : null;
+  }
+
+  function leaveCodePage(req: Request, res: Response) {
+    if (currentUserOf(res)) return res.redirect(303, '/account');
+    if (req.session.pendingLogin) {
+      delete req.session.pendingLogin;
+      delete req.session.challenge;
+      req.session.flash = { kind: 'error', message: 'Your login took too long. Please log in again.' };
+    }
+    return res.redirect(303, '/login');
+  }
+
+  function renderVerify(req: Request, res: Response, stage: Stage, status = 200, errors: FieldError[] = []) {
+    const challenge = req.session.challenge?.scope === stage.scope ? req.session.challenge : undefined;
+    const channel: Channel = challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
+    const flash = req.session.flash;
+    delete req.session.flash;
+    res.status(status).render('mfa/verify', {
+      title: stage.scope === 'admin' ? 'Confirm it is you' : 'Enter your code',
+      scope: stage.scope,
+      maskedPhone: maskPhone(stage.user.phone),
+      channel,
+      channelLabel: describeChannel(channel),
+      otherChannels: mfa.channels().filter((other) => other !== channel),
+      unsupportedChannel: mfa.channels().includes(channel) ? null : describeChannel(channel),
+      challenge: challenge && {
+        expired: mfa.isExpired(challenge),
+        attemptsLeft: mfa.attemptsLeft(challenge),
+        usedUp: mfa.attemptsLeft(challenge) === 0,
+      },
+      cooldownSeconds: challenge ? mfa.cooldownRemainingSeconds(challenge) : 0,
+      codeDigits: deps.codeDigits,
+      flash,
+      errors,
+    });
+  }
+
+  router.use('/verify', noStore);
+
+  router.get('/verify', (req, res) => {
+    const stage = currentStage(req, res);
+    if (!stage) return leaveCodePage(req, res);
+    renderVerify(req, res, stage);
+  });
+
+  router.post('/verify', async (req, res) => {
+    const stage = currentStage(req, res);
+    if (!stage) return leaveCodePage(req, res);
+    const form = parseForm(formSchema, req.body);
+    if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
+
+    const challenge = req.session.challenge;
+    if (!challenge || challenge.scope !== stage.scope) {
+      return renderVerify(req, res, stage, 400, [
+        { field: 'code', message: 'No code has been sent yet. Send one first.' },
+      ]);
+    }
+
+    const result = await mfa.verifyCode({
+      challenge,
+      code: form.data.code,
+      username: stage.user.username,
+      ip: req.ip,
+    });
+    req.session.challenge = result.challenge;
+    if (!result.ok) {
+      switch (result.reason) {
+        case 'wrong_code':
+          return renderVerify(req, res, stage, 400, [
+            {
+              field: 'code',
+              message: `That code is not right. ${result.attemptsLeft} ${result.attemptsLeft === 1 ? 'attempt' : 'attempts'} left.`,
+            },
+          ]);
+        case 'expired':
+          return renderVerify(req, res, stage, 400, [
+            { field: 'code', message: 'This code has expired. Send a new one.' },
+          ]);
+        case 'used_up':
+          return renderVerify(req, res, stage, 400, [
+            { field: 'code', message: 'Too many wrong attempts for this code. Send a new one.' },
+          ]);
+        case 'locked':
+          res.set('Retry-After', String(result.retryAfterSeconds));
+          return renderVerify(req, res, stage, 429, [
+            {
+              field: 'code',
+              message: `Too many wrong codes. For your safety, wait ${describeWait(result.retryAfterSeconds)} before trying again.`,
+            },
+          ]);
+      }
+    }
+
+    const channel = result.challenge.channel;
+    const now = clock.now().getTime();
+    if (stage.scope === 'login') {
+      const returnTo = req.session.returnTo;
+      const previousLoginAt = users.recordLogin(stage.user.id);
+      // A fresh session id now that the person is fully signed in (no fixation).
+      await regenerateSession(req);
+      req.session.signedIn = {
+        userId: stage.user.id,
+        signedInAt: now,
+        lastSeenAt: now,
+        previousLoginAt: previousLoginAt?.getTime() ?? null,
+      };
+      req.session.channel = channel;
+      await throttle.recordSuccess(stage.user.username);
+      audit.record({
+        type: 'login_succeeded',
+        userId: stage.user.id,
+        username: stage.user.username,
+        ip: req.ip,
+      });
+      rememberChannel(res, deps.channelCookie, channel);
+      return res.redirect(303, returnTo ?? '/account');
+    }
+
+    const signedIn = req.session.signedIn!;
+    await regenerateSession(req);
+    req.session.signedIn = { ...signedIn, lastSeenAt: now };
+    req.session.channel = channel;
+    req.session.adminVerified = { userId: stage.user.id, verifiedAt: now };
+    audit.record({
+      type: 'admin_verified',
+      userId: stage.user.id,
+      username: stage.user.username,
+      ip: req.ip,
+    });
+    res.redirect(303, '/admin');
+  });
+
+  router.post('/verify/resend', async (req, res) => {
+    const stage = currentStage(req, res);
+    if (!stage) return leaveCodePage(req, res);
+    const form = parseForm(resendSchema, req.body);
+    if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
+
+    const requested = form.data.channel;
+    const channel =
+      requested ?? req.session.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
+    const outcome = await delivery.sendCode(req, { user: stage.user, scope: stage.scope, channel });
+    if (!outcome.ok) {
+      if (outcome.reason !== 'channel_unavailable') res.set('Retry-After', String(outcome.retryAfterSeconds));
+      req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
+      return renderVerify(req, res, stage, outcome.reason === 'channel_unavailable' ? 400 : 429);
+    }
+    if (requested) {
+      req.session.channel = requested;
+      if (requested !== stage.user.preferredChannel) users.setPreferredChannel(stage.user.id, requested);
+    }
+    req.session.flash = {
+      kind: 'info',
+      message: `A new code is on its way by ${describeChannel(channel)}. Earlier codes no longer work.`,
+    };
+    res.redirect(303, '/verify');
+  });
+
+  return router;
+}

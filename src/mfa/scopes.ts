@@ -1,0 +1,59 @@
+import type { Session, SessionData } from 'express-session';
+import { SESSION_ABSOLUTE_TIMEOUT_MS, SESSION_IDLE_TIMEOUT_MS } from '../http/session.js';
+import type { Channel } from './provider.js';
+import type { Challenge } from './service.js';
+
+/**
+ * The session's slots, one per stage, each with its own timestamp. They hold ids and times,
+ * never a password or a code.
+ */
+declare module 'express-session' {
+  interface SessionData {
+    /** Password accepted, login code not yet entered. */
+    pendingLogin?: { userId: number; passwordVerifiedAt: number };
+    /** Fully signed in. */
+    signedIn?: { userId: number; signedInAt: number; lastSeenAt: number; previousLoginAt: number | null };
+    /** The admin step-up. It never slides: it lasts ADMIN_SCOPE_TTL_MINUTES from the code. */
+    adminVerified?: { userId: number; verifiedAt: number };
+    /** The code the session is waiting for, in whichever scope. */
+    challenge?: Challenge;
+    /** The delivery channel chosen for this session. */
+    channel?: Channel;
+    /** A same-site path to return to after login. */
+    returnTo?: string;
+  }
+}
+
+/** The half-logged-in state lasts this long: long enough to get a code, not to walk away. */
+export const PENDING_LOGIN_TIMEOUT_MS = 10 * 60_000;
+
+type AppSession = Session & Partial<SessionData>;
+
+export function readPendingLogin(session: AppSession, now: number) {
+  const pending = session.pendingLogin;
+  if (!pending || now - pending.passwordVerifiedAt > PENDING_LOGIN_TIMEOUT_MS) return null;
+  return pending;
+}
+
+export function readSignedIn(session: AppSession, now: number) {
+  const signedIn = session.signedIn;
+  if (!signedIn) return null;
+  if (now - signedIn.signedInAt > SESSION_ABSOLUTE_TIMEOUT_MS) return null;
+  if (now - signedIn.lastSeenAt > SESSION_IDLE_TIMEOUT_MS) return null;
+  return signedIn;
+}
+
+export function isAdminVerified(session: AppSession, userId: number, now: number, ttlMs: number): boolean {
+  const admin = session.adminVerified;
+  return admin !== undefined && admin.userId === userId && now - admin.verifiedAt < ttlMs;
+}
+
+export function adminVerifiedUntil(session: AppSession, ttlMs: number): number | null {
+  return session.adminVerified ? session.adminVerified.verifiedAt + ttlMs : null;
+}
+
+/** The pending challenge of a given scope, if the session holds one for this user. */
+export function readChallenge(session: AppSession, userId: number) {
+  const challenge = session.challenge;
+  return challenge && challenge.userId === userId ? challenge : undefined;
+}

@@ -1,0 +1,245 @@
+import { randomBytes } from 'node:crypto';
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import type { RateLimitStore } from '../http/rate-limit.js';
+import type { Channel, Scope } from './provider.js';
+import type { ProviderPool } from './providers/pool.js';
+
+/**
+ * The rules of one-time codes. Providers deliver and check; this module decides whether a code
+ * may be sent, whether a guess may be made, and what a result means. It never sees req/res:
+ * the caller keeps the returned Challenge in the session and hands it back.
+ */
+
+export interface MfaRules {
+  codeTtlMs: number;
+  maxAttemptsPerCode: number;
+  resendCooldownMs: number;
+  maxSendsPerWindow: number;
+  sendWindowMs: number;
+  /** Wrong codes across every code of the account before verification is locked for a while. */
+  maxFailuresPerAccount: number;
+  failureWindowMs: number;
+}
+
+export const DEFAULT_MFA_RULES: Omit<MfaRules, 'codeTtlMs'> = {
+  maxAttemptsPerCode: 5,
+  resendCooldownMs: 30_000,
+  maxSendsPerWindow: 5,
+  sendWindowMs: 15 * 60_000,
+  maxFailuresPerAccount: 10,
+  failureWindowMs: 15 * 60_000,
+};
+
+/** One code, sent for one scope to one number by one provider. Held in the session; no code inside. */
+export interface Challenge {
+  id: string;
+  userId: number;
+  scope: Scope;
+  phone: string;
+  channel: Channel;
+  provider: string;
+  handle?: string;
+  sentAt: number;
+  expiresAt: number;
+  wrongAttempts: number;
+  /** Set once the code was accepted or used up its attempts: it can never be accepted again. */
+  closed: boolean;
+}
+
+export interface CodeRecipient {
+  userId: number;
+  username: string;
+  phone: string;
+}
+
+export type SendOutcome =
+  | { ok: true; challenge: Challenge }
+  | { ok: false; reason: 'cooldown' | 'too_many_codes' | 'locked'; retryAfterSeconds: number }
+  | { ok: false; reason: 'channel_unavailable' };
+
+export type VerifyOutcome =
+  | { ok: true; challenge: Challenge }
+  | { ok: false; reason: 'wrong_code'; challenge: Challenge; attemptsLeft: number }
+  | { ok: false; reason: 'expired' | 'used_up'; challenge: Challenge }
+  | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number };
+
+export interface MfaService {
+  readonly rules: MfaRules;
+  /** Channels the configured providers can deliver over. */
+  channels(): Channel[];
+  sendCode(request: {
+    recipient: CodeRecipient;
+    scope: Scope;
+    channel: Channel;
+    /** The challenge the session holds now, if any: voided by this send, and the basis of the cooldown. */
+    previous?: Challenge;
+    ip?: string;
+  }): Promise<SendOutcome>;
+  verifyCode(request: {
+    challenge: Challenge;
+    code: string;
+    username: string;
+    ip?: string;
+  }): Promise<VerifyOutcome>;
+  /** Seconds until another code may be sent for this challenge (0 when it may be sent now). */
+  cooldownRemainingSeconds(challenge: Challenge): number;
+  attemptsLeft(challenge: Challenge): number;
+  isExpired(challenge: Challenge): boolean;
+}
+
+export interface MfaServiceDeps {
+  providers: ProviderPool;
+  limits: RateLimitStore;
+  clock: Clock;
+  rules: MfaRules;
+  audit: AuditLog;
+}
+
+const sendsKey = (userId: number) => `mfa:sends:${userId}`;
+const failuresKey = (userId: number) => `mfa:failures:${userId}`;
+const attemptsKey = (challengeId: string) => `mfa:attempts:${challengeId}`;
+
+export function createMfaService({ providers, limits, clock, rules, audit }: MfaServiceDeps): MfaService {
+  const now = () => clock.now().getTime();
+  const secondsUntil = (at: number) => Math.max(1, Math.ceil((at - now()) / 1000));
+
+  async function lockedFor(userId: number): Promise<number | null> {
+    const failures = await limits.get(failuresKey(userId));
+    if (!failures || failures.count < rules.maxFailuresPerAccount) return null;
+    return secondsUntil(failures.resetAt.getTime());
+  }
+
+  const cooldownRemainingSeconds = (challenge: Challenge) =>
+    Math.max(0, Math.ceil((challenge.sentAt + rules.resendCooldownMs - now()) / 1000));
+
+  const attemptsLeft = (challenge: Challenge) =>
+    challenge.closed ? 0 : Math.max(0, rules.maxAttemptsPerCode - challenge.wrongAttempts);
+
+  return {
+    rules,
+    channels: () => providers.channels(),
+    cooldownRemainingSeconds,
+    attemptsLeft,
+    isExpired: (challenge) => now() >= challenge.expiresAt,
+
+    async sendCode({ recipient, scope, channel, previous, ip }) {
+      if (!providers.channels().includes(channel)) return { ok: false, reason: 'channel_unavailable' };
+
+      const lockedSeconds = await lockedFor(recipient.userId);
+      if (lockedSeconds !== null) return { ok: false, reason: 'locked', retryAfterSeconds: lockedSeconds };
+
+      // The cooldown follows the person's last code whatever its scope, so switching scope or
+      // channel is no way around it.
+      if (previous && previous.userId === recipient.userId && cooldownRemainingSeconds(previous) > 0) {
+        return { ok: false, reason: 'cooldown', retryAfterSeconds: cooldownRemainingSeconds(previous) };
+      }
+
+      const sends = await limits.get(sendsKey(recipient.userId));
+      if (sends && sends.count >= rules.maxSendsPerWindow) {
+        return {
+          ok: false,
+          reason: 'too_many_codes',
+          retryAfterSeconds: secondsUntil(sends.resetAt.getTime()),
+        };
+      }
+
+      // A new code voids the one before it: only the newest code of a session can ever be accepted.
+      if (previous && !previous.closed) {
+        await providers
+          .cancel(previous.provider, { to: previous.phone, scope: previous.scope, handle: previous.handle })
+          .catch(() => undefined);
+      }
+
+      const sent = await providers.send({ to: recipient.phone, channel, scope });
+      await limits.increment(sendsKey(recipient.userId), rules.sendWindowMs);
+      const sentAt = now();
+      audit.record({
+        type: 'code_sent',
+        userId: recipient.userId,
+        username: recipient.username,
+        ip,
+        detail: `${scope} code by ${channel} via ${sent.provider}`,
+      });
+      return {
+        ok: true,
+        challenge: {
+          id: randomBytes(12).toString('base64url'),
+          userId: recipient.userId,
+          scope,
+          phone: recipient.phone,
+          channel,
+          provider: sent.provider,
+          handle: sent.handle,
+          sentAt,
+          expiresAt: sentAt + rules.codeTtlMs,
+          wrongAttempts: 0,
+          closed: false,
+        },
+      };
+    },
+
+    async verifyCode({ challenge, code, username, ip }) {
+      const base = { userId: challenge.userId, username, ip };
+
+      const lockedSeconds = await lockedFor(challenge.userId);
+      if (lockedSeconds !== null) {
+        return { ok: false, reason: 'locked', challenge, retryAfterSeconds: lockedSeconds };
+      }
+      if (attemptsLeft(challenge) === 0) return { ok: false, reason: 'used_up', challenge };
+      if (now() >= challenge.expiresAt) return { ok: false, reason: 'expired', challenge };
+
+      // The attempt is taken from a shared counter before the code is compared, so parallel
+      // requests on one session cannot make more guesses than the rule allows.
+      const attempt = await limits.increment(
+        attemptsKey(challenge.id),
+        rules.codeTtlMs + rules.resendCooldownMs,
+      );
+      if (attempt.count > rules.maxAttemptsPerCode) {
+        return { ok: false, reason: 'used_up', challenge: { ...challenge, closed: true } };
+      }
+
+      // Ask only the provider that sent this code, with this challenge's scope and number: a code
+      // sent for another scope, or by another provider, can never satisfy it.
+      const outcome = await providers.verify(challenge.provider, {
+        to: challenge.phone,
+        scope: challenge.scope,
+        code,
+        handle: challenge.handle,
+        maxAgeMinutes: Math.max(1, Math.ceil((now() - challenge.sentAt) / 60_000)),
+      });
+
+      if (outcome === 'valid') {
+        await limits.reset(failuresKey(challenge.userId));
+        return { ok: true, challenge: { ...challenge, closed: true } };
+      }
+      if (outcome === 'expired') {
+        return { ok: false, reason: 'expired', challenge: { ...challenge, closed: true } };
+      }
+
+      const wrongAttempts = Math.max(challenge.wrongAttempts + 1, attempt.count);
+      const closed = outcome === 'locked' || wrongAttempts >= rules.maxAttemptsPerCode;
+      const updated = { ...challenge, wrongAttempts, closed };
+      audit.record({
+        ...base,
+        type: 'code_failed',
+        detail: `${challenge.scope} code, attempt ${wrongAttempts}`,
+      });
+
+      const failures = await limits.increment(failuresKey(challenge.userId), rules.failureWindowMs);
+      if (failures.count >= rules.maxFailuresPerAccount) {
+        if (failures.count === rules.maxFailuresPerAccount) {
+          audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
+        }
+        return {
+          ok: false,
+          reason: 'locked',
+          challenge: { ...updated, closed: true },
+          retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
+        };
+      }
+      if (closed) return { ok: false, reason: 'used_up', challenge: updated };
+      return { ok: false, reason: 'wrong_code', challenge: updated, attemptsLeft: attemptsLeft(updated) };
+    },
+  };
+}

@@ -1,0 +1,102 @@
+import dotenv from 'dotenv';
+import { createHash } from 'node:crypto';
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { createSqliteAuditLog } from './audit/log.js';
+import { systemClock } from './clock.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { openDatabase } from './db/open.js';
+import { createOutbox } from './dev/outbox.js';
+import { createMemoryRateLimitStore } from './http/rate-limit.js';
+import { SqliteSessionStore } from './http/session-store.js';
+import { createLogger } from './logger.js';
+import { createSqliteCodeStore } from './mfa/code-store.js';
+import { createProviders } from './mfa/providers/index.js';
+import { createArgon2Hasher } from './users/passwords.js';
+import { createSqliteUserStore } from './users/store.js';
+
+/** Process entry: the only file that reads process.env, opens files and listens on a port. */
+
+function readConfigOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      console.error('Fix these in your environment or .env file (see .env.example), then start again.');
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+async function main() {
+  dotenv.config({ quiet: true });
+  const config = readConfigOrExit();
+  const logger = createLogger(config.logLevel);
+  if (config.sessionSecretGenerated) {
+    logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
+  }
+  if (config.adminUsernames.length === 0)
+    logger.warn('ADMIN_USERNAMES is empty: no one can enter the secure area');
+
+  const db = openDatabase(config.databasePath);
+  const clock = systemClock;
+  const outbox = config.isProduction ? undefined : createOutbox();
+  // Codes the app makes itself are hashed with a key derived from the session secret.
+  const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
+  const providers = createProviders({
+    config,
+    codes: createSqliteCodeStore(db, clock, codeHashKey),
+    print: (line) => process.stdout.write(`${line}\n`),
+    outbox,
+  });
+
+  const app = createApp({
+    config,
+    db,
+    users: createSqliteUserStore(db, clock),
+    audit: createSqliteAuditLog(db, clock),
+    clock,
+    logger,
+    hasher: await createArgon2Hasher(),
+    providers,
+    limits: createMemoryRateLimitStore(clock),
+    sessionStore: new SqliteSessionStore(db, clock),
+    outbox,
+  });
+
+  const server: Server = app.listen(config.port, config.host, () => {
+    const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
+    logger.info({ providers: providers.names(), database: config.databasePath }, 'site started');
+    console.log(
+      `\n  Site running at http://${shownHost}:${config.port}  (code provider: ${providers.names().join(', ')})`,
+    );
+    if (outbox)
+      console.log(
+        `  Codes sent by the console provider are shown at http://${shownHost}:${config.port}/dev/outbox\n`,
+      );
+  });
+  server.on('error', (error) => {
+    logger.fatal({ err: error }, 'could not listen');
+    process.exit(1);
+  });
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    server.close(() => {
+      db.close();
+      process.exit(0);
+    });
+    // Keep-alive connections would hold close() open; give them a moment, then go.
+    setTimeout(() => process.exit(0), 5000).unref();
+    server.closeIdleConnections();
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((error) => {
+  console.error('The site could not start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});
