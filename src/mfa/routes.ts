@@ -67,7 +67,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     delete req.session.flash;
     res.status(status).render('mfa/verify', {
       title: stage.scope === 'admin' ? 'Confirm it is you' : 'Enter your code',
-      scope: stage.scope,
+      codeScope: stage.scope,
       maskedPhone: maskPhone(stage.user.phone),
       channel,
       channelLabel: describeChannel(channel),

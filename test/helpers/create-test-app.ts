@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Express } from 'express';
+import { createApp } from '../../src/app.js';
+import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { openDatabase, type Db } from '../../src/db/open.js';
+import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
+import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import { SqliteSessionStore } from '../../src/http/session-store.js';
+import { createLogger } from '../../src/logger.js';
+import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
+import { createProviders } from '../../src/mfa/providers/index.js';
+import type { ProviderPool } from '../../src/mfa/providers/pool.js';
+import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
+import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
+import { createTestClock, type TestClock } from './clock.js';
+
+export const TEST_SESSION_SECRET = 'test-secret-that-is-at-least-32-characters-long';
+
+export interface TestApp {
+  app: Express;
+  config: Config;
+  db: Db;
+  clock: TestClock;
+  users: UserStore;
+  audit: AuditLog;
+  outbox: Outbox;
+  providers: ProviderPool;
+  /** Lines the console provider printed, oldest first. */
+  printed: string[];
+  databasePath: string;
+  close(): void;
+}
+
+export interface TestAppOptions {
+  /** Environment variables on top of the test defaults (console provider, throwaway database). */
+  env?: Record<string, string>;
+  clock?: TestClock;
+  /** Reuse a database file (restart tests); otherwise a fresh one in a temp folder. */
+  databasePath?: string;
+  /** How long a provider call may take in tests before it counts as unavailable. */
+  providerTimeoutMs?: number;
+  /** Replace the providers built from config (for tests that script a provider). */
+  providers?: ProviderPool;
+  postsPerMinute?: number;
+}
+
+let sharedHasher: Promise<PasswordHasher> | undefined;
+
+/** A whole app on a real SQLite file with the real migrations, for one test. */
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const folder = options.databasePath ? undefined : mkdtempSync(join(tmpdir(), 'mfa-site-test-'));
+  const databasePath = options.databasePath ?? join(folder!, 'app.db');
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    SESSION_SECRET: TEST_SESSION_SECRET,
+    DATABASE_PATH: databasePath,
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  });
+  const clock = options.clock ?? createTestClock();
+  const db = openDatabase(databasePath);
+  const printed: string[] = [];
+  const outbox = createOutbox();
+  const providers =
+    options.providers ??
+    createProviders({
+      config,
+      codes: createSqliteCodeStore(db, clock, 'test-code-hash-key'),
+      print: (line) => printed.push(line),
+      outbox,
+      timeoutMs: options.providerTimeoutMs ?? 1500,
+    });
+  const users = createSqliteUserStore(db, clock);
+  const audit = createSqliteAuditLog(db, clock);
+  sharedHasher ??= createArgon2Hasher();
+
+  const app = createApp({
+    config,
+    db,
+    users,
+    audit,
+    clock,
+    logger: createLogger('silent'),
+    hasher: await sharedHasher,
+    providers,
+    limits: createMemoryRateLimitStore(clock),
+    sessionStore: new SqliteSessionStore(db, clock),
+    outbox,
+    postsPerMinute: options.postsPerMinute ?? 1000,
+  });
+
+  return {
+    app,
+    config,
+    db,
+    clock,
+    users,
+    audit,
+    outbox,
+    providers,
+    printed,
+    databasePath,
+    close() {
+      db.close();
+      if (folder) rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The newest code the console provider printed for a scope ("Your login code is 1 2 3 4 5 6" too). */
+export function lastConsoleCode(printed: string[], scope: 'login' | 'admin' = 'login'): string {
+  for (let i = printed.length - 1; i >= 0; i -= 1) {
+    const match = printed[i]!.match(new RegExp(`Your ${scope} code is ([\\d ]+)$`));
+    if (match) return match[1]!.replace(/ /g, '');
+  }
+  throw new Error(`no ${scope} code was printed`);
+}
