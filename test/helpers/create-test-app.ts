@@ -45,6 +45,11 @@ export interface TestAppOptions {
   /** Replace the providers built from config (for tests that script a provider). */
   providers?: ProviderPool;
   postsPerMinute?: number;
+  /** A hasher to use instead of the real argon2id one (e.g. one that counts calls). */
+  hasher?: PasswordHasher;
+  /** Receives the app's log lines (JSON), for tests of what is logged. */
+  logLines?: string[];
+  logLevel?: string;
 }
 
 let sharedHasher: Promise<PasswordHasher> | undefined;
@@ -83,8 +88,10 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     users,
     audit,
     clock,
-    logger: createLogger('silent'),
-    hasher: await sharedHasher,
+    logger: options.logLines
+      ? createLogger(options.logLevel ?? 'info', { write: (line: string) => void options.logLines!.push(line) })
+      : createLogger('silent'),
+    hasher: options.hasher ?? (await sharedHasher),
     providers,
     limits: createMemoryRateLimitStore(clock),
     sessionStore: new SqliteSessionStore(db, clock),

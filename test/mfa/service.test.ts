@@ -1,0 +1,276 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
+import { openDatabase, type Db } from '../../src/db/open.js';
+import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
+import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
+import { createConsoleProvider } from '../../src/mfa/providers/console.js';
+import { createProviderPool } from '../../src/mfa/providers/pool.js';
+import {
+  DEFAULT_MFA_RULES,
+  createMfaService,
+  type Challenge,
+  type MfaService,
+  type SendOutcome,
+} from '../../src/mfa/service.js';
+import { createTestClock, type TestClock } from '../helpers/clock.js';
+import { lastConsoleCode } from '../helpers/create-test-app.js';
+
+const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
+
+function sentChallenge(outcome: SendOutcome): Challenge {
+  if (!outcome.ok) throw new Error(`expected a code to be sent, got ${outcome.reason}`);
+  return outcome.challenge;
+}
+
+describe('the MFA service', () => {
+  let folder: string;
+  let db: Db;
+  let clock: TestClock;
+  let printed: string[];
+  let audit: AuditLog;
+  let mfa: MfaService;
+
+  function buildService(provider?: MfaProvider) {
+    const consoleProvider = createConsoleProvider({
+      codes: createSqliteCodeStore(db, clock, 'key'),
+      codeDigits: 6,
+      codeTtlMinutes: 5,
+      print: (line) => printed.push(line),
+    });
+    return createMfaService({
+      providers: createProviderPool([provider ?? consoleProvider]),
+      limits: createMemoryRateLimitStore(clock),
+      clock,
+      rules: { ...DEFAULT_MFA_RULES, codeTtlMs: 5 * 60_000 },
+      audit,
+    });
+  }
+
+  beforeEach(() => {
+    folder = mkdtempSync(join(tmpdir(), 'mfa-service-'));
+    db = openDatabase(join(folder, 'app.db'));
+    db.prepare("INSERT INTO users (id, username, password_hash, phone_e164, preferred_channel, created_at) VALUES (1, 'alice', 'x', '+12025550142', 'sms', 0)").run();
+    clock = createTestClock();
+    printed = [];
+    audit = createSqliteAuditLog(db, clock);
+    mfa = buildService();
+  });
+  afterEach(() => {
+    db.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  const send = (scope: 'login' | 'admin', previous?: Challenge) =>
+    mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms', previous });
+  const verify = (challenge: Challenge, code: string) => mfa.verifyCode({ challenge, code, username: 'alice' });
+
+  describe('scopes', () => {
+    it('accepts a login code for the login challenge it was sent for', async () => {
+      const challenge = sentChallenge(await send('login'));
+      const result = await verify(challenge, lastConsoleCode(printed, 'login'));
+      expect(result.ok).toBe(true);
+    });
+
+    it('never accepts a login code for an admin challenge', async () => {
+      // Threat: a code phished or shoulder-surfed at login must not open the secure area.
+      const login = sentChallenge(await send('login'));
+      const loginCode = lastConsoleCode(printed, 'login');
+      expect((await verify(login, loginCode)).ok).toBe(true);
+      clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+
+      const admin = sentChallenge(await send('admin', { ...login, closed: true }));
+      const result = await verify(admin, loginCode);
+      expect(result).toMatchObject({ ok: false, reason: 'wrong_code' });
+    });
+
+    it('checks an admin challenge against the admin code only', async () => {
+      const admin = sentChallenge(await send('admin'));
+      expect((await verify(admin, lastConsoleCode(printed, 'admin'))).ok).toBe(true);
+    });
+  });
+
+  describe('single use', () => {
+    it('refuses a code the second time, even within its lifetime', async () => {
+      const challenge = sentChallenge(await send('login'));
+      const code = lastConsoleCode(printed);
+      const first = await verify(challenge, code);
+      expect(first.ok).toBe(true);
+      const again = await verify(first.challenge, code);
+      expect(again).toMatchObject({ ok: false, reason: 'used_up' });
+    });
+  });
+
+  describe('attempts', () => {
+    it('allows five wrong attempts per code, then the code is dead even for the right digits', async () => {
+      let challenge = sentChallenge(await send('login'));
+      const code = lastConsoleCode(printed);
+      const wrong = code === '000000' ? '000001' : '000000';
+      const left: number[] = [];
+      for (let i = 0; i < 4; i += 1) {
+        const result = await verify(challenge, wrong);
+        if (result.ok || result.reason !== 'wrong_code') throw new Error('expected wrong_code');
+        left.push(result.attemptsLeft);
+        challenge = result.challenge;
+      }
+      expect(left).toEqual([4, 3, 2, 1]);
+      const fifth = await verify(challenge, wrong);
+      expect(fifth).toMatchObject({ ok: false, reason: 'used_up' });
+      expect((await verify(fifth.challenge, code)).ok).toBe(false);
+    });
+
+    it('counts attempts made in parallel with a stale copy of the challenge', async () => {
+      // Threat: racing requests that each carry "0 attempts used" to get more than five guesses.
+      const challenge = sentChallenge(await send('login'));
+      const code = lastConsoleCode(printed);
+      const wrong = code === '000000' ? '000001' : '000000';
+      for (let i = 0; i < 5; i += 1) await verify(challenge, wrong);
+      expect(await verify(challenge, code)).toMatchObject({ ok: false, reason: 'used_up' });
+    });
+  });
+
+  describe('expiry', () => {
+    it('refuses the right code once MFA_CODE_TTL_MINUTES have passed', async () => {
+      const challenge = sentChallenge(await send('login'));
+      clock.advanceMinutes(5);
+      expect(await verify(challenge, lastConsoleCode(printed))).toMatchObject({ ok: false, reason: 'expired' });
+    });
+
+    it('accepts the right code just before it expires', async () => {
+      const challenge = sentChallenge(await send('login'));
+      clock.advance(5 * 60_000 - 1000);
+      expect((await verify(challenge, lastConsoleCode(printed))).ok).toBe(true);
+    });
+  });
+
+  describe('resending', () => {
+    it('refuses a resend within 30 seconds and says how long to wait', async () => {
+      const first = sentChallenge(await send('login'));
+      clock.advance(10_000);
+      expect(await send('login', first)).toEqual({ ok: false, reason: 'cooldown', retryAfterSeconds: 20 });
+      clock.advance(20_000);
+      expect((await send('login', first)).ok).toBe(true);
+    });
+
+    it('voids the previous code when a new one is sent', async () => {
+      const first = sentChallenge(await send('login'));
+      const firstCode = lastConsoleCode(printed);
+      clock.advance(30_000);
+      sentChallenge(await send('login', first));
+      expect((await verify(first, firstCode)).ok).toBe(false);
+    });
+
+    it('does not give the account a fresh failure count', async () => {
+      // Threat: resend-then-guess loops to try unlimited codes.
+      let challenge = sentChallenge(await send('login'));
+      for (let round = 0; round < 2; round += 1) {
+        const code = lastConsoleCode(printed);
+        const wrong = code === '000000' ? '000001' : '000000';
+        for (let i = 0; i < 5; i += 1) challenge = (await verify(challenge, wrong)).challenge;
+        clock.advance(30_000);
+        const next = await send('login', challenge);
+        if (!next.ok) {
+          expect(round).toBe(1);
+          expect(next).toMatchObject({ reason: 'locked' });
+          return;
+        }
+        challenge = next.challenge;
+      }
+      const locked = await verify(challenge, lastConsoleCode(printed));
+      expect(locked).toMatchObject({ ok: false, reason: 'locked' });
+    });
+
+    it('sends at most five codes per account in 15 minutes, then says when the next is possible', async () => {
+      let previous: Challenge | undefined;
+      for (let i = 0; i < 5; i += 1) {
+        previous = sentChallenge(await send('login', previous));
+        clock.advance(30_000);
+      }
+      const refused = await send('login', previous);
+      expect(refused).toMatchObject({ ok: false, reason: 'too_many_codes' });
+      expect(refused.ok === false && 'retryAfterSeconds' in refused && refused.retryAfterSeconds).toBe(15 * 60 - 150);
+      clock.advanceMinutes(15);
+      expect((await send('login', previous)).ok).toBe(true);
+    });
+  });
+
+  describe('account lock-out', () => {
+    it('pauses code entry after 10 wrong codes in 15 minutes, records it, and lifts it afterwards', async () => {
+      let challenge = sentChallenge(await send('login'));
+      for (let i = 0; i < 10; i += 1) {
+        if (challenge.closed || mfa.attemptsLeft(challenge) === 0) {
+          clock.advance(30_000);
+          challenge = sentChallenge(await send('login', challenge));
+        }
+        const code = lastConsoleCode(printed);
+        challenge = (await verify(challenge, code === '000000' ? '000001' : '000000')).challenge;
+      }
+      expect(audit.recent().map((event) => event.type)).toContain('code_lockout');
+      clock.advance(30_000);
+      expect(await send('login', challenge)).toMatchObject({ ok: false, reason: 'locked' });
+
+      clock.advanceMinutes(15);
+      const fresh = sentChallenge(await send('login', challenge));
+      expect((await verify(fresh, lastConsoleCode(printed))).ok).toBe(true);
+    });
+  });
+
+  describe('provider failures', () => {
+    it('never reads a provider error as a valid code', async () => {
+      const broken: MfaProvider = {
+        name: 'broken',
+        channels: ['sms', 'voice'],
+        send: async () => ({ handle: 'h1' }),
+        verify: async () => {
+          throw new ProviderError('unavailable', 'broken', 'no answer');
+        },
+      };
+      mfa = buildService(broken);
+      const challenge = sentChallenge(await send('login'));
+      await expect(verify(challenge, '123456')).rejects.toBeInstanceOf(ProviderError);
+    });
+
+    it('treats a provider saying "locked" as a dead code', async () => {
+      const locking: MfaProvider = {
+        name: 'locking',
+        channels: ['sms'],
+        send: async () => ({}),
+        verify: async () => 'locked',
+      };
+      mfa = buildService(locking);
+      const challenge = sentChallenge(await send('login'));
+      expect(await verify(challenge, '123456')).toMatchObject({ ok: false, reason: 'used_up' });
+    });
+
+    it('refuses a channel no configured provider delivers', async () => {
+      const smsOnly: MfaProvider = { name: 'sms-only', channels: ['sms'], send: async () => ({}), verify: async () => 'invalid' };
+      mfa = buildService(smsOnly);
+      expect(await mfa.sendCode({ recipient: RECIPIENT, scope: 'login', channel: 'voice' })).toEqual({
+        ok: false,
+        reason: 'channel_unavailable',
+      });
+    });
+  });
+
+  it('asks the provider for a window no longer than the code has existed', async () => {
+    const windows: number[] = [];
+    const recording: MfaProvider = {
+      name: 'recording',
+      channels: ['sms'],
+      send: async () => ({}),
+      verify: async ({ maxAgeMinutes }) => {
+        windows.push(maxAgeMinutes);
+        return 'invalid';
+      },
+    };
+    mfa = buildService(recording);
+    const challenge = sentChallenge(await send('login'));
+    await verify(challenge, '123456');
+    clock.advance(90_000);
+    await verify(challenge, '123456');
+    expect(windows).toEqual([1, 2]);
+  });
+});
