@@ -88,14 +88,18 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     values: Record<string, string>,
     errors: FieldError[],
     notice?: string,
-  ) =>
+  ) => {
+    const flash = req.session.flash;
+    delete req.session.flash;
     res.status(status).render('auth/login', {
       title: 'Log in',
       values: { channel: rememberedChannel(req, deps.channelCookie.name) ?? '', ...values },
       errors,
       notice,
+      flash,
       channels: delivery.channels(),
     });
+  };
 
   router.get('/', (_req, res) => res.redirect(303, currentUserOf(res) ? '/account' : '/login'));
 

@@ -1,0 +1,163 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBrowser, type Browser } from '../helpers/agent.js';
+import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect, setCookieHeaders } from '../helpers/expectations.js';
+import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+
+function sessionIdFrom(res: { headers: Record<string, unknown> }, name = 'mfa.sid'): string | undefined {
+  const cookie = setCookieHeaders(res as never).find((value) => value.startsWith(`${name}=`));
+  return cookie?.split(';')[0]?.slice(name.length + 1);
+}
+
+describe('sessions', () => {
+  let site: TestApp;
+  let browser: Browser;
+  let account: TestAccount;
+  beforeEach(async () => {
+    site = await createTestApp({ env: { ADMIN_USERNAMES: 'root' } });
+    browser = createBrowser(site.app);
+    account = await register(browser, { username: 'root' });
+  });
+  afterEach(() => site.close());
+
+  async function signIn() {
+    await submitPassword(browser, account);
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
+  }
+
+  it('sets an HttpOnly, SameSite=Lax cookie with the app’s own name outside production', async () => {
+    const res = await browser.get('/login');
+    const cookie = setCookieHeaders(res).find((value) => value.startsWith('mfa.sid='));
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).not.toMatch(/Secure/);
+  });
+
+  it('uses a Secure __Host- cookie in production', async () => {
+    const production = await createTestApp({ env: { NODE_ENV: 'production', ADMIN_USERNAMES: 'root' } });
+    try {
+      // Behind a TLS-terminating proxy on loopback, as TRUST_PROXY=loopback expects.
+      const res = await createBrowser(production.app).agent.get('/login').set('X-Forwarded-Proto', 'https');
+      const cookie = setCookieHeaders(res).find((value) => value.startsWith('__Host-mfa.sid='));
+      expect(cookie).toMatch(/; Path=\//);
+      expect(cookie).toMatch(/Secure/);
+      expect(cookie).toMatch(/HttpOnly/);
+      expect(cookie).toMatch(/SameSite=Lax/);
+      expect(cookie).not.toMatch(/Domain=/);
+    } finally {
+      production.close();
+    }
+  });
+
+  it('gets a new session id after the password and again after the code', async () => {
+    // Threat: session fixation — an attacker plants a session id and waits for the victim to log in.
+    const loginPage = await browser.get('/login');
+    const anonymous = sessionIdFrom(loginPage);
+    const afterPassword = sessionIdFrom(await submitPassword(browser, account));
+    const afterCode = sessionIdFrom(await submitCode(browser, lastConsoleCode(site.printed)));
+    expect(anonymous).toBeDefined();
+    expect(afterPassword).toBeDefined();
+    expect(afterCode).toBeDefined();
+    expect(new Set([anonymous, afterPassword, afterCode]).size).toBe(3);
+  });
+
+  it('keeps no password and no code in the stored session', async () => {
+    await submitPassword(browser, account);
+    const code = lastConsoleCode(site.printed);
+    const stored = site.db.prepare('SELECT data FROM sessions').all() as { data: string }[];
+    const everything = stored.map((row) => row.data).join('\n');
+    expect(everything).not.toContain(account.password);
+    expect(everything).not.toContain(code);
+  });
+
+  it('forgets the half-logged-in state after 10 minutes', async () => {
+    await submitPassword(browser, account);
+    site.clock.advanceMinutes(10);
+    site.clock.advance(1000);
+    expectRedirect(await browser.get('/verify'), '/login');
+    expectPage(await browser.get('/login'), 200, /Your login took too long/);
+  });
+
+  it('ends a session after 30 minutes without a request', async () => {
+    await signIn();
+    site.clock.advanceMinutes(29);
+    expectPage(await browser.get('/account'), 200);
+    site.clock.advanceMinutes(29);
+    expectPage(await browser.get('/account'), 200);
+    site.clock.advanceMinutes(31);
+    expectRedirect(await browser.get('/account'), '/login?next=%2Faccount');
+  });
+
+  it('ends a session after 12 hours however active it is', async () => {
+    await signIn();
+    for (let minutes = 0; minutes < 12 * 60; minutes += 20) {
+      site.clock.advanceMinutes(20);
+      if (minutes + 20 < 12 * 60) expectPage(await browser.get('/account'), 200);
+    }
+    site.clock.advanceMinutes(1);
+    expectRedirect(await browser.get('/account'), '/login?next=%2Faccount');
+  });
+
+  it('marks pages behind login as not to be stored', async () => {
+    await signIn();
+    for (const path of ['/account', '/admin']) {
+      expect((await browser.get(path)).headers['cache-control']).toBe('no-store');
+    }
+  });
+
+  it('destroys the session on logout: the old cookie no longer works', async () => {
+    await signIn();
+    const cookieHeader = (await browser.get('/account')).request.getHeader?.('cookie');
+    const res = await browser.submit('/account', '/logout');
+    expectRedirect(res, '/login?signedOut');
+    expect(setCookieHeaders(res).some((value) => /^mfa\.sid=;/.test(value))).toBe(true);
+    expect(site.db.prepare('SELECT COUNT(*) AS n FROM sessions').get()).toEqual({ n: 0 });
+    // Replaying the old cookie gets nothing.
+    const replay = await createBrowser(site.app).agent.get('/account').set('Cookie', String(cookieHeader ?? ''));
+    expectRedirect(replay, '/login?next=%2Faccount');
+  });
+});
+
+describe('the admin verification', () => {
+  let site: TestApp;
+  let browser: Browser;
+  beforeEach(async () => {
+    site = await createTestApp({ env: { ADMIN_USERNAMES: 'root' } });
+    browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'root' });
+    await submitPassword(browser, account);
+    await submitCode(browser, lastConsoleCode(site.printed));
+    await browser.submit('/admin', '/admin/step-up');
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed, 'admin')), '/admin');
+  });
+  afterEach(() => site.close());
+
+  it('never slides: it ends 15 minutes after the code however busy the admin is', async () => {
+    for (let minute = 0; minute < 14; minute += 2) {
+      site.clock.advanceMinutes(2);
+      expectPage(await browser.get('/admin'), 200, /Recent security events/);
+    }
+    site.clock.advanceMinutes(1);
+    const after = await browser.get('/admin');
+    expectPage(after, 200, /Your secure-area verification has expired/);
+    expect(after.text).not.toMatch(/Recent security events/);
+  });
+
+  it('follows ADMIN_SCOPE_TTL_MINUTES', async () => {
+    const short = await createTestApp({ env: { ADMIN_USERNAMES: 'root', ADMIN_SCOPE_TTL_MINUTES: '2' } });
+    try {
+      const admin = createBrowser(short.app);
+      const account = await register(admin, { username: 'root' });
+      await submitPassword(admin, account);
+      await submitCode(admin, lastConsoleCode(short.printed));
+      await admin.submit('/admin', '/admin/step-up');
+      await submitCode(admin, lastConsoleCode(short.printed, 'admin'));
+      short.clock.advance(119_000);
+      expectPage(await admin.get('/admin'), 200, /Recent security events/);
+      short.clock.advance(2000);
+      expectPage(await admin.get('/admin'), 200, /Confirm it is you/);
+    } finally {
+      short.close();
+    }
+  });
+});
