@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createBrowser } from './helpers/agent.js';
+import { createTestClock } from './helpers/clock.js';
+import { createTestApp, lastConsoleCode } from './helpers/create-test-app.js';
+import { expectPage, expectRedirect, setCookieHeaders, visibleText } from './helpers/expectations.js';
+import { register, submitCode, submitPassword } from './helpers/flows.js';
+
+describe('restarting the site on the same database file', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'mfa-restart-'));
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('keeps accounts, the audit log, last logins and signed-in sessions', async () => {
+    const databasePath = join(folder, 'app.db');
+    const clock = createTestClock();
+    const first = await createTestApp({ databasePath, clock, env: { ADMIN_USERNAMES: 'dana' } });
+    const browser = createBrowser(first.app);
+    const account = await register(browser, { username: 'dana' });
+    await submitPassword(browser, account);
+    expectRedirect(await submitCode(browser, lastConsoleCode(first.printed)), '/account');
+    const sessionCookie = setCookieHeaders(await browser.get('/account'))
+      .find((cookie) => cookie.startsWith('mfa.sid='))!
+      .split(';')[0]!;
+    first.close();
+
+    const second = await createTestApp({ databasePath, clock, env: { ADMIN_USERNAMES: 'dana' } });
+    try {
+      // The same browser is still signed in after the restart.
+      const again = createBrowser(second.app);
+      const page = await again.agent.get('/account').set('Cookie', sessionCookie);
+      expectPage(page, 200, /dana/);
+
+      // And the account can log in again, seeing when it last did.
+      const fresh = createBrowser(second.app);
+      await submitPassword(fresh, account);
+      expectRedirect(await submitCode(fresh, lastConsoleCode(second.printed)), '/account');
+      expect(visibleText((await fresh.get('/account')).text)).toMatch(/Previous login\s+\w{3}, 21 Nov 2026/);
+      expect(second.audit.recent().filter((event) => event.type === 'login_succeeded')).toHaveLength(2);
+      expect(second.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({ n: 1 });
+    } finally {
+      second.close();
+    }
+  });
+});
