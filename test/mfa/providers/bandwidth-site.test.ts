@@ -1,0 +1,183 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Channel } from '../../../src/mfa/provider.js';
+import { createBrowser, csrfTokenIn, type Browser } from '../../helpers/agent.js';
+import { createTestApp, type TestApp } from '../../helpers/create-test-app.js';
+import { expectPage, expectRedirect, setCookieHeaders } from '../../helpers/expectations.js';
+import { register, submitCode, submitPassword, type TestAccount } from '../../helpers/flows.js';
+import { startFakeBandwidth, type FakeBandwidth } from '../../fakes/bandwidth-server.js';
+
+const CREDENTIALS = { accountId: '9900001', username: 'api-user', password: 'api-password-for-tests' };
+
+describe('the site with MFA_PROVIDER=bandwidth', () => {
+  let fake: FakeBandwidth;
+  let site: TestApp;
+  let logLines: string[];
+
+  beforeEach(async () => {
+    fake = await startFakeBandwidth({
+      ...CREDENTIALS,
+      messagingApplicationId: 'msg-app-1',
+      voiceApplicationId: 'voice-app-1',
+    });
+    logLines = [];
+    site = await createTestApp({
+      env: {
+        MFA_PROVIDER: 'bandwidth',
+        ADMIN_USERNAMES: 'erin',
+        BW_ACCOUNT_ID: CREDENTIALS.accountId,
+        BW_USERNAME: CREDENTIALS.username,
+        BW_PASSWORD: CREDENTIALS.password,
+        BW_MESSAGING_APPLICATION_ID: 'msg-app-1',
+        BW_VOICE_APPLICATION_ID: 'voice-app-1',
+        BW_NUMBER: '+12025550100',
+        BW_MFA_BASE_URL: fake.baseUrl,
+      },
+      providerTimeoutMs: 400,
+      logLines,
+    });
+    fake.setClock(() => site.clock.now());
+  });
+  afterEach(async () => {
+    site.close();
+    await fake.close();
+  });
+
+  async function signIn(browser: Browser, account: TestAccount, channel: Channel) {
+    expectRedirect(await submitPassword(browser, account, channel), '/verify');
+    expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!), '/account');
+  }
+
+  describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
+    it('logs in and steps up with codes from Bandwidth, each in its own scope', async () => {
+      const browser = createBrowser(site.app);
+      const account = await register(browser, { username: 'erin', channel });
+      await signIn(browser, account, channel);
+      const loginCode = fake.lastCodeFor(account.phone, 'login')!;
+
+      expectRedirect(await browser.submit('/admin', '/admin/step-up'), '/verify');
+      // Bandwidth itself checks scopes: the login code is not valid for "admin" there either.
+      expectPage(await submitCode(browser, loginCode), 400, /That code is not right/);
+      expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone, 'admin')!), '/admin');
+      expectPage(await browser.get('/admin'), 200, /Recent security events/);
+
+      const sends = fake.requests.filter((request) => request.path.includes('/code/') && !request.path.endsWith('/verify'));
+      expect(sends.map((request) => request.path)).toEqual([
+        `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
+        `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
+      ]);
+      expect(sends.map((request) => (request.body as { scope: string }).scope)).toEqual(['login', 'admin']);
+      expect(sends[0]!.body).toMatchObject({
+        to: account.phone,
+        from: '+12025550100',
+        applicationId: channel === 'sms' ? 'msg-app-1' : 'voice-app-1',
+        digits: 6,
+      });
+      expect(sends.every((request) => request.auth === 'basic')).toBe(true);
+    });
+  });
+
+  it('never lets the same Bandwidth code in twice, though Bandwidth would accept it again', async () => {
+    // Threat: replaying an accepted code from a copy of the half-logged-in session.
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    const pending = await submitPassword(browser, account, 'sms');
+    const pendingCookie = setCookieHeaders(pending).find((cookie) => cookie.startsWith('mfa.sid='))!.split(';')[0]!;
+    const token = csrfTokenIn((await browser.get('/verify')).text);
+    const code = fake.lastCodeFor(account.phone, 'login')!;
+    expectRedirect(await submitCode(browser, code), '/account');
+
+    const replay = await createBrowser(site.app)
+      .agent.post('/verify')
+      .set('Cookie', pendingCookie)
+      .type('form')
+      .send({ code, _csrf: token });
+    // The old session died when the code was accepted, and its form token with it.
+    expectPage(replay, 403);
+    expect(fake.requests.filter((request) => request.path.endsWith('/code/verify'))).toHaveLength(1);
+  });
+
+  it('asks Bandwidth for a window no longer than the code has existed', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    site.clock.advance(2 * 60_000 + 5000);
+    await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!);
+    const verify = fake.requests.find((request) => request.path.endsWith('/code/verify'))!;
+    expect(verify.body).toMatchObject({ to: account.phone, scope: 'login', expirationTimeInMinutes: 3 });
+  });
+
+  describe('when Bandwidth fails, the person gets a clear page and the site stays up', () => {
+    let browser: Browser;
+    let account: TestAccount;
+    beforeEach(async () => {
+      browser = createBrowser(site.app);
+      account = await register(browser);
+    });
+
+    const cases: [string, Parameters<FakeBandwidth['failNext']>[0], number, RegExp][] = [
+      ['a bad number (400)', 400, 400, /We could not send a code to this number/],
+      ['bad credentials (401)', 401, 503, /Codes cannot be sent right now/],
+      ['no MFA access (403)', 403, 503, /Codes cannot be sent right now/],
+      ['a rate limit (429)', 429, 429, /Too many codes requested/],
+      ['a server error (500)', 500, 503, /did not answer/],
+      ['a garbage answer', 'garbage', 503, /did not answer/],
+      ['no answer at all', 'hang', 503, /did not answer/],
+    ];
+
+    it.each(cases)('%s', async (_name, mode, status, message) => {
+      fake.failNext(mode);
+      const res = await submitPassword(browser, account, 'sms');
+      expectPage(res, status, message);
+      expect(res.text).toMatch(/href="\/verify"/);
+
+      // The code page still works and the person can try again once Bandwidth is back.
+      const page = await browser.get('/verify');
+      expectPage(page, 200, /No code has been sent yet/);
+      expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
+      expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!), '/account');
+      expect((await browser.get('/healthz')).status).toBe(200);
+    });
+
+    it('logs an authentication failure for the operator without secrets or numbers', async () => {
+      fake.failNext(401);
+      await submitPassword(browser, account, 'sms');
+      const logged = logLines.join('\n');
+      expect(logged).toMatch(/"kind":"auth"/);
+      expect(logged).toMatch(/"provider":"bandwidth"/);
+      expect(logged).not.toContain(CREDENTIALS.password);
+      expect(logged).not.toContain(account.phone);
+      expect(logged).not.toContain(account.phone.slice(1));
+    });
+
+    it('keeps a 503 on the code check from counting as a valid code', async () => {
+      await submitPassword(browser, account, 'sms');
+      fake.failNext(500);
+      expectPage(await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!), 503, /did not answer/);
+      expectRedirect(await browser.get('/account'), '/login?next=%2Faccount');
+    });
+
+    it('treats Bandwidth’s own attempt limit (429 on verify) as a dead code', async () => {
+      await submitPassword(browser, account, 'sms');
+      fake.failNext(429);
+      expectPage(await submitCode(browser, '123456'), 400, /Too many wrong attempts for this code/);
+    });
+  });
+
+  it('never logs a code, a password or a full phone number through a whole journey', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'erin' });
+    await signIn(browser, account, 'sms');
+    await browser.submit('/admin', '/admin/step-up');
+    await submitCode(browser, '000000');
+    await submitCode(browser, fake.lastCodeFor(account.phone, 'admin')!);
+    fake.failNext(500);
+    site.clock.advance(60_000);
+    await browser.submit('/account', '/logout');
+    await submitPassword(browser, account, 'voice');
+
+    const logged = logLines.join('\n');
+    for (const sent of fake.sentCodes()) expect(logged).not.toContain(sent.code);
+    expect(logged).not.toContain(account.password);
+    expect(logged).not.toContain(account.phone.slice(2));
+  });
+});
