@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+const BANDWIDTH_ENV = {
+  MFA_PROVIDER: 'bandwidth',
+  BW_ACCOUNT_ID: '9900001',
+  BW_USERNAME: 'user',
+  BW_PASSWORD: 'pass',
+  BW_VOICE_APPLICATION_ID: 'voice-app',
+  BW_MESSAGING_APPLICATION_ID: 'msg-app',
+  BW_NUMBER: '+12025550100',
+};
+
+describe('loadConfig', () => {
+  it('runs on its defaults with an empty environment: console provider, SQLite under ./data', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      env: 'development',
+      port: 3000,
+      host: '127.0.0.1',
+      trustProxy: ['loopback'],
+      databasePath: './data/app.db',
+      adminUsernames: ['admin'],
+      adminScopeTtlMinutes: 15,
+      codeDigits: 6,
+      codeTtlMinutes: 5,
+      providers: ['console'],
+      sessionSecretGenerated: true,
+    });
+    expect(config.sessionSecret).toHaveLength(64);
+  });
+
+  it('names every bad variable at once, with what is wrong', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      MFA_CODE_DIGITS: '9',
+      MFA_CODE_TTL_MINUTES: '30',
+      MFA_PROVIDER: 'carrier-pigeon',
+      NODE_ENV: 'staging',
+      BASE_CALLBACK_URL: 'not a url',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^PORT: must be a whole number/),
+        expect.stringMatching(/^MFA_CODE_DIGITS: must be at most 8/),
+        expect.stringMatching(/^MFA_CODE_TTL_MINUTES: must be at most 15/),
+        expect.stringMatching(/^MFA_PROVIDER: unknown provider "carrier-pigeon"/),
+        expect.stringMatching(/^NODE_ENV: must be development, production or test/),
+        expect.stringMatching(/^BASE_CALLBACK_URL: must be an http\(s\) URL/),
+      ]),
+    );
+  });
+
+  it('requires SESSION_SECRET in production and has no default admin there', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^SESSION_SECRET: is required/)]);
+    const config = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32) });
+    expect(config.adminUsernames).toEqual([]);
+    expect(config.sessionSecretGenerated).toBe(false);
+  });
+
+  it('refuses a short SESSION_SECRET', () => {
+    expect(problemsOf({ SESSION_SECRET: 'short' })).toEqual([expect.stringMatching(/^SESSION_SECRET: must be at least 32/)]);
+  });
+
+  it('reads TRUST_PROXY as false, a hop count or a list, and refuses "true"', () => {
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.1, 10.0.0.2' }).trustProxy).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(problemsOf({ TRUST_PROXY: 'true' })).toEqual([expect.stringMatching(/^TRUST_PROXY: /)]);
+  });
+
+  it('reads ADMIN_USERNAMES as a comma-separated list, without case', () => {
+    expect(loadConfig({ ADMIN_USERNAMES: 'Alice, bob ,' }).adminUsernames).toEqual(['alice', 'bob']);
+  });
+
+  it('names each missing Bandwidth variable when MFA_PROVIDER=bandwidth', () => {
+    const problems = problemsOf({ MFA_PROVIDER: 'bandwidth' });
+    for (const name of ['BW_ACCOUNT_ID', 'BW_VOICE_APPLICATION_ID', 'BW_MESSAGING_APPLICATION_ID', 'BW_NUMBER', 'BW_USERNAME', 'BW_PASSWORD']) {
+      expect(problems.some((problem) => problem.startsWith(`${name}: is required`))).toBe(true);
+    }
+  });
+
+  it('accepts OAuth2 client credentials instead of a Bandwidth user', () => {
+    const { BW_USERNAME: _user, BW_PASSWORD: _pass, ...rest } = BANDWIDTH_ENV;
+    const config = loadConfig({ ...rest, BW_CLIENT_ID: 'id', BW_CLIENT_SECRET: 'secret' });
+    expect(config.bandwidth).toMatchObject({ clientId: 'id', clientSecret: 'secret', baseUrl: 'https://mfa.bandwidth.com/api/v1' });
+    expect(problemsOf({ ...rest, BW_CLIENT_ID: 'id' })).toEqual([expect.stringMatching(/^BW_CLIENT_SECRET: is required/)]);
+  });
+
+  it('refuses a BW_NUMBER that is not E.164', () => {
+    expect(problemsOf({ ...BANDWIDTH_ENV, BW_NUMBER: '202-555-0100' })).toEqual([expect.stringMatching(/^BW_NUMBER: must be an E\.164/)]);
+  });
+});
+
+describe('starting the server with a bad environment', () => {
+  it('exits non-zero, names every offending variable, and starts nothing', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      cwd: PROJECT_ROOT,
+      env: { PATH: process.env.PATH, PORT: 'nope', MFA_CODE_DIGITS: '99', DATABASE_PATH: '/nonexistent/never-created.db' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/PORT: must be a whole number/);
+    expect(result.stderr).toMatch(/MFA_CODE_DIGITS: must be at most 8/);
+    expect(result.stdout).not.toMatch(/Site running/);
+  });
+});
