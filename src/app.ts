@@ -19,6 +19,10 @@ import { createSessionMiddleware } from './http/session.js';
 import type { Logger } from './logger.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
+import {
+  createSignalWireVoiceRouter,
+  type VoiceDocumentStore,
+} from './mfa/providers/signalwire-voice-route.js';
 import { createMfaRouter } from './mfa/routes.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
@@ -38,6 +42,8 @@ export interface AppDeps {
   sessionStore: session.Store;
   /** The console provider's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
+  /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */
+  voiceDocuments?: VoiceDocumentStore;
   /** Requests per minute per address on form posts, a coarse flood guard under the finer rules. */
   postsPerMinute?: number;
 }
@@ -95,6 +101,9 @@ export function createApp(deps: AppDeps): Express {
       },
     }),
   );
+
+  // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.
+  if (deps.voiceDocuments) app.use(createSignalWireVoiceRouter(deps.voiceDocuments));
 
   app.use(
     createSessionMiddleware({

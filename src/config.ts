@@ -7,7 +7,8 @@ import { z } from 'zod';
  */
 
 const DEFAULT_BANDWIDTH_MFA_BASE_URL = 'https://mfa.bandwidth.com/api/v1';
-const PROVIDER_NAMES = ['console', 'bandwidth'] as const;
+const DEFAULT_TWILIO_VERIFY_BASE_URL = 'https://verify.twilio.com';
+const PROVIDER_NAMES = ['console', 'bandwidth', 'twilio', 'signalwire', 'kandy'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 const emptyAsUndefined = (value: unknown) =>
@@ -27,6 +28,13 @@ const integerInRange = (fallback: number, min: number, max: number) =>
   );
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+const e164Number = optionalString.pipe(
+  z
+    .string()
+    .regex(/^\+[1-9]\d{1,14}$/, { error: 'must be an E.164 number such as +12025550100' })
+    .optional(),
+);
 
 /** express's "trust proxy" setting: false, a hop count, or a list of addresses/subnets/names. */
 const trustProxySchema = z.preprocess(
@@ -109,14 +117,34 @@ const envSchema = z.object({
   BW_CLIENT_SECRET: optionalString,
   BW_VOICE_APPLICATION_ID: optionalString,
   BW_MESSAGING_APPLICATION_ID: optionalString,
-  BW_NUMBER: optionalString.pipe(
-    z
-      .string()
-      .regex(/^\+[1-9]\d{1,14}$/, { error: 'must be an E.164 number such as +12025550100' })
-      .optional(),
-  ),
+  BW_NUMBER: e164Number,
   BASE_CALLBACK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
   BW_MFA_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default(DEFAULT_BANDWIDTH_MFA_BASE_URL)),
+
+  MFA_PROVIDER_COOLDOWN_SECONDS: integerInRange(30, 0, 3600),
+
+  TWILIO_ACCOUNT_SID: optionalString,
+  TWILIO_AUTH_TOKEN: optionalString,
+  TWILIO_VERIFY_SERVICE_ID: optionalString,
+  TWILIO_VERIFY_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default(DEFAULT_TWILIO_VERIFY_BASE_URL)),
+
+  // The space as the SignalWire dashboard shows it: "example" or "example.signalwire.com".
+  SIGNALWIRE_SPACE: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i, {
+        error: 'must be your space name, such as example or example.signalwire.com',
+      })
+      .optional(),
+  ),
+  SIGNALWIRE_PROJECT: optionalString,
+  SIGNALWIRE_TOKEN: optionalString,
+  SIGNALWIRE_NUMBER: e164Number,
+  SIGNALWIRE_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
+
+  KANDY_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
+  KANDY_CLIENT_ID: optionalString,
+  KANDY_CLIENT_SECRET: optionalString,
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -134,6 +162,29 @@ export interface BandwidthConfig {
   baseUrl: string;
 }
 
+export interface TwilioConfig {
+  accountSid: string;
+  authToken: string;
+  verifyServiceSid: string;
+  baseUrl: string;
+}
+
+export interface SignalWireConfig {
+  projectId: string;
+  token: string;
+  fromNumber: string;
+  /** https://{space}.signalwire.com unless SIGNALWIRE_BASE_URL says otherwise; no trailing slash. */
+  baseUrl: string;
+  /** The site's public address, which SignalWire calls back to fetch a call's spoken document. */
+  callbackBaseUrl: string;
+}
+
+export interface KandyConfig {
+  baseUrl: string;
+  clientId: string;
+  clientSecret: string;
+}
+
 export interface Config {
   env: 'development' | 'production' | 'test';
   isProduction: boolean;
@@ -149,9 +200,14 @@ export interface Config {
   codeDigits: number;
   codeTtlMinutes: number;
   providers: ProviderName[];
+  /** How long a provider that keeps failing is skipped before it is tried again. */
+  providerCooldownSeconds: number;
   logLevel: Env['LOG_LEVEL'];
   baseCallbackUrl?: string;
   bandwidth?: BandwidthConfig;
+  twilio?: TwilioConfig;
+  signalwire?: SignalWireConfig;
+  kandy?: KandyConfig;
 }
 
 export class ConfigError extends Error {
@@ -201,6 +257,67 @@ function readBandwidthConfig(env: Env, problems: string[]): BandwidthConfig | un
   };
 }
 
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
+
+function readTwilioConfig(env: Env, problems: string[]): TwilioConfig | undefined {
+  const before = problems.length;
+  requireVariables(
+    env,
+    ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_VERIFY_SERVICE_ID'],
+    'when MFA_PROVIDER includes twilio',
+    problems,
+  );
+  if (problems.length > before) return undefined;
+  return {
+    accountSid: env.TWILIO_ACCOUNT_SID!,
+    authToken: env.TWILIO_AUTH_TOKEN!,
+    verifyServiceSid: env.TWILIO_VERIFY_SERVICE_ID!,
+    baseUrl: withoutTrailingSlash(env.TWILIO_VERIFY_BASE_URL),
+  };
+}
+
+function readSignalWireConfig(env: Env, problems: string[]): SignalWireConfig | undefined {
+  const before = problems.length;
+  const why = 'when MFA_PROVIDER includes signalwire';
+  requireVariables(env, ['SIGNALWIRE_PROJECT', 'SIGNALWIRE_TOKEN', 'SIGNALWIRE_NUMBER'], why, problems);
+  if (env.SIGNALWIRE_BASE_URL === undefined) {
+    requireVariables(env, ['SIGNALWIRE_SPACE'], `${why} (or set SIGNALWIRE_BASE_URL)`, problems);
+  }
+  // Voice calls fetch their spoken document from the site when the inline one is not accepted.
+  requireVariables(
+    env,
+    ['BASE_CALLBACK_URL'],
+    `${why}: it is the public address SignalWire calls back for voice calls`,
+    problems,
+  );
+  if (problems.length > before) return undefined;
+  const space = env.SIGNALWIRE_SPACE?.toLowerCase();
+  const host = space?.includes('.') ? space : `${space}.signalwire.com`;
+  return {
+    projectId: env.SIGNALWIRE_PROJECT!,
+    token: env.SIGNALWIRE_TOKEN!,
+    fromNumber: env.SIGNALWIRE_NUMBER!,
+    baseUrl: withoutTrailingSlash(env.SIGNALWIRE_BASE_URL ?? `https://${host}`),
+    callbackBaseUrl: withoutTrailingSlash(env.BASE_CALLBACK_URL!),
+  };
+}
+
+function readKandyConfig(env: Env, problems: string[]): KandyConfig | undefined {
+  const before = problems.length;
+  requireVariables(
+    env,
+    ['KANDY_BASE_URL', 'KANDY_CLIENT_ID', 'KANDY_CLIENT_SECRET'],
+    'when MFA_PROVIDER includes kandy',
+    problems,
+  );
+  if (problems.length > before) return undefined;
+  return {
+    baseUrl: withoutTrailingSlash(env.KANDY_BASE_URL!),
+    clientId: env.KANDY_CLIENT_ID!,
+    clientSecret: env.KANDY_CLIENT_SECRET!,
+  };
+}
+
 function parseAdminUsernames(raw: string | undefined, isProduction: boolean): string[] {
   if (raw === undefined) return isProduction ? [] : ['admin'];
   return raw
@@ -225,6 +342,11 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     problems.push('SESSION_SECRET: is required when NODE_ENV=production (try: openssl rand -hex 32)');
   }
   const bandwidth = env.MFA_PROVIDER.includes('bandwidth') ? readBandwidthConfig(env, problems) : undefined;
+  const twilio = env.MFA_PROVIDER.includes('twilio') ? readTwilioConfig(env, problems) : undefined;
+  const signalwire = env.MFA_PROVIDER.includes('signalwire')
+    ? readSignalWireConfig(env, problems)
+    : undefined;
+  const kandy = env.MFA_PROVIDER.includes('kandy') ? readKandyConfig(env, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -241,8 +363,12 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     codeDigits: env.MFA_CODE_DIGITS,
     codeTtlMinutes: env.MFA_CODE_TTL_MINUTES,
     providers: env.MFA_PROVIDER,
+    providerCooldownSeconds: env.MFA_PROVIDER_COOLDOWN_SECONDS,
     logLevel: env.LOG_LEVEL,
     baseCallbackUrl: env.BASE_CALLBACK_URL,
     bandwidth,
+    twilio,
+    signalwire,
+    kandy,
   };
 }

@@ -12,6 +12,7 @@ import { SqliteSessionStore } from './http/session-store.js';
 import { createLogger } from './logger.js';
 import { createSqliteCodeStore } from './mfa/code-store.js';
 import { createProviders } from './mfa/providers/index.js';
+import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
 import { createArgon2Hasher } from './users/passwords.js';
 import { createSqliteUserStore } from './users/store.js';
 
@@ -45,11 +46,14 @@ async function main() {
   const outbox = config.isProduction ? undefined : createOutbox();
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
+  const voiceDocuments = config.providers.includes('signalwire') ? createVoiceDocumentStore(clock) : undefined;
   const providers = createProviders({
     config,
     codes: createSqliteCodeStore(db, clock, codeHashKey),
     print: (line) => process.stdout.write(`${line}\n`),
     outbox,
+    clock,
+    voiceDocuments,
   });
 
   const app = createApp({
@@ -64,6 +68,7 @@ async function main() {
     limits: createMemoryRateLimitStore(clock),
     sessionStore: new SqliteSessionStore(db, clock),
     outbox,
+    voiceDocuments,
   });
 
   const server: Server = app.listen(config.port, config.host, () => {

@@ -13,6 +13,7 @@ import { createLogger } from '../../src/logger.js';
 import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
+import { createVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
 import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from './clock.js';
@@ -69,6 +70,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const db = openDatabase(databasePath);
   const printed: string[] = [];
   const outbox = createOutbox();
+  const voiceDocuments = createVoiceDocumentStore(clock);
   const providers =
     options.providers ??
     createProviders({
@@ -77,6 +79,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       print: (line) => printed.push(line),
       outbox,
       timeoutMs: options.providerTimeoutMs ?? 1500,
+      clock,
+      voiceDocuments,
     });
   const users = createSqliteUserStore(db, clock);
   const audit = createSqliteAuditLog(db, clock);
@@ -96,6 +100,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     limits: createMemoryRateLimitStore(clock),
     sessionStore: new SqliteSessionStore(db, clock),
     outbox,
+    voiceDocuments,
     postsPerMinute: options.postsPerMinute ?? 1000,
   });
 

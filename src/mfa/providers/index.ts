@@ -1,25 +1,36 @@
+import { systemClock, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Outbox } from '../../dev/outbox.js';
 import type { CodeStore } from '../code-store.js';
 import type { MfaProvider } from '../provider.js';
 import { createBandwidthProvider } from './bandwidth.js';
 import { createConsoleProvider } from './console.js';
+import { createKandyProvider } from './kandy.js';
 import { createProviderPool, type ProviderPool } from './pool.js';
+import { createSignalWireProvider } from './signalwire.js';
+import type { VoiceDocumentStore } from './signalwire-voice-route.js';
+import { createTwilioVerifyProvider } from './twilio-verify.js';
 
 export interface ProviderDeps {
   config: Config;
-  /** The app's own code store, for providers that only deliver (console). */
+  /** The app's own code store, for providers that only deliver (console, SignalWire). */
   codes: CodeStore;
   /** Where the console provider prints its readable lines. */
   print: (line: string) => void;
   outbox?: Outbox;
   /** How long a provider call may take before it counts as unavailable. */
   timeoutMs?: number;
+  /** Decides the failover cooldown and when tokens are refreshed. */
+  clock?: Clock;
+  /** Needed when SignalWire is configured: the voice documents app.ts serves to SignalWire. */
+  voiceDocuments?: VoiceDocumentStore;
 }
 
 /** The only place that turns MFA_PROVIDER into provider objects. */
 export function createProviders(deps: ProviderDeps): ProviderPool {
   const { config } = deps;
+  const clock = deps.clock ?? systemClock;
+  const now = () => clock.now().getTime();
   const providers = config.providers.map((name): MfaProvider => {
     switch (name) {
       case 'console':
@@ -36,7 +47,27 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
           codeDigits: config.codeDigits,
           timeoutMs: deps.timeoutMs,
         });
+      case 'twilio':
+        return createTwilioVerifyProvider({ config: config.twilio!, timeoutMs: deps.timeoutMs, now });
+      case 'signalwire':
+        if (!deps.voiceDocuments) throw new Error('the signalwire provider needs the voice document store');
+        return createSignalWireProvider({
+          config: config.signalwire!,
+          codes: deps.codes,
+          voiceDocuments: deps.voiceDocuments,
+          codeDigits: config.codeDigits,
+          codeTtlMinutes: config.codeTtlMinutes,
+          timeoutMs: deps.timeoutMs,
+        });
+      case 'kandy':
+        return createKandyProvider({
+          config: config.kandy!,
+          codeDigits: config.codeDigits,
+          codeTtlMinutes: config.codeTtlMinutes,
+          timeoutMs: deps.timeoutMs,
+          now,
+        });
     }
   });
-  return createProviderPool(providers);
+  return createProviderPool(providers, { clock, cooldownMs: config.providerCooldownSeconds * 1000 });
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../../clock.js';
 import type {
   Channel,
   MfaProvider,
@@ -10,11 +11,18 @@ import { ProviderError } from '../provider.js';
 
 /**
  * The providers configured in MFA_PROVIDER, in order. A new code goes to the first provider that
- * can deliver it; a code is always checked (or voided) by the provider that sent it.
+ * is up and can deliver it; on an outage the next one is tried. A code is always checked (or
+ * voided) by the provider that sent it, never elsewhere.
+ *
+ * A simple circuit breaker keeps a provider that keeps failing from slowing every login down:
+ * after `failureThreshold` outages in a row it is skipped for `cooldownMs`, then tried again by
+ * itself (one more outage skips it again at once; an answer brings it back). When every provider
+ * that could deliver is being skipped, the first is tried anyway rather than refusing untried.
  */
 export interface ProviderStatus {
   name: string;
   channels: Channel[];
+  /** up: answering; failing: its last call(s) got no answer; skipped: new codes go elsewhere for now. */
   state: 'up' | 'failing' | 'skipped';
 }
 
@@ -28,9 +36,68 @@ export interface ProviderPool {
   cancel(provider: string, request: { to: string; scope: Scope; handle?: string }): Promise<void>;
 }
 
-export function createProviderPool(providers: MfaProvider[]): ProviderPool {
+export interface ProviderPoolOptions {
+  clock?: Clock;
+  /** How long a provider that keeps failing is skipped (MFA_PROVIDER_COOLDOWN_SECONDS). */
+  cooldownMs?: number;
+  /** Outages in a row after which a provider is skipped. */
+  failureThreshold?: number;
+}
+
+export const DEFAULT_PROVIDER_COOLDOWN_MS = 30_000;
+export const DEFAULT_FAILURE_THRESHOLD = 2;
+
+interface Health {
+  outagesInARow: number;
+  /** Set when the breaker opened; stays set (in the past) while the provider is on probation. */
+  skippedUntil: number | null;
+}
+
+const isOutage = (error: unknown) => error instanceof ProviderError && error.kind === 'unavailable';
+
+export function createProviderPool(
+  providers: MfaProvider[],
+  options: ProviderPoolOptions = {},
+): ProviderPool {
   if (providers.length === 0) throw new Error('at least one MFA provider is needed');
+  const clock = options.clock ?? systemClock;
+  const cooldownMs = options.cooldownMs ?? DEFAULT_PROVIDER_COOLDOWN_MS;
+  const threshold = Math.max(1, options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD);
   const byName = new Map(providers.map((provider) => [provider.name, provider]));
+  const health = new Map<string, Health>(
+    providers.map((provider) => [provider.name, { outagesInARow: 0, skippedUntil: null }]),
+  );
+  const now = () => clock.now().getTime();
+
+  const isSkipped = (name: string) => {
+    const until = health.get(name)!.skippedUntil;
+    return until !== null && now() < until;
+  };
+
+  function recordAnswer(name: string) {
+    health.set(name, { outagesInARow: 0, skippedUntil: null });
+  }
+
+  function recordOutage(name: string) {
+    const state = health.get(name)!;
+    state.outagesInARow += 1;
+    // A provider on probation (its cooldown is over) is skipped again after a single outage.
+    if (state.outagesInARow >= threshold || state.skippedUntil !== null)
+      state.skippedUntil = now() + cooldownMs;
+  }
+
+  /** Runs one call on a provider and keeps its health: any answer counts as up, only outages count against it. */
+  async function watched<T>(provider: MfaProvider, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      recordAnswer(provider.name);
+      return result;
+    } catch (error) {
+      if (isOutage(error)) recordOutage(provider.name);
+      else if (error instanceof ProviderError) recordAnswer(provider.name);
+      throw error;
+    }
+  }
 
   const providerNamed = (name: string) => {
     const provider = byName.get(name);
@@ -42,30 +109,46 @@ export function createProviderPool(providers: MfaProvider[]): ProviderPool {
   return {
     names: () => providers.map((provider) => provider.name),
     status: () =>
-      providers.map((provider) => ({ name: provider.name, channels: [...provider.channels], state: 'up' })),
+      providers.map((provider) => ({
+        name: provider.name,
+        channels: [...provider.channels],
+        state: isSkipped(provider.name)
+          ? 'skipped'
+          : health.get(provider.name)!.outagesInARow > 0
+            ? 'failing'
+            : 'up',
+      })),
     channels: () => [...new Set(providers.flatMap((provider) => provider.channels))],
+
     async send(request) {
       const candidates = providers.filter((provider) => provider.channels.includes(request.channel));
-      let lastError: unknown = new ProviderError(
-        'unavailable',
-        'pool',
-        `no provider delivers by ${request.channel}`,
-      );
-      for (const provider of candidates) {
+      if (candidates.length === 0) {
+        throw new ProviderError('unavailable', 'pool', `no provider delivers by ${request.channel}`);
+      }
+      const live = candidates.filter((provider) => !isSkipped(provider.name));
+      const tried = live.length > 0 ? live : [candidates[0]!];
+      let lastError: unknown;
+      for (const provider of tried) {
         try {
-          const { handle } = await provider.send(request);
+          const { handle } = await watched(provider, () => provider.send(request));
           return { provider: provider.name, handle };
         } catch (error) {
           lastError = error;
           // Only an outage moves on to the next provider; a bad number or a rate limit would be the same there.
-          if (!(error instanceof ProviderError && error.kind === 'unavailable')) throw error;
+          if (!isOutage(error)) throw error;
         }
       }
       throw lastError;
     },
-    verify: (name, request) => providerNamed(name).verify(request),
+
+    verify(name, request) {
+      const provider = providerNamed(name);
+      return watched(provider, () => provider.verify(request));
+    },
+
     async cancel(name, request) {
-      await providerNamed(name).cancel?.(request);
+      const provider = providerNamed(name);
+      if (provider.cancel) await watched(provider, () => provider.cancel!(request));
     },
   };
 }
