@@ -1,0 +1,120 @@
+import { accessSync, constants } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/create-test-app.js';
+
+/**
+ * The one place that finds and starts a browser, for the e2e tests and `npm run screenshots`.
+ * These machines cannot download a browser, so we drive Debian's Chromium with playwright-core.
+ */
+
+export const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
+
+/** The machines have no internet: without these flags Chromium keeps trying to reach it. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** CI sets REQUIRE_BROWSER_TESTS=1: there a missing browser is a failure, never a skip. */
+export const isBrowserRequired = process.env.REQUIRE_BROWSER_TESTS === '1' || process.env.CI === 'true';
+
+export const SKIP_MESSAGE = `Browser tests skipped: no Chromium at ${CHROME_PATH}. To run them, install it (apt-get install -y chromium) or set CHROME_PATH to a Chromium or Chrome binary.`;
+
+export function isBrowserInstalled(): boolean {
+  try {
+    accessSync(CHROME_PATH, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this run skips the browser tests: only when no browser is found and none is required. */
+export const skipBrowserTests = !isBrowserInstalled() && !isBrowserRequired;
+
+export function launchBrowser(): Promise<Browser> {
+  if (!isBrowserInstalled()) {
+    throw new Error(`No Chromium at ${CHROME_PATH} (browser tests are required here). ${SKIP_MESSAGE.split('. ').slice(1).join('. ')}`);
+  }
+  return chromium.launch({ executablePath: CHROME_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+export const DESKTOP: BrowserContextOptions = { viewport: { width: 1280, height: 800 } };
+export const PHONE: BrowserContextOptions = {
+  viewport: { width: 390, height: 844 },
+  deviceScaleFactor: 2,
+  isMobile: true,
+  hasTouch: true,
+};
+
+export interface RunningSite {
+  site: TestApp;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** The real app, in this process, on a loopback port chosen by the system. */
+export async function startSite(options: TestAppOptions = {}): Promise<RunningSite> {
+  const site = await createTestApp(options);
+  const server: Server = await new Promise((resolve, reject) => {
+    const listening = site.app.listen(0, '127.0.0.1', (error?: Error) => (error ? reject(error) : resolve(listening)));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    site,
+    baseUrl: `http://127.0.0.1:${port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      site.close();
+    },
+  };
+}
+
+export async function newContext(browser: Browser, baseUrl: string, options: BrowserContextOptions = DESKTOP): Promise<BrowserContext> {
+  const context = await browser.newContext({ baseURL: baseUrl, ...options });
+  context.setDefaultTimeout(10_000);
+  return context;
+}
+
+/**
+ * The development outbox in a tab of its own, as a person trying the site would keep it open.
+ * `nextCode` waits for a message newer than the last one it read.
+ */
+export interface OutboxTab {
+  page: Page;
+  nextCode(scope: 'login' | 'admin'): Promise<{ code: string; text: string; channel: string }>;
+}
+
+export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
+  const page = await context.newPage();
+  let seen = 0;
+  await page.goto('/dev/outbox');
+  seen = await page.locator('[data-outbox-text]').count();
+  return {
+    page,
+    async nextCode(scope) {
+      for (let tries = 0; tries < 20; tries += 1) {
+        await page.goto('/dev/outbox');
+        const texts = await page.locator('[data-outbox-text]').allTextContents();
+        if (texts.length > seen) {
+          seen = texts.length;
+          const newest = texts[0]!.trim();
+          const match = newest.match(new RegExp(`^Your ${scope} code is ([\\d ]+)$`));
+          if (!match) throw new Error(`the newest outbox message is not a ${scope} code: ${newest}`);
+          const channel = (await page.locator('.outbox__item').first().locator('.badge').textContent()) ?? '';
+          return { code: match[1]!.replace(/ /g, ''), text: newest, channel: channel.trim() };
+        }
+        await page.waitForTimeout(100);
+      }
+      throw new Error(`no new ${scope} code arrived in the outbox`);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Channel } from '../../src/mfa/provider.js';
+import { DESKTOP, PHONE, launchBrowser, newContext, openOutbox, skipBrowserTests, startSite, type RunningSite } from './browser.js';
+import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
+
+const JOURNEYS = [
+  { channel: 'sms', device: 'desktop', viewport: DESKTOP },
+  { channel: 'voice', device: 'phone', viewport: PHONE },
+  { channel: 'voice', device: 'desktop', viewport: DESKTOP },
+  { channel: 'sms', device: 'phone', viewport: PHONE },
+] as const;
+
+describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
+  let browser: Browser;
+  let running: RunningSite | undefined;
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterEach(async () => {
+    await running?.close();
+    running = undefined;
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it.each(JOURNEYS)(
+    'registers, logs in by $channel on a $device, enters the secure area with its own code, and logs out',
+    async ({ channel, viewport }) => {
+      const person = newPerson({ channel });
+      running = await startSite({ env: { ADMIN_USERNAMES: person.username } });
+      const context = await newContext(browser, running.baseUrl, viewport);
+      const outbox = await openOutbox(context);
+      const page = await context.newPage();
+
+      await register(page, person);
+      expect(await textOf(page)).toContain('Your account is ready. Log in to receive your first code.');
+
+      await submitPassword(page, person, { channel });
+      expect(pathOf(page)).toBe('/verify');
+      const last4 = person.phone.slice(-4);
+      expect(await textOf(page)).toContain(
+        `We sent a 6-digit login code by ${channel === 'sms' ? 'text message' : 'voice call'} to •••• ${last4}.`,
+      );
+      const login = await outbox.nextCode('login');
+      expect(login.channel).toBe(channel === 'sms' ? 'Text message' : 'Voice call');
+      if (channel === 'voice') expect(login.text).toMatch(/^Your login code is \d( \d){5}$/);
+
+      // A wrong code: the summary at the top says so and links to the field, which says it too.
+      await enterCode(page, wrongCodeFor(login.code));
+      const summary = page.getByRole('alert').filter({ hasText: 'There is a problem' });
+      await expect(summary.textContent()).resolves.toContain('That code is not right. 4 attempts left.');
+      await expect(summary.getByRole('link').getAttribute('href')).resolves.toBe('#code');
+      await expect(page.getByLabel('Code', { exact: true }).getAttribute('aria-invalid')).resolves.toBe('true');
+
+      await enterCode(page, login.code);
+      expect(pathOf(page)).toBe('/account');
+      expect(await textOf(page, 'header')).toContain(`Signed in as ${person.username}`);
+      expect(await textOf(page)).toContain('This is your first login.');
+
+      // The secure area asks for a code of its own, and the login code is refused there.
+      await page.getByRole('link', { name: 'Go to the secure area' }).click();
+      expect(await textOf(page)).toContain('The secure area needs a fresh code');
+      await page.getByRole('button', { name: 'Send code' }).click();
+      await page.waitForURL(/\/verify$/);
+      expect(await textOf(page)).toContain('Your login code does not work here.');
+      const admin = await outbox.nextCode('admin');
+      await enterCode(page, login.code);
+      await expect(textOf(page)).resolves.toContain('That code is not right.');
+      await enterCode(page, admin.code);
+      expect(pathOf(page)).toBe('/admin');
+      expect(await textOf(page)).toMatch(/Secure area Verified until/);
+      expect(await textOf(page)).toContain('admin verified');
+
+      await page.getByRole('button', { name: 'Log out' }).first().click();
+      await page.waitForURL(/\/login\?signedOut/);
+      expect(await textOf(page)).toContain('You have logged out.');
+      await page.goto('/account');
+      expect(pathOf(page)).toBe('/login?next=%2Faccount');
+
+      // Nothing on any page was wider than the screen.
+      const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      expect(overflow).toBe(0);
+      await context.close();
+    },
+    60_000,
+  );
+});
