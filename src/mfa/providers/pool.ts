@@ -141,7 +141,7 @@ export function createProviderPool(
       throw lastError;
     },
 
-    verify(name, request) {
+    async verify(name, request) {
       const provider = providerNamed(name);
       return watched(provider, () => provider.verify(request));
     },

@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { ProviderError } from '../../../src/mfa/provider.js';
+import type { Channel, MfaProvider, ProviderErrorKind } from '../../../src/mfa/provider.js';
+import { createProviderPool } from '../../../src/mfa/providers/pool.js';
+import { createTestClock } from '../../helpers/clock.js';
+
+const ALICE = '+12025550142';
+const SMS = { to: ALICE, channel: 'sms' as const, scope: 'login' as const };
+
+/** A scripted provider: answers, or fails with the kind it is told to. */
+function scripted(name: string, channels: Channel[] = ['sms', 'voice']) {
+  let failure: ProviderErrorKind | null = null;
+  const sends: string[] = [];
+  const verifies: (string | undefined)[] = [];
+  const provider: MfaProvider & {
+    failWith(kind: ProviderErrorKind | null): void;
+    sends: string[];
+    verifies: (string | undefined)[];
+  } = {
+    name,
+    channels,
+    sends,
+    verifies,
+    failWith(kind) {
+      failure = kind;
+    },
+    async send({ channel }) {
+      sends.push(channel);
+      if (failure) throw new ProviderError(failure, name, 'scripted failure');
+      return { handle: `${name}-${sends.length}` };
+    },
+    async verify({ handle }) {
+      verifies.push(handle);
+      if (failure) throw new ProviderError(failure, name, 'scripted failure');
+      return 'valid';
+    },
+  };
+  return provider;
+}
+
+function setUp(options: { cooldownMs?: number; failureThreshold?: number } = {}) {
+  const clock = createTestClock();
+  const first = scripted('first');
+  const second = scripted('second');
+  const pool = createProviderPool([first, second], { clock, cooldownMs: 30_000, ...options });
+  const states = () => pool.status().map((status) => `${status.name}:${status.state}`);
+  return { clock, first, second, pool, states };
+}
+
+describe('provider pool', () => {
+  it('sends through the first provider while it answers, and reports every provider up', async () => {
+    const { pool, first, second, states } = setUp();
+
+    expect(await pool.send(SMS)).toEqual({ provider: 'first', handle: 'first-1' });
+    expect(second.sends).toEqual([]);
+    expect(states()).toEqual(['first:up', 'second:up']);
+    expect(pool.status()[0]).toEqual({ name: 'first', channels: ['sms', 'voice'], state: 'up' });
+  });
+
+  it('tries the next provider when the first is unavailable, and verifies with the one that sent', async () => {
+    const { pool, first, second, states } = setUp();
+    first.failWith('unavailable');
+
+    const sent = await pool.send(SMS);
+    expect(sent).toEqual({ provider: 'second', handle: 'second-1' });
+    expect(states()).toEqual(['first:failing', 'second:up']);
+
+    first.failWith(null);
+    expect(
+      await pool.verify(sent.provider, { ...SMS, code: '123456', handle: sent.handle, maxAgeMinutes: 5 }),
+    ).toBe('valid');
+    expect(second.verifies).toEqual(['second-1']);
+    expect(first.verifies).toEqual([]);
+  });
+
+  it.each<ProviderErrorKind>(['invalid_number', 'rate_limited', 'auth'])(
+    'does not fail over on %s: the next provider would give the same answer',
+    async (kind) => {
+      const { pool, first, second } = setUp();
+      first.failWith(kind);
+
+      await expect(pool.send(SMS)).rejects.toMatchObject({ kind, provider: 'first' });
+      expect(second.sends).toEqual([]);
+    },
+  );
+
+  it('never sends a verification elsewhere when the provider that sent the code is down', async () => {
+    const { pool, first, second } = setUp();
+    const sent = await pool.send(SMS);
+    first.failWith('unavailable');
+
+    await expect(
+      pool.verify(sent.provider, { ...SMS, code: '123456', handle: sent.handle, maxAgeMinutes: 5 }),
+    ).rejects.toMatchObject({ kind: 'unavailable', provider: 'first' });
+    expect(second.verifies).toEqual([]);
+  });
+
+  it('skips a provider that keeps failing for the cooldown, then tries it again by itself', async () => {
+    const { pool, first, second, clock, states } = setUp();
+    first.failWith('unavailable');
+    await pool.send(SMS);
+    await pool.send(SMS);
+    expect(first.sends).toHaveLength(2);
+    expect(states()).toEqual(['first:skipped', 'second:up']);
+
+    // While skipped, codes go straight to the second provider.
+    await pool.send(SMS);
+    expect(first.sends).toHaveLength(2);
+    expect(second.sends).toHaveLength(3);
+
+    // After the cooldown it is tried again; it answers, so it is up and used again.
+    clock.advance(30_000);
+    expect(states()).toEqual(['first:failing', 'second:up']);
+    first.failWith(null);
+    expect((await pool.send(SMS)).provider).toBe('first');
+    expect(states()).toEqual(['first:up', 'second:up']);
+  });
+
+  it('skips a provider again after a single outage when its retry after the cooldown fails', async () => {
+    const { pool, first, clock, states } = setUp();
+    first.failWith('unavailable');
+    await pool.send(SMS);
+    await pool.send(SMS);
+    clock.advance(30_000);
+
+    await pool.send(SMS);
+    expect(first.sends).toHaveLength(3);
+    expect(states()).toEqual(['first:skipped', 'second:up']);
+  });
+
+  it('tries the first provider anyway when every provider is being skipped', async () => {
+    const { pool, first, second, states } = setUp({ failureThreshold: 1 });
+    first.failWith('unavailable');
+    second.failWith('unavailable');
+    await expect(pool.send(SMS)).rejects.toMatchObject({ kind: 'unavailable', provider: 'second' });
+    expect(states()).toEqual(['first:skipped', 'second:skipped']);
+
+    first.failWith(null);
+    expect((await pool.send(SMS)).provider).toBe('first');
+    expect(second.sends).toHaveLength(1);
+  });
+
+  it('sends each channel only through providers that deliver it', async () => {
+    const clock = createTestClock();
+    const smsOnly = scripted('sms-only', ['sms']);
+    const both = scripted('both');
+    const pool = createProviderPool([smsOnly, both], { clock });
+
+    expect(pool.channels()).toEqual(['sms', 'voice']);
+    expect((await pool.send({ ...SMS, channel: 'voice' })).provider).toBe('both');
+    expect(smsOnly.sends).toEqual([]);
+    expect((await pool.send(SMS)).provider).toBe('sms-only');
+  });
+
+  it('refuses a channel no provider delivers', async () => {
+    const pool = createProviderPool([scripted('sms-only', ['sms'])], { clock: createTestClock() });
+
+    expect(pool.channels()).toEqual(['sms']);
+    await expect(pool.send({ ...SMS, channel: 'voice' })).rejects.toBeInstanceOf(ProviderError);
+  });
+
+  it('refuses to verify with a provider that is not configured', async () => {
+    const { pool } = setUp();
+
+    await expect(
+      pool.verify('gone', { ...SMS, code: '123456', handle: 'x', maxAgeMinutes: 5 }),
+    ).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+});

@@ -1,0 +1,385 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TwilioConfig } from '../../../src/config.js';
+import { ProviderError } from '../../../src/mfa/provider.js';
+import type { ProviderErrorKind } from '../../../src/mfa/provider.js';
+import { createTwilioVerifyProvider } from '../../../src/mfa/providers/twilio-verify.js';
+import { startFakeTwilio } from '../../fakes/twilio-verify-server.js';
+import type { FailureMode, FakeTwilio } from '../../fakes/twilio-verify-server.js';
+
+// Fictional numbers only (+1 202 555 0100-0199).
+const ALICE = '+12025550142';
+const BOB = '+12025550143';
+const ACCOUNT_SID = `AC${'0'.repeat(32)}`;
+const AUTH_TOKEN = 'fake-auth-token-not-a-secret';
+const SERVICE_SID = `VA${'1'.repeat(32)}`;
+
+let fake: FakeTwilio;
+let clock: Date;
+
+beforeEach(async () => {
+  clock = new Date('2026-11-02T10:00:00Z');
+  fake = await startFakeTwilio({
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    serviceSid: SERVICE_SID,
+    now: () => clock,
+  });
+});
+
+afterEach(async () => {
+  await fake.close();
+});
+
+function provider(overrides: Partial<TwilioConfig> = {}, timeoutMs = 2_000) {
+  return createTwilioVerifyProvider({
+    config: {
+      accountSid: ACCOUNT_SID,
+      authToken: AUTH_TOKEN,
+      verifyServiceSid: SERVICE_SID,
+      baseUrl: fake.baseUrl,
+      ...overrides,
+    },
+    timeoutMs,
+    now: () => clock.getTime(),
+  });
+}
+
+const advanceMinutes = (minutes: number) => {
+  clock = new Date(clock.getTime() + minutes * 60_000);
+};
+const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
+const lastRequest = () => fake.requests.at(-1)!;
+
+async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
+  const error = await promise.then(
+    () => expect.fail('expected a ProviderError'),
+    (rejection: unknown) => rejection,
+  );
+  expect(error).toBeInstanceOf(ProviderError);
+  return error as ProviderError;
+}
+
+describe('Twilio Verify provider', () => {
+  it('is named twilio and offers sms and voice', () => {
+    expect(provider().name).toBe('twilio');
+    expect(provider().channels).toEqual(['sms', 'voice']);
+  });
+
+  describe('sending', () => {
+    it('starts a verification by form POST with Basic auth, and keeps the VE sid as the handle', async () => {
+      const { handle } = await provider().send({ to: ALICE, channel: 'sms', scope: 'login' });
+
+      expect(lastRequest()).toMatchObject({
+        method: 'POST',
+        path: `/v2/Services/${SERVICE_SID}/Verifications`,
+        auth: 'basic',
+        status: 201,
+        body: { To: ALICE, Channel: 'sms' },
+      });
+      expect(handle).toMatch(/^VE[0-9a-f]{32}$/);
+      expect(fake.sentCodes()).toEqual([expect.objectContaining({ sid: handle, to: ALICE, channel: 'sms' })]);
+    });
+
+    it('asks for a call when the channel is voice', async () => {
+      await provider().send({ to: ALICE, channel: 'voice', scope: 'admin' });
+
+      expect(lastRequest().body).toEqual({ To: ALICE, Channel: 'call' });
+    });
+
+    it('cancels the pending verification of another scope first, so one code never serves two scopes', async () => {
+      const twilio = provider();
+      const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const admin = await twilio.send({ to: ALICE, channel: 'sms', scope: 'admin' });
+
+      expect(admin.handle).not.toBe(login.handle);
+      expect(fake.verification(login.handle!)?.status).toBe('canceled');
+      const loginCode = fake.sentCodes()[0]!.code;
+      // The login code, even if Twilio would have re-sent it, cannot pass the admin check...
+      const adminCode = fake.lastCodeFor(ALICE)!;
+      if (loginCode !== adminCode) {
+        expect(
+          await twilio.verify({
+            to: ALICE,
+            scope: 'admin',
+            code: loginCode,
+            handle: admin.handle,
+            maxAgeMinutes: 5,
+          }),
+        ).toBe('invalid');
+      }
+      // ...and the cancelled login verification is gone.
+      expect(
+        await twilio.verify({
+          to: ALICE,
+          scope: 'login',
+          code: loginCode,
+          handle: login.handle,
+          maxAgeMinutes: 5,
+        }),
+      ).toBe('expired');
+      expect(
+        await twilio.verify({
+          to: ALICE,
+          scope: 'admin',
+          code: adminCode,
+          handle: admin.handle,
+          maxAgeMinutes: 5,
+        }),
+      ).toBe('valid');
+    });
+
+    it('detects a verification left pending by an earlier process and starts a fresh one', async () => {
+      // Another process (before a restart) started a login verification for this number.
+      const before = await provider().send({ to: ALICE, channel: 'sms', scope: 'login' });
+
+      const twilio = provider();
+      const admin = await twilio.send({ to: ALICE, channel: 'sms', scope: 'admin' });
+
+      expect(admin.handle).not.toBe(before.handle);
+      expect(fake.verification(before.handle!)?.status).toBe('canceled');
+      const loginCode = fake.sentCodes()[0]!.code;
+      expect(
+        await twilio.verify({
+          to: ALICE,
+          scope: 'login',
+          code: loginCode,
+          handle: before.handle,
+          maxAgeMinutes: 5,
+        }),
+      ).toBe('expired');
+    });
+
+    it('refuses a check with a sid it started for another scope or number', async () => {
+      const twilio = provider();
+      const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+      const checks = fake.requests.length;
+
+      expect(
+        await twilio.verify({ to: ALICE, scope: 'admin', code, handle: login.handle, maxAgeMinutes: 5 }),
+      ).toBe('invalid');
+      expect(
+        await twilio.verify({ to: BOB, scope: 'login', code, handle: login.handle, maxAgeMinutes: 5 }),
+      ).toBe('invalid');
+      expect(fake.requests.length).toBe(checks);
+    });
+
+    it('gets 60203 from Twilio after 5 sends to one number in 10 minutes, as rate_limited with Retry-After', async () => {
+      const twilio = provider();
+      for (let send = 0; send < 5; send++) await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+
+      const error = await providerError(twilio.send({ to: ALICE, channel: 'sms', scope: 'login' }));
+
+      expect(error.kind).toBe('rate_limited');
+      expect(error.retryAfterSeconds).toBeGreaterThan(0);
+      expect(error.message).toContain('60203');
+    });
+  });
+
+  describe('verifying', () => {
+    it('checks by VerificationSid (never by To): a wrong code is invalid, the right one valid', async () => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+
+      expect(
+        await twilio.verify({ to: ALICE, scope: 'login', code: wrongFor(code), handle, maxAgeMinutes: 5 }),
+      ).toBe('invalid');
+      expect(await twilio.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })).toBe(
+        'valid',
+      );
+      expect(lastRequest()).toMatchObject({
+        path: `/v2/Services/${SERVICE_SID}/VerificationCheck`,
+        body: { VerificationSid: handle, Code: code },
+      });
+      expect(lastRequest().body).not.toHaveProperty('To');
+    });
+
+    it('reports an approved code used again as expired (Twilio deleted it: 20404)', async () => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+      await twilio.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 });
+
+      expect(await twilio.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })).toBe(
+        'expired',
+      );
+      expect(lastRequest().status).toBe(404);
+    });
+
+    it('reports a code older than 10 minutes as expired', async () => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+      advanceMinutes(10);
+
+      expect(await twilio.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 10 })).toBe(
+        'expired',
+      );
+    });
+
+    it("reports 'locked' after 5 checks (60202), even for the right code", async () => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+      for (let check = 0; check < 5; check++) {
+        expect(
+          await twilio.verify({ to: ALICE, scope: 'login', code: wrongFor(code), handle, maxAgeMinutes: 5 }),
+        ).toBe('invalid');
+      }
+
+      expect(await twilio.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })).toBe(
+        'locked',
+      );
+      expect(lastRequest().status).toBe(429);
+    });
+
+    it('cancels a verification by its sid', async () => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      await twilio.cancel!({ to: ALICE, scope: 'login', handle });
+
+      expect(lastRequest()).toMatchObject({
+        path: `/v2/Services/${SERVICE_SID}/Verifications/${handle}`,
+        body: { Status: 'canceled' },
+        status: 200,
+      });
+      // Cancelling again (already gone) is not an error.
+      await twilio.cancel!({ to: ALICE, scope: 'login', handle });
+    });
+  });
+
+  describe('failures', () => {
+    it.each<[FailureMode, ProviderErrorKind]>([
+      [400, 'invalid_number'],
+      [401, 'auth'],
+      [403, 'invalid_number'],
+      [429, 'rate_limited'],
+      [500, 'unavailable'],
+      [503, 'unavailable'],
+      ['garbage', 'unavailable'],
+    ])('a send answered with %s raises a %s ProviderError', async (mode, kind) => {
+      fake.failNext(mode);
+      const error = await providerError(provider().send({ to: ALICE, channel: 'sms', scope: 'login' }));
+
+      expect(error.kind).toBe(kind);
+      expect(error.provider).toBe('twilio');
+    });
+
+    it('rejects a number Twilio calls invalid (60200) as invalid_number', async () => {
+      const error = await providerError(
+        provider().send({ to: '12025550142', channel: 'sms', scope: 'login' }),
+      );
+
+      expect(lastRequest().status).toBe(400);
+      expect(error.kind).toBe('invalid_number');
+    });
+
+    it('treats wrong credentials (20003) and an unknown Service as auth failures', async () => {
+      const wrongToken = await providerError(
+        provider({ authToken: 'wrong' }).send({ to: ALICE, channel: 'sms', scope: 'login' }),
+      );
+      const wrongService = await providerError(
+        provider({ verifyServiceSid: `VA${'2'.repeat(32)}` }).send({
+          to: ALICE,
+          channel: 'sms',
+          scope: 'login',
+        }),
+      );
+
+      expect(wrongToken.kind).toBe('auth');
+      expect(wrongService.kind).toBe('auth');
+    });
+
+    it('passes on Retry-After from a 429', async () => {
+      fake.failNext(429, { retryAfter: '45' });
+      const error = await providerError(provider().send({ to: ALICE, channel: 'voice', scope: 'login' }));
+
+      expect(error).toMatchObject({ kind: 'rate_limited', retryAfterSeconds: 45 });
+    });
+
+    it.each<[FailureMode, string]>([
+      [401, 'auth'],
+      [500, 'unavailable'],
+      ['garbage', 'unavailable'],
+    ])('a check answered with %s gives %s, never valid', async (mode, expected) => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+      fake.failNext(mode);
+
+      const outcome = await twilio
+        .verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })
+        .catch((error: unknown) => (error instanceof ProviderError ? error.kind : error));
+
+      expect(outcome).toBe(expected);
+    });
+
+    it.each(['send', 'verify'] as const)(
+      'gives up on a hung %s within timeoutMs, as unavailable',
+      async (action) => {
+        fake.setMode('hang');
+        const twilio = provider({}, 300);
+        const started = performance.now();
+
+        const error = await providerError(
+          action === 'send'
+            ? twilio.send({ to: ALICE, channel: 'sms', scope: 'login' })
+            : twilio.verify({
+                to: ALICE,
+                scope: 'login',
+                code: '123456',
+                handle: `VE${'3'.repeat(32)}`,
+                maxAgeMinutes: 5,
+              }),
+        );
+
+        expect(error.kind).toBe('unavailable');
+        expect(performance.now() - started).toBeLessThan(1_000);
+      },
+    );
+
+    it('treats a refused connection as unavailable', async () => {
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const { port } = closed.address() as AddressInfo;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+
+      const error = await providerError(
+        provider({ baseUrl: `http://127.0.0.1:${port}` }).send({ to: ALICE, channel: 'sms', scope: 'login' }),
+      );
+
+      expect(error.kind).toBe('unavailable');
+      expect(error.message).toContain('ECONNREFUSED');
+    });
+
+    it('keeps credentials, codes and phone numbers out of error messages', async () => {
+      const twilio = provider();
+      const { handle } = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      const code = fake.lastCodeFor(ALICE)!;
+      const errors: ProviderError[] = [];
+      for (const mode of [400, 401, 429, 500, 'garbage'] as const) {
+        // Every request of the send (the cancel of the pending one too) gets this answer.
+        fake.setMode(mode);
+        errors.push(await providerError(twilio.send({ to: ALICE, channel: 'sms', scope: 'login' })));
+      }
+      fake.setMode('ok');
+      fake.failNext(500);
+      errors.push(
+        await providerError(twilio.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })),
+      );
+      fake.setMode('hang');
+      errors.push(await providerError(provider({}, 200).send({ to: ALICE, channel: 'sms', scope: 'login' })));
+
+      for (const error of errors) {
+        const text = `${error.message} ${error.stack} ${JSON.stringify(error)} ${String(error.cause ?? '')}`;
+        expect(text).not.toContain(AUTH_TOKEN);
+        expect(text).not.toContain('2025550142');
+        expect(text).not.toContain(code);
+        expect(error.cause).toBeUndefined();
+      }
+    });
+  });
+});
