@@ -1,0 +1,230 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createBrowser, type Browser } from '../helpers/agent.js';
+import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
+import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { startFakeKandy, type FakeKandy } from '../fakes/kandy-server.js';
+
+const CLIENT_ID = 'PRIV-keyhole-tests';
+const CLIENT_SECRET = 'kandy-client-secret-for-tests';
+
+describe('the site with MFA_PROVIDER=kandy', () => {
+  let fake: FakeKandy;
+  let site: TestApp;
+  let logLines: string[];
+  /** Moves Kandy's clock without the site's, to expire a code at Kandy only. */
+  let kandyAheadMs: number;
+
+  async function startSite(env: Record<string, string> = {}) {
+    logLines = [];
+    site = await createTestApp({
+      env: {
+        MFA_PROVIDER: 'kandy',
+        ADMIN_USERNAMES: 'erin',
+        KANDY_BASE_URL: fake.baseUrl,
+        KANDY_CLIENT_ID: CLIENT_ID,
+        KANDY_CLIENT_SECRET: CLIENT_SECRET,
+        ...env,
+      },
+      providerTimeoutMs: 300,
+      logLines,
+    });
+    fake.setClock(() => new Date(site.clock.now().getTime() + kandyAheadMs));
+  }
+
+  beforeEach(async () => {
+    kandyAheadMs = 0;
+    fake = await startFakeKandy({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
+    await startSite();
+  });
+  afterEach(async () => {
+    site.close();
+    await fake.close();
+  });
+
+  const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
+  const verifies = () => fake.requests.filter((logged) => logged.path.endsWith('/verify'));
+
+  async function signIn(browser: Browser, account: TestAccount) {
+    expectRedirect(await submitPassword(browser, account, 'sms'), '/verify');
+    expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/account');
+  }
+
+  it('logs in and enters the secure area by SMS with codes from Kandy, each checked by its own codeId', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'erin' });
+    await signIn(browser, account);
+    const loginCode = fake.lastCodeFor(account.phone)!;
+
+    expectRedirect(await browser.submit('/admin', '/admin/step-up'), '/verify');
+    expectPage(await submitCode(browser, loginCode), 400, /That code is not right/);
+    expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/admin');
+    expectPage(await browser.get('/admin'), 200, /kandy/);
+
+    const [login, admin] = fake.sentCodes();
+    expect(verifies().map((logged) => logged.path)).toEqual([
+      `/cpaas/auth/v1/${fake.userId}/codes/${login!.codeId}/verify`,
+      `/cpaas/auth/v1/${fake.userId}/codes/${admin!.codeId}/verify`,
+      `/cpaas/auth/v1/${fake.userId}/codes/${admin!.codeId}/verify`,
+    ]);
+    expect(login!.message).toMatch(/^Your login code is \d{6}\./);
+    expect(admin!.message).toMatch(/^Your admin code is \d{6}\./);
+    // One token served the whole journey.
+    expect(fake.tokensIssued()).toBe(1);
+  });
+
+  describe('Kandy has no voice', () => {
+    it('offers only text messages on the login page', async () => {
+      const page = await createBrowser(site.app).get('/login');
+
+      expect(page.text).toContain('value="sms"');
+      expect(page.text).not.toContain('value="voice"');
+    });
+
+    it('tells a person whose saved way is voice that calls are not available here, and sends by SMS instead', async () => {
+      const browser = createBrowser(site.app);
+      const account = await register(browser, { channel: 'voice' });
+
+      // No channel chosen on the form: the saved one (voice) is used, and cannot be.
+      expectRedirect(await submitPassword(browser, account), '/verify');
+      expect(fake.sentCodes()).toEqual([]);
+      const page = await browser.get('/verify');
+      expectPage(page, 200);
+      const text = visibleText(page.text);
+      expect(text).toContain('Codes cannot be sent by voice call here');
+      expect(text).toContain('Send by text message instead');
+      expect(text).not.toContain('Call me instead');
+
+      expectRedirect(await browser.submit('/verify', '/verify/resend', { channel: 'sms' }), '/verify');
+      expectPage(await browser.get('/verify'), 200, /text message/);
+      expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/account');
+
+      // SMS is now the saved way: the next login goes straight out by SMS.
+      expectRedirect(await browser.submit('/account', '/logout'), '/login?signedOut');
+      site.clock.advance(31_000);
+      await signIn(browser, account);
+    });
+
+    it('refuses a voice code asked for on the code page', async () => {
+      const browser = createBrowser(site.app);
+      const account = await register(browser);
+      await submitPassword(browser, account, 'sms');
+      site.clock.advance(31_000);
+
+      const res = await browser.submit('/verify', '/verify/resend', { channel: 'voice' });
+      expectPage(res, 400, /cannot be sent/);
+      expect(fake.sentCodes()).toHaveLength(1);
+    });
+  });
+
+  it('refuses a login code at the admin step, even one Kandy still holds as valid for login', async () => {
+    // Threat: a login code that is still live (pending in another browser) used for the secure area.
+    const signedIn = createBrowser(site.app);
+    const account = await register(signedIn, { username: 'erin' });
+    await signIn(signedIn, account);
+
+    const other = createBrowser(site.app);
+    expectRedirect(await submitPassword(other, account, 'sms'), '/verify');
+    const pendingLogin = fake.lastCodeFor(account.phone)!;
+
+    expectRedirect(await signedIn.submit('/admin', '/admin/step-up'), '/verify');
+    const adminCode = fake.lastCodeFor(account.phone)!;
+    if (pendingLogin !== adminCode) {
+      expectPage(await submitCode(signedIn, pendingLogin), 400, /That code is not right/);
+    }
+    // Kandy alone would accept it, for its own codeId: the login in the other browser.
+    expectRedirect(await submitCode(other, pendingLogin), '/account');
+    expectRedirect(await submitCode(signedIn, adminCode), '/admin');
+  });
+
+  it('counts a wrong code against the code', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    const code = fake.lastCodeFor(account.phone)!;
+
+    expectPage(await submitCode(browser, wrongFor(code)), 400, /That code is not right\. 4 attempts left\./);
+    expectRedirect(await submitCode(browser, code), '/account');
+  });
+
+  it('refuses a code the site considers expired without asking Kandy', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    site.clock.advanceMinutes(5);
+
+    expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /This code has expired/);
+    expect(verifies()).toEqual([]);
+  });
+
+  it('refuses a code Kandy has expired (Kandy cannot say why, so it reads as not right)', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    kandyAheadMs = 5 * 60_000;
+
+    expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /That code is not right/);
+    expect(verifies().at(-1)!.status).toBe(404);
+  });
+
+  it("passes on Kandy's own rate limit (429) as a wait", async () => {
+    // Someone else's login first, so the token is in hand and the 429 answers the send itself.
+    const earlier = createBrowser(site.app);
+    await signIn(earlier, await register(earlier));
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    fake.failNext(429, { retryAfter: '90' });
+
+    const res = await submitPassword(browser, account, 'sms');
+    expectPage(res, 429, /Too many codes requested/);
+    expect(res.headers['retry-after']).toBe('90');
+    expect(fake.requests.at(-1)).toMatchObject({ path: `/cpaas/auth/v1/${fake.userId}/codes`, status: 429 });
+  });
+
+  it('treats refused client credentials as the site being unable to send, and logs it without secrets', async () => {
+    await site.close();
+    await startSite({ KANDY_CLIENT_SECRET: 'not-the-right-secret' });
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+
+    expectPage(await submitPassword(browser, account, 'sms'), 503, /Codes cannot be sent right now/);
+    const logged = logLines.join('\n');
+    expect(logged).toMatch(/"kind":"auth"/);
+    expect(logged).toMatch(/"provider":"kandy"/);
+    expect(logged).not.toContain('not-the-right-secret');
+    expect(logged).not.toContain(account.phone.slice(2));
+  });
+
+  it.each([503, 'hang'] as const)(
+    'survives an outage (%s): a clear page, then codes again once Kandy is back',
+    async (mode) => {
+      const browser = createBrowser(site.app);
+      const account = await register(browser);
+      fake.setMode(mode);
+
+      expectPage(await submitPassword(browser, account, 'sms'), 503, /did not answer/);
+      expectPage(await browser.get('/verify'), 200, /No code has been sent yet/);
+
+      fake.setMode('ok');
+      site.clock.advance(31_000);
+      expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
+      expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/account');
+    },
+  );
+
+  it('never logs a code, the secret, a token or a full phone number through a whole journey', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'erin' });
+    await signIn(browser, account);
+    await browser.submit('/admin', '/admin/step-up');
+    await submitCode(browser, '000000');
+    fake.failNext(500);
+    await submitCode(browser, fake.lastCodeFor(account.phone)!);
+
+    const logged = logLines.join('\n');
+    for (const sent of fake.sentCodes()) expect(logged).not.toContain(sent.code);
+    expect(logged).not.toContain(CLIENT_SECRET);
+    expect(logged).not.toContain('eyJ');
+    expect(logged).not.toContain(account.phone.slice(2));
+  });
+});

@@ -1,0 +1,215 @@
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Channel } from '../../src/mfa/provider.js';
+import { SIGNALWIRE_VOICE_PATH } from '../../src/mfa/providers/signalwire-voice-route.js';
+import { createBrowser, type Browser } from '../helpers/agent.js';
+import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { digitsIn, startFakeSignalWire, type FakeSignalWire } from '../fakes/signalwire-server.js';
+
+const PROJECT = 'b2c3d4e5-0000-4000-8000-000000000002';
+const TOKEN = 'PT-signalwire-token-for-tests';
+const FROM = '+12025550100';
+const CALLBACK_BASE = 'https://keyhole.example.test';
+
+describe('the site with MFA_PROVIDER=signalwire', () => {
+  let fake: FakeSignalWire;
+  let site: TestApp;
+  let logLines: string[];
+
+  async function startSite(env: Record<string, string> = {}) {
+    logLines = [];
+    site = await createTestApp({
+      env: {
+        MFA_PROVIDER: 'signalwire',
+        ADMIN_USERNAMES: 'erin',
+        SIGNALWIRE_SPACE: 'example',
+        SIGNALWIRE_PROJECT: PROJECT,
+        SIGNALWIRE_TOKEN: TOKEN,
+        SIGNALWIRE_NUMBER: FROM,
+        SIGNALWIRE_BASE_URL: fake.baseUrl,
+        BASE_CALLBACK_URL: CALLBACK_BASE,
+        ...env,
+      },
+      providerTimeoutMs: 300,
+      logLines,
+    });
+  }
+
+  beforeEach(async () => {
+    fake = await startFakeSignalWire({ projectId: PROJECT, token: TOKEN, fromNumber: FROM });
+    await startSite();
+  });
+  afterEach(async () => {
+    site.close();
+    await fake.close();
+  });
+
+  const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
+
+  /** What SignalWire does when the call is answered: fetch the Url, with no cookie and no CSRF token. */
+  async function fetchCallDocument(url: string) {
+    expect(url.startsWith(`${CALLBACK_BASE}${SIGNALWIRE_VOICE_PATH}/`)).toBe(true);
+    return request(site.app)
+      .post(new URL(url).pathname)
+      .type('form')
+      .send({ AccountSid: PROJECT, CallSid: 'call-1', CallStatus: 'in-progress' });
+  }
+
+  /** The code as the person hears or reads it. For calls, from the document the site serves. */
+  async function receivedCode(account: TestAccount, channel: Channel): Promise<string> {
+    if (channel === 'sms') return fake.lastCodeFor(account.phone)!;
+    const call = fake.calls().at(-1)!;
+    const served = await fetchCallDocument(call.url!);
+    expect(served.status).toBe(200);
+    expect(served.text).toBe(call.twiml);
+    // Served before the session middleware: SignalWire's fetch creates no session.
+    expect(served.headers['set-cookie']).toBeUndefined();
+    return digitsIn(served.text)!;
+  }
+
+  async function signIn(browser: Browser, account: TestAccount, channel: Channel) {
+    expectRedirect(await submitPassword(browser, account, channel), '/verify');
+    expectRedirect(await submitCode(browser, await receivedCode(account, channel)), '/account');
+  }
+
+  describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
+    it('logs in and enters the secure area with codes the site made and SignalWire delivered', async () => {
+      const browser = createBrowser(site.app);
+      const account = await register(browser, { username: 'erin', channel });
+      await signIn(browser, account, channel);
+      const loginCode = fake.lastCodeFor(account.phone)!;
+
+      expectRedirect(await browser.submit('/admin', '/admin/step-up'), '/verify');
+      expectPage(await submitCode(browser, loginCode), 400, /That code is not right/);
+      expectRedirect(await submitCode(browser, await receivedCode(account, channel)), '/admin');
+      expectPage(await browser.get('/admin'), 200, /signalwire/);
+
+      const sends = fake.requests.map((logged) => logged.path);
+      const resource = channel === 'sms' ? 'Messages' : 'Calls';
+      expect(sends).toEqual([
+        `/api/laml/2010-04-01/Accounts/${PROJECT}/${resource}`,
+        `/api/laml/2010-04-01/Accounts/${PROJECT}/${resource}`,
+      ]);
+      expect(fake.requests.every((logged) => logged.auth === 'basic')).toBe(true);
+      if (channel === 'voice') {
+        for (const call of fake.calls()) expect(call.url).not.toContain(digitsIn(call.twiml!)!);
+      }
+    });
+  });
+
+  it('serves a call document once, only to the unguessable id, and not after the code expired', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { channel: 'voice' });
+    await submitPassword(browser, account, 'voice');
+    const call = fake.calls().at(-1)!;
+
+    expect((await fetchCallDocument(call.url!)).status).toBe(200);
+    const again = await fetchCallDocument(call.url!);
+    expect(again.status).toBe(404);
+    expect(again.text).not.toContain(digitsIn(call.twiml!)!);
+
+    site.clock.advance(31_000);
+    expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
+    site.clock.advanceMinutes(5);
+    expect((await fetchCallDocument(fake.calls().at(-1)!.url!)).status).toBe(404);
+  });
+
+  it('refuses a login code at the admin step, even one the code store still holds as valid for login', async () => {
+    // Threat: a login code that is still live (pending in another browser) used for the secure area.
+    const signedIn = createBrowser(site.app);
+    const account = await register(signedIn, { username: 'erin' });
+    await signIn(signedIn, account, 'sms');
+
+    const other = createBrowser(site.app);
+    expectRedirect(await submitPassword(other, account, 'sms'), '/verify');
+    const pendingLogin = fake.lastCodeFor(account.phone)!;
+
+    expectRedirect(await signedIn.submit('/admin', '/admin/step-up'), '/verify');
+    const adminCode = fake.lastCodeFor(account.phone)!;
+    expectPage(await submitCode(signedIn, pendingLogin), 400, /That code is not right/);
+    // The same code is still good for what it was made for: the login in the other browser.
+    expectRedirect(await submitCode(other, pendingLogin), '/account');
+    expectRedirect(await submitCode(signedIn, adminCode), '/admin');
+  });
+
+  it('counts a wrong code against the code', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    const code = fake.lastCodeFor(account.phone)!;
+
+    expectPage(await submitCode(browser, wrongFor(code)), 400, /That code is not right\. 4 attempts left\./);
+    expectRedirect(await submitCode(browser, code), '/account');
+  });
+
+  it('refuses an expired code', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    site.clock.advanceMinutes(5);
+
+    expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /This code has expired/);
+  });
+
+  it("passes on SignalWire's own rate limit (20429) as a wait", async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    fake.failNext(429, { retryAfter: '60' });
+
+    const res = await submitPassword(browser, account, 'voice');
+    expectPage(res, 429, /Too many codes requested\. Wait 1 minute/);
+    expect(res.headers['retry-after']).toBe('60');
+  });
+
+  it('treats wrong credentials (20003) as the site being unable to send, and logs it without secrets', async () => {
+    await site.close();
+    await startSite({ SIGNALWIRE_TOKEN: 'PT-not-the-right-token' });
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+
+    expectPage(await submitPassword(browser, account, 'sms'), 503, /Codes cannot be sent right now/);
+    const logged = logLines.join('\n');
+    expect(logged).toMatch(/"kind":"auth"/);
+    expect(logged).toMatch(/"provider":"signalwire"/);
+    expect(logged).not.toContain('PT-not-the-right-token');
+    expect(logged).not.toContain(account.phone.slice(2));
+  });
+
+  it.each([503, 'hang'] as const)(
+    'survives an outage (%s), and the undelivered code never works',
+    async (mode) => {
+      const browser = createBrowser(site.app);
+      const account = await register(browser);
+      fake.setMode(mode);
+
+      expectPage(await submitPassword(browser, account, 'sms'), 503, /did not answer/);
+      const undelivered = digitsIn((fake.requests.at(-1)!.body as { Body: string }).Body)!;
+      expectPage(await browser.get('/verify'), 200, /No code has been sent yet/);
+
+      fake.setMode('ok');
+      site.clock.advance(31_000);
+      expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
+      const delivered = fake.lastCodeFor(account.phone)!;
+      if (undelivered !== delivered) {
+        expectPage(await submitCode(browser, undelivered), 400, /That code is not right/);
+      }
+      expectRedirect(await submitCode(browser, delivered), '/account');
+    },
+  );
+
+  it('never logs a code, the token or a full phone number through a whole journey', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'erin', channel: 'voice' });
+    await signIn(browser, account, 'voice');
+    await browser.submit('/admin', '/admin/step-up');
+    await submitCode(browser, '000000');
+    await submitCode(browser, await receivedCode(account, 'voice'));
+
+    const logged = logLines.join('\n');
+    for (const call of fake.calls()) expect(logged).not.toContain(digitsIn(call.twiml!)!);
+    expect(logged).not.toContain(TOKEN);
+    expect(logged).not.toContain(account.phone.slice(2));
+  });
+});
