@@ -6,16 +6,25 @@
   var summary = document.querySelector('[data-error-summary]');
   if (summary) summary.focus();
 
-  // A live countdown on the resend button; the server refuses early resends anyway.
+  // A live countdown on the buttons that send a new code; the server refuses early resends anyway.
   var seconds = document.querySelector('[data-cooldown-seconds]');
-  var button = document.querySelector('button[data-cooldown]');
-  if (!seconds || !button) return;
-  var remaining = parseInt(button.getAttribute('data-cooldown') || '0', 10);
-  if (!(remaining > 0)) return;
   var note = document.querySelector('[data-cooldown-note]');
-  button.setAttribute('aria-disabled', 'true');
-  button.addEventListener('click', function (event) {
-    if (remaining > 0) event.preventDefault();
+  var buttons = Array.prototype.slice.call(document.querySelectorAll('button[data-cooldown]'));
+  if (!seconds || !note || buttons.length === 0) return;
+  var remaining = parseInt(buttons[0].getAttribute('data-cooldown') || '0', 10);
+  if (!(remaining > 0)) return;
+
+  // Said once when the wait is over, rather than every second.
+  var status = document.createElement('p');
+  status.className = 'visually-hidden';
+  status.setAttribute('role', 'status');
+  note.parentNode.insertBefore(status, note.nextSibling);
+
+  buttons.forEach(function (button) {
+    button.setAttribute('aria-disabled', 'true');
+    button.addEventListener('click', function (event) {
+      if (remaining > 0) event.preventDefault();
+    });
   });
   var timer = setInterval(function () {
     remaining -= 1;
@@ -24,7 +33,10 @@
       return;
     }
     clearInterval(timer);
-    button.removeAttribute('aria-disabled');
-    if (note) note.textContent = 'You can ask for a new code now.';
+    buttons.forEach(function (button) {
+      button.removeAttribute('aria-disabled');
+    });
+    note.textContent = 'You can ask for a new code now.';
+    status.textContent = 'You can ask for a new code now.';
   }, 1000);
 })();
