@@ -20,9 +20,10 @@ import { enterCode, newPerson, register, submitPassword, wrongCodeFor } from '..
 
 const OUT_DIR = join(import.meta.dirname, '..', 'docs', 'screenshots');
 
-async function capture(page: Page, name: string) {
+/** A desktop shot shows the whole page; a phone shot shows the screen, as a phone does. */
+async function capture(page: Page, name: string, fullPage: boolean) {
   await page.evaluate('document.activeElement && document.activeElement.blur()');
-  await page.screenshot({ path: join(OUT_DIR, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(OUT_DIR, `${name}.png`), fullPage });
   console.log(`docs/screenshots/${name}.png`);
 }
 
@@ -42,7 +43,7 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
   });
   const suffix = colorScheme === 'dark' ? `${device}-dark` : device;
   const shoot = async (page: Page, name: string) => {
-    if (!only || only.has(name)) await capture(page, `${name}-${suffix}`);
+    if (!only || only.has(name)) await capture(page, `${name}-${suffix}`, device === 'desktop');
   };
   try {
     // Two earlier accounts, so the secure area has something to list.
