@@ -81,7 +81,8 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
   /** The verifications this process started, by sid: which number and scope each belongs to. */
   const started = new Map<string, Started>();
 
-  const call = (action: string, path: string, form: Record<string, string>) =>
+  /** One HTTP call; the calls of one send share a deadline, so a send never takes longer than timeoutMs. */
+  const call = (action: string, path: string, form: Record<string, string>, deadline?: AbortSignal) =>
     callProvider({
       provider: NAME,
       action,
@@ -90,6 +91,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       headers: { Authorization: authorization },
       body: new URLSearchParams(form),
       timeoutMs,
+      deadline,
     });
 
   function forgetOld() {
@@ -97,18 +99,30 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     for (const [sid, entry] of started) if (entry.at < cutoff) started.delete(sid);
   }
 
-  async function cancelVerification(sid: string): Promise<void> {
-    const answer = await call('cancel verification', `/Verifications/${encodeURIComponent(sid)}`, {
-      Status: 'canceled',
-    });
+  async function cancelVerification(sid: string, deadline?: AbortSignal): Promise<void> {
+    const answer = await call(
+      'cancel verification',
+      `/Verifications/${encodeURIComponent(sid)}`,
+      { Status: 'canceled' },
+      deadline,
+    );
     started.delete(sid);
     // 404: already approved, expired or cancelled, which is what we wanted.
     if (!isSuccess(answer) && answer.status !== 404) throw toProviderError(answer, 'cancel verification');
   }
 
-  async function startVerification(to: string, channel: Channel): Promise<Verification> {
+  async function startVerification(
+    to: string,
+    channel: Channel,
+    deadline: AbortSignal,
+  ): Promise<Verification> {
     const action = `send ${channel} code`;
-    const answer = await call(action, '/Verifications', { To: to, Channel: TWILIO_CHANNELS[channel] });
+    const answer = await call(
+      action,
+      '/Verifications',
+      { To: to, Channel: TWILIO_CHANNELS[channel] },
+      deadline,
+    );
     if (!isSuccess(answer)) throw toProviderError(answer, action);
     const body = answer.json;
     if (!isRecord(body) || typeof body.sid !== 'string' || !/^[A-Za-z0-9]{2,64}$/.test(body.sid)) {
@@ -123,13 +137,18 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
    * that was already pending (started before a restart, or by a cancel that failed) and it is not
    * known to be this scope's, its code could serve two scopes: cancel it and start again.
    */
-  async function startFresh(to: string, channel: Channel, scope: Scope): Promise<string> {
-    const first = await startVerification(to, channel);
+  async function startFresh(
+    to: string,
+    channel: Channel,
+    scope: Scope,
+    deadline: AbortSignal,
+  ): Promise<string> {
+    const first = await startVerification(to, channel, deadline);
     const known = started.get(first.sid);
     const reused = first.sendAttempts > 1 || known !== undefined;
     if (!reused || (known?.scope === scope && known.to === to)) return first.sid;
-    await cancelVerification(first.sid);
-    const second = await startVerification(to, channel);
+    await cancelVerification(first.sid, deadline);
+    const second = await startVerification(to, channel, deadline);
     if (second.sid === first.sid) {
       throw new ProviderError(
         'unavailable',
@@ -168,14 +187,15 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
 
     async send({ to, channel, scope }) {
       forgetOld();
+      const deadline = AbortSignal.timeout(timeoutMs);
       // Twilio keeps one pending verification per number and would re-send its code: whatever is
       // pending for this number (another scope, another browser) is cancelled first, so one code
       // can never serve two scopes and every send is a new code. A failed cancel is caught by
       // startFresh, which sees the re-used verification in Twilio's answer.
       for (const [sid, entry] of started) {
-        if (entry.to === to) await cancelVerification(sid).catch(() => undefined);
+        if (entry.to === to) await cancelVerification(sid, deadline).catch(() => undefined);
       }
-      const sid = await startFresh(to, channel, scope);
+      const sid = await startFresh(to, channel, scope, deadline);
       started.set(sid, { to, scope, at: now() });
       return { handle: sid };
     },

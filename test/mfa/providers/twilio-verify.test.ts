@@ -341,6 +341,18 @@ describe('Twilio Verify provider', () => {
       },
     );
 
+    it('keeps one deadline for the whole send, the cancel of a pending verification included', async () => {
+      const twilio = provider({}, 300);
+      await twilio.send({ to: ALICE, channel: 'sms', scope: 'login' });
+      fake.setMode('hang');
+      const started = performance.now();
+
+      const error = await providerError(twilio.send({ to: ALICE, channel: 'sms', scope: 'admin' }));
+
+      expect(error.kind).toBe('unavailable');
+      expect(performance.now() - started).toBeLessThan(600);
+    });
+
     it('treats a refused connection as unavailable', async () => {
       const closed = createServer();
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
