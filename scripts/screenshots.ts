@@ -48,9 +48,19 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
   try {
     // Two earlier accounts, so the secure area has something to list.
     clock.set(new Date('2026-11-02T08:30:00Z'));
-    running.site.users.create({ username: 'grace', passwordHash: 'x', phone: '+442079460958', preferredChannel: 'voice' });
+    running.site.users.create({
+      username: 'grace',
+      passwordHash: 'x',
+      phone: '+442079460958',
+      preferredChannel: 'voice',
+    });
     clock.set(new Date('2026-11-14T16:05:00Z'));
-    running.site.users.create({ username: 'linus', passwordHash: 'x', phone: '+4930901820', preferredChannel: 'sms' });
+    running.site.users.create({
+      username: 'linus',
+      passwordHash: 'x',
+      phone: '+4930901820',
+      preferredChannel: 'sms',
+    });
     clock.set(new Date('2026-11-21T09:58:00Z'));
 
     const outbox: OutboxTab = await openOutbox(context);

@@ -3,7 +3,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
 import { findViolations } from './axe.js';
-import { DESKTOP, launchBrowser, newContext, openOutbox, skipBrowserTests, startSite, type RunningSite } from './browser.js';
+import {
+  DESKTOP,
+  launchBrowser,
+  newContext,
+  openOutbox,
+  skipBrowserTests,
+  startSite,
+  type RunningSite,
+} from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
 
 const RESEND_COOLDOWN_MS = 30_000;
@@ -134,7 +142,10 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
         await check('code entry, code used up');
         running!.site.clock.advance(RESEND_COOLDOWN_MS);
         await page.goto('/verify');
-        await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Send a new code' }).click()]);
+        await Promise.all([
+          page.waitForNavigation(),
+          page.getByRole('button', { name: 'Send a new code' }).click(),
+        ]);
       }
     }
     expect(await textOf(page)).toContain('Too many wrong codes. For your safety, wait 15 minutes');

@@ -16,7 +16,10 @@ export async function findViolations(page: Page): Promise<string[]> {
     // mode opens an extra blank page for every run, which doubles the time of these tests.
     const results = await new AxeBuilder({ page }).withTags(WCAG_TAGS).setLegacyMode(true).analyze();
     for (const violation of results.violations) {
-      const targets = violation.nodes.map((node) => `${node.target.join(' ')}${node.failureSummary ? ` (${node.failureSummary.replace(/\s+/g, ' ')})` : ''}`);
+      const targets = violation.nodes.map(
+        (node) =>
+          `${node.target.join(' ')}${node.failureSummary ? ` (${node.failureSummary.replace(/\s+/g, ' ')})` : ''}`,
+      );
       found.push(`[${colorScheme}] ${violation.id}: ${violation.help} -> ${targets.join('; ')}`);
     }
   }

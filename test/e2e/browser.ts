@@ -1,7 +1,13 @@
 import { accessSync, constants } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Page,
+} from 'playwright-core';
 import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/create-test-app.js';
 
 /**
@@ -25,7 +31,12 @@ export const CHROMIUM_ARGS = [
 /** CI sets REQUIRE_BROWSER_TESTS=1: there a missing browser is a failure, never a skip. */
 export const isBrowserRequired = process.env.REQUIRE_BROWSER_TESTS === '1' || process.env.CI === 'true';
 
-export const SKIP_MESSAGE = `Browser tests skipped: no Chromium at ${CHROME_PATH}. To run them, install it (apt-get install -y chromium) or set CHROME_PATH to a Chromium or Chrome binary.`;
+const HOW_TO_ENABLE =
+  'install it (apt-get install -y chromium) or set CHROME_PATH to a Chromium or Chrome binary';
+
+export const SKIP_MESSAGE = `Browser tests skipped: no Chromium at ${CHROME_PATH}. To run them, ${HOW_TO_ENABLE}.`;
+
+export const MISSING_BROWSER_MESSAGE = `Browser tests are required here (REQUIRE_BROWSER_TESTS=1 or CI=true) but there is no Chromium at ${CHROME_PATH}: ${HOW_TO_ENABLE}.`;
 
 export function isBrowserInstalled(): boolean {
   try {
@@ -41,7 +52,7 @@ export const skipBrowserTests = !isBrowserInstalled() && !isBrowserRequired;
 
 export function launchBrowser(): Promise<Browser> {
   if (!isBrowserInstalled()) {
-    throw new Error(`No Chromium at ${CHROME_PATH} (browser tests are required here). ${SKIP_MESSAGE.split('. ').slice(1).join('. ')}`);
+    throw new Error(MISSING_BROWSER_MESSAGE);
   }
   return chromium.launch({ executablePath: CHROME_PATH, headless: true, args: CHROMIUM_ARGS });
 }
@@ -64,7 +75,9 @@ export interface RunningSite {
 export async function startSite(options: TestAppOptions = {}): Promise<RunningSite> {
   const site = await createTestApp(options);
   const server: Server = await new Promise((resolve, reject) => {
-    const listening = site.app.listen(0, '127.0.0.1', (error?: Error) => (error ? reject(error) : resolve(listening)));
+    const listening = site.app.listen(0, '127.0.0.1', (error?: Error) =>
+      error ? reject(error) : resolve(listening),
+    );
   });
   const { port } = server.address() as AddressInfo;
   return {
@@ -78,7 +91,11 @@ export async function startSite(options: TestAppOptions = {}): Promise<RunningSi
   };
 }
 
-export async function newContext(browser: Browser, baseUrl: string, options: BrowserContextOptions = DESKTOP): Promise<BrowserContext> {
+export async function newContext(
+  browser: Browser,
+  baseUrl: string,
+  options: BrowserContextOptions = DESKTOP,
+): Promise<BrowserContext> {
   const context = await browser.newContext({ baseURL: baseUrl, ...options });
   context.setDefaultTimeout(10_000);
   return context;

@@ -1,6 +1,15 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DESKTOP, PHONE, launchBrowser, newContext, openOutbox, skipBrowserTests, startSite, type RunningSite } from './browser.js';
+import {
+  DESKTOP,
+  PHONE,
+  launchBrowser,
+  newContext,
+  openOutbox,
+  skipBrowserTests,
+  startSite,
+  type RunningSite,
+} from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
 
 const RESEND_COOLDOWN_MS = 30_000;
@@ -56,7 +65,9 @@ describe.skipIf(skipBrowserTests)('the code page in a browser', () => {
     expect(await textOf(page)).toContain('You can ask for a new code now.');
     await expect(resend.getAttribute('aria-disabled')).resolves.toBeNull();
     await Promise.all([page.waitForNavigation(), resend.click()]);
-    expect(await textOf(page)).toContain('A new code is on its way by text message. Earlier codes no longer work.');
+    expect(await textOf(page)).toContain(
+      'A new code is on its way by text message. Earlier codes no longer work.',
+    );
     const second = await outbox.nextCode('login');
 
     // The first code was voided by the second.
@@ -74,7 +85,10 @@ describe.skipIf(skipBrowserTests)('the code page in a browser', () => {
     running.site.clock.advance(RESEND_COOLDOWN_MS);
     await page.clock.runFor(RESEND_COOLDOWN_MS);
 
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Call me instead' }).click()]);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Call me instead' }).click(),
+    ]);
     expect(await textOf(page)).toContain('A new code is on its way by voice call.');
     expect(await textOf(page)).toContain('We sent a 6-digit login code by voice call');
     await expect(page.getByRole('button', { name: 'Send by text message instead' }).count()).resolves.toBe(1);
@@ -101,11 +115,19 @@ describe.skipIf(skipBrowserTests)('the code page in a browser', () => {
     const { outbox, page } = await onTheCodePage({ javaScript: false });
     await outbox.nextCode('login');
 
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Send a new code' }).click()]);
-    expect(await textOf(page)).toMatch(/A code was sent a moment ago\. You can ask for another in 30 seconds\./);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Send a new code' }).click(),
+    ]);
+    expect(await textOf(page)).toMatch(
+      /A code was sent a moment ago\. You can ask for another in 30 seconds\./,
+    );
 
     running.site.clock.advance(RESEND_COOLDOWN_MS);
-    await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Send a new code' }).click()]);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Send a new code' }).click(),
+    ]);
     expect(await textOf(page)).toContain('A new code is on its way by text message.');
     const code = await outbox.nextCode('login');
     await enterCode(page, wrongCodeFor(code.code));

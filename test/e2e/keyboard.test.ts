@@ -1,10 +1,20 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DESKTOP, launchBrowser, newContext, openOutbox, skipBrowserTests, startSite, type RunningSite } from './browser.js';
+import {
+  DESKTOP,
+  launchBrowser,
+  newContext,
+  openOutbox,
+  skipBrowserTests,
+  startSite,
+  type RunningSite,
+} from './browser.js';
 import { PASSWORD, newPerson, pathOf, register, textOf, wrongCodeFor } from './pages.js';
 
 /** What has focus, as a person using a screen reader or a keyboard would know it. */
-async function focused(page: Page): Promise<{ id: string; name: string; tag: string; type: string; outline: string }> {
+async function focused(
+  page: Page,
+): Promise<{ id: string; name: string; tag: string; type: string; outline: string }> {
   return (await page.evaluate(`(() => {
     const el = document.activeElement;
     const style = getComputedStyle(el);
