@@ -217,33 +217,57 @@ export class ConfigError extends Error {
   }
 }
 
-function requireVariables(env: Env, names: (keyof Env)[], why: string, problems: string[]) {
-  for (const name of names) {
-    if (env[name] === undefined) problems.push(`${name}: is required ${why}`);
-  }
-}
+type VariableName = keyof Env;
 
-function readBandwidthConfig(env: Env, problems: string[]): BandwidthConfig | undefined {
-  const why = 'when MFA_PROVIDER includes bandwidth';
-  requireVariables(
-    env,
-    ['BW_ACCOUNT_ID', 'BW_VOICE_APPLICATION_ID', 'BW_MESSAGING_APPLICATION_ID', 'BW_NUMBER'],
-    why,
-    problems,
-  );
-  const hasBasic = env.BW_USERNAME !== undefined || env.BW_PASSWORD !== undefined;
-  const hasOAuth = env.BW_CLIENT_ID !== undefined || env.BW_CLIENT_SECRET !== undefined;
-  if (hasOAuth && !hasBasic) {
-    requireVariables(env, ['BW_CLIENT_ID', 'BW_CLIENT_SECRET'], `${why} and OAuth2 is used`, problems);
-  } else {
-    requireVariables(
-      env,
-      ['BW_USERNAME', 'BW_PASSWORD'],
-      `${why} (or set BW_CLIENT_ID and BW_CLIENT_SECRET)`,
-      problems,
+/**
+ * Variables that only some settings need. Checked against what is present (blank counts as
+ * missing), so the same check also runs on an environment that failed the schema, and the
+ * person sees every problem in one go.
+ */
+function missingVariableProblems(
+  has: (name: VariableName) => boolean,
+  providers: readonly string[],
+  isProduction: boolean,
+): string[] {
+  const problems: string[] = [];
+  const need = (names: VariableName[], why: string) => {
+    for (const name of names) if (!has(name)) problems.push(`${name}: is required ${why}`);
+  };
+
+  if (isProduction) need(['SESSION_SECRET'], 'when NODE_ENV=production (try: openssl rand -hex 32)');
+
+  if (providers.includes('bandwidth')) {
+    const why = 'when MFA_PROVIDER includes bandwidth';
+    need(['BW_ACCOUNT_ID', 'BW_VOICE_APPLICATION_ID', 'BW_MESSAGING_APPLICATION_ID', 'BW_NUMBER'], why);
+    const usesOAuth =
+      !has('BW_USERNAME') && !has('BW_PASSWORD') && (has('BW_CLIENT_ID') || has('BW_CLIENT_SECRET'));
+    if (usesOAuth) need(['BW_CLIENT_ID', 'BW_CLIENT_SECRET'], `${why} and OAuth2 is used`);
+    else need(['BW_USERNAME', 'BW_PASSWORD'], `${why} (or set BW_CLIENT_ID and BW_CLIENT_SECRET)`);
+  }
+  if (providers.includes('twilio')) {
+    need(
+      ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_VERIFY_SERVICE_ID'],
+      'when MFA_PROVIDER includes twilio',
     );
   }
-  if (problems.length > 0) return undefined;
+  if (providers.includes('signalwire')) {
+    const why = 'when MFA_PROVIDER includes signalwire';
+    need(['SIGNALWIRE_PROJECT', 'SIGNALWIRE_TOKEN', 'SIGNALWIRE_NUMBER'], why);
+    if (!has('SIGNALWIRE_BASE_URL')) need(['SIGNALWIRE_SPACE'], `${why} (or set SIGNALWIRE_BASE_URL)`);
+    // Voice calls fetch their spoken document from the site when the inline one is not accepted.
+    need(['BASE_CALLBACK_URL'], `${why}: it is the public address SignalWire calls back for voice calls`);
+  }
+  if (providers.includes('kandy')) {
+    need(['KANDY_BASE_URL', 'KANDY_CLIENT_ID', 'KANDY_CLIENT_SECRET'], 'when MFA_PROVIDER includes kandy');
+  }
+  return problems;
+}
+
+const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
+
+// The builders below run only once missingVariableProblems found nothing missing.
+
+function readBandwidthConfig(env: Env): BandwidthConfig {
   return {
     accountId: env.BW_ACCOUNT_ID!,
     username: env.BW_USERNAME,
@@ -253,21 +277,11 @@ function readBandwidthConfig(env: Env, problems: string[]): BandwidthConfig | un
     voiceApplicationId: env.BW_VOICE_APPLICATION_ID!,
     messagingApplicationId: env.BW_MESSAGING_APPLICATION_ID!,
     fromNumber: env.BW_NUMBER!,
-    baseUrl: env.BW_MFA_BASE_URL.replace(/\/+$/, ''),
+    baseUrl: withoutTrailingSlash(env.BW_MFA_BASE_URL),
   };
 }
 
-const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
-
-function readTwilioConfig(env: Env, problems: string[]): TwilioConfig | undefined {
-  const before = problems.length;
-  requireVariables(
-    env,
-    ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_VERIFY_SERVICE_ID'],
-    'when MFA_PROVIDER includes twilio',
-    problems,
-  );
-  if (problems.length > before) return undefined;
+function readTwilioConfig(env: Env): TwilioConfig {
   return {
     accountSid: env.TWILIO_ACCOUNT_SID!,
     authToken: env.TWILIO_AUTH_TOKEN!,
@@ -276,21 +290,7 @@ function readTwilioConfig(env: Env, problems: string[]): TwilioConfig | undefine
   };
 }
 
-function readSignalWireConfig(env: Env, problems: string[]): SignalWireConfig | undefined {
-  const before = problems.length;
-  const why = 'when MFA_PROVIDER includes signalwire';
-  requireVariables(env, ['SIGNALWIRE_PROJECT', 'SIGNALWIRE_TOKEN', 'SIGNALWIRE_NUMBER'], why, problems);
-  if (env.SIGNALWIRE_BASE_URL === undefined) {
-    requireVariables(env, ['SIGNALWIRE_SPACE'], `${why} (or set SIGNALWIRE_BASE_URL)`, problems);
-  }
-  // Voice calls fetch their spoken document from the site when the inline one is not accepted.
-  requireVariables(
-    env,
-    ['BASE_CALLBACK_URL'],
-    `${why}: it is the public address SignalWire calls back for voice calls`,
-    problems,
-  );
-  if (problems.length > before) return undefined;
+function readSignalWireConfig(env: Env): SignalWireConfig {
   const space = env.SIGNALWIRE_SPACE?.toLowerCase();
   const host = space?.includes('.') ? space : `${space}.signalwire.com`;
   return {
@@ -302,15 +302,7 @@ function readSignalWireConfig(env: Env, problems: string[]): SignalWireConfig | 
   };
 }
 
-function readKandyConfig(env: Env, problems: string[]): KandyConfig | undefined {
-  const before = problems.length;
-  requireVariables(
-    env,
-    ['KANDY_BASE_URL', 'KANDY_CLIENT_ID', 'KANDY_CLIENT_SECRET'],
-    'when MFA_PROVIDER includes kandy',
-    problems,
-  );
-  if (problems.length > before) return undefined;
+function readKandyConfig(env: Env): KandyConfig {
   return {
     baseUrl: withoutTrailingSlash(env.KANDY_BASE_URL!),
     clientId: env.KANDY_CLIENT_ID!,
@@ -330,24 +322,30 @@ function parseAdminUsernames(raw: string | undefined, isProduction: boolean): st
 export function loadConfig(source: Record<string, string | undefined>): Config {
   const parsed = envSchema.safeParse(source);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    const schemaProblems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`,
     );
+    const isPresent = (name: VariableName) => (source[name] ?? '').trim() !== '';
+    const namedProviders = (source.MFA_PROVIDER ?? '').split(',').map((name) => name.trim().toLowerCase());
+    const missing = missingVariableProblems(
+      isPresent,
+      namedProviders,
+      source.NODE_ENV?.trim() === 'production',
+    );
+    const alreadyNamed = (problem: string) =>
+      schemaProblems.some((other) => other.split(':')[0] === problem.split(':')[0]);
+    throw new ConfigError([...schemaProblems, ...missing.filter((problem) => !alreadyNamed(problem))]);
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
-  const problems: string[] = [];
-
-  if (isProduction && env.SESSION_SECRET === undefined) {
-    problems.push('SESSION_SECRET: is required when NODE_ENV=production (try: openssl rand -hex 32)');
-  }
-  const bandwidth = env.MFA_PROVIDER.includes('bandwidth') ? readBandwidthConfig(env, problems) : undefined;
-  const twilio = env.MFA_PROVIDER.includes('twilio') ? readTwilioConfig(env, problems) : undefined;
-  const signalwire = env.MFA_PROVIDER.includes('signalwire')
-    ? readSignalWireConfig(env, problems)
-    : undefined;
-  const kandy = env.MFA_PROVIDER.includes('kandy') ? readKandyConfig(env, problems) : undefined;
+  const problems = missingVariableProblems((name) => env[name] !== undefined, env.MFA_PROVIDER, isProduction);
   if (problems.length > 0) throw new ConfigError(problems);
+
+  const uses = (name: ProviderName) => env.MFA_PROVIDER.includes(name);
+  const bandwidth = uses('bandwidth') ? readBandwidthConfig(env) : undefined;
+  const twilio = uses('twilio') ? readTwilioConfig(env) : undefined;
+  const signalwire = uses('signalwire') ? readSignalWireConfig(env) : undefined;
+  const kandy = uses('kandy') ? readKandyConfig(env) : undefined;
 
   return {
     env: env.NODE_ENV,

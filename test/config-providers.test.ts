@@ -154,8 +154,15 @@ describe('loadConfig: the providers of MFA_PROVIDER', () => {
   });
 
   it('refuses an unknown provider, naming the ones it knows', () => {
-    expect(problemsOf({ MFA_PROVIDER: 'twilio,vonage' })).toEqual([
+    const problems = problemsOf({ MFA_PROVIDER: 'twilio,vonage' });
+    expect(problems[0]).toBe(
       'MFA_PROVIDER: unknown provider "vonage"; use one of: console, bandwidth, twilio, signalwire, kandy',
+    );
+    // The known provider's missing variables are named in the same go.
+    expect(problems.slice(1)).toEqual([
+      expect.stringMatching(/^TWILIO_ACCOUNT_SID: is required/),
+      expect.stringMatching(/^TWILIO_AUTH_TOKEN: is required/),
+      expect.stringMatching(/^TWILIO_VERIFY_SERVICE_ID: is required/),
     ]);
   });
 

@@ -63,15 +63,31 @@ describe('loadConfig', () => {
     );
   });
 
+  it('names missing provider variables together with values the schema refused', () => {
+    const problems = problemsOf({ PORT: 'eighty', NODE_ENV: 'production', MFA_PROVIDER: 'bandwidth,kandy' });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^PORT: /),
+        expect.stringMatching(/^SESSION_SECRET: is required/),
+        expect.stringMatching(/^BW_ACCOUNT_ID: is required/),
+        expect.stringMatching(/^KANDY_BASE_URL: is required/),
+      ]),
+    );
+  });
+
   it('requires SESSION_SECRET in production and has no default admin there', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([expect.stringMatching(/^SESSION_SECRET: is required/)]);
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      expect.stringMatching(/^SESSION_SECRET: is required/),
+    ]);
     const config = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32) });
     expect(config.adminUsernames).toEqual([]);
     expect(config.sessionSecretGenerated).toBe(false);
   });
 
   it('refuses a short SESSION_SECRET', () => {
-    expect(problemsOf({ SESSION_SECRET: 'short' })).toEqual([expect.stringMatching(/^SESSION_SECRET: must be at least 32/)]);
+    expect(problemsOf({ SESSION_SECRET: 'short' })).toEqual([
+      expect.stringMatching(/^SESSION_SECRET: must be at least 32/),
+    ]);
   });
 
   it('reads TRUST_PROXY as false, a hop count or a list, and refuses "true"', () => {
@@ -87,7 +103,14 @@ describe('loadConfig', () => {
 
   it('names each missing Bandwidth variable when MFA_PROVIDER=bandwidth', () => {
     const problems = problemsOf({ MFA_PROVIDER: 'bandwidth' });
-    for (const name of ['BW_ACCOUNT_ID', 'BW_VOICE_APPLICATION_ID', 'BW_MESSAGING_APPLICATION_ID', 'BW_NUMBER', 'BW_USERNAME', 'BW_PASSWORD']) {
+    for (const name of [
+      'BW_ACCOUNT_ID',
+      'BW_VOICE_APPLICATION_ID',
+      'BW_MESSAGING_APPLICATION_ID',
+      'BW_NUMBER',
+      'BW_USERNAME',
+      'BW_PASSWORD',
+    ]) {
       expect(problems.some((problem) => problem.startsWith(`${name}: is required`))).toBe(true);
     }
   });
@@ -95,12 +118,20 @@ describe('loadConfig', () => {
   it('accepts OAuth2 client credentials instead of a Bandwidth user', () => {
     const { BW_USERNAME: _user, BW_PASSWORD: _pass, ...rest } = BANDWIDTH_ENV;
     const config = loadConfig({ ...rest, BW_CLIENT_ID: 'id', BW_CLIENT_SECRET: 'secret' });
-    expect(config.bandwidth).toMatchObject({ clientId: 'id', clientSecret: 'secret', baseUrl: 'https://mfa.bandwidth.com/api/v1' });
-    expect(problemsOf({ ...rest, BW_CLIENT_ID: 'id' })).toEqual([expect.stringMatching(/^BW_CLIENT_SECRET: is required/)]);
+    expect(config.bandwidth).toMatchObject({
+      clientId: 'id',
+      clientSecret: 'secret',
+      baseUrl: 'https://mfa.bandwidth.com/api/v1',
+    });
+    expect(problemsOf({ ...rest, BW_CLIENT_ID: 'id' })).toEqual([
+      expect.stringMatching(/^BW_CLIENT_SECRET: is required/),
+    ]);
   });
 
   it('refuses a BW_NUMBER that is not E.164', () => {
-    expect(problemsOf({ ...BANDWIDTH_ENV, BW_NUMBER: '202-555-0100' })).toEqual([expect.stringMatching(/^BW_NUMBER: must be an E\.164/)]);
+    expect(problemsOf({ ...BANDWIDTH_ENV, BW_NUMBER: '202-555-0100' })).toEqual([
+      expect.stringMatching(/^BW_NUMBER: must be an E\.164/),
+    ]);
   });
 });
 
@@ -108,13 +139,20 @@ describe('starting the server with a bad environment', () => {
   it('exits non-zero, names every offending variable, and starts nothing', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: PROJECT_ROOT,
-      env: { PATH: process.env.PATH, PORT: 'nope', MFA_CODE_DIGITS: '99', DATABASE_PATH: '/nonexistent/never-created.db' },
+      env: {
+        PATH: process.env.PATH,
+        PORT: 'nope',
+        MFA_CODE_DIGITS: '99',
+        MFA_PROVIDER: 'bandwidth',
+        DATABASE_PATH: '/nonexistent/never-created.db',
+      },
       encoding: 'utf8',
       timeout: 20_000,
     });
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/PORT: must be a whole number/);
     expect(result.stderr).toMatch(/MFA_CODE_DIGITS: must be at most 8/);
+    expect(result.stderr).toMatch(/BW_ACCOUNT_ID: is required/);
     expect(result.stdout).not.toMatch(/Site running/);
   });
 });
