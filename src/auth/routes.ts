@@ -79,6 +79,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       values,
       errors,
       countries: COUNTRY_OPTIONS,
+      channels: delivery.channels(),
     });
 
   const renderLogin = (
@@ -105,7 +106,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
   router.get('/register', (_req, res) => {
     if (currentUserOf(res)) return res.redirect(303, '/account');
-    renderRegister(res, 200, { channel: 'sms', country: 'US' }, []);
+    renderRegister(res, 200, { channel: delivery.channels()[0] ?? 'sms', country: 'US' }, []);
   });
 
   router.post('/register', async (req, res) => {
@@ -113,6 +114,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const form = parseForm(registerSchema, req.body);
     if (!form.ok) return renderRegister(res, 400, values, form.errors);
 
+    if (!delivery.channels().includes(form.data.channel)) {
+      return renderRegister(res, 400, values, [
+        { field: 'channel', message: 'Codes cannot be sent that way here. Choose another way.' },
+      ]);
+    }
     const phone = parsePhone(form.data.phone, form.data.country);
     if (!phone.ok) return renderRegister(res, 400, values, [{ field: 'phone', message: phone.message }]);
 

@@ -187,17 +187,18 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
 
     const requested = form.data.channel;
-    const channel =
-      requested ?? req.session.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
+    const current = req.session.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
+    // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
+    const channel = requested ?? (mfa.channels().includes(current) ? current : mfa.channels()[0]!);
     const outcome = await delivery.sendCode(req, { user: stage.user, scope: stage.scope, channel });
     if (!outcome.ok) {
       if (outcome.reason !== 'channel_unavailable') res.set('Retry-After', String(outcome.retryAfterSeconds));
       req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
       return renderVerify(req, res, stage, outcome.reason === 'channel_unavailable' ? 400 : 429);
     }
-    if (requested) {
-      req.session.channel = requested;
-      if (requested !== stage.user.preferredChannel) users.setPreferredChannel(stage.user.id, requested);
+    req.session.channel = channel;
+    if (requested && requested !== stage.user.preferredChannel) {
+      users.setPreferredChannel(stage.user.id, requested);
     }
     req.session.flash = {
       kind: 'info',

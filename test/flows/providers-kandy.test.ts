@@ -83,7 +83,9 @@ describe('the site with MFA_PROVIDER=kandy', () => {
 
     it('tells a person whose saved way is voice that calls are not available here, and sends by SMS instead', async () => {
       const browser = createBrowser(site.app);
-      const account = await register(browser, { channel: 'voice' });
+      const account = await register(browser, { channel: 'sms' });
+      // Saved while the site used a provider with voice calls.
+      site.users.setPreferredChannel(site.users.findByUsername(account.username)!.id, 'voice');
 
       // No channel chosen on the form: the saved one (voice) is used, and cannot be.
       expectRedirect(await submitPassword(browser, account), '/verify');
@@ -95,7 +97,8 @@ describe('the site with MFA_PROVIDER=kandy', () => {
       expect(text).toContain('Send by text message instead');
       expect(text).not.toContain('Call me instead');
 
-      expectRedirect(await browser.submit('/verify', '/verify/resend', { channel: 'sms' }), '/verify');
+      // The plain "send" button falls back to the one way that works here.
+      expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
       expectPage(await browser.get('/verify'), 200, /text message/);
       expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/account');
 
@@ -103,6 +106,19 @@ describe('the site with MFA_PROVIDER=kandy', () => {
       expectRedirect(await browser.submit('/account', '/logout'), '/login?signedOut');
       site.clock.advance(31_000);
       await signIn(browser, account);
+    });
+
+    it('offers and accepts only text messages when registering', async () => {
+      const browser = createBrowser(site.app);
+      const form = await browser.get('/register');
+      expect(form.text).not.toContain('value="voice"');
+      const res = await browser.submit('/register', '/register', {
+        username: 'voicefan',
+        password: 'correct horse battery staple',
+        phone: '+12025550150',
+        channel: 'voice',
+      });
+      expectPage(res, 400, /Codes cannot be sent that way here/);
     });
 
     it('refuses a voice code asked for on the code page', async () => {
