@@ -15,8 +15,13 @@ export const DEFAULT_LOGIN_THROTTLE: LoginThrottleRules = { maxFailures: 10, win
 export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
 export interface LoginThrottle {
-  check(username: string, ip: string): Promise<ThrottleDecision>;
-  recordFailure(username: string, ip: string): Promise<void>;
+  /**
+   * Counts this attempt as a failure up front, before the (slow) password check, so that
+   * parallel guesses cannot all pass the check while the first is still hashing.
+   */
+  reserveAttempt(username: string, ip: string): Promise<ThrottleDecision>;
+  /** The password was right: the reserved failure is handed back. */
+  releaseAttempt(username: string, ip: string): Promise<void>;
   /** After a full login, the username's failures are forgiven (the address's are not). */
   recordSuccess(username: string): Promise<void>;
 }
@@ -29,19 +34,22 @@ export function createLoginThrottle(
   now: () => number,
   rules: LoginThrottleRules = DEFAULT_LOGIN_THROTTLE,
 ): LoginThrottle {
+  const keysFor = (username: string, ip: string) => [usernameKey(username), addressKey(ip)];
+  const release = (keys: string[]) => Promise.all(keys.map((key) => limits.decrement(key)));
+
   return {
-    async check(username, ip) {
-      const counts = await Promise.all([limits.get(usernameKey(username)), limits.get(addressKey(ip))]);
-      const blocking = counts.filter((count) => count !== null && count.count >= rules.maxFailures);
+    async reserveAttempt(username, ip) {
+      const keys = keysFor(username, ip);
+      const counts = await Promise.all(keys.map((key) => limits.increment(key, rules.windowMs)));
+      const blocking = counts.filter((count) => count.count > rules.maxFailures);
       if (blocking.length === 0) return { allowed: true };
-      const until = Math.max(...blocking.map((count) => count!.resetAt.getTime()));
+      // A refused attempt is not a guess: give the reservation back so the window is not stretched.
+      await release(keys);
+      const until = Math.max(...blocking.map((count) => count.resetAt.getTime()));
       return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((until - now()) / 1000)) };
     },
-    async recordFailure(username, ip) {
-      await Promise.all([
-        limits.increment(usernameKey(username), rules.windowMs),
-        limits.increment(addressKey(ip), rules.windowMs),
-      ]);
+    async releaseAttempt(username, ip) {
+      await release(keysFor(username, ip));
     },
     async recordSuccess(username) {
       await limits.reset(usernameKey(username));

@@ -157,7 +157,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const { username, password, channel } = form.data;
     const ip = req.ip ?? 'unknown';
 
-    const decision = await throttle.check(username, ip);
+    const decision = await throttle.reserveAttempt(username, ip);
     if (!decision.allowed) {
       audit.record({ type: 'login_throttled', username, ip });
       res.set('Retry-After', String(decision.retryAfterSeconds));
@@ -173,10 +173,10 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const user = users.findByUsername(username);
     const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
     if (!user || !passwordMatches) {
-      await throttle.recordFailure(username, ip);
       audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
+    await throttle.releaseAttempt(username, ip);
 
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');
@@ -185,17 +185,22 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
     req.session.channel = chosen;
     if (returnTo) req.session.returnTo = returnTo;
-    if (chosen !== user.preferredChannel) users.setPreferredChannel(user.id, chosen);
+    if (chosen !== user.preferredChannel && delivery.channels().includes(chosen)) {
+      users.setPreferredChannel(user.id, chosen);
+    }
 
     const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
-    if (!outcome.ok && outcome.reason === 'locked') {
-      throw new TooManyRequestsError(
-        `Too many wrong codes were entered for this account. Wait ${describeWait(outcome.retryAfterSeconds)} and try again.`,
-        outcome.retryAfterSeconds,
-      );
+    if (!outcome.ok) {
+      // No provider here delivers that way: the code page explains and offers the ways that work.
+      if (outcome.reason === 'channel_unavailable') {
+        req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
+        return res.redirect(303, '/verify');
+      }
+      throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {
+        href: '/verify',
+        label: 'Go to the code page',
+      });
     }
-    // Any other refusal (too many codes) is explained on the code page.
-    if (!outcome.ok) req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
     res.redirect(303, '/verify');
   });
 

@@ -13,6 +13,8 @@ export interface WindowCount {
 export interface RateLimitStore {
   /** Adds one to the key's count in its current window (opening a window of windowMs if none). */
   increment(key: string, windowMs: number): Promise<WindowCount>;
+  /** Takes one back from the key's current window (a reservation that turned out not to count). */
+  decrement(key: string): Promise<void>;
   /** The current window's count, or null if the key has none open. */
   get(key: string): Promise<WindowCount | null>;
   reset(key: string): Promise<void>;
@@ -49,6 +51,10 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
       window.count += 1;
       windows.set(key, window);
       return { count: window.count, resetAt: new Date(window.resetAt) };
+    },
+    async decrement(key) {
+      const window = live(key, clock.now().getTime());
+      if (window && window.count > 0) window.count -= 1;
     },
     async get(key) {
       const window = live(key, clock.now().getTime());

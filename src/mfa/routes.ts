@@ -100,7 +100,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
 
     const challenge = req.session.challenge;
-    if (!challenge || challenge.scope !== stage.scope) {
+    if (!challenge || challenge.scope !== stage.scope || challenge.userId !== stage.user.id) {
       return renderVerify(req, res, stage, 400, [
         { field: 'code', message: 'No code has been sent yet. Send one first.' },
       ]);

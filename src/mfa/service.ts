@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
-import type { Channel, Scope } from './provider.js';
+import { ProviderError, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
 /**
@@ -99,6 +99,7 @@ export interface MfaServiceDeps {
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
 const attemptsKey = (challengeId: string) => `mfa:attempts:${challengeId}`;
+const replacedKey = (challengeId: string) => `mfa:replaced:${challengeId}`;
 
 export function createMfaService({ providers, limits, clock, rules, audit }: MfaServiceDeps): MfaService {
   const now = () => clock.now().getTime();
@@ -129,14 +130,20 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
       const lockedSeconds = await lockedFor(recipient.userId);
       if (lockedSeconds !== null) return { ok: false, reason: 'locked', retryAfterSeconds: lockedSeconds };
 
-      // The cooldown follows the person's last code whatever its scope, so switching scope or
-      // channel is no way around it.
-      if (previous && previous.userId === recipient.userId && cooldownRemainingSeconds(previous) > 0) {
-        return { ok: false, reason: 'cooldown', retryAfterSeconds: cooldownRemainingSeconds(previous) };
+      // The cooldown runs from the code this one replaces. Replacing it is claimed in the shared
+      // store, so of several resends racing in one session only one goes out.
+      if (previous && previous.userId === recipient.userId) {
+        const remaining = cooldownRemainingSeconds(previous);
+        if (remaining > 0) return { ok: false, reason: 'cooldown', retryAfterSeconds: remaining };
+        const claim = await limits.increment(replacedKey(previous.id), rules.resendCooldownMs);
+        if (claim.count > 1) {
+          return { ok: false, reason: 'cooldown', retryAfterSeconds: secondsUntil(claim.resetAt.getTime()) };
+        }
       }
-
-      const sends = await limits.get(sendsKey(recipient.userId));
-      if (sends && sends.count >= rules.maxSendsPerWindow) {
+      // The send cap is likewise taken before the send, not counted after it.
+      const sends = await limits.increment(sendsKey(recipient.userId), rules.sendWindowMs);
+      if (sends.count > rules.maxSendsPerWindow) {
+        await limits.decrement(sendsKey(recipient.userId));
         return {
           ok: false,
           reason: 'too_many_codes',
@@ -144,15 +151,35 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         };
       }
 
-      // A new code voids the one before it: only the newest code of a session can ever be accepted.
-      if (previous && !previous.closed) {
-        await providers
+      let sent: { provider: string; handle?: string };
+      try {
+        sent = await providers.send({ to: recipient.phone, channel, scope });
+      } catch (error) {
+        // A code that never went out does not count against the person, who may simply retry.
+        if (previous) await limits.reset(replacedKey(previous.id));
+        await limits.decrement(sendsKey(recipient.userId));
+        audit.record({
+          type: 'code_send_failed',
+          userId: recipient.userId,
+          username: recipient.username,
+          ip,
+          detail:
+            error instanceof ProviderError
+              ? `${scope} code by ${channel}: ${error.provider} ${error.kind}`
+              : `${scope} code by ${channel}`,
+        });
+        throw error;
+      }
+
+      // The new code is out; now void the one before it, so only the newest code of a session can
+      // ever be accepted. Not awaited: a slow cancel must not hold the page (each provider call has
+      // its own deadline), and the session stops offering the old challenge either way.
+      if (previous && !previous.closed && previous.userId === recipient.userId) {
+        providers
           .cancel(previous.provider, { to: previous.phone, scope: previous.scope, handle: previous.handle })
           .catch(() => undefined);
       }
 
-      const sent = await providers.send({ to: recipient.phone, channel, scope });
-      await limits.increment(sendsKey(recipient.userId), rules.sendWindowMs);
       const sentAt = now();
       audit.record({
         type: 'code_sent',
@@ -199,21 +226,46 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         return { ok: false, reason: 'used_up', challenge: { ...challenge, closed: true } };
       }
 
+      // Likewise the account-wide failure is reserved before the comparison and handed back
+      // when the guess turns out right (or was never compared), so many sessions guessing at once
+      // still stop at the account's limit.
+      const failures = await limits.increment(failuresKey(challenge.userId), rules.failureWindowMs);
+      if (failures.count > rules.maxFailuresPerAccount) {
+        await limits.decrement(failuresKey(challenge.userId));
+        return {
+          ok: false,
+          reason: 'locked',
+          challenge: { ...challenge, closed: true },
+          retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
+        };
+      }
+      const handBack = async () => {
+        await limits.decrement(failuresKey(challenge.userId));
+        await limits.decrement(attemptsKey(challenge.id));
+      };
+
       // Ask only the provider that sent this code, with this challenge's scope and number: a code
       // sent for another scope, or by another provider, can never satisfy it.
-      const outcome = await providers.verify(challenge.provider, {
-        to: challenge.phone,
-        scope: challenge.scope,
-        code,
-        handle: challenge.handle,
-        maxAgeMinutes: Math.max(1, Math.ceil((now() - challenge.sentAt) / 60_000)),
-      });
+      let outcome: Awaited<ReturnType<ProviderPool['verify']>>;
+      try {
+        outcome = await providers.verify(challenge.provider, {
+          to: challenge.phone,
+          scope: challenge.scope,
+          code,
+          handle: challenge.handle,
+          maxAgeMinutes: Math.max(1, Math.ceil((now() - challenge.sentAt) / 60_000)),
+        });
+      } catch (error) {
+        await handBack();
+        throw error;
+      }
 
       if (outcome === 'valid') {
         await limits.reset(failuresKey(challenge.userId));
         return { ok: true, challenge: { ...challenge, closed: true } };
       }
       if (outcome === 'expired') {
+        await handBack();
         return { ok: false, reason: 'expired', challenge: { ...challenge, closed: true } };
       }
 
@@ -226,11 +278,8 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         detail: `${challenge.scope} code, attempt ${wrongAttempts}`,
       });
 
-      const failures = await limits.increment(failuresKey(challenge.userId), rules.failureWindowMs);
       if (failures.count >= rules.maxFailuresPerAccount) {
-        if (failures.count === rules.maxFailuresPerAccount) {
-          audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
-        }
+        audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
         return {
           ok: false,
           reason: 'locked',

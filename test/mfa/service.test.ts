@@ -53,7 +53,9 @@ describe('the MFA service', () => {
   beforeEach(() => {
     folder = mkdtempSync(join(tmpdir(), 'mfa-service-'));
     db = openDatabase(join(folder, 'app.db'));
-    db.prepare("INSERT INTO users (id, username, password_hash, phone_e164, preferred_channel, created_at) VALUES (1, 'alice', 'x', '+12025550142', 'sms', 0)").run();
+    db.prepare(
+      "INSERT INTO users (id, username, password_hash, phone_e164, preferred_channel, created_at) VALUES (1, 'alice', 'x', '+12025550142', 'sms', 0)",
+    ).run();
     clock = createTestClock();
     printed = [];
     audit = createSqliteAuditLog(db, clock);
@@ -66,7 +68,8 @@ describe('the MFA service', () => {
 
   const send = (scope: 'login' | 'admin', previous?: Challenge) =>
     mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms', previous });
-  const verify = (challenge: Challenge, code: string) => mfa.verifyCode({ challenge, code, username: 'alice' });
+  const verify = (challenge: Challenge, code: string) =>
+    mfa.verifyCode({ challenge, code, username: 'alice' });
 
   describe('scopes', () => {
     it('accepts a login code for the login challenge it was sent for', async () => {
@@ -136,7 +139,10 @@ describe('the MFA service', () => {
     it('refuses the right code once MFA_CODE_TTL_MINUTES have passed', async () => {
       const challenge = sentChallenge(await send('login'));
       clock.advanceMinutes(5);
-      expect(await verify(challenge, lastConsoleCode(printed))).toMatchObject({ ok: false, reason: 'expired' });
+      expect(await verify(challenge, lastConsoleCode(printed))).toMatchObject({
+        ok: false,
+        reason: 'expired',
+      });
     });
 
     it('accepts the right code just before it expires', async () => {
@@ -191,9 +197,85 @@ describe('the MFA service', () => {
       }
       const refused = await send('login', previous);
       expect(refused).toMatchObject({ ok: false, reason: 'too_many_codes' });
-      expect(refused.ok === false && 'retryAfterSeconds' in refused && refused.retryAfterSeconds).toBe(15 * 60 - 150);
+      expect(refused.ok === false && 'retryAfterSeconds' in refused && refused.retryAfterSeconds).toBe(
+        15 * 60 - 150,
+      );
       clock.advanceMinutes(15);
       expect((await send('login', previous)).ok).toBe(true);
+    });
+  });
+
+  describe('requests racing each other', () => {
+    const slowProvider = (calls: { sends: number; verifies: number }): MfaProvider => ({
+      name: 'slow',
+      channels: ['sms'],
+      send: async () => {
+        calls.sends += 1;
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return { handle: `h${calls.sends}` };
+      },
+      verify: async () => {
+        calls.verifies += 1;
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return 'invalid';
+      },
+    });
+
+    it('sends one code however many resends arrive at once', async () => {
+      // Threat: SMS pumping — many parallel resends while the first provider call is in flight.
+      const calls = { sends: 0, verifies: 0 };
+      mfa = buildService(slowProvider(calls));
+      const first = sentChallenge(await send('login'));
+      clock.advance(30_000);
+      const outcomes = await Promise.all(Array.from({ length: 10 }, () => send('login', first)));
+      expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(1);
+      expect(outcomes.filter((outcome) => !outcome.ok && outcome.reason === 'cooldown')).toHaveLength(9);
+      expect(calls.sends).toBe(2);
+    });
+
+    it('never sends more than five codes in 15 minutes, even all at once after each cooldown', async () => {
+      const calls = { sends: 0, verifies: 0 };
+      mfa = buildService(slowProvider(calls));
+      for (let round = 0; round < 8; round += 1) {
+        await Promise.all([send('login'), send('admin')]);
+        clock.advance(30_000);
+      }
+      expect(calls.sends).toBe(5);
+    });
+
+    it('stops at the account’s limit of wrong codes when many sessions guess at once', async () => {
+      // Threat: spreading guesses over parallel sessions to get past the account lock-out.
+      const calls = { sends: 0, verifies: 0 };
+      mfa = buildService(slowProvider(calls));
+      const challenges: Challenge[] = [];
+      for (let i = 0; i < 5; i += 1) {
+        challenges.push(sentChallenge(await send(i % 2 === 0 ? 'login' : 'admin')));
+        clock.advance(30_000);
+      }
+      const guesses = challenges.flatMap((challenge) =>
+        Array.from({ length: 5 }, () => verify(challenge, '123456')),
+      );
+      const results = await Promise.all(guesses);
+      expect(calls.verifies).toBe(DEFAULT_MFA_RULES.maxFailuresPerAccount);
+      expect(results.filter((result) => !result.ok && result.reason === 'locked').length).toBeGreaterThan(0);
+    });
+
+    it('gives a failed send back: the person may retry at once', async () => {
+      let fail = true;
+      const flaky: MfaProvider = {
+        name: 'flaky',
+        channels: ['sms'],
+        send: async () => {
+          if (fail) throw new ProviderError('unavailable', 'flaky', 'no answer');
+          return {};
+        },
+        verify: async () => 'invalid',
+      };
+      mfa = buildService(flaky);
+      await expect(send('login')).rejects.toBeInstanceOf(ProviderError);
+      fail = false;
+      expect((await send('login')).ok).toBe(true);
+      expect(audit.recent().map((event) => event.type)).toEqual(['code_sent', 'code_send_failed']);
     });
   });
 
@@ -246,7 +328,12 @@ describe('the MFA service', () => {
     });
 
     it('refuses a channel no configured provider delivers', async () => {
-      const smsOnly: MfaProvider = { name: 'sms-only', channels: ['sms'], send: async () => ({}), verify: async () => 'invalid' };
+      const smsOnly: MfaProvider = {
+        name: 'sms-only',
+        channels: ['sms'],
+        send: async () => ({}),
+        verify: async () => 'invalid',
+      };
       mfa = buildService(smsOnly);
       expect(await mfa.sendCode({ recipient: RECIPIENT, scope: 'login', channel: 'voice' })).toEqual({
         ok: false,
