@@ -265,8 +265,10 @@ export async function startFakeBandwidth(options: FakeBandwidthOptions): Promise
     origin,
     requests,
     sentCodes: () => codes.map((sent) => ({ ...sent })),
+    // The site sends a scope per challenge ("login-…"); asking for "login" finds the newest of those.
     lastCodeFor: (to, scope = '2FA') =>
-      codes.findLast((sent) => sent.to === to && sent.scope === scope)?.code,
+      codes.findLast((sent) => sent.to === to && (sent.scope === scope || sent.scope.startsWith(`${scope}-`)))
+        ?.code,
     failNext: (next, { retryAfter } = {}) => {
       once = { mode: next, retryAfter };
     },

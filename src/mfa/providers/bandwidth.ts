@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Configuration, MFAApi } from 'bandwidth-sdk';
 import type { BandwidthConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
-import type { Channel, MfaProvider } from '../provider.js';
+import type { Channel, MfaProvider, Scope } from '../provider.js';
+import { isRecord, retryAfterSeconds } from './http.js';
 
 export interface BandwidthProviderOptions {
   config: BandwidthConfig;
@@ -12,12 +14,23 @@ export interface BandwidthProviderOptions {
 
 const NAME = 'bandwidth';
 
-// Bandwidth fills in {SCOPE} ('login' or 'admin') and {CODE}. One {CODE} each: whether the API
-// replaces a second occurrence is not documented.
-const MESSAGES: Record<Channel, string> = {
-  sms: 'Your {SCOPE} code is {CODE}',
-  voice: 'This is your {SCOPE} verification code: {CODE}.',
-};
+// Bandwidth fills in {CODE} (once: whether it replaces a second occurrence is not documented).
+// The scope is written out in words, since the scope sent to Bandwidth is the challenge's own.
+function messageFor(channel: Channel, scope: Scope): string {
+  return channel === 'sms'
+    ? `Your ${scope} code is {CODE}`
+    : `This is your ${scope} verification code: {CODE}.`;
+}
+
+/**
+ * Bandwidth accepts any code sent to a number and scope within the window, and cannot void one.
+ * So each challenge gets a scope of its own ("login-" or "admin-" and 16 random characters, within
+ * Bandwidth's 25): a code then satisfies only the challenge it was sent for, never another
+ * session's, a resent-away one, or the other kind of scope.
+ */
+function challengeScope(scope: Scope): string {
+  return `${scope}-${randomBytes(12).toString('base64url')}`;
+}
 
 /** What an axios rejection carries; read by shape so the app does not depend on axios itself. */
 interface HttpFailure {
@@ -25,23 +38,10 @@ interface HttpFailure {
   response?: { status?: unknown; headers?: Record<string, unknown>; data?: unknown };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** Bandwidth takes the verify window in whole minutes, 1 to 15. Rounding down never widens the app's own expiry. */
 function windowMinutes(maxAgeMinutes: number): number {
   if (!Number.isFinite(maxAgeMinutes)) return 1;
   return Math.min(15, Math.max(1, Math.floor(maxAgeMinutes)));
-}
-
-function retryAfterSeconds(headers: Record<string, unknown> | undefined): number | undefined {
-  const raw = headers?.['retry-after'];
-  if (typeof raw !== 'string' || raw.trim() === '') return undefined;
-  const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 /**
@@ -65,7 +65,9 @@ function toProviderError(error: unknown, action: string): ProviderError {
   if (status === 400) return new ProviderError('invalid_number', NAME, detail);
   if (status === 401 || status === 403) return new ProviderError('auth', NAME, detail);
   if (status === 429) {
-    const retryAfter = retryAfterSeconds(failure.response?.headers);
+    const header = failure.response?.headers?.['retry-after'];
+    const retryAfter =
+      typeof header === 'string' ? retryAfterSeconds(new Headers({ 'retry-after': header })) : undefined;
     return new ProviderError('rate_limited', NAME, detail, { retryAfterSeconds: retryAfter });
   }
   return new ProviderError('unavailable', NAME, detail);
@@ -114,12 +116,13 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
     channels: ['sms', 'voice'],
 
     async send({ to, channel, scope }) {
+      const ownScope = challengeScope(scope);
       const request = {
         to,
         from: config.fromNumber,
         applicationId: channel === 'sms' ? config.messagingApplicationId : config.voiceApplicationId,
-        scope,
-        message: MESSAGES[channel],
+        scope: ownScope,
+        message: messageFor(channel, scope),
         digits: codeDigits,
       };
       const action = `send ${channel} code`;
@@ -133,14 +136,16 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
         throw toProviderError(error, action);
       }
       // A 2xx without the id is not Bandwidth talking (a proxy page, say): we cannot tell whether a code went out.
-      const handle = isRecord(data) ? data[channel === 'sms' ? 'messageId' : 'callId'] : undefined;
-      if (typeof handle !== 'string')
+      const deliveryId = isRecord(data) ? data[channel === 'sms' ? 'messageId' : 'callId'] : undefined;
+      if (typeof deliveryId !== 'string')
         throw new ProviderError('unavailable', NAME, `${action}: unexpected body`);
-      return { handle };
+      return { handle: ownScope };
     },
 
-    async verify({ to, scope, code, maxAgeMinutes }) {
-      const request = { to, scope, code, expirationTimeInMinutes: windowMinutes(maxAgeMinutes) };
+    async verify({ to, scope, code, handle, maxAgeMinutes }) {
+      // The handle is the challenge's own Bandwidth scope; it must belong to the scope being checked.
+      if (!handle?.startsWith(`${scope}-`)) return 'invalid';
+      const request = { to, scope: handle, code, expirationTimeInMinutes: windowMinutes(maxAgeMinutes) };
       let data: unknown;
       try {
         data = await withDeadline(timeoutMs, async (signal) => {

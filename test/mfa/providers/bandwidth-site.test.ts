@@ -65,7 +65,10 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
         `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
         `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
       ]);
-      expect(sends.map((request) => (request.body as { scope: string }).scope)).toEqual(['login', 'admin']);
+      // Each challenge has a Bandwidth scope of its own, named after the kind of code.
+      const [loginScope, adminScope] = sends.map((request) => (request.body as { scope: string }).scope);
+      expect(loginScope).toMatch(/^login-[\w-]{16}$/);
+      expect(adminScope).toMatch(/^admin-[\w-]{16}$/);
       expect(sends[0]!.body).toMatchObject({
         to: account.phone,
         from: '+12025550100',
@@ -96,6 +99,46 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     expect(fake.requests.filter((request) => request.path.endsWith('/code/verify'))).toHaveLength(1);
   });
 
+  it('refuses a code that a resend replaced, though Bandwidth keeps it valid for its window', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    const replaced = fake.lastCodeFor(account.phone, 'login')!;
+    site.clock.advance(30_000);
+    expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
+    const current = fake.lastCodeFor(account.phone, 'login')!;
+    if (replaced !== current) expectPage(await submitCode(browser, replaced), 400, /not right/);
+    expectRedirect(await submitCode(browser, current), '/account');
+  });
+
+  it('refuses a code sent to another session of the same account', async () => {
+    // Threat: with the password, starting a second login and using the victim's code in it.
+    const victim = createBrowser(site.app);
+    const account = await register(victim);
+    await submitPassword(victim, account, 'sms');
+    const victimsCode = fake.lastCodeFor(account.phone, 'login')!;
+    const attacker = createBrowser(site.app);
+    await submitPassword(attacker, account, 'sms');
+    const attackersCode = fake.lastCodeFor(account.phone, 'login')!;
+    if (victimsCode !== attackersCode) expectPage(await submitCode(attacker, victimsCode), 400, /not right/);
+    expectRedirect(await submitCode(victim, victimsCode), '/account');
+  });
+
+  it('refuses a used code replayed in a later login', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    await submitPassword(browser, account, 'sms');
+    const used = fake.lastCodeFor(account.phone, 'login')!;
+    expectRedirect(await submitCode(browser, used), '/account');
+    await browser.submit('/account', '/logout');
+    site.clock.advance(50_000);
+    const later = createBrowser(site.app);
+    await submitPassword(later, account, 'sms');
+    if (used !== fake.lastCodeFor(account.phone, 'login')) {
+      expectPage(await submitCode(later, used), 400, /not right/);
+    }
+  });
+
   it('asks Bandwidth for a window no longer than the code has existed', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser);
@@ -103,7 +146,8 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     site.clock.advance(2 * 60_000 + 5000);
     await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!);
     const verify = fake.requests.find((request) => request.path.endsWith('/code/verify'))!;
-    expect(verify.body).toMatchObject({ to: account.phone, scope: 'login', expirationTimeInMinutes: 3 });
+    expect(verify.body).toMatchObject({ to: account.phone, expirationTimeInMinutes: 3 });
+    expect((verify.body as { scope: string }).scope).toMatch(/^login-/);
   });
 
   describe('when Bandwidth fails, the person gets a clear page and the site stays up', () => {
