@@ -263,6 +263,21 @@ function missingVariableProblems(
   return problems;
 }
 
+/** Settings that are fine on a laptop and wrong on a server people rely on. */
+function productionProblems(env: Env): string[] {
+  const problems: string[] = [];
+  if (env.MFA_PROVIDER.includes('console')) {
+    // It would print every code and full phone number into the server's log, and reach no phone.
+    problems.push(
+      'MFA_PROVIDER: console only prints codes to the terminal; in production choose bandwidth, twilio, signalwire or kandy',
+    );
+  }
+  if (env.BASE_CALLBACK_URL?.startsWith('http:')) {
+    problems.push('BASE_CALLBACK_URL: must be https in production (voice documents carry codes)');
+  }
+  return problems;
+}
+
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
 
 // The builders below run only once missingVariableProblems found nothing missing.
@@ -339,6 +354,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
   const problems = missingVariableProblems((name) => env[name] !== undefined, env.MFA_PROVIDER, isProduction);
+  if (isProduction) problems.push(...productionProblems(env));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const uses = (name: ProviderName) => env.MFA_PROVIDER.includes(name);

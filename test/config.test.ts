@@ -13,7 +13,7 @@ function problemsOf(env: Record<string, string>): string[] {
   throw new Error('expected a ConfigError');
 }
 
-const BANDWIDTH_ENV = {
+const BANDWIDTH_ENV: Record<string, string> = {
   MFA_PROVIDER: 'bandwidth',
   BW_ACCOUNT_ID: '9900001',
   BW_USERNAME: 'user',
@@ -22,6 +22,8 @@ const BANDWIDTH_ENV = {
   BW_MESSAGING_APPLICATION_ID: 'msg-app',
   BW_NUMBER: '+12025550100',
 };
+
+const PRODUCTION_BANDWIDTH = { ...BANDWIDTH_ENV, NODE_ENV: 'production' };
 
 describe('loadConfig', () => {
   it('runs on its defaults with an empty environment: console provider, SQLite under ./data', () => {
@@ -75,11 +77,28 @@ describe('loadConfig', () => {
     );
   });
 
+  it('refuses the console provider and a plain-http callback address in production', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      SESSION_SECRET: 's'.repeat(32),
+      MFA_PROVIDER: 'signalwire,console',
+      SIGNALWIRE_SPACE: 'example',
+      SIGNALWIRE_PROJECT: 'project',
+      SIGNALWIRE_TOKEN: 'token',
+      SIGNALWIRE_NUMBER: '+12025550100',
+      BASE_CALLBACK_URL: 'http://mfa.example.com',
+    });
+    expect(problems).toEqual([
+      expect.stringMatching(/^MFA_PROVIDER: console only prints codes/),
+      expect.stringMatching(/^BASE_CALLBACK_URL: must be https in production/),
+    ]);
+  });
+
   it('requires SESSION_SECRET in production and has no default admin there', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+    expect(problemsOf({ ...PRODUCTION_BANDWIDTH, SESSION_SECRET: '' })).toEqual([
       expect.stringMatching(/^SESSION_SECRET: is required/),
     ]);
-    const config = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32) });
+    const config = loadConfig({ ...PRODUCTION_BANDWIDTH, SESSION_SECRET: 's'.repeat(32) });
     expect(config.adminUsernames).toEqual([]);
     expect(config.sessionSecretGenerated).toBe(false);
   });

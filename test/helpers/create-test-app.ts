@@ -20,6 +20,23 @@ import { createTestClock, type TestClock } from './clock.js';
 
 export const TEST_SESSION_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
+/**
+ * A valid production environment for tests that look at production behaviour (cookies, headers,
+ * routes) without sending codes: production refuses the console provider, so Bandwidth is named,
+ * pointing at a loopback port where nothing listens.
+ */
+export const PRODUCTION_ENV: Record<string, string> = {
+  NODE_ENV: 'production',
+  MFA_PROVIDER: 'bandwidth',
+  BW_ACCOUNT_ID: '9900001',
+  BW_USERNAME: 'user',
+  BW_PASSWORD: 'password',
+  BW_VOICE_APPLICATION_ID: 'voice-app',
+  BW_MESSAGING_APPLICATION_ID: 'messaging-app',
+  BW_NUMBER: '+12025550100',
+  BW_MFA_BASE_URL: 'http://127.0.0.1:9/api/v1',
+};
+
 export interface TestApp {
   app: Express;
   config: Config;
@@ -93,7 +110,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     audit,
     clock,
     logger: options.logLines
-      ? createLogger(options.logLevel ?? 'info', { write: (line: string) => void options.logLines!.push(line) })
+      ? createLogger(options.logLevel ?? 'info', {
+          write: (line: string) => void options.logLines!.push(line),
+        })
       : createLogger('silent'),
     hasher: options.hasher ?? (await sharedHasher),
     providers,

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser } from '../helpers/agent.js';
-import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
+import { PRODUCTION_ENV, createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword } from '../helpers/flows.js';
 
@@ -27,7 +27,10 @@ describe('CSRF protection', () => {
     const attackerToken = (await attacker.get('/login')).text.match(/name="_csrf" value="([^"]+)"/)![1]!;
     const victim = createBrowser(site.app);
     await victim.get('/login');
-    const res = await victim.agent.post('/login').type('form').send({ username: 'x', password: 'y', _csrf: attackerToken });
+    const res = await victim.agent
+      .post('/login')
+      .type('form')
+      .send({ username: 'x', password: 'y', _csrf: attackerToken });
     expectPage(res, 403);
   });
 
@@ -75,8 +78,10 @@ describe('security headers', () => {
   });
 
   it('adds HSTS in production only', async () => {
-    expect((await createBrowser(site.app).get('/login')).headers['strict-transport-security']).toBeUndefined();
-    const production = await createTestApp({ env: { NODE_ENV: 'production' } });
+    expect(
+      (await createBrowser(site.app).get('/login')).headers['strict-transport-security'],
+    ).toBeUndefined();
+    const production = await createTestApp({ env: PRODUCTION_ENV });
     try {
       const res = await createBrowser(production.app).agent.get('/login').set('X-Forwarded-Proto', 'https');
       expect(res.headers['strict-transport-security']).toMatch(/max-age=31536000/);

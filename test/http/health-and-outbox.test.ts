@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBrowser } from '../helpers/agent.js';
-import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { PRODUCTION_ENV, createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage } from '../helpers/expectations.js';
 import { register, submitPassword } from '../helpers/flows.js';
 
@@ -50,7 +50,7 @@ describe('GET /dev/outbox', () => {
   });
 
   it('does not exist in production', async () => {
-    site = await createTestApp({ env: { NODE_ENV: 'production' } });
+    site = await createTestApp({ env: PRODUCTION_ENV });
     expectPage(await createBrowser(site.app).get('/dev/outbox'), 404);
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../helpers/agent.js';
-import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
+import { PRODUCTION_ENV, createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, setCookieHeaders } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 
@@ -34,7 +34,7 @@ describe('sessions', () => {
   });
 
   it('uses a Secure __Host- cookie in production', async () => {
-    const production = await createTestApp({ env: { NODE_ENV: 'production', ADMIN_USERNAMES: 'root' } });
+    const production = await createTestApp({ env: { ...PRODUCTION_ENV, ADMIN_USERNAMES: 'root' } });
     try {
       // Behind a TLS-terminating proxy on loopback, as TRUST_PROXY=loopback expects.
       const res = await createBrowser(production.app).agent.get('/login').set('X-Forwarded-Proto', 'https');
@@ -114,7 +114,9 @@ describe('sessions', () => {
     expect(setCookieHeaders(res).some((value) => /^mfa\.sid=;/.test(value))).toBe(true);
     expect(site.db.prepare('SELECT COUNT(*) AS n FROM sessions').get()).toEqual({ n: 0 });
     // Replaying the old cookie gets nothing.
-    const replay = await createBrowser(site.app).agent.get('/account').set('Cookie', `mfa.sid=${sessionCookie}`);
+    const replay = await createBrowser(site.app)
+      .agent.get('/account')
+      .set('Cookie', `mfa.sid=${sessionCookie}`);
     expectRedirect(replay, '/login?next=%2Faccount');
   });
 });
