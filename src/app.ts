@@ -44,11 +44,32 @@ export interface AppDeps {
   outbox?: Outbox;
   /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */
   voiceDocuments?: VoiceDocumentStore;
-  /** Requests per minute per address on form posts, a coarse flood guard under the finer rules. */
+  /** Requests per minute per address, all methods, then form posts only: coarse flood guards. */
+  requestsPerMinute?: number;
   postsPerMinute?: number;
 }
 
 export const SITE_NAME = 'Keyhole';
+
+function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: options.limit,
+    skip: options.skip,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    handler: (_req, res) => {
+      res
+        .status(429)
+        .set('Retry-After', '60')
+        .render('errors/429', {
+          title: 'Slow down',
+          status: 429,
+          error: { safeMessage: 'Too many requests from your address. Wait a minute and try again.' },
+        });
+    },
+  });
+}
 
 /** The composition root: reading it top to bottom shows every middleware in order. */
 export function createApp(deps: AppDeps): Express {
@@ -81,26 +102,11 @@ export function createApp(deps: AppDeps): Express {
       });
   });
 
+  // Coarse flood guards per address, under the finer rules (login throttle, code limits). Page
+  // views count too: each new visitor's form makes a session row.
+  app.use(createFloodGuard({ limit: deps.requestsPerMinute ?? 300, skip: () => false }));
+  app.use(createFloodGuard({ limit: deps.postsPerMinute ?? 120, skip: (req) => req.method !== 'POST' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
-  app.use(
-    rateLimit({
-      windowMs: 60_000,
-      limit: deps.postsPerMinute ?? 120,
-      skip: (req) => req.method !== 'POST',
-      standardHeaders: 'draft-8',
-      legacyHeaders: false,
-      handler: (_req, res) => {
-        res
-          .status(429)
-          .set('Retry-After', '60')
-          .render('errors/429', {
-            title: 'Slow down',
-            status: 429,
-            error: { safeMessage: 'Too many requests from your address. Wait a minute and try again.' },
-          });
-      },
-    }),
-  );
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.
   if (deps.voiceDocuments) app.use(createSignalWireVoiceRouter(deps.voiceDocuments));

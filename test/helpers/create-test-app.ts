@@ -62,6 +62,7 @@ export interface TestAppOptions {
   providerTimeoutMs?: number;
   /** Replace the providers built from config (for tests that script a provider). */
   providers?: ProviderPool;
+  requestsPerMinute?: number;
   postsPerMinute?: number;
   /** A hasher to use instead of the real argon2id one (e.g. one that counts calls). */
   hasher?: PasswordHasher;
@@ -120,6 +121,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     sessionStore: new SqliteSessionStore(db, clock),
     outbox,
     voiceDocuments,
+    requestsPerMinute: options.requestsPerMinute ?? 10_000,
     postsPerMinute: options.postsPerMinute ?? 1000,
   });
 

@@ -121,3 +121,19 @@ describe('pages for things that go wrong', () => {
     expectPage(res, 413, /too large/);
   });
 });
+
+describe('flood guards', () => {
+  it('answers a flood of page views from one address with a 429 page', async () => {
+    // Threat: filling the session table (each new visitor's form makes a session) or the CPU.
+    const site = await createTestApp({ requestsPerMinute: 5 });
+    try {
+      const browser = createBrowser(site.app);
+      for (let i = 0; i < 5; i += 1) expect((await browser.get('/login')).status).toBe(200);
+      const flooded = await browser.get('/login');
+      expectPage(flooded, 429, /Too many requests from your address/);
+      expect(flooded.headers['retry-after']).toBe('60');
+    } finally {
+      site.close();
+    }
+  });
+});
