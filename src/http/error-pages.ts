@@ -30,6 +30,15 @@ export function providerErrorToAppError(error: ProviderError): AppError {
   }
 }
 
+/** SQLite (or a session store) failing: a passing condition for the person, not a bug in the page. */
+function isStoreFailure(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return (
+    (typeof code === 'string' && code.startsWith('SQLITE_')) ||
+    (typeof message === 'string' && /database connection is not open/i.test(message))
+  );
+}
+
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof ProviderError) return providerErrorToAppError(error);
@@ -37,6 +46,12 @@ function toAppError(error: unknown): AppError {
     return new AppError(
       403,
       'This form was out of date or did not come from this site. Go back, reload the page and try again.',
+    );
+  }
+  if (isStoreFailure(error)) {
+    return new AppError(
+      503,
+      'The site cannot reach its data right now. Nothing you saved is lost; please try again in a moment.',
     );
   }
   const status = (error as { status?: unknown; statusCode?: unknown })?.status;

@@ -19,6 +19,17 @@ describe('GET /healthz', () => {
     });
   });
 
+  it('shows pages a clear 503 when the database fails, and comes back when it does', async () => {
+    site = await createTestApp();
+    const app = site.app;
+    const browser = createBrowser(app);
+    await browser.get('/login');
+    site.db.close();
+    const page = await browser.get('/login');
+    expectPage(page, 503, /cannot reach its data right now\. Nothing you saved is lost/);
+    site = undefined;
+  });
+
   it('answers 503 when the database does not', async () => {
     site = await createTestApp();
     const app = site.app;

@@ -22,7 +22,10 @@ import { ProviderError } from '../provider.js';
 export interface ProviderStatus {
   name: string;
   channels: Channel[];
-  /** up: answering; failing: its last call(s) got no answer; skipped: new codes go elsewhere for now. */
+  /**
+   * up: answering; failing: its last call(s) got no answer, or it refused our credentials;
+   * skipped: new codes go elsewhere for now.
+   */
   state: 'up' | 'failing' | 'skipped';
 }
 
@@ -49,6 +52,8 @@ export const DEFAULT_FAILURE_THRESHOLD = 2;
 
 interface Health {
   outagesInARow: number;
+  /** Its last answer refused our credentials or configuration: up, but not working. */
+  misconfigured?: boolean;
   /** Set when the breaker opened; stays set (in the past) while the provider is on probation. */
   skippedUntil: number | null;
 }
@@ -94,7 +99,11 @@ export function createProviderPool(
       return result;
     } catch (error) {
       if (isOutage(error)) recordOutage(provider.name);
-      else if (error instanceof ProviderError) recordAnswer(provider.name);
+      else if (error instanceof ProviderError && error.kind === 'auth') {
+        // Not an outage (another provider would not help with our own credentials), but the
+        // operator must see it on /healthz and the admin page.
+        health.set(provider.name, { outagesInARow: 0, skippedUntil: null, misconfigured: true });
+      } else if (error instanceof ProviderError) recordAnswer(provider.name);
       throw error;
     }
   }
@@ -114,7 +123,7 @@ export function createProviderPool(
         channels: [...provider.channels],
         state: isSkipped(provider.name)
           ? 'skipped'
-          : health.get(provider.name)!.outagesInARow > 0
+          : health.get(provider.name)!.outagesInARow > 0 || health.get(provider.name)!.misconfigured
             ? 'failing'
             : 'up',
       })),

@@ -140,6 +140,18 @@ describe('provider pool', () => {
     expect(second.sends).toHaveLength(1);
   });
 
+  it('reports a provider that refuses our credentials as failing, without failing over', async () => {
+    const { pool, first, second, states } = setUp();
+    first.failWith('auth');
+    await expect(pool.send(SMS)).rejects.toMatchObject({ kind: 'auth' });
+    expect(second.sends).toEqual([]);
+    expect(states()).toEqual(['first:failing', 'second:up']);
+
+    first.failWith(null);
+    await pool.send(SMS);
+    expect(states()).toEqual(['first:up', 'second:up']);
+  });
+
   it('sends each channel only through providers that deliver it', async () => {
     const clock = createTestClock();
     const smsOnly = scripted('sms-only', ['sms']);
