@@ -60,7 +60,14 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     return res.redirect(303, '/login');
   }
 
-  function renderVerify(req: Request, res: Response, stage: Stage, status = 200, errors: FieldError[] = []) {
+  async function renderVerify(
+    req: Request,
+    res: Response,
+    stage: Stage,
+    status = 200,
+    errors: FieldError[] = [],
+  ) {
+    const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
     const challenge = req.session.challenge?.scope === stage.scope ? req.session.challenge : undefined;
     const channel: Channel = challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     const flash = req.session.flash;
@@ -79,6 +86,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         usedUp: mfa.attemptsLeft(challenge) === 0,
       },
       cooldownSeconds: challenge ? mfa.cooldownRemainingSeconds(challenge) : 0,
+      lockedWait: lockedSeconds === null ? null : describeWait(lockedSeconds),
       codeDigits: deps.codeDigits,
       flash,
       errors,
@@ -87,10 +95,10 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
   router.use('/verify', noStore);
 
-  router.get('/verify', (req, res) => {
+  router.get('/verify', async (req, res) => {
     const stage = currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
-    renderVerify(req, res, stage);
+    await renderVerify(req, res, stage);
   });
 
   router.post('/verify', async (req, res) => {

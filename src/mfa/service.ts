@@ -85,6 +85,8 @@ export interface MfaService {
   /** Seconds until another code may be sent for this challenge (0 when it may be sent now). */
   cooldownRemainingSeconds(challenge: Challenge): number;
   attemptsLeft(challenge: Challenge): number;
+  /** Seconds until the account may enter codes again after too many wrong ones, or null. */
+  lockedForSeconds(userId: number): Promise<number | null>;
   isExpired(challenge: Challenge): boolean;
 }
 
@@ -122,6 +124,7 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
     channels: () => providers.channels(),
     cooldownRemainingSeconds,
     attemptsLeft,
+    lockedForSeconds: lockedFor,
     isExpired: (challenge) => now() >= challenge.expiresAt,
 
     async sendCode({ recipient, scope, channel, previous, ip }) {

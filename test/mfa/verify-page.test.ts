@@ -92,6 +92,10 @@ describe('the code page', () => {
     }
     const locked = await resend();
     expectPage(locked, 429, /Too many wrong codes were entered for this account/);
+    const page = await browser.get('/verify');
+    expect(visibleText(page.text)).toMatch(/code entry is paused: try again in 14 minutes/);
+    expect(page.text).not.toMatch(/name="code"/);
+    expect(page.text).not.toMatch(/action="\/verify\/resend"/);
 
     const elsewhere = createBrowser(site.app);
     const res = await submitPassword(elsewhere, account);
