@@ -25,12 +25,6 @@ export class AppError extends Error {
   }
 }
 
-export class BadRequestError extends AppError {
-  constructor(message = 'The request could not be understood.') {
-    super(400, message);
-  }
-}
-
 export class ForbiddenError extends AppError {
   constructor(message = 'You do not have access to this page.', nextStep?: { href: string; label: string }) {
     super(403, message, { nextStep });
@@ -46,15 +40,6 @@ export class NotFoundError extends AppError {
 export class TooManyRequestsError extends AppError {
   constructor(message: string, retryAfterSeconds: number, nextStep?: { href: string; label: string }) {
     super(429, message, { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)), nextStep });
-  }
-}
-
-export class ServiceUnavailableError extends AppError {
-  constructor(
-    message: string,
-    options: { nextStep?: { href: string; label: string }; cause?: unknown } = {},
-  ) {
-    super(503, message, options);
   }
 }
 

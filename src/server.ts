@@ -46,7 +46,9 @@ async function main() {
   const outbox = config.isProduction ? undefined : createOutbox();
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
-  const voiceDocuments = config.providers.includes('signalwire') ? createVoiceDocumentStore(clock) : undefined;
+  const voiceDocuments = config.providers.includes('signalwire')
+    ? createVoiceDocumentStore(clock)
+    : undefined;
   const providers = createProviders({
     config,
     codes: createSqliteCodeStore(db, clock, codeHashKey),

@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import { TooManyRequestsError } from '../errors.js';
 import { noStore } from '../http/security-headers.js';
 import { describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
-import { describeChannel } from '../mfa/provider.js';
+import { describeChannel, type Channel } from '../mfa/provider.js';
 import { adminVerifiedUntil, isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
@@ -30,6 +30,9 @@ export interface AdminRouterDeps {
 export function createAdminRouter(deps: AdminRouterDeps): Router {
   const { users, audit, mfa, delivery, clock } = deps;
   const router = Router();
+  // The session's channel, unless no configured provider delivers by it any more.
+  const deliverableChannel = (preferred: Channel): Channel =>
+    mfa.channels().includes(preferred) ? preferred : (mfa.channels()[0] ?? preferred);
 
   router.use(
     '/admin',
@@ -54,7 +57,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         pending.userId === user.id &&
         !pending.closed &&
         !mfa.isExpired(pending);
-      const channel = req.session.channel ?? user.preferredChannel;
+      const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
       const wasVerified = req.session.adminVerified !== undefined;
       return res.render('admin/step-up', {
         title: 'Confirm it is you',
@@ -82,12 +85,12 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
 
   router.post('/admin/step-up', async (req, res) => {
     const user = currentUserOf(res)!;
-    const channel = req.session.channel ?? user.preferredChannel;
+    const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
     const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel });
     if (!outcome.ok) {
       if (outcome.reason === 'channel_unavailable') {
+        // Only when no configured provider delivers at all: say so where the person came from.
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
-        // Give the code page a challenge-less admin stage so the person can pick another channel.
         return res.redirect(303, '/account');
       }
       throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {

@@ -7,11 +7,9 @@ const codePointLength = (value: string) => [...value].length;
 
 /** A string field: one value (not a list), no invisible or control characters. */
 const field = (name: string) =>
-  z
-    .string({ error: `Enter your ${name}.` })
-    .refine((value) => !hasDisallowedCharacters(value), {
-      error: `Your ${name} has characters we cannot accept.`,
-    });
+  z.string({ error: `Enter your ${name}.` }).refine((value) => !hasDisallowedCharacters(value), {
+    error: `Your ${name} has characters we cannot accept.`,
+  });
 
 const channelField = z.enum(CHANNELS, { error: 'Choose text message or voice call.' });
 

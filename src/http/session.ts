@@ -42,10 +42,6 @@ export function regenerateSession(req: Request): Promise<void> {
   );
 }
 
-export function saveSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve())));
-}
-
 export function destroySession(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
     req.session.destroy((error) => (error ? reject(error) : resolve())),

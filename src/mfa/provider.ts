@@ -6,8 +6,7 @@
 export const CHANNELS = ['sms', 'voice'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export const SCOPES = ['login', 'admin'] as const;
-export type Scope = (typeof SCOPES)[number];
+export type Scope = 'login' | 'admin';
 
 export interface SendCodeRequest {
   /** E.164 destination. */
@@ -70,10 +69,6 @@ export class ProviderError extends Error {
     this.provider = provider;
     this.retryAfterSeconds = options.retryAfterSeconds;
   }
-}
-
-export function isChannel(value: unknown): value is Channel {
-  return typeof value === 'string' && (CHANNELS as readonly string[]).includes(value);
 }
 
 export function describeChannel(channel: Channel): string {

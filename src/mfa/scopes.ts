@@ -51,9 +51,3 @@ export function isAdminVerified(session: AppSession, userId: number, now: number
 export function adminVerifiedUntil(session: AppSession, ttlMs: number): number | null {
   return session.adminVerified ? session.adminVerified.verifiedAt + ttlMs : null;
 }
-
-/** The pending challenge of a given scope, if the session holds one for this user. */
-export function readChallenge(session: AppSession, userId: number) {
-  const challenge = session.challenge;
-  return challenge && challenge.userId === userId ? challenge : undefined;
-}

@@ -35,11 +35,6 @@ export function maskPhone(e164: string): string {
   return `•••• ${e164.slice(-4)}`;
 }
 
-/** For logs: country code and last two digits only. */
-export function redactPhone(e164: string): string {
-  return `${e164.slice(0, 2)}…${e164.slice(-2)}`;
-}
-
 /** "+1 202-555-0100", for the console provider's readable lines. */
 export function formatPhoneForDisplay(e164: string): string {
   return parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;

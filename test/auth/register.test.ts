@@ -37,12 +37,15 @@ describe('POST /register', () => {
     expectPage(await submit({ phone: '202 555 0177' }), 400, /Choose the country of the number/);
   });
 
-  it.each(['+1 202 555', '12345', '+999 1234 5678', 'call me maybe'])('refuses the phone number %j with a form error', async (phone) => {
-    const res = await submit({ phone });
-    expectPage(res, 400);
-    expect(res.text).toMatch(/phone number/i);
-    expect(site.users.findByUsername('carol')).toBeNull();
-  });
+  it.each(['+1 202 555', '12345', '+999 1234 5678', 'call me maybe'])(
+    'refuses the phone number %j with a form error',
+    async (phone) => {
+      const res = await submit({ phone });
+      expectPage(res, 400);
+      expect(res.text).toMatch(/phone number/i);
+      expect(site.users.findByUsername('carol')).toBeNull();
+    },
+  );
 
   it('refuses one of the most common passwords in plain words', async () => {
     expectPage(await submit({ password: 'password1' }), 400, /one of the most common/);
@@ -51,7 +54,10 @@ describe('POST /register', () => {
 
   it('accepts long passphrases with spaces and symbols, and refuses short ones', async () => {
     expectPage(await submit({ password: 'short1!' }), 400, /at least 8 characters/);
-    expectRedirect(await submit({ password: 'a'.repeat(20) + ' ünïcødé ✓ passphrase ' + 'b'.repeat(40) }), /^\/login/);
+    expectRedirect(
+      await submit({ password: 'a'.repeat(20) + ' ünïcødé ✓ passphrase ' + 'b'.repeat(40) }),
+      /^\/login/,
+    );
   });
 
   it('refuses a taken username without caring about case', async () => {
@@ -89,16 +95,31 @@ describe('bad input anywhere gets the form back with a 400, never a 500', () => 
     ['a username with a bidi override', '/login', { username: 'bob\u202e', password: 'x' }],
     ['an unknown channel', '/login', { username: 'bob', password: 'x', channel: 'fax' }],
     ['an empty registration', '/register', {}],
-    ['a registration with emoji in the username', '/register', { username: 'bob😀', password: GOOD_PASSWORD, phone: '+12025550100', channel: 'sms' }],
-    ['a registration with an odd country', '/register', { username: 'bob', password: GOOD_PASSWORD, phone: '2025550100', country: '<script>', channel: 'sms' }],
-    ['a registration with a lone surrogate', '/register', { username: 'bob\ud800', password: GOOD_PASSWORD, phone: '+12025550100', channel: 'sms' }],
+    [
+      'a registration with emoji in the username',
+      '/register',
+      { username: 'bob😀', password: GOOD_PASSWORD, phone: '+12025550100', channel: 'sms' },
+    ],
+    [
+      'a registration with an odd country',
+      '/register',
+      { username: 'bob', password: GOOD_PASSWORD, phone: '2025550100', country: '<script>', channel: 'sms' },
+    ],
+    [
+      'a registration with a lone surrogate',
+      '/register',
+      { username: 'bob\ud800', password: GOOD_PASSWORD, phone: '+12025550100', channel: 'sms' },
+    ],
   ];
 
   it.each(cases)('%s', async (_name, path, fields) => {
     const browser = createBrowser(site.app);
     const page = await browser.get(path);
     const token = page.text.match(/name="_csrf" value="([^"]+)"/)![1]!;
-    const res = await browser.agent.post(path).type('form').send({ ...fields, _csrf: token });
+    const res = await browser.agent
+      .post(path)
+      .type('form')
+      .send({ ...fields, _csrf: token });
     expectPage(res, 400);
     expect(res.text).toMatch(/There is a problem/);
   });

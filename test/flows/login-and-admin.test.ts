@@ -21,7 +21,9 @@ describe.each<Channel>(['sms', 'voice'])('the whole journey by %s', (channel) =>
     expectPage(codePage, 200);
     expect(visibleText(codePage.text)).toContain(`•••• ${account.phone.slice(-4)}`);
     expect(visibleText(codePage.text)).toContain(channel === 'sms' ? 'text message' : 'voice call');
-    expect(site.printed.at(-1)).toMatch(channel === 'sms' ? /^SMS to \+1 202 555 \d{4}: / : /^Voice call to /);
+    expect(site.printed.at(-1)).toMatch(
+      channel === 'sms' ? /^SMS to \+1 202 555 \d{4}: / : /^Voice call to /,
+    );
 
     const wrong = await submitCode(browser, '000000' === lastConsoleCode(site.printed) ? '111111' : '000000');
     expectPage(wrong, 400, /That code is not right\. 4 attempts left\./);

@@ -2,7 +2,10 @@ import { expect } from 'vitest';
 import type { Response } from './agent.js';
 
 export function expectRedirect(res: Response, location: string | RegExp) {
-  expect(res.status, `expected a redirect, got ${res.status}: ${res.text?.slice(0, 300)}`).toBeGreaterThanOrEqual(300);
+  expect(
+    res.status,
+    `expected a redirect, got ${res.status}: ${res.text?.slice(0, 300)}`,
+  ).toBeGreaterThanOrEqual(300);
   expect(res.status).toBeLessThan(400);
   if (typeof location === 'string') expect(res.headers.location).toBe(location);
   else expect(res.headers.location).toMatch(location);

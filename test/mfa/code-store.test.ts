@@ -35,7 +35,9 @@ describe('the app’s own code store', () => {
   it('accepts a code once, for its number and scope only', () => {
     const issued = codes.issue({ to: TO, scope: 'login', digits: 6, ttlMs: 300_000 });
     expect(codes.check({ id: issued.id, to: TO, scope: 'admin', code: issued.code })).toBe('invalid');
-    expect(codes.check({ id: issued.id, to: '+12025550143', scope: 'login', code: issued.code })).toBe('invalid');
+    expect(codes.check({ id: issued.id, to: '+12025550143', scope: 'login', code: issued.code })).toBe(
+      'invalid',
+    );
     expect(codes.check({ id: issued.id, to: TO, scope: 'login', code: issued.code })).toBe('valid');
     expect(codes.check({ id: issued.id, to: TO, scope: 'login', code: issued.code })).toBe('invalid');
   });

@@ -16,7 +16,8 @@ describe('the code page', () => {
   });
   afterEach(() => site.close());
 
-  const resend = (channel?: 'sms' | 'voice') => browser.submit('/verify', '/verify/resend', channel ? { channel } : {});
+  const resend = (channel?: 'sms' | 'voice') =>
+    browser.submit('/verify', '/verify/resend', channel ? { channel } : {});
 
   it('shows where the code went, the attempts left and the resend cooldown', async () => {
     const page = await browser.get('/verify');
@@ -41,7 +42,9 @@ describe('the code page', () => {
     const oldCode = lastConsoleCode(site.printed);
     site.clock.advance(30_000);
     expectRedirect(await resend(), '/verify');
-    expect(visibleText((await browser.get('/verify')).text)).toContain('A new code is on its way by text message');
+    expect(visibleText((await browser.get('/verify')).text)).toContain(
+      'A new code is on its way by text message',
+    );
     const newCode = lastConsoleCode(site.printed);
     if (oldCode !== newCode) expectPage(await submitCode(browser, oldCode), 400, /not right/);
     expectRedirect(await submitCode(browser, newCode), '/account');

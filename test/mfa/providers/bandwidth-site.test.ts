@@ -60,7 +60,9 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
       expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone, 'admin')!), '/admin');
       expectPage(await browser.get('/admin'), 200, /Recent security events/);
 
-      const sends = fake.requests.filter((request) => request.path.includes('/code/') && !request.path.endsWith('/verify'));
+      const sends = fake.requests.filter(
+        (request) => request.path.includes('/code/') && !request.path.endsWith('/verify'),
+      );
       expect(sends.map((request) => request.path)).toEqual([
         `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
         `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
@@ -84,7 +86,9 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     const browser = createBrowser(site.app);
     const account = await register(browser);
     const pending = await submitPassword(browser, account, 'sms');
-    const pendingCookie = setCookieHeaders(pending).find((cookie) => cookie.startsWith('mfa.sid='))!.split(';')[0]!;
+    const pendingCookie = setCookieHeaders(pending)
+      .find((cookie) => cookie.startsWith('mfa.sid='))!
+      .split(';')[0]!;
     const token = csrfTokenIn((await browser.get('/verify')).text);
     const code = fake.lastCodeFor(account.phone, 'login')!;
     expectRedirect(await submitCode(browser, code), '/account');
