@@ -14,6 +14,7 @@ import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { createCsrfProtection } from './http/csrf.js';
 import { createErrorHandler, notFoundHandler } from './http/error-pages.js';
 import type { RateLimitStore } from './http/rate-limit.js';
+import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
 import type { Logger } from './logger.js';
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps): Express {
   app.locals.siteName = SITE_NAME;
   app.locals.isProduction = config.isProduction;
 
+  app.use(createRequestLog(logger));
   app.use(createSecurityHeaders(config.isProduction));
   app.use('/assets', express.static(PUBLIC_DIR, { index: false, maxAge: config.isProduction ? '1d' : 0 }));
 

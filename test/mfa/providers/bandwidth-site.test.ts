@@ -224,6 +224,10 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     await submitPassword(browser, account, 'voice');
 
     const logged = logLines.join('\n');
+    // The log did record the journey (every request, and the provider's failure)...
+    expect(logged).toMatch(/"path":"\/verify","status":303/);
+    expect(logged).toMatch(/code provider failed/);
+    // ...and none of its secrets.
     for (const sent of fake.sentCodes()) expect(logged).not.toContain(sent.code);
     expect(logged).not.toContain(account.password);
     expect(logged).not.toContain(account.phone.slice(2));
