@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -28,5 +29,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       },
     },
     destination,
+  );
+}
+
+/**
+ * For a person at a terminal during development: one readable line per entry instead of JSON, so
+ * the console provider's "SMS to ..." lines stand out. Servers and pipes get JSON.
+ */
+export function createTerminalLogger(level: string, options: { pretty: boolean }): Logger {
+  if (!options.pretty) return createLogger(level);
+  return createLogger(
+    level,
+    pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', singleLine: true }),
   );
 }

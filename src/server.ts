@@ -9,7 +9,7 @@ import { openDatabase } from './db/open.js';
 import { createOutbox } from './dev/outbox.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
 import { SqliteSessionStore } from './http/session-store.js';
-import { createLogger } from './logger.js';
+import { createTerminalLogger } from './logger.js';
 import { createSqliteCodeStore } from './mfa/code-store.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
@@ -34,7 +34,9 @@ function readConfigOrExit(): Config {
 async function main() {
   dotenv.config({ quiet: true });
   const config = readConfigOrExit();
-  const logger = createLogger(config.logLevel);
+  const logger = createTerminalLogger(config.logLevel, {
+    pretty: !config.isProduction && process.stdout.isTTY === true,
+  });
   if (config.sessionSecretGenerated) {
     logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
   }
