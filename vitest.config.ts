@@ -8,6 +8,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    reporters: ['default', './test/summary-reporter.ts'],
     // Says once, in one line, when the browser tests are skipped (or fails where they are required).
     globalSetup: ['test/e2e/global-setup.ts'],
   },
