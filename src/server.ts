@@ -45,7 +45,7 @@ async function main() {
 
   const db = openDatabase(config.databasePath);
   const clock = systemClock;
-  const outbox = config.isProduction ? undefined : createOutbox();
+  const outbox = config.isProduction ? undefined : createOutbox(clock);
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
   const voiceDocuments = config.providers.includes('signalwire')

@@ -1,5 +1,7 @@
 import { Router } from 'express';
+import type { Clock } from '../clock.js';
 import type { Channel } from '../mfa/provider.js';
+import { formatPhoneForDisplay } from '../users/phone.js';
 
 /**
  * What the console provider "sent", so a person can try the site without a phone.
@@ -13,18 +15,19 @@ export interface OutboxMessage {
 }
 
 export interface Outbox {
-  add(message: OutboxMessage): void;
+  /** Stamps the message with the clock's time. */
+  add(message: Omit<OutboxMessage, 'at'>): void;
   /** Newest first. */
   list(): OutboxMessage[];
 }
 
 const OUTBOX_LIMIT = 100;
 
-export function createOutbox(limit = OUTBOX_LIMIT): Outbox {
+export function createOutbox(clock: Clock, limit = OUTBOX_LIMIT): Outbox {
   const messages: OutboxMessage[] = [];
   return {
     add(message) {
-      messages.unshift(message);
+      messages.unshift({ ...message, at: clock.now() });
       messages.length = Math.min(messages.length, limit);
     },
     list: () => [...messages],
@@ -35,7 +38,8 @@ export function createOutboxRouter(outbox: Outbox): Router {
   const router = Router();
   router.get('/dev/outbox', (_req, res) => {
     res.set('Cache-Control', 'no-store');
-    res.render('dev/outbox', { title: 'Outbox (development)', messages: outbox.list() });
+    const messages = outbox.list().map((message) => ({ ...message, to: formatPhoneForDisplay(message.to) }));
+    res.render('dev/outbox', { title: 'Outbox (development)', messages });
   });
   return router;
 }

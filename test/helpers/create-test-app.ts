@@ -87,7 +87,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const clock = options.clock ?? createTestClock();
   const db = openDatabase(databasePath);
   const printed: string[] = [];
-  const outbox = createOutbox();
+  const outbox = createOutbox(clock);
   const voiceDocuments = createVoiceDocumentStore(clock);
   const providers =
     options.providers ??

@@ -28,7 +28,7 @@ export function createConsoleProvider(options: ConsoleProviderOptions): MfaProvi
       const issued = codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
       const text = composeMessage(channel, scope, issued.code);
       print(`${channel === 'sms' ? 'SMS' : 'Voice call'} to ${formatPhoneForDisplay(to)}: ${text}`);
-      outbox?.add({ at: new Date(), channel, to, text });
+      outbox?.add({ channel, to, text });
       return { handle: issued.id };
     },
     async verify({ to, scope, code, handle }) {
