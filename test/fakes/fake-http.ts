@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
 
 export type FailureMode = 'ok' | 400 | 401 | 403 | 429 | 500 | 503 | 'garbage' | 'hang';
 
+/** The modes a fake answers in its own way; 'ok', 'hang' and 'garbage' are handled here. */
+export type ForcedMode<M> = Exclude<M, 'ok' | 'hang' | 'garbage'>;
+
 export interface LoggedRequest {
   method: string;
   path: string;
@@ -60,34 +63,48 @@ export function basicHeader(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-export interface FakeServer {
-  origin: string;
+/** What every fake offers its tests: the request log, forced failures and close(). */
+export interface FakeControls<M = FailureMode> {
   requests: LoggedRequest[];
   /** Answer only the next request this way, then go back to the current mode. */
-  failNext(mode: FailureMode, options?: { retryAfter?: string }): void;
+  failNext(mode: M, options?: { retryAfter?: string }): void;
   /** Answer every request this way until changed ('ok' is normal behaviour). */
-  setMode(mode: FailureMode): void;
+  setMode(mode: M): void;
   close(): Promise<void>;
+}
+
+export interface FakeServer<M = FailureMode> extends FakeControls<M> {
+  /** http://127.0.0.1:PORT */
+  origin: string;
+}
+
+/** A fake's clock: the real time unless given one, and replaceable by a test (setClock). */
+export function fakeClock(initial?: () => Date) {
+  let current = initial ?? (() => new Date());
+  return {
+    now: () => current(),
+    setClock(now: () => Date) {
+      current = now;
+    },
+  };
 }
 
 /**
  * Starts a server whose handler receives each request with its body read and logged. A forced
- * mode ('hang', 'garbage', or a status answered in the provider's own error shape by `fail`)
- * is applied before the handler runs.
+ * mode ('hang', 'garbage', or any other answered in the provider's own shape by `fail`, with a
+ * retry-after header when one was asked for) is applied before the handler runs.
  */
-export async function startFakeServer(
+export async function startFakeServer<M extends string | number = FailureMode>(
   handler: (exchange: Exchange) => void | Promise<void>,
   options: {
-    fail: (
-      exchange: Exchange,
-      mode: Exclude<FailureMode, 'ok' | 'hang' | 'garbage'>,
-      retryAfter?: string,
-    ) => void;
+    fail: (exchange: Exchange, mode: ForcedMode<M>, retryAfterHeaders: Record<string, string>) => void;
+    /** The body answered when the handler throws; '{}' unless given. */
+    crashBody?: () => string;
   },
-): Promise<FakeServer> {
+): Promise<FakeServer<M>> {
   const requests: LoggedRequest[] = [];
-  let mode: FailureMode = 'ok';
-  let once: { mode: FailureMode; retryAfter?: string } | undefined;
+  let mode: M | 'ok' = 'ok';
+  let once: { mode: M | 'ok'; retryAfter?: string } | undefined;
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const raw = await readBody(req);
@@ -126,15 +143,21 @@ export async function startFakeServer(
         log.status = 200;
         res.writeHead(200, { 'content-type': 'text/html' });
         return res.end('<html><body>502 Bad Gateway</body></html>');
-      default:
-        return options.fail(exchange, forced.mode, forced.retryAfter);
+      default: {
+        const { retryAfter } = forced;
+        return options.fail(
+          exchange,
+          forced.mode as ForcedMode<M>,
+          retryAfter !== undefined ? { 'retry-after': retryAfter } : {},
+        );
+      }
     }
   }
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      res.end('{}');
+      res.end(options.crashBody?.() ?? '{}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

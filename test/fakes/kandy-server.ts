@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { isForm, isJson, startFakeServer } from './fake-http.js';
-import type { Exchange, FailureMode, LoggedRequest } from './fake-http.js';
+import { fakeClock, isForm, isJson, startFakeServer } from './fake-http.js';
+import type { Exchange, FailureMode, FakeControls, LoggedRequest } from './fake-http.js';
 
 /**
  * A loopback stand-in for a Kandy CPaaS tenant's 2FA API, following
@@ -34,21 +34,17 @@ export interface FakeKandyCode {
   expiresAt: Date;
 }
 
-export interface FakeKandy {
+export interface FakeKandy extends FakeControls {
   /** http://127.0.0.1:PORT, in place of the tenant's https://$KANDYFQDN$. */
   baseUrl: string;
   userId: string;
-  requests: LoggedRequest[];
   sentCodes(): FakeKandyCode[];
   lastCodeFor(to: string): string | undefined;
   /** How many access tokens were handed out. */
   tokensIssued(): number;
   /** Revokes every access token, as an early revocation at Kandy would. */
   revokeTokens(): void;
-  failNext(mode: FailureMode, options?: { retryAfter?: string }): void;
-  setMode(mode: FailureMode): void;
   setClock(now: () => Date): void;
-  close(): Promise<void>;
 }
 
 const ROUTE = /^\/cpaas\/auth\/v1\/([^/]+)\/codes(?:\/([^/]+))?(\/verify)?$/;
@@ -77,7 +73,8 @@ const invalidPart = (exchange: Exchange, part: string) =>
 export async function startFakeKandy(options: FakeKandyOptions): Promise<FakeKandy> {
   const userId = options.userId ?? 'mfa-site-project';
   const lifetimeSeconds = options.tokenLifetimeSeconds ?? 3600;
-  let now = options.now ?? (() => new Date());
+  const clock = fakeClock(options.now);
+  const now = clock.now;
   const tokens = new Map<string, number>(); // access token -> expiry (ms)
   let issued = 0;
   const codes = new Map<string, FakeKandyCode>();
@@ -193,8 +190,7 @@ export async function startFakeKandy(options: FakeKandyOptions): Promise<FakeKan
       return api(exchange);
     },
     {
-      fail(exchange, mode, retryAfter) {
-        const headers: Record<string, string> = retryAfter !== undefined ? { 'retry-after': retryAfter } : {};
+      fail(exchange, mode, headers) {
         switch (mode) {
           case 400:
             return invalidPart(exchange, 'address');
@@ -224,18 +220,13 @@ export async function startFakeKandy(options: FakeKandyOptions): Promise<FakeKan
   );
 
   return {
+    ...server,
     baseUrl: server.origin,
     userId,
-    requests: server.requests,
     sentCodes: () => sent.map((entry) => ({ ...entry })),
     lastCodeFor: (to) => sent.findLast((entry) => entry.to === to)?.code,
     tokensIssued: () => issued,
     revokeTokens: () => tokens.clear(),
-    failNext: server.failNext,
-    setMode: server.setMode,
-    setClock(clock) {
-      now = clock;
-    },
-    close: server.close,
+    setClock: clock.setClock,
   };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { basicHeader, isForm, startFakeServer } from './fake-http.js';
-import type { Exchange, FailureMode, LoggedRequest } from './fake-http.js';
+import type { Exchange, FailureMode, FakeControls, LoggedRequest } from './fake-http.js';
 
 /**
  * A loopback stand-in for SignalWire's Compatibility API (https://{space}.signalwire.com/api/laml/2010-04-01),
@@ -36,17 +36,13 @@ export interface FakeMessage {
   body: string;
 }
 
-export interface FakeSignalWire {
+export interface FakeSignalWire extends FakeControls {
   /** http://127.0.0.1:PORT, in place of https://{space}.signalwire.com. */
   baseUrl: string;
-  requests: LoggedRequest[];
   calls(): FakeCall[];
   messages(): FakeMessage[];
   /** The digits of the newest code sent to a number, read from the message or the spoken document. */
   lastCodeFor(to: string): string | undefined;
-  failNext(mode: FailureMode, options?: { retryAfter?: string }): void;
-  setMode(mode: FailureMode): void;
-  close(): Promise<void>;
 }
 
 const ROUTE = /^\/api\/laml\/2010-04-01\/Accounts\/([^/]+)\/(Calls|Messages)(?:\.json)?$/;
@@ -162,8 +158,7 @@ export async function startFakeSignalWire(options: FakeSignalWireOptions): Promi
       return route[2] === 'Calls' ? createCall(exchange, form) : createMessage(exchange, form);
     },
     {
-      fail(exchange, mode, retryAfter) {
-        const headers: Record<string, string> = retryAfter !== undefined ? { 'retry-after': retryAfter } : {};
+      fail(exchange, mode, headers) {
         switch (mode) {
           case 400:
             return listError(exchange, 400, '21211', "Invalid 'To' Phone Number");
@@ -181,13 +176,10 @@ export async function startFakeSignalWire(options: FakeSignalWireOptions): Promi
   );
 
   return {
+    ...server,
     baseUrl: server.origin,
-    requests: server.requests,
     calls: () => calls.map((call) => ({ ...call })),
     messages: () => messages.map((message) => ({ ...message })),
     lastCodeFor: (to) => deliveries.findLast((delivery) => delivery.to === to)?.code,
-    failNext: server.failNext,
-    setMode: server.setMode,
-    close: server.close,
   };
 }

@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { basicHeader, isForm, startFakeServer } from './fake-http.js';
-import type { Exchange, FailureMode, LoggedRequest } from './fake-http.js';
+import { basicHeader, fakeClock, isForm, startFakeServer } from './fake-http.js';
+import type { Exchange, FailureMode, FakeControls, LoggedRequest } from './fake-http.js';
 
 /**
  * A loopback stand-in for Twilio Verify v2 (https://verify.twilio.com), following
@@ -46,17 +46,13 @@ export interface SentTwilioCode {
   at: Date;
 }
 
-export interface FakeTwilio {
+export interface FakeTwilio extends FakeControls {
   /** http://127.0.0.1:PORT, in place of https://verify.twilio.com. */
   baseUrl: string;
-  requests: LoggedRequest[];
   sentCodes(): SentTwilioCode[];
   lastCodeFor(to: string): string | undefined;
   verification(sid: string): FakeVerification | undefined;
-  failNext(mode: FailureMode, options?: { retryAfter?: string }): void;
-  setMode(mode: FailureMode): void;
   setClock(now: () => Date): void;
-  close(): Promise<void>;
 }
 
 export const TWILIO_VALIDITY_MS = 10 * 60_000;
@@ -75,7 +71,8 @@ function twilioError(exchange: Exchange, status: number, code: number, message: 
 export async function startFakeTwilio(options: FakeTwilioOptions): Promise<FakeTwilio> {
   const codeLength = options.codeLength ?? 6;
   const expectedAuth = basicHeader(options.accountSid, options.authToken);
-  let now = options.now ?? (() => new Date());
+  const clock = fakeClock(options.now);
+  const now = clock.now;
   const verifications = new Map<string, FakeVerification>();
   const sent: SentTwilioCode[] = [];
   const sendsByNumber = new Map<string, number[]>();
@@ -241,8 +238,7 @@ export async function startFakeTwilio(options: FakeTwilioOptions): Promise<FakeT
       return sid ? update(exchange, sid, form) : create(exchange, form);
     },
     {
-      fail(exchange, mode, retryAfter) {
-        const headers: Record<string, string> = retryAfter !== undefined ? { 'retry-after': retryAfter } : {};
+      fail(exchange, mode, headers) {
         switch (mode) {
           case 400:
             return twilioError(exchange, 400, 60200, 'Invalid parameter: To');
@@ -260,8 +256,8 @@ export async function startFakeTwilio(options: FakeTwilioOptions): Promise<FakeT
   );
 
   return {
+    ...server,
     baseUrl: server.origin,
-    requests: server.requests,
     sentCodes: () => sent.map((entry) => ({ ...entry })),
     lastCodeFor: (to) => sent.findLast((entry) => entry.to === to)?.code,
     verification: (sid) => {
@@ -269,11 +265,6 @@ export async function startFakeTwilio(options: FakeTwilioOptions): Promise<FakeT
       if (found) live(found);
       return found && { ...found };
     },
-    failNext: server.failNext,
-    setMode: server.setMode,
-    setClock(clock) {
-      now = clock;
-    },
-    close: server.close,
+    setClock: clock.setClock,
   };
 }

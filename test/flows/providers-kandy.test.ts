@@ -1,9 +1,23 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../helpers/agent.js';
-import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import type { TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { followSiteClock, startProviderSite, stopProviderSite } from '../helpers/provider-site.js';
 import { startFakeKandy, type FakeKandy } from '../fakes/kandy-server.js';
+import {
+  awaitingSmsCode,
+  expectAuthFailureLoggedWithoutSecrets,
+  expectCodeExpiredBySite,
+  expectNothingSecretLogged,
+  expectOutageSurvived,
+  expectSendRateLimitPassedOn,
+  expectSendRefusedAsUnavailable,
+  expectWrongCodeCountedAgainstTheCode,
+  journeyEndingInAFailedCheck,
+  signInWith,
+  stepUpWhileALoginIsPending,
+} from './provider-specs.js';
 
 const CLIENT_ID = 'PRIV-keyhole-tests';
 const CLIENT_SECRET = 'kandy-client-secret-for-tests';
@@ -16,20 +30,13 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   let kandyAheadMs: number;
 
   async function startSite(env: Record<string, string> = {}) {
-    logLines = [];
-    site = await createTestApp({
-      env: {
-        MFA_PROVIDER: 'kandy',
-        ADMIN_USERNAMES: 'erin',
-        KANDY_BASE_URL: fake.baseUrl,
-        KANDY_CLIENT_ID: CLIENT_ID,
-        KANDY_CLIENT_SECRET: CLIENT_SECRET,
-        ...env,
-      },
-      providerTimeoutMs: 300,
-      logLines,
-    });
-    fake.setClock(() => new Date(site.clock.now().getTime() + kandyAheadMs));
+    ({ site, logLines } = await startProviderSite('kandy', {
+      KANDY_BASE_URL: fake.baseUrl,
+      KANDY_CLIENT_ID: CLIENT_ID,
+      KANDY_CLIENT_SECRET: CLIENT_SECRET,
+      ...env,
+    }));
+    followSiteClock(fake, site, () => kandyAheadMs);
   }
 
   beforeEach(async () => {
@@ -37,18 +44,11 @@ describe('the site with MFA_PROVIDER=kandy', () => {
     fake = await startFakeKandy({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET });
     await startSite();
   });
-  afterEach(async () => {
-    site.close();
-    await fake.close();
-  });
+  afterEach(() => stopProviderSite(site, fake));
 
-  const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
   const verifies = () => fake.requests.filter((logged) => logged.path.endsWith('/verify'));
-
-  async function signIn(browser: Browser, account: TestAccount) {
-    expectRedirect(await submitPassword(browser, account, 'sms'), '/verify');
-    expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/account');
-  }
+  const received = (account: TestAccount) => fake.lastCodeFor(account.phone)!;
+  const signIn = (browser: Browser, account: TestAccount) => signInWith(browser, account, 'sms', received);
 
   it('logs in and enters the secure area by SMS with codes from Kandy, each checked by its own codeId', async () => {
     const browser = createBrowser(site.app);
@@ -135,16 +135,10 @@ describe('the site with MFA_PROVIDER=kandy', () => {
 
   it('refuses a login code at the admin step, even one Kandy still holds as valid for login', async () => {
     // Threat: a login code that is still live (pending in another browser) used for the secure area.
-    const signedIn = createBrowser(site.app);
-    const account = await register(signedIn, { username: 'erin' });
-    await signIn(signedIn, account);
-
-    const other = createBrowser(site.app);
-    expectRedirect(await submitPassword(other, account, 'sms'), '/verify');
-    const pendingLogin = fake.lastCodeFor(account.phone)!;
-
-    expectRedirect(await signedIn.submit('/admin', '/admin/step-up'), '/verify');
-    const adminCode = fake.lastCodeFor(account.phone)!;
+    const { signedIn, other, pendingLogin, adminCode } = await stepUpWhileALoginIsPending(site, {
+      signIn,
+      latest: received,
+    });
     if (pendingLogin !== adminCode) {
       expectPage(await submitCode(signedIn, pendingLogin), 400, /That code is not right/);
     }
@@ -154,29 +148,16 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   });
 
   it('counts a wrong code against the code', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
-    const code = fake.lastCodeFor(account.phone)!;
-
-    expectPage(await submitCode(browser, wrongFor(code)), 400, /That code is not right\. 4 attempts left\./);
-    expectRedirect(await submitCode(browser, code), '/account');
+    await expectWrongCodeCountedAgainstTheCode(site, received);
   });
 
   it('refuses a code the site considers expired without asking Kandy', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
-    site.clock.advanceMinutes(5);
-
-    expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /This code has expired/);
+    await expectCodeExpiredBySite(site, received);
     expect(verifies()).toEqual([]);
   });
 
   it('refuses a code Kandy has expired (Kandy cannot say why, so it reads as not right)', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
+    const { browser, account } = await awaitingSmsCode(site);
     kandyAheadMs = 5 * 60_000;
 
     expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /That code is not right/);
@@ -187,60 +168,41 @@ describe('the site with MFA_PROVIDER=kandy', () => {
     // Someone else's login first, so the token is in hand and the 429 answers the send itself.
     const earlier = createBrowser(site.app);
     await signIn(earlier, await register(earlier));
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    fake.failNext(429, { retryAfter: '90' });
 
-    const res = await submitPassword(browser, account, 'sms');
-    expectPage(res, 429, /Too many codes requested/);
-    expect(res.headers['retry-after']).toBe('90');
+    await expectSendRateLimitPassedOn(site, fake, {
+      channel: 'sms',
+      retryAfter: '90',
+      page: /Too many codes requested/,
+    });
     expect(fake.requests.at(-1)).toMatchObject({ path: `/cpaas/auth/v1/${fake.userId}/codes`, status: 429 });
   });
 
   it('treats refused client credentials as the site being unable to send, and logs it without secrets', async () => {
     await site.close();
     await startSite({ KANDY_CLIENT_SECRET: 'not-the-right-secret' });
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
 
-    expectPage(await submitPassword(browser, account, 'sms'), 503, /Codes cannot be sent right now/);
-    const logged = logLines.join('\n');
-    expect(logged).toMatch(/"kind":"auth"/);
-    expect(logged).toMatch(/"provider":"kandy"/);
-    expect(logged).not.toContain('not-the-right-secret');
-    expect(logged).not.toContain(account.phone.slice(2));
+    const account = await expectSendRefusedAsUnavailable(site);
+    expectAuthFailureLoggedWithoutSecrets(logLines, {
+      provider: 'kandy',
+      secrets: ['not-the-right-secret'],
+      phone: account.phone,
+    });
   });
 
   it.each([503, 'hang'] as const)(
     'survives an outage (%s): a clear page, then codes again once Kandy is back',
     async (mode) => {
-      const browser = createBrowser(site.app);
-      const account = await register(browser);
-      fake.setMode(mode);
-
-      expectPage(await submitPassword(browser, account, 'sms'), 503, /did not answer/);
-      expectPage(await browser.get('/verify'), 200, /No code has been sent yet/);
-
-      fake.setMode('ok');
-      site.clock.advance(31_000);
-      expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
-      expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/account');
+      await expectOutageSurvived(site, fake, mode, { received });
     },
   );
 
   it('never logs a code, the secret, a token or a full phone number through a whole journey', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser, { username: 'erin' });
-    await signIn(browser, account);
-    await browser.submit('/admin', '/admin/step-up');
-    await submitCode(browser, '000000');
-    fake.failNext(500);
-    await submitCode(browser, fake.lastCodeFor(account.phone)!);
+    const account = await journeyEndingInAFailedCheck(site, fake, { signIn, received });
 
-    const logged = logLines.join('\n');
-    for (const sent of fake.sentCodes()) expect(logged).not.toContain(sent.code);
-    expect(logged).not.toContain(CLIENT_SECRET);
-    expect(logged).not.toContain('eyJ');
-    expect(logged).not.toContain(account.phone.slice(2));
+    expectNothingSecretLogged(logLines, {
+      codes: fake.sentCodes().map((sent) => sent.code),
+      secrets: [CLIENT_SECRET, 'eyJ' /* a token */],
+      phone: account.phone,
+    });
   });
 });

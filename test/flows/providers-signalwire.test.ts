@@ -3,10 +3,22 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Channel } from '../../src/mfa/provider.js';
 import { SIGNALWIRE_VOICE_PATH } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createBrowser, type Browser } from '../helpers/agent.js';
-import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import type { TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { startProviderSite, stopProviderSite } from '../helpers/provider-site.js';
 import { digitsIn, startFakeSignalWire, type FakeSignalWire } from '../fakes/signalwire-server.js';
+import {
+  expectAuthFailureLoggedWithoutSecrets,
+  expectCodeExpiredBySite,
+  expectNothingSecretLogged,
+  expectOutageSurvived,
+  expectSendRateLimitPassedOn,
+  expectSendRefusedAsUnavailable,
+  expectWrongCodeCountedAgainstTheCode,
+  signInWith,
+  stepUpWhileALoginIsPending,
+} from './provider-specs.js';
 
 const PROJECT = 'b2c3d4e5-0000-4000-8000-000000000002';
 const TOKEN = 'PT-signalwire-token-for-tests';
@@ -19,34 +31,24 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
   let logLines: string[];
 
   async function startSite(env: Record<string, string> = {}) {
-    logLines = [];
-    site = await createTestApp({
-      env: {
-        MFA_PROVIDER: 'signalwire',
-        ADMIN_USERNAMES: 'erin',
-        SIGNALWIRE_SPACE: 'example',
-        SIGNALWIRE_PROJECT: PROJECT,
-        SIGNALWIRE_TOKEN: TOKEN,
-        SIGNALWIRE_NUMBER: FROM,
-        SIGNALWIRE_BASE_URL: fake.baseUrl,
-        BASE_CALLBACK_URL: CALLBACK_BASE,
-        ...env,
-      },
-      providerTimeoutMs: 300,
-      logLines,
-    });
+    ({ site, logLines } = await startProviderSite('signalwire', {
+      SIGNALWIRE_SPACE: 'example',
+      SIGNALWIRE_PROJECT: PROJECT,
+      SIGNALWIRE_TOKEN: TOKEN,
+      SIGNALWIRE_NUMBER: FROM,
+      SIGNALWIRE_BASE_URL: fake.baseUrl,
+      BASE_CALLBACK_URL: CALLBACK_BASE,
+      ...env,
+    }));
   }
 
   beforeEach(async () => {
     fake = await startFakeSignalWire({ projectId: PROJECT, token: TOKEN, fromNumber: FROM });
     await startSite();
   });
-  afterEach(async () => {
-    site.close();
-    await fake.close();
-  });
+  afterEach(() => stopProviderSite(site, fake));
 
-  const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
+  const received = (account: TestAccount) => fake.lastCodeFor(account.phone)!;
 
   /** What SignalWire does when the call is answered: fetch the Url, with no cookie and no CSRF token. */
   async function fetchCallDocument(url: string) {
@@ -69,10 +71,8 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
     return digitsIn(served.text)!;
   }
 
-  async function signIn(browser: Browser, account: TestAccount, channel: Channel) {
-    expectRedirect(await submitPassword(browser, account, channel), '/verify');
-    expectRedirect(await submitCode(browser, await receivedCode(account, channel)), '/account');
-  }
+  const signIn = (browser: Browser, account: TestAccount, channel: Channel) =>
+    signInWith(browser, account, channel, (account) => receivedCode(account, channel));
 
   describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
     it('logs in and enters the secure area with codes the site made and SignalWire delivered', async () => {
@@ -118,16 +118,10 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
 
   it('refuses a login code at the admin step, even one the code store still holds as valid for login', async () => {
     // Threat: a login code that is still live (pending in another browser) used for the secure area.
-    const signedIn = createBrowser(site.app);
-    const account = await register(signedIn, { username: 'erin' });
-    await signIn(signedIn, account, 'sms');
-
-    const other = createBrowser(site.app);
-    expectRedirect(await submitPassword(other, account, 'sms'), '/verify');
-    const pendingLogin = fake.lastCodeFor(account.phone)!;
-
-    expectRedirect(await signedIn.submit('/admin', '/admin/step-up'), '/verify');
-    const adminCode = fake.lastCodeFor(account.phone)!;
+    const { signedIn, other, pendingLogin, adminCode } = await stepUpWhileALoginIsPending(site, {
+      signIn: (browser, account) => signIn(browser, account, 'sms'),
+      latest: received,
+    });
     expectPage(await submitCode(signedIn, pendingLogin), 400, /That code is not right/);
     // The same code is still good for what it was made for: the login in the other browser.
     expectRedirect(await submitCode(other, pendingLogin), '/account');
@@ -135,67 +129,40 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
   });
 
   it('counts a wrong code against the code', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
-    const code = fake.lastCodeFor(account.phone)!;
-
-    expectPage(await submitCode(browser, wrongFor(code)), 400, /That code is not right\. 4 attempts left\./);
-    expectRedirect(await submitCode(browser, code), '/account');
+    await expectWrongCodeCountedAgainstTheCode(site, received);
   });
 
   it('refuses an expired code', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
-    site.clock.advanceMinutes(5);
-
-    expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /This code has expired/);
+    await expectCodeExpiredBySite(site, received);
   });
 
   it("passes on SignalWire's own rate limit (20429) as a wait", async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    fake.failNext(429, { retryAfter: '60' });
-
-    const res = await submitPassword(browser, account, 'voice');
-    expectPage(res, 429, /Too many codes requested\. Wait 1 minute/);
-    expect(res.headers['retry-after']).toBe('60');
+    await expectSendRateLimitPassedOn(site, fake, {
+      channel: 'voice',
+      retryAfter: '60',
+      page: /Too many codes requested\. Wait 1 minute/,
+    });
   });
 
   it('treats wrong credentials (20003) as the site being unable to send, and logs it without secrets', async () => {
     await site.close();
     await startSite({ SIGNALWIRE_TOKEN: 'PT-not-the-right-token' });
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
 
-    expectPage(await submitPassword(browser, account, 'sms'), 503, /Codes cannot be sent right now/);
-    const logged = logLines.join('\n');
-    expect(logged).toMatch(/"kind":"auth"/);
-    expect(logged).toMatch(/"provider":"signalwire"/);
-    expect(logged).not.toContain('PT-not-the-right-token');
-    expect(logged).not.toContain(account.phone.slice(2));
+    const account = await expectSendRefusedAsUnavailable(site);
+    expectAuthFailureLoggedWithoutSecrets(logLines, {
+      provider: 'signalwire',
+      secrets: ['PT-not-the-right-token'],
+      phone: account.phone,
+    });
   });
 
   it.each([503, 'hang'] as const)(
     'survives an outage (%s), and the undelivered code never works',
     async (mode) => {
-      const browser = createBrowser(site.app);
-      const account = await register(browser);
-      fake.setMode(mode);
-
-      expectPage(await submitPassword(browser, account, 'sms'), 503, /did not answer/);
-      const undelivered = digitsIn((fake.requests.at(-1)!.body as { Body: string }).Body)!;
-      expectPage(await browser.get('/verify'), 200, /No code has been sent yet/);
-
-      fake.setMode('ok');
-      site.clock.advance(31_000);
-      expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
-      const delivered = fake.lastCodeFor(account.phone)!;
-      if (undelivered !== delivered) {
-        expectPage(await submitCode(browser, undelivered), 400, /That code is not right/);
-      }
-      expectRedirect(await submitCode(browser, delivered), '/account');
+      await expectOutageSurvived(site, fake, mode, {
+        received,
+        undeliveredCode: () => digitsIn((fake.requests.at(-1)!.body as { Body: string }).Body)!,
+      });
     },
   );
 
@@ -207,9 +174,10 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
     await submitCode(browser, '000000');
     await submitCode(browser, await receivedCode(account, 'voice'));
 
-    const logged = logLines.join('\n');
-    for (const call of fake.calls()) expect(logged).not.toContain(digitsIn(call.twiml!)!);
-    expect(logged).not.toContain(TOKEN);
-    expect(logged).not.toContain(account.phone.slice(2));
+    expectNothingSecretLogged(logLines, {
+      codes: fake.calls().map((call) => digitsIn(call.twiml!)!),
+      secrets: [TOKEN],
+      phone: account.phone,
+    });
   });
 });

@@ -12,6 +12,9 @@ export function fictionalPhone(): string {
 
 export const GOOD_PASSWORD = 'correct horse battery staple';
 
+/** A six-digit code that is not `code`. */
+export const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
+
 export interface TestAccount {
   username: string;
   password: string;

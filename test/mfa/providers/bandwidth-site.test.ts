@@ -1,10 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Channel } from '../../../src/mfa/provider.js';
 import { createBrowser, csrfTokenIn, type Browser } from '../../helpers/agent.js';
-import { createTestApp, type TestApp } from '../../helpers/create-test-app.js';
+import type { TestApp } from '../../helpers/create-test-app.js';
 import { expectPage, expectRedirect, setCookieHeaders } from '../../helpers/expectations.js';
 import { register, submitCode, submitPassword, type TestAccount } from '../../helpers/flows.js';
+import { followSiteClock, startProviderSite, stopProviderSite } from '../../helpers/provider-site.js';
 import { startFakeBandwidth, type FakeBandwidth } from '../../fakes/bandwidth-server.js';
+import {
+  awaitingSmsCode,
+  expectAuthFailureLoggedWithoutSecrets,
+  expectNothingSecretLogged,
+  signInWith,
+} from '../../flows/provider-specs.js';
 
 const CREDENTIALS = { accountId: '9900001', username: 'api-user', password: 'api-password-for-tests' };
 
@@ -19,11 +26,9 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
       messagingApplicationId: 'msg-app-1',
       voiceApplicationId: 'voice-app-1',
     });
-    logLines = [];
-    site = await createTestApp({
-      env: {
-        MFA_PROVIDER: 'bandwidth',
-        ADMIN_USERNAMES: 'erin',
+    ({ site, logLines } = await startProviderSite(
+      'bandwidth',
+      {
         BW_ACCOUNT_ID: CREDENTIALS.accountId,
         BW_USERNAME: CREDENTIALS.username,
         BW_PASSWORD: CREDENTIALS.password,
@@ -32,20 +37,15 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
         BW_NUMBER: '+12025550100',
         BW_MFA_BASE_URL: fake.baseUrl,
       },
-      providerTimeoutMs: 400,
-      logLines,
-    });
-    fake.setClock(() => site.clock.now());
+      { providerTimeoutMs: 400 },
+    ));
+    followSiteClock(fake, site);
   });
-  afterEach(async () => {
-    site.close();
-    await fake.close();
-  });
+  afterEach(() => stopProviderSite(site, fake));
 
-  async function signIn(browser: Browser, account: TestAccount, channel: Channel) {
-    expectRedirect(await submitPassword(browser, account, channel), '/verify');
-    expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!), '/account');
-  }
+  const loginCode = (account: TestAccount) => fake.lastCodeFor(account.phone, 'login')!;
+  const signIn = (browser: Browser, account: TestAccount, channel: Channel) =>
+    signInWith(browser, account, channel, loginCode);
 
   describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
     it('logs in and steps up with codes from Bandwidth, each in its own scope', async () => {
@@ -104,9 +104,7 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   });
 
   it('refuses a code that a resend replaced, though Bandwidth keeps it valid for its window', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
+    const { browser, account } = await awaitingSmsCode(site);
     const replaced = fake.lastCodeFor(account.phone, 'login')!;
     site.clock.advance(30_000);
     expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
@@ -129,9 +127,7 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   });
 
   it('refuses a used code replayed in a later login', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
+    const { browser, account } = await awaitingSmsCode(site);
     const used = fake.lastCodeFor(account.phone, 'login')!;
     expectRedirect(await submitCode(browser, used), '/account');
     await browser.submit('/account', '/logout');
@@ -144,9 +140,7 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   });
 
   it('asks Bandwidth for a window no longer than the code has existed', async () => {
-    const browser = createBrowser(site.app);
-    const account = await register(browser);
-    await submitPassword(browser, account, 'sms');
+    const { browser, account } = await awaitingSmsCode(site);
     site.clock.advance(2 * 60_000 + 5000);
     await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!);
     const verify = fake.requests.find((request) => request.path.endsWith('/code/verify'))!;
@@ -189,12 +183,11 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     it('logs an authentication failure for the operator without secrets or numbers', async () => {
       fake.failNext(401);
       await submitPassword(browser, account, 'sms');
-      const logged = logLines.join('\n');
-      expect(logged).toMatch(/"kind":"auth"/);
-      expect(logged).toMatch(/"provider":"bandwidth"/);
-      expect(logged).not.toContain(CREDENTIALS.password);
-      expect(logged).not.toContain(account.phone);
-      expect(logged).not.toContain(account.phone.slice(1));
+      expectAuthFailureLoggedWithoutSecrets(logLines, {
+        provider: 'bandwidth',
+        secrets: [CREDENTIALS.password],
+        phone: account.phone,
+      });
     });
 
     it('keeps a 503 on the code check from counting as a valid code', async () => {
@@ -228,8 +221,10 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     expect(logged).toMatch(/"path":"\/verify","status":303/);
     expect(logged).toMatch(/code provider failed/);
     // ...and none of its secrets.
-    for (const sent of fake.sentCodes()) expect(logged).not.toContain(sent.code);
-    expect(logged).not.toContain(account.password);
-    expect(logged).not.toContain(account.phone.slice(2));
+    expectNothingSecretLogged(logLines, {
+      codes: fake.sentCodes().map((sent) => sent.code),
+      secrets: [account.password],
+      phone: account.phone,
+    });
   });
 });

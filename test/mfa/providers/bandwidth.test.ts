@@ -1,12 +1,25 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BandwidthConfig } from '../../../src/config.js';
-import { ProviderError } from '../../../src/mfa/provider.js';
-import type { Channel, ProviderErrorKind, Scope, VerifyOutcome } from '../../../src/mfa/provider.js';
+import type {
+  Channel,
+  ProviderError,
+  ProviderErrorKind,
+  Scope,
+  VerifyOutcome,
+} from '../../../src/mfa/provider.js';
 import { createBandwidthProvider } from '../../../src/mfa/providers/bandwidth.js';
 import { startFakeBandwidth } from '../../fakes/bandwidth-server.js';
 import type { FakeBandwidth, FakeBandwidthMode } from '../../fakes/bandwidth-server.js';
+import { createTestClock, type TestClock } from '../../helpers/clock.js';
+import { wrongFor } from '../../helpers/flows.js';
+import {
+  expectErrorsRevealNone,
+  expectUnavailableWithin,
+  outcomeOrErrorKind,
+  PROVIDER_TEST_START,
+  providerError,
+  refusedOrigin,
+} from '../../helpers/provider-unit.js';
 
 // Fictional numbers only (+1 202 555 0100-0199).
 const ALICE = '+12025550142';
@@ -23,23 +36,21 @@ const LOGIN_CHALLENGE = /^login-[A-Za-z0-9_-]{16}$/;
 const ADMIN_CHALLENGE = /^admin-[A-Za-z0-9_-]{16}$/;
 
 let fake: FakeBandwidth;
-let clock: Date;
+let clock: TestClock;
 
 beforeEach(async () => {
-  clock = new Date('2026-11-02T10:00:00Z');
+  clock = createTestClock(PROVIDER_TEST_START);
   fake = await startFakeBandwidth({
     accountId: ACCOUNT,
     username: USERNAME,
     password: PASSWORD,
     messagingApplicationId: MESSAGING_APP,
     voiceApplicationId: VOICE_APP,
-    now: () => clock,
+    now: clock.now,
   });
 });
 
-afterEach(async () => {
-  await fake.close();
-});
+afterEach(() => fake.close());
 
 function configFor(overrides: Partial<BandwidthConfig> = {}): BandwidthConfig {
   return {
@@ -70,23 +81,6 @@ async function challenge(
   const code = fake.sentCodes().findLast((sent) => sent.scope === handle)?.code;
   expect(code).toMatch(/^\d{6}$/);
   return { handle: handle!, code: code! };
-}
-
-function wrongCodeFor(code: string): string {
-  return code === '000000' ? '111111' : '000000';
-}
-
-function advanceMinutes(minutes: number) {
-  clock = new Date(clock.getTime() + minutes * 60_000);
-}
-
-async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(
-    () => expect.fail('expected a ProviderError'),
-    (rejection: unknown) => rejection,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
 }
 
 const lastRequest = () => fake.requests.at(-1)!;
@@ -123,7 +117,7 @@ describe('Bandwidth MFA provider', () => {
           scope: result.handle,
           channel: 'sms',
           code: expect.stringMatching(/^\d{6}$/),
-          at: clock,
+          at: clock.now(),
         },
       ]);
     });
@@ -213,7 +207,7 @@ describe('Bandwidth MFA provider', () => {
         await bandwidth.verify({
           to: ALICE,
           scope: 'login',
-          code: wrongCodeFor(code),
+          code: wrongFor(code),
           handle,
           maxAgeMinutes: 5,
         }),
@@ -339,7 +333,7 @@ describe('Bandwidth MFA provider', () => {
     it('lets the app choose the window: maxAgeMinutes is sent as expirationTimeInMinutes', async () => {
       const bandwidth = provider();
       const { handle, code } = await challenge(bandwidth);
-      advanceMinutes(6);
+      clock.advanceMinutes(6);
 
       expect(await bandwidth.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })).toBe(
         'invalid',
@@ -387,7 +381,7 @@ describe('Bandwidth MFA provider', () => {
           await bandwidth.verify({
             to: ALICE,
             scope: 'login',
-            code: wrongCodeFor(code),
+            code: wrongFor(code),
             handle,
             maxAgeMinutes: 5,
           }),
@@ -446,9 +440,9 @@ describe('Bandwidth MFA provider', () => {
       const { handle, code } = await challenge(bandwidth);
       fake.failNext(mode);
 
-      const outcome = await bandwidth
-        .verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })
-        .catch((error: unknown) => (error instanceof ProviderError ? error.kind : error));
+      const outcome = await outcomeOrErrorKind(
+        bandwidth.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 }),
+      );
 
       expect(outcome).toBe(expected);
     });
@@ -477,28 +471,21 @@ describe('Bandwidth MFA provider', () => {
         const { handle } = await challenge(provider());
         fake.setMode('hang');
         const bandwidth = provider({}, 300);
-        const started = performance.now();
 
-        const error = await providerError(
+        await expectUnavailableWithin(1_000, () =>
           action === 'send'
             ? bandwidth.send({ to: ALICE, channel: 'sms', scope: 'login' })
             : bandwidth.verify({ to: ALICE, scope: 'login', code: '123456', handle, maxAgeMinutes: 5 }),
         );
-
-        expect(error.kind).toBe('unavailable');
-        expect(performance.now() - started).toBeLessThan(1_000);
         expect(lastRequest().status).toBeUndefined();
       },
     );
 
     it('treats a refused connection as unavailable', async () => {
-      const closed = createServer();
-      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-      const { port } = closed.address() as AddressInfo;
-      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const origin = await refusedOrigin();
 
       const error = await providerError(
-        provider({ baseUrl: `http://127.0.0.1:${port}/api/v1` }).send({
+        provider({ baseUrl: `${origin}/api/v1` }).send({
           to: ALICE,
           channel: 'sms',
           scope: 'login',
@@ -525,13 +512,7 @@ describe('Bandwidth MFA provider', () => {
       fake.setMode('hang');
       errors.push(await providerError(provider({}, 200).send({ to: ALICE, channel: 'sms', scope: 'login' })));
 
-      for (const error of errors) {
-        const text = `${error.message} ${error.stack} ${JSON.stringify(error)} ${String(error.cause ?? '')}`;
-        expect(text).not.toContain(PASSWORD);
-        expect(text).not.toContain('2025550142');
-        expect(text).not.toContain(code);
-        expect(error.cause).toBeUndefined();
-      }
+      expectErrorsRevealNone(errors, [PASSWORD, '2025550142', code]);
     });
   });
 });

@@ -1,10 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KandyConfig } from '../../../src/config.js';
-import { ProviderError } from '../../../src/mfa/provider.js';
-import type { ProviderErrorKind } from '../../../src/mfa/provider.js';
+import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import { createKandyProvider } from '../../../src/mfa/providers/kandy.js';
 import { startFakeKandy } from '../../fakes/kandy-server.js';
 import type { FailureMode, FakeKandy } from '../../fakes/kandy-server.js';
+import { createTestClock, type TestClock } from '../../helpers/clock.js';
+import { wrongFor } from '../../helpers/flows.js';
+import {
+  expectErrorsRevealNone,
+  expectUnavailableWithin,
+  outcomeOrErrorKind,
+  PROVIDER_TEST_START,
+  providerError,
+  smsLoginChallenge,
+} from '../../helpers/provider-unit.js';
 
 // Fictional numbers only (+1 202 555 0100-0199).
 const ALICE = '+12025550142';
@@ -13,21 +22,19 @@ const CLIENT_SECRET = 'fake-client-secret-not-a-secret';
 const TOKEN_LIFETIME_SECONDS = 3600;
 
 let fake: FakeKandy;
-let clock: Date;
+let clock: TestClock;
 
 beforeEach(async () => {
-  clock = new Date('2026-11-02T10:00:00Z');
+  clock = createTestClock(PROVIDER_TEST_START);
   fake = await startFakeKandy({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS,
-    now: () => clock,
+    now: clock.now,
   });
 });
 
-afterEach(async () => {
-  await fake.close();
-});
+afterEach(() => fake.close());
 
 function provider(overrides: Partial<KandyConfig> = {}, timeoutMs = 2_000) {
   return createKandyProvider({
@@ -35,24 +42,12 @@ function provider(overrides: Partial<KandyConfig> = {}, timeoutMs = 2_000) {
     codeDigits: 6,
     codeTtlMinutes: 5,
     timeoutMs,
-    now: () => clock.getTime(),
+    now: () => clock.now().getTime(),
   });
 }
 
-const advanceMinutes = (minutes: number) => {
-  clock = new Date(clock.getTime() + minutes * 60_000);
-};
-const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
 const lastRequest = () => fake.requests.at(-1)!;
-
-async function providerError(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(
-    () => expect.fail('expected a ProviderError'),
-    (rejection: unknown) => rejection,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
+const challenge = (sender: MfaProvider) => smsLoginChallenge(sender, fake, ALICE);
 
 describe('Kandy provider', () => {
   it('is named kandy and offers SMS only (Kandy has no voice method)', () => {
@@ -81,11 +76,11 @@ describe('Kandy provider', () => {
     it('reuses the token until half its lifetime has passed, then refreshes it', async () => {
       const kandy = provider();
       await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
-      advanceMinutes(29);
+      clock.advanceMinutes(29);
       await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
       expect(fake.tokensIssued()).toBe(1);
 
-      advanceMinutes(2);
+      clock.advanceMinutes(2);
       await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
       expect(fake.tokensIssued()).toBe(2);
     });
@@ -144,8 +139,7 @@ describe('Kandy provider', () => {
 
     it('verifies with the codeId: 204 is valid, anything else invalid; a code works once', async () => {
       const kandy = provider();
-      const { handle } = await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
-      const code = fake.lastCodeFor(ALICE)!;
+      const { handle, code } = await challenge(kandy);
 
       expect(
         await kandy.verify({ to: ALICE, scope: 'login', code: wrongFor(code), handle, maxAgeMinutes: 5 }),
@@ -181,9 +175,8 @@ describe('Kandy provider', () => {
 
     it('reports an expired code as invalid (Kandy does not tell them apart)', async () => {
       const kandy = provider();
-      const { handle } = await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
-      const code = fake.lastCodeFor(ALICE)!;
-      advanceMinutes(5);
+      const { handle, code } = await challenge(kandy);
+      clock.advanceMinutes(5);
 
       expect(await kandy.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })).toBe(
         'invalid',
@@ -192,8 +185,7 @@ describe('Kandy provider', () => {
 
     it('deletes a code on cancel, and cancelling it again is not an error', async () => {
       const kandy = provider();
-      const { handle } = await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
-      const code = fake.lastCodeFor(ALICE)!;
+      const { handle, code } = await challenge(kandy);
       await kandy.cancel!({ to: ALICE, scope: 'login', handle });
       expect(lastRequest()).toMatchObject({ method: 'DELETE', status: 204 });
       await kandy.cancel!({ to: ALICE, scope: 'login', handle });
@@ -244,32 +236,27 @@ describe('Kandy provider', () => {
       ['garbage', 'invalid'],
     ])('a verify answered with %s gives %s, never valid', async (mode, expected) => {
       const kandy = provider();
-      const { handle } = await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
-      const code = fake.lastCodeFor(ALICE)!;
+      const { handle, code } = await challenge(kandy);
       fake.failNext(mode);
 
-      const outcome = await kandy
-        .verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 })
-        .catch((error: unknown) => (error instanceof ProviderError ? error.kind : error));
+      const outcome = await outcomeOrErrorKind(
+        kandy.verify({ to: ALICE, scope: 'login', code, handle, maxAgeMinutes: 5 }),
+      );
 
       expect(outcome).toBe(expected);
     });
 
     it('gives up on a hung token fetch or call within timeoutMs, as unavailable', async () => {
       fake.setMode('hang');
-      const started = performance.now();
-      const error = await providerError(
+
+      await expectUnavailableWithin(1_000, () =>
         provider({}, 300).send({ to: ALICE, channel: 'sms', scope: 'login' }),
       );
-
-      expect(error.kind).toBe('unavailable');
-      expect(performance.now() - started).toBeLessThan(1_000);
     });
 
     it('keeps credentials, codes and phone numbers out of error messages', async () => {
       const kandy = provider();
-      const { handle } = await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
-      const code = fake.lastCodeFor(ALICE)!;
+      const { handle, code } = await challenge(kandy);
       const errors: ProviderError[] = [];
       for (const mode of [400, 401, 429, 500, 'garbage'] as const) {
         fake.setMode(mode);
@@ -286,14 +273,7 @@ describe('Kandy provider', () => {
         ),
       );
 
-      for (const error of errors) {
-        const text = `${error.message} ${error.stack} ${JSON.stringify(error)} ${String(error.cause ?? '')}`;
-        expect(text).not.toContain(CLIENT_SECRET);
-        expect(text).not.toContain('2025550142');
-        expect(text).not.toContain(code);
-        expect(text).not.toContain('eyJ'); // no token
-        expect(error.cause).toBeUndefined();
-      }
+      expectErrorsRevealNone(errors, [CLIENT_SECRET, '2025550142', code, 'eyJ' /* no token */]);
     });
   });
 });
