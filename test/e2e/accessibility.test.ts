@@ -170,6 +170,23 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     expect(found).toEqual([]);
   });
 
+  it('passes on the 500 page shown when something unexpected fails', async () => {
+    const { page, found, check } = await open({
+      hasher: {
+        hash: async () => 'not a real hash',
+        verify: async () => {
+          throw new Error('unexpected failure for the test');
+        },
+      },
+    });
+    const person = newPerson();
+    await register(page, person);
+    await submitPassword(page, person);
+    expect(await textOf(page)).toContain('Something went wrong on our side.');
+    await check('500');
+    expect(found).toEqual([]);
+  });
+
   it('passes on the 503 page shown when no provider can send a code', async () => {
     const unreachable: MfaProvider = {
       name: 'unreachable',

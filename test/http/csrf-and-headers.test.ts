@@ -115,6 +115,34 @@ describe('pages for things that go wrong', () => {
     expectRedirect(await createBrowser(site.app).get('/admin'), '/login?next=%2Fadmin');
   });
 
+  it('answers an unexpected failure with a 500 page in the layout, logged for the operator, never a stack trace', async () => {
+    const logLines: string[] = [];
+    const broken = await createTestApp({
+      logLines,
+      hasher: {
+        hash: async () => 'unused',
+        verify: async () => {
+          throw new Error('hasher exploded at /srv/app/secret-path.ts:12:3');
+        },
+      },
+    });
+    try {
+      const res = await createBrowser(broken.app).submit('/login', '/login', {
+        username: 'x',
+        password: 'y',
+      });
+      expectPage(res, 500, /Something went wrong on our side/);
+      expect(res.text).toMatch(/Going back and trying again usually works/);
+      expect(res.text).toMatch(/class="site-header"/);
+      expect(res.text).not.toContain('hasher exploded');
+      expect(logLines.join('\n')).toMatch(/hasher exploded/);
+      // The site is still up.
+      expect((await createBrowser(broken.app).get('/healthz')).status).toBe(200);
+    } finally {
+      broken.close();
+    }
+  });
+
   it('answers an oversized form with a 413 page, not a crash', async () => {
     const browser = createBrowser(site.app);
     const res = await browser.submit('/login', '/login', { username: 'x', password: 'y'.repeat(40_000) });
