@@ -43,7 +43,7 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
   });
   const suffix = colorScheme === 'dark' ? `${device}-dark` : device;
   const shoot = async (page: Page, name: string) => {
-    if (!only || only.has(name)) await capture(page, `${name}-${suffix}`, device === 'desktop');
+    if (!only || only.has(name)) await capture(page, `${name}-${suffix}`, true);
   };
   try {
     // Two earlier accounts, so the secure area has something to list.

@@ -9,11 +9,18 @@ export class AppError extends Error {
   readonly retryAfterSeconds?: number;
   /** Where the person can go next (a link on the error page). */
   readonly nextStep?: { href: string; label: string };
+  /** A sentence on what to do, replacing the error page's generic one ('' for none). */
+  readonly advice?: string;
 
   constructor(
     status: number,
     safeMessage: string,
-    options: { retryAfterSeconds?: number; nextStep?: { href: string; label: string }; cause?: unknown } = {},
+    options: {
+      retryAfterSeconds?: number;
+      nextStep?: { href: string; label: string };
+      advice?: string;
+      cause?: unknown;
+    } = {},
   ) {
     super(safeMessage, { cause: options.cause });
     this.name = new.target.name;
@@ -22,6 +29,7 @@ export class AppError extends Error {
     this.safeMessage = safeMessage;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.nextStep = options.nextStep;
+    this.advice = options.advice;
   }
 }
 

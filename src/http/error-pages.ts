@@ -46,6 +46,11 @@ function toAppError(error: unknown): AppError {
     return new AppError(
       403,
       'This form was out of date or did not come from this site. Go back, reload the page and try again.',
+      {
+        advice:
+          'This happens when a page stays open a long time or the site was opened in another tab. Nothing was changed.',
+        nextStep: { href: '/login', label: 'Go to the login page' },
+      },
     );
   }
   if (isStoreFailure(error)) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
-import { ProviderError, type Channel, type Scope } from './provider.js';
+import { ProviderError, describeChannel, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
 /**
@@ -168,8 +168,8 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
           ip,
           detail:
             error instanceof ProviderError
-              ? `${scope} code by ${channel}: ${error.provider} ${error.kind}`
-              : `${scope} code by ${channel}`,
+              ? `${scope} code by ${describeChannel(channel)}: ${error.provider} ${error.kind}`
+              : `${scope} code by ${describeChannel(channel)}`,
         });
         throw error;
       }
@@ -189,7 +189,7 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         userId: recipient.userId,
         username: recipient.username,
         ip,
-        detail: `${scope} code by ${channel} via ${sent.provider}`,
+        detail: `${scope} code by ${describeChannel(channel)} via ${sent.provider}`,
       });
       return {
         ok: true,

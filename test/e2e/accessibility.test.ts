@@ -71,7 +71,8 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
       { id: 'password', type: 'password', autocomplete: 'new-password', labelled: true },
       { id: 'country', type: 'select', autocomplete: 'country', labelled: true },
       { id: 'phone', type: 'tel', autocomplete: 'tel', labelled: true },
-      { id: '', type: 'radio', autocomplete: null, labelled: true },
+      // The first radio carries the group's id, so an error link about the channel lands on it.
+      { id: 'channel', type: 'radio', autocomplete: null, labelled: true },
       { id: '', type: 'radio', autocomplete: null, labelled: true },
     ]);
     await page.getByRole('button', { name: 'Create account' }).click();
@@ -84,7 +85,8 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     expect(await describeControls(page)).toEqual([
       { id: 'username', type: 'text', autocomplete: 'username', labelled: true },
       { id: 'password', type: 'password', autocomplete: 'current-password', labelled: true },
-      { id: '', type: 'radio', autocomplete: null, labelled: true },
+      // The first radio carries the group's id, so an error link about the channel lands on it.
+      { id: 'channel', type: 'radio', autocomplete: null, labelled: true },
       { id: '', type: 'radio', autocomplete: null, labelled: true },
     ]);
     await submitPassword(page, person, { password: 'not the password' });

@@ -57,17 +57,29 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
         if (message.type() === 'error' || message.type() === 'warning') problems.push(message.text());
       });
       page.on('pageerror', (error) => problems.push(error.message));
-      // No page is wider than the screen: nothing to scroll sideways, on a phone either.
-      const wider: string[] = [];
-      page.on('load', async () => {
-        const overflow = await page
-          .evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')
-          .catch(() => 0);
-        if (overflow !== 0) wider.push(`${pathOf(page)} by ${String(overflow)}px`);
+      // Every stylesheet, script and icon loads: a 4xx document is the site working, a 4xx asset is not.
+      page.on('response', (response) => {
+        if (response.request().resourceType() !== 'document' && response.status() >= 400) {
+          problems.push(`${response.status()} for ${new URL(response.url()).pathname}`);
+        }
       });
+      // No page is wider than the screen: nothing to scroll sideways, on a phone either. And the
+      // stylesheet is really applied (an unstyled page would pass axe and the rest).
+      const wider: string[] = [];
+      const checkLayout = async () => {
+        const overflow = await page.evaluate(
+          'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+        );
+        if (overflow !== 0) wider.push(`${pathOf(page)} by ${String(overflow)}px`);
+        const radius = await page.evaluate(
+          "getComputedStyle(document.querySelector('.card')).borderTopLeftRadius",
+        );
+        expect(radius, `the stylesheet is applied on ${pathOf(page)}`).not.toBe('0px');
+      };
 
       await register(page, person);
       expect(await textOf(page)).toContain('Your account is ready. Log in to receive your first code.');
+      await checkLayout();
 
       await submitPassword(page, person, { channel });
       expect(pathOf(page)).toBe('/verify');
@@ -75,6 +87,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       expect(await textOf(page)).toContain(
         `We sent a 6-digit login code by ${channel === 'sms' ? 'text message' : 'voice call'} to •••• ${last4}.`,
       );
+      await checkLayout();
       const login = await outbox.nextCode('login');
       expect(login.channel).toBe(channel === 'sms' ? 'Text message' : 'Voice call');
       if (channel === 'voice') expect(login.text).toMatch(/^Your login code is \d( \d){5}$/);
@@ -92,6 +105,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       expect(pathOf(page)).toBe('/account');
       expect(await textOf(page, 'header')).toContain(`Signed in as ${person.username}`);
       expect(await textOf(page)).toContain('This is your first login.');
+      await checkLayout();
 
       // The secure area asks for a code of its own, and the login code is refused there.
       await page.getByRole('link', { name: 'Go to the secure area' }).click();
@@ -106,6 +120,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       expect(pathOf(page)).toBe('/admin');
       expect(await textOf(page)).toMatch(/Secure area Verified until/);
       expect(await textOf(page)).toContain('admin verified');
+      await checkLayout();
 
       await page.getByRole('button', { name: 'Log out' }).first().click();
       await page.waitForURL(/\/login\?signedOut/);

@@ -19,6 +19,10 @@ describe('CSRF protection', () => {
       await browser.get('/login');
       const res = await browser.agent.post(path).type('form').send({ username: 'a', password: 'b' });
       expectPage(res, 403, /did not come from this site/);
+      // What to do next fits this case: not the access advice of other 403 pages.
+      expect(res.text).toMatch(/Nothing was changed\./);
+      expect(res.text).toMatch(/href="\/login"/);
+      expect(res.text).not.toMatch(/ask an administrator/);
     },
   );
 
@@ -107,7 +111,9 @@ describe('pages for things that go wrong', () => {
     const account = await register(browser, { username: 'bob' });
     await submitPassword(browser, account);
     await submitCode(browser, lastConsoleCode(site.printed));
-    expectPage(await browser.get('/admin'), 403, /for administrators only/);
+    const denied = await browser.get('/admin');
+    expectPage(denied, 403, /for administrators only/);
+    expect(denied.text).toMatch(/ask an administrator/);
     expect(site.audit.recent()[0]).toMatchObject({ type: 'admin_denied', username: 'bob' });
   });
 
@@ -147,6 +153,27 @@ describe('pages for things that go wrong', () => {
     const browser = createBrowser(site.app);
     const res = await browser.submit('/login', '/login', { username: 'x', password: 'y'.repeat(40_000) });
     expectPage(res, 413, /too large/);
+  });
+});
+
+describe('assets', () => {
+  it('serves the stylesheet, the script and the icon from the site itself', async () => {
+    const site = await createTestApp();
+    try {
+      const browser = createBrowser(site.app);
+      const css = await browser.get('/assets/css/site.css');
+      expect(css.status).toBe(200);
+      expect(css.headers['content-type']).toMatch(/text\/css/);
+      expect(css.text).toMatch(/prefers-color-scheme: dark/);
+      expect((await browser.get('/assets/js/site.js')).headers['content-type']).toMatch(/javascript/);
+      expect((await browser.get('/assets/favicon.svg')).status).toBe(200);
+      const page = (await browser.get('/login')).text;
+      for (const asset of page.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)) {
+        expect((await browser.get(asset[1]!)).status, asset[1]).toBe(200);
+      }
+    } finally {
+      site.close();
+    }
   });
 });
 
