@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
+import { readCookie } from '../http/cookies.js';
 import { destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -52,16 +53,8 @@ export function rememberChannel(res: Response, cookie: AuthRouterDeps['channelCo
 }
 
 function rememberedChannel(req: Request, cookieName: string): Channel | undefined {
-  const value = parseCookie(req.headers.cookie, cookieName);
+  const value = readCookie(req.headers.cookie, cookieName);
   return value === 'sms' || value === 'voice' ? value : undefined;
-}
-
-function parseCookie(header: string | undefined, name: string): string | undefined {
-  for (const part of header?.split(';') ?? []) {
-    const [key, ...rest] = part.trim().split('=');
-    if (key === name) return decodeURIComponent(rest.join('='));
-  }
-  return undefined;
 }
 
 export function createAuthRouter(deps: AuthRouterDeps): Router {
