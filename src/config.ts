@@ -105,6 +105,7 @@ const envSchema = z.object({
   MFA_CODE_DIGITS: integerInRange(6, 4, 8),
   MFA_CODE_TTL_MINUTES: integerInRange(5, 1, 15),
   MFA_PROVIDER: providerListSchema,
+  AUDIT_RETENTION_DAYS: integerInRange(90, 1, 3650),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -203,6 +204,8 @@ export interface Config {
   /** How long a provider that keeps failing is skipped before it is tried again. */
   providerCooldownSeconds: number;
   logLevel: Env['LOG_LEVEL'];
+  /** Audit events older than this many days are deleted, a small batch at a time. */
+  auditRetentionDays: number;
   baseCallbackUrl?: string;
   bandwidth?: BandwidthConfig;
   twilio?: TwilioConfig;
@@ -379,6 +382,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     providers: env.MFA_PROVIDER,
     providerCooldownSeconds: env.MFA_PROVIDER_COOLDOWN_SECONDS,
     logLevel: env.LOG_LEVEL,
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS,
     baseCallbackUrl: env.BASE_CALLBACK_URL,
     bandwidth,
     twilio,

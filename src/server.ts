@@ -3,10 +3,12 @@ import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
 import { createSqliteAuditLog } from './audit/log.js';
+import { createAuditRetentionTask } from './audit/retention.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/open.js';
 import { createOutbox } from './dev/outbox.js';
+import { startHousekeeping } from './housekeeping.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
 import { SqliteSessionStore } from './http/session-store.js';
 import { createTerminalLogger } from './logger.js';
@@ -17,6 +19,8 @@ import { createArgon2Hasher } from './users/passwords.js';
 import { createSqliteUserStore } from './users/store.js';
 
 /** Process entry: the only file that reads process.env, opens files and listens on a port. */
+
+const HOUSEKEEPING_INTERVAL_MS = 10 * 60_000;
 
 function readConfigOrExit(): Config {
   try {
@@ -60,11 +64,12 @@ async function main() {
     voiceDocuments,
   });
 
+  const audit = createSqliteAuditLog(db, clock);
   const app = createApp({
     config,
     db,
     users: createSqliteUserStore(db, clock),
-    audit: createSqliteAuditLog(db, clock),
+    audit,
     clock,
     logger,
     hasher: await createArgon2Hasher(),
@@ -74,6 +79,13 @@ async function main() {
     outbox,
     voiceDocuments,
   });
+
+  const housekeeping = startHousekeeping({
+    tasks: [createAuditRetentionTask({ audit, clock, retentionDays: config.auditRetentionDays })],
+    intervalMs: HOUSEKEEPING_INTERVAL_MS,
+    logger,
+  });
+  void housekeeping.runOnce();
 
   const server: Server = app.listen(config.port, config.host, () => {
     const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
@@ -93,6 +105,7 @@ async function main() {
 
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');
+    housekeeping.stop();
     server.close(() => {
       db.close();
       process.exit(0);

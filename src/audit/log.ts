@@ -38,6 +38,8 @@ export interface AuditEventInput {
 export interface AuditLog {
   record(event: AuditEventInput): void;
   recent(limit?: number): AuditEvent[];
+  /** Deletes up to `batchSize` of the oldest events from before `cutoff`; returns how many went. */
+  deleteOlderThan(cutoff: Date, batchSize: number): number;
 }
 
 interface AuditRow {
@@ -55,6 +57,11 @@ export function createSqliteAuditLog(db: Db, clock: Clock): AuditLog {
     'INSERT INTO audit_events (at, type, user_id, username, ip, detail) VALUES (?, ?, ?, ?, ?, ?)',
   );
   const recent = db.prepare('SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT ?');
+  // Oldest first and a bounded batch, so one sweep never holds the write lock for long.
+  const deleteOld = db.prepare(
+    `DELETE FROM audit_events WHERE id IN (
+       SELECT id FROM audit_events WHERE at < ? ORDER BY at, id LIMIT ?)`,
+  );
   return {
     record(event) {
       insert.run(
@@ -76,6 +83,9 @@ export function createSqliteAuditLog(db: Db, clock: Clock): AuditLog {
         ip: row.ip,
         detail: row.detail,
       }));
+    },
+    deleteOlderThan(cutoff, batchSize) {
+      return deleteOld.run(cutoff.getTime(), batchSize).changes;
     },
   };
 }
