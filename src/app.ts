@@ -18,6 +18,7 @@ import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
 import type { Logger } from './logger.js';
+import type { ChallengeStore } from './mfa/challenge-store.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import {
@@ -40,6 +41,7 @@ export interface AppDeps {
   hasher: PasswordHasher;
   providers: ProviderPool;
   limits: RateLimitStore;
+  challenges: ChallengeStore;
   sessionStore: session.Store;
   /** The console provider's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
@@ -128,6 +130,7 @@ export function createApp(deps: AppDeps): Express {
 
   const mfa = createMfaService({
     providers: deps.providers,
+    challenges: deps.challenges,
     limits: deps.limits,
     clock,
     rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },

@@ -12,6 +12,7 @@ import { startHousekeeping } from './housekeeping.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
 import { SqliteSessionStore } from './http/session-store.js';
 import { createTerminalLogger } from './logger.js';
+import { createExpiredChallengesTask, createSqliteChallengeStore } from './mfa/challenge-store.js';
 import { createSqliteCodeStore } from './mfa/code-store.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
@@ -65,6 +66,7 @@ async function main() {
   });
 
   const audit = createSqliteAuditLog(db, clock);
+  const challenges = createSqliteChallengeStore(db, clock);
   const app = createApp({
     config,
     db,
@@ -75,13 +77,17 @@ async function main() {
     hasher: await createArgon2Hasher(),
     providers,
     limits: createMemoryRateLimitStore(clock),
+    challenges,
     sessionStore: new SqliteSessionStore(db, clock),
     outbox,
     voiceDocuments,
   });
 
   const housekeeping = startHousekeeping({
-    tasks: [createAuditRetentionTask({ audit, clock, retentionDays: config.auditRetentionDays })],
+    tasks: [
+      createAuditRetentionTask({ audit, clock, retentionDays: config.auditRetentionDays }),
+      createExpiredChallengesTask({ challenges, clock }),
+    ],
     intervalMs: HOUSEKEEPING_INTERVAL_MS,
     logger,
   });

@@ -4,7 +4,7 @@ import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../au
 import type { Clock } from '../clock.js';
 import { TooManyRequestsError } from '../errors.js';
 import { noStore } from '../http/security-headers.js';
-import { describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
+import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel, type Channel } from '../mfa/provider.js';
 import { adminVerifiedUntil, isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
@@ -47,16 +47,12 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     requireAdmin,
   );
 
-  router.get('/admin', (req, res) => {
+  router.get('/admin', async (req, res) => {
     const user = currentUserOf(res)!;
     const now = clock.now().getTime();
     if (!isAdminVerified(req.session, user.id, now, deps.adminScopeTtlMs)) {
-      const pending = req.session.challenge;
-      const hasLiveAdminCode =
-        pending?.scope === 'admin' &&
-        pending.userId === user.id &&
-        !pending.closed &&
-        !mfa.isExpired(pending);
+      const pending = await delivery.currentChallenge(req, { userId: user.id, scope: 'admin' });
+      const hasLiveAdminCode = pending !== null && pending.closedAt === null && !mfa.isExpired(pending);
       const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
       const wasVerified = req.session.adminVerified !== undefined;
       return res.render('admin/step-up', {
@@ -88,6 +84,11 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
     const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel });
     if (!outcome.ok) {
+      // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.
+      if (outcome.reason === 'cooldown' && outcome.pending) {
+        req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
+        return res.redirect(303, '/verify');
+      }
       if (outcome.reason === 'channel_unavailable') {
         // Only when no configured provider delivers at all: say so where the person came from.
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };

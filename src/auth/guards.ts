@@ -31,7 +31,7 @@ export function createSignedInLoader(deps: {
     if (!signedIn || !user) {
       delete req.session.signedIn;
       delete req.session.adminVerified;
-      delete req.session.challenge;
+      delete req.session.challengeId;
       return next();
     }
     signedIn.lastSeenAt = now;

@@ -6,7 +6,7 @@ import { readCookie } from '../http/cookies.js';
 import { destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
-import { describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
+import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
 import type { Channel } from '../mfa/provider.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
@@ -185,8 +185,12 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
     if (!outcome.ok) {
       // No provider here delivers that way: the code page explains and offers the ways that work.
-      if (outcome.reason === 'channel_unavailable') {
-        req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
+      // Within the cooldown, the code a moment-ago login asked for is on its way: wait for it there.
+      if (outcome.reason === 'channel_unavailable' || outcome.reason === 'cooldown') {
+        req.session.flash =
+          outcome.reason === 'cooldown' && outcome.pending
+            ? { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) }
+            : { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/verify');
       }
       throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {

@@ -2,15 +2,21 @@ import type { Request } from 'express';
 import { describeWait } from '../errors.js';
 import type { User } from '../users/store.js';
 import type { Channel, Scope } from './provider.js';
-import type { MfaService, SendOutcome } from './service.js';
+import type { Challenge, MfaService, SendOutcome } from './service.js';
 
 /**
- * The HTTP side of sending a code: hands the session's current challenge to the MFA service and
- * keeps what it returns. Shared by login, resend and the admin step-up; each decides what to show.
+ * The HTTP side of sending a code: asks the MFA service for a code and keeps the challenge's id
+ * in the session. Shared by login, resend and the admin step-up; each decides what to show.
  */
 export interface CodeDelivery {
   channels(): Channel[];
+  /**
+   * Sends a code. Within the account's cooldown no new code goes out; the session then waits for
+   * the code that is already on its way (the one a moment-ago login or resend asked for).
+   */
   sendCode(req: Request, request: { user: User; scope: Scope; channel: Channel }): Promise<SendOutcome>;
+  /** The challenge this session waits for, if it belongs to this user (and scope, when given). */
+  currentChallenge(req: Request, expected: { userId: number; scope?: Scope }): Promise<Challenge | null>;
 }
 
 declare module 'express-session' {
@@ -41,11 +47,24 @@ export function createCodeDelivery(mfa: MfaService): CodeDelivery {
         recipient: { userId: user.id, username: user.username, phone: user.phone },
         scope,
         channel,
-        previous: req.session.challenge,
         ip: req.ip,
       });
-      if (outcome.ok) req.session.challenge = outcome.challenge;
+      if (outcome.ok) req.session.challengeId = outcome.challenge.id;
+      else if (outcome.reason === 'cooldown' && outcome.pending) req.session.challengeId = outcome.pending.id;
       return outcome;
     },
+    async currentChallenge(req, expected) {
+      const id = req.session.challengeId;
+      if (!id) return null;
+      const challenge = await mfa.findChallenge(id);
+      if (!challenge || challenge.userId !== expected.userId) return null;
+      if (expected.scope && challenge.scope !== expected.scope) return null;
+      return challenge;
+    },
   };
+}
+
+/** For a login or step-up that found a code already on its way (sent a moment ago) and waits for it. */
+export function describeCodeOnItsWay(retryAfterSeconds: number): string {
+  return `A code was sent a moment ago: enter it here. You can ask for another in ${describeWait(retryAfterSeconds)}.`;
 }

@@ -14,7 +14,7 @@ import { describeSendRefusal, type CodeDelivery } from './delivery.js';
 import { describeChannel, type Channel, type Scope } from './provider.js';
 import { readPendingLogin } from './scopes.js';
 import { codeSchema, resendSchema } from './schemas.js';
-import type { MfaService } from './service.js';
+import type { Challenge, MfaService } from './service.js';
 
 export interface MfaRouterDeps {
   users: UserStore;
@@ -30,6 +30,7 @@ export interface MfaRouterDeps {
 interface Stage {
   scope: Scope;
   user: User;
+  challenge: Challenge | null;
 }
 
 export function createMfaRouter(deps: MfaRouterDeps): Router {
@@ -37,24 +38,31 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   const router = Router();
   const formSchema = codeSchema(deps.codeDigits);
 
-  /** Which code this session is waiting for: the admin step-up of a signed-in user, or a login. */
-  function currentStage(req: Request, res: Response): Stage | null {
+  /**
+   * Which code this session is waiting for: the admin step-up of a signed-in user, or a login,
+   * with the challenge the session holds for it (if any).
+   */
+  async function currentStage(req: Request, res: Response): Promise<Stage | null> {
     const signedInUser = currentUserOf(res);
     if (signedInUser) {
-      return req.session.challenge?.scope === 'admin' && req.session.challenge.userId === signedInUser.id
-        ? { scope: 'admin', user: signedInUser }
-        : null;
+      const challenge = await delivery.currentChallenge(req, { userId: signedInUser.id, scope: 'admin' });
+      return challenge ? { scope: 'admin', user: signedInUser, challenge } : null;
     }
     const pending = readPendingLogin(req.session, clock.now().getTime());
     const user = pending ? users.findById(pending.userId) : null;
-    return user ? { scope: 'login', user } : null;
+    if (!user) return null;
+    return {
+      scope: 'login',
+      user,
+      challenge: await delivery.currentChallenge(req, { userId: user.id, scope: 'login' }),
+    };
   }
 
   function leaveCodePage(req: Request, res: Response) {
     if (currentUserOf(res)) return res.redirect(303, '/account');
     if (req.session.pendingLogin) {
       delete req.session.pendingLogin;
-      delete req.session.challenge;
+      delete req.session.challengeId;
       req.session.flash = { kind: 'error', message: 'Your login took too long. Please log in again.' };
     }
     return res.redirect(303, '/login');
@@ -68,7 +76,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     errors: FieldError[] = [],
   ) {
     const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
-    const challenge = req.session.challenge?.scope === stage.scope ? req.session.challenge : undefined;
+    const challenge = stage.challenge;
     const channel: Channel = challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     const flash = req.session.flash;
     delete req.session.flash;
@@ -96,19 +104,19 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   router.use('/verify', noStore);
 
   router.get('/verify', async (req, res) => {
-    const stage = currentStage(req, res);
+    const stage = await currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
     await renderVerify(req, res, stage);
   });
 
   router.post('/verify', async (req, res) => {
-    const stage = currentStage(req, res);
+    const stage = await currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
     const form = parseForm(formSchema, req.body);
     if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
 
-    const challenge = req.session.challenge;
-    if (!challenge || challenge.scope !== stage.scope || challenge.userId !== stage.user.id) {
+    const challenge = stage.challenge;
+    if (!challenge) {
       return renderVerify(req, res, stage, 400, [
         { field: 'code', message: 'No code has been sent yet. Send one first.' },
       ]);
@@ -120,7 +128,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       username: stage.user.username,
       ip: req.ip,
     });
-    req.session.challenge = result.challenge;
+    stage.challenge = result.challenge;
     if (!result.ok) {
       switch (result.reason) {
         case 'wrong_code':
@@ -136,7 +144,20 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
           ]);
         case 'used_up':
           return renderVerify(req, res, stage, 400, [
-            { field: 'code', message: 'Too many wrong attempts for this code. Send a new one.' },
+            {
+              field: 'code',
+              message:
+                result.challenge.closeReason === 'accepted'
+                  ? 'This code has already been used. Send a new one.'
+                  : 'Too many wrong attempts for this code. Send a new one.',
+            },
+          ]);
+        case 'replaced':
+          return renderVerify(req, res, stage, 400, [
+            {
+              field: 'code',
+              message: 'A newer code was sent since this one, so this one no longer works. Send a new one.',
+            },
           ]);
         case 'locked':
           res.set('Retry-After', String(result.retryAfterSeconds));
@@ -189,18 +210,20 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   });
 
   router.post('/verify/resend', async (req, res) => {
-    const stage = currentStage(req, res);
+    const stage = await currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
     const form = parseForm(resendSchema, req.body);
     if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
 
     const requested = form.data.channel;
-    const current = req.session.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
+    const current = stage.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
     const channel = requested ?? (mfa.channels().includes(current) ? current : mfa.channels()[0]!);
     const outcome = await delivery.sendCode(req, { user: stage.user, scope: stage.scope, channel });
     if (!outcome.ok) {
       if (outcome.reason !== 'channel_unavailable') res.set('Retry-After', String(outcome.retryAfterSeconds));
+      // Within the cooldown the session waits for the code already on its way (delivery adopted it).
+      if (outcome.reason === 'cooldown' && outcome.pending) stage.challenge = outcome.pending;
       req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
       return renderVerify(req, res, stage, outcome.reason === 'channel_unavailable' ? 400 : 429);
     }

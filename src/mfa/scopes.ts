@@ -1,7 +1,6 @@
 import type { Session, SessionData } from 'express-session';
 import { SESSION_ABSOLUTE_TIMEOUT_MS, SESSION_IDLE_TIMEOUT_MS } from '../http/session.js';
 import type { Channel } from './provider.js';
-import type { Challenge } from './service.js';
 
 /**
  * The session's slots, one per stage, each with its own timestamp. They hold ids and times,
@@ -15,8 +14,8 @@ declare module 'express-session' {
     signedIn?: { userId: number; signedInAt: number; lastSeenAt: number; previousLoginAt: number | null };
     /** The admin step-up. It never slides: it lasts ADMIN_SCOPE_TTL_MINUTES from the code. */
     adminVerified?: { userId: number; verifiedAt: number };
-    /** The code the session is waiting for, in whichever scope. */
-    challenge?: Challenge;
+    /** The id of the code the session is waiting for, in whichever scope (the challenge store has it). */
+    challengeId?: string;
     /** The delivery channel chosen for this session. */
     channel?: Channel;
     /** A same-site path to return to after login. */

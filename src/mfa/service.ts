@@ -2,18 +2,22 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
+import type { Challenge, ChallengeStore, CloseReason } from './challenge-store.js';
 import { ProviderError, describeChannel, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
+
+export type { Challenge } from './challenge-store.js';
 
 /**
  * The rules of one-time codes. Providers deliver and check; this module decides whether a code
  * may be sent, whether a guess may be made, and what a result means. It never sees req/res:
- * the caller keeps the returned Challenge in the session and hands it back.
+ * challenges are kept in the challenge store, and the caller keeps only their ids.
  */
 
 export interface MfaRules {
   codeTtlMs: number;
   maxAttemptsPerCode: number;
+  /** Per account and scope, across sessions: a new login does not skip it. */
   resendCooldownMs: number;
   maxSendsPerWindow: number;
   sendWindowMs: number;
@@ -31,22 +35,6 @@ export const DEFAULT_MFA_RULES: Omit<MfaRules, 'codeTtlMs'> = {
   failureWindowMs: 15 * 60_000,
 };
 
-/** One code, sent for one scope to one number by one provider. Held in the session; no code inside. */
-export interface Challenge {
-  id: string;
-  userId: number;
-  scope: Scope;
-  phone: string;
-  channel: Channel;
-  provider: string;
-  handle?: string;
-  sentAt: number;
-  expiresAt: number;
-  wrongAttempts: number;
-  /** Set once the code was accepted or used up its attempts: it can never be accepted again. */
-  closed: boolean;
-}
-
 export interface CodeRecipient {
   userId: number;
   username: string;
@@ -55,25 +43,25 @@ export interface CodeRecipient {
 
 export type SendOutcome =
   | { ok: true; challenge: Challenge }
-  | { ok: false; reason: 'cooldown' | 'too_many_codes' | 'locked'; retryAfterSeconds: number }
+  /** `pending`: the account's code in this scope that is still open, which the caller may adopt. */
+  | { ok: false; reason: 'cooldown'; retryAfterSeconds: number; pending: Challenge | null }
+  | { ok: false; reason: 'too_many_codes' | 'locked'; retryAfterSeconds: number }
   | { ok: false; reason: 'channel_unavailable' };
 
 export type VerifyOutcome =
   | { ok: true; challenge: Challenge }
   | { ok: false; reason: 'wrong_code'; challenge: Challenge; attemptsLeft: number }
-  | { ok: false; reason: 'expired' | 'used_up'; challenge: Challenge }
+  | { ok: false; reason: 'expired' | 'used_up' | 'replaced'; challenge: Challenge }
   | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number };
 
 export interface MfaService {
-  readonly rules: MfaRules;
   /** Channels the configured providers can deliver over. */
   channels(): Channel[];
+  /** Sends a new code; the account's earlier open code in that scope is voided once it is out. */
   sendCode(request: {
     recipient: CodeRecipient;
     scope: Scope;
     channel: Channel;
-    /** The challenge the session holds now, if any: voided by this send, and the basis of the cooldown. */
-    previous?: Challenge;
     ip?: string;
   }): Promise<SendOutcome>;
   verifyCode(request: {
@@ -82,7 +70,8 @@ export interface MfaService {
     username: string;
     ip?: string;
   }): Promise<VerifyOutcome>;
-  /** Seconds until another code may be sent for this challenge (0 when it may be sent now). */
+  findChallenge(id: string): Promise<Challenge | null>;
+  /** Seconds until another code may be sent after this one (0 when it may be sent now). */
   cooldownRemainingSeconds(challenge: Challenge): number;
   attemptsLeft(challenge: Challenge): number;
   /** Seconds until the account may enter codes again after too many wrong ones, or null. */
@@ -92,6 +81,7 @@ export interface MfaService {
 
 export interface MfaServiceDeps {
   providers: ProviderPool;
+  challenges: ChallengeStore;
   limits: RateLimitStore;
   clock: Clock;
   rules: MfaRules;
@@ -100,12 +90,25 @@ export interface MfaServiceDeps {
 
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
-const attemptsKey = (challengeId: string) => `mfa:attempts:${challengeId}`;
-const replacedKey = (challengeId: string) => `mfa:replaced:${challengeId}`;
+const cooldownKey = (userId: number, scope: Scope) => `mfa:cooldown:${userId}:${scope}`;
 
-export function createMfaService({ providers, limits, clock, rules, audit }: MfaServiceDeps): MfaService {
+/** What a person is told about a challenge that was closed before this request got to it. */
+function closedOutcomeReason(reason: CloseReason | null): 'expired' | 'used_up' | 'replaced' {
+  if (reason === 'replaced' || reason === 'expired') return reason;
+  return 'used_up';
+}
+
+export function createMfaService({
+  providers,
+  challenges,
+  limits,
+  clock,
+  rules,
+  audit,
+}: MfaServiceDeps): MfaService {
   const now = () => clock.now().getTime();
   const secondsUntil = (at: number) => Math.max(1, Math.ceil((at - now()) / 1000));
+  const isExpired = (challenge: Challenge) => now() >= challenge.expiresAt;
 
   async function lockedFor(userId: number): Promise<number | null> {
     const failures = await limits.get(failuresKey(userId));
@@ -117,36 +120,46 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
     Math.max(0, Math.ceil((challenge.sentAt + rules.resendCooldownMs - now()) / 1000));
 
   const attemptsLeft = (challenge: Challenge) =>
-    challenge.closed ? 0 : Math.max(0, rules.maxAttemptsPerCode - challenge.wrongAttempts);
+    challenge.closedAt !== null ? 0 : Math.max(0, rules.maxAttemptsPerCode - challenge.wrongAttempts);
+
+  async function openChallengeOf(userId: number, scope: Scope): Promise<Challenge | null> {
+    const open = await challenges.findOpen(userId, scope);
+    return open && !isExpired(open) ? open : null;
+  }
 
   return {
-    rules,
     channels: () => providers.channels(),
     cooldownRemainingSeconds,
     attemptsLeft,
     lockedForSeconds: lockedFor,
-    isExpired: (challenge) => now() >= challenge.expiresAt,
+    isExpired,
+    findChallenge: (id) => challenges.findById(id),
 
-    async sendCode({ recipient, scope, channel, previous, ip }) {
+    async sendCode({ recipient, scope, channel, ip }) {
       if (!providers.channels().includes(channel)) return { ok: false, reason: 'channel_unavailable' };
 
       const lockedSeconds = await lockedFor(recipient.userId);
       if (lockedSeconds !== null) return { ok: false, reason: 'locked', retryAfterSeconds: lockedSeconds };
 
-      // The cooldown runs from the code this one replaces. Replacing it is claimed in the shared
-      // store, so of several resends racing in one session only one goes out.
-      if (previous && previous.userId === recipient.userId) {
-        const remaining = cooldownRemainingSeconds(previous);
-        if (remaining > 0) return { ok: false, reason: 'cooldown', retryAfterSeconds: remaining };
-        const claim = await limits.increment(replacedKey(previous.id), rules.resendCooldownMs);
-        if (claim.count > 1) {
-          return { ok: false, reason: 'cooldown', retryAfterSeconds: secondsUntil(claim.resetAt.getTime()) };
-        }
+      // The cooldown belongs to the account and scope, not to a session: logging in again, in
+      // this browser or another, does not send another code before it ends. It is claimed in the
+      // shared store, so of several sends racing (resends, parallel logins) only one goes out.
+      const claim = await limits.increment(cooldownKey(recipient.userId, scope), rules.resendCooldownMs);
+      if (claim.count > 1) {
+        return {
+          ok: false,
+          reason: 'cooldown',
+          retryAfterSeconds: secondsUntil(claim.resetAt.getTime()),
+          pending: await openChallengeOf(recipient.userId, scope),
+        };
       }
+      const giveBackClaim = () => limits.reset(cooldownKey(recipient.userId, scope));
+
       // The send cap is likewise taken before the send, not counted after it.
       const sends = await limits.increment(sendsKey(recipient.userId), rules.sendWindowMs);
       if (sends.count > rules.maxSendsPerWindow) {
         await limits.decrement(sendsKey(recipient.userId));
+        await giveBackClaim();
         return {
           ok: false,
           reason: 'too_many_codes',
@@ -159,7 +172,7 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         sent = await providers.send({ to: recipient.phone, channel, scope });
       } catch (error) {
         // A code that never went out does not count against the person, who may simply retry.
-        if (previous) await limits.reset(replacedKey(previous.id));
+        await giveBackClaim();
         await limits.decrement(sendsKey(recipient.userId));
         audit.record({
           type: 'code_send_failed',
@@ -174,16 +187,28 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         throw error;
       }
 
-      // The new code is out; now void the one before it, so only the newest code of a session can
-      // ever be accepted. Not awaited: a slow cancel must not hold the page (each provider call has
-      // its own deadline), and the session stops offering the old challenge either way.
-      if (previous && !previous.closed && previous.userId === recipient.userId) {
+      const sentAt = now();
+      const challenge = await challenges.create({
+        id: randomBytes(16).toString('base64url'),
+        userId: recipient.userId,
+        scope,
+        phone: recipient.phone,
+        channel,
+        provider: sent.provider,
+        ...(sent.handle === undefined ? {} : { handle: sent.handle }),
+        sentAt,
+        expiresAt: sentAt + rules.codeTtlMs,
+      });
+      // The new code is out; now void every earlier one of the account in this scope, whichever
+      // session asked for it, so only the newest code can ever be accepted. The provider's cancel
+      // is not awaited: a slow cancel must not hold the page, and the closed row refuses it anyway.
+      const replaced = await challenges.closeOthers(recipient.userId, scope, challenge.id, 'replaced');
+      for (const old of replaced) {
         providers
-          .cancel(previous.provider, { to: previous.phone, scope: previous.scope, handle: previous.handle })
+          .cancel(old.provider, { to: old.phone, scope: old.scope, handle: old.handle })
           .catch(() => undefined);
       }
 
-      const sentAt = now();
       audit.record({
         type: 'code_sent',
         userId: recipient.userId,
@@ -191,22 +216,7 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         ip,
         detail: `${scope} code by ${describeChannel(channel)} via ${sent.provider}`,
       });
-      return {
-        ok: true,
-        challenge: {
-          id: randomBytes(12).toString('base64url'),
-          userId: recipient.userId,
-          scope,
-          phone: recipient.phone,
-          channel,
-          provider: sent.provider,
-          handle: sent.handle,
-          sentAt,
-          expiresAt: sentAt + rules.codeTtlMs,
-          wrongAttempts: 0,
-          closed: false,
-        },
-      };
+      return { ok: true, challenge };
     },
 
     async verifyCode({ challenge, code, username, ip }) {
@@ -216,36 +226,40 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
       if (lockedSeconds !== null) {
         return { ok: false, reason: 'locked', challenge, retryAfterSeconds: lockedSeconds };
       }
-      if (attemptsLeft(challenge) === 0) return { ok: false, reason: 'used_up', challenge };
-      if (now() >= challenge.expiresAt) return { ok: false, reason: 'expired', challenge };
+      if (isExpired(challenge)) {
+        await challenges.close(challenge.id, 'expired');
+        return {
+          ok: false,
+          reason: 'expired',
+          challenge: { ...challenge, closedAt: now(), closeReason: 'expired' },
+        };
+      }
 
-      // The attempt is taken from a shared counter before the code is compared, so parallel
-      // requests on one session cannot make more guesses than the rule allows.
-      const attempt = await limits.increment(
-        attemptsKey(challenge.id),
-        rules.codeTtlMs + rules.resendCooldownMs,
-      );
-      if (attempt.count > rules.maxAttemptsPerCode) {
-        return { ok: false, reason: 'used_up', challenge: { ...challenge, closed: true } };
+      // The attempt is taken in the store before the code is compared, so parallel requests
+      // cannot make more guesses than the rule allows, nor guess at a closed challenge.
+      const attemptsUsed = await challenges.reserveAttempt(challenge.id, rules.maxAttemptsPerCode);
+      if (attemptsUsed === null) {
+        const current = (await challenges.findById(challenge.id)) ?? challenge;
+        return { ok: false, reason: closedOutcomeReason(current.closeReason), challenge: current };
       }
 
       // Likewise the account-wide failure is reserved before the comparison and handed back
       // when the guess turns out right (or was never compared), so many sessions guessing at once
       // still stop at the account's limit.
       const failures = await limits.increment(failuresKey(challenge.userId), rules.failureWindowMs);
-      if (failures.count > rules.maxFailuresPerAccount) {
+      const handBack = async () => {
         await limits.decrement(failuresKey(challenge.userId));
+        await challenges.releaseAttempt(challenge.id);
+      };
+      if (failures.count > rules.maxFailuresPerAccount) {
+        await handBack();
         return {
           ok: false,
           reason: 'locked',
-          challenge: { ...challenge, closed: true },
+          challenge,
           retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
         };
       }
-      const handBack = async () => {
-        await limits.decrement(failuresKey(challenge.userId));
-        await limits.decrement(attemptsKey(challenge.id));
-      };
 
       // Ask only the provider that sent this code, with this challenge's scope and number: a code
       // sent for another scope, or by another provider, can never satisfy it.
@@ -264,21 +278,39 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
       }
 
       if (outcome === 'valid') {
+        await limits.decrement(failuresKey(challenge.userId));
+        // Accepting is one conditional write: of two requests with the right code (two tabs, two
+        // instances), or one racing a newer code that replaced this one, exactly one gets through.
+        if (!(await challenges.close(challenge.id, 'accepted'))) {
+          const current = (await challenges.findById(challenge.id)) ?? challenge;
+          return { ok: false, reason: closedOutcomeReason(current.closeReason), challenge: current };
+        }
         await limits.reset(failuresKey(challenge.userId));
-        return { ok: true, challenge: { ...challenge, closed: true } };
+        // The code did its job: the next login may have a code at once.
+        await limits.reset(cooldownKey(challenge.userId, challenge.scope));
+        return { ok: true, challenge: { ...challenge, closedAt: now(), closeReason: 'accepted' } };
       }
       if (outcome === 'expired') {
         await handBack();
-        return { ok: false, reason: 'expired', challenge: { ...challenge, closed: true } };
+        await challenges.close(challenge.id, 'expired');
+        return {
+          ok: false,
+          reason: 'expired',
+          challenge: { ...challenge, closedAt: now(), closeReason: 'expired' },
+        };
       }
 
-      const wrongAttempts = Math.max(challenge.wrongAttempts + 1, attempt.count);
-      const closed = outcome === 'locked' || wrongAttempts >= rules.maxAttemptsPerCode;
-      const updated = { ...challenge, wrongAttempts, closed };
+      const usedUp = outcome === 'locked' || attemptsUsed >= rules.maxAttemptsPerCode;
+      if (usedUp) await challenges.close(challenge.id, 'used_up');
+      const updated: Challenge = {
+        ...challenge,
+        wrongAttempts: attemptsUsed,
+        ...(usedUp ? { closedAt: now(), closeReason: 'used_up' as const } : {}),
+      };
       audit.record({
         ...base,
         type: 'code_failed',
-        detail: `${challenge.scope} code, attempt ${wrongAttempts}`,
+        detail: `${challenge.scope} code, attempt ${attemptsUsed}`,
       });
 
       if (failures.count >= rules.maxFailuresPerAccount) {
@@ -286,11 +318,11 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         return {
           ok: false,
           reason: 'locked',
-          challenge: { ...updated, closed: true },
+          challenge: updated,
           retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
         };
       }
-      if (closed) return { ok: false, reason: 'used_up', challenge: updated };
+      if (usedUp) return { ok: false, reason: 'used_up', challenge: updated };
       return { ok: false, reason: 'wrong_code', challenge: updated, attemptsLeft: attemptsLeft(updated) };
     },
   };

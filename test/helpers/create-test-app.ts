@@ -10,6 +10,7 @@ import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
 import { SqliteSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
+import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
 import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
@@ -118,6 +119,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     hasher: options.hasher ?? (await sharedHasher),
     providers,
     limits: createMemoryRateLimitStore(clock),
+    challenges: createSqliteChallengeStore(db, clock),
     sessionStore: new SqliteSessionStore(db, clock),
     outbox,
     voiceDocuments,

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
 import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
 import { createConsoleProvider } from '../../src/mfa/providers/console.js';
@@ -18,6 +19,7 @@ import {
 } from '../../src/mfa/service.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import { lastConsoleCode } from '../helpers/create-test-app.js';
+import { wrongFor } from '../helpers/flows.js';
 
 const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
 
@@ -43,6 +45,7 @@ describe('the MFA service', () => {
     });
     return createMfaService({
       providers: createProviderPool([provider ?? consoleProvider]),
+      challenges: createSqliteChallengeStore(db, clock),
       limits: createMemoryRateLimitStore(clock),
       clock,
       rules: { ...DEFAULT_MFA_RULES, codeTtlMs: 5 * 60_000 },
@@ -66,8 +69,7 @@ describe('the MFA service', () => {
     rmSync(folder, { recursive: true, force: true });
   });
 
-  const send = (scope: 'login' | 'admin', previous?: Challenge) =>
-    mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms', previous });
+  const send = (scope: 'login' | 'admin') => mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms' });
   const verify = (challenge: Challenge, code: string) =>
     mfa.verifyCode({ challenge, code, username: 'alice' });
 
@@ -85,7 +87,7 @@ describe('the MFA service', () => {
       expect((await verify(login, loginCode)).ok).toBe(true);
       clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
 
-      const admin = sentChallenge(await send('admin', { ...login, closed: true }));
+      const admin = sentChallenge(await send('admin'));
       const result = await verify(admin, loginCode);
       expect(result).toMatchObject({ ok: false, reason: 'wrong_code' });
     });
@@ -156,52 +158,51 @@ describe('the MFA service', () => {
     it('refuses a resend within 30 seconds and says how long to wait', async () => {
       const first = sentChallenge(await send('login'));
       clock.advance(10_000);
-      expect(await send('login', first)).toEqual({ ok: false, reason: 'cooldown', retryAfterSeconds: 20 });
+      expect(await send('login')).toMatchObject({ ok: false, reason: 'cooldown', retryAfterSeconds: 20 });
       clock.advance(20_000);
-      expect((await send('login', first)).ok).toBe(true);
+      expect((await send('login')).ok).toBe(true);
+      expect(first.id).toBeTruthy();
     });
 
     it('voids the previous code when a new one is sent', async () => {
       const first = sentChallenge(await send('login'));
       const firstCode = lastConsoleCode(printed);
       clock.advance(30_000);
-      sentChallenge(await send('login', first));
-      expect((await verify(first, firstCode)).ok).toBe(false);
+      sentChallenge(await send('login'));
+      expect(await verify(first, firstCode)).toMatchObject({ ok: false, reason: 'replaced' });
     });
 
     it('does not give the account a fresh failure count', async () => {
       // Threat: resend-then-guess loops to try unlimited codes.
-      let challenge = sentChallenge(await send('login'));
-      for (let round = 0; round < 2; round += 1) {
-        const code = lastConsoleCode(printed);
-        const wrong = code === '000000' ? '000001' : '000000';
-        for (let i = 0; i < 5; i += 1) challenge = (await verify(challenge, wrong)).challenge;
-        clock.advance(30_000);
-        const next = await send('login', challenge);
-        if (!next.ok) {
-          expect(round).toBe(1);
-          expect(next).toMatchObject({ reason: 'locked' });
-          return;
+      const outcomes: string[] = [];
+      for (let round = 0; round < 3; round += 1) {
+        const sent = await send('login');
+        if (!sent.ok) {
+          outcomes.push(sent.reason);
+          break;
         }
-        challenge = next.challenge;
+        const wrong = wrongFor(lastConsoleCode(printed));
+        let challenge = sent.challenge;
+        for (let i = 0; i < 5; i += 1) challenge = (await verify(challenge, wrong)).challenge;
+        outcomes.push('five wrong');
+        clock.advance(30_000);
       }
-      const locked = await verify(challenge, lastConsoleCode(printed));
-      expect(locked).toMatchObject({ ok: false, reason: 'locked' });
+      // Two codes of five wrong guesses each reach the account's ten: the third send is refused.
+      expect(outcomes).toEqual(['five wrong', 'five wrong', 'locked']);
     });
 
     it('sends at most five codes per account in 15 minutes, then says when the next is possible', async () => {
-      let previous: Challenge | undefined;
       for (let i = 0; i < 5; i += 1) {
-        previous = sentChallenge(await send('login', previous));
+        sentChallenge(await send('login'));
         clock.advance(30_000);
       }
-      const refused = await send('login', previous);
+      const refused = await send('login');
       expect(refused).toMatchObject({ ok: false, reason: 'too_many_codes' });
       expect(refused.ok === false && 'retryAfterSeconds' in refused && refused.retryAfterSeconds).toBe(
         15 * 60 - 150,
       );
       clock.advanceMinutes(15);
-      expect((await send('login', previous)).ok).toBe(true);
+      expect((await send('login')).ok).toBe(true);
     });
   });
 
@@ -227,7 +228,8 @@ describe('the MFA service', () => {
       mfa = buildService(slowProvider(calls));
       const first = sentChallenge(await send('login'));
       clock.advance(30_000);
-      const outcomes = await Promise.all(Array.from({ length: 10 }, () => send('login', first)));
+      const outcomes = await Promise.all(Array.from({ length: 10 }, () => send('login')));
+      expect(first.id).toBeTruthy();
       expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(1);
       expect(outcomes.filter((outcome) => !outcome.ok && outcome.reason === 'cooldown')).toHaveLength(9);
       expect(calls.sends).toBe(2);
@@ -283,19 +285,18 @@ describe('the MFA service', () => {
     it('pauses code entry after 10 wrong codes in 15 minutes, records it, and lifts it afterwards', async () => {
       let challenge = sentChallenge(await send('login'));
       for (let i = 0; i < 10; i += 1) {
-        if (challenge.closed || mfa.attemptsLeft(challenge) === 0) {
+        if (mfa.attemptsLeft(challenge) === 0) {
           clock.advance(30_000);
-          challenge = sentChallenge(await send('login', challenge));
+          challenge = sentChallenge(await send('login'));
         }
-        const code = lastConsoleCode(printed);
-        challenge = (await verify(challenge, code === '000000' ? '000001' : '000000')).challenge;
+        challenge = (await verify(challenge, wrongFor(lastConsoleCode(printed)))).challenge;
       }
       expect(audit.recent().map((event) => event.type)).toContain('code_lockout');
       clock.advance(30_000);
-      expect(await send('login', challenge)).toMatchObject({ ok: false, reason: 'locked' });
+      expect(await send('login')).toMatchObject({ ok: false, reason: 'locked' });
 
       clock.advanceMinutes(15);
-      const fresh = sentChallenge(await send('login', challenge));
+      const fresh = sentChallenge(await send('login'));
       expect((await verify(fresh, lastConsoleCode(printed))).ok).toBe(true);
     });
   });
@@ -359,5 +360,52 @@ describe('the MFA service', () => {
     clock.advance(90_000);
     await verify(challenge, '123456');
     expect(windows).toEqual([1, 2]);
+  });
+  describe('one account, many sessions', () => {
+    it('keeps the cooldown across logins: a second login within 30 seconds sends nothing and offers the pending code', async () => {
+      // Threat: logging in again and again (each login a new session) to send code after code.
+      const first = sentChallenge(await send('login'));
+      const again = await send('login');
+      expect(again).toMatchObject({ ok: false, reason: 'cooldown', pending: { id: first.id } });
+      expect(printed.filter((line) => /login code/.test(line))).toHaveLength(1);
+    });
+
+    it('voids the code of an earlier login when a later login sends a new one', async () => {
+      const first = sentChallenge(await send('login'));
+      const firstCode = lastConsoleCode(printed);
+      clock.advance(30_000);
+      const second = sentChallenge(await send('login'));
+      expect(await verify(first, firstCode)).toMatchObject({ ok: false, reason: 'replaced' });
+      expect((await verify(second, lastConsoleCode(printed))).ok).toBe(true);
+    });
+
+    it('lets a new code go out at once after the last one was accepted', async () => {
+      const first = sentChallenge(await send('login'));
+      expect((await verify(first, lastConsoleCode(printed))).ok).toBe(true);
+      expect((await send('login')).ok).toBe(true);
+    });
+
+    it('accepts the right code exactly once when it arrives twice at the same moment', async () => {
+      // Threat: two tabs (or two instances) turning one code into two signed-in sessions.
+      const approving: MfaProvider = {
+        name: 'approving',
+        channels: ['sms'],
+        send: async () => ({}),
+        verify: async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return 'valid';
+        },
+      };
+      mfa = buildService(approving);
+      const challenge = sentChallenge(await send('login'));
+      const results = await Promise.all([verify(challenge, '123456'), verify(challenge, '123456')]);
+      expect(results.filter((result) => result.ok)).toHaveLength(1);
+      expect(results.find((result) => !result.ok)).toMatchObject({ reason: 'used_up' });
+    });
+
+    it('keeps a code for one scope out of the other scope’s cooldown', async () => {
+      sentChallenge(await send('login'));
+      expect((await send('admin')).ok).toBe(true);
+    });
   });
 });
