@@ -56,7 +56,6 @@ export const registerSchema = z.object({
   ),
   channel: channelField,
 });
-export type RegisterForm = z.infer<typeof registerSchema>;
 
 export const loginSchema = z.object({
   username: field('username')
@@ -81,4 +80,3 @@ export const loginSchema = z.object({
   channel: z.preprocess((value) => (value === '' ? undefined : value), channelField.optional()),
   next: z.string().max(512).optional().catch(undefined),
 });
-export type LoginForm = z.infer<typeof loginSchema>;

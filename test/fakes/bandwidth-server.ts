@@ -10,7 +10,7 @@ import type { Exchange, FakeControls, LoggedRequest } from './fake-http.js';
 
 /**
  * A loopback stand-in for Bandwidth's MFA API (https://mfa.bandwidth.com/api/v1), following
- * /work/shared/reference/providers.md section 1. Request bodies are checked against the OpenAPI
+ * ../shared/reference/providers.md section 1. Request bodies are checked against the OpenAPI
  * schemas shipped inside bandwidth-sdk, so a body the real API would reject is rejected here too.
  *
  * Deliberate worst-case choices where Bandwidth's behaviour is unconfirmed:

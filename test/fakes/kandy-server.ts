@@ -4,7 +4,7 @@ import type { Exchange, FailureMode, FakeControls, LoggedRequest } from './fake-
 
 /**
  * A loopback stand-in for a Kandy CPaaS tenant's 2FA API, following
- * /work/shared/reference/providers.md section 4:
+ * ../shared/reference/providers.md section 4:
  * - POST /cpaas/auth/v1/token (client credentials) gives JWT-shaped access and id tokens; the
  *   access token expires (exp/iat) and is refused afterwards;
  * - POST /cpaas/auth/v1/{userId}/codes sends an SMS code and answers its resourceURL (the codeId);

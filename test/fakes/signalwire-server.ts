@@ -4,7 +4,7 @@ import type { Exchange, FailureMode, FakeControls, LoggedRequest } from './fake-
 
 /**
  * A loopback stand-in for SignalWire's Compatibility API (https://{space}.signalwire.com/api/laml/2010-04-01),
- * following /work/shared/reference/providers.md section 3. SignalWire only delivers: the fake records
+ * following ../shared/reference/providers.md section 3. SignalWire only delivers: the fake records
  * each call (its inline cXML and Url) and message (its Body), and the site's own code store is what
  * the tests exercise. Errors use both of SignalWire's shapes: `{errors:[{code:"21211"}]}` on calls,
  * `{code:20003, status}` on auth failures and messages.

@@ -4,7 +4,7 @@ import type { Exchange, FailureMode, FakeControls, LoggedRequest } from './fake-
 
 /**
  * A loopback stand-in for Twilio Verify v2 (https://verify.twilio.com), following
- * /work/shared/reference/providers.md section 2: form bodies, Basic AccountSid:AuthToken,
+ * ../shared/reference/providers.md section 2: form bodies, Basic AccountSid:AuthToken,
  * Twilio's `{code, message, more_info, status}` errors, and Verify's lifecycle:
  * - one pending verification per number; starting again while it is pending re-sends the SAME code;
  * - a code lives 10 minutes; approved, expired, cancelled or out-of-attempts verifications are
