@@ -30,12 +30,12 @@ async function capture(page: Page, name: string, fullPage: boolean) {
 type Device = 'desktop' | 'phone';
 
 /**
- * One visitor's walk through the site: registers "ada" (the admin), logs in with a wrong code
- * first, enters the secure area, and captures each page on the way. The clock moves a little
- * between steps, as it would for a person, so the times on the pages differ.
+ * One visitor's walk through the site: registers "ada" (whom the operator then makes an admin),
+ * logs in with a wrong code first, enters the secure area, and captures each page on the way. The
+ * clock moves a little between steps, as it would for a person, so the times on the pages differ.
  */
 async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'dark', only?: Set<string>) {
-  const running = await startSite({ env: { ADMIN_USERNAMES: 'ada' } });
+  const running = await startSite();
   const clock = running.site.clock;
   const context = await newContext(browser, running.baseUrl, {
     ...(device === 'desktop' ? DESKTOP : PHONE),
@@ -70,6 +70,8 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
     await page.goto('/register');
     await shoot(page, 'register');
     await register(page, ada);
+    // As the operator's `npm run admin -- grant ada` does.
+    running.site.grantAdmin('ada');
     clock.advance(45_000);
     await page.goto('/login');
     await shoot(page, 'login');

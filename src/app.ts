@@ -122,7 +122,7 @@ export function createApp(deps: AppDeps): Express {
       isProduction: config.isProduction,
     }),
   );
-  app.use(createSignedInLoader({ users: deps.users, clock, adminUsernames: config.adminUsernames }));
+  app.use(createSignedInLoader({ users: deps.users, clock }));
 
   const csrf = createCsrfProtection();
   app.use(csrf.exposeToken);
@@ -174,7 +174,6 @@ export function createApp(deps: AppDeps): Express {
       providers: deps.providers,
       clock,
       adminScopeTtlMs,
-      adminUsernames: config.adminUsernames,
     }),
   );
   // It lists real codes, so it exists only where no real person's codes are sent.

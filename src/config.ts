@@ -196,6 +196,7 @@ export interface Config {
   sessionSecretGenerated: boolean;
   trustProxy: boolean | number | string[];
   databasePath: string;
+  /** Seeds the admin role at start for accounts that already exist; never reserves a name. */
   adminUsernames: string[];
   adminScopeTtlMinutes: number;
   codeDigits: number;
@@ -328,11 +329,16 @@ function readKandyConfig(env: Env): KandyConfig {
   };
 }
 
-function parseAdminUsernames(raw: string | undefined, isProduction: boolean): string[] {
-  if (raw === undefined) return isProduction ? [] : ['admin'];
+/**
+ * Names whose EXISTING accounts are made admins at start (see src/admin/roles.ts). No default:
+ * a default name would be promoted for whoever registers it first. Normalised as registration
+ * normalises usernames (NFKC, then without case).
+ */
+function parseAdminUsernames(raw: string | undefined): string[] {
+  if (raw === undefined) return [];
   return raw
     .split(',')
-    .map((name) => name.trim().toLowerCase())
+    .map((name) => name.normalize('NFKC').trim().toLowerCase())
     .filter(Boolean);
 }
 
@@ -375,7 +381,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     sessionSecretGenerated: env.SESSION_SECRET === undefined,
     trustProxy: env.TRUST_PROXY,
     databasePath: env.DATABASE_PATH,
-    adminUsernames: parseAdminUsernames(env.ADMIN_USERNAMES, isProduction),
+    adminUsernames: parseAdminUsernames(env.ADMIN_USERNAMES),
     adminScopeTtlMinutes: env.ADMIN_SCOPE_TTL_MINUTES,
     codeDigits: env.MFA_CODE_DIGITS,
     codeTtlMinutes: env.MFA_CODE_TTL_MINUTES,

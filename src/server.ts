@@ -1,6 +1,7 @@
 import dotenv from 'dotenv';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
+import { seedAdminsFromConfig } from './admin/roles.js';
 import { createApp } from './app.js';
 import { createSqliteAuditLog } from './audit/log.js';
 import { createAuditRetentionTask } from './audit/retention.js';
@@ -45,11 +46,12 @@ async function main() {
   if (config.sessionSecretGenerated) {
     logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
   }
-  if (config.adminUsernames.length === 0)
-    logger.warn('ADMIN_USERNAMES is empty: no one can enter the secure area');
 
   const db = openDatabase(config.databasePath);
   const clock = systemClock;
+  const users = createSqliteUserStore(db, clock);
+  const audit = createSqliteAuditLog(db, clock);
+  seedAdminsFromConfig({ users, audit, adminUsernames: config.adminUsernames, logger });
   const outbox = config.isProduction ? undefined : createOutbox(clock);
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
@@ -65,12 +67,11 @@ async function main() {
     voiceDocuments,
   });
 
-  const audit = createSqliteAuditLog(db, clock);
   const challenges = createSqliteChallengeStore(db, clock);
   const app = createApp({
     config,
     db,
-    users: createSqliteUserStore(db, clock),
+    users,
     audit,
     clock,
     logger,

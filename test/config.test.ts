@@ -34,7 +34,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       trustProxy: ['loopback'],
       databasePath: './data/app.db',
-      adminUsernames: ['admin'],
+      adminUsernames: [],
       adminScopeTtlMinutes: 15,
       codeDigits: 6,
       codeTtlMinutes: 5,
@@ -116,8 +116,18 @@ describe('loadConfig', () => {
     expect(problemsOf({ TRUST_PROXY: 'true' })).toEqual([expect.stringMatching(/^TRUST_PROXY: /)]);
   });
 
-  it('reads ADMIN_USERNAMES as a comma-separated list, without case', () => {
-    expect(loadConfig({ ADMIN_USERNAMES: 'Alice, bob ,' }).adminUsernames).toEqual(['alice', 'bob']);
+  it('reads ADMIN_USERNAMES as a comma-separated list, without case or width, as usernames are compared', () => {
+    expect(loadConfig({ ADMIN_USERNAMES: 'Alice, bob ,ｃａｒｏｌ' }).adminUsernames).toEqual([
+      'alice',
+      'bob',
+      'carol',
+    ]);
+  });
+
+  it('names no admin by default, in development either', () => {
+    // Threat: with a default name, whoever registers it first on a fresh site is made its admin.
+    expect(loadConfig({ NODE_ENV: 'development' }).adminUsernames).toEqual([]);
+    expect(loadConfig({ NODE_ENV: 'test' }).adminUsernames).toEqual([]);
   });
 
   it('names each missing Bandwidth variable when MFA_PROVIDER=bandwidth', () => {

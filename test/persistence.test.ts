@@ -13,7 +13,7 @@ describe('restarting the site on the same database file', () => {
   const folder = mkdtempSync(join(tmpdir(), 'mfa-restart-'));
   afterEach(() => rmSync(folder, { recursive: true, force: true }));
 
-  it('keeps accounts, the audit log, last logins and signed-in sessions', async () => {
+  it('keeps accounts, the audit log, last logins and signed-in sessions, and makes admins of listed accounts that exist by then', async () => {
     const databasePath = join(folder, 'app.db');
     const clock = createTestClock();
     const first = await createTestApp({ databasePath, clock, env: { ADMIN_USERNAMES: 'dana' } });
@@ -21,6 +21,8 @@ describe('restarting the site on the same database file', () => {
     const account = await register(browser, { username: 'dana' });
     await submitPassword(browser, account);
     expectRedirect(await submitCode(browser, lastConsoleCode(first.printed)), '/account');
+    // ADMIN_USERNAMES only makes admins of accounts that exist at start: dana registered after it.
+    expectPage(await browser.get('/admin'), 403);
     const sessionCookie = setCookieHeaders(await browser.get('/account'))
       .find((cookie) => cookie.startsWith('mfa.sid='))!
       .split(';')[0]!;
@@ -32,6 +34,8 @@ describe('restarting the site on the same database file', () => {
       const again = createBrowser(second.app);
       const page = await again.agent.get('/account').set('Cookie', sessionCookie);
       expectPage(page, 200, /dana/);
+      // dana existed at this start, so ADMIN_USERNAMES made her an admin.
+      expectPage(await again.agent.get('/admin').set('Cookie', sessionCookie), 200, /Confirm it is you/);
 
       // And the account can log in again, seeing when it last did.
       const fresh = createBrowser(second.app);
@@ -39,10 +43,10 @@ describe('restarting the site on the same database file', () => {
       expectRedirect(await submitCode(fresh, lastConsoleCode(second.printed)), '/account');
       expect(visibleText((await fresh.get('/account')).text)).toMatch(/Previous login\s+\w{3}, 21 Nov 2026/);
       expect(second.audit.recent().filter((event) => event.type === 'login_succeeded')).toHaveLength(2);
-      // Each migration ran once, on the first start only.
-      const migrationFiles = readdirSync(MIGRATIONS_DIR).filter((file) => file.endsWith('.sql'));
+      // Each migration ran once, on the first start.
+      const migrations = readdirSync(MIGRATIONS_DIR).filter((file) => file.endsWith('.sql'));
       expect(second.db.prepare('SELECT COUNT(*) AS n FROM schema_migrations').get()).toEqual({
-        n: migrationFiles.length,
+        n: migrations.length,
       });
     } finally {
       second.close();

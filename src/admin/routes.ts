@@ -20,7 +20,6 @@ export interface AdminRouterDeps {
   providers: Pick<ProviderPool, 'status'>;
   clock: Clock;
   adminScopeTtlMs: number;
-  adminUsernames: readonly string[];
 }
 
 /**
@@ -72,7 +71,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         maskedPhone: maskPhone(account.phone),
         createdAt: account.createdAt,
         lastLoginAt: account.lastLoginAt,
-        isAdmin: isAdminUser(account, deps.adminUsernames),
+        isAdmin: isAdminUser(account),
       })),
       events: audit.recent(100),
       providers: deps.providers.status(),

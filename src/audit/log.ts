@@ -12,6 +12,8 @@ export const AUDIT_EVENT_TYPES = [
   'login_succeeded',
   'admin_verified',
   'admin_denied',
+  'admin_granted',
+  'admin_revoked',
   'logout',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

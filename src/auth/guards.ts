@@ -9,19 +9,20 @@ export interface SignedInLocals {
   isAdmin?: boolean;
 }
 
-export function isAdminUser(user: User, adminUsernames: readonly string[]): boolean {
-  return adminUsernames.includes(user.username.toLowerCase());
+/**
+ * Admin rights are a flag on the account, set by the operator. Never derive them from the name:
+ * registration is open, so a name anyone may register (in any case or width) is no credential.
+ */
+export function isAdminUser(user: User): boolean {
+  return user.isAdmin;
 }
 
 /**
  * Puts the signed-in user (if any) in res.locals for every page, and ends a session that has
- * been idle too long or has reached its absolute limit.
+ * been idle too long or has reached its absolute limit. The account is read again on every
+ * request, so a grant or revoke by the operator counts from the next page on.
  */
-export function createSignedInLoader(deps: {
-  users: UserStore;
-  clock: Clock;
-  adminUsernames: readonly string[];
-}): RequestHandler {
+export function createSignedInLoader(deps: { users: UserStore; clock: Clock }): RequestHandler {
   return (req, res, next) => {
     const now = deps.clock.now().getTime();
     const slot = req.session?.signedIn;
@@ -36,7 +37,7 @@ export function createSignedInLoader(deps: {
     }
     signedIn.lastSeenAt = now;
     res.locals.currentUser = user;
-    res.locals.isAdmin = isAdminUser(user, deps.adminUsernames);
+    res.locals.isAdmin = isAdminUser(user);
     next();
   };
 }

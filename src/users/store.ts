@@ -10,6 +10,8 @@ export interface User {
   preferredChannel: Channel;
   createdAt: Date;
   lastLoginAt: Date | null;
+  /** May enter the secure area (after its own code). Set only by the operator, never by registering. */
+  isAdmin: boolean;
 }
 
 export interface NewUser {
@@ -28,6 +30,12 @@ export interface UserStore {
   /** Records a completed login and returns the one before it (null on the first). */
   recordLogin(id: number): Date | null;
   list(): User[];
+  /**
+   * Gives or takes away admin rights; the name is matched as login matches it (without case).
+   * Returns false when no account has that name.
+   */
+  setAdmin(username: string, isAdmin: boolean): boolean;
+  listAdmins(): User[];
 }
 
 interface UserRow {
@@ -38,6 +46,7 @@ interface UserRow {
   preferred_channel: Channel;
   created_at: number;
   last_login_at: number | null;
+  is_admin: number;
 }
 
 function toUser(row: UserRow): User {
@@ -49,6 +58,7 @@ function toUser(row: UserRow): User {
     preferredChannel: row.preferred_channel,
     createdAt: new Date(row.created_at),
     lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at),
+    isAdmin: row.is_admin === 1,
   };
 }
 
@@ -63,6 +73,8 @@ export function createSqliteUserStore(db: Db, clock: Clock): UserStore {
   const updateChannel = db.prepare('UPDATE users SET preferred_channel = ? WHERE id = ?');
   const updateLastLogin = db.prepare('UPDATE users SET last_login_at = ? WHERE id = ?');
   const all = db.prepare('SELECT * FROM users ORDER BY created_at DESC, id DESC LIMIT 500');
+  const updateAdmin = db.prepare('UPDATE users SET is_admin = ? WHERE username = ?');
+  const admins = db.prepare('SELECT * FROM users WHERE is_admin = 1 ORDER BY username');
 
   const findById = (id: number) => {
     const row = byId.get(id) as UserRow | undefined;
@@ -89,6 +101,12 @@ export function createSqliteUserStore(db: Db, clock: Clock): UserStore {
     }),
     list() {
       return (all.all() as UserRow[]).map(toUser);
+    },
+    setAdmin(username, isAdmin) {
+      return updateAdmin.run(isAdmin ? 1 : 0, username).changes > 0;
+    },
+    listAdmins() {
+      return (admins.all() as UserRow[]).map(toUser);
     },
   };
 }

@@ -102,9 +102,10 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
   });
 
   it('passes on the code page, the account and the secure area, for a login and for the step-up', async () => {
-    const { page, outbox, found, check } = await open({ env: { ADMIN_USERNAMES: 'ada' } });
+    const { page, outbox, found, check } = await open();
     const person = newPerson({ username: 'ada' });
     await register(page, person);
+    running!.site.grantAdmin('ada');
     await submitPassword(page, person);
     expect(pathOf(page)).toBe('/verify');
     await check('code entry');
@@ -159,12 +160,14 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     expect(found).toEqual([]);
   });
 
-  it('passes on the 403 page a signed-in person who is not an admin sees', async () => {
-    const { page, outbox, found, check } = await open({ env: { ADMIN_USERNAMES: 'someone-else' } });
+  it('passes on the account page and the 403 page a signed-in person who is not an admin sees', async () => {
+    const { page, outbox, found, check } = await open();
     const person = newPerson();
     await register(page, person);
     await submitPassword(page, person);
     await enterCode(page, (await outbox.nextCode('login')).code);
+    expect(await textOf(page)).toContain(`npm run admin -- grant ${person.username}`);
+    await check('account, not an admin (with the command that makes one)');
     const response = await page.goto('/admin');
     expect(response?.status()).toBe(403);
     expect(await textOf(page)).toContain('The secure area is for administrators only.');

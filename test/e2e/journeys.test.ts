@@ -39,7 +39,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
     'registers, logs in by $channel on a $device, enters the secure area with its own code, and logs out',
     async ({ channel, viewport }) => {
       const person = newPerson({ channel });
-      running = await startSite({ env: { ADMIN_USERNAMES: person.username } });
+      running = await startSite();
       const { baseUrl } = running;
       const context = await newContext(browser, baseUrl, viewport);
       // Everything comes from the site itself (no CDN), and nothing breaks the CSP or throws.
@@ -105,7 +105,12 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       expect(pathOf(page)).toBe('/account');
       expect(await textOf(page, 'header')).toContain(`Signed in as ${person.username}`);
       expect(await textOf(page)).toContain('This is your first login.');
+      // As in the README's try-it steps: the page gives the operator's command, which makes the
+      // account an admin; a reload then leads to the secure area.
+      expect(await textOf(page)).toContain(`npm run admin -- grant ${person.username}`);
       await checkLayout();
+      running.site.grantAdmin(person.username);
+      await page.reload();
 
       // The secure area asks for a code of its own, and the login code is refused there.
       await page.getByRole('link', { name: 'Go to the secure area' }).click();

@@ -8,13 +8,14 @@ import { register, submitCode, submitPassword } from '../helpers/flows.js';
 describe.each<Channel>(['sms', 'voice'])('the whole journey by %s', (channel) => {
   let site: TestApp;
   beforeEach(async () => {
-    site = await createTestApp({ env: { ADMIN_USERNAMES: 'alice' } });
+    site = await createTestApp();
   });
   afterEach(() => site.close());
 
   it('registers, logs in with a code, enters the secure area with a separate code, and logs out', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'alice', channel });
+    site.grantAdmin('alice');
 
     expectRedirect(await submitPassword(browser, account, channel), '/verify');
     const codePage = await browser.get('/verify');

@@ -137,7 +137,7 @@ export async function expectOutageSurvived(
 }
 
 /**
- * erin signs in with a code, steps up to the admin area, and while a second browser has a login
+ * erin (an admin) signs in with a code, steps up to the admin area, and while a second browser has a login
  * of hers pending: what each browser now holds, read by `latest` right after each send.
  */
 export async function stepUpWhileALoginIsPending<Code>(
@@ -152,6 +152,7 @@ export async function stepUpWhileALoginIsPending<Code>(
 ): Promise<{ signedIn: Browser; other: Browser; pendingLogin: Code; adminCode: Code }> {
   const signedIn = createBrowser(site.app);
   const account = await register(signedIn, { username: 'erin' });
+  site.grantAdmin('erin');
   await signIn(signedIn, account);
 
   const other = createBrowser(site.app);
@@ -164,7 +165,7 @@ export async function stepUpWhileALoginIsPending<Code>(
 }
 
 /**
- * A journey that exercises the log: erin signs in, steps up, types a wrong code, and then the
+ * A journey that exercises the log: erin (an admin) signs in, steps up, types a wrong code, and then the
  * provider fails (500) the check of the right one. Returns her account.
  */
 export async function journeyEndingInAFailedCheck(
@@ -177,6 +178,7 @@ export async function journeyEndingInAFailedCheck(
 ): Promise<TestAccount> {
   const browser = createBrowser(site.app);
   const account = await register(browser, { username: 'erin' });
+  site.grantAdmin('erin');
   await signIn(browser, account);
   await browser.submit('/admin', '/admin/step-up');
   await submitCode(browser, '000000');

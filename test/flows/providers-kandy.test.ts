@@ -53,6 +53,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   it('logs in and enters the secure area by SMS with codes from Kandy, each checked by its own codeId', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'erin' });
+    site.grantAdmin('erin');
     await signIn(browser, account);
     const loginCode = fake.lastCodeFor(account.phone)!;
 

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
+import { seedAdminsFromConfig } from '../../src/admin/roles.js';
 import { createApp } from '../../src/app.js';
 import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -50,6 +51,8 @@ export interface TestApp {
   /** Lines the console provider printed, oldest first. */
   printed: string[];
   databasePath: string;
+  /** Makes an existing account an admin, as the operator's `npm run admin -- grant` does. */
+  grantAdmin(username: string): void;
   close(): void;
 }
 
@@ -103,7 +106,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     });
   const users = createSqliteUserStore(db, clock);
   const audit = createSqliteAuditLog(db, clock);
+  const logger = options.logLines
+    ? createLogger(options.logLevel ?? 'info', {
+        write: (line: string) => void options.logLines!.push(line),
+      })
+    : createLogger('silent');
   sharedHasher ??= createArgon2Hasher();
+  // As server.ts does at start: ADMIN_USERNAMES makes existing accounts admins, and only those.
+  seedAdminsFromConfig({ users, audit, adminUsernames: config.adminUsernames, logger });
 
   const app = createApp({
     config,
@@ -111,11 +121,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     users,
     audit,
     clock,
-    logger: options.logLines
-      ? createLogger(options.logLevel ?? 'info', {
-          write: (line: string) => void options.logLines!.push(line),
-        })
-      : createLogger('silent'),
+    logger,
     hasher: options.hasher ?? (await sharedHasher),
     providers,
     limits: createMemoryRateLimitStore(clock),
@@ -138,6 +144,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     providers,
     printed,
     databasePath,
+    grantAdmin(username) {
+      if (!users.setAdmin(username, true)) throw new Error(`no account named ${username} to make an admin`);
+    },
     close() {
       db.close();
       if (folder) rmSync(folder, { recursive: true, force: true });

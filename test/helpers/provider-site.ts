@@ -9,8 +9,8 @@ export interface ProviderSite {
 
 /**
  * Starts the whole site with MFA_PROVIDER=`provider`, configured by `env` (the provider's
- * credentials and its fake's base URL). erin is an administrator, and a provider call that takes
- * longer than `providerTimeoutMs` counts as the provider not answering.
+ * credentials and its fake's base URL). A provider call that takes longer than `providerTimeoutMs`
+ * counts as the provider not answering.
  */
 export async function startProviderSite(
   provider: string,
@@ -19,7 +19,7 @@ export async function startProviderSite(
 ): Promise<ProviderSite> {
   const logLines: string[] = [];
   const site = await createTestApp({
-    env: { MFA_PROVIDER: provider, ADMIN_USERNAMES: 'erin', ...env },
+    env: { MFA_PROVIDER: provider, ...env },
     providerTimeoutMs,
     logLines,
   });

@@ -98,7 +98,7 @@ describe('security headers', () => {
 describe('pages for things that go wrong', () => {
   let site: TestApp;
   beforeEach(async () => {
-    site = await createTestApp({ env: { ADMIN_USERNAMES: 'root' } });
+    site = await createTestApp();
   });
   afterEach(() => site.close());
 

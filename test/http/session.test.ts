@@ -14,9 +14,10 @@ describe('sessions', () => {
   let browser: Browser;
   let account: TestAccount;
   beforeEach(async () => {
-    site = await createTestApp({ env: { ADMIN_USERNAMES: 'root' } });
+    site = await createTestApp();
     browser = createBrowser(site.app);
     account = await register(browser, { username: 'root' });
+    site.grantAdmin('root');
   });
   afterEach(() => site.close());
 
@@ -34,7 +35,7 @@ describe('sessions', () => {
   });
 
   it('uses a Secure __Host- cookie in production', async () => {
-    const production = await createTestApp({ env: { ...PRODUCTION_ENV, ADMIN_USERNAMES: 'root' } });
+    const production = await createTestApp({ env: PRODUCTION_ENV });
     try {
       // Behind a TLS-terminating proxy on loopback, as TRUST_PROXY=loopback expects.
       const res = await createBrowser(production.app).agent.get('/login').set('X-Forwarded-Proto', 'https');
@@ -125,9 +126,10 @@ describe('the admin verification', () => {
   let site: TestApp;
   let browser: Browser;
   beforeEach(async () => {
-    site = await createTestApp({ env: { ADMIN_USERNAMES: 'root' } });
+    site = await createTestApp();
     browser = createBrowser(site.app);
     const account = await register(browser, { username: 'root' });
+    site.grantAdmin('root');
     await submitPassword(browser, account);
     await submitCode(browser, lastConsoleCode(site.printed));
     await browser.submit('/admin', '/admin/step-up');
@@ -147,10 +149,11 @@ describe('the admin verification', () => {
   });
 
   it('follows ADMIN_SCOPE_TTL_MINUTES', async () => {
-    const short = await createTestApp({ env: { ADMIN_USERNAMES: 'root', ADMIN_SCOPE_TTL_MINUTES: '2' } });
+    const short = await createTestApp({ env: { ADMIN_SCOPE_TTL_MINUTES: '2' } });
     try {
       const admin = createBrowser(short.app);
       const account = await register(admin, { username: 'root' });
+      short.grantAdmin('root');
       await submitPassword(admin, account);
       await submitCode(admin, lastConsoleCode(short.printed));
       await admin.submit('/admin', '/admin/step-up');

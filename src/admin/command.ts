@@ -1,0 +1,84 @@
+import { GRANT_COMMAND, setAdminRole, type AdminRoleDeps } from './roles.js';
+
+/**
+ * `npm run admin -- grant|revoke USERNAME` and `npm run admin -- list`: the operator's way to
+ * make and unmake admins, on the database the site uses. Plain in, plain out, so tests run it
+ * directly; src/admin/cli.ts only wires it to the process.
+ */
+
+export const USAGE = 'Usage: npm run admin -- grant USERNAME | revoke USERNAME | list';
+
+/** Exit codes: 0 done (or nothing to do), 1 no such account, 2 the command was not understood. */
+export interface AdminCommandResult {
+  output: string;
+  exitCode: 0 | 1 | 2;
+}
+
+export interface AdminCommandDeps extends AdminRoleDeps {
+  /** ADMIN_USERNAMES: a revoked name still listed there is granted again at the next start. */
+  adminUsernames: readonly string[];
+  /** Named in "no such account", in case the command was run against another database. */
+  databasePath: string;
+}
+
+const FROM_OPERATOR = 'by the operator command (npm run admin)';
+
+const usageError = (problem: string): AdminCommandResult => ({
+  output: `${problem}\n${USAGE}`,
+  exitCode: 2,
+});
+
+export function runAdminCommand(args: readonly string[], deps: AdminCommandDeps): AdminCommandResult {
+  const [action, username, ...extra] = args;
+  if (action === 'list') {
+    if (args.length > 1) return usageError('"list" takes no username.');
+    const admins = deps.users.listAdmins().map((user) => user.username);
+    return {
+      output:
+        admins.length === 0
+          ? `No account is an admin yet. Make one with: ${GRANT_COMMAND} USERNAME`
+          : `Admins (${admins.length}): ${admins.join(', ')}`,
+      exitCode: 0,
+    };
+  }
+  if (action !== 'grant' && action !== 'revoke') {
+    return usageError(action === undefined ? 'Say what to do.' : `Unknown command "${action}".`);
+  }
+  if (username === undefined || username.trim() === '') return usageError(`"${action}" needs a username.`);
+  if (extra.length > 0) return usageError(`"${action}" takes one username at a time.`);
+
+  const isGrant = action === 'grant';
+  const change = setAdminRole(deps, username, isGrant, FROM_OPERATOR);
+  if (!change.ok) {
+    return {
+      output:
+        `No account is named "${username.trim()}" in ${deps.databasePath}. ` +
+        'Register it on the site first, then run this again.',
+      exitCode: 1,
+    };
+  }
+  const name = change.user.username;
+  if (!change.changed) {
+    return {
+      output: isGrant
+        ? `${name} is already an admin; nothing changed.`
+        : `${name} is not an admin; nothing changed.`,
+      exitCode: 0,
+    };
+  }
+  if (isGrant) {
+    return {
+      output: `${name} is now an admin: the secure area opens for them from their next page load.`,
+      exitCode: 0,
+    };
+  }
+  const stillListed = deps.adminUsernames.includes(name.toLowerCase());
+  return {
+    output:
+      `${name} is no longer an admin.` +
+      (stillListed
+        ? ` ADMIN_USERNAMES still names ${name}, so the next start makes them an admin again: remove it there too.`
+        : ''),
+    exitCode: 0,
+  };
+}

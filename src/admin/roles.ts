@@ -1,0 +1,78 @@
+import type { AuditLog } from '../audit/log.js';
+import type { Logger } from '../logger.js';
+import type { User, UserStore } from '../users/store.js';
+
+/**
+ * Who may enter the secure area. The role is a flag on an account, changed only by the operator:
+ * the `npm run admin` command, or ADMIN_USERNAMES at start for accounts that already exist.
+ * Registration never grants it, so nobody who can merely reach the site can claim it.
+ */
+
+export const GRANT_COMMAND = 'npm run admin -- grant';
+
+export interface AdminRoleDeps {
+  users: UserStore;
+  audit: AuditLog;
+}
+
+export type RoleChange =
+  /** `changed` is false when the account already had that role (nothing written, nothing audited). */
+  { ok: true; user: User; changed: boolean } | { ok: false; reason: 'no_such_account' };
+
+/** Usernames as registration stores them: NFKC, trimmed (the store then matches without case). */
+export function normaliseUsername(username: string): string {
+  return username.normalize('NFKC').trim();
+}
+
+/** Gives or takes away the admin role, and records who did it (`detail`) in the audit log. */
+export function setAdminRole(
+  deps: AdminRoleDeps,
+  username: string,
+  isAdmin: boolean,
+  detail: string,
+): RoleChange {
+  const user = deps.users.findByUsername(normaliseUsername(username));
+  if (!user) return { ok: false, reason: 'no_such_account' };
+  if (user.isAdmin === isAdmin) return { ok: true, user, changed: false };
+  deps.users.setAdmin(user.username, isAdmin);
+  deps.audit.record({
+    type: isAdmin ? 'admin_granted' : 'admin_revoked',
+    userId: user.id,
+    username: user.username,
+    detail,
+  });
+  return { ok: true, user: { ...user, isAdmin }, changed: true };
+}
+
+export const SEEDED_FROM_CONFIG = 'ADMIN_USERNAMES at start';
+
+/**
+ * Makes the accounts named in ADMIN_USERNAMES admins, at start. Only accounts that exist now:
+ * a listed name nobody has registered yet is a warning, never a reservation, since whoever
+ * registered it next would otherwise be promoted at the following restart.
+ */
+export function seedAdminsFromConfig(
+  deps: AdminRoleDeps & { adminUsernames: readonly string[]; logger: Logger },
+): { granted: string[]; missing: string[] } {
+  const granted: string[] = [];
+  const missing: string[] = [];
+  for (const name of deps.adminUsernames) {
+    const change = setAdminRole(deps, name, true, SEEDED_FROM_CONFIG);
+    if (!change.ok) {
+      missing.push(name);
+      deps.logger.warn(
+        `ADMIN_USERNAMES names "${name}", but no account has that name, so no one was made an admin for it. ` +
+          `Register "${name}" on the site, then restart it or run: ${GRANT_COMMAND} ${name}`,
+      );
+    } else if (change.changed) {
+      granted.push(change.user.username);
+      deps.logger.info({ username: change.user.username }, 'made an admin from ADMIN_USERNAMES');
+    }
+  }
+  if (deps.users.listAdmins().length === 0) {
+    deps.logger.warn(
+      `No account can enter the secure area yet: register one, then run: ${GRANT_COMMAND} USERNAME`,
+    );
+  }
+  return { granted, missing };
+}
