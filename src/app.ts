@@ -5,6 +5,7 @@ import { createAccountRouter } from './account/routes.js';
 import { createAdminRouter } from './admin/routes.js';
 import type { AuditLog } from './audit/log.js';
 import { createSignedInLoader } from './auth/guards.js';
+import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
@@ -46,12 +47,16 @@ export interface AppDeps {
   outbox?: Outbox;
   /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */
   voiceDocuments?: VoiceDocumentStore;
+  /** Waits out the login throttle's slow-down; tests pass one that returns at once. */
+  sleep?: (ms: number) => Promise<void>;
   /** Requests per minute per address, all methods, then form posts only: coarse flood guards. */
   requestsPerMinute?: number;
   postsPerMinute?: number;
 }
 
 export const SITE_NAME = 'Keyhole';
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
   return rateLimit({
@@ -142,7 +147,12 @@ export function createApp(deps: AppDeps): Express {
     audit: deps.audit,
   });
   const delivery = createCodeDelivery(mfa);
-  const throttle = createLoginThrottle(deps.limits, () => clock.now().getTime());
+  const throttle = createLoginThrottle({ limits: deps.limits, clock });
+  const knownDevices = createKnownDevices({
+    secret: config.sessionSecret,
+    clock,
+    isProduction: config.isProduction,
+  });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
 
   app.use(
@@ -150,6 +160,8 @@ export function createApp(deps: AppDeps): Express {
       users: deps.users,
       hasher: deps.hasher,
       throttle,
+      knownDevices,
+      sleep: deps.sleep ?? sleepFor,
       delivery,
       audit: deps.audit,
       clock,
@@ -163,6 +175,7 @@ export function createApp(deps: AppDeps): Express {
       mfa,
       delivery,
       throttle,
+      knownDevices,
       audit: deps.audit,
       clock,
       codeDigits: config.codeDigits,
