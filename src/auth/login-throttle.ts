@@ -100,12 +100,13 @@ export function createLoginThrottle(deps: {
         return refuse(attempt, Math.max(...blocking.map((count) => count.resetAt.getTime())));
       }
 
-      const beyondUsernameLimit = username ? username.count - rules.usernameMaxFailures : 0;
-      if (beyondUsernameLimit <= 0) return { allowed: true, delayMs: 0 };
+      // A known device has no username count: the per-username limit does not hold it.
+      if (!username || username.count <= rules.usernameMaxFailures) return { allowed: true, delayMs: 0 };
+      const beyondUsernameLimit = username.count - rules.usernameMaxFailures;
       // The username is under attack. A client with another failure (or a guess still in flight)
       // on it is one of the guessers: refused until its own count or the username's window ends.
       if (pair.count > 1) {
-        return refuse(attempt, Math.min(pair.resetAt.getTime(), username!.resetAt.getTime()));
+        return refuse(attempt, Math.min(pair.resetAt.getTime(), username.resetAt.getTime()));
       }
       // A client with a clean record may be the owner: never refused, only slowed down. The
       // reservations stay taken during the delay, so a burst of parallel attempts still counts.

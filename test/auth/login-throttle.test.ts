@@ -87,6 +87,15 @@ describe('the login throttle', () => {
     expect(await throttle.reserveAttempt(from('192.0.2.67'))).toEqual({ allowed: true, delayMs: 2000 });
   });
 
+  it('lets only one of a burst of parallel attempts from a clean client through once the username is under attack', async () => {
+    // Threat: a fresh address firing many guesses at once, all before the first one has failed.
+    await strangersFailOnAlice();
+    const decisions = await Promise.all(
+      Array.from({ length: 8 }, () => throttle.reserveAttempt(from('192.0.2.10'))),
+    );
+    expect(decisions.filter((decision) => decision.allowed)).toHaveLength(1);
+  });
+
   it('neither counts nor slows a browser known to the account', async () => {
     await strangersFailOnAlice();
     expect(await throttle.reserveAttempt(from('192.0.2.10', 'alice', true))).toEqual({
