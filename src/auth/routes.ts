@@ -3,6 +3,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
+import { clientKeyOfRequest } from '../http/client-address.js';
 import { destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -12,7 +13,8 @@ import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
 import { currentUserOf } from './guards.js';
-import type { LoginThrottle } from './login-throttle.js';
+import type { KnownDevices } from './known-device.js';
+import type { LoginAttempt, LoginThrottle } from './login-throttle.js';
 import { loginSchema, registerSchema } from './schemas.js';
 import { COUNTRY_OPTIONS } from './countries.js';
 
@@ -20,6 +22,10 @@ export interface AuthRouterDeps {
   users: UserStore;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
+  /** Recognises browsers that completed a login before (they skip the per-username slow-down). */
+  knownDevices: KnownDevices;
+  /** Waits out the throttle's delay; tests pass one that returns at once. */
+  sleep: (ms: number) => Promise<void>;
   delivery: CodeDelivery;
   audit: AuditLog;
   clock: Clock;
@@ -58,7 +64,7 @@ function rememberedChannel(req: Request, cookieName: string): Channel | undefine
 }
 
 export function createAuthRouter(deps: AuthRouterDeps): Router {
-  const { users, hasher, throttle, delivery, audit, clock } = deps;
+  const { users, hasher, throttle, knownDevices, sleep, delivery, audit, clock } = deps;
   const router = Router();
 
   const renderRegister = (
@@ -148,11 +154,16 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const form = parseForm(loginSchema, req.body);
     if (!form.ok) return renderLogin(req, res, 400, values, form.errors);
     const { username, password, channel } = form.data;
-    const ip = req.ip ?? 'unknown';
 
-    const decision = await throttle.reserveAttempt(username, ip);
+    const user = users.findByUsername(username);
+    const attempt: LoginAttempt = {
+      username,
+      clientKey: clientKeyOfRequest(req),
+      knownDevice: user !== null && knownDevices.recognises(req.headers.cookie, user.id),
+    };
+    const decision = await throttle.reserveAttempt(attempt);
     if (!decision.allowed) {
-      audit.record({ type: 'login_throttled', username, ip });
+      audit.record({ type: 'login_throttled', username, ip: req.ip });
       res.set('Retry-After', String(decision.retryAfterSeconds));
       return renderLogin(req, res, 429, values, [
         {
@@ -161,15 +172,16 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         },
       ]);
     }
+    // The username is under attack and this client has not failed on it: slowed down, not refused.
+    if (decision.delayMs > 0) await sleep(decision.delayMs);
 
     // Both branches hash once, so the time taken does not tell whether the account exists.
-    const user = users.findByUsername(username);
     const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
     if (!user || !passwordMatches) {
-      audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip });
+      audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip: req.ip });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
-    await throttle.releaseAttempt(username, ip);
+    await throttle.releaseAttempt(attempt);
 
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');

@@ -1,10 +1,12 @@
 import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import { currentUserOf } from '../auth/guards.js';
+import type { KnownDevices } from '../auth/known-device.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { rememberChannel } from '../auth/routes.js';
 import type { Clock } from '../clock.js';
 import { describeWait } from '../errors.js';
+import { clientKeyOfRequest } from '../http/client-address.js';
 import { noStore } from '../http/security-headers.js';
 import { regenerateSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -21,6 +23,7 @@ export interface MfaRouterDeps {
   mfa: MfaService;
   delivery: CodeDelivery;
   throttle: LoginThrottle;
+  knownDevices: KnownDevices;
   audit: AuditLog;
   clock: Clock;
   codeDigits: number;
@@ -184,7 +187,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         previousLoginAt: previousLoginAt?.getTime() ?? null,
       };
       req.session.channel = channel;
-      await throttle.recordSuccess(stage.user.username);
+      await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));
       audit.record({
         type: 'login_succeeded',
         userId: stage.user.id,
@@ -192,6 +195,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         ip: req.ip,
       });
       rememberChannel(res, deps.channelCookie, channel);
+      // This browser has now proved password and code: strangers guessing the password no longer slow it down.
+      deps.knownDevices.remember(res, stage.user.id);
       return res.redirect(303, returnTo ?? '/account');
     }
 

@@ -1,8 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Response as ExpressResponse } from 'express';
+import { createKnownDevices } from '../../src/auth/known-device.js';
 import type { PasswordHasher } from '../../src/users/passwords.js';
-import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
+import { createBrowser, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
-import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
+import { createTestClock } from '../helpers/clock.js';
+import { expectPage, expectRedirect, setCookieHeaders, visibleText } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword } from '../helpers/flows.js';
 
 describe('POST /login', () => {
@@ -112,7 +115,7 @@ describe('login throttling', () => {
   });
   afterEach(() => site.close());
 
-  it('answers 429 after 10 failed passwords for a username, and lets the owner in after the window', async () => {
+  it('answers 429 after 10 failed passwords for a username from one address, and lets it in after the window', async () => {
     // Threat: online password guessing against one account, without locking its owner out for good.
     const attacker = createBrowser(site.app);
     const account = await register(attacker);
@@ -179,5 +182,168 @@ describe('login throttling', () => {
     const events = site.audit.recent();
     expect(events[0]).toMatchObject({ type: 'login_password_failed', username: account.username });
     expect(JSON.stringify(events)).not.toContain('secret guess 1');
+  });
+});
+
+/** A well-formed known-device cookie value, signed with a secret that is not this site's. */
+function cookieFromAnotherSite(userId: number): string {
+  let value = '';
+  const res = { cookie: (_name: string, cookieValue: string) => void (value = cookieValue) };
+  createKnownDevices({
+    secret: 'another-secret-that-is-at-least-32-characters',
+    clock: createTestClock(),
+    isProduction: false,
+  }).remember(res as unknown as ExpressResponse, userId);
+  return value;
+}
+
+describe('login throttling: strangers cannot lock an owner out', () => {
+  // Threat: anyone who knows a username sends 11 wrong passwords every 15 minutes and keeps its
+  // owner out for ever; or hides behind many addresses, or many IPv6 addresses of one /64.
+  let site: TestApp;
+  let delays: number[];
+  beforeEach(async () => {
+    delays = [];
+    // A fast stand-in for argon2: these tests send hundreds of passwords.
+    const quickHasher: PasswordHasher = {
+      hash: async (password) => `hash:${password}`,
+      verify: async (hash, password) => hash === `hash:${password}`,
+    };
+    site = await createTestApp({
+      hasher: quickHasher,
+      sleep: async (ms) => void delays.push(ms),
+    });
+  });
+  afterEach(() => site.close());
+
+  /** A client that reaches the site through the (trusted, loopback) proxy from `address`. */
+  async function clientAt(address: string, browser: Browser = createBrowser(site.app)) {
+    const page = await browser.agent.get('/login').set('X-Forwarded-For', address);
+    const token = csrfTokenIn(page.text);
+    return (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+      browser.agent
+        .post('/login')
+        .set({ 'X-Forwarded-For': address, ...headers })
+        .type('form')
+        .send({ ...fields, _csrf: token });
+  }
+
+  async function failFrom(address: string, username: string, times: number) {
+    const login = await clientAt(address);
+    for (let i = 0; i < times; i += 1) {
+      expect((await login({ username, password: `wrong guess ${i}` })).status).toBe(401);
+    }
+  }
+
+  /** 100 wrong passwords for `username` from 10 stranger addresses: the per-username limit. */
+  async function strangersFail100Times(username: string) {
+    for (let i = 1; i <= 10; i += 1) await failFrom(`203.0.113.${i}`, username, 10);
+  }
+
+  it('sends the owner her code from her own address after strangers failed 15 times on her username', async () => {
+    const alice = await register(createBrowser(site.app), { username: 'alice' });
+    for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) await failFrom(address, 'alice', 5);
+
+    const owner = await clientAt('192.0.2.10');
+    expectRedirect(await owner({ username: 'alice', password: alice.password }), '/verify');
+    expect(delays).toEqual([]);
+  });
+
+  it('still stops one address guessing across many usernames after its 10 failures', async () => {
+    const bob = await register(createBrowser(site.app));
+    const guesser = await clientAt('198.51.100.7');
+    for (let i = 0; i < 10; i += 1) {
+      expect((await guesser({ username: `someone${i}`, password: 'guess guess' })).status).toBe(401);
+    }
+    const refused = await guesser({ username: bob.username, password: bob.password });
+    expectPage(refused, 429, /Too many failed attempts\. Wait 15 minutes/);
+  });
+
+  it('counts 15 IPv6 addresses in one /64 as one client', async () => {
+    const statuses: number[] = [];
+    for (let i = 1; i <= 15; i += 1) {
+      const login = await clientAt(`2001:db8:1:2::${i.toString(16)}`);
+      statuses.push((await login({ username: `someone${i}`, password: 'guess guess' })).status);
+    }
+    expect(statuses).toEqual([...Array(10).fill(401), ...Array(5).fill(429)]);
+    const neighbour = await clientAt('2001:db8:1:3::1');
+    expect((await neighbour({ username: 'someone', password: 'guess guess' })).status).toBe(401);
+  });
+
+  it('slows down, never refuses, the owner once strangers failed 100 times; refuses addresses that failed', async () => {
+    const alice = await register(createBrowser(site.app), { username: 'alice' });
+    await strangersFail100Times('alice');
+    expect(delays).toEqual([]);
+
+    const newcomer = await clientAt('198.51.100.50');
+    expect((await newcomer({ username: 'alice', password: 'one more guess' })).status).toBe(401);
+    expect(delays).toEqual([1000]);
+    const again = await newcomer({ username: 'alice', password: 'and another' });
+    expectPage(again, 429, /Too many failed attempts/);
+    expect(delays).toEqual([1000]);
+
+    const owner = await clientAt('192.0.2.10');
+    expectRedirect(await owner({ username: 'alice', password: alice.password }), '/verify');
+    expect(delays).toEqual([1000, 2000]);
+  });
+
+  it('neither holds nor slows a browser that completed a login for the account before', async () => {
+    const browser = createBrowser(site.app);
+    const alice = await register(browser, { username: 'alice' });
+    await submitPassword(browser, alice);
+    const signedIn = await submitCode(browser, lastConsoleCode(site.printed));
+    expectRedirect(signedIn, '/account');
+    const deviceCookie = setCookieHeaders(signedIn).find((cookie) => cookie.startsWith('mfa.device='));
+    expect(deviceCookie).toMatch(/; HttpOnly/);
+    expect(deviceCookie).toMatch(/; SameSite=Lax/);
+    expect(deviceCookie).toMatch(/; Path=\//);
+    expect(deviceCookie).toMatch(/; Max-Age=31536000/);
+    await browser.submit('/account', '/logout');
+
+    await strangersFail100Times('alice');
+    const sameBrowser = await clientAt('192.0.2.99', browser);
+    expectRedirect(await sameBrowser({ username: 'alice', password: alice.password }), '/verify');
+    expect(delays).toEqual([]);
+
+    // Another browser at a clean address is slowed down (and still let in).
+    const otherBrowser = await clientAt('192.0.2.98');
+    expectRedirect(await otherBrowser({ username: 'alice', password: alice.password }), '/verify');
+    expect(delays).toEqual([1000]);
+  });
+
+  it.each([
+    ['signed with another secret', (aliceId: number) => cookieFromAnotherSite(aliceId)],
+    [
+      'with her id and a made-up signature',
+      (aliceId: number) => `v1.${aliceId}.${Date.parse('2026-11-21T09:00:00Z')}.${'A'.repeat(43)}`,
+    ],
+    ['that is not URL-encoded', () => '%'],
+    ['of the wrong shape', () => 'v1.1.x.y'],
+    ['that is very long', () => 'v1.'.repeat(2000)],
+  ])('gives no exemption to a known-device cookie %s, and still lets the owner in', async (_, forge) => {
+    const alice = await register(createBrowser(site.app), { username: 'alice' });
+    await strangersFail100Times('alice');
+    const forged = forge(site.users.findByUsername('alice')!.id);
+    const login = await clientAt('192.0.2.10');
+    const res = await login(
+      { username: 'alice', password: alice.password },
+      { Cookie: `mfa.device=${forged}` },
+    );
+    expectRedirect(res, '/verify');
+    expect(delays).toEqual([1000]);
+  });
+
+  it("gives no exemption from one account's slow-down to another account's known device", async () => {
+    const browser = createBrowser(site.app);
+    const bob = await register(browser);
+    await submitPassword(browser, bob);
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
+    await browser.submit('/account', '/logout');
+    const alice = await register(createBrowser(site.app), { username: 'alice' });
+    await strangersFail100Times('alice');
+
+    const bobsBrowser = await clientAt('192.0.2.10', browser);
+    expectRedirect(await bobsBrowser({ username: 'alice', password: alice.password }), '/verify');
+    expect(delays).toEqual([1000]);
   });
 });

@@ -1,0 +1,131 @@
+import { isIP } from 'node:net';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientKeyOf } from '../../src/http/client-address.js';
+import { csrfTokenIn } from '../helpers/agent.js';
+import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+
+describe('clientKeyOf', () => {
+  it.each([
+    ['192.0.2.1', '192.0.2.1'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
+    ['0:0:0:0:0:ffff:192.0.2.1', '192.0.2.1'],
+  ])('keeps an IPv4 address as it is, however written: %s', (address, key) => {
+    expect(clientKeyOf(address)).toBe(key);
+  });
+
+  it.each([
+    ['2001:db8:1:2:3:4:5:6', '2001:db8:1:2::/64'],
+    ['2001:0DB8:0001:0002:0000:0000:0000:0001', '2001:db8:1:2::/64'],
+    ['2001:db8:1:2::', '2001:db8:1:2::/64'],
+    ['2001:db8::1', '2001:db8::/64'],
+    ['2001:db8:0:0:1::', '2001:db8::/64'],
+    ['2001:db8:0:1::5', '2001:db8:0:1::/64'],
+    ['1:0:0:2:3::', '1:0:0:2::/64'],
+    ['::1', '::/64'],
+    ['::', '::/64'],
+    ['64:ff9b::192.0.2.1', '64:ff9b::/64'],
+    ['fe80::1%eth0', 'fe80::/64'],
+  ])('reduces an IPv6 address to its /64 in canonical form: %s', (address, key) => {
+    expect(clientKeyOf(address)).toBe(key);
+  });
+
+  it('drops a zone id of any length, and gives 3 KB of text the shared key of junk', () => {
+    expect(clientKeyOf(`fe80::1%${'x'.repeat(3000)}`)).toBe('fe80::/64');
+    expect(clientKeyOf('x'.repeat(3000))).toBe(clientKeyOf('not an address'));
+  });
+
+  it('gives 15 addresses in one /64 a single key, and the next /64 another', () => {
+    const keys = new Set(
+      Array.from({ length: 15 }, (_, i) => clientKeyOf(`2001:db8:aa:bb:${(i + 1).toString(16)}::${i}`)),
+    );
+    expect([...keys]).toEqual(['2001:db8:aa:bb::/64']);
+    expect(clientKeyOf('2001:db8:aa:bc::1')).toBe('2001:db8:aa:bc::/64');
+  });
+
+  it.each([
+    '',
+    'not an address',
+    '192.0.2.1:8080',
+    '[2001:db8::1]',
+    '01.2.3.4',
+    '256.1.1.1',
+    '1::2::3',
+    ' 192.0.2.1',
+  ])('gives anything that is not an IP address one shared key: %j', (garbage) => {
+    // Threat: varying junk to get a fresh budget each time.
+    expect(clientKeyOf(garbage)).toBe(clientKeyOf('also not an address'));
+    expect(isIP(clientKeyOf(garbage))).toBe(0);
+  });
+});
+
+describe('the client address behind a proxy', () => {
+  let site: TestApp;
+  afterEach(() => site.close());
+
+  it('never stores a forwarded value that is not an IP address, and warns the operator once', async () => {
+    // Threat: 3 KB of text in X-Forwarded-For, stored in the audit log and shown on /admin.
+    const logLines: string[] = [];
+    site = await createTestApp({ logLines });
+    const junk = `<b>${'x'.repeat(3000)}</b>`;
+    const agent = request.agent(site.app);
+    const token = csrfTokenIn((await agent.get('/login').set('X-Forwarded-For', junk)).text);
+    for (let i = 0; i < 3; i += 1) {
+      const res = await agent
+        .post('/login')
+        .set('X-Forwarded-For', junk)
+        .type('form')
+        .send({ username: 'nobody-here', password: 'wrong password', _csrf: token });
+      expect(res.status).toBe(401);
+    }
+
+    const events = site.audit.recent();
+    expect(events).toHaveLength(3);
+    for (const event of events) {
+      expect(event.ip).toMatch(/^(::ffff:)?127\.0\.0\.1$|^::1$/);
+    }
+    const warnings = logLines.filter((line) => line.includes('X-Forwarded-For gave a client address'));
+    expect(warnings).toHaveLength(1);
+    expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, forwardedLength: junk.length });
+    expect(logLines.join('\n')).not.toContain('x'.repeat(100));
+  });
+
+  it('keeps a forwarded IP address from a trusted proxy as the client address', async () => {
+    site = await createTestApp();
+    const agent = request.agent(site.app);
+    const token = csrfTokenIn((await agent.get('/login')).text);
+    await agent
+      .post('/login')
+      .set('X-Forwarded-For', '198.51.100.23')
+      .type('form')
+      .send({ username: 'nobody-here', password: 'wrong password', _csrf: token });
+    expect(site.audit.recent()[0]).toMatchObject({ type: 'login_password_failed', ip: '198.51.100.23' });
+  });
+});
+
+describe('the flood guards', () => {
+  let site: TestApp;
+  afterEach(() => site.close());
+
+  const pageFrom = (address: string) => request(site.app).get('/login').set('X-Forwarded-For', address);
+
+  it('count 15 IPv6 addresses in one /64 as one client', async () => {
+    // Threat: an IPv6 client picking a fresh address from its /64 for every request.
+    site = await createTestApp({ requestsPerMinute: 14 });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 15; i += 1) statuses.push((await pageFrom(`2001:db8:0:1::${i}`)).status);
+    expect(statuses.slice(0, 14)).toEqual(Array(14).fill(200));
+    expect(statuses[14]).toBe(429);
+    // The neighbouring /64 (same /56) is someone else.
+    expect((await pageFrom('2001:db8:0:2::1')).status).toBe(200);
+  });
+
+  it('give no fresh budget to forwarded values that are not IP addresses', async () => {
+    site = await createTestApp({ requestsPerMinute: 5 });
+    const statuses: number[] = [];
+    for (let i = 1; i <= 6; i += 1) statuses.push((await pageFrom(`junk-${i}`)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+});
