@@ -2,6 +2,7 @@ import dotenv from 'dotenv';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { seedAdminsFromConfig } from './admin/roles.js';
+import { createSqliteAdminSeedLedger } from './admin/seed-ledger.js';
 import { createApp } from './app.js';
 import { createSqliteAuditLog } from './audit/log.js';
 import { createAuditRetentionTask } from './audit/retention.js';
@@ -51,7 +52,14 @@ async function main() {
   const clock = systemClock;
   const users = createSqliteUserStore(db, clock);
   const audit = createSqliteAuditLog(db, clock);
-  seedAdminsFromConfig({ users, audit, adminUsernames: config.adminUsernames, logger });
+  seedAdminsFromConfig({
+    users,
+    audit,
+    adminUsernames: config.adminUsernames,
+    ledger: createSqliteAdminSeedLedger(db),
+    clock,
+    logger,
+  });
   const outbox = config.isProduction ? undefined : createOutbox(clock);
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');

@@ -1,6 +1,8 @@
 import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { User, UserStore } from '../users/store.js';
+import type { AdminSeedLedger } from './seed-ledger.js';
 
 /**
  * Who may enter the secure area. The role is a flag on an account, changed only by the operator:
@@ -47,24 +49,43 @@ export function setAdminRole(
 export const SEEDED_FROM_CONFIG = 'ADMIN_USERNAMES at start';
 
 /**
- * Makes the accounts named in ADMIN_USERNAMES admins, at start. Only accounts that exist now:
- * a listed name nobody has registered yet is a warning, never a reservation, since whoever
- * registered it next would otherwise be promoted at the following restart.
+ * Makes the accounts named in ADMIN_USERNAMES admins, at start. Only accounts that existed when
+ * the name was first listed: a listed name nobody had registered is a warning, never a
+ * reservation, since whoever registered it next would otherwise be promoted at the following
+ * restart. The ledger remembers when each name was first listed, across restarts.
  */
 export function seedAdminsFromConfig(
-  deps: AdminRoleDeps & { adminUsernames: readonly string[]; logger: Logger },
-): { granted: string[]; missing: string[] } {
+  deps: AdminRoleDeps & {
+    adminUsernames: readonly string[];
+    ledger: AdminSeedLedger;
+    clock: Clock;
+    logger: Logger;
+  },
+): { granted: string[]; missing: string[]; refused: string[] } {
   const granted: string[] = [];
   const missing: string[] = [];
+  const refused: string[] = [];
   for (const name of deps.adminUsernames) {
-    const change = setAdminRole(deps, name, true, SEEDED_FROM_CONFIG);
-    if (!change.ok) {
+    const firstListedAt = deps.ledger.firstListedAt(normaliseUsername(name).toLowerCase(), deps.clock.now());
+    const account = deps.users.findByUsername(normaliseUsername(name));
+    if (!account) {
       missing.push(name);
       deps.logger.warn(
         `ADMIN_USERNAMES names "${name}", but no account has that name, so no one was made an admin for it. ` +
-          `Register "${name}" on the site, then restart it or run: ${GRANT_COMMAND} ${name}`,
+          `Once its owner has registered it, run: ${GRANT_COMMAND} ${name}`,
       );
-    } else if (change.changed) {
+      continue;
+    }
+    if (!account.isAdmin && account.createdAt.getTime() > firstListedAt.getTime()) {
+      refused.push(account.username);
+      deps.logger.warn(
+        `ADMIN_USERNAMES names "${name}", but that account was registered after the name was first listed, ` +
+          `so anyone could have taken it: it was not made an admin. If it is yours, run: ${GRANT_COMMAND} ${name}`,
+      );
+      continue;
+    }
+    const change = setAdminRole(deps, name, true, SEEDED_FROM_CONFIG);
+    if (change.ok && change.changed) {
       granted.push(change.user.username);
       deps.logger.info({ username: change.user.username }, 'made an admin from ADMIN_USERNAMES');
     }
@@ -74,5 +95,5 @@ export function seedAdminsFromConfig(
       `No account can enter the secure area yet: register one, then run: ${GRANT_COMMAND} USERNAME`,
     );
   }
-  return { granted, missing };
+  return { granted, missing, refused };
 }

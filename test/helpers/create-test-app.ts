@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { seedAdminsFromConfig } from '../../src/admin/roles.js';
+import { createSqliteAdminSeedLedger } from '../../src/admin/seed-ledger.js';
 import { createApp } from '../../src/app.js';
 import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -115,7 +116,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     : createLogger('silent');
   sharedHasher ??= createArgon2Hasher();
   // As server.ts does at start: ADMIN_USERNAMES makes existing accounts admins, and only those.
-  seedAdminsFromConfig({ users, audit, adminUsernames: config.adminUsernames, logger });
+  seedAdminsFromConfig({
+    users,
+    audit,
+    adminUsernames: config.adminUsernames,
+    ledger: createSqliteAdminSeedLedger(db),
+    clock,
+    logger,
+  });
 
   const app = createApp({
     config,
