@@ -2,7 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
-import { destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
+import { SESSION_ENDED_PATH, destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
@@ -145,7 +145,9 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       ? 'Your account is ready. Log in to receive your first code.'
       : req.query.signedOut !== undefined
         ? 'You have logged out.'
-        : undefined;
+        : req.query.sessionEnded !== undefined
+          ? 'Your session ended in another tab or window. Please log in again.'
+          : undefined;
     const next = typeof req.query.next === 'string' ? toSafeReturnPath(req.query.next, '') : '';
     renderLogin(req, res, 200, { username: registered ?? '', next }, [], notice);
   });
@@ -180,7 +182,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');
-    await regenerateSession(req);
+    if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
     const chosen = channel ?? user.preferredChannel;
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
     req.session.channel = chosen;
