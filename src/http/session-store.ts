@@ -6,7 +6,8 @@ const FALLBACK_TTL_MS = 30 * 60_000;
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 /**
  * A tombstone lasts at least this long, even for a session about to expire: far longer than any
- * request can still be running (server.ts cuts requests at 30 s), so no late save outlives it.
+ * request can still be running (each provider call has a deadline of seconds), so no late save
+ * outlives it.
  */
 const TOMBSTONE_MIN_LIFETIME_MS = 30 * 60_000;
 /**

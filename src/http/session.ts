@@ -66,6 +66,11 @@ export async function regenerateSession(req: Request): Promise<boolean> {
   return true;
 }
 
+/** Writes the session to the store now, rather than after the response (see csrf.ts). */
+export function saveSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve())));
+}
+
 export function destroySession(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
     req.session.destroy((error) => (error ? reject(error) : resolve())),
