@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { openDatabase } from './db/open.js';
 import { createOutbox } from './dev/outbox.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
+import { createHttpServer } from './http/server-limits.js';
 import { SqliteSessionStore } from './http/session-store.js';
 import { createTerminalLogger } from './logger.js';
 import { createSqliteCodeStore } from './mfa/code-store.js';
@@ -75,7 +76,9 @@ async function main() {
     voiceDocuments,
   });
 
-  const server: Server = app.listen(config.port, config.host, () => {
+  // Timeouts and a connection cap against slow or greedy clients (see http/server-limits.ts).
+  const server: Server = createHttpServer(app);
+  server.listen(config.port, config.host, () => {
     const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
     logger.info({ providers: providers.names(), database: config.databasePath }, 'site started');
     console.log(
