@@ -15,6 +15,7 @@ import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
 import { createCsrfProtection } from './http/csrf.js';
 import { createErrorHandler, notFoundHandler } from './http/error-pages.js';
+import { createHealthCheck } from './http/healthz.js';
 import type { RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
@@ -107,17 +108,15 @@ export function createApp(deps: AppDeps): Express {
   app.use(createSecurityHeaders(config.isProduction));
   app.use('/assets', express.static(PUBLIC_DIR, { index: false, maxAge: config.isProduction ? '1d' : 0 }));
 
-  app.get('/healthz', (_req, res) => {
-    const databaseUp = isDatabaseHealthy(deps.db);
-    res
-      .status(databaseUp ? 200 : 503)
-      .set('Cache-Control', 'no-store')
-      .json({
-        status: databaseUp ? 'ok' : 'unavailable',
-        database: databaseUp ? 'up' : 'down',
-        providers: deps.providers.status(),
-      });
-  });
+  app.get(
+    '/healthz',
+    createHealthCheck({
+      isDatabaseUp: () => isDatabaseHealthy(deps.db),
+      providers: deps.providers,
+      isProduction: config.isProduction,
+      token: config.healthzToken,
+    }),
+  );
 
   // Coarse flood guards per address, under the finer rules (login throttle, code limits). Page
   // views count too: each new visitor's form makes a session row.

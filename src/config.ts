@@ -99,6 +99,9 @@ const envSchema = z.object({
     z.string().min(32, { error: 'must be at least 32 characters (try: openssl rand -hex 32)' }).optional(),
   ),
   TRUST_PROXY: trustProxySchema,
+  HEALTHZ_TOKEN: optionalString.pipe(
+    z.string().min(32, { error: 'must be at least 32 characters (try: openssl rand -hex 32)' }).optional(),
+  ),
   DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().trim().min(1).default('./data/app.db')),
   ADMIN_USERNAMES: optionalString,
   ADMIN_SCOPE_TTL_MINUTES: integerInRange(15, 1, 720),
@@ -195,6 +198,8 @@ export interface Config {
   /** True when SESSION_SECRET was not given and a random one was made for this run. */
   sessionSecretGenerated: boolean;
   trustProxy: boolean | number | string[];
+  /** In production, /healthz shows provider and store details only with this bearer token (or on loopback). */
+  healthzToken?: string;
   databasePath: string;
   /** Seeds the admin role at start for accounts that already exist; never reserves a name. */
   adminUsernames: string[];
@@ -380,6 +385,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     sessionSecret: env.SESSION_SECRET ?? randomBytes(32).toString('hex'),
     sessionSecretGenerated: env.SESSION_SECRET === undefined,
     trustProxy: env.TRUST_PROXY,
+    healthzToken: env.HEALTHZ_TOKEN,
     databasePath: env.DATABASE_PATH,
     adminUsernames: parseAdminUsernames(env.ADMIN_USERNAMES),
     adminScopeTtlMinutes: env.ADMIN_SCOPE_TTL_MINUTES,

@@ -18,7 +18,9 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
           'phone',
           'to',
           '*.password',
-          '*.code',
+          // Not '*.code': err.code (SQLITE_BUSY, ECONNREFUSED) is what an operator needs to see.
+          'body.code',
+          'form.code',
           '*.phone',
           '*.to',
           'req.headers.cookie',

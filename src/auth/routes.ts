@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
-import { destroySession, regenerateSession, sessionCookieName } from '../http/session.js';
+import { destroySession, sessionCookieName, startNewSession } from '../http/session.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
@@ -144,7 +144,9 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       ? 'Your account is ready. Log in to receive your first code.'
       : req.query.signedOut !== undefined
         ? 'You have logged out.'
-        : undefined;
+        : req.query.sessionEnded !== undefined
+          ? 'Your session ended in another tab or window. Please log in again.'
+          : undefined;
     const next = typeof req.query.next === 'string' ? toSafeReturnPath(req.query.next, '') : '';
     renderLogin(req, res, 200, { username: registered ?? '', next }, [], notice);
   });
@@ -185,7 +187,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');
-    await regenerateSession(req);
+    await startNewSession(req);
     const chosen = channel ?? user.preferredChannel;
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
     req.session.channel = chosen;

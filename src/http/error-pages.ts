@@ -30,7 +30,10 @@ export function providerErrorToAppError(error: ProviderError): AppError {
   }
 }
 
-/** SQLite (or a session store) failing: a passing condition for the person, not a bug in the page. */
+/**
+ * SQLite (or a session store) failing: a passing condition for the person, not a bug in the page.
+ * SQLITE_BUSY (another process holds the write lock) is one of them.
+ */
 function isStoreFailure(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return (
@@ -76,8 +79,18 @@ export const notFoundHandler: RequestHandler = (_req, _res, next) => next(new No
 
 /** The one error middleware, last in app.ts. A page never shows internals. */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (error, req, res, next) => {
-    if (res.headersSent) return next(error);
+  return (error, req, res, _next) => {
+    if (res.headersSent) {
+      // Too late for a page. express-session lands here when its save after the response fails
+      // (a locked database): the operator hears of it in the log, never as a raw stack on stderr.
+      logger.error(
+        { err: error, method: req.method, path: req.path },
+        'request failed after its response began',
+      );
+      // A response cut short mid-way cannot be finished properly: end the connection, as Express would.
+      if (!res.writableEnded) req.socket.destroy();
+      return;
+    }
     const appError = toAppError(error);
 
     if (error instanceof ProviderError) {

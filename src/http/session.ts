@@ -1,5 +1,6 @@
 import session from 'express-session';
 import type { RequestHandler, Request } from 'express';
+import { canRetireSessions } from './session-store.js';
 
 /** A session ends after this long without a request... */
 export const SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -35,11 +36,58 @@ export function createSessionMiddleware(options: {
   });
 }
 
-/** Gives the request a new session id and an empty session (against session fixation). */
-export function regenerateSession(req: Request): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.session.regenerate((error) => (error ? reject(error) : resolve())),
+/** Where a request goes when its session ended while it ran; the login page says so. */
+export const SESSION_ENDED_PATH = '/login?sessionEnded';
+
+/**
+ * Gives the request a new session id and an empty session (against session fixation), and ends
+ * the old id for good. Resolves false, with no new session, when the old id had already ended
+ * while this request ran: a logout (or another tab's login) during a slow code check must not be
+ * undone by this request handing the browser a fresh signed-in session. The caller then sends the
+ * person to SESSION_ENDED_PATH.
+ */
+export async function regenerateSession(req: Request): Promise<boolean> {
+  const store = req.sessionStore;
+  if (!canRetireSessions(store)) {
+    await new Promise<void>((resolve, reject) =>
+      req.session.regenerate((error) => (error ? reject(error) : resolve())),
+    );
+    return true;
+  }
+  const wasLive = await new Promise<boolean>((resolve, reject) =>
+    store.retireSession(req.sessionID, (error, live) => (error ? reject(error) : resolve(live === true))),
   );
+  if (!wasLive) {
+    // Drops the old session from the request too, so nothing is saved and no cookie is set.
+    await destroySession(req);
+    return false;
+  }
+  store.generate(req);
+  return true;
+}
+
+/**
+ * For the password step: the right password proves the person afresh, so a new session starts
+ * even when the old id had already ended (a "Log in" clicked twice, racing itself). The old id
+ * is ended for good either way.
+ */
+export async function startNewSession(req: Request): Promise<void> {
+  const store = req.sessionStore;
+  if (!canRetireSessions(store)) {
+    await new Promise<void>((resolve, reject) =>
+      req.session.regenerate((error) => (error ? reject(error) : resolve())),
+    );
+    return;
+  }
+  await new Promise<void>((resolve, reject) =>
+    store.retireSession(req.sessionID, (error) => (error ? reject(error) : resolve())),
+  );
+  store.generate(req);
+}
+
+/** Writes the session to the store now, rather than after the response (see csrf.ts). */
+export function saveSession(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve())));
 }
 
 export function destroySession(req: Request): Promise<void> {

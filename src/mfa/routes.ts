@@ -8,7 +8,7 @@ import type { Clock } from '../clock.js';
 import { describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
 import { noStore } from '../http/security-headers.js';
-import { regenerateSession } from '../http/session.js';
+import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { maskPhone } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
@@ -177,9 +177,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const now = clock.now().getTime();
     if (stage.scope === 'login') {
       const returnTo = req.session.returnTo;
-      const previousLoginAt = users.recordLogin(stage.user.id);
       // A fresh session id now that the person is fully signed in (no fixation).
-      await regenerateSession(req);
+      if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
+      const previousLoginAt = users.recordLogin(stage.user.id);
       req.session.signedIn = {
         userId: stage.user.id,
         signedInAt: now,
@@ -201,7 +201,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     }
 
     const signedIn = req.session.signedIn!;
-    await regenerateSession(req);
+    if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
     req.session.signedIn = { ...signedIn, lastSeenAt: now };
     req.session.channel = channel;
     req.session.adminVerified = { userId: stage.user.id, verifiedAt: now };

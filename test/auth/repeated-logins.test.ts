@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_MFA_RULES } from '../../src/mfa/service.js';
-import { createBrowser } from '../helpers/agent.js';
+import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword } from '../helpers/flows.js';
@@ -65,5 +65,19 @@ describe('logging in again while a code is on its way', () => {
     await submitPassword(browser, account);
     expect(codesPrinted()).toBe(2);
     expect(visibleText((await browser.get('/verify')).text)).toMatch(/We sent a 6-digit login code/);
+  });
+  it('takes a "Log in" clicked twice: both submissions lead to the code page, one code is sent', async () => {
+    const account = await register(createBrowser(site.app));
+    const browser = createBrowser(site.app);
+    const token = csrfTokenIn((await browser.get('/login')).text);
+    const post = () =>
+      browser.agent
+        .post('/login')
+        .type('form')
+        .send({ username: account.username, password: account.password, _csrf: token });
+    const [first, second] = await Promise.all([post(), post()]);
+    expectRedirect(first, '/verify');
+    expectRedirect(second, '/verify');
+    expect(codesPrinted()).toBe(1);
   });
 });

@@ -1,4 +1,6 @@
+import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { createBrowser } from '../helpers/agent.js';
 import { PRODUCTION_ENV, createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage } from '../helpers/expectations.js';
@@ -10,7 +12,8 @@ describe('GET /healthz', () => {
 
   it('answers 200 JSON while the database answers, with each provider’s state and no secrets', async () => {
     site = await createTestApp();
-    const res = await createBrowser(site.app).get('/healthz');
+    // Outside production the details are for anyone, whatever the address.
+    const res = await request(site.app).get('/healthz').set('X-Forwarded-For', '203.0.113.7');
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       status: 'ok',
@@ -38,6 +41,69 @@ describe('GET /healthz', () => {
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ status: 'unavailable', database: 'down' });
     site = undefined;
+  });
+});
+
+describe('GET /healthz in production', () => {
+  // Threat: which providers are configured, and which are failing right now, tells an attacker
+  // what to target and when; a load balancer needs only "ok".
+  const HEALTHZ_TOKEN = 'h'.repeat(40);
+  const PUBLIC_CLIENT = '203.0.113.7'; // behind the site's own proxy on loopback (TRUST_PROXY=loopback)
+  let site: TestApp | undefined;
+  afterEach(() => site?.close());
+
+  const healthz = (app: TestApp['app'], headers: Record<string, string> = {}) =>
+    request(app)
+      .get('/healthz')
+      .set({ 'X-Forwarded-For': PUBLIC_CLIENT, ...headers });
+
+  it('tells the public only whether the site is up', async () => {
+    site = await createTestApp({ env: { ...PRODUCTION_ENV, HEALTHZ_TOKEN } });
+    const res = await healthz(site.app);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+    expect(res.headers['cache-control']).toBe('no-store');
+  });
+
+  it('gives the details to a monitor with the bearer token, and not for a wrong one', async () => {
+    site = await createTestApp({ env: { ...PRODUCTION_ENV, HEALTHZ_TOKEN } });
+    const withToken = await healthz(site.app, { Authorization: `Bearer ${HEALTHZ_TOKEN}` });
+    expect(withToken.body).toEqual({
+      status: 'ok',
+      database: 'up',
+      providers: [{ name: 'bandwidth', channels: ['sms', 'voice'], state: 'up' }],
+    });
+    for (const authorization of [`Bearer ${HEALTHZ_TOKEN}x`, `Bearer ${'g'.repeat(40)}`, HEALTHZ_TOKEN]) {
+      expect((await healthz(site.app, { Authorization: authorization })).body).toEqual({ status: 'ok' });
+    }
+  });
+
+  it('shows no details to a token when none is configured', async () => {
+    site = await createTestApp({ env: PRODUCTION_ENV });
+    const res = await healthz(site.app, { Authorization: `Bearer ${HEALTHZ_TOKEN}` });
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
+  it('gives the details to a client on this machine', async () => {
+    site = await createTestApp({ env: PRODUCTION_ENV });
+    const res = await request(site.app).get('/healthz');
+    expect(res.body).toMatchObject({ status: 'ok', database: 'up', providers: [{ name: 'bandwidth' }] });
+  });
+
+  it('answers the public 503 {"status":"unavailable"} when the database does not answer', async () => {
+    site = await createTestApp({ env: PRODUCTION_ENV });
+    const app = site.app;
+    site.db.close();
+    site = undefined;
+    const res = await healthz(app);
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ status: 'unavailable' });
+  });
+
+  it('refuses a HEALTHZ_TOKEN shorter than 32 characters, by name', () => {
+    expect(() =>
+      loadConfig({ ...PRODUCTION_ENV, SESSION_SECRET: 's'.repeat(32), HEALTHZ_TOKEN: 'short' }),
+    ).toThrow(/HEALTHZ_TOKEN: must be at least 32 characters/);
   });
 });
 

@@ -1,0 +1,55 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, RequestHandler } from 'express';
+import type { ProviderPool } from '../mfa/providers/pool.js';
+
+export interface HealthCheckDeps {
+  isDatabaseUp(): boolean;
+  providers: Pick<ProviderPool, 'status'>;
+  /** Outside production anyone may see the details. */
+  isProduction: boolean;
+  /** HEALTHZ_TOKEN: in production, a monitor that sends it as a bearer token sees the details. */
+  token?: string;
+}
+
+/** 127.0.0.0/8 and ::1, also in their IPv4-mapped IPv6 form. */
+function isLoopbackAddress(ip: string | undefined): boolean {
+  if (!ip) return false;
+  const v4 = ip.startsWith('::ffff:') ? ip.slice('::ffff:'.length) : ip;
+  return ip === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
+/** Compares digests, so neither the token's characters nor its length show in the time taken. */
+function isSameSecret(given: string, expected: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+function bearerTokenOf(req: Request): string | undefined {
+  const match = /^Bearer +(\S+) *$/i.exec(req.get('authorization') ?? '');
+  return match?.[1];
+}
+
+/**
+ * GET /healthz for load balancers and monitors: 200 {"status":"ok"} while the database answers,
+ * 503 {"status":"unavailable"} when it does not. Which providers are configured and failing
+ * tells an attacker when to strike, so in production those details go only to a monitor that
+ * presents HEALTHZ_TOKEN, or to a client on this machine (req.ip, after TRUST_PROXY, is loopback).
+ */
+export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
+  const maySeeDetails = (req: Request) => {
+    if (!deps.isProduction || isLoopbackAddress(req.ip)) return true;
+    const given = bearerTokenOf(req);
+    return deps.token !== undefined && given !== undefined && isSameSecret(given, deps.token);
+  };
+
+  return (req, res) => {
+    const databaseUp = deps.isDatabaseUp();
+    const status = databaseUp ? 'ok' : 'unavailable';
+    res.status(databaseUp ? 200 : 503).set('Cache-Control', 'no-store');
+    if (!maySeeDetails(req)) {
+      res.json({ status });
+      return;
+    }
+    res.json({ status, database: databaseUp ? 'up' : 'down', providers: deps.providers.status() });
+  };
+}

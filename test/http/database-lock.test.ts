@@ -1,0 +1,109 @@
+import Database from 'better-sqlite3';
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
+import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+
+/**
+ * Generous on purpose: with the lock handled, every answer below comes within about half a second;
+ * before, each request that wrote waited 5 s with the whole process frozen.
+ */
+const FAST_ENOUGH_MS = 1500;
+
+async function timed(pending: PromiseLike<Response>): Promise<{ res: Response; ms: number }> {
+  const startedAt = Date.now();
+  const res = await pending;
+  return { res, ms: Date.now() - startedAt };
+}
+
+const STORE_DOWN = /cannot reach its data right now\. Nothing you saved is lost/;
+
+describe('while another process holds the database’s write lock', () => {
+  // Threat: one process holding SQLite's write lock (a backup, a maintenance command, a stuck
+  // script) must not freeze the whole site, nor leave people with forms that can never be posted.
+  let site: TestApp;
+  let logLines: string[];
+  let signedIn: Browser;
+  let onLoginPage: Browser;
+  let onLoginPageToken: string;
+  let account: TestAccount;
+  let lockHolder: Database.Database;
+
+  beforeEach(async () => {
+    logLines = [];
+    site = await createTestApp({ logLines, logLevel: 'warn' });
+    signedIn = createBrowser(site.app);
+    account = await register(signedIn);
+    await submitPassword(signedIn, account);
+    expectRedirect(await submitCode(signedIn, lastConsoleCode(site.printed)), '/account');
+    expectPage(await signedIn.get('/account'), 200);
+
+    onLoginPage = createBrowser(site.app);
+    onLoginPageToken = csrfTokenIn((await onLoginPage.get('/login')).text);
+
+    lockHolder = new Database(site.databasePath);
+    lockHolder.exec('BEGIN IMMEDIATE');
+  });
+  afterEach(() => {
+    if (lockHolder.inTransaction) lockHolder.exec('ROLLBACK');
+    lockHolder.close();
+    site.close();
+  });
+
+  const postLogin = (browser: Browser, token: string) =>
+    browser.agent
+      .post('/login')
+      .type('form')
+      .send({ username: account.username, password: account.password, _csrf: token });
+
+  it('serves static files, /healthz and pages that need no write at once, and the rest a quick 503', async () => {
+    const [stylesheet, health, accountPage, newVisitor, formPost] = await Promise.all([
+      timed(request(site.app).get('/assets/css/site.css')),
+      timed(request(site.app).get('/healthz')),
+      timed(signedIn.get('/account')),
+      timed(request(site.app).get('/login')),
+      timed(postLogin(onLoginPage, onLoginPageToken)),
+    ]);
+
+    expect(stylesheet.res.status).toBe(200);
+    expect(health.res.status).toBe(200);
+    expect(health.res.body).toMatchObject({ status: 'ok', database: 'up' });
+    expectPage(accountPage.res, 200, new RegExp(account.username));
+    // A new visitor's login form could not be kept: a 503 now, not a 403 on the next post.
+    expectPage(newVisitor.res, 503, STORE_DOWN);
+    expectPage(formPost.res, 503, STORE_DOWN);
+
+    for (const { ms } of [stylesheet, health, accountPage, newVisitor, formPost]) {
+      expect(ms).toBeLessThan(FAST_ENOUGH_MS);
+    }
+  });
+
+  it('reports a session it could not save after the page went out in the site’s log', async () => {
+    site.clock.advance(60_000); // the visit moves the session's last-seen time: a save, not a touch
+    expectPage(await signedIn.get('/account'), 200);
+    await vi.waitFor(() => {
+      const entries = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          msg: 'request failed after its response began',
+          path: '/account',
+          err: expect.objectContaining({ message: 'database is locked' }),
+        }),
+      );
+    });
+  });
+
+  it('works again as soon as the lock is released', async () => {
+    expectPage(await request(site.app).get('/login'), 503);
+    lockHolder.exec('ROLLBACK');
+
+    const newcomer = createBrowser(site.app);
+    const loginPage = await newcomer.get('/login');
+    expectPage(loginPage, 200, /Log in/);
+    expectRedirect(await postLogin(newcomer, csrfTokenIn(loginPage.text)), '/verify');
+    expectRedirect(await postLogin(onLoginPage, onLoginPageToken), '/verify');
+    expectPage(await signedIn.get('/account'), 200, new RegExp(account.username));
+  });
+});
