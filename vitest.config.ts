@@ -9,7 +9,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     reporters: ['default', './test/summary-reporter.ts'],
-    // Says once, in one line, when the browser tests are skipped (or fails where they are required).
-    globalSetup: ['test/e2e/global-setup.ts'],
+    // Each says once, in one line, when the browser or service tests are skipped (or fails where they are required).
+    globalSetup: ['test/e2e/global-setup.ts', 'test/helpers/services-setup.ts'],
   },
 });

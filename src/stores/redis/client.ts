@@ -1,0 +1,49 @@
+import { createClient } from 'redis';
+
+/**
+ * The one place a Redis connection is configured, for the stores and (later) connect-redis alike.
+ *
+ * While Redis is away a request must get the 503 page at once, not wait in a queue that empties
+ * only when Redis returns (node-redis's default), so:
+ * - commands sent while the client is not connected are rejected at once (no offline queue);
+ * - a command that cannot be written within `commandTimeoutMs` fails. node-redis stops that timer
+ *   once the command is written, so the stores also give up on an answer that does not come in
+ *   that time (callRedis in commands.ts); anything else sharing this client (connect-redis) needs
+ *   the same deadline around its calls;
+ * - the client reconnects by itself, backing off up to RECONNECT_MAX_DELAY_MS, and never gives up,
+ *   so the site recovers without a restart when Redis comes back.
+ *
+ * `connect()` resolves only once Redis has answered. A process that should start (and serve 503
+ * pages) while Redis is down calls it without awaiting it; every failed attempt is reported to
+ * `onError`, which must be given: node-redis throws an 'error' event that nobody listens to.
+ */
+export interface RedisClientOptions {
+  onError: (error: Error) => void;
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+const REDIS_CONNECT_TIMEOUT_MS = 2_000;
+const RECONNECT_MAX_DELAY_MS = 2_000;
+/** More commands than this waiting at once means Redis is not keeping up: refuse, do not pile up. */
+const COMMAND_QUEUE_MAX_LENGTH = 10_000;
+
+export function createRedisClient(url: string, options: RedisClientOptions) {
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    commandsQueueMaxLength: COMMAND_QUEUE_MAX_LENGTH,
+    commandOptions: { timeout: options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS },
+    socket: {
+      connectTimeout: options.connectTimeoutMs ?? REDIS_CONNECT_TIMEOUT_MS,
+      // Jitter keeps several instances from reconnecting in lockstep after Redis restarts.
+      reconnectStrategy: (retries) =>
+        Math.min(50 * 2 ** retries, RECONNECT_MAX_DELAY_MS) + Math.floor(Math.random() * 100),
+    },
+  });
+  client.on('error', options.onError);
+  return client;
+}
+
+export type RedisClient = ReturnType<typeof createRedisClient>;

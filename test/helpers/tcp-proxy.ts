@@ -1,0 +1,81 @@
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+
+/**
+ * A loopback TCP proxy in front of a real service, so a test can make the service go away, come
+ * back on the same port, or stop answering, without touching the service itself (which other
+ * tests share).
+ */
+export interface TcpProxy {
+  readonly port: number;
+  /** The service goes away: the port stops listening and every open connection is cut. */
+  stop(): Promise<void>;
+  /** The service comes back on the same port. */
+  start(): Promise<void>;
+  /** The service stops answering: connections stay open but nothing is passed either way. */
+  freeze(): void;
+  /** Everything held while frozen is passed on, in order, as a service that was paused would. */
+  thaw(): void;
+  close(): Promise<void>;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+  const sockets = new Set<Socket>();
+  let frozen = false;
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    if (frozen) socket.pause();
+  };
+
+  const server = createServer((client) => {
+    const upstream = connect(target);
+    track(client);
+    track(upstream);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    });
+
+  await listen(0);
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    stop,
+    start: () => listen(port),
+    freeze() {
+      frozen = true;
+      for (const socket of sockets) socket.pause();
+    },
+    thaw() {
+      frozen = false;
+      for (const socket of sockets) socket.resume();
+    },
+    close: stop,
+  };
+}
+
+/** A loopback port where nothing listens (one that was just free). */
+export async function findClosedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

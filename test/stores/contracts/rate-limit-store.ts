@@ -1,0 +1,178 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RateLimitStore } from '../../../src/http/rate-limit.js';
+import type { TestClock } from '../../helpers/clock.js';
+
+/**
+ * What every RateLimitStore backend promises (src/http/rate-limit.ts). Each backend's test file
+ * calls describeRateLimitStoreContract with a way to open a fresh, empty store for one test.
+ */
+export interface RateLimitStoreHarness {
+  store: RateLimitStore;
+  /** The same counters reached another way: a second connection, as a second instance of the site has. */
+  peer: RateLimitStore;
+  clock: TestClock;
+  /**
+   * Lets `ms` pass for the store. The test clock moves; a backend whose windows Redis times also
+   * waits that long for real, so windows in these specs are a few hundred milliseconds at most.
+   */
+  elapse(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Long enough that no window ends by itself during a spec, even on a busy machine. */
+const LONG_WINDOW_MS = 60_000;
+/** Short enough to wait out for real against Redis. */
+const SHORT_WINDOW_MS = 300;
+/** How far a reported window end may fall short of the exact one (Redis reports the time left). */
+const SLACK_MS = 150;
+
+export function describeRateLimitStoreContract(
+  backend: string,
+  open: () => Promise<RateLimitStoreHarness>,
+  options: { skip?: boolean } = {},
+): void {
+  describe.skipIf(options.skip ?? false)(`RateLimitStore contract: ${backend}`, () => {
+    let harness: RateLimitStoreHarness;
+    let store: RateLimitStore;
+    const msUntil = (date: Date) => date.getTime() - harness.clock.now().getTime();
+
+    beforeEach(async () => {
+      harness = await open();
+      store = harness.store;
+    });
+    afterEach(() => harness.close());
+
+    it('has no window for a key never counted', async () => {
+      expect(await store.get('login:user:nobody')).toBeNull();
+    });
+
+    it('opens a window of the asked length on the first increment', async () => {
+      const first = await store.increment('k', LONG_WINDOW_MS);
+      expect(first.count).toBe(1);
+      expect(msUntil(first.resetAt)).toBeLessThanOrEqual(LONG_WINDOW_MS);
+      expect(msUntil(first.resetAt)).toBeGreaterThan(LONG_WINDOW_MS - SLACK_MS);
+    });
+
+    it('counts up within the window and never moves its end', async () => {
+      const first = await store.increment('k', LONG_WINDOW_MS);
+      // Longer than the slack, so a window that restarted on each increment would show.
+      await harness.elapse(2 * SLACK_MS);
+      const second = await store.increment('k', LONG_WINDOW_MS);
+      // Asked again with another length, the open window still decides.
+      const third = await store.increment('k', 5 * LONG_WINDOW_MS);
+      expect([second.count, third.count]).toEqual([2, 3]);
+      expect(Math.abs(second.resetAt.getTime() - first.resetAt.getTime())).toBeLessThanOrEqual(SLACK_MS);
+      expect(Math.abs(third.resetAt.getTime() - first.resetAt.getTime())).toBeLessThanOrEqual(SLACK_MS);
+    });
+
+    it('reads the count and window end without changing them', async () => {
+      await store.increment('k', LONG_WINDOW_MS);
+      const counted = await store.increment('k', LONG_WINDOW_MS);
+      const read = await store.get('k');
+      expect(read?.count).toBe(2);
+      expect(Math.abs(read!.resetAt.getTime() - counted.resetAt.getTime())).toBeLessThanOrEqual(SLACK_MS);
+      expect((await store.get('k'))?.count).toBe(2);
+    });
+
+    it('keeps every key apart', async () => {
+      await store.increment('login:user:alice', LONG_WINDOW_MS);
+      await store.increment('login:user:alice', LONG_WINDOW_MS);
+      expect((await store.increment('login:user:bob', LONG_WINDOW_MS)).count).toBe(1);
+      expect((await store.get('login:user:alice'))?.count).toBe(2);
+    });
+
+    it('starts again from one once the window has ended', async () => {
+      await store.increment('k', SHORT_WINDOW_MS);
+      await store.increment('k', SHORT_WINDOW_MS);
+      await harness.elapse(SHORT_WINDOW_MS);
+      expect(await store.get('k')).toBeNull();
+      const again = await store.increment('k', LONG_WINDOW_MS);
+      expect(again.count).toBe(1);
+      expect(msUntil(again.resetAt)).toBeGreaterThan(LONG_WINDOW_MS - SLACK_MS);
+    });
+
+    it('takes one back with decrement, never below zero', async () => {
+      await store.increment('k', LONG_WINDOW_MS);
+      await store.increment('k', LONG_WINDOW_MS);
+      await store.decrement('k');
+      expect((await store.get('k'))?.count).toBe(1);
+      await store.decrement('k');
+      await store.decrement('k');
+      expect((await store.get('k'))?.count).toBe(0);
+      expect((await store.increment('k', LONG_WINDOW_MS)).count).toBe(1);
+    });
+
+    it('does not open a window when taking one back from a key with none', async () => {
+      await store.decrement('k');
+      expect(await store.get('k')).toBeNull();
+      expect((await store.increment('k', LONG_WINDOW_MS)).count).toBe(1);
+    });
+
+    it('never stretches the window when taking one back', async () => {
+      // Threat: a refused attempt that hands its reservation back would otherwise keep a pause going for ever.
+      const first = await store.increment('k', SHORT_WINDOW_MS);
+      await store.increment('k', SHORT_WINDOW_MS);
+      await harness.elapse(SHORT_WINDOW_MS / 2);
+      await store.decrement('k');
+      const read = await store.get('k');
+      expect(read?.count).toBe(1);
+      expect(Math.abs(read!.resetAt.getTime() - first.resetAt.getTime())).toBeLessThanOrEqual(SLACK_MS);
+      await harness.elapse(SHORT_WINDOW_MS / 2);
+      expect(await store.get('k')).toBeNull();
+    });
+
+    it('forgets a key on reset, and the next increment opens a new window', async () => {
+      await store.increment('k', LONG_WINDOW_MS);
+      await store.increment('k', LONG_WINDOW_MS);
+      await store.reset('k');
+      expect(await store.get('k')).toBeNull();
+      expect((await store.increment('k', LONG_WINDOW_MS)).count).toBe(1);
+    });
+
+    it('sees the counts another instance made', async () => {
+      await store.increment('k', LONG_WINDOW_MS);
+      expect((await harness.peer.increment('k', LONG_WINDOW_MS)).count).toBe(2);
+      await harness.peer.decrement('k');
+      expect((await store.get('k'))?.count).toBe(1);
+    });
+
+    it('gives 50 parallel increments, from two instances, the counts 1 to 50 once each', async () => {
+      // Threat: two requests that read the same count would both pass a limit meant for one.
+      const counts = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          (i % 2 === 0 ? store : harness.peer).increment('k', LONG_WINDOW_MS),
+        ),
+      );
+      expect(counts.map((c) => c.count).sort((a, b) => a - b)).toEqual(
+        Array.from({ length: 50 }, (_, i) => i + 1),
+      );
+      expect((await store.get('k'))?.count).toBe(50);
+    });
+
+    it('stops racing attempts from two instances at the same limit', async () => {
+      // Reserve, then hand back when over the limit: what the login throttle and MFA service do.
+      const LIMIT = 5;
+      const attempt = async (limits: RateLimitStore) => {
+        const { count } = await limits.increment('k', LONG_WINDOW_MS);
+        if (count <= LIMIT) return true;
+        await limits.decrement('k');
+        return false;
+      };
+      const allowed = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => attempt(i % 2 === 0 ? store : harness.peer)),
+      );
+      expect(allowed.filter(Boolean)).toHaveLength(LIMIT);
+      expect((await store.get('k'))?.count).toBe(LIMIT);
+    });
+
+    it('never goes below zero when many take one back at once', async () => {
+      await store.increment('k', LONG_WINDOW_MS);
+      await store.increment('k', LONG_WINDOW_MS);
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? store : harness.peer).decrement('k')),
+      );
+      expect((await store.get('k'))?.count).toBe(0);
+      expect((await store.increment('k', LONG_WINDOW_MS)).count).toBe(1);
+    });
+  });
+}
