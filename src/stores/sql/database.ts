@@ -1,0 +1,150 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { withUnavailableErrors } from './errors.js';
+import { applyMigrations } from './migrate.js';
+import type { Schema } from './schema.js';
+
+export type SqlDialect = 'sqlite' | 'postgres';
+
+/** One database, SQLite or PostgreSQL, that every SQL store is built on. */
+export interface SqlDatabase {
+  db: Kysely<Schema>;
+  dialect: SqlDialect;
+  /** True while the database answers a trivial query (for /healthz); never throws. */
+  isHealthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export type SqlDatabaseOptions =
+  | {
+      /** A file (created with its folder if missing), or ':memory:'. */
+      sqlitePath: string;
+      /** How long one statement waits for another process's write lock; see REQUEST_BUSY_TIMEOUT_MS. */
+      busyTimeoutMs?: number;
+    }
+  | {
+      /** postgres://user:password@host:port/database */
+      postgresUrl: string;
+      /** Tables live in this schema instead of the user's default one (the tests give each test its own). */
+      schema?: string;
+      /** Connections kept at most, per process. */
+      poolSize?: number;
+      /**
+       * A pooled connection that breaks while idle (PostgreSQL restarted, a proxy cut it) is reported
+       * here; unheard, node-postgres would crash the process. The pool then opens a new one when needed.
+       */
+      onError: (error: Error) => void;
+    };
+
+/**
+ * How long one SQLite statement waits for another process's write lock before failing with
+ * SQLITE_BUSY. better-sqlite3 is synchronous: that wait blocks the whole event loop (every request,
+ * static files included), so it stays tiny. The session store retries on its own, asynchronously
+ * (stores/sql/session-store.ts); anything else that meets a lock fails fast into the 503 page.
+ */
+export const REQUEST_BUSY_TIMEOUT_MS = 20;
+/** At start nothing is served yet, so migrations may wait longer for a lock held elsewhere. */
+const STARTUP_BUSY_TIMEOUT_MS = 5000;
+
+/** A request waits at most this long for a pooled connection (or a new one) before its 503 page. */
+const POSTGRES_CONNECT_TIMEOUT_MS = 2_000;
+/** PostgreSQL cancels a statement that runs (or waits on a lock) longer than this: a 503, not a hang. */
+const POSTGRES_STATEMENT_TIMEOUT_MS = 5_000;
+const POSTGRES_IDLE_TIMEOUT_MS = 30_000;
+const POSTGRES_POOL_SIZE = 10;
+
+/**
+ * pg answers int8 (bigint columns, COUNT) as strings, since they may exceed 2^53. Ours are
+ * milliseconds since the epoch and row ids, far below that: parse them into numbers, for this
+ * pool's connections only (pg's global parsers are left alone).
+ */
+const INT8_OID = 20;
+const postgresTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+/** A schema name safe to put in the connection's search_path. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Opens SQLite or PostgreSQL and brings the schema up to date (migrations run here, at start). */
+export async function openSqlDatabase(options: SqlDatabaseOptions): Promise<SqlDatabase> {
+  return 'sqlitePath' in options ? openSqlite(options) : openPostgres(options);
+}
+
+async function openSqlite(options: { sqlitePath: string; busyTimeoutMs?: number }): Promise<SqlDatabase> {
+  if (options.sqlitePath !== ':memory:') mkdirSync(dirname(options.sqlitePath), { recursive: true });
+  const sqlite = new Database(options.sqlitePath);
+  sqlite.pragma(`busy_timeout = ${STARTUP_BUSY_TIMEOUT_MS}`);
+  // WAL lets readers (the admin page, /healthz) run while a write is in progress.
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Schema>({ dialect: withUnavailableErrors(new SqliteDialect({ database: sqlite })) });
+  const database = describe(db, 'sqlite');
+  try {
+    await applyMigrations(db, 'sqlite');
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? REQUEST_BUSY_TIMEOUT_MS));
+  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
+  return database;
+}
+
+async function openPostgres(options: {
+  postgresUrl: string;
+  schema?: string;
+  poolSize?: number;
+  onError: (error: Error) => void;
+}): Promise<SqlDatabase> {
+  if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
+    throw new Error(`"${options.schema}" is not a schema name this site uses (a-z, 0-9, _)`);
+  }
+  const settings = [`-c statement_timeout=${POSTGRES_STATEMENT_TIMEOUT_MS}`];
+  if (options.schema !== undefined) settings.push(`-c search_path=${options.schema}`);
+  const pool = new pg.Pool({
+    connectionString: options.postgresUrl,
+    max: options.poolSize ?? POSTGRES_POOL_SIZE,
+    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: POSTGRES_IDLE_TIMEOUT_MS,
+    keepAlive: true,
+    options: settings.join(' '),
+    types: postgresTypes,
+  });
+  pool.on('error', options.onError);
+  const db = new Kysely<Schema>({ dialect: withUnavailableErrors(new PostgresDialect({ pool })) });
+  const database = describe(db, 'postgres');
+  try {
+    await applyMigrations(db, 'postgres');
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
+
+function describe(db: Kysely<Schema>, dialect: SqlDialect): SqlDatabase {
+  let closed: Promise<void> | undefined;
+  return {
+    db,
+    dialect,
+    async isHealthy() {
+      try {
+        await sql`SELECT 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close() {
+      closed ??= db.destroy();
+      return closed;
+    },
+  };
+}

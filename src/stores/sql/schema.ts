@@ -1,0 +1,92 @@
+import type { Generated } from 'kysely';
+import type { CloseReason } from '../../mfa/challenge-store.js';
+import type { Channel, Scope } from '../../mfa/provider.js';
+
+/**
+ * The tables as TypeScript sees them, on SQLite and PostgreSQL alike. Every time is a whole number
+ * of milliseconds since the epoch (a `bigint` column; pg's int8 answers are parsed back into
+ * numbers in database.ts). Flags are 0/1 integers, as SQLite has no boolean.
+ */
+export interface Schema {
+  schema_migrations: SchemaMigrationsTable;
+  users: UsersTable;
+  audit_events: AuditEventsTable;
+  issued_codes: IssuedCodesTable;
+  sessions: SessionsTable;
+  session_tombstones: SessionTombstonesTable;
+  challenges: ChallengesTable;
+  admin_seed_names: AdminSeedNamesTable;
+}
+
+export interface SchemaMigrationsTable {
+  name: string;
+  applied_at: number;
+}
+
+export interface UsersTable {
+  id: Generated<number>;
+  /** As the person typed it at registration (after NFKC and trimming): what pages show. */
+  username: string;
+  /** usernameKeyOf(username): unique, what every lookup by name compares (src/users/username.ts). */
+  username_key: string;
+  password_hash: string;
+  phone_e164: string;
+  preferred_channel: Channel;
+  created_at: number;
+  last_login_at: number | null;
+  is_admin: Generated<number>;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  user_id: number | null;
+  username: string | null;
+  ip: string | null;
+  detail: string | null;
+}
+
+export interface IssuedCodesTable {
+  id: string;
+  phone_e164: string;
+  scope: Scope;
+  code_hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+  voided_at: number | null;
+}
+
+export interface SessionsTable {
+  sid: string;
+  data: string;
+  expires_at: number;
+}
+
+export interface SessionTombstonesTable {
+  sid: string;
+  expires_at: number;
+}
+
+export interface ChallengesTable {
+  id: string;
+  user_id: number;
+  scope: Scope;
+  phone_e164: string;
+  channel: Channel;
+  provider: string;
+  handle: string | null;
+  sent_at: number;
+  expires_at: number;
+  wrong_attempts: Generated<number>;
+  closed_at: number | null;
+  close_reason: CloseReason | null;
+  /** Orders challenges of one account and scope sent in the same millisecond (findOpen). */
+  seq: Generated<number>;
+}
+
+export interface AdminSeedNamesTable {
+  name: string;
+  first_listed_at: number;
+}
