@@ -48,14 +48,14 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
   try {
     // Two earlier accounts, so the secure area has something to list.
     clock.set(new Date('2026-11-02T08:30:00Z'));
-    running.site.users.create({
+    await running.site.users.create({
       username: 'grace',
       passwordHash: 'x',
       phone: '+442079460958',
       preferredChannel: 'voice',
     });
     clock.set(new Date('2026-11-14T16:05:00Z'));
-    running.site.users.create({
+    await running.site.users.create({
       username: 'linus',
       passwordHash: 'x',
       phone: '+4930901820',
@@ -71,7 +71,7 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
     await shoot(page, 'register');
     await register(page, ada);
     // As the operator's `npm run admin -- grant ada` does.
-    running.site.grantAdmin('ada');
+    await running.site.grantAdmin('ada');
     clock.advance(45_000);
     await page.goto('/login');
     await shoot(page, 'login');

@@ -10,7 +10,6 @@ import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
-import { isDatabaseHealthy, type Db } from './db/open.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
 import { createCsrfProtection } from './http/csrf.js';
@@ -31,12 +30,14 @@ import {
 import { createMfaRouter } from './mfa/routes.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
+import type { SqlDatabase } from './stores/sql/database.js';
 import type { PasswordHasher } from './users/passwords.js';
 import type { UserStore } from './users/store.js';
 
 export interface AppDeps {
   config: Config;
-  db: Db;
+  /** Only asked whether it answers, for /healthz; the stores below hold their own handle. */
+  database: Pick<SqlDatabase, 'isHealthy'>;
   users: UserStore;
   audit: AuditLog;
   clock: Clock;
@@ -111,7 +112,7 @@ export function createApp(deps: AppDeps): Express {
   app.get(
     '/healthz',
     createHealthCheck({
-      isDatabaseUp: () => isDatabaseHealthy(deps.db),
+      isDatabaseUp: () => deps.database.isHealthy(),
       providers: deps.providers,
       isProduction: config.isProduction,
       token: config.healthzToken,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { usernameKeyOf } from './users/username.js';
 
 /**
  * The environment, parsed once at start. Only server.ts hands process.env to loadConfig;
@@ -336,15 +337,12 @@ function readKandyConfig(env: Env): KandyConfig {
 
 /**
  * Names whose EXISTING accounts are made admins at start (see src/admin/roles.ts). No default:
- * a default name would be promoted for whoever registers it first. Normalised as registration
- * normalises usernames (NFKC, then without case).
+ * a default name would be promoted for whoever registers it first. Kept as the accounts' own
+ * username keys (usernameKeyOf: NFKC, then without case).
  */
 function parseAdminUsernames(raw: string | undefined): string[] {
   if (raw === undefined) return [];
-  return raw
-    .split(',')
-    .map((name) => name.normalize('NFKC').trim().toLowerCase())
-    .filter(Boolean);
+  return raw.split(',').map(usernameKeyOf).filter(Boolean);
 }
 
 /** Parses the environment into a Config, or throws a ConfigError naming every bad variable. */

@@ -16,4 +16,3 @@ function findProjectRoot(start: string): string {
 export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 export const VIEWS_DIR = join(PROJECT_ROOT, 'views');
 export const PUBLIC_DIR = join(PROJECT_ROOT, 'public');
-export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'src', 'db', 'migrations');

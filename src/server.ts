@@ -2,25 +2,26 @@ import dotenv from 'dotenv';
 import { createHash } from 'node:crypto';
 import type { Server } from 'node:http';
 import { seedAdminsFromConfig } from './admin/roles.js';
-import { createSqliteAdminSeedLedger } from './admin/seed-ledger.js';
 import { createApp } from './app.js';
-import { createSqliteAuditLog } from './audit/log.js';
 import { createAuditRetentionTask } from './audit/retention.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { openDatabase } from './db/open.js';
 import { createOutbox } from './dev/outbox.js';
 import { startHousekeeping } from './housekeeping.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
 import { createHttpServer } from './http/server-limits.js';
-import { SqliteSessionStore } from './http/session-store.js';
 import { createTerminalLogger } from './logger.js';
-import { createExpiredChallengesTask, createSqliteChallengeStore } from './mfa/challenge-store.js';
-import { createSqliteCodeStore } from './mfa/code-store.js';
+import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
+import { createSqlAuditLog } from './stores/sql/audit-log.js';
+import { createSqlChallengeStore } from './stores/sql/challenge-store.js';
+import { createSqlCodeStore } from './stores/sql/code-store.js';
+import { openSqlDatabase } from './stores/sql/database.js';
+import { createSqlAdminSeedLedger } from './stores/sql/seed-ledger.js';
+import { SqlSessionStore } from './stores/sql/session-store.js';
+import { createSqlUserStore } from './stores/sql/user-store.js';
 import { createArgon2Hasher } from './users/passwords.js';
-import { createSqliteUserStore } from './users/store.js';
 
 /** Process entry: the only file that reads process.env, opens files and listens on a port. */
 
@@ -49,15 +50,15 @@ async function main() {
     logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
   }
 
-  const db = openDatabase(config.databasePath);
+  const database = await openSqlDatabase({ sqlitePath: config.databasePath });
   const clock = systemClock;
-  const users = createSqliteUserStore(db, clock);
-  const audit = createSqliteAuditLog(db, clock);
-  seedAdminsFromConfig({
+  const users = createSqlUserStore(database, clock);
+  const audit = createSqlAuditLog(database, clock);
+  await seedAdminsFromConfig({
     users,
     audit,
     adminUsernames: config.adminUsernames,
-    ledger: createSqliteAdminSeedLedger(db),
+    ledger: createSqlAdminSeedLedger(database),
     clock,
     logger,
   });
@@ -69,17 +70,17 @@ async function main() {
     : undefined;
   const providers = createProviders({
     config,
-    codes: createSqliteCodeStore(db, clock, codeHashKey),
+    codes: createSqlCodeStore(database, clock, codeHashKey),
     print: (line) => process.stdout.write(`${line}\n`),
     outbox,
     clock,
     voiceDocuments,
   });
 
-  const challenges = createSqliteChallengeStore(db, clock);
+  const challenges = createSqlChallengeStore(database, clock);
   const app = createApp({
     config,
-    db,
+    database,
     users,
     audit,
     clock,
@@ -88,7 +89,7 @@ async function main() {
     providers,
     limits: createMemoryRateLimitStore(clock),
     challenges,
-    sessionStore: new SqliteSessionStore(db, clock),
+    sessionStore: new SqlSessionStore(database, clock),
     outbox,
     voiceDocuments,
   });
@@ -125,8 +126,7 @@ async function main() {
     logger.info({ signal }, 'shutting down');
     housekeeping.stop();
     server.close(() => {
-      db.close();
-      process.exit(0);
+      void database.close().finally(() => process.exit(0));
     });
     // Keep-alive connections would hold close() open; give them a moment, then go.
     setTimeout(() => process.exit(0), 5000).unref();

@@ -1,16 +1,16 @@
 import dotenv from 'dotenv';
-import { createSqliteAuditLog } from '../audit/log.js';
 import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { openDatabase } from '../db/open.js';
-import { createSqliteUserStore } from '../users/store.js';
+import { createSqlAuditLog } from '../stores/sql/audit-log.js';
+import { openSqlDatabase } from '../stores/sql/database.js';
+import { createSqlUserStore } from '../stores/sql/user-store.js';
 import { runAdminCommand } from './command.js';
 
 /**
  * Process entry of `npm run admin -- ...`: reads the same environment and .env as the site, opens
  * the same database (safe while the site runs: SQLite serialises the writes), runs the command.
  */
-function main(): number {
+async function main(): Promise<number> {
   dotenv.config({ quiet: true });
   let config;
   try {
@@ -21,24 +21,27 @@ function main(): number {
     console.error('Fix these in your environment or .env file (see .env.example), then run this again.');
     return 1;
   }
-  const db = openDatabase(config.databasePath);
+  const database = await openSqlDatabase({ sqlitePath: config.databasePath });
   try {
-    const result = runAdminCommand(process.argv.slice(2), {
-      users: createSqliteUserStore(db, systemClock),
-      audit: createSqliteAuditLog(db, systemClock),
+    const result = await runAdminCommand(process.argv.slice(2), {
+      users: createSqlUserStore(database, systemClock),
+      audit: createSqlAuditLog(database, systemClock),
       adminUsernames: config.adminUsernames,
       databasePath: config.databasePath,
     });
     (result.exitCode === 0 ? console.log : console.error)(result.output);
     return result.exitCode;
   } finally {
-    db.close();
+    await database.close();
   }
 }
 
-try {
-  process.exitCode = main();
-} catch (error) {
-  console.error('The admin command failed:', error instanceof Error ? error.message : error);
-  process.exitCode = 1;
-}
+main().then(
+  (exitCode) => {
+    process.exitCode = exitCode;
+  },
+  (error: unknown) => {
+    console.error('The admin command failed:', error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  },
+);

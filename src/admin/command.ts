@@ -1,3 +1,4 @@
+import { usernameKeyOf } from '../users/username.js';
 import { GRANT_COMMAND, setAdminRole, type AdminRoleDeps } from './roles.js';
 
 /**
@@ -28,11 +29,14 @@ const usageError = (problem: string): AdminCommandResult => ({
   exitCode: 2,
 });
 
-export function runAdminCommand(args: readonly string[], deps: AdminCommandDeps): AdminCommandResult {
+export async function runAdminCommand(
+  args: readonly string[],
+  deps: AdminCommandDeps,
+): Promise<AdminCommandResult> {
   const [action, username, ...extra] = args;
   if (action === 'list') {
     if (args.length > 1) return usageError('"list" takes no username.');
-    const admins = deps.users.listAdmins().map((user) => user.username);
+    const admins = (await deps.users.listAdmins()).map((user) => user.username);
     return {
       output:
         admins.length === 0
@@ -48,7 +52,7 @@ export function runAdminCommand(args: readonly string[], deps: AdminCommandDeps)
   if (extra.length > 0) return usageError(`"${action}" takes one username at a time.`);
 
   const isGrant = action === 'grant';
-  const change = setAdminRole(deps, username, isGrant, FROM_OPERATOR);
+  const change = await setAdminRole(deps, username, isGrant, FROM_OPERATOR);
   if (!change.ok) {
     return {
       output:
@@ -72,7 +76,7 @@ export function runAdminCommand(args: readonly string[], deps: AdminCommandDeps)
       exitCode: 0,
     };
   }
-  const stillListed = deps.adminUsernames.includes(name.toLowerCase());
+  const stillListed = deps.adminUsernames.some((listed) => usernameKeyOf(listed) === usernameKeyOf(name));
   return {
     output:
       `${name} is no longer an admin.` +

@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { User, UserStore } from '../users/store.js';
+import { usernameKeyOf } from '../users/username.js';
 import type { AdminSeedLedger } from './seed-ledger.js';
 
 /**
@@ -21,23 +22,18 @@ export type RoleChange =
   /** `changed` is false when the account already had that role (nothing written, nothing audited). */
   { ok: true; user: User; changed: boolean } | { ok: false; reason: 'no_such_account' };
 
-/** Usernames as registration stores them: NFKC, trimmed (the store then matches without case). */
-export function normaliseUsername(username: string): string {
-  return username.normalize('NFKC').trim();
-}
-
 /** Gives or takes away the admin role, and records who did it (`detail`) in the audit log. */
-export function setAdminRole(
+export async function setAdminRole(
   deps: AdminRoleDeps,
   username: string,
   isAdmin: boolean,
   detail: string,
-): RoleChange {
-  const user = deps.users.findByUsername(normaliseUsername(username));
+): Promise<RoleChange> {
+  const user = await deps.users.findByUsername(username);
   if (!user) return { ok: false, reason: 'no_such_account' };
   if (user.isAdmin === isAdmin) return { ok: true, user, changed: false };
-  deps.users.setAdmin(user.username, isAdmin);
-  deps.audit.record({
+  await deps.users.setAdmin(user.username, isAdmin);
+  await deps.audit.record({
     type: isAdmin ? 'admin_granted' : 'admin_revoked',
     userId: user.id,
     username: user.username,
@@ -54,20 +50,20 @@ export const SEEDED_FROM_CONFIG = 'ADMIN_USERNAMES at start';
  * reservation, since whoever registered it next would otherwise be promoted at the following
  * restart. The ledger remembers when each name was first listed, across restarts.
  */
-export function seedAdminsFromConfig(
+export async function seedAdminsFromConfig(
   deps: AdminRoleDeps & {
     adminUsernames: readonly string[];
     ledger: AdminSeedLedger;
     clock: Clock;
     logger: Logger;
   },
-): { granted: string[]; missing: string[]; refused: string[] } {
+): Promise<{ granted: string[]; missing: string[]; refused: string[] }> {
   const granted: string[] = [];
   const missing: string[] = [];
   const refused: string[] = [];
   for (const name of deps.adminUsernames) {
-    const firstListedAt = deps.ledger.firstListedAt(normaliseUsername(name).toLowerCase(), deps.clock.now());
-    const account = deps.users.findByUsername(normaliseUsername(name));
+    const firstListedAt = await deps.ledger.firstListedAt(usernameKeyOf(name), deps.clock.now());
+    const account = await deps.users.findByUsername(name);
     if (!account) {
       missing.push(name);
       deps.logger.warn(
@@ -84,13 +80,13 @@ export function seedAdminsFromConfig(
       );
       continue;
     }
-    const change = setAdminRole(deps, name, true, SEEDED_FROM_CONFIG);
+    const change = await setAdminRole(deps, name, true, SEEDED_FROM_CONFIG);
     if (change.ok && change.changed) {
       granted.push(change.user.username);
       deps.logger.info({ username: change.user.username }, 'made an admin from ADMIN_USERNAMES');
     }
   }
-  if (deps.users.listAdmins().length === 0) {
+  if ((await deps.users.listAdmins()).length === 0) {
     deps.logger.warn(
       `No account can enter the secure area yet: register one, then run: ${GRANT_COMMAND} USERNAME`,
     );

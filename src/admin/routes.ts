@@ -37,10 +37,10 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     '/admin',
     noStore,
     requireSignedIn,
-    (req, res, next) => {
+    async (req, res, next) => {
       const user = currentUserOf(res)!;
       if (!res.locals.isAdmin)
-        audit.record({ type: 'admin_denied', userId: user.id, username: user.username, ip: req.ip });
+        await audit.record({ type: 'admin_denied', userId: user.id, username: user.username, ip: req.ip });
       next();
     },
     requireAdmin,
@@ -63,17 +63,18 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         ttlMinutes: Math.round(deps.adminScopeTtlMs / 60_000),
       });
     }
+    const [accounts, events] = await Promise.all([users.list(), audit.recent(100)]);
     res.render('admin/index', {
       title: 'Secure area',
       verifiedUntil: new Date(adminVerifiedUntil(req.session, deps.adminScopeTtlMs)!),
-      accounts: users.list().map((account) => ({
+      accounts: accounts.map((account) => ({
         username: account.username,
         maskedPhone: maskPhone(account.phone),
         createdAt: account.createdAt,
         lastLoginAt: account.lastLoginAt,
         isAdmin: isAdminUser(account),
       })),
-      events: audit.recent(100),
+      events,
       providers: deps.providers.status(),
     });
   });

@@ -1,6 +1,3 @@
-import type { Clock } from '../clock.js';
-import type { Db } from '../db/open.js';
-
 export const AUDIT_EVENT_TYPES = [
   'account_created',
   'login_password_failed',
@@ -37,57 +34,11 @@ export interface AuditEventInput {
   detail?: string | null;
 }
 
+/** What happened to accounts, newest first on the admin page. Backends: src/stores/sql/audit-log.ts. */
 export interface AuditLog {
-  record(event: AuditEventInput): void;
-  recent(limit?: number): AuditEvent[];
+  record(event: AuditEventInput): Promise<void>;
+  /** The newest `limit` events (50 unless said), newest first. */
+  recent(limit?: number): Promise<AuditEvent[]>;
   /** Deletes up to `batchSize` of the oldest events from before `cutoff`; returns how many went. */
-  deleteOlderThan(cutoff: Date, batchSize: number): number;
-}
-
-interface AuditRow {
-  id: number;
-  at: number;
-  type: AuditEventType;
-  user_id: number | null;
-  username: string | null;
-  ip: string | null;
-  detail: string | null;
-}
-
-export function createSqliteAuditLog(db: Db, clock: Clock): AuditLog {
-  const insert = db.prepare(
-    'INSERT INTO audit_events (at, type, user_id, username, ip, detail) VALUES (?, ?, ?, ?, ?, ?)',
-  );
-  const recent = db.prepare('SELECT * FROM audit_events ORDER BY at DESC, id DESC LIMIT ?');
-  // Oldest first and a bounded batch, so one sweep never holds the write lock for long.
-  const deleteOld = db.prepare(
-    `DELETE FROM audit_events WHERE id IN (
-       SELECT id FROM audit_events WHERE at < ? ORDER BY at, id LIMIT ?)`,
-  );
-  return {
-    record(event) {
-      insert.run(
-        clock.now().getTime(),
-        event.type,
-        event.userId ?? null,
-        event.username ?? null,
-        event.ip ?? null,
-        event.detail ?? null,
-      );
-    },
-    recent(limit = 50) {
-      return (recent.all(limit) as AuditRow[]).map((row) => ({
-        id: row.id,
-        at: new Date(row.at),
-        type: row.type,
-        userId: row.user_id,
-        username: row.username,
-        ip: row.ip,
-        detail: row.detail,
-      }));
-    },
-    deleteOlderThan(cutoff, batchSize) {
-      return deleteOld.run(cutoff.getTime(), batchSize).changes;
-    },
-  };
+  deleteOlderThan(cutoff: Date, batchSize: number): Promise<number>;
 }

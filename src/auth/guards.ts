@@ -23,12 +23,12 @@ export function isAdminUser(user: User): boolean {
  * request, so a grant or revoke by the operator counts from the next page on.
  */
 export function createSignedInLoader(deps: { users: UserStore; clock: Clock }): RequestHandler {
-  return (req, res, next) => {
+  return async (req, res, next) => {
     const now = deps.clock.now().getTime();
     const slot = req.session?.signedIn;
     if (!slot) return next();
     const signedIn = readSignedIn(req.session, now);
-    const user = signedIn ? deps.users.findById(signedIn.userId) : null;
+    const user = signedIn ? await deps.users.findById(signedIn.userId) : null;
     if (!signedIn || !user) {
       delete req.session.signedIn;
       delete req.session.adminVerified;

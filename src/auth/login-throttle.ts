@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
+import { usernameKeyOf } from '../users/username.js';
 
 /**
  * Failed passwords are counted in fixed windows, three ways:
@@ -60,12 +61,11 @@ export interface LoginThrottle {
   recordSuccess(username: string, clientKey: string): Promise<void>;
 }
 
-const normalise = (username: string) => username.normalize('NFKC').toLowerCase();
 // JSON keeps the two parts apart: a username may contain any character, an IPv6 key has colons.
 const pairKey = (username: string, clientKey: string) =>
-  `login:pair:${JSON.stringify([normalise(username), clientKey])}`;
+  `login:pair:${JSON.stringify([usernameKeyOf(username), clientKey])}`;
 const clientOnlyKey = (clientKey: string) => `login:client:${clientKey}`;
-const usernameKey = (username: string) => `login:user:${normalise(username)}`;
+const usernameKey = (username: string) => `login:user:${usernameKeyOf(username)}`;
 
 export function createLoginThrottle(deps: {
   limits: RateLimitStore;

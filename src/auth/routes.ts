@@ -121,7 +121,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const phone = parsePhone(form.data.phone, form.data.country);
     if (!phone.ok) return renderRegister(res, 400, values, [{ field: 'phone', message: phone.message }]);
 
-    const user = users.create({
+    const user = await users.create({
       username: form.data.username,
       passwordHash: await hasher.hash(form.data.password),
       phone: phone.e164,
@@ -132,7 +132,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         { field: 'username', message: 'That username is taken. Choose another.' },
       ]);
     }
-    audit.record({ type: 'account_created', userId: user.id, username: user.username, ip: req.ip });
+    await audit.record({ type: 'account_created', userId: user.id, username: user.username, ip: req.ip });
     res.redirect(303, `/login?registered=${encodeURIComponent(user.username)}`);
   });
 
@@ -157,7 +157,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     if (!form.ok) return renderLogin(req, res, 400, values, form.errors);
     const { username, password, channel } = form.data;
 
-    const user = users.findByUsername(username);
+    const user = await users.findByUsername(username);
     const attempt: LoginAttempt = {
       username,
       clientKey: clientKeyOfRequest(req),
@@ -165,7 +165,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     };
     const decision = await throttle.reserveAttempt(attempt);
     if (!decision.allowed) {
-      audit.record({ type: 'login_throttled', username, ip: req.ip });
+      await audit.record({ type: 'login_throttled', username, ip: req.ip });
       res.set('Retry-After', String(decision.retryAfterSeconds));
       return renderLogin(req, res, 429, values, [
         {
@@ -180,7 +180,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     // Both branches hash once, so the time taken does not tell whether the account exists.
     const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
     if (!user || !passwordMatches) {
-      audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip: req.ip });
+      await audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip: req.ip });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
     await throttle.releaseAttempt(attempt);
@@ -193,7 +193,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     req.session.channel = chosen;
     if (returnTo) req.session.returnTo = returnTo;
     if (chosen !== user.preferredChannel && delivery.channels().includes(chosen)) {
-      users.setPreferredChannel(user.id, chosen);
+      await users.setPreferredChannel(user.id, chosen);
     }
 
     const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
@@ -217,7 +217,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
   router.post('/logout', async (req, res) => {
     const user = currentUserOf(res);
-    if (user) audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
+    if (user) await audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
     await destroySession(req);
     res.clearCookie(sessionCookieName(deps.isProduction), { path: '/' });
     res.redirect(303, '/login?signedOut');

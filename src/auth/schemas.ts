@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CHANNELS } from '../mfa/provider.js';
 import { hasDisallowedCharacters } from '../http/validate.js';
+import { normaliseUsername } from '../users/username.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, isCommonPassword } from '../users/passwords.js';
 
 const codePointLength = (value: string) => [...value].length;
@@ -15,7 +16,7 @@ const channelField = z.enum(CHANNELS, { error: 'Choose text message or voice cal
 
 export const registerSchema = z.object({
   username: field('username')
-    .transform((value) => value.normalize('NFKC').trim())
+    .transform(normaliseUsername)
     .pipe(
       z
         .string()
@@ -59,7 +60,7 @@ export const registerSchema = z.object({
 
 export const loginSchema = z.object({
   username: field('username')
-    .transform((value) => value.normalize('NFKC').trim())
+    .transform(normaliseUsername)
     .pipe(
       z
         .string()

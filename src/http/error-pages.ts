@@ -2,6 +2,8 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, NotFoundError, describeWait } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { ProviderError } from '../mfa/provider.js';
+import { StoreUnavailableError } from '../stores/errors.js';
+import { isDatabaseUnavailable } from '../stores/sql/errors.js';
 import { isCsrfError } from './csrf.js';
 
 const RETRY_CODE_STEP = { href: '/verify', label: 'Back to the code page' };
@@ -30,18 +32,6 @@ export function providerErrorToAppError(error: ProviderError): AppError {
   }
 }
 
-/**
- * SQLite (or a session store) failing: a passing condition for the person, not a bug in the page.
- * SQLITE_BUSY (another process holds the write lock) is one of them.
- */
-function isStoreFailure(error: unknown): boolean {
-  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return (
-    (typeof code === 'string' && code.startsWith('SQLITE_')) ||
-    (typeof message === 'string' && /database connection is not open/i.test(message))
-  );
-}
-
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   if (error instanceof ProviderError) return providerErrorToAppError(error);
@@ -56,12 +46,9 @@ function toAppError(error: unknown): AppError {
       },
     );
   }
-  if (isStoreFailure(error)) {
-    return new AppError(
-      503,
-      'The site cannot reach its data right now. Nothing you saved is lost; please try again in a moment.',
-    );
-  }
+  // The SQL stores already throw StoreUnavailableError (an AppError); this catches what fails on the
+  // way to them outside their driver, such as a query after the database was closed at shutdown.
+  if (isDatabaseUnavailable(error)) return new StoreUnavailableError('database', error);
   const status = (error as { status?: unknown; statusCode?: unknown })?.status;
   const type = (error as { type?: unknown })?.type;
   if (status === 413 || type === 'entity.too.large') {

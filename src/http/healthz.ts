@@ -3,7 +3,7 @@ import type { Request, RequestHandler } from 'express';
 import type { ProviderPool } from '../mfa/providers/pool.js';
 
 export interface HealthCheckDeps {
-  isDatabaseUp(): boolean;
+  isDatabaseUp(): Promise<boolean>;
   providers: Pick<ProviderPool, 'status'>;
   /** Outside production anyone may see the details. */
   isProduction: boolean;
@@ -42,8 +42,8 @@ export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
     return deps.token !== undefined && given !== undefined && isSameSecret(given, deps.token);
   };
 
-  return (req, res) => {
-    const databaseUp = deps.isDatabaseUp();
+  return async (req, res) => {
+    const databaseUp = await deps.isDatabaseUp();
     const status = databaseUp ? 'ok' : 'unavailable';
     res.status(databaseUp ? 200 : 503).set('Cache-Control', 'no-store');
     if (!maySeeDetails(req)) {

@@ -1,5 +1,4 @@
 import type { Clock } from '../clock.js';
-import type { Db } from '../db/open.js';
 import type { HousekeepingTask } from '../housekeeping.js';
 import type { Channel, Scope } from './provider.js';
 
@@ -7,6 +6,7 @@ import type { Channel, Scope } from './provider.js';
  * Challenges live on the server, by id: the session holds only the id. Every rule that must hold
  * across requests (attempts, single acceptance, a newer code voiding the older) is one
  * conditional write here, so racing requests cannot each see a stale copy.
+ * Backends: src/stores/sql/challenge-store.ts (SQLite, PostgreSQL), src/stores/redis/challenge-store.ts.
  */
 
 /** Why a challenge can no longer be answered. */
@@ -49,102 +49,6 @@ export interface ChallengeStore {
   close(id: string, reason: CloseReason): Promise<boolean>;
   /** Deletes up to `batchSize` challenges that expired before `before`; returns how many went. */
   deleteExpired(before: Date, batchSize: number): Promise<number>;
-}
-
-interface ChallengeRow {
-  id: string;
-  user_id: number;
-  scope: Scope;
-  phone_e164: string;
-  channel: Channel;
-  provider: string;
-  handle: string | null;
-  sent_at: number;
-  expires_at: number;
-  wrong_attempts: number;
-  closed_at: number | null;
-  close_reason: CloseReason | null;
-}
-
-function toChallenge(row: ChallengeRow): Challenge {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    scope: row.scope,
-    phone: row.phone_e164,
-    channel: row.channel,
-    provider: row.provider,
-    ...(row.handle === null ? {} : { handle: row.handle }),
-    sentAt: row.sent_at,
-    expiresAt: row.expires_at,
-    wrongAttempts: row.wrong_attempts,
-    closedAt: row.closed_at,
-    closeReason: row.close_reason,
-  };
-}
-
-export function createSqliteChallengeStore(db: Db, clock: Clock): ChallengeStore {
-  const insert = db.prepare(
-    `INSERT INTO challenges (id, user_id, scope, phone_e164, channel, provider, handle, sent_at, expires_at)
-     VALUES (@id, @userId, @scope, @phone, @channel, @provider, @handle, @sentAt, @expiresAt)`,
-  );
-  const byId = db.prepare('SELECT * FROM challenges WHERE id = ?');
-  const openOf = db.prepare(
-    `SELECT * FROM challenges WHERE user_id = ? AND scope = ? AND closed_at IS NULL
-     ORDER BY sent_at DESC, rowid DESC LIMIT 1`,
-  );
-  const closeOthers = db.prepare(
-    `UPDATE challenges SET closed_at = @now, close_reason = @reason
-     WHERE user_id = @userId AND scope = @scope AND id <> @keepId AND closed_at IS NULL
-     RETURNING *`,
-  );
-  const reserve = db.prepare(
-    `UPDATE challenges SET wrong_attempts = wrong_attempts + 1
-     WHERE id = ? AND closed_at IS NULL AND wrong_attempts < ?
-     RETURNING wrong_attempts`,
-  );
-  const release = db.prepare(
-    'UPDATE challenges SET wrong_attempts = wrong_attempts - 1 WHERE id = ? AND wrong_attempts > 0',
-  );
-  const close = db.prepare(
-    'UPDATE challenges SET closed_at = ?, close_reason = ? WHERE id = ? AND closed_at IS NULL',
-  );
-  const deleteExpired = db.prepare(
-    `DELETE FROM challenges WHERE id IN (
-       SELECT id FROM challenges WHERE expires_at < ? ORDER BY expires_at LIMIT ?)`,
-  );
-
-  return {
-    async create(challenge) {
-      insert.run({ ...challenge, handle: challenge.handle ?? null });
-      return { ...challenge, wrongAttempts: 0, closedAt: null, closeReason: null };
-    },
-    async findById(id) {
-      const row = byId.get(id) as ChallengeRow | undefined;
-      return row ? toChallenge(row) : null;
-    },
-    async findOpen(userId, scope) {
-      const row = openOf.get(userId, scope) as ChallengeRow | undefined;
-      return row ? toChallenge(row) : null;
-    },
-    async closeOthers(userId, scope, keepId, reason) {
-      const rows = closeOthers.all({ now: clock.now().getTime(), reason, userId, scope, keepId });
-      return (rows as ChallengeRow[]).map(toChallenge);
-    },
-    async reserveAttempt(id, max) {
-      const row = reserve.get(id, max) as { wrong_attempts: number } | undefined;
-      return row ? row.wrong_attempts : null;
-    },
-    async releaseAttempt(id) {
-      release.run(id);
-    },
-    async close(id, reason) {
-      return close.run(clock.now().getTime(), reason, id).changes === 1;
-    },
-    async deleteExpired(before, batchSize) {
-      return deleteExpired.run(before.getTime(), batchSize).changes;
-    },
-  };
 }
 
 /** Expired challenges are kept a day (for the record of a late answer), then deleted. */

@@ -52,7 +52,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       return challenge ? { scope: 'admin', user: signedInUser, challenge } : null;
     }
     const pending = readPendingLogin(req.session, clock.now().getTime());
-    const user = pending ? users.findById(pending.userId) : null;
+    const user = pending ? await users.findById(pending.userId) : null;
     if (!user) return null;
     return {
       scope: 'login',
@@ -179,7 +179,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       const returnTo = req.session.returnTo;
       // A fresh session id now that the person is fully signed in (no fixation).
       if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
-      const previousLoginAt = users.recordLogin(stage.user.id);
+      const previousLoginAt = await users.recordLogin(stage.user.id);
       req.session.signedIn = {
         userId: stage.user.id,
         signedInAt: now,
@@ -188,7 +188,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       };
       req.session.channel = channel;
       await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));
-      audit.record({
+      await audit.record({
         type: 'login_succeeded',
         userId: stage.user.id,
         username: stage.user.username,
@@ -205,7 +205,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     req.session.signedIn = { ...signedIn, lastSeenAt: now };
     req.session.channel = channel;
     req.session.adminVerified = { userId: stage.user.id, verifiedAt: now };
-    audit.record({
+    await audit.record({
       type: 'admin_verified',
       userId: stage.user.id,
       username: stage.user.username,
@@ -234,7 +234,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     }
     req.session.channel = channel;
     if (requested && requested !== stage.user.preferredChannel) {
-      users.setPreferredChannel(stage.user.id, requested);
+      await users.setPreferredChannel(stage.user.id, requested);
     }
     req.session.flash = {
       kind: 'info',

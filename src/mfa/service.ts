@@ -174,7 +174,7 @@ export function createMfaService({
         // A code that never went out does not count against the person, who may simply retry.
         await giveBackClaim();
         await limits.decrement(sendsKey(recipient.userId));
-        audit.record({
+        await audit.record({
           type: 'code_send_failed',
           userId: recipient.userId,
           username: recipient.username,
@@ -209,7 +209,7 @@ export function createMfaService({
           .catch(() => undefined);
       }
 
-      audit.record({
+      await audit.record({
         type: 'code_sent',
         userId: recipient.userId,
         username: recipient.username,
@@ -307,14 +307,14 @@ export function createMfaService({
         wrongAttempts: attemptsUsed,
         ...(usedUp ? { closedAt: now(), closeReason: 'used_up' as const } : {}),
       };
-      audit.record({
+      await audit.record({
         ...base,
         type: 'code_failed',
         detail: `${challenge.scope} code, attempt ${attemptsUsed}`,
       });
 
       if (failures.count >= rules.maxFailuresPerAccount) {
-        audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
+        await audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
         return {
           ok: false,
           reason: 'locked',

@@ -44,7 +44,7 @@ describe('a name listed in ADMIN_USERNAMES before anyone registered it', () => {
       expectPage(accountPage, 200);
       expect(visibleText(accountPage.text)).not.toContain('Go to the secure area');
       expectPage(await stranger.get('/admin'), 403, /for administrators only/);
-      expect(site.users.listAdmins()).toEqual([]);
+      expect(await site.users.listAdmins()).toEqual([]);
     },
   );
 });
@@ -65,7 +65,7 @@ describe('the admin role, granted and revoked by the operator', () => {
   it('opens the secure area from the next page after a grant, and closes it again after a revoke', async () => {
     expectPage(await browser.get('/admin'), 403);
 
-    expect(operator(site, 'grant', 'bob')).toEqual({
+    expect(await operator(site, 'grant', 'bob')).toEqual({
       output: 'bob is now an admin: the secure area opens for them from their next page load.',
       exitCode: 0,
     });
@@ -82,7 +82,7 @@ describe('the admin role, granted and revoked by the operator', () => {
     expect(secureArea).not.toMatch(/\bcarol admin\b/);
     expect(secureArea).toMatch(/admin granted bob — by the operator command \(npm run admin\)/);
 
-    expect(operator(site, 'revoke', 'bob').exitCode).toBe(0);
+    expect((await operator(site, 'revoke', 'bob')).exitCode).toBe(0);
     // Even with the secure area's own code still fresh, the role is what counts.
     expectPage(await browser.get('/admin'), 403, /for administrators only/);
     expect(visibleText((await browser.get('/account')).text)).not.toContain('Go to the secure area');
@@ -93,7 +93,7 @@ describe('the admin role, granted and revoked by the operator', () => {
     expect(page).toContain('Only admins can enter it, and this account is not one.');
     expect(page).toContain('npm run admin -- grant bob');
 
-    site.grantAdmin('bob');
+    await site.grantAdmin('bob');
     expect(visibleText((await browser.get('/account')).text)).not.toContain('npm run admin');
   });
 });
@@ -160,7 +160,7 @@ describe('the account page in production', () => {
       expect(visibleText(page.text)).not.toContain('npm run admin');
       expect(visibleText(page.text)).not.toContain('Go to the secure area');
     } finally {
-      production.close();
+      await production.close();
     }
   });
 });

@@ -6,16 +6,18 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAdminCommand, USAGE } from '../../src/admin/command.js';
-import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
+import type { AuditLog } from '../../src/audit/log.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
-import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
+import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
+import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
+import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
+import type { UserStore } from '../../src/users/store.js';
 import { createTestClock } from '../helpers/clock.js';
 
 describe('npm run admin', () => {
   let folder: string;
   let databasePath: string;
-  let db: Db;
+  let database: SqlDatabase;
   let users: UserStore;
   let audit: AuditLog;
 
@@ -23,101 +25,100 @@ describe('npm run admin', () => {
     users.create({ username, passwordHash: 'x', phone: '+12025550142', preferredChannel: 'sms' });
   const run = (args: string[], adminUsernames: string[] = []) =>
     runAdminCommand(args, { users, audit, adminUsernames, databasePath });
-  const roleEvents = () =>
-    audit
-      .recent()
+  const roleEvents = async () =>
+    (await audit.recent())
       .filter((event) => event.type === 'admin_granted' || event.type === 'admin_revoked')
       .map((event) => `${event.type} ${event.username}: ${event.detail}`);
 
-  beforeEach(() => {
+  beforeEach(async () => {
     folder = mkdtempSync(join(tmpdir(), 'mfa-admin-cli-'));
     databasePath = join(folder, 'app.db');
-    db = openDatabase(databasePath);
+    database = await openSqlDatabase({ sqlitePath: databasePath });
     const clock = createTestClock();
-    users = createSqliteUserStore(db, clock);
-    audit = createSqliteAuditLog(db, clock);
+    users = createSqlUserStore(database, clock);
+    audit = createSqlAuditLog(database, clock);
   });
-  afterEach(() => {
-    db.close();
+  afterEach(async () => {
+    await database.close();
     rmSync(folder, { recursive: true, force: true });
   });
 
   describe('grant USERNAME', () => {
-    it('makes the account an admin and records that the operator did it', () => {
-      addAccount('alice');
-      expect(run(['grant', 'alice'])).toEqual({
+    it('makes the account an admin and records that the operator did it', async () => {
+      await addAccount('alice');
+      expect(await run(['grant', 'alice'])).toEqual({
         output: 'alice is now an admin: the secure area opens for them from their next page load.',
         exitCode: 0,
       });
-      expect(users.findByUsername('alice')!.isAdmin).toBe(true);
-      expect(roleEvents()).toEqual(['admin_granted alice: by the operator command (npm run admin)']);
+      expect((await users.findByUsername('alice'))!.isAdmin).toBe(true);
+      expect(await roleEvents()).toEqual(['admin_granted alice: by the operator command (npm run admin)']);
     });
 
-    it('finds the account as login does, whatever the case or width typed', () => {
-      addAccount('alice');
-      expect(run(['grant', 'ＡＬＩＣＥ']).output).toMatch(/^alice is now an admin/);
-      expect(users.findByUsername('alice')!.isAdmin).toBe(true);
+    it('finds the account as login does, whatever the case or width typed', async () => {
+      await addAccount('alice');
+      expect((await run(['grant', 'ＡＬＩＣＥ'])).output).toMatch(/^alice is now an admin/);
+      expect((await users.findByUsername('alice'))!.isAdmin).toBe(true);
     });
 
-    it('says so, and writes nothing, when the account is an admin already', () => {
-      addAccount('alice');
-      run(['grant', 'alice']);
-      expect(run(['grant', 'alice'])).toEqual({
+    it('says so, and writes nothing, when the account is an admin already', async () => {
+      await addAccount('alice');
+      await run(['grant', 'alice']);
+      expect(await run(['grant', 'alice'])).toEqual({
         output: 'alice is already an admin; nothing changed.',
         exitCode: 0,
       });
-      expect(roleEvents()).toHaveLength(1);
+      expect(await roleEvents()).toHaveLength(1);
     });
 
-    it('fails with exit code 1 for a name no account has, naming the database it looked in', () => {
-      const result = run(['grant', 'nobody']);
+    it('fails with exit code 1 for a name no account has, naming the database it looked in', async () => {
+      const result = await run(['grant', 'nobody']);
       expect(result).toEqual({
         output: `No account is named "nobody" in ${databasePath}. Register it on the site first, then run this again.`,
         exitCode: 1,
       });
-      expect(users.findByUsername('nobody')).toBeNull();
-      expect(roleEvents()).toEqual([]);
+      expect(await users.findByUsername('nobody')).toBeNull();
+      expect(await roleEvents()).toEqual([]);
     });
   });
 
   describe('revoke USERNAME', () => {
-    it('takes the role away and records it', () => {
-      addAccount('alice');
-      run(['grant', 'alice']);
-      expect(run(['revoke', 'alice'])).toEqual({ output: 'alice is no longer an admin.', exitCode: 0 });
-      expect(users.findByUsername('alice')!.isAdmin).toBe(false);
-      expect(roleEvents()[0]).toBe('admin_revoked alice: by the operator command (npm run admin)');
+    it('takes the role away and records it', async () => {
+      await addAccount('alice');
+      await run(['grant', 'alice']);
+      expect(await run(['revoke', 'alice'])).toEqual({ output: 'alice is no longer an admin.', exitCode: 0 });
+      expect((await users.findByUsername('alice'))!.isAdmin).toBe(false);
+      expect((await roleEvents())[0]).toBe('admin_revoked alice: by the operator command (npm run admin)');
     });
 
-    it('warns that ADMIN_USERNAMES would grant it again at the next start while it still lists the name', () => {
-      addAccount('alice');
-      run(['grant', 'alice']);
-      expect(run(['revoke', 'alice'], ['alice']).output).toBe(
+    it('warns that ADMIN_USERNAMES would grant it again at the next start while it still lists the name', async () => {
+      await addAccount('alice');
+      await run(['grant', 'alice']);
+      expect((await run(['revoke', 'alice'], ['alice'])).output).toBe(
         'alice is no longer an admin. ADMIN_USERNAMES still names alice, so the next start makes them an admin again: remove it there too.',
       );
     });
 
-    it('says so for an account that is not an admin, and fails for one that does not exist', () => {
-      addAccount('alice');
-      expect(run(['revoke', 'alice'])).toEqual({
+    it('says so for an account that is not an admin, and fails for one that does not exist', async () => {
+      await addAccount('alice');
+      expect(await run(['revoke', 'alice'])).toEqual({
         output: 'alice is not an admin; nothing changed.',
         exitCode: 0,
       });
-      expect(run(['revoke', 'nobody']).exitCode).toBe(1);
+      expect((await run(['revoke', 'nobody'])).exitCode).toBe(1);
     });
   });
 
   describe('list', () => {
-    it('lists the admins, or says there are none and how to make one', () => {
-      addAccount('alice');
-      addAccount('bob');
-      expect(run(['list'])).toEqual({
+    it('lists the admins, or says there are none and how to make one', async () => {
+      await addAccount('alice');
+      await addAccount('bob');
+      expect(await run(['list'])).toEqual({
         output: 'No account is an admin yet. Make one with: npm run admin -- grant USERNAME',
         exitCode: 0,
       });
-      run(['grant', 'bob']);
-      run(['grant', 'alice']);
-      expect(run(['list'])).toEqual({ output: 'Admins (2): alice, bob', exitCode: 0 });
+      await run(['grant', 'bob']);
+      await run(['grant', 'alice']);
+      expect(await run(['list'])).toEqual({ output: 'Admins (2): alice, bob', exitCode: 0 });
     });
   });
 
@@ -128,14 +129,14 @@ describe('npm run admin', () => {
     [['revoke', '  '], '"revoke" needs a username.'],
     [['grant', 'alice', 'bob'], '"grant" takes one username at a time.'],
     [['list', 'alice'], '"list" takes no username.'],
-  ])('explains its usage and exits with 2 when given %j', (args, problem) => {
-    addAccount('alice');
-    expect(run(args)).toEqual({ output: `${problem}\n${USAGE}`, exitCode: 2 });
-    expect(users.findByUsername('alice')!.isAdmin).toBe(false);
+  ])('explains its usage and exits with 2 when given %j', async (args, problem) => {
+    await addAccount('alice');
+    expect(await run(args)).toEqual({ output: `${problem}\n${USAGE}`, exitCode: 2 });
+    expect((await users.findByUsername('alice'))!.isAdmin).toBe(false);
   });
 
-  it('runs as a script on the database named by DATABASE_PATH, with its exit code', () => {
-    addAccount('alice');
+  it('runs as a script on the database named by DATABASE_PATH, with its exit code', async () => {
+    await addAccount('alice');
     // The TypeScript source through tsx, from a folder without a .env, so only this environment counts.
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const script = join(PROJECT_ROOT, 'src', 'admin', 'cli.ts');
@@ -152,7 +153,7 @@ describe('npm run admin', () => {
       'alice is now an admin: the secure area opens for them from their next page load.',
     );
     expect(granted.status).toBe(0);
-    expect(users.findByUsername('alice')!.isAdmin).toBe(true);
+    expect((await users.findByUsername('alice'))!.isAdmin).toBe(true);
 
     const unknown = admin('grant', 'nobody');
     expect(unknown.stderr.trim()).toMatch(/^No account is named "nobody"/);

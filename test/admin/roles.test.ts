@@ -1,18 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { seedAdminsFromConfig, setAdminRole } from '../../src/admin/roles.js';
-import { createSqliteAdminSeedLedger } from '../../src/admin/seed-ledger.js';
-import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
+import type { AuditLog } from '../../src/audit/log.js';
 import { createLogger } from '../../src/logger.js';
-import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
+import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
+import { createSqlAdminSeedLedger } from '../../src/stores/sql/seed-ledger.js';
+import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
+import type { UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
+import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
 
 describe('seeding admins from ADMIN_USERNAMES at start', () => {
-  let folder: string;
-  let db: Db;
+  let sql: TestSqlDatabase;
   let users: UserStore;
   let audit: AuditLog;
   let logLines: { level: number; msg: string }[];
@@ -26,90 +24,86 @@ describe('seeding admins from ADMIN_USERNAMES at start', () => {
       users,
       audit,
       adminUsernames,
-      ledger: createSqliteAdminSeedLedger(db),
+      ledger: createSqlAdminSeedLedger(sql.database),
       clock,
       logger: createLogger('info', { write: (line: string) => void logLines.push(JSON.parse(line)) }),
     });
   const warnings = () => logLines.filter((line) => line.level === WARN).map((line) => line.msg);
-  const grants = () => audit.recent().filter((event) => event.type === 'admin_granted');
+  const grants = async () => (await audit.recent()).filter((event) => event.type === 'admin_granted');
 
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'mfa-roles-'));
-    db = openDatabase(join(folder, 'app.db'));
+  beforeEach(async () => {
+    sql = await openTestSqliteDatabase();
     clock = createTestClock();
-    users = createSqliteUserStore(db, clock);
-    audit = createSqliteAuditLog(db, clock);
+    users = createSqlUserStore(sql.database, clock);
+    audit = createSqlAuditLog(sql.database, clock);
     logLines = [];
   });
-  afterEach(() => {
-    db.close();
-    rmSync(folder, { recursive: true, force: true });
-  });
+  afterEach(() => sql.close());
 
-  it('makes admins of the listed accounts that exist, matching names as login does', () => {
-    addAccount('alice');
-    addAccount('Bob');
-    addAccount('carol');
+  it('makes admins of the listed accounts that exist, matching names as login does', async () => {
+    await addAccount('alice');
+    await addAccount('Bob');
+    await addAccount('carol');
 
-    expect(seed(['alice', 'bob'])).toEqual({ granted: ['alice', 'Bob'], missing: [], refused: [] });
-    expect(users.listAdmins().map((user) => user.username)).toEqual(['alice', 'Bob']);
-    expect(users.findByUsername('carol')!.isAdmin).toBe(false);
-    expect(grants().map((event) => [event.username, event.detail])).toEqual([
+    expect(await seed(['alice', 'bob'])).toEqual({ granted: ['alice', 'Bob'], missing: [], refused: [] });
+    expect((await users.listAdmins()).map((user) => user.username)).toEqual(['alice', 'Bob']);
+    expect((await users.findByUsername('carol'))!.isAdmin).toBe(false);
+    expect((await grants()).map((event) => [event.username, event.detail])).toEqual([
       ['Bob', 'ADMIN_USERNAMES at start'],
       ['alice', 'ADMIN_USERNAMES at start'],
     ]);
     expect(warnings()).toEqual([]);
   });
 
-  it('reserves nothing for a listed name without an account: it warns, and whoever registers it later is no admin', () => {
+  it('reserves nothing for a listed name without an account: it warns, and whoever registers it later is no admin', async () => {
     // Threat: a name listed before its owner registers would go to whoever registers it first.
-    addAccount('alice');
+    await addAccount('alice');
 
-    expect(seed(['alice', 'dana'])).toEqual({ granted: ['alice'], missing: ['dana'], refused: [] });
+    expect(await seed(['alice', 'dana'])).toEqual({ granted: ['alice'], missing: ['dana'], refused: [] });
     expect(warnings()).toEqual([
       'ADMIN_USERNAMES names "dana", but no account has that name, so no one was made an admin for it. ' +
         'Once its owner has registered it, run: npm run admin -- grant dana',
     ]);
 
-    addAccount('DANA');
-    expect(users.findByUsername('dana')!.isAdmin).toBe(false);
+    await addAccount('DANA');
+    expect((await users.findByUsername('dana'))!.isAdmin).toBe(false);
   });
 
-  it('writes nothing at a restart when the listed accounts are admins already', () => {
-    addAccount('alice');
-    seed(['alice']);
-    expect(seed(['alice'])).toEqual({ granted: [], missing: [], refused: [] });
-    expect(grants()).toHaveLength(1);
+  it('writes nothing at a restart when the listed accounts are admins already', async () => {
+    await addAccount('alice');
+    await seed(['alice']);
+    expect(await seed(['alice'])).toEqual({ granted: [], missing: [], refused: [] });
+    expect(await grants()).toHaveLength(1);
   });
 
-  it('warns at start when no account can enter the secure area, and says how to make one', () => {
-    addAccount('alice');
-    seed([]);
+  it('warns at start when no account can enter the secure area, and says how to make one', async () => {
+    await addAccount('alice');
+    await seed([]);
     expect(warnings()).toEqual([
       'No account can enter the secure area yet: register one, then run: npm run admin -- grant USERNAME',
     ]);
   });
-  it('never seeds an account registered after its name was first listed, even at a later restart', () => {
+  it('never seeds an account registered after its name was first listed, even at a later restart', async () => {
     // Threat: the operator lists a name before registering it; a stranger registers it first and
     // would be promoted at the next restart.
-    seed(['dana']);
+    await seed(['dana']);
     clock.advanceMinutes(1);
-    addAccount('dana');
+    await addAccount('dana');
     clock.advanceMinutes(1);
     logLines = [];
 
-    expect(seed(['dana'])).toEqual({ granted: [], missing: [], refused: ['dana'] });
-    expect(users.findByUsername('dana')!.isAdmin).toBe(false);
+    expect(await seed(['dana'])).toEqual({ granted: [], missing: [], refused: ['dana'] });
+    expect((await users.findByUsername('dana'))!.isAdmin).toBe(false);
     expect(warnings()[0]).toMatch(/registered after the name was first listed/);
-    expect(grants()).toHaveLength(0);
+    expect(await grants()).toHaveLength(0);
   });
 
-  it('seeds an account registered before its name was first listed, at any later restart', () => {
-    addAccount('erin');
+  it('seeds an account registered before its name was first listed, at any later restart', async () => {
+    await addAccount('erin');
     clock.advanceMinutes(1);
-    expect(seed(['erin']).granted).toEqual(['erin']);
-    setAdminRole({ users, audit }, 'erin', false, 'test');
+    expect((await seed(['erin'])).granted).toEqual(['erin']);
+    await setAdminRole({ users, audit }, 'erin', false, 'test');
     clock.advanceMinutes(60);
-    expect(seed(['erin']).granted).toEqual(['erin']);
+    expect((await seed(['erin'])).granted).toEqual(['erin']);
   });
 });

@@ -36,7 +36,7 @@ describe('POST /login', () => {
 
   it('checks a hash for an unknown user too, so both answers take the same time', async () => {
     // Threat: timing the response to learn which usernames exist.
-    site.close();
+    await site.close();
     const calls: (string | null)[] = [];
     const countingHasher: PasswordHasher = {
       hash: async (password) => `hash:${password}`,
@@ -61,7 +61,7 @@ describe('POST /login', () => {
     await browser.submit('/account', '/logout');
     const login = await browser.get('/login');
     expect(login.text).toMatch(/value="voice" checked/);
-    expect(site.users.findByUsername(account.username)?.preferredChannel).toBe('voice');
+    expect((await site.users.findByUsername(account.username))?.preferredChannel).toBe('voice');
   });
 
   it("uses the account's saved channel when none is chosen", async () => {
@@ -179,7 +179,7 @@ describe('login throttling', () => {
     const browser = createBrowser(site.app);
     const account = await register(browser);
     await browser.submit('/login', '/login', { username: account.username, password: 'secret guess 1' });
-    const events = site.audit.recent();
+    const events = await site.audit.recent();
     expect(events[0]).toMatchObject({ type: 'login_password_failed', username: account.username });
     expect(JSON.stringify(events)).not.toContain('secret guess 1');
   });
@@ -323,7 +323,7 @@ describe('login throttling: strangers cannot lock an owner out', () => {
   ])('gives no exemption to a known-device cookie %s, and still lets the owner in', async (_, forge) => {
     const alice = await register(createBrowser(site.app), { username: 'alice' });
     await strangersFail100Times('alice');
-    const forged = forge(site.users.findByUsername('alice')!.id);
+    const forged = forge((await site.users.findByUsername('alice'))!.id);
     const login = await clientAt('192.0.2.10');
     const res = await login(
       { username: 'alice', password: alice.password },

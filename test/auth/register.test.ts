@@ -22,15 +22,15 @@ describe('POST /register', () => {
 
   it('stores the number in E.164 and the password as an argon2id hash at OWASP’s minimum', async () => {
     expectRedirect(await submit({}), '/login?registered=carol');
-    const user = site.users.findByUsername('carol')!;
+    const user = (await site.users.findByUsername('carol'))!;
     expect(user.phone).toBe('+12025550123');
     expect(user.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
-    expect(site.audit.recent()[0]).toMatchObject({ type: 'account_created', username: 'carol' });
+    expect((await site.audit.recent())[0]).toMatchObject({ type: 'account_created', username: 'carol' });
   });
 
   it('reads a national number with its country', async () => {
     expectRedirect(await submit({ phone: '(202) 555-0177', country: 'US' }), /^\/login/);
-    expect(site.users.findByUsername('carol')!.phone).toBe('+12025550177');
+    expect((await site.users.findByUsername('carol'))!.phone).toBe('+12025550177');
   });
 
   it('asks for the country when a national number comes without one', async () => {
@@ -43,7 +43,7 @@ describe('POST /register', () => {
       const res = await submit({ phone });
       expectPage(res, 400);
       expect(res.text).toMatch(/phone number/i);
-      expect(site.users.findByUsername('carol')).toBeNull();
+      expect(await site.users.findByUsername('carol')).toBeNull();
     },
   );
 

@@ -105,7 +105,7 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     const { page, outbox, found, check } = await open();
     const person = newPerson({ username: 'ada' });
     await register(page, person);
-    running!.site.grantAdmin('ada');
+    await running!.site.grantAdmin('ada');
     await submitPassword(page, person);
     expect(pathOf(page)).toBe('/verify');
     await check('code entry');

@@ -86,7 +86,7 @@ export async function startSite(options: TestAppOptions = {}): Promise<RunningSi
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      site.close();
+      await site.close();
     },
   };
 }

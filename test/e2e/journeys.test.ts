@@ -109,7 +109,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       // account an admin; a reload then leads to the secure area.
       expect(await textOf(page)).toContain(`npm run admin -- grant ${person.username}`);
       await checkLayout();
-      running.site.grantAdmin(person.username);
+      await running.site.grantAdmin(person.username);
       await page.reload();
 
       // The secure area asks for a code of its own, and the login code is refused there.

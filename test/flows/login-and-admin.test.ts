@@ -15,7 +15,7 @@ describe.each<Channel>(['sms', 'voice'])('the whole journey by %s', (channel) =>
   it('registers, logs in with a code, enters the secure area with a separate code, and logs out', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'alice', channel });
-    site.grantAdmin('alice');
+    await site.grantAdmin('alice');
 
     expectRedirect(await submitPassword(browser, account, channel), '/verify');
     const codePage = await browser.get('/verify');

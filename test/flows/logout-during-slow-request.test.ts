@@ -81,7 +81,7 @@ describe('a logout while another request of the same session waits on the code p
   /** Registers, enters the password and the login code; returns the signed-in session id. */
   async function signIn(browser: Browser, username: string): Promise<{ account: TestAccount; sid: string }> {
     const account = await register(browser, { username });
-    site.grantAdmin(username);
+    await site.grantAdmin(username);
     expectRedirect(await submitPassword(browser, account), '/verify');
     expectRedirect(
       await browser.submit('/verify', '/verify', { code: provider.lastCode('login') }),
@@ -156,7 +156,7 @@ describe('a logout while another request of the same session waits on the code p
     expect(setCookieHeaders(answer).filter((value) => value.startsWith('mfa.sid='))).toEqual([]);
     expectRedirect(await browser.get('/account'), SIGNED_OUT_OF_ACCOUNT);
     expectRedirect(await replaySessionCookie(halfSignedIn, '/verify'), '/login');
-    expect(site.audit.recent().filter((event) => event.type === 'login_succeeded')).toEqual([]);
+    expect((await site.audit.recent()).filter((event) => event.type === 'login_succeeded')).toEqual([]);
   });
 
   it('keeps the half-logged-in session ended after a slow resend', async () => {

@@ -152,7 +152,7 @@ export async function stepUpWhileALoginIsPending<Code>(
 ): Promise<{ signedIn: Browser; other: Browser; pendingLogin: Code; adminCode: Code }> {
   const signedIn = createBrowser(site.app);
   const account = await register(signedIn, { username: 'erin' });
-  site.grantAdmin('erin');
+  await site.grantAdmin('erin');
   await signIn(signedIn, account);
 
   const other = createBrowser(site.app);
@@ -178,7 +178,7 @@ export async function journeyEndingInAFailedCheck(
 ): Promise<TestAccount> {
   const browser = createBrowser(site.app);
   const account = await register(browser, { username: 'erin' });
-  site.grantAdmin('erin');
+  await site.grantAdmin('erin');
   await signIn(browser, account);
   await browser.submit('/admin', '/admin/step-up');
   await submitCode(browser, '000000');

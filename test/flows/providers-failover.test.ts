@@ -39,7 +39,7 @@ describe('MFA_PROVIDER=twilio,kandy: failover', () => {
     kandy.setClock(() => site.clock.now());
   });
   afterEach(async () => {
-    site.close();
+    await site.close();
     await Promise.all([twilio.close(), kandy.close()]);
   });
 
@@ -77,7 +77,7 @@ describe('MFA_PROVIDER=twilio,kandy: failover', () => {
     twilio.setMode(503);
     const first = createBrowser(site.app);
     const alice = await register(first, { username: 'erin' });
-    site.grantAdmin('erin');
+    await site.grantAdmin('erin');
     await logIn(first, alice, 'kandy');
     // The code Kandy sent was checked by Kandy, never by Twilio.
     expect(kandyVerifies()).toHaveLength(1);

@@ -53,7 +53,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   it('logs in and enters the secure area by SMS with codes from Kandy, each checked by its own codeId', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'erin' });
-    site.grantAdmin('erin');
+    await site.grantAdmin('erin');
     await signIn(browser, account);
     const loginCode = fake.lastCodeFor(account.phone)!;
 
@@ -86,7 +86,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
       const browser = createBrowser(site.app);
       const account = await register(browser, { channel: 'sms' });
       // Saved while the site used a provider with voice calls.
-      site.users.setPreferredChannel(site.users.findByUsername(account.username)!.id, 'voice');
+      site.users.setPreferredChannel((await site.users.findByUsername(account.username))!.id, 'voice');
 
       // No channel chosen on the form: the saved one (voice) is used, and cannot be.
       expectRedirect(await submitPassword(browser, account), '/verify');

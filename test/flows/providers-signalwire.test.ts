@@ -78,7 +78,7 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
     it('logs in and enters the secure area with codes the site made and SignalWire delivered', async () => {
       const browser = createBrowser(site.app);
       const account = await register(browser, { username: 'erin', channel });
-      site.grantAdmin('erin');
+      await site.grantAdmin('erin');
       await signIn(browser, account, channel);
       const loginCode = fake.lastCodeFor(account.phone)!;
 
@@ -170,7 +170,7 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
   it('never logs a code, the token or a full phone number through a whole journey', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'erin', channel: 'voice' });
-    site.grantAdmin('erin');
+    await site.grantAdmin('erin');
     await signIn(browser, account, 'voice');
     await browser.submit('/admin', '/admin/step-up');
     await submitCode(browser, '000000');

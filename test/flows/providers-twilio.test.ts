@@ -58,7 +58,7 @@ describe('the site with MFA_PROVIDER=twilio', () => {
     it('logs in and enters the secure area with codes from Twilio Verify, each its own verification', async () => {
       const browser = createBrowser(site.app);
       const account = await register(browser, { username: 'erin', channel });
-      site.grantAdmin('erin');
+      await site.grantAdmin('erin');
       const loginPage = await browser.get('/login');
       expect(loginPage.text).toContain('value="sms"');
       expect(loginPage.text).toContain('value="voice"');

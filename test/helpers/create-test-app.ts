@@ -3,22 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { seedAdminsFromConfig } from '../../src/admin/roles.js';
-import { createSqliteAdminSeedLedger } from '../../src/admin/seed-ledger.js';
 import { createApp } from '../../src/app.js';
-import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
+import type { AuditLog } from '../../src/audit/log.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
-import { SqliteSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
-import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
-import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
 import { createVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
+import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
+import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
+import { createSqlCodeStore } from '../../src/stores/sql/code-store.js';
+import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
+import { createSqlAdminSeedLedger } from '../../src/stores/sql/seed-ledger.js';
+import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
+import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
-import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
+import type { UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from './clock.js';
 
 export const TEST_SESSION_SECRET = 'test-secret-that-is-at-least-32-characters-long';
@@ -43,7 +45,7 @@ export const PRODUCTION_ENV: Record<string, string> = {
 export interface TestApp {
   app: Express;
   config: Config;
-  db: Db;
+  database: SqlDatabase;
   clock: TestClock;
   users: UserStore;
   audit: AuditLog;
@@ -53,8 +55,8 @@ export interface TestApp {
   printed: string[];
   databasePath: string;
   /** Makes an existing account an admin, as the operator's `npm run admin -- grant` does. */
-  grantAdmin(username: string): void;
-  close(): void;
+  grantAdmin(username: string): Promise<void>;
+  close(): Promise<void>;
 }
 
 export interface TestAppOptions {
@@ -92,7 +94,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ...options.env,
   });
   const clock = options.clock ?? createTestClock();
-  const db = openDatabase(databasePath);
+  const database = await openSqlDatabase({ sqlitePath: databasePath });
   const printed: string[] = [];
   const outbox = createOutbox(clock);
   const voiceDocuments = createVoiceDocumentStore(clock);
@@ -100,15 +102,15 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     options.providers ??
     createProviders({
       config,
-      codes: createSqliteCodeStore(db, clock, 'test-code-hash-key'),
+      codes: createSqlCodeStore(database, clock, 'test-code-hash-key'),
       print: (line) => printed.push(line),
       outbox,
       timeoutMs: options.providerTimeoutMs ?? 1500,
       clock,
       voiceDocuments,
     });
-  const users = createSqliteUserStore(db, clock);
-  const audit = createSqliteAuditLog(db, clock);
+  const users = createSqlUserStore(database, clock);
+  const audit = createSqlAuditLog(database, clock);
   const logger = options.logLines
     ? createLogger(options.logLevel ?? 'info', {
         write: (line: string) => void options.logLines!.push(line),
@@ -116,18 +118,18 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     : createLogger('silent');
   sharedHasher ??= createArgon2Hasher();
   // As server.ts does at start: ADMIN_USERNAMES makes existing accounts admins, and only those.
-  seedAdminsFromConfig({
+  await seedAdminsFromConfig({
     users,
     audit,
     adminUsernames: config.adminUsernames,
-    ledger: createSqliteAdminSeedLedger(db),
+    ledger: createSqlAdminSeedLedger(database),
     clock,
     logger,
   });
 
   const app = createApp({
     config,
-    db,
+    database,
     users,
     audit,
     clock,
@@ -135,8 +137,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     hasher: options.hasher ?? (await sharedHasher),
     providers,
     limits: createMemoryRateLimitStore(clock),
-    challenges: createSqliteChallengeStore(db, clock),
-    sessionStore: new SqliteSessionStore(db, clock),
+    challenges: createSqlChallengeStore(database, clock),
+    sessionStore: new SqlSessionStore(database, clock),
     outbox,
     voiceDocuments,
     sleep: options.sleep,
@@ -147,7 +149,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   return {
     app,
     config,
-    db,
+    database,
     clock,
     users,
     audit,
@@ -155,11 +157,13 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     providers,
     printed,
     databasePath,
-    grantAdmin(username) {
-      if (!users.setAdmin(username, true)) throw new Error(`no account named ${username} to make an admin`);
+    async grantAdmin(username) {
+      if (!(await users.setAdmin(username, true))) {
+        throw new Error(`no account named ${username} to make an admin`);
+      }
     },
-    close() {
-      db.close();
+    async close() {
+      await database.close();
       if (folder) rmSync(folder, { recursive: true, force: true });
     },
   };

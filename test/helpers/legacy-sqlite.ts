@@ -1,13 +1,22 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { MIGRATIONS_DIR } from '../paths.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 
 /**
- * Applies migrations/NNN-name.sql in order, each in its own transaction, recording each in
- * schema_migrations so a restart applies only the new ones.
+ * The SQLite migrations and runner as they were before the TypeScript migrations (src/stores/sql/):
+ * databases people made with them must keep working. Tests build such a database with this and
+ * then open it with the new runner. Kept exactly as it ran, .sql file names included.
  */
-export function applyMigrations(db: Database.Database, dir = MIGRATIONS_DIR): string[] {
+export const LEGACY_MIGRATIONS_DIR = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'fixtures',
+  'legacy-sqlite-migrations',
+);
+
+/** Applies migrations/NNN-name.sql in order, each in its own transaction, recording each in schema_migrations. */
+export function applyLegacyMigrations(db: Database.Database, dir = LEGACY_MIGRATIONS_DIR): string[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     name TEXT PRIMARY KEY,
     applied_at INTEGER NOT NULL
@@ -32,4 +41,13 @@ export function applyMigrations(db: Database.Database, dir = MIGRATIONS_DIR): st
     })();
   }
   return pending;
+}
+
+/** A database file as the old site made it (WAL, foreign keys, every legacy migration applied). */
+export function createLegacySqliteDatabase(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  applyLegacyMigrations(db);
+  return db;
 }

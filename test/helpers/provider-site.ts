@@ -37,6 +37,6 @@ export function followSiteClock(
 
 /** Stops the site, then its provider's fake. */
 export async function stopProviderSite(site: TestApp, fake: { close(): Promise<void> }): Promise<void> {
-  site.close();
+  await site.close();
   await fake.close();
 }

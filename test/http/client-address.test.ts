@@ -81,7 +81,7 @@ describe('the client address behind a proxy', () => {
       expect(res.status).toBe(401);
     }
 
-    const events = site.audit.recent();
+    const events = await site.audit.recent();
     expect(events).toHaveLength(3);
     for (const event of events) {
       expect(event.ip).toMatch(/^(::ffff:)?127\.0\.0\.1$|^::1$/);
@@ -101,7 +101,10 @@ describe('the client address behind a proxy', () => {
       .set('X-Forwarded-For', '198.51.100.23')
       .type('form')
       .send({ username: 'nobody-here', password: 'wrong password', _csrf: token });
-    expect(site.audit.recent()[0]).toMatchObject({ type: 'login_password_failed', ip: '198.51.100.23' });
+    expect((await site.audit.recent())[0]).toMatchObject({
+      type: 'login_password_failed',
+      ip: '198.51.100.23',
+    });
   });
 });
 

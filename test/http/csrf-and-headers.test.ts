@@ -90,7 +90,7 @@ describe('security headers', () => {
       const res = await createBrowser(production.app).agent.get('/login').set('X-Forwarded-Proto', 'https');
       expect(res.headers['strict-transport-security']).toMatch(/max-age=31536000/);
     } finally {
-      production.close();
+      await production.close();
     }
   });
 });
@@ -114,7 +114,7 @@ describe('pages for things that go wrong', () => {
     const denied = await browser.get('/admin');
     expectPage(denied, 403, /for administrators only/);
     expect(denied.text).toMatch(/ask an administrator/);
-    expect(site.audit.recent()[0]).toMatchObject({ type: 'admin_denied', username: 'bob' });
+    expect((await site.audit.recent())[0]).toMatchObject({ type: 'admin_denied', username: 'bob' });
   });
 
   it('sends someone who is not logged in from /admin to the login page, and back after', async () => {
@@ -145,7 +145,7 @@ describe('pages for things that go wrong', () => {
       // The site is still up.
       expect((await createBrowser(broken.app).get('/healthz')).status).toBe(200);
     } finally {
-      broken.close();
+      await broken.close();
     }
   });
 
@@ -172,7 +172,7 @@ describe('assets', () => {
         expect((await browser.get(asset[1]!)).status, asset[1]).toBe(200);
       }
     } finally {
-      site.close();
+      await site.close();
     }
   });
 });
@@ -188,7 +188,7 @@ describe('flood guards', () => {
       expectPage(flooded, 429, /Too many requests from your address/);
       expect(flooded.headers['retry-after']).toBe('60');
     } finally {
-      site.close();
+      await site.close();
     }
   });
 });

@@ -27,7 +27,7 @@ describe('GET /healthz', () => {
     const app = site.app;
     const browser = createBrowser(app);
     await browser.get('/login');
-    site.db.close();
+    await site.database.close();
     const page = await browser.get('/login');
     expectPage(page, 503, /cannot reach its data right now\. Nothing you saved is lost/);
     site = undefined;
@@ -36,7 +36,7 @@ describe('GET /healthz', () => {
   it('answers 503 when the database does not', async () => {
     site = await createTestApp();
     const app = site.app;
-    site.db.close();
+    await site.database.close();
     const res = await createBrowser(app).get('/healthz');
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ status: 'unavailable', database: 'down' });
@@ -93,7 +93,7 @@ describe('GET /healthz in production', () => {
   it('answers the public 503 {"status":"unavailable"} when the database does not answer', async () => {
     site = await createTestApp({ env: PRODUCTION_ENV });
     const app = site.app;
-    site.db.close();
+    await site.database.close();
     site = undefined;
     const res = await healthz(app);
     expect(res.status).toBe(503);

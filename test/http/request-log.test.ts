@@ -22,7 +22,7 @@ describe('the request log', () => {
       expect(everything).not.toContain('A'.repeat(43));
       expect(everything).not.toMatch(/mfa\.sid/);
     } finally {
-      site.close();
+      await site.close();
     }
   });
 });

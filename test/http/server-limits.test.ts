@@ -34,7 +34,7 @@ describe('the HTTP server’s limits on slow and greedy clients', () => {
     sockets.length = 0;
     if (server?.listening) await new Promise((resolve) => server!.close(resolve));
     server = undefined;
-    site?.close();
+    await site?.close();
     site = undefined;
   });
 

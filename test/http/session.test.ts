@@ -17,7 +17,7 @@ describe('sessions', () => {
     site = await createTestApp();
     browser = createBrowser(site.app);
     account = await register(browser, { username: 'root' });
-    site.grantAdmin('root');
+    await site.grantAdmin('root');
   });
   afterEach(() => site.close());
 
@@ -46,7 +46,7 @@ describe('sessions', () => {
       expect(cookie).toMatch(/SameSite=Lax/);
       expect(cookie).not.toMatch(/Domain=/);
     } finally {
-      production.close();
+      await production.close();
     }
   });
 
@@ -65,7 +65,7 @@ describe('sessions', () => {
   it('keeps no password and no code in the stored session', async () => {
     await submitPassword(browser, account);
     const code = lastConsoleCode(site.printed);
-    const stored = site.db.prepare('SELECT data FROM sessions').all() as { data: string }[];
+    const stored = await site.database.db.selectFrom('sessions').select('data').execute();
     const everything = stored.map((row) => row.data).join('\n');
     expect(everything).not.toContain(account.password);
     expect(everything).not.toContain(code);
@@ -113,7 +113,7 @@ describe('sessions', () => {
     const res = await browser.submit('/account', '/logout');
     expectRedirect(res, '/login?signedOut');
     expect(setCookieHeaders(res).some((value) => /^mfa\.sid=;/.test(value))).toBe(true);
-    expect(site.db.prepare('SELECT COUNT(*) AS n FROM sessions').get()).toEqual({ n: 0 });
+    expect(await site.database.db.selectFrom('sessions').selectAll().execute()).toEqual([]);
     // Replaying the old cookie gets nothing.
     const replay = await createBrowser(site.app)
       .agent.get('/account')
@@ -129,7 +129,7 @@ describe('the admin verification', () => {
     site = await createTestApp();
     browser = createBrowser(site.app);
     const account = await register(browser, { username: 'root' });
-    site.grantAdmin('root');
+    await site.grantAdmin('root');
     await submitPassword(browser, account);
     await submitCode(browser, lastConsoleCode(site.printed));
     await browser.submit('/admin', '/admin/step-up');
@@ -153,7 +153,7 @@ describe('the admin verification', () => {
     try {
       const admin = createBrowser(short.app);
       const account = await register(admin, { username: 'root' });
-      short.grantAdmin('root');
+      await short.grantAdmin('root');
       await submitPassword(admin, account);
       await submitCode(admin, lastConsoleCode(short.printed));
       await admin.submit('/admin', '/admin/step-up');
@@ -163,7 +163,7 @@ describe('the admin verification', () => {
       short.clock.advance(2000);
       expectPage(await admin.get('/admin'), 200, /Confirm it is you/);
     } finally {
-      short.close();
+      await short.close();
     }
   });
 });

@@ -1,12 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
-import { openDatabase, type Db } from '../../src/db/open.js';
+import type { AuditLog } from '../../src/audit/log.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
-import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
-import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
 import { createConsoleProvider } from '../../src/mfa/providers/console.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
@@ -17,9 +11,13 @@ import {
   type MfaService,
   type SendOutcome,
 } from '../../src/mfa/service.js';
+import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
+import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
+import { createSqlCodeStore } from '../../src/stores/sql/code-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import { lastConsoleCode } from '../helpers/create-test-app.js';
 import { wrongFor } from '../helpers/flows.js';
+import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
 
 const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
 
@@ -29,8 +27,7 @@ function sentChallenge(outcome: SendOutcome): Challenge {
 }
 
 describe('the MFA service', () => {
-  let folder: string;
-  let db: Db;
+  let sql: TestSqlDatabase;
   let clock: TestClock;
   let printed: string[];
   let audit: AuditLog;
@@ -38,14 +35,14 @@ describe('the MFA service', () => {
 
   function buildService(provider?: MfaProvider) {
     const consoleProvider = createConsoleProvider({
-      codes: createSqliteCodeStore(db, clock, 'key'),
+      codes: createSqlCodeStore(sql.database, clock, 'key'),
       codeDigits: 6,
       codeTtlMinutes: 5,
       print: (line) => printed.push(line),
     });
     return createMfaService({
       providers: createProviderPool([provider ?? consoleProvider]),
-      challenges: createSqliteChallengeStore(db, clock),
+      challenges: createSqlChallengeStore(sql.database, clock),
       limits: createMemoryRateLimitStore(clock),
       clock,
       rules: { ...DEFAULT_MFA_RULES, codeTtlMs: 5 * 60_000 },
@@ -53,21 +50,26 @@ describe('the MFA service', () => {
     });
   }
 
-  beforeEach(() => {
-    folder = mkdtempSync(join(tmpdir(), 'mfa-service-'));
-    db = openDatabase(join(folder, 'app.db'));
-    db.prepare(
-      "INSERT INTO users (id, username, password_hash, phone_e164, preferred_channel, created_at) VALUES (1, 'alice', 'x', '+12025550142', 'sms', 0)",
-    ).run();
+  beforeEach(async () => {
+    sql = await openTestSqliteDatabase();
+    await sql.database.db
+      .insertInto('users')
+      .values({
+        id: 1,
+        username: 'alice',
+        username_key: 'alice',
+        password_hash: 'x',
+        phone_e164: '+12025550142',
+        preferred_channel: 'sms',
+        created_at: 0,
+      })
+      .execute();
     clock = createTestClock();
     printed = [];
-    audit = createSqliteAuditLog(db, clock);
+    audit = createSqlAuditLog(sql.database, clock);
     mfa = buildService();
   });
-  afterEach(() => {
-    db.close();
-    rmSync(folder, { recursive: true, force: true });
-  });
+  afterEach(() => sql.close());
 
   const send = (scope: 'login' | 'admin') => mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms' });
   const verify = (challenge: Challenge, code: string) =>
@@ -277,7 +279,7 @@ describe('the MFA service', () => {
       await expect(send('login')).rejects.toBeInstanceOf(ProviderError);
       fail = false;
       expect((await send('login')).ok).toBe(true);
-      expect(audit.recent().map((event) => event.type)).toEqual(['code_sent', 'code_send_failed']);
+      expect((await audit.recent()).map((event) => event.type)).toEqual(['code_sent', 'code_send_failed']);
     });
   });
 
@@ -291,7 +293,7 @@ describe('the MFA service', () => {
         }
         challenge = (await verify(challenge, wrongFor(lastConsoleCode(printed)))).challenge;
       }
-      expect(audit.recent().map((event) => event.type)).toContain('code_lockout');
+      expect((await audit.recent()).map((event) => event.type)).toContain('code_lockout');
       clock.advance(30_000);
       expect(await send('login')).toMatchObject({ ok: false, reason: 'locked' });
 

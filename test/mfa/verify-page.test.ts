@@ -56,7 +56,7 @@ describe('the code page', () => {
     expect(site.printed.at(-1)).toMatch(/^Voice call to /);
     const page = visibleText((await browser.get('/verify')).text);
     expect(page).toContain('by voice call');
-    expect(site.users.findByUsername(account.username)!.preferredChannel).toBe('voice');
+    expect((await site.users.findByUsername(account.username))!.preferredChannel).toBe('voice');
     expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
   });
 
@@ -103,7 +103,7 @@ describe('the code page', () => {
     const elsewhere = createBrowser(site.app);
     const res = await submitPassword(elsewhere, account);
     expectPage(res, 429, /Too many wrong codes/);
-    expect(site.audit.recent().map((event) => event.type)).toContain('code_lockout');
+    expect((await site.audit.recent()).map((event) => event.type)).toContain('code_lockout');
   });
 
   it('refuses a sixth code in 15 minutes with a 429 and the wait', async () => {

@@ -1,10 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { openDatabase } from '../../src/db/open.js';
-import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
 import { createRedisChallengeStore } from '../../src/stores/redis/challenge-store.js';
-import { createSqliteUserStore } from '../../src/users/store.js';
+import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
+import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import { createTestClock } from '../helpers/clock.js';
 import {
   connectTestRedis,
@@ -12,39 +8,40 @@ import {
   isRedisAvailable,
   randomKeyPrefix,
 } from '../helpers/redis.js';
+import { sqlBackends } from '../helpers/sql.js';
 import { describeChallengeStoreContract } from './contracts/challenge-store.js';
 
-describeChallengeStoreContract('sqlite', async () => {
-  const clock = createTestClock();
-  const folder = mkdtempSync(join(tmpdir(), 'challenges-'));
-  const path = join(folder, 'app.db');
-  // Two connections to one file, as two processes on one machine would have.
-  const db = openDatabase(path);
-  const otherDb = openDatabase(path);
-  const users = createSqliteUserStore(db, clock);
-  let accounts = 0;
-  return {
-    store: createSqliteChallengeStore(db, clock),
-    peer: createSqliteChallengeStore(otherDb, clock),
-    clock,
-    async createUserId() {
-      accounts += 1;
-      const user = await users.create({
-        username: `user${accounts}`,
-        passwordHash: 'not-a-real-hash',
-        phone: '+12025550142',
-        preferredChannel: 'sms',
-      });
-      if (!user) throw new Error('test user could not be created');
-      return user.id;
+for (const backend of sqlBackends()) {
+  describeChallengeStoreContract(
+    backend.name,
+    async () => {
+      const clock = createTestClock();
+      // Two connections to one database, as two processes or instances have.
+      const sql = await backend.open();
+      const peer = await sql.openPeer();
+      const users = createSqlUserStore(sql.database, clock);
+      let accounts = 0;
+      return {
+        store: createSqlChallengeStore(sql.database, clock),
+        peer: createSqlChallengeStore(peer, clock),
+        clock,
+        async createUserId() {
+          accounts += 1;
+          const user = await users.create({
+            username: `user${accounts}`,
+            passwordHash: 'not-a-real-hash',
+            phone: '+12025550142',
+            preferredChannel: 'sms',
+          });
+          if (!user) throw new Error('test user could not be created');
+          return user.id;
+        },
+        close: () => sql.close(),
+      };
     },
-    async close() {
-      otherDb.close();
-      db.close();
-      rmSync(folder, { recursive: true, force: true });
-    },
-  };
-});
+    { skip: backend.skip },
+  );
+}
 
 describeChallengeStoreContract(
   'redis',

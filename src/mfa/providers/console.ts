@@ -25,7 +25,7 @@ export function createConsoleProvider(options: ConsoleProviderOptions): MfaProvi
     name: 'console',
     channels: ['sms', 'voice'],
     async send({ to, channel, scope }) {
-      const issued = codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
+      const issued = await codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
       const text = composeMessage(channel, scope, issued.code);
       print(`${channel === 'sms' ? 'SMS' : 'Voice call'} to ${formatPhoneForDisplay(to)}: ${text}`);
       outbox?.add({ channel, to, text });
@@ -36,7 +36,7 @@ export function createConsoleProvider(options: ConsoleProviderOptions): MfaProvi
       return codes.check({ id: handle, to, scope, code });
     },
     async cancel({ handle }) {
-      if (handle) codes.void(handle);
+      if (handle) await codes.void(handle);
     },
   };
 }

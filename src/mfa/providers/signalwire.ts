@@ -111,7 +111,7 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
     channels: ['sms', 'voice'],
 
     async send({ to, channel, scope }) {
-      const issued = codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
+      const issued = await codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
       try {
         if (channel === 'sms') {
           await post('send sms code', 'Messages', {
@@ -134,8 +134,9 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
         }
       } catch (error) {
         // A code that may not have gone out is never left valid; the person asks for a new one.
-        codes.void(issued.id);
         voiceDocuments.dropForCode(issued.id);
+        // If the store cannot void it either, the provider's failure is still what the person is told.
+        await codes.void(issued.id).catch(() => undefined);
         throw error;
       }
       return { handle: issued.id };
@@ -148,8 +149,8 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
 
     async cancel({ handle }) {
       if (!handle) return;
-      codes.void(handle);
       voiceDocuments.dropForCode(handle);
+      await codes.void(handle);
     },
   };
 }

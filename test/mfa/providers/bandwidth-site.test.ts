@@ -51,7 +51,7 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
     it('logs in and steps up with codes from Bandwidth, each in its own scope', async () => {
       const browser = createBrowser(site.app);
       const account = await register(browser, { username: 'erin', channel });
-      site.grantAdmin('erin');
+      await site.grantAdmin('erin');
       await signIn(browser, account, channel);
       const loginCode = fake.lastCodeFor(account.phone, 'login')!;
 
@@ -208,7 +208,7 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   it('never logs a code, a password or a full phone number through a whole journey', async () => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'erin' });
-    site.grantAdmin('erin');
+    await site.grantAdmin('erin');
     await signIn(browser, account, 'sms');
     await browser.submit('/admin', '/admin/step-up');
     await submitCode(browser, '000000');

@@ -2,10 +2,11 @@ import express from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SignalWireConfig } from '../../../src/config.js';
-import { openDatabase, type Db } from '../../../src/db/open.js';
-import { createSqliteCodeStore, type CodeStore } from '../../../src/mfa/code-store.js';
+import type { CodeStore } from '../../../src/mfa/code-store.js';
 import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import { composeVoiceDocument, createSignalWireProvider } from '../../../src/mfa/providers/signalwire.js';
+import { createSqlCodeStore } from '../../../src/stores/sql/code-store.js';
+import { openSqlDatabase, type SqlDatabase } from '../../../src/stores/sql/database.js';
 import {
   SIGNALWIRE_VOICE_PATH,
   createSignalWireVoiceRouter,
@@ -31,21 +32,21 @@ const TOKEN = 'PTfake-token-not-a-secret';
 const CALLBACK_BASE = 'https://site.example.test';
 
 let fake: FakeSignalWire;
-let db: Db;
+let database: SqlDatabase;
 let clock: TestClock;
 let codes: CodeStore;
 let documents: VoiceDocumentStore;
 
 beforeEach(async () => {
   fake = await startFakeSignalWire({ projectId: PROJECT, token: TOKEN, fromNumber: FROM });
-  db = openDatabase(':memory:');
+  database = await openSqlDatabase({ sqlitePath: ':memory:' });
   clock = createTestClock();
-  codes = createSqliteCodeStore(db, clock, 'test-key');
+  codes = createSqlCodeStore(database, clock, 'test-key');
   documents = createVoiceDocumentStore(clock);
 });
 
 afterEach(async () => {
-  db.close();
+  await database.close();
   await fake.close();
 });
 
@@ -247,7 +248,7 @@ describe('SignalWire provider', () => {
       const code = /(\d(?:, \d){5})/.exec(failed.Twiml)![1]!.replace(/, /g, '');
 
       expect((await request(documentApp()).post(new URL(failed.Url).pathname)).status).toBe(404);
-      const row = db.prepare('SELECT voided_at FROM issued_codes').get() as { voided_at: number | null };
+      const row = await database.db.selectFrom('issued_codes').select('voided_at').executeTakeFirstOrThrow();
       expect(row.voided_at).not.toBeNull();
       expect(code).toMatch(/^\d{6}$/);
     });

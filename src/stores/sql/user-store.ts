@@ -1,0 +1,105 @@
+import type { Selectable } from 'kysely';
+import type { Clock } from '../../clock.js';
+import type { User, UserStore } from '../../users/store.js';
+import { usernameKeyOf } from '../../users/username.js';
+import type { SqlDatabase } from './database.js';
+import type { UsersTable } from './schema.js';
+
+const LIST_LIMIT = 500;
+
+function toUser(row: Selectable<UsersTable>): User {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    phone: row.phone_e164,
+    preferredChannel: row.preferred_channel,
+    createdAt: new Date(row.created_at),
+    lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at),
+    isAdmin: row.is_admin === 1,
+  };
+}
+
+export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore {
+  const findById = async (id: number) => {
+    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toUser(row) : null;
+  };
+
+  return {
+    async create(user) {
+      // Two registrations of one name at the same moment: the unique index on username_key lets
+      // exactly one insert through; the other inserts nothing and hears "taken".
+      const row = await db
+        .insertInto('users')
+        .values({
+          username: user.username,
+          username_key: usernameKeyOf(user.username),
+          password_hash: user.passwordHash,
+          phone_e164: user.phone,
+          preferred_channel: user.preferredChannel,
+          created_at: clock.now().getTime(),
+        })
+        // No target: databases made before 007 also have a unique username (COLLATE NOCASE in SQLite).
+        .onConflict((conflict) => conflict.doNothing())
+        .returningAll()
+        .executeTakeFirst();
+      return row ? toUser(row) : null;
+    },
+    findById,
+    async findByUsername(username) {
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('username_key', '=', usernameKeyOf(username))
+        .executeTakeFirst();
+      return row ? toUser(row) : null;
+    },
+    async setPreferredChannel(id, channel) {
+      await db.updateTable('users').set({ preferred_channel: channel }).where('id', '=', id).execute();
+    },
+    async recordLogin(id) {
+      // Two statements: two logins of one account finishing in the same moment may both be told
+      // the same previous login, which is only a line of text on the account page.
+      const previous = await db
+        .selectFrom('users')
+        .select('last_login_at')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      await db
+        .updateTable('users')
+        .set({ last_login_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .execute();
+      return previous?.last_login_at == null ? null : new Date(previous.last_login_at);
+    },
+    async list() {
+      const rows = await db
+        .selectFrom('users')
+        .selectAll()
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(LIST_LIMIT)
+        .execute();
+      return rows.map(toUser);
+    },
+    async setAdmin(username, isAdmin) {
+      const result = await db
+        .updateTable('users')
+        .set({ is_admin: isAdmin ? 1 : 0 })
+        .where('username_key', '=', usernameKeyOf(username))
+        .executeTakeFirst();
+      return result.numUpdatedRows > 0n;
+    },
+    async listAdmins() {
+      const rows = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('is_admin', '=', 1)
+        .orderBy('username_key')
+        .orderBy('id')
+        .execute();
+      return rows.map(toUser);
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditLog } from '../../../src/audit/log.js';
+import type { TestClock } from '../../helpers/clock.js';
+
+/** What every AuditLog backend promises (src/audit/log.ts). */
+export interface AuditLogHarness {
+  log: AuditLog;
+  /** The same log reached another way: a second connection, as a second instance has. */
+  peer: AuditLog;
+  clock: TestClock;
+  /** An account id the log may point at (a real row where the backend checks). */
+  createUserId(): Promise<number>;
+  close(): Promise<void>;
+}
+
+const DAY_MS = 24 * 60 * 60_000;
+
+export function describeAuditLogContract(
+  backend: string,
+  open: () => Promise<AuditLogHarness>,
+  options: { skip?: boolean } = {},
+): void {
+  describe.skipIf(options.skip ?? false)(`AuditLog contract: ${backend}`, () => {
+    let harness: AuditLogHarness;
+    let log: AuditLog;
+
+    beforeEach(async () => {
+      harness = await open();
+      log = harness.log;
+    });
+    afterEach(() => harness.close());
+
+    it('keeps each event with its time, and leaves out what was not given', async () => {
+      const userId = await harness.createUserId();
+      await log.record({
+        type: 'login_succeeded',
+        userId,
+        username: 'ann',
+        ip: '203.0.113.7',
+        detail: 'login code by text message',
+      });
+      await log.record({ type: 'login_throttled' });
+      const [bare, full] = await harness.peer.recent();
+      expect(full).toEqual({
+        id: expect.any(Number),
+        at: harness.clock.now(),
+        type: 'login_succeeded',
+        userId,
+        username: 'ann',
+        ip: '203.0.113.7',
+        detail: 'login code by text message',
+      });
+      expect(bare).toMatchObject({
+        type: 'login_throttled',
+        userId: null,
+        username: null,
+        ip: null,
+        detail: null,
+      });
+    });
+
+    it('answers the newest events first, the later of two in one millisecond first, up to the limit', async () => {
+      for (const username of ['ann', 'ben']) {
+        await log.record({ type: 'logout', username });
+        harness.clock.advance(1_000);
+      }
+      await log.record({ type: 'logout', username: 'cai' });
+      await harness.peer.record({ type: 'logout', username: 'dot' });
+      expect((await log.recent()).map((event) => event.username)).toEqual(['dot', 'cai', 'ben', 'ann']);
+      expect((await log.recent(2)).map((event) => event.username)).toEqual(['dot', 'cai']);
+    });
+
+    describe('retention', () => {
+      it('deletes only events from before the cutoff, oldest first, a batch at a time', async () => {
+        for (let day = 0; day < 5; day += 1) {
+          await log.record({ type: 'login_password_failed', username: `day${day}` });
+          harness.clock.advance(DAY_MS);
+        }
+        const cutoff = new Date(harness.clock.now().getTime() - 2 * DAY_MS); // days 0, 1 and 2 are older
+        expect(await log.deleteOlderThan(cutoff, 2)).toBe(2);
+        expect((await log.recent()).map((event) => event.username)).toEqual(['day4', 'day3', 'day2']);
+        expect(await harness.peer.deleteOlderThan(cutoff, 2)).toBe(1);
+        expect(await log.deleteOlderThan(cutoff, 2)).toBe(0);
+        expect((await log.recent()).map((event) => event.username)).toEqual(['day4', 'day3']);
+      });
+
+      it('never deletes an event at the cutoff itself', async () => {
+        await log.record({ type: 'logout', username: 'ann' });
+        expect(await log.deleteOlderThan(harness.clock.now(), 500)).toBe(0);
+        expect(await log.recent()).toHaveLength(1);
+      });
+    });
+  });
+}

@@ -1,0 +1,170 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NewUser, UserStore } from '../../../src/users/store.js';
+import type { TestClock } from '../../helpers/clock.js';
+
+/**
+ * What every UserStore backend promises (src/users/store.ts): one account per username after NFKC
+ * and case folding, however the name is typed and however many registrations race for it.
+ */
+export interface UserStoreHarness {
+  store: UserStore;
+  /** The same accounts reached another way: a second connection, as a second instance has. */
+  peer: UserStore;
+  clock: TestClock;
+  close(): Promise<void>;
+}
+
+const account = (username: string, overrides: Partial<NewUser> = {}): NewUser => ({
+  username,
+  passwordHash: `hash-of-${username}`,
+  phone: '+12025550142',
+  preferredChannel: 'sms',
+  ...overrides,
+});
+
+export function describeUserStoreContract(
+  backend: string,
+  open: () => Promise<UserStoreHarness>,
+  options: { skip?: boolean } = {},
+): void {
+  describe.skipIf(options.skip ?? false)(`UserStore contract: ${backend}`, () => {
+    let harness: UserStoreHarness;
+    let store: UserStore;
+
+    beforeEach(async () => {
+      harness = await open();
+      store = harness.store;
+    });
+    afterEach(() => harness.close());
+
+    describe('create and find', () => {
+      it('keeps an account as registered, and finds it by id and by name on either connection', async () => {
+        const created = await store.create(
+          account('Ada', { phone: '+12025550143', preferredChannel: 'voice' }),
+        );
+        expect(created).toEqual({
+          id: expect.any(Number),
+          username: 'Ada',
+          passwordHash: 'hash-of-Ada',
+          phone: '+12025550143',
+          preferredChannel: 'voice',
+          createdAt: harness.clock.now(),
+          lastLoginAt: null,
+          isAdmin: false,
+        });
+        expect(await store.findById(created!.id)).toEqual(created);
+        expect(await harness.peer.findByUsername('Ada')).toEqual(created);
+      });
+
+      it('finds nothing for an unknown id or name', async () => {
+        expect(await store.findById(4242)).toBeNull();
+        expect(await store.findByUsername('nobody')).toBeNull();
+      });
+
+      it('gives each account its own id', async () => {
+        const ids = [];
+        for (const name of ['ann', 'ben', 'cai']) ids.push((await store.create(account(name)))!.id);
+        expect(new Set(ids).size).toBe(3);
+      });
+    });
+
+    describe('usernames', () => {
+      // Threat: a stranger registering a look-alike of an admin's name ("ALICE", full-width
+      // "ａｌｉｃｅ") and being taken for her, or an owner locked out for typing her name differently.
+      it.each(['alice', 'ALICE', 'ａｌｉｃｅ', 'Ａｌｉｃｅ', ' alice '])(
+        'refuses %j once "Alice" is registered: it is the same account',
+        async (username) => {
+          expect(await store.create(account('Alice'))).not.toBeNull();
+          expect(await harness.peer.create(account(username))).toBeNull();
+        },
+      );
+
+      it.each(['alice', 'ALICE', 'ａｌｉｃｅ'])(
+        'finds "Alice" when %j is typed, showing it as registered',
+        async (typed) => {
+          const alice = await store.create(account('Alice'));
+          expect(await store.findByUsername(typed)).toEqual(alice);
+        },
+      );
+
+      it('counts as one account names that differ only by case in any script, or by compatibility forms', async () => {
+        expect(await store.create(account('straße'))).not.toBeNull();
+        expect(await store.create(account('STRASSE'))).toBeNull();
+        expect(await store.create(account('ﬁsh'))).not.toBeNull(); // the "fi" ligature
+        expect((await store.findByUsername('FISH'))?.username).toBe('ﬁsh');
+        expect(await store.create(account('ΟΔΟΣ'))).not.toBeNull();
+        expect(await store.create(account('οδοσ'))).toBeNull();
+      });
+
+      it('keeps names that only look alike to a person apart (Cyrillic "а" is not Latin "a")', async () => {
+        expect(await store.create(account('alice'))).not.toBeNull();
+        expect(await store.create(account('аlice'))).not.toBeNull();
+      });
+
+      it('lets exactly one of 20 racing registrations of one name through, whatever case each typed', async () => {
+        // Threat: two people registering the same name at the same moment on two instances, both
+        // told it is theirs, one of them then owning the other's account.
+        const spellings = ['dana', 'DANA', 'Dana', 'ｄａｎａ'];
+        const created = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? store : harness.peer).create(
+              account(spellings[i % spellings.length]!, { phone: `+120255501${String(i).padStart(2, '0')}` }),
+            ),
+          ),
+        );
+        const winners = created.filter((user) => user !== null);
+        expect(winners).toHaveLength(1);
+        expect(await store.findByUsername('dana')).toEqual(winners[0]);
+        expect(await store.list()).toHaveLength(1);
+      });
+    });
+
+    describe('updates', () => {
+      it('changes the preferred channel', async () => {
+        const ann = (await store.create(account('ann')))!;
+        await store.setPreferredChannel(ann.id, 'voice');
+        expect((await harness.peer.findById(ann.id))?.preferredChannel).toBe('voice');
+      });
+
+      it('records each login and answers the one before it', async () => {
+        const ann = (await store.create(account('ann')))!;
+        const first = harness.clock.now();
+        expect(await store.recordLogin(ann.id)).toBeNull();
+        harness.clock.advanceMinutes(90);
+        expect(await store.recordLogin(ann.id)).toEqual(first);
+        expect((await store.findById(ann.id))?.lastLoginAt).toEqual(harness.clock.now());
+      });
+    });
+
+    describe('listing', () => {
+      it('lists accounts newest first', async () => {
+        for (const name of ['ann', 'ben', 'cai']) {
+          await store.create(account(name));
+          harness.clock.advance(1_000);
+        }
+        await store.create(account('dot'));
+        expect((await store.list()).map((user) => user.username)).toEqual(['dot', 'cai', 'ben', 'ann']);
+      });
+    });
+
+    describe('admin rights', () => {
+      it('grants and revokes by name, matched as login matches it, and lists admins by name', async () => {
+        await store.create(account('Zoe'));
+        await store.create(account('ann'));
+        await store.create(account('ben'));
+        expect(await store.setAdmin('ＺＯＥ', true)).toBe(true);
+        expect(await store.setAdmin('ANN', true)).toBe(true);
+        expect((await harness.peer.listAdmins()).map((user) => user.username)).toEqual(['ann', 'Zoe']);
+        expect((await store.findByUsername('zoe'))?.isAdmin).toBe(true);
+
+        expect(await store.setAdmin('zoe', false)).toBe(true);
+        expect((await store.listAdmins()).map((user) => user.username)).toEqual(['ann']);
+      });
+
+      it('says false for a name no account has', async () => {
+        expect(await store.setAdmin('nobody', true)).toBe(false);
+        expect(await store.listAdmins()).toEqual([]);
+      });
+    });
+  });
+}
