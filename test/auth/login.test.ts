@@ -34,6 +34,12 @@ describe('POST /login', () => {
     );
   });
 
+  it.each(['ADA', 'Ada', 'ａｄａ'])('logs "ada" in when the name is typed as %j', async (typed) => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'ada' });
+    expectRedirect(await submitPassword(browser, { ...account, username: typed }), '/verify');
+  });
+
   it('checks a hash for an unknown user too, so both answers take the same time', async () => {
     // Threat: timing the response to learn which usernames exist.
     await site.close();

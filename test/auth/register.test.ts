@@ -63,6 +63,8 @@ describe('POST /register', () => {
   it('refuses a taken username without caring about case', async () => {
     expectRedirect(await submit({}), /^\/login/);
     expectPage(await submit({ username: 'CAROL' }), 409, /That username is taken/);
+    // Full-width letters are the same name after NFKC: a look-alike account is refused too.
+    expectPage(await submit({ username: 'ｃａｒｏｌ' }), 409, /That username is taken/);
   });
 
   it('never shows the password again on the re-displayed form', async () => {

@@ -65,6 +65,8 @@ export interface TestAppOptions {
   clock?: TestClock;
   /** Reuse a database file (restart tests); otherwise a fresh one in a temp folder. */
   databasePath?: string;
+  /** Run on this database (PostgreSQL, say) instead of a SQLite file; the caller closes it. */
+  database?: SqlDatabase;
   /** How long a provider call may take in tests before it counts as unavailable. */
   providerTimeoutMs?: number;
   /** Replace the providers built from config (for tests that script a provider). */
@@ -84,8 +86,9 @@ let sharedHasher: Promise<PasswordHasher> | undefined;
 
 /** A whole app on a real SQLite file with the real migrations, for one test. */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const folder = options.databasePath ? undefined : mkdtempSync(join(tmpdir(), 'mfa-site-test-'));
-  const databasePath = options.databasePath ?? join(folder!, 'app.db');
+  const folder =
+    options.databasePath || options.database ? undefined : mkdtempSync(join(tmpdir(), 'mfa-site-test-'));
+  const databasePath = options.databasePath ?? (folder ? join(folder, 'app.db') : ':memory:');
   const config = loadConfig({
     NODE_ENV: 'test',
     SESSION_SECRET: TEST_SESSION_SECRET,
@@ -94,7 +97,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ...options.env,
   });
   const clock = options.clock ?? createTestClock();
-  const database = await openSqlDatabase({ sqlitePath: databasePath });
+  const database = options.database ?? (await openSqlDatabase({ sqlitePath: databasePath }));
   const printed: string[] = [];
   const outbox = createOutbox(clock);
   const voiceDocuments = createVoiceDocumentStore(clock);
@@ -163,7 +166,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       }
     },
     async close() {
-      await database.close();
+      if (!options.database) await database.close();
       if (folder) rmSync(folder, { recursive: true, force: true });
     },
   };

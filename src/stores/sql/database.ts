@@ -33,8 +33,8 @@ export type SqlDatabaseOptions =
       /** Connections kept at most, per process. */
       poolSize?: number;
       /**
-       * A pooled connection that breaks while idle (PostgreSQL restarted, a proxy cut it) is reported
-       * here; unheard, node-postgres would crash the process. The pool then opens a new one when needed.
+       * A pooled connection that breaks (PostgreSQL restarted, a proxy cut it) is reported here, for
+       * the log; unheard, node-postgres would crash the process. The pool opens new ones as needed.
        */
       onError: (error: Error) => void;
     };
@@ -117,7 +117,12 @@ async function openPostgres(options: {
     options: settings.join(' '),
     types: postgresTypes,
   });
+  // node-postgres reports a connection that breaks on the pool while it is idle, and on the client
+  // itself while it is checked out (Kysely holds one for each query): with no listener there, the
+  // process would crash. The query in flight fails on its own (and becomes a 503); the broken
+  // client is dropped from the pool when it is released.
   pool.on('error', options.onError);
+  pool.on('connect', (client) => client.on('error', options.onError));
   const db = new Kysely<Schema>({ dialect: withUnavailableErrors(new PostgresDialect({ pool })) });
   const database = describe(db, 'postgres');
   try {

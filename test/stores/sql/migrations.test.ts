@@ -1,0 +1,226 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../../src/paths.js';
+import { createSqlAuditLog } from '../../../src/stores/sql/audit-log.js';
+import { openSqlDatabase, type SqlDatabase } from '../../../src/stores/sql/database.js';
+import { applyMigrations, type Migration } from '../../../src/stores/sql/migrate.js';
+import { MIGRATIONS } from '../../../src/stores/sql/migrations/index.js';
+import { SqlSessionStore } from '../../../src/stores/sql/session-store.js';
+import { createSqlUserStore } from '../../../src/stores/sql/user-store.js';
+import { createTestClock } from '../../helpers/clock.js';
+import { createLegacySqliteDatabase } from '../../helpers/legacy-sqlite.js';
+import { onTestPostgres, randomSchemaName, sqlBackends } from '../../helpers/sql.js';
+import { TEST_DATABASE_URL } from '../../helpers/services.js';
+import { storeCalls } from '../contracts/session-store.js';
+
+/** `npm run admin -- list` from the TypeScript source, as its own process, on the given file. */
+function runAdminCli(cwd: string, databasePath: string): Promise<{ status: number | null; stdout: string }> {
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const child = spawn(
+    process.execPath,
+    ['--import', tsx, join(PROJECT_ROOT, 'src', 'admin', 'cli.ts'), 'list'],
+    {
+      cwd,
+      env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_PATH: databasePath },
+    },
+  );
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  return new Promise((resolve) => child.on('close', (status) => resolve({ status, stdout })));
+}
+
+const recordedNames = async (database: SqlDatabase) =>
+  (await database.db.selectFrom('schema_migrations').select('name').orderBy('name').execute()).map(
+    (row) => row.name,
+  );
+
+for (const backend of sqlBackends()) {
+  describe.skipIf(backend.skip)(`migrations on ${backend.name}`, () => {
+    it('builds every table of a new database and records each migration once', async () => {
+      const test = await backend.open();
+      try {
+        expect(await recordedNames(test.database)).toEqual(MIGRATIONS.map((migration) => migration.name));
+        // Opening it again (a restart, a second instance) applies nothing.
+        const again = await test.openPeer();
+        expect(await applyMigrations(again.db, again.dialect)).toEqual([]);
+        expect(await recordedNames(again)).toEqual(MIGRATIONS.map((migration) => migration.name));
+      } finally {
+        await test.close();
+      }
+    });
+
+    it('leaves nothing of a migration that fails half way, and keeps the ones before it', async () => {
+      const test = await backend.open();
+      const failing: Migration[] = [
+        {
+          name: '900-works',
+          up: (db) => db.schema.createTable('works').addColumn('id', 'integer').execute(),
+        },
+        {
+          name: '901-breaks',
+          async up(db) {
+            await db.schema.createTable('half_done').addColumn('id', 'integer').execute();
+            await sql`SELECT * FROM no_such_table`.execute(db);
+          },
+        },
+      ];
+      try {
+        await expect(applyMigrations(test.database.db, test.database.dialect, failing)).rejects.toThrow(
+          /no_such_table/,
+        );
+        expect(await recordedNames(test.database)).toContain('900-works');
+        expect(await recordedNames(test.database)).not.toContain('901-breaks');
+        await expect(sql`SELECT * FROM half_done`.execute(test.database.db)).rejects.toThrow(/half_done/);
+      } finally {
+        await test.close();
+      }
+    });
+
+    it('refuses a list of migrations out of order, before touching the database', async () => {
+      const test = await backend.open();
+      try {
+        const noop = async () => undefined;
+        await expect(
+          applyMigrations(test.database.db, test.database.dialect, [
+            { name: '902-b', up: noop },
+            { name: '901-a', up: noop },
+          ]),
+        ).rejects.toThrow(/ascending order/);
+      } finally {
+        await test.close();
+      }
+    });
+  });
+}
+
+describe('two instances starting at once on a new database', () => {
+  it('on SQLite (two processes): both start, and each migration runs once', async () => {
+    // Two processes, as the site and `npm run admin` are: better-sqlite3 waits for a lock with the
+    // whole process blocked, so two openings inside one process would only wait for each other.
+    const folder = mkdtempSync(join(tmpdir(), 'keyhole-migrate-'));
+    const sqlitePath = join(folder, 'app.db');
+    try {
+      const runs = await Promise.all([runAdminCli(folder, sqlitePath), runAdminCli(folder, sqlitePath)]);
+      for (const run of runs)
+        expect(run).toMatchObject({ status: 0, stdout: expect.stringMatching(/No account is an admin yet/) });
+      const database = await openSqlDatabase({ sqlitePath });
+      expect(await recordedNames(database)).toEqual(MIGRATIONS.map((migration) => migration.name));
+      await database.close();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(sqlBackends()[1]!.skip)('on PostgreSQL: both start, and each migration runs once', async () => {
+    const schema = randomSchemaName();
+    await onTestPostgres((client) => client.query(`CREATE SCHEMA ${schema}`));
+    const open = () =>
+      openSqlDatabase({ postgresUrl: TEST_DATABASE_URL, schema, poolSize: 2, onError: () => undefined });
+    try {
+      const instances = await Promise.all([open(), open(), open()]);
+      expect(await recordedNames(instances[0]!)).toEqual(MIGRATIONS.map((migration) => migration.name));
+      await Promise.all(instances.map((instance) => instance.close()));
+    } finally {
+      await onTestPostgres((client) => client.query(`DROP SCHEMA ${schema} CASCADE`));
+    }
+  });
+});
+
+describe('a SQLite database made by the site before the TypeScript migrations', () => {
+  // Threat: an upgrade that loses what people saved, or a start that fails on an existing file.
+  let folder: string;
+  let sqlitePath: string;
+  const clock = createTestClock();
+
+  beforeEach(() => {
+    folder = mkdtempSync(join(tmpdir(), 'keyhole-upgrade-'));
+    sqlitePath = join(folder, 'app.db');
+  });
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  /** Accounts, an audit event and a signed-in session, written as the old site wrote them. */
+  function createOldSite(usernames: string[]) {
+    const old = createLegacySqliteDatabase(sqlitePath);
+    const insertUser = old.prepare(
+      `INSERT INTO users (username, password_hash, phone_e164, preferred_channel, created_at, is_admin)
+       VALUES (?, 'argon2-hash', '+12025550142', 'sms', ?, ?)`,
+    );
+    usernames.forEach((username, i) => insertUser.run(username, 1_700_000_000_000 + i, i === 0 ? 1 : 0));
+    old
+      .prepare("INSERT INTO audit_events (at, type, user_id, username) VALUES (?, 'login_succeeded', 1, ?)")
+      .run(1_700_000_100_000, usernames[0]);
+    old
+      .prepare('INSERT INTO sessions (sid, data, expires_at) VALUES (?, ?, ?)')
+      .run(
+        'still-signed-in',
+        JSON.stringify({ cookie: {}, signedIn: { userId: 1 } }),
+        clock.now().getTime() + 60 * 60_000,
+      );
+    old.close();
+  }
+
+  it('is recognised: only the newer migrations run, and every account, event and session is still there', async () => {
+    createOldSite(['Alice', 'bob']);
+    const database = await openSqlDatabase({ sqlitePath });
+    try {
+      expect(await recordedNames(database)).toEqual([
+        '001-initial.sql',
+        '002-admin-role.sql',
+        '003-session-tombstones.sql',
+        '005-challenges.sql',
+        '006-admin-seed-names.sql',
+        '007-username-keys',
+        '008-challenge-order',
+      ]);
+      const users = createSqlUserStore(database, clock);
+      expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
+      expect(await users.findByUsername('alice')).toMatchObject({ username: 'Alice', isAdmin: true });
+      expect(await users.findByUsername('ＢＯＢ')).toMatchObject({ username: 'bob', isAdmin: false });
+      expect(await createSqlAuditLog(database, clock).recent()).toMatchObject([
+        { type: 'login_succeeded', username: 'Alice' },
+      ]);
+      const sessions = storeCalls(new SqlSessionStore(database, clock));
+      expect(await sessions.get('still-signed-in')).toMatchObject({ signedIn: { userId: 1 } });
+      // The new rule holds for the old accounts too.
+      expect(
+        await users.create({
+          username: 'ａｌｉｃｅ',
+          passwordHash: 'x',
+          phone: '+12025550143',
+          preferredChannel: 'sms',
+        }),
+      ).toBeNull();
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('keeps both accounts whose names only now count as one: the older keeps the name, the newer logs in as name#id', async () => {
+    // COLLATE NOCASE folded only ASCII case, so a full-width name stored as it was typed could sit
+    // beside its ASCII twin. Neither may be lost, nor may either take over the other.
+    createOldSite(['alice', 'ａｌｉｃｅ', 'ALİCE']);
+    const database = await openSqlDatabase({ sqlitePath });
+    try {
+      const users = createSqlUserStore(database, clock);
+      const all = await users.list();
+      expect(all.map((user) => user.username).sort()).toEqual(['ALİCE', 'alice', 'ａｌｉｃｅ'].sort());
+      const older = all.find((user) => user.username === 'alice')!;
+      const newer = all.find((user) => user.username === 'ａｌｉｃｅ')!;
+      expect(await users.findByUsername('alice')).toEqual(older);
+      expect(await users.findByUsername('ａｌｉｃｅ')).toEqual(older);
+      expect(await users.findByUsername(`alice#${newer.id}`)).toEqual(newer);
+      // A name unlike the others keeps its own key.
+      expect((await users.findByUsername('ALİCE'))?.username).toBe('ALİCE');
+      const keys = await database.db.selectFrom('users').select('username_key').execute();
+      expect(new Set(keys.map((row) => row.username_key)).size).toBe(3);
+    } finally {
+      await database.close();
+    }
+  });
+});
