@@ -1,8 +1,7 @@
 import { AppError } from '../errors.js';
 
 /**
- * A store (Redis today; PostgreSQL and SQLite once they are moved here) could not be reached or
- * did not answer in time. It is one error kind whatever the backend, and it is an AppError with
+ * A store (SQLite, PostgreSQL or Redis) could not be reached or did not answer in time. It is one error kind whatever the backend, and it is an AppError with
  * status 503, so the error page shows "try again in a moment" rather than a 500, and the site
  * carries on: the next request tries the store again.
  */
