@@ -6,12 +6,13 @@ import { applyMigrations } from './migrate.js';
 export type Db = Database.Database;
 
 /**
- * How long one statement waits for another process's write lock before failing with SQLITE_BUSY.
- * better-sqlite3 is synchronous: that wait blocks the whole event loop (every request, static files
- * included), so it stays tiny. The session store retries on its own, asynchronously (session-store.ts);
- * anything else that meets a lock fails fast into the 503 page.
+ * How long one statement waits for another process's write lock before failing with SQLITE_BUSY:
+ * not at all. better-sqlite3 is synchronous, so any wait here blocks the whole event loop (every
+ * request, static files included), and many requests meeting the lock at once would add their
+ * waits up. The session store retries on timers instead (session-store.ts); anything else that
+ * meets a lock fails at once into the 503 page.
  */
-export const REQUEST_BUSY_TIMEOUT_MS = 20;
+export const REQUEST_BUSY_TIMEOUT_MS = 0;
 /** At start nothing is served yet, so migrations may wait longer for a lock held elsewhere. */
 const STARTUP_BUSY_TIMEOUT_MS = 5000;
 
