@@ -20,6 +20,7 @@ import type { RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
+import type { RetiringSessionStore } from './http/session-store.js';
 import type { Logger } from './logger.js';
 import type { ChallengeStore } from './mfa/challenge-store.js';
 import { createCodeDelivery } from './mfa/delivery.js';
@@ -45,7 +46,7 @@ export interface AppDeps {
   providers: ProviderPool;
   limits: RateLimitStore;
   challenges: ChallengeStore;
-  sessionStore: session.Store;
+  sessionStore: RetiringSessionStore;
   /** The console provider's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
   /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */

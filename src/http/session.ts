@@ -1,6 +1,6 @@
 import session from 'express-session';
 import type { RequestHandler, Request } from 'express';
-import { canRetireSessions } from './session-store.js';
+import { canRetireSessions, type RetiringSessionStore } from './session-store.js';
 
 /** A session ends after this long without a request... */
 export const SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -14,9 +14,15 @@ export function sessionCookieName(isProduction: boolean): string {
 
 export function createSessionMiddleware(options: {
   secret: string;
-  store: session.Store;
+  store: RetiringSessionStore;
   isProduction: boolean;
 }): RequestHandler {
+  // Checked at start, not trusted to the type: a store that cannot end a session id for good
+  // (express-session's MemoryStore, a plain connect-redis) would let a request still running
+  // when the person logs out save the session back, and the logged-out cookie work again.
+  if (!canRetireSessions(options.store)) {
+    throw new Error('The session store must keep ended sessions ended (a retireSession method).');
+  }
   return session({
     name: sessionCookieName(options.isProduction),
     secret: options.secret,
@@ -36,6 +42,11 @@ export function createSessionMiddleware(options: {
   });
 }
 
+/** The request's store, which createSessionMiddleware checked can retire sessions. */
+function retiringStoreOf(req: Request): RetiringSessionStore & { generate(req: Request): void } {
+  return req.sessionStore as unknown as RetiringSessionStore & { generate(req: Request): void };
+}
+
 /** Where a request goes when its session ended while it ran; the login page says so. */
 export const SESSION_ENDED_PATH = '/login?sessionEnded';
 
@@ -47,13 +58,7 @@ export const SESSION_ENDED_PATH = '/login?sessionEnded';
  * person to SESSION_ENDED_PATH.
  */
 export async function regenerateSession(req: Request): Promise<boolean> {
-  const store = req.sessionStore;
-  if (!canRetireSessions(store)) {
-    await new Promise<void>((resolve, reject) =>
-      req.session.regenerate((error) => (error ? reject(error) : resolve())),
-    );
-    return true;
-  }
+  const store = retiringStoreOf(req);
   const wasLive = await new Promise<boolean>((resolve, reject) =>
     store.retireSession(req.sessionID, (error, live) => (error ? reject(error) : resolve(live === true))),
   );
@@ -72,13 +77,7 @@ export async function regenerateSession(req: Request): Promise<boolean> {
  * is ended for good either way.
  */
 export async function startNewSession(req: Request): Promise<void> {
-  const store = req.sessionStore;
-  if (!canRetireSessions(store)) {
-    await new Promise<void>((resolve, reject) =>
-      req.session.regenerate((error) => (error ? reject(error) : resolve())),
-    );
-    return;
-  }
+  const store = retiringStoreOf(req);
   await new Promise<void>((resolve, reject) =>
     store.retireSession(req.sessionID, (error) => (error ? reject(error) : resolve())),
   );
