@@ -9,6 +9,8 @@ import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import { createFraudGuard } from './fraud/index.js';
+import { createSqliteSendingStore } from './fraud/store.js';
 import { isDatabaseHealthy, type Db } from './db/open.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { createCsrfProtection } from './http/csrf.js';
@@ -18,6 +20,7 @@ import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
 import type { Logger } from './logger.js';
+import { createSqliteCodeEntryCeiling } from './mfa/code-entry-ceiling.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import {
@@ -27,6 +30,7 @@ import {
 import { createMfaRouter } from './mfa/routes.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
+import { SITE_NAME } from './site.js';
 import type { PasswordHasher } from './users/passwords.js';
 import type { UserStore } from './users/store.js';
 
@@ -50,7 +54,7 @@ export interface AppDeps {
   postsPerMinute?: number;
 }
 
-export const SITE_NAME = 'Keyhole';
+export { SITE_NAME };
 
 function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
   return rateLimit({
@@ -126,12 +130,25 @@ export function createApp(deps: AppDeps): Express {
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 
+  // The toll-fraud guard (issue 8): every send and every registration passes it.
+  const fraud = createFraudGuard({
+    limits: deps.limits,
+    clock,
+    config: config.fraud,
+    audit: deps.audit,
+    logger,
+    store: createSqliteSendingStore(deps.db, clock),
+    accountsWithPhone: async (phone) => deps.users.countByPhone(phone),
+  });
   const mfa = createMfaService({
     providers: deps.providers,
     limits: deps.limits,
     clock,
     rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
     audit: deps.audit,
+    sendGuard: fraud.sends,
+    ceiling: createSqliteCodeEntryCeiling(deps.db, clock),
+    logger,
   });
   const delivery = createCodeDelivery(mfa);
   const throttle = createLoginThrottle(deps.limits, () => clock.now().getTime());
@@ -143,6 +160,7 @@ export function createApp(deps: AppDeps): Express {
       hasher: deps.hasher,
       throttle,
       delivery,
+      registrations: fraud.registrations,
       audit: deps.audit,
       clock,
       isProduction: config.isProduction,
@@ -169,6 +187,7 @@ export function createApp(deps: AppDeps): Express {
       mfa,
       delivery,
       providers: deps.providers,
+      sending: fraud.stats,
       clock,
       adminScopeTtlMs,
       adminUsernames: config.adminUsernames,

@@ -42,6 +42,7 @@ async function main() {
   }
   if (config.adminUsernames.length === 0)
     logger.warn('ADMIN_USERNAMES is empty: no one can enter the secure area');
+  for (const warning of config.warnings) logger.warn(warning);
 
   const db = openDatabase(config.databasePath);
   const clock = systemClock;

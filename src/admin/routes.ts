@@ -9,6 +9,7 @@ import { describeChannel, type Channel } from '../mfa/provider.js';
 import { adminVerifiedUntil, isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
+import type { SendingStats } from '../fraud/stats.js';
 import { maskPhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
 
@@ -18,6 +19,8 @@ export interface AdminRouterDeps {
   mfa: MfaService;
   delivery: CodeDelivery;
   providers: Pick<ProviderPool, 'status'>;
+  /** The toll-fraud guard's "Sending" view (src/fraud/stats.ts). */
+  sending: SendingStats;
   clock: Clock;
   adminScopeTtlMs: number;
   adminUsernames: readonly string[];
@@ -47,7 +50,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     requireAdmin,
   );
 
-  router.get('/admin', (req, res) => {
+  router.get('/admin', async (req, res) => {
     const user = currentUserOf(res)!;
     const now = clock.now().getTime();
     if (!isAdminVerified(req.session, user.id, now, deps.adminScopeTtlMs)) {
@@ -80,6 +83,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       })),
       events: audit.recent(100),
       providers: deps.providers.status(),
+      sending: await deps.sending.summary(),
     });
   });
 
@@ -88,8 +92,9 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
     const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel });
     if (!outcome.ok) {
-      if (outcome.reason === 'channel_unavailable') {
-        // Only when no configured provider delivers at all: say so where the person came from.
+      if (!('retryAfterSeconds' in outcome)) {
+        // Not a matter of waiting (no provider delivers at all, a refused number, code entry
+        // suspended): say so where the person came from.
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/account');
       }

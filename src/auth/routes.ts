@@ -14,12 +14,16 @@ import { currentUserOf } from './guards.js';
 import type { LoginThrottle } from './login-throttle.js';
 import { loginSchema, registerSchema } from './schemas.js';
 import { COUNTRY_OPTIONS } from './countries.js';
+import { clientKeyOf } from '../http/client-address.js';
+import type { RegistrationGuard } from '../fraud/registration-guard.js';
 
 export interface AuthRouterDeps {
   users: UserStore;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
   delivery: CodeDelivery;
+  /** The toll-fraud guard's registration limits, countries and VoIP rule (src/fraud/). */
+  registrations: RegistrationGuard;
   audit: AuditLog;
   clock: Clock;
   isProduction: boolean;
@@ -122,12 +126,33 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const phone = parsePhone(form.data.phone, form.data.country);
     if (!phone.ok) return renderRegister(res, 400, values, [{ field: 'phone', message: phone.message }]);
 
-    const user = users.create({
-      username: form.data.username,
-      passwordHash: await hasher.hash(form.data.password),
+    // BEGIN toll-fraud guard (issue 8): taken before the slow hash, completed whatever happens next.
+    const admission = await deps.registrations.reserveRegistration({
+      clientKey: clientKeyOf(req.ip ?? ''),
       phone: phone.e164,
-      preferredChannel: form.data.channel,
     });
+    if (!admission.allowed) {
+      if ('message' in admission) {
+        return renderRegister(res, 400, values, [{ field: 'phone', message: admission.message }]);
+      }
+      throw new TooManyRequestsError(
+        `No more accounts can be created from your network right now. Try again in ${describeWait(admission.retryAfterSeconds)}.`,
+        admission.retryAfterSeconds,
+        { href: '/login', label: 'Go to the login page' },
+      );
+    }
+    let user: ReturnType<UserStore['create']> = null;
+    try {
+      user = users.create({
+        username: form.data.username,
+        passwordHash: await hasher.hash(form.data.password),
+        phone: phone.e164,
+        preferredChannel: form.data.channel,
+      });
+    } finally {
+      await admission.complete(user !== null);
+    }
+    // END toll-fraud guard
     if (!user) {
       return renderRegister(res, 409, values, [
         { field: 'username', message: 'That username is taken. Choose another.' },
@@ -191,8 +216,9 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
     const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
     if (!outcome.ok) {
-      // No provider here delivers that way: the code page explains and offers the ways that work.
-      if (outcome.reason === 'channel_unavailable') {
+      // Not a matter of waiting (no provider delivers that way, a number codes may not go to, code
+      // entry suspended): the code page explains and offers what works.
+      if (!('retryAfterSeconds' in outcome)) {
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/verify');
       }

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
+import type { SendGuard } from '../fraud/send-guard.js';
+import type { Logger } from '../logger.js';
+import type { CodeEntryCeiling } from './code-entry-ceiling.js';
 import { ProviderError, describeChannel, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
@@ -56,13 +59,18 @@ export interface CodeRecipient {
 export type SendOutcome =
   | { ok: true; challenge: Challenge }
   | { ok: false; reason: 'cooldown' | 'too_many_codes' | 'locked'; retryAfterSeconds: number }
-  | { ok: false; reason: 'channel_unavailable' };
+  | { ok: false; reason: 'channel_unavailable' }
+  // The toll-fraud guard: a site-wide limit (never named to the person), or a number codes may not go to.
+  | { ok: false; reason: 'not_now'; retryAfterSeconds: number }
+  | { ok: false; reason: 'destination_refused'; message: string }
+  | { ok: false; reason: 'suspended' };
 
 export type VerifyOutcome =
   | { ok: true; challenge: Challenge }
   | { ok: false; reason: 'wrong_code'; challenge: Challenge; attemptsLeft: number }
   | { ok: false; reason: 'expired' | 'used_up'; challenge: Challenge }
-  | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number };
+  | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number }
+  | { ok: false; reason: 'suspended'; challenge: Challenge };
 
 export interface MfaService {
   readonly rules: MfaRules;
@@ -75,6 +83,8 @@ export interface MfaService {
     /** The challenge the session holds now, if any: voided by this send, and the basis of the cooldown. */
     previous?: Challenge;
     ip?: string;
+    /** The client's address as per-address limits count it (src/http/client-address.ts). */
+    clientKey: string;
   }): Promise<SendOutcome>;
   verifyCode(request: {
     challenge: Challenge;
@@ -87,6 +97,8 @@ export interface MfaService {
   attemptsLeft(challenge: Challenge): number;
   /** Seconds until the account may enter codes again after too many wrong ones, or null. */
   lockedForSeconds(userId: number): Promise<number | null>;
+  /** True once 100 wrong codes in a row suspended the account's code entry, until an admin unlocks it. */
+  isCodeEntrySuspended(userId: number): Promise<boolean>;
   isExpired(challenge: Challenge): boolean;
 }
 
@@ -96,6 +108,10 @@ export interface MfaServiceDeps {
   clock: Clock;
   rules: MfaRules;
   audit: AuditLog;
+  /** The toll-fraud guard every code passes, whatever the scope or channel (src/fraud/). */
+  sendGuard: SendGuard;
+  ceiling: CodeEntryCeiling;
+  logger: Logger;
 }
 
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
@@ -103,7 +119,8 @@ const failuresKey = (userId: number) => `mfa:failures:${userId}`;
 const attemptsKey = (challengeId: string) => `mfa:attempts:${challengeId}`;
 const replacedKey = (challengeId: string) => `mfa:replaced:${challengeId}`;
 
-export function createMfaService({ providers, limits, clock, rules, audit }: MfaServiceDeps): MfaService {
+export function createMfaService(deps: MfaServiceDeps): MfaService {
+  const { providers, limits, clock, rules, audit, sendGuard, ceiling } = deps;
   const now = () => clock.now().getTime();
   const secondsUntil = (at: number) => Math.max(1, Math.ceil((at - now()) / 1000));
 
@@ -125,10 +142,12 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
     cooldownRemainingSeconds,
     attemptsLeft,
     lockedForSeconds: lockedFor,
+    isCodeEntrySuspended: (userId) => ceiling.isSuspended(userId),
     isExpired: (challenge) => now() >= challenge.expiresAt,
 
-    async sendCode({ recipient, scope, channel, previous, ip }) {
+    async sendCode({ recipient, scope, channel, previous, ip, clientKey }) {
       if (!providers.channels().includes(channel)) return { ok: false, reason: 'channel_unavailable' };
+      if (await ceiling.isSuspended(recipient.userId)) return { ok: false, reason: 'suspended' };
 
       const lockedSeconds = await lockedFor(recipient.userId);
       if (lockedSeconds !== null) return { ok: false, reason: 'locked', retryAfterSeconds: lockedSeconds };
@@ -153,12 +172,30 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
           retryAfterSeconds: secondsUntil(sends.resetAt.getTime()),
         };
       }
+      // BEGIN toll-fraud guard (issue 8): site-wide limits, last, once the account itself may send.
+      const guarded = await sendGuard.reserveSend({
+        userId: recipient.userId,
+        username: recipient.username,
+        to: recipient.phone,
+        clientKey,
+        channel,
+        scope,
+      });
+      if (!guarded.allowed) {
+        if (previous) await limits.reset(replacedKey(previous.id));
+        await limits.decrement(sendsKey(recipient.userId));
+        return 'message' in guarded
+          ? { ok: false, reason: 'destination_refused', message: guarded.message }
+          : { ok: false, reason: 'not_now', retryAfterSeconds: guarded.retryAfterSeconds };
+      }
+      // END toll-fraud guard
 
       let sent: { provider: string; handle?: string };
       try {
-        sent = await providers.send({ to: recipient.phone, channel, scope });
+        sent = await providers.send({ to: recipient.phone, channel, scope, account: recipient.userId });
       } catch (error) {
         // A code that never went out does not count against the person, who may simply retry.
+        await guarded.release();
         if (previous) await limits.reset(replacedKey(previous.id));
         await limits.decrement(sendsKey(recipient.userId));
         audit.record({
@@ -183,6 +220,7 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
           .catch(() => undefined);
       }
 
+      await guarded.confirm();
       const sentAt = now();
       audit.record({
         type: 'code_sent',
@@ -212,6 +250,9 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
     async verifyCode({ challenge, code, username, ip }) {
       const base = { userId: challenge.userId, username, ip };
 
+      if (await ceiling.isSuspended(challenge.userId)) {
+        return { ok: false, reason: 'suspended', challenge: { ...challenge, closed: true } };
+      }
       const lockedSeconds = await lockedFor(challenge.userId);
       if (lockedSeconds !== null) {
         return { ok: false, reason: 'locked', challenge, retryAfterSeconds: lockedSeconds };
@@ -265,6 +306,8 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
 
       if (outcome === 'valid') {
         await limits.reset(failuresKey(challenge.userId));
+        await ceiling.recordSuccess(challenge.userId);
+        await sendGuard.recordVerified(challenge.phone);
         return { ok: true, challenge: { ...challenge, closed: true } };
       }
       if (outcome === 'expired') {
@@ -280,6 +323,22 @@ export function createMfaService({ providers, limits, clock, rules, audit }: Mfa
         type: 'code_failed',
         detail: `${challenge.scope} code, attempt ${wrongAttempts}`,
       });
+      // Counted after the comparison: the windowed limit above already caps parallel guesses.
+      const inARow = await ceiling.recordFailure(challenge.userId);
+      if (inARow.suspendedNow) {
+        audit.record({
+          ...base,
+          type: 'code_entry_suspended',
+          detail: `${inARow.consecutive} wrong codes in a row`,
+        });
+        deps.logger.error(
+          { userId: challenge.userId, consecutive: inARow.consecutive },
+          'code entry suspended after too many wrong codes in a row: an admin must unlock the account',
+        );
+      }
+      if (inARow.consecutive >= ceiling.maxConsecutiveFailures) {
+        return { ok: false, reason: 'suspended', challenge: { ...updated, closed: true } };
+      }
 
       if (failures.count >= rules.maxFailuresPerAccount) {
         audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });

@@ -28,6 +28,8 @@ export interface UserStore {
   /** Records a completed login and returns the one before it (null on the first). */
   recordLogin(id: number): Date | null;
   list(): User[];
+  /** How many accounts have this E.164 number (the toll-fraud guard caps it). */
+  countByPhone(phone: string): number;
 }
 
 interface UserRow {
@@ -63,6 +65,7 @@ export function createSqliteUserStore(db: Db, clock: Clock): UserStore {
   const updateChannel = db.prepare('UPDATE users SET preferred_channel = ? WHERE id = ?');
   const updateLastLogin = db.prepare('UPDATE users SET last_login_at = ? WHERE id = ?');
   const all = db.prepare('SELECT * FROM users ORDER BY created_at DESC, id DESC LIMIT 500');
+  const withPhone = db.prepare('SELECT COUNT(*) AS count FROM users WHERE phone_e164 = ?');
 
   const findById = (id: number) => {
     const row = byId.get(id) as UserRow | undefined;
@@ -89,6 +92,9 @@ export function createSqliteUserStore(db: Db, clock: Clock): UserStore {
     }),
     list() {
       return (all.all() as UserRow[]).map(toUser);
+    },
+    countByPhone(phone) {
+      return (withPhone.get(phone) as { count: number }).count;
     },
   };
 }

@@ -16,8 +16,11 @@ import {
   type MfaService,
   type SendOutcome,
 } from '../../src/mfa/service.js';
+import { createSqliteCodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
+import { createLogger } from '../../src/logger.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import { lastConsoleCode } from '../helpers/create-test-app.js';
+import { TEST_CODE_TEXTS, buildFraudGuard, relaxedFraudConfig } from '../helpers/fraud.js';
 
 const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
 
@@ -40,13 +43,18 @@ describe('the MFA service', () => {
       codeDigits: 6,
       codeTtlMinutes: 5,
       print: (line) => printed.push(line),
+      texts: TEST_CODE_TEXTS,
     });
+    const limits = createMemoryRateLimitStore(clock);
     return createMfaService({
       providers: createProviderPool([provider ?? consoleProvider]),
-      limits: createMemoryRateLimitStore(clock),
+      limits,
       clock,
       rules: { ...DEFAULT_MFA_RULES, codeTtlMs: 5 * 60_000 },
       audit,
+      sendGuard: buildFraudGuard({ db, clock, limits, audit, config: relaxedFraudConfig() }).sends,
+      ceiling: createSqliteCodeEntryCeiling(db, clock),
+      logger: createLogger('silent'),
     });
   }
 
@@ -67,7 +75,7 @@ describe('the MFA service', () => {
   });
 
   const send = (scope: 'login' | 'admin', previous?: Challenge) =>
-    mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms', previous });
+    mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms', previous, clientKey: '192.0.2.1' });
   const verify = (challenge: Challenge, code: string) =>
     mfa.verifyCode({ challenge, code, username: 'alice' });
 
@@ -335,7 +343,14 @@ describe('the MFA service', () => {
         verify: async () => 'invalid',
       };
       mfa = buildService(smsOnly);
-      expect(await mfa.sendCode({ recipient: RECIPIENT, scope: 'login', channel: 'voice' })).toEqual({
+      expect(
+        await mfa.sendCode({
+          recipient: RECIPIENT,
+          scope: 'login',
+          channel: 'voice',
+          clientKey: '192.0.2.1',
+        }),
+      ).toEqual({
         ok: false,
         reason: 'channel_unavailable',
       });
