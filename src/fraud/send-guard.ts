@@ -16,6 +16,7 @@ import {
   secondsUntilClear,
   takeCounters,
   utcDay,
+  type CounterSpec,
   type FraudRule,
   type Violation,
 } from './counters.js';
@@ -102,6 +103,61 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
     };
   }
 
+  /** The counters every send takes, the budget last. */
+  function sendCounters(
+    attempt: SendAttempt,
+    now: Date,
+    verifiedBefore: boolean,
+  ): CounterSpec<SendLimitRule>[] {
+    const { to, clientKey } = attempt;
+    return [
+      {
+        key: `fraud:send:number:10min:${to}`,
+        windowMs: 10 * MINUTE_MS,
+        limit: limitsOf.perNumberPer10Minutes,
+        rule: 'number_10min',
+      },
+      {
+        key: `fraud:send:number:day:${to}`,
+        windowMs: DAY_MS,
+        limit: limitsOf.perNumberPerDay,
+        rule: 'number_day',
+      },
+      {
+        key: `fraud:send:address:hour:${clientKey}`,
+        windowMs: HOUR_MS,
+        limit: limitsOf.perAddressPerHour,
+        rule: 'address_hour',
+      },
+      {
+        key: `fraud:send:address:day:${clientKey}`,
+        windowMs: DAY_MS,
+        limit: limitsOf.perAddressPerDay,
+        rule: 'address_day',
+      },
+      // Every code spends the budget; once it is spent, only numbers that completed a code before get one.
+      {
+        key: budgetKey(now),
+        windowMs: msUntilUtcMidnight(now),
+        limit: verifiedBefore ? Number.POSITIVE_INFINITY : config.budgetPerDay,
+        rule: 'budget',
+      },
+    ];
+  }
+
+  async function noticePause(country: string, clientKey: string) {
+    const { perDay, perHour } = await breaker.thresholds(country);
+    logger.warn(
+      { country, perDay, perHour, mode: config.mode },
+      `conversion breaker: codes to never-verified numbers in ${country} paused for an hour`,
+    );
+    audit.record({
+      type: 'sending_paused',
+      ip: clientKey,
+      detail: `${countryName(country)} (${country}): codes to never-verified numbers paused for an hour (limits ${perDay} a day, ${perHour} an hour)${config.mode === 'record' ? '; record mode: not enforced' : ''}`,
+    });
+  }
+
   /** Said once a day, at error level: from now on only numbers that completed a code get codes. */
   async function noticeBudgetSpent(now: Date, spent: number) {
     if (spent < config.budgetPerDay) return;
@@ -142,55 +198,11 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
       }
 
       const verifiedBefore = await store.isVerifiedNumber(to);
-      const counters = await takeCounters<SendLimitRule>(limits, [
-        {
-          key: `fraud:send:number:10min:${to}`,
-          windowMs: 10 * MINUTE_MS,
-          limit: limitsOf.perNumberPer10Minutes,
-          rule: 'number_10min',
-        },
-        {
-          key: `fraud:send:number:day:${to}`,
-          windowMs: DAY_MS,
-          limit: limitsOf.perNumberPerDay,
-          rule: 'number_day',
-        },
-        {
-          key: `fraud:send:address:hour:${clientKey}`,
-          windowMs: HOUR_MS,
-          limit: limitsOf.perAddressPerHour,
-          rule: 'address_hour',
-        },
-        {
-          key: `fraud:send:address:day:${clientKey}`,
-          windowMs: DAY_MS,
-          limit: limitsOf.perAddressPerDay,
-          rule: 'address_day',
-        },
-        // Every code spends the budget; once it is spent, only numbers that completed a code before get one.
-        {
-          key: budgetKey(now),
-          windowMs: msUntilUtcMidnight(now),
-          limit: verifiedBefore ? Number.POSITIVE_INFINITY : config.budgetPerDay,
-          rule: 'budget',
-        },
-      ]);
+      const counters = await takeCounters(limits, sendCounters(attempt, now, verifiedBefore));
       const countries = await takeAddressCountry(clientKey, country);
       const breakerTaken = verifiedBefore ? null : await breaker.reserve(country);
-      await noticeBudgetSpent(now, counters.counts[4]!.count);
 
-      if (breakerTaken?.opened) {
-        const { perDay, perHour } = await breaker.thresholds(country);
-        logger.warn(
-          { country, perDay, perHour, mode: config.mode },
-          `conversion breaker: codes to never-verified numbers in ${country} paused for an hour`,
-        );
-        audit.record({
-          type: 'sending_paused',
-          ip: clientKey,
-          detail: `${countryName(country)} (${country}): codes to never-verified numbers paused for an hour (limits ${perDay} a day, ${perHour} an hour)${notes.enforcing ? '' : '; record mode: not enforced'}`,
-        });
-      }
+      if (breakerTaken?.opened) await noticePause(country, clientKey);
 
       const violations: Violation<SendLimitRule>[] = [
         ...counters.violations,
@@ -209,6 +221,8 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
           retryAfterSeconds: secondsUntilClear(violations, now),
         };
       }
+      // Only a send that goes ahead spends the budget for good.
+      await noticeBudgetSpent(now, counters.counts.at(-1)!.count);
       return { allowed: true, country, release, confirm: () => store.countEvent(country, 'sent') };
     },
 
