@@ -1,7 +1,7 @@
 import type { SignalWireConfig } from '../../config.js';
 import type { CodeStore } from '../code-store.js';
 import { ProviderError } from '../provider.js';
-import type { MfaProvider, Scope } from '../provider.js';
+import type { MfaProvider } from '../provider.js';
 import type { CodeTexts } from '../sms-text.js';
 import { basicAuth, callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';
 import type { HttpAnswer } from './http.js';
