@@ -10,6 +10,8 @@ import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import { createFraudGuard } from './fraud/index.js';
+import { createSqliteSendingStore } from './fraud/store.js';
 import { isDatabaseHealthy, type Db } from './db/open.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -23,6 +25,7 @@ import { createSessionMiddleware } from './http/session.js';
 import type { RetiringSessionStore } from './http/session-store.js';
 import type { Logger } from './logger.js';
 import type { ChallengeStore } from './mfa/challenge-store.js';
+import { createSqliteCodeEntryCeiling } from './mfa/code-entry-ceiling.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import {
@@ -32,6 +35,7 @@ import {
 import { createMfaRouter } from './mfa/routes.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
+import { SITE_NAME } from './site.js';
 import type { PasswordHasher } from './users/passwords.js';
 import type { UserStore } from './users/store.js';
 
@@ -58,7 +62,7 @@ export interface AppDeps {
   postsPerMinute?: number;
 }
 
-export const SITE_NAME = 'Keyhole';
+export { SITE_NAME };
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -141,6 +145,16 @@ export function createApp(deps: AppDeps): Express {
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 
+  // The toll-fraud guard (issue 8): every send and every registration passes it.
+  const fraud = createFraudGuard({
+    limits: deps.limits,
+    clock,
+    config: config.fraud,
+    audit: deps.audit,
+    logger,
+    store: createSqliteSendingStore(deps.db, clock),
+    accountsWithPhone: async (phone) => deps.users.countByPhone(phone),
+  });
   const mfa = createMfaService({
     providers: deps.providers,
     challenges: deps.challenges,
@@ -148,6 +162,9 @@ export function createApp(deps: AppDeps): Express {
     clock,
     rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
     audit: deps.audit,
+    sendGuard: fraud.sends,
+    ceiling: createSqliteCodeEntryCeiling(deps.db, clock),
+    logger,
   });
   const delivery = createCodeDelivery(mfa);
   const throttle = createLoginThrottle({ limits: deps.limits, clock });
@@ -166,6 +183,7 @@ export function createApp(deps: AppDeps): Express {
       knownDevices,
       sleep: deps.sleep ?? sleepFor,
       delivery,
+      registrations: fraud.registrations,
       audit: deps.audit,
       clock,
       isProduction: config.isProduction,
@@ -193,6 +211,7 @@ export function createApp(deps: AppDeps): Express {
       mfa,
       delivery,
       providers: deps.providers,
+      sending: fraud.stats,
       clock,
       adminScopeTtlMs,
     }),

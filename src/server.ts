@@ -48,6 +48,7 @@ async function main() {
   if (config.sessionSecretGenerated) {
     logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
   }
+  for (const warning of config.warnings) logger.warn(warning);
 
   const db = openDatabase(config.databasePath);
   const clock = systemClock;

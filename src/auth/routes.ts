@@ -17,6 +17,8 @@ import type { KnownDevices } from './known-device.js';
 import type { LoginAttempt, LoginThrottle } from './login-throttle.js';
 import { loginSchema, registerSchema } from './schemas.js';
 import { COUNTRY_OPTIONS } from './countries.js';
+import { clientKeyOf } from '../http/client-address.js';
+import type { RegistrationGuard } from '../fraud/registration-guard.js';
 
 export interface AuthRouterDeps {
   users: UserStore;
@@ -27,6 +29,8 @@ export interface AuthRouterDeps {
   /** Waits out the throttle's delay; tests pass one that returns at once. */
   sleep: (ms: number) => Promise<void>;
   delivery: CodeDelivery;
+  /** The toll-fraud guard's registration limits, countries and VoIP rule (src/fraud/). */
+  registrations: RegistrationGuard;
   audit: AuditLog;
   clock: Clock;
   isProduction: boolean;
@@ -121,12 +125,33 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const phone = parsePhone(form.data.phone, form.data.country);
     if (!phone.ok) return renderRegister(res, 400, values, [{ field: 'phone', message: phone.message }]);
 
-    const user = users.create({
-      username: form.data.username,
-      passwordHash: await hasher.hash(form.data.password),
+    // BEGIN toll-fraud guard (issue 8): taken before the slow hash, completed whatever happens next.
+    const admission = await deps.registrations.reserveRegistration({
+      clientKey: clientKeyOf(req.ip ?? ''),
       phone: phone.e164,
-      preferredChannel: form.data.channel,
     });
+    if (!admission.allowed) {
+      if ('message' in admission) {
+        return renderRegister(res, 400, values, [{ field: 'phone', message: admission.message }]);
+      }
+      throw new TooManyRequestsError(
+        `No more accounts can be created from your network right now. Try again in ${describeWait(admission.retryAfterSeconds)}.`,
+        admission.retryAfterSeconds,
+        { href: '/login', label: 'Go to the login page' },
+      );
+    }
+    let user: ReturnType<UserStore['create']> = null;
+    try {
+      user = users.create({
+        username: form.data.username,
+        passwordHash: await hasher.hash(form.data.password),
+        phone: phone.e164,
+        preferredChannel: form.data.channel,
+      });
+    } finally {
+      await admission.complete(user !== null);
+    }
+    // END toll-fraud guard
     if (!user) {
       return renderRegister(res, 409, values, [
         { field: 'username', message: 'That username is taken. Choose another.' },
@@ -198,13 +223,15 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
     const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
     if (!outcome.ok) {
-      // No provider here delivers that way: the code page explains and offers the ways that work.
       // Within the cooldown, the code a moment-ago login asked for is on its way: wait for it there.
-      if (outcome.reason === 'channel_unavailable' || outcome.reason === 'cooldown') {
-        req.session.flash =
-          outcome.reason === 'cooldown' && outcome.pending
-            ? { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) }
-            : { kind: 'error', message: describeSendRefusal(outcome) };
+      if (outcome.reason === 'cooldown' && outcome.pending) {
+        req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
+        return res.redirect(303, '/verify');
+      }
+      // Not a matter of waiting (no provider delivers that way, a number codes may not go to, code
+      // entry suspended): the code page explains and offers what works.
+      if (!('retryAfterSeconds' in outcome)) {
+        req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/verify');
       }
       throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {

@@ -36,6 +36,8 @@ export interface UserStore {
    */
   setAdmin(username: string, isAdmin: boolean): boolean;
   listAdmins(): User[];
+  /** How many accounts have this E.164 number (the toll-fraud guard caps it). */
+  countByPhone(phone: string): number;
 }
 
 interface UserRow {
@@ -75,6 +77,7 @@ export function createSqliteUserStore(db: Db, clock: Clock): UserStore {
   const all = db.prepare('SELECT * FROM users ORDER BY created_at DESC, id DESC LIMIT 500');
   const updateAdmin = db.prepare('UPDATE users SET is_admin = ? WHERE username = ?');
   const admins = db.prepare('SELECT * FROM users WHERE is_admin = 1 ORDER BY username');
+  const withPhone = db.prepare('SELECT COUNT(*) AS count FROM users WHERE phone_e164 = ?');
 
   const findById = (id: number) => {
     const row = byId.get(id) as UserRow | undefined;
@@ -107,6 +110,9 @@ export function createSqliteUserStore(db: Db, clock: Clock): UserStore {
     },
     listAdmins() {
       return (admins.all() as UserRow[]).map(toUser);
+    },
+    countByPhone(phone) {
+      return (withPhone.get(phone) as { count: number }).count;
     },
   };
 }

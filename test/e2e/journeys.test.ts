@@ -90,7 +90,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       await checkLayout();
       const login = await outbox.nextCode('login');
       expect(login.channel).toBe(channel === 'sms' ? 'Text message' : 'Voice call');
-      if (channel === 'voice') expect(login.text).toMatch(/^Your login code is \d( \d){5}$/);
+      if (channel === 'voice') expect(login.text).toMatch(/^Your Keyhole code is \d( \d){5}$/);
 
       // A wrong code: the summary at the top says so and links to the field, which says it too.
       await enterCode(page, wrongCodeFor(login.code));

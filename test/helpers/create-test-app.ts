@@ -38,6 +38,25 @@ export const PRODUCTION_ENV: Record<string, string> = {
   BW_MESSAGING_APPLICATION_ID: 'messaging-app',
   BW_NUMBER: '+12025550100',
   BW_MFA_BASE_URL: 'http://127.0.0.1:9/api/v1',
+  SMS_COUNTRIES: 'US,CA',
+  PUBLIC_URL: 'https://keyhole.example',
+};
+
+/**
+ * The toll-fraud limits most tests run with: far above what one test sends, so that tests of
+ * other rules (many accounts from one address, many codes to one number) are not cut short by
+ * the guard. Tests of the guard itself pass `fraudLimits: 'defaults'` and get the real ones.
+ */
+export const RELAXED_FRAUD_ENV: Record<string, string> = {
+  SEND_LIMIT_PER_NUMBER_10MIN: '1000',
+  SEND_LIMIT_PER_NUMBER_DAY: '1000',
+  SEND_LIMIT_PER_ADDRESS_HOUR: '1000',
+  SEND_LIMIT_PER_ADDRESS_DAY: '1000',
+  SEND_LIMIT_COUNTRIES_PER_ADDRESS_DAY: '1000',
+  SEND_BREAKER_MIN_PER_DAY: '1000',
+  SEND_BUDGET_PER_DAY: '100000',
+  REGISTER_LIMIT_PER_ADDRESS_HOUR: '1000',
+  REGISTER_LIMIT_ACCOUNTS_PER_PHONE: '1000',
 };
 
 export interface TestApp {
@@ -76,6 +95,8 @@ export interface TestAppOptions {
   /** Receives the app's log lines (JSON), for tests of what is logged. */
   logLines?: string[];
   logLevel?: string;
+  /** 'relaxed' (the default) lifts the toll-fraud limits out of the way; 'defaults' keeps the real ones. */
+  fraudLimits?: 'relaxed' | 'defaults';
 }
 
 let sharedHasher: Promise<PasswordHasher> | undefined;
@@ -89,6 +110,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     SESSION_SECRET: TEST_SESSION_SECRET,
     DATABASE_PATH: databasePath,
     LOG_LEVEL: 'silent',
+    ...(options.fraudLimits === 'defaults' ? {} : RELAXED_FRAUD_ENV),
     ...options.env,
   });
   const clock = options.clock ?? createTestClock();
@@ -165,11 +187,23 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   };
 }
 
-/** The newest code the console provider printed for a scope ("Your login code is 1 2 3 4 5 6" too). */
+/**
+ * The newest code the console provider printed for a scope: from an SMS line ("Keyhole code:
+ * 123456 | @localhost #123456", "Keyhole admin code: ...") or a call ("Your Keyhole code is 1 2 3").
+ */
+/** How many codes of a scope the console provider printed. */
+export function consoleCodesPrinted(printed: string[], scope: 'login' | 'admin' = 'login'): number {
+  const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+  return printed.filter((line) => line.includes(`: ${label}: `) || line.includes(`: Your ${label} is `))
+    .length;
+}
+
 export function lastConsoleCode(printed: string[], scope: 'login' | 'admin' = 'login'): string {
+  const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+  const pattern = new RegExp(`: ${label}: (\\d+) \\| @\\S+ #\\1$|: Your ${label} is ([\\d ]+)$`);
   for (let i = printed.length - 1; i >= 0; i -= 1) {
-    const match = printed[i]!.match(new RegExp(`Your ${scope} code is ([\\d ]+)$`));
-    if (match) return match[1]!.replace(/ /g, '');
+    const match = printed[i]!.match(pattern);
+    if (match) return (match[1] ?? match[2]!).replace(/ /g, '');
   }
   throw new Error(`no ${scope} code was printed`);
 }

@@ -122,8 +122,8 @@ describe('GET /dev/outbox', () => {
     expectPage(page, 200, /Outbox/);
     const texts = [...page.text.matchAll(/data-outbox-text>([^<]+)</g)].map((match) => match[1]);
     expect(texts).toHaveLength(2);
-    expect(texts[0]).toMatch(/^Your login code is \d \d \d \d \d \d$/);
-    expect(texts[1]).toMatch(/^Your login code is \d{6}$/);
+    expect(texts[0]).toMatch(/^Your Keyhole code is \d \d \d \d \d \d$/);
+    expect(texts[1]).toMatch(/^Keyhole code: (\d{6})\n\n@localhost #\1$/);
   });
 
   it('does not exist in production', async () => {
