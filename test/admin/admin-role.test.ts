@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSqliteCodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
 import { runAdminCommand } from '../../src/admin/command.js';
 import type { MfaProvider } from '../../src/mfa/provider.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
@@ -21,6 +22,7 @@ function operator(site: TestApp, ...args: string[]) {
     audit: site.audit,
     adminUsernames: site.config.adminUsernames,
     databasePath: site.databasePath,
+    ceiling: createSqliteCodeEntryCeiling(site.db, site.clock),
   });
 }
 
@@ -65,7 +67,7 @@ describe('the admin role, granted and revoked by the operator', () => {
   it('opens the secure area from the next page after a grant, and closes it again after a revoke', async () => {
     expectPage(await browser.get('/admin'), 403);
 
-    expect(operator(site, 'grant', 'bob')).toEqual({
+    expect(await operator(site, 'grant', 'bob')).toEqual({
       output: 'bob is now an admin: the secure area opens for them from their next page load.',
       exitCode: 0,
     });
@@ -82,7 +84,7 @@ describe('the admin role, granted and revoked by the operator', () => {
     expect(secureArea).not.toMatch(/\bcarol admin\b/);
     expect(secureArea).toMatch(/admin granted bob — by the operator command \(npm run admin\)/);
 
-    expect(operator(site, 'revoke', 'bob').exitCode).toBe(0);
+    expect((await operator(site, 'revoke', 'bob')).exitCode).toBe(0);
     // Even with the secure area's own code still fresh, the role is what counts.
     expectPage(await browser.get('/admin'), 403, /for administrators only/);
     expect(visibleText((await browser.get('/account')).text)).not.toContain('Go to the secure area');

@@ -8,9 +8,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAdminCommand, USAGE } from '../../src/admin/command.js';
 import { createSqliteAuditLog, type AuditLog } from '../../src/audit/log.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
+import {
+  createSqliteCodeEntryCeiling,
+  MAX_CONSECUTIVE_CODE_FAILURES,
+} from '../../src/mfa/code-entry-ceiling.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
-import { createTestClock } from '../helpers/clock.js';
+import { createTestClock, type TestClock } from '../helpers/clock.js';
 
 describe('npm run admin', () => {
   let folder: string;
@@ -18,11 +22,18 @@ describe('npm run admin', () => {
   let db: Db;
   let users: UserStore;
   let audit: AuditLog;
+  let clock: TestClock;
 
   const addAccount = (username: string) =>
     users.create({ username, passwordHash: 'x', phone: '+12025550142', preferredChannel: 'sms' });
   const run = (args: string[], adminUsernames: string[] = []) =>
-    runAdminCommand(args, { users, audit, adminUsernames, databasePath });
+    runAdminCommand(args, {
+      users,
+      audit,
+      adminUsernames,
+      databasePath,
+      ceiling: createSqliteCodeEntryCeiling(db, clock),
+    });
   const roleEvents = () =>
     audit
       .recent()
@@ -33,7 +44,7 @@ describe('npm run admin', () => {
     folder = mkdtempSync(join(tmpdir(), 'mfa-admin-cli-'));
     databasePath = join(folder, 'app.db');
     db = openDatabase(databasePath);
-    const clock = createTestClock();
+    clock = createTestClock();
     users = createSqliteUserStore(db, clock);
     audit = createSqliteAuditLog(db, clock);
   });
@@ -43,9 +54,9 @@ describe('npm run admin', () => {
   });
 
   describe('grant USERNAME', () => {
-    it('makes the account an admin and records that the operator did it', () => {
+    it('makes the account an admin and records that the operator did it', async () => {
       addAccount('alice');
-      expect(run(['grant', 'alice'])).toEqual({
+      expect(await run(['grant', 'alice'])).toEqual({
         output: 'alice is now an admin: the secure area opens for them from their next page load.',
         exitCode: 0,
       });
@@ -53,24 +64,24 @@ describe('npm run admin', () => {
       expect(roleEvents()).toEqual(['admin_granted alice: by the operator command (npm run admin)']);
     });
 
-    it('finds the account as login does, whatever the case or width typed', () => {
+    it('finds the account as login does, whatever the case or width typed', async () => {
       addAccount('alice');
-      expect(run(['grant', 'ＡＬＩＣＥ']).output).toMatch(/^alice is now an admin/);
+      expect((await run(['grant', 'ＡＬＩＣＥ'])).output).toMatch(/^alice is now an admin/);
       expect(users.findByUsername('alice')!.isAdmin).toBe(true);
     });
 
-    it('says so, and writes nothing, when the account is an admin already', () => {
+    it('says so, and writes nothing, when the account is an admin already', async () => {
       addAccount('alice');
-      run(['grant', 'alice']);
-      expect(run(['grant', 'alice'])).toEqual({
+      await run(['grant', 'alice']);
+      expect(await run(['grant', 'alice'])).toEqual({
         output: 'alice is already an admin; nothing changed.',
         exitCode: 0,
       });
       expect(roleEvents()).toHaveLength(1);
     });
 
-    it('fails with exit code 1 for a name no account has, naming the database it looked in', () => {
-      const result = run(['grant', 'nobody']);
+    it('fails with exit code 1 for a name no account has, naming the database it looked in', async () => {
+      const result = await run(['grant', 'nobody']);
       expect(result).toEqual({
         output: `No account is named "nobody" in ${databasePath}. Register it on the site first, then run this again.`,
         exitCode: 1,
@@ -81,43 +92,43 @@ describe('npm run admin', () => {
   });
 
   describe('revoke USERNAME', () => {
-    it('takes the role away and records it', () => {
+    it('takes the role away and records it', async () => {
       addAccount('alice');
-      run(['grant', 'alice']);
-      expect(run(['revoke', 'alice'])).toEqual({ output: 'alice is no longer an admin.', exitCode: 0 });
+      await run(['grant', 'alice']);
+      expect(await run(['revoke', 'alice'])).toEqual({ output: 'alice is no longer an admin.', exitCode: 0 });
       expect(users.findByUsername('alice')!.isAdmin).toBe(false);
       expect(roleEvents()[0]).toBe('admin_revoked alice: by the operator command (npm run admin)');
     });
 
-    it('warns that ADMIN_USERNAMES would grant it again at the next start while it still lists the name', () => {
+    it('warns that ADMIN_USERNAMES would grant it again at the next start while it still lists the name', async () => {
       addAccount('alice');
-      run(['grant', 'alice']);
-      expect(run(['revoke', 'alice'], ['alice']).output).toBe(
+      await run(['grant', 'alice']);
+      expect((await run(['revoke', 'alice'], ['alice'])).output).toBe(
         'alice is no longer an admin. ADMIN_USERNAMES still names alice, so the next start makes them an admin again: remove it there too.',
       );
     });
 
-    it('says so for an account that is not an admin, and fails for one that does not exist', () => {
+    it('says so for an account that is not an admin, and fails for one that does not exist', async () => {
       addAccount('alice');
-      expect(run(['revoke', 'alice'])).toEqual({
+      expect(await run(['revoke', 'alice'])).toEqual({
         output: 'alice is not an admin; nothing changed.',
         exitCode: 0,
       });
-      expect(run(['revoke', 'nobody']).exitCode).toBe(1);
+      expect((await run(['revoke', 'nobody'])).exitCode).toBe(1);
     });
   });
 
   describe('list', () => {
-    it('lists the admins, or says there are none and how to make one', () => {
+    it('lists the admins, or says there are none and how to make one', async () => {
       addAccount('alice');
       addAccount('bob');
-      expect(run(['list'])).toEqual({
+      expect(await run(['list'])).toEqual({
         output: 'No account is an admin yet. Make one with: npm run admin -- grant USERNAME',
         exitCode: 0,
       });
-      run(['grant', 'bob']);
-      run(['grant', 'alice']);
-      expect(run(['list'])).toEqual({ output: 'Admins (2): alice, bob', exitCode: 0 });
+      await run(['grant', 'bob']);
+      await run(['grant', 'alice']);
+      expect(await run(['list'])).toEqual({ output: 'Admins (2): alice, bob', exitCode: 0 });
     });
   });
 
@@ -128,13 +139,13 @@ describe('npm run admin', () => {
     [['revoke', '  '], '"revoke" needs a username.'],
     [['grant', 'alice', 'bob'], '"grant" takes one username at a time.'],
     [['list', 'alice'], '"list" takes no username.'],
-  ])('explains its usage and exits with 2 when given %j', (args, problem) => {
+  ])('explains its usage and exits with 2 when given %j', async (args, problem) => {
     addAccount('alice');
-    expect(run(args)).toEqual({ output: `${problem}\n${USAGE}`, exitCode: 2 });
+    expect(await run(args)).toEqual({ output: `${problem}\n${USAGE}`, exitCode: 2 });
     expect(users.findByUsername('alice')!.isAdmin).toBe(false);
   });
 
-  it('runs as a script on the database named by DATABASE_PATH, with its exit code', () => {
+  it('runs as a script on the database named by DATABASE_PATH, with its exit code', async () => {
     addAccount('alice');
     // The TypeScript source through tsx, from a folder without a .env, so only this environment counts.
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -161,5 +172,29 @@ describe('npm run admin', () => {
     const misused = admin('grnat', 'alice');
     expect(misused.stderr).toContain(USAGE);
     expect(misused.status).toBe(2);
+  });
+  describe('unlock USERNAME', () => {
+    it('lifts a suspension of code entry and records that the operator did it', async () => {
+      const user = addAccount('alice')!;
+      const ceiling = createSqliteCodeEntryCeiling(db, clock);
+      for (let i = 0; i < MAX_CONSECUTIVE_CODE_FAILURES; i += 1) await ceiling.recordFailure(user.id);
+      expect(await ceiling.isSuspended(user.id)).toBe(true);
+
+      expect(await run(['unlock', 'ALICE'])).toEqual({
+        output: 'alice can receive and enter codes again.',
+        exitCode: 0,
+      });
+      expect(await ceiling.isSuspended(user.id)).toBe(false);
+      expect(audit.recent()[0]).toMatchObject({ type: 'code_entry_unlocked', username: 'alice' });
+    });
+
+    it('says when there is nothing to unlock, and refuses an unknown account', async () => {
+      addAccount('alice');
+      expect(await run(['unlock', 'alice'])).toEqual({
+        output: "alice's code entry is not suspended; nothing changed.",
+        exitCode: 0,
+      });
+      expect((await run(['unlock', 'nobody'])).exitCode).toBe(1);
+    });
   });
 });
