@@ -55,16 +55,12 @@ export interface AppDeps {
   outbox?: Outbox;
   /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */
   voiceDocuments?: VoiceDocumentStore;
-  /** Waits out the login throttle's slow-down; tests pass one that returns at once. */
-  sleep?: (ms: number) => Promise<void>;
   /** Requests per minute per address, all methods, then form posts only: coarse flood guards. */
   requestsPerMinute?: number;
   postsPerMinute?: number;
 }
 
 export { SITE_NAME };
-
-const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
   return rateLimit({
@@ -181,7 +177,6 @@ export function createApp(deps: AppDeps): Express {
       hasher: deps.hasher,
       throttle,
       knownDevices,
-      sleep: deps.sleep ?? sleepFor,
       delivery,
       registrations: fraud.registrations,
       audit: deps.audit,

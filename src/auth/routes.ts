@@ -24,10 +24,8 @@ export interface AuthRouterDeps {
   users: UserStore;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
-  /** Recognises browsers that completed a login before (they skip the per-username slow-down). */
+  /** Recognises browsers that completed a login before (the per-client and per-username limits skip them). */
   knownDevices: KnownDevices;
-  /** Waits out the throttle's delay; tests pass one that returns at once. */
-  sleep: (ms: number) => Promise<void>;
   delivery: CodeDelivery;
   /** The toll-fraud guard's registration limits, countries and VoIP rule (src/fraud/). */
   registrations: RegistrationGuard;
@@ -68,7 +66,7 @@ function rememberedChannel(req: Request, cookieName: string): Channel | undefine
 }
 
 export function createAuthRouter(deps: AuthRouterDeps): Router {
-  const { users, hasher, throttle, knownDevices, sleep, delivery, audit, clock } = deps;
+  const { users, hasher, throttle, knownDevices, delivery, audit, clock } = deps;
   const router = Router();
 
   const renderRegister = (
@@ -192,15 +190,17 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     if (!decision.allowed) {
       audit.record({ type: 'login_throttled', username, ip: req.ip });
       res.set('Retry-After', String(decision.retryAfterSeconds));
+      const wait = describeWait(decision.retryAfterSeconds);
       return renderLogin(req, res, 429, values, [
         {
           field: 'username',
-          message: `Too many failed attempts. Wait ${describeWait(decision.retryAfterSeconds)} and try again.`,
+          message:
+            decision.reason === 'paced'
+              ? `Too many login attempts for this account right now. Try again in ${wait}.`
+              : `Too many failed attempts. Wait ${wait} and try again.`,
         },
       ]);
     }
-    // The username is under attack and this client has not failed on it: slowed down, not refused.
-    if (decision.delayMs > 0) await sleep(decision.delayMs);
 
     // Both branches hash once, so the time taken does not tell whether the account exists.
     const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);

@@ -88,8 +88,6 @@ export interface TestAppOptions {
   providers?: ProviderPool;
   requestsPerMinute?: number;
   postsPerMinute?: number;
-  /** Replaces the login throttle's real wait (e.g. to record the delays and return at once). */
-  sleep?: (ms: number) => Promise<void>;
   /** A hasher to use instead of the real argon2id one (e.g. one that counts calls). */
   hasher?: PasswordHasher;
   /** Receives the app's log lines (JSON), for tests of what is logged. */
@@ -161,7 +159,6 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     sessionStore: new SqliteSessionStore(db, clock),
     outbox,
     voiceDocuments,
-    sleep: options.sleep,
     requestsPerMinute: options.requestsPerMinute ?? 10_000,
     postsPerMinute: options.postsPerMinute ?? 1000,
   });
