@@ -1,5 +1,5 @@
 import type { Browser, BrowserContext } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   launchBrowser,
   newContext,
@@ -9,6 +9,9 @@ import {
   type RunningSite,
 } from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword } from './pages.js';
+
+// A real browser on a shared two-core machine: each journey gets more time than a unit spec.
+vi.setConfig({ testTimeout: 60_000 });
 
 /**
  * WebOTP (navigator.credentials.get({ otp })) needs a phone that receives the SMS, so the browser's
