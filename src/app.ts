@@ -182,6 +182,7 @@ export function createApp(deps: AppDeps): Express {
       audit: deps.audit,
       clock,
       isProduction: config.isProduction,
+      logger,
       channelCookie,
     }),
   );

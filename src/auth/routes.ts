@@ -4,7 +4,8 @@ import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
-import { destroySession, sessionCookieName, startNewSession } from '../http/session.js';
+import { logOutThisBrowser, startNewSession } from '../http/session.js';
+import type { Logger } from '../logger.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
@@ -32,6 +33,7 @@ export interface AuthRouterDeps {
   audit: AuditLog;
   clock: Clock;
   isProduction: boolean;
+  logger: Logger;
   /** The channel cookie remembers this browser's last channel, to pre-select it on the login form. */
   channelCookie: { name: string; secure: boolean };
 }
@@ -244,9 +246,13 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
   router.post('/logout', async (req, res) => {
     const user = currentUserOf(res);
-    if (user) audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
-    await destroySession(req);
-    res.clearCookie(sessionCookieName(deps.isProduction), { path: '/' });
+    await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+    try {
+      if (user) audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
+    } catch (error) {
+      // Recorded last and allowed to fail: a locked audit log must not keep anyone signed in.
+      deps.logger.warn({ err: error }, 'could not record a logout in the audit log');
+    }
     res.redirect(303, '/login?signedOut');
   });
 

@@ -1,5 +1,6 @@
 import session from 'express-session';
-import type { RequestHandler, Request } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from '../logger.js';
 import { canRetireSessions, type RetiringSessionStore } from './session-store.js';
 
 /** A session ends after this long without a request... */
@@ -93,4 +94,39 @@ export function destroySession(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
     req.session.destroy((error) => (error ? reject(error) : resolve())),
   );
+}
+
+/** When the store is unavailable at logout, ending the session is tried again this often. */
+const LOGOUT_RETRY_DELAYS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000];
+
+/**
+ * Logs this browser out whatever the store says: the cookie is cleared first, and when the store
+ * cannot end the session right now (a locked or unreachable database), the request drops the
+ * session so nothing writes it back, and the store is asked again on a timer. A person on a shared
+ * computer who pressed "Log out" must never find the next visitor signed in as them.
+ */
+export async function logOutThisBrowser(
+  req: Request,
+  res: Response,
+  options: { isProduction: boolean; logger: Logger },
+): Promise<void> {
+  res.clearCookie(sessionCookieName(options.isProduction), { path: '/' });
+  const sid = req.sessionID;
+  const store = req.sessionStore;
+  try {
+    await destroySession(req);
+  } catch (error) {
+    // express-session neither saves nor sets a cookie for a request without a session.
+    (req as { session?: unknown }).session = undefined;
+    options.logger.warn({ err: error }, 'could not end a session at logout; trying again in the background');
+    const retry = (attempt: number) => {
+      const delay = LOGOUT_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        options.logger.error('gave up ending a session after logout; it ends when it expires');
+        return;
+      }
+      setTimeout(() => store.destroy(sid, (failed) => failed && retry(attempt + 1)), delay).unref();
+    };
+    retry(0);
+  }
 }
