@@ -12,7 +12,7 @@ import { openDatabase } from './db/open.js';
 import { createOutbox } from './dev/outbox.js';
 import { startHousekeeping } from './housekeeping.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
-import { createHttpServer } from './http/server-limits.js';
+import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
 import { SqliteSessionStore } from './http/session-store.js';
 import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask, createSqliteChallengeStore } from './mfa/challenge-store.js';
@@ -105,7 +105,11 @@ async function main() {
   void housekeeping.runOnce();
 
   // Timeouts and a connection cap against slow or greedy clients (see http/server-limits.ts).
-  const server: Server = createHttpServer(app);
+  const server: Server = createHttpServer(app, SERVER_LIMITS, {
+    // The same proxies TRUST_PROXY names: their connections carry many clients.
+    isTrustedProxy: (address) =>
+      (app.get('trust proxy fn') as (address: string, hop: number) => boolean)(address, 0),
+  });
   server.listen(config.port, config.host, () => {
     const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
     logger.info({ providers: providers.names(), database: config.databasePath }, 'site started');
