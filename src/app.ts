@@ -10,6 +10,8 @@ import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import { createFraudGuard } from './fraud/index.js';
+import type { SendingStore } from './fraud/store.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
 import { createCsrfProtection } from './http/csrf.js';
@@ -19,8 +21,10 @@ import type { RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
+import type { RetiringSessionStore } from './http/session-store.js';
 import type { Logger } from './logger.js';
 import type { ChallengeStore } from './mfa/challenge-store.js';
+import type { CodeEntryCeiling } from './mfa/code-entry-ceiling.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import {
@@ -30,6 +34,7 @@ import {
 import { createMfaRouter } from './mfa/routes.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
+import { SITE_NAME } from './site.js';
 import type { SqlDatabase } from './stores/sql/database.js';
 import type { PasswordHasher } from './users/passwords.js';
 import type { UserStore } from './users/store.js';
@@ -46,21 +51,21 @@ export interface AppDeps {
   providers: ProviderPool;
   limits: RateLimitStore;
   challenges: ChallengeStore;
-  sessionStore: session.Store;
+  sessionStore: RetiringSessionStore;
+  /** The toll-fraud guard's durable facts: numbers that completed a code, sends per country and hour. */
+  sending: SendingStore;
+  /** Wrong codes in a row per account, and the suspension at the ceiling. */
+  ceiling: CodeEntryCeiling;
   /** The console provider's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
   /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */
   voiceDocuments?: VoiceDocumentStore;
-  /** Waits out the login throttle's slow-down; tests pass one that returns at once. */
-  sleep?: (ms: number) => Promise<void>;
   /** Requests per minute per address, all methods, then form posts only: coarse flood guards. */
   requestsPerMinute?: number;
   postsPerMinute?: number;
 }
 
-export const SITE_NAME = 'Keyhole';
-
-const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { SITE_NAME };
 
 function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
   return rateLimit({
@@ -141,6 +146,16 @@ export function createApp(deps: AppDeps): Express {
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 
+  // The toll-fraud guard (issue 8): every send and every registration passes it.
+  const fraud = createFraudGuard({
+    limits: deps.limits,
+    clock,
+    config: config.fraud,
+    audit: deps.audit,
+    logger,
+    store: deps.sending,
+    accountsWithPhone: (phone) => deps.users.countByPhone(phone),
+  });
   const mfa = createMfaService({
     providers: deps.providers,
     challenges: deps.challenges,
@@ -148,6 +163,9 @@ export function createApp(deps: AppDeps): Express {
     clock,
     rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
     audit: deps.audit,
+    sendGuard: fraud.sends,
+    ceiling: deps.ceiling,
+    logger,
   });
   const delivery = createCodeDelivery(mfa);
   const throttle = createLoginThrottle({ limits: deps.limits, clock });
@@ -164,11 +182,12 @@ export function createApp(deps: AppDeps): Express {
       hasher: deps.hasher,
       throttle,
       knownDevices,
-      sleep: deps.sleep ?? sleepFor,
       delivery,
+      registrations: fraud.registrations,
       audit: deps.audit,
       clock,
       isProduction: config.isProduction,
+      logger,
       channelCookie,
     }),
   );
@@ -193,6 +212,7 @@ export function createApp(deps: AppDeps): Express {
       mfa,
       delivery,
       providers: deps.providers,
+      sending: fraud.stats,
       clock,
       adminScopeTtlMs,
     }),

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import {
+  fraudEnvShape,
+  fraudMissingProblems,
+  fraudWarnings,
+  readFraudConfig,
+  type FraudConfig,
+} from './fraud/config.js';
+import { smsHostProblem } from './mfa/sms-text.js';
+import { SITE_NAME } from './site.js';
 import { usernameKeyOf } from './users/username.js';
 
 /**
@@ -150,6 +159,10 @@ const envSchema = z.object({
   KANDY_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
   KANDY_CLIENT_ID: optionalString,
   KANDY_CLIENT_SECRET: optionalString,
+
+  // The site's public origin: the host in every code message, later links in emails and passkeys.
+  PUBLIC_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
+  ...fraudEnvShape,
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -218,6 +231,13 @@ export interface Config {
   twilio?: TwilioConfig;
   signalwire?: SignalWireConfig;
   kandy?: KandyConfig;
+  /** The site's public origin (PUBLIC_URL), without a trailing slash, and its host name. */
+  publicUrl: string;
+  publicHost: string;
+  /** The toll-fraud guard: send and registration limits, countries, budget, breaker. */
+  fraud: FraudConfig;
+  /** Settings allowed here but refused in production; server.ts logs them at start. */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {
@@ -245,6 +265,9 @@ function missingVariableProblems(
   };
 
   if (isProduction) need(['SESSION_SECRET'], 'when NODE_ENV=production (try: openssl rand -hex 32)');
+  if (isProduction)
+    need(['PUBLIC_URL'], 'when NODE_ENV=production: the https origin people reach the site at');
+  problems.push(...fraudMissingProblems((name) => has(name as VariableName), isProduction));
 
   if (providers.includes('bandwidth')) {
     const why = 'when MFA_PROVIDER includes bandwidth';
@@ -285,7 +308,33 @@ function productionProblems(env: Env): string[] {
   if (env.BASE_CALLBACK_URL?.startsWith('http:')) {
     problems.push('BASE_CALLBACK_URL: must be https in production (voice documents carry codes)');
   }
+  if (env.PUBLIC_URL?.startsWith('http:')) {
+    problems.push('PUBLIC_URL: must be https in production (it is the origin codes are bound to)');
+  }
+  return [...problems, ...standardsBoundsProblems(env)];
+}
+
+/**
+ * NIST SP 800-63B and OWASP ASVS 6.5 bounds on codes and step-up: refused in production, a
+ * warning elsewhere (where the wider ranges help to try things out).
+ */
+function standardsBoundsProblems(env: Env): string[] {
+  const problems: string[] = [];
+  if (env.MFA_CODE_DIGITS < 6)
+    problems.push('MFA_CODE_DIGITS: must be at least 6 in production (NIST SP 800-63B)');
+  if (env.MFA_CODE_TTL_MINUTES > 10) {
+    problems.push('MFA_CODE_TTL_MINUTES: must be at most 10 in production (NIST SP 800-63B)');
+  }
+  if (env.ADMIN_SCOPE_TTL_MINUTES > 60) {
+    problems.push('ADMIN_SCOPE_TTL_MINUTES: must be at most 60 in production (OWASP ASVS 6.5)');
+  }
   return problems;
+}
+
+/** PUBLIC_URL as the site uses it; outside production it defaults to this machine. */
+function readPublicUrl(env: Env): { publicUrl: string; publicHost: string } {
+  const url = new URL(env.PUBLIC_URL ?? `http://localhost:${env.PORT}`);
+  return { publicUrl: url.origin, publicHost: url.hostname };
 }
 
 const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
@@ -367,7 +416,17 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   const isProduction = env.NODE_ENV === 'production';
   const problems = missingVariableProblems((name) => env[name] !== undefined, env.MFA_PROVIDER, isProduction);
   if (isProduction) problems.push(...productionProblems(env));
+  const { publicUrl, publicHost } = readPublicUrl(env);
+  const hostProblem = smsHostProblem(SITE_NAME, publicHost);
+  if (hostProblem) problems.push(`PUBLIC_URL: ${hostProblem}`);
   if (problems.length > 0) throw new ConfigError(problems);
+  const fraud = readFraudConfig(env);
+  const warnings = [
+    ...(isProduction
+      ? []
+      : standardsBoundsProblems(env).map((problem) => `${problem}; allowed here only for trying things out`)),
+    ...fraudWarnings(fraud),
+  ];
 
   const uses = (name: ProviderName) => env.MFA_PROVIDER.includes(name);
   const bandwidth = uses('bandwidth') ? readBandwidthConfig(env) : undefined;
@@ -398,5 +457,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     twilio,
     signalwire,
     kandy,
+    publicUrl,
+    publicHost,
+    fraud,
+    warnings,
   };
 }

@@ -9,16 +9,18 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createOutbox } from './dev/outbox.js';
 import { startHousekeeping } from './housekeeping.js';
 import { createMemoryRateLimitStore } from './http/rate-limit.js';
-import { createHttpServer } from './http/server-limits.js';
+import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
 import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
 import { createSqlAuditLog } from './stores/sql/audit-log.js';
 import { createSqlChallengeStore } from './stores/sql/challenge-store.js';
+import { createSqlCodeEntryCeiling } from './stores/sql/code-entry-ceiling.js';
 import { createSqlCodeStore } from './stores/sql/code-store.js';
 import { openSqlDatabase } from './stores/sql/database.js';
 import { createSqlAdminSeedLedger } from './stores/sql/seed-ledger.js';
+import { createSqlSendingStore } from './stores/sql/sending-store.js';
 import { SqlSessionStore } from './stores/sql/session-store.js';
 import { createSqlUserStore } from './stores/sql/user-store.js';
 import { createArgon2Hasher } from './users/passwords.js';
@@ -49,6 +51,7 @@ async function main() {
   if (config.sessionSecretGenerated) {
     logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
   }
+  for (const warning of config.warnings) logger.warn(warning);
 
   const database = await openSqlDatabase({ sqlitePath: config.databasePath });
   const clock = systemClock;
@@ -90,6 +93,8 @@ async function main() {
     limits: createMemoryRateLimitStore(clock),
     challenges,
     sessionStore: new SqlSessionStore(database, clock),
+    sending: createSqlSendingStore(database, clock),
+    ceiling: createSqlCodeEntryCeiling(database, clock),
     outbox,
     voiceDocuments,
   });
@@ -105,7 +110,11 @@ async function main() {
   void housekeeping.runOnce();
 
   // Timeouts and a connection cap against slow or greedy clients (see http/server-limits.ts).
-  const server: Server = createHttpServer(app);
+  const server: Server = createHttpServer(app, SERVER_LIMITS, {
+    // The same proxies TRUST_PROXY names: their connections carry many clients.
+    isTrustedProxy: (address) =>
+      (app.get('trust proxy fn') as (address: string, hop: number) => boolean)(address, 0),
+  });
   server.listen(config.port, config.host, () => {
     const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
     logger.info({ providers: providers.names(), database: config.databasePath }, 'site started');

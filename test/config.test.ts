@@ -23,7 +23,12 @@ const BANDWIDTH_ENV: Record<string, string> = {
   BW_NUMBER: '+12025550100',
 };
 
-const PRODUCTION_BANDWIDTH = { ...BANDWIDTH_ENV, NODE_ENV: 'production' };
+const PRODUCTION_BANDWIDTH = {
+  ...BANDWIDTH_ENV,
+  NODE_ENV: 'production',
+  SMS_COUNTRIES: 'US',
+  PUBLIC_URL: 'https://keyhole.example',
+};
 
 describe('loadConfig', () => {
   it('runs on its defaults with an empty environment: console provider, SQLite under ./data', () => {
@@ -81,6 +86,8 @@ describe('loadConfig', () => {
     const problems = problemsOf({
       NODE_ENV: 'production',
       SESSION_SECRET: 's'.repeat(32),
+      SMS_COUNTRIES: 'US',
+      PUBLIC_URL: 'https://keyhole.example',
       MFA_PROVIDER: 'signalwire,console',
       SIGNALWIRE_SPACE: 'example',
       SIGNALWIRE_PROJECT: 'project',

@@ -16,12 +16,12 @@ describe('restarting the site on the same database file', () => {
   it('keeps accounts, the audit log, last logins and signed-in sessions, and makes admins of listed accounts that exist by then', async () => {
     const databasePath = join(folder, 'app.db');
     const clock = createTestClock();
-    const first = await createTestApp({ databasePath, clock, env: { ADMIN_USERNAMES: 'dana' } });
+    // The README's order: register first, then list the name and restart.
+    const first = await createTestApp({ databasePath, clock });
     const browser = createBrowser(first.app);
     const account = await register(browser, { username: 'dana' });
     await submitPassword(browser, account);
     expectRedirect(await submitCode(browser, lastConsoleCode(first.printed)), '/account');
-    // ADMIN_USERNAMES only makes admins of accounts that exist at start: dana registered after it.
     expectPage(await browser.get('/admin'), 403);
     const sessionCookie = setCookieHeaders(await browser.get('/account'))
       .find((cookie) => cookie.startsWith('mfa.sid='))!

@@ -6,6 +6,29 @@
   var summary = document.querySelector('[data-error-summary]');
   if (summary) summary.focus();
 
+  // WebOTP: where the browser offers it, the code from an SMS ending "@this-host #123456" fills the
+  // code field (after the person allows it) and is sent. Elsewhere nothing changes.
+  var codeInput = document.querySelector('input[autocomplete="one-time-code"]');
+  if (codeInput && codeInput.form && 'OTPCredential' in window && navigator.credentials) {
+    var codeForm = codeInput.form;
+    var waiting = new AbortController();
+    // Typing the code and sending it first ends the wait for the SMS.
+    codeForm.addEventListener('submit', function () {
+      waiting.abort();
+    });
+    navigator.credentials
+      .get({ otp: { transport: ['sms'] }, signal: waiting.signal })
+      .then(function (otp) {
+        if (!otp || !otp.code) return;
+        codeInput.value = otp.code;
+        if (codeForm.requestSubmit) codeForm.requestSubmit();
+        else codeForm.submit();
+      })
+      .catch(function () {
+        // No SMS came, the person declined, or the page moved on: the field stays as it is.
+      });
+  }
+
   // A live countdown on the buttons that send a new code; the server refuses early resends anyway.
   var seconds = document.querySelector('[data-cooldown-seconds]');
   var note = document.querySelector('[data-cooldown-note]');

@@ -2,6 +2,7 @@ import dotenv from 'dotenv';
 import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { createSqlAuditLog } from '../stores/sql/audit-log.js';
+import { createSqlCodeEntryCeiling } from '../stores/sql/code-entry-ceiling.js';
 import { openSqlDatabase } from '../stores/sql/database.js';
 import { createSqlUserStore } from '../stores/sql/user-store.js';
 import { runAdminCommand } from './command.js';
@@ -28,6 +29,7 @@ async function main(): Promise<number> {
       audit: createSqlAuditLog(database, systemClock),
       adminUsernames: config.adminUsernames,
       databasePath: config.databasePath,
+      ceiling: createSqlCodeEntryCeiling(database, systemClock),
     });
     (result.exitCode === 0 ? console.log : console.error)(result.output);
     return result.exitCode;

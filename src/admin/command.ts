@@ -1,13 +1,15 @@
+import type { CodeEntryCeiling } from '../mfa/code-entry-ceiling.js';
 import { usernameKeyOf } from '../users/username.js';
 import { GRANT_COMMAND, setAdminRole, type AdminRoleDeps } from './roles.js';
 
 /**
- * `npm run admin -- grant|revoke USERNAME` and `npm run admin -- list`: the operator's way to
- * make and unmake admins, on the database the site uses. Plain in, plain out, so tests run it
+ * `npm run admin -- grant|revoke USERNAME`, `npm run admin -- list` and `unlock USERNAME`: the
+ * operator's way to make and unmake admins, and to lift a suspension of code entry, on the
+ * database the site uses. Plain in, plain out, so tests run it
  * directly; src/admin/cli.ts only wires it to the process.
  */
 
-export const USAGE = 'Usage: npm run admin -- grant USERNAME | revoke USERNAME | list';
+export const USAGE = 'Usage: npm run admin -- grant USERNAME | revoke USERNAME | list | unlock USERNAME';
 
 /** Exit codes: 0 done (or nothing to do), 1 no such account, 2 the command was not understood. */
 export interface AdminCommandResult {
@@ -20,6 +22,8 @@ export interface AdminCommandDeps extends AdminRoleDeps {
   adminUsernames: readonly string[];
   /** Named in "no such account", in case the command was run against another database. */
   databasePath: string;
+  /** 100 wrong codes in a row suspend an account's code entry until `unlock` lifts it. */
+  ceiling: CodeEntryCeiling;
 }
 
 const FROM_OPERATOR = 'by the operator command (npm run admin)';
@@ -28,6 +32,32 @@ const usageError = (problem: string): AdminCommandResult => ({
   output: `${problem}\n${USAGE}`,
   exitCode: 2,
 });
+
+const noSuchAccount = (username: string, deps: AdminCommandDeps): AdminCommandResult => ({
+  output:
+    `No account is named "${username.trim()}" in ${deps.databasePath}. ` +
+    'Register it on the site first, then run this again.',
+  exitCode: 1,
+});
+
+/** Lifts the suspension of code entry that 100 wrong codes in a row put on an account. */
+async function unlockCodeEntry(username: string, deps: AdminCommandDeps): Promise<AdminCommandResult> {
+  const user = await deps.users.findByUsername(username);
+  if (!user) return noSuchAccount(username, deps);
+  if (!(await deps.ceiling.unlock(user.id))) {
+    return { output: `${user.username}'s code entry is not suspended; nothing changed.`, exitCode: 0 };
+  }
+  await deps.audit.record({
+    type: 'code_entry_unlocked',
+    userId: user.id,
+    username: user.username,
+    detail: FROM_OPERATOR,
+  });
+  return {
+    output: `${user.username} can receive and enter codes again.`,
+    exitCode: 0,
+  };
+}
 
 export async function runAdminCommand(
   args: readonly string[],
@@ -45,22 +75,17 @@ export async function runAdminCommand(
       exitCode: 0,
     };
   }
-  if (action !== 'grant' && action !== 'revoke') {
+  if (action !== 'grant' && action !== 'revoke' && action !== 'unlock') {
     return usageError(action === undefined ? 'Say what to do.' : `Unknown command "${action}".`);
   }
   if (username === undefined || username.trim() === '') return usageError(`"${action}" needs a username.`);
   if (extra.length > 0) return usageError(`"${action}" takes one username at a time.`);
 
+  if (action === 'unlock') return unlockCodeEntry(username, deps);
+
   const isGrant = action === 'grant';
   const change = await setAdminRole(deps, username, isGrant, FROM_OPERATOR);
-  if (!change.ok) {
-    return {
-      output:
-        `No account is named "${username.trim()}" in ${deps.databasePath}. ` +
-        'Register it on the site first, then run this again.',
-      exitCode: 1,
-    };
-  }
+  if (!change.ok) return noSuchAccount(username, deps);
   const name = change.user.username;
   if (!change.changed) {
     return {

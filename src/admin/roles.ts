@@ -48,7 +48,8 @@ export const SEEDED_FROM_CONFIG = 'ADMIN_USERNAMES at start';
  * Makes the accounts named in ADMIN_USERNAMES admins, at start. Only accounts that existed when
  * the name was first listed: a listed name nobody had registered is a warning, never a
  * reservation, since whoever registered it next would otherwise be promoted at the following
- * restart. The ledger remembers when each name was first listed, across restarts.
+ * restart. The ledger remembers, across restarts, the newest account id when each name was first
+ * listed: only accounts older than that (ids never step back, unlike clocks) are seeded.
  */
 export async function seedAdminsFromConfig(
   deps: AdminRoleDeps & {
@@ -62,7 +63,7 @@ export async function seedAdminsFromConfig(
   const missing: string[] = [];
   const refused: string[] = [];
   for (const name of deps.adminUsernames) {
-    const firstListedAt = await deps.ledger.firstListedAt(usernameKeyOf(name), deps.clock.now());
+    const firstListing = await deps.ledger.firstListing(usernameKeyOf(name), deps.clock.now());
     const account = await deps.users.findByUsername(name);
     if (!account) {
       missing.push(name);
@@ -72,7 +73,7 @@ export async function seedAdminsFromConfig(
       );
       continue;
     }
-    if (!account.isAdmin && account.createdAt.getTime() > firstListedAt.getTime()) {
+    if (!account.isAdmin && account.id > firstListing.lastUserIdThen) {
       refused.push(account.username);
       deps.logger.warn(
         `ADMIN_USERNAMES names "${name}", but that account was registered after the name was first listed, ` +
@@ -83,7 +84,17 @@ export async function seedAdminsFromConfig(
     const change = await setAdminRole(deps, name, true, SEEDED_FROM_CONFIG);
     if (change.ok && change.changed) {
       granted.push(change.user.username);
-      deps.logger.info({ username: change.user.username }, 'made an admin from ADMIN_USERNAMES');
+      // Loud on purpose: an account registered before this list existed could be a squatter of
+      // the name (before roles lived in the database, registering a listed name made an admin).
+      deps.logger.warn(
+        {
+          username: change.user.username,
+          registeredAt: change.user.createdAt.toISOString(),
+          lastLoginAt: change.user.lastLoginAt?.toISOString() ?? null,
+        },
+        `"${change.user.username}" was made an admin from ADMIN_USERNAMES: check it is the account you meant ` +
+          '(npm run admin -- list; revoke with npm run admin -- revoke USERNAME)',
+      );
     }
   }
   if ((await deps.users.listAdmins()).length === 0) {

@@ -9,6 +9,7 @@ import { describeChannel, type Channel } from '../mfa/provider.js';
 import { adminVerifiedUntil, isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
+import type { SendingStats } from '../fraud/stats.js';
 import { maskPhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
 
@@ -18,6 +19,8 @@ export interface AdminRouterDeps {
   mfa: MfaService;
   delivery: CodeDelivery;
   providers: Pick<ProviderPool, 'status'>;
+  /** The toll-fraud guard's "Sending" view (src/fraud/stats.ts). */
+  sending: SendingStats;
   clock: Clock;
   adminScopeTtlMs: number;
 }
@@ -76,6 +79,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       })),
       events,
       providers: deps.providers.status(),
+      sending: await deps.sending.summary(),
     });
   });
 
@@ -89,8 +93,9 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
         return res.redirect(303, '/verify');
       }
-      if (outcome.reason === 'channel_unavailable') {
-        // Only when no configured provider delivers at all: say so where the person came from.
+      if (!('retryAfterSeconds' in outcome)) {
+        // Not a matter of waiting (no provider delivers at all, a refused number, code entry
+        // suspended): say so where the person came from.
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/account');
       }

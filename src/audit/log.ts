@@ -12,6 +12,16 @@ export const AUDIT_EVENT_TYPES = [
   'admin_granted',
   'admin_revoked',
   'logout',
+  // The toll-fraud guard (issue 8): refused, or in record mode flagged, sends and registrations.
+  'code_send_refused',
+  'code_send_flagged',
+  'registration_refused',
+  'registration_flagged',
+  'sending_paused',
+  'send_budget_spent',
+  'code_entry_suspended',
+  'code_entry_unlocked',
+  'code_entry_unlocked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -5,9 +5,10 @@ import type { Clock } from '../clock.js';
 /**
  * The known-device cookie: a browser that completed a full login (password and code) for an
  * account carries a signed note of it, "v1.<user id>.<issued at, ms>.<HMAC>". Its only use is
- * to exempt that browser from the per-username slow-down, so strangers guessing the account's
- * password cannot slow its owner down either. It grants nothing else: the password and the code
- * are still asked for, and the per-client limits still apply.
+ * in the login throttle: that browser's attempts on that account skip the per-username pace and
+ * the per-client count, and count only in their own (username, client) pair, so neither strangers
+ * guessing the account's password nor a stranger sharing the owner's address can keep her out.
+ * It grants nothing else: the password and the code are still asked for.
  */
 export interface KnownDevices {
   /** Sets (or renews) the cookie after a full login for this user. */

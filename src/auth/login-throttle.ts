@@ -3,16 +3,23 @@ import type { RateLimitStore } from '../http/rate-limit.js';
 import { usernameKeyOf } from '../users/username.js';
 
 /**
- * Failed passwords are counted in fixed windows, three ways:
+ * Failed passwords are counted in fixed windows:
  *
  * - per (username, client) and per client (an IPv4 address or an IPv6 /64): past the limit the
  *   client is refused until the window ends. This stops one client guessing one account, and one
  *   client guessing across many accounts.
- * - per username from everywhere, with a much higher limit (NIST's 100), that slows down rather
- *   than blocks: past it, a client that has already failed on this username is refused, and any
- *   other client waits a growing delay and is then checked as usual. Strangers who know a
- *   username can therefore slow its owner down, never lock them out. A browser that completed a
- *   login for the account before (the known-device cookie) is not held by this limit at all.
+ * - per username from everywhere, with a much higher limit (NIST's 100). Past it the username is
+ *   under attack: a client that has already failed on it is refused, and every other attempt is
+ *   *paced* across all clients, one password check per interval (1 s, doubling every 10 failures
+ *   past the limit, at most 60 s). An attempt that finds the interval's one check taken is refused
+ *   with the wait, unchecked and uncounted. A per-request delay would not do: 300 guesses from 300
+ *   addresses would all wait in parallel and all be checked. Strangers who know a username can make
+ *   its owner wait for a free check, never lock her out with a count of her own.
+ * - A browser that completed a login for the account before (the known-device cookie, which names
+ *   one account and cannot be forged) is held by neither the per-client count nor the username's:
+ *   its attempts count only in their own (username, client) pair, apart from the attempts without
+ *   the cookie. So a stranger sharing the owner's address (a carrier's NAT, an office, one IPv6 /64)
+ *   cannot use up her budget, whatever names he guesses.
  *
  * Nothing here is ever a permanent lock.
  */
@@ -20,12 +27,15 @@ export interface LoginThrottleRules {
   /** Failures per (username, client) and per client before that client is refused. */
   maxFailures: number;
   windowMs: number;
-  /** Failures per username from everywhere before attempts are slowed down. */
+  /** Failures per username from everywhere before its attempts are paced. */
   usernameMaxFailures: number;
   usernameWindowMs: number;
-  /** The delay of the first attempt past the username limit; it doubles with each one after. */
-  firstDelayMs: number;
-  maxDelayMs: number;
+  /** Past the username limit: one check per interval, starting here... */
+  firstPaceIntervalMs: number;
+  /** ...doubling after this many more failures... */
+  failuresPerPaceDoubling: number;
+  /** ...up to this. */
+  maxPaceIntervalMs: number;
 }
 
 export const DEFAULT_LOGIN_THROTTLE: LoginThrottleRules = {
@@ -33,8 +43,9 @@ export const DEFAULT_LOGIN_THROTTLE: LoginThrottleRules = {
   windowMs: 15 * 60_000,
   usernameMaxFailures: 100,
   usernameWindowMs: 60 * 60_000,
-  firstDelayMs: 1000,
-  maxDelayMs: 10_000,
+  firstPaceIntervalMs: 1000,
+  failuresPerPaceDoubling: 10,
+  maxPaceIntervalMs: 60_000,
 };
 
 export interface LoginAttempt {
@@ -46,13 +57,17 @@ export interface LoginAttempt {
 }
 
 export type ThrottleDecision =
-  /** Go ahead, after waiting delayMs (0 unless the username is under attack). */
-  { allowed: true; delayMs: number } | { allowed: false; retryAfterSeconds: number };
+  | { allowed: true }
+  /**
+   * 'failures': this client failed too often (on this username, or anywhere).
+   * 'paced': the username is under attack and its one check of this interval is taken.
+   */
+  | { allowed: false; reason: 'failures' | 'paced'; retryAfterSeconds: number };
 
 export interface LoginThrottle {
   /**
-   * Counts this attempt as a failure in every bucket up front, before the delay and the (slow)
-   * password check, so that parallel guesses cannot all pass while the first is still hashing.
+   * Counts this attempt as a failure in its buckets up front, before the (slow) password check,
+   * so that parallel guesses cannot all pass while the first is still hashing.
    */
   reserveAttempt(attempt: LoginAttempt): Promise<ThrottleDecision>;
   /** The password was right: the reserved failures are handed back (pass the same attempt). */
@@ -64,8 +79,22 @@ export interface LoginThrottle {
 // JSON keeps the two parts apart: a username may contain any character, an IPv6 key has colons.
 const pairKey = (username: string, clientKey: string) =>
   `login:pair:${JSON.stringify([usernameKeyOf(username), clientKey])}`;
+const knownDevicePairKey = (username: string, clientKey: string) =>
+  `login:known-pair:${JSON.stringify([usernameKeyOf(username), clientKey])}`;
 const clientOnlyKey = (clientKey: string) => `login:client:${clientKey}`;
 const usernameKey = (username: string) => `login:user:${usernameKeyOf(username)}`;
+const pacedKey = (username: string) => `login:paced:${usernameKeyOf(username)}`;
+
+/** The keys an attempt counts in: a known device in its own pair only, any other in all three. */
+function keysOf(attempt: LoginAttempt) {
+  return attempt.knownDevice
+    ? { pair: knownDevicePairKey(attempt.username, attempt.clientKey) }
+    : {
+        pair: pairKey(attempt.username, attempt.clientKey),
+        client: clientOnlyKey(attempt.clientKey),
+        username: usernameKey(attempt.username),
+      };
+}
 
 export function createLoginThrottle(deps: {
   limits: RateLimitStore;
@@ -75,46 +104,58 @@ export function createLoginThrottle(deps: {
   const { limits, clock } = deps;
   const rules = deps.rules ?? DEFAULT_LOGIN_THROTTLE;
 
-  const release = (attempt: LoginAttempt) =>
-    Promise.all([
-      limits.decrement(pairKey(attempt.username, attempt.clientKey)),
-      limits.decrement(clientOnlyKey(attempt.clientKey)),
-      attempt.knownDevice ? undefined : limits.decrement(usernameKey(attempt.username)),
-    ]);
-  const secondsUntil = (time: number) => Math.max(1, Math.ceil((time - clock.now().getTime()) / 1000));
-  const refuse = async (attempt: LoginAttempt, until: number): Promise<ThrottleDecision> => {
+  const release = async (attempt: LoginAttempt) => {
+    const keys = keysOf(attempt);
+    await Promise.all([keys.pair, keys.client, keys.username].map((key) => key && limits.decrement(key)));
+  };
+  const secondsUntil = (time: Date) =>
+    Math.max(1, Math.ceil((time.getTime() - clock.now().getTime()) / 1000));
+  const refuse = async (
+    attempt: LoginAttempt,
+    reason: 'failures' | 'paced',
+    until: Date,
+  ): Promise<ThrottleDecision> => {
     // A refused attempt is not a guess: give the reservation back so the windows are not stretched.
     await release(attempt);
-    return { allowed: false, retryAfterSeconds: secondsUntil(until) };
+    return { allowed: false, reason, retryAfterSeconds: secondsUntil(until) };
+  };
+  const paceIntervalMs = (failuresPastLimit: number) => {
+    const doublings = Math.floor((failuresPastLimit - 1) / rules.failuresPerPaceDoubling);
+    return Math.min(rules.maxPaceIntervalMs, rules.firstPaceIntervalMs * 2 ** Math.min(30, doublings));
   };
 
   return {
     async reserveAttempt(attempt) {
+      const keys = keysOf(attempt);
       const [pair, client, username] = await Promise.all([
-        limits.increment(pairKey(attempt.username, attempt.clientKey), rules.windowMs),
-        limits.increment(clientOnlyKey(attempt.clientKey), rules.windowMs),
-        attempt.knownDevice ? null : limits.increment(usernameKey(attempt.username), rules.usernameWindowMs),
+        limits.increment(keys.pair, rules.windowMs),
+        keys.client ? limits.increment(keys.client, rules.windowMs) : null,
+        keys.username ? limits.increment(keys.username, rules.usernameWindowMs) : null,
       ]);
-      const blocking = [pair, client].filter((count) => count.count > rules.maxFailures);
+      const blocking = [pair, client].filter((count) => count !== null && count.count > rules.maxFailures);
       if (blocking.length > 0) {
-        return refuse(attempt, Math.max(...blocking.map((count) => count.resetAt.getTime())));
+        const latest = Math.max(...blocking.map((count) => count!.resetAt.getTime()));
+        return refuse(attempt, 'failures', new Date(latest));
       }
 
       // A known device has no username count: the per-username limit does not hold it.
-      if (!username || username.count <= rules.usernameMaxFailures) return { allowed: true, delayMs: 0 };
-      const beyondUsernameLimit = username.count - rules.usernameMaxFailures;
+      if (!username || username.count <= rules.usernameMaxFailures) return { allowed: true };
       // The username is under attack. A client with another failure (or a guess still in flight)
       // on it is one of the guessers: refused until its own count or the username's window ends.
       if (pair.count > 1) {
-        return refuse(attempt, Math.min(pair.resetAt.getTime(), username.resetAt.getTime()));
+        const until = Math.min(pair.resetAt.getTime(), username.resetAt.getTime());
+        return refuse(attempt, 'failures', new Date(until));
       }
-      // A client with a clean record may be the owner: never refused, only slowed down. The
-      // reservations stay taken during the delay, so a burst of parallel attempts still counts.
-      const delayMs = Math.min(
-        rules.maxDelayMs,
-        rules.firstDelayMs * 2 ** Math.min(30, beyondUsernameLimit - 1),
+      // Any other client may be the owner, or one of a thousand addresses guessing together: all of
+      // them share one check per interval. The slot is taken by an atomic increment in the shared
+      // store before the password is hashed, so of a burst of parallel attempts exactly one gets
+      // it. Counts still in flight make the interval longer for a moment, never shorter.
+      const slot = await limits.increment(
+        pacedKey(attempt.username),
+        paceIntervalMs(username.count - rules.usernameMaxFailures),
       );
-      return { allowed: true, delayMs };
+      if (slot.count > 1) return refuse(attempt, 'paced', slot.resetAt);
+      return { allowed: true };
     },
     async releaseAttempt(attempt) {
       await release(attempt);
@@ -122,7 +163,10 @@ export function createLoginThrottle(deps: {
     async recordSuccess(username, clientKey) {
       // The username's own count stays: forgiving it on the owner's login would hand the strangers
       // still guessing a fresh 100 full-speed attempts.
-      await limits.reset(pairKey(username, clientKey));
+      await Promise.all([
+        limits.reset(pairKey(username, clientKey)),
+        limits.reset(knownDevicePairKey(username, clientKey)),
+      ]);
     },
   };
 }

@@ -4,7 +4,8 @@ import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
-import { destroySession, sessionCookieName, startNewSession } from '../http/session.js';
+import { logOutThisBrowser, startNewSession } from '../http/session.js';
+import type { Logger } from '../logger.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
@@ -17,19 +18,22 @@ import type { KnownDevices } from './known-device.js';
 import type { LoginAttempt, LoginThrottle } from './login-throttle.js';
 import { loginSchema, registerSchema } from './schemas.js';
 import { COUNTRY_OPTIONS } from './countries.js';
+import { clientKeyOf } from '../http/client-address.js';
+import type { RegistrationGuard } from '../fraud/registration-guard.js';
 
 export interface AuthRouterDeps {
   users: UserStore;
   hasher: PasswordHasher;
   throttle: LoginThrottle;
-  /** Recognises browsers that completed a login before (they skip the per-username slow-down). */
+  /** Recognises browsers that completed a login before (the per-client and per-username limits skip them). */
   knownDevices: KnownDevices;
-  /** Waits out the throttle's delay; tests pass one that returns at once. */
-  sleep: (ms: number) => Promise<void>;
   delivery: CodeDelivery;
+  /** The toll-fraud guard's registration limits, countries and VoIP rule (src/fraud/). */
+  registrations: RegistrationGuard;
   audit: AuditLog;
   clock: Clock;
   isProduction: boolean;
+  logger: Logger;
   /** The channel cookie remembers this browser's last channel, to pre-select it on the login form. */
   channelCookie: { name: string; secure: boolean };
 }
@@ -64,7 +68,7 @@ function rememberedChannel(req: Request, cookieName: string): Channel | undefine
 }
 
 export function createAuthRouter(deps: AuthRouterDeps): Router {
-  const { users, hasher, throttle, knownDevices, sleep, delivery, audit, clock } = deps;
+  const { users, hasher, throttle, knownDevices, delivery, audit, clock } = deps;
   const router = Router();
 
   const renderRegister = (
@@ -121,12 +125,33 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const phone = parsePhone(form.data.phone, form.data.country);
     if (!phone.ok) return renderRegister(res, 400, values, [{ field: 'phone', message: phone.message }]);
 
-    const user = await users.create({
-      username: form.data.username,
-      passwordHash: await hasher.hash(form.data.password),
+    // BEGIN toll-fraud guard (issue 8): taken before the slow hash, completed whatever happens next.
+    const admission = await deps.registrations.reserveRegistration({
+      clientKey: clientKeyOf(req.ip ?? ''),
       phone: phone.e164,
-      preferredChannel: form.data.channel,
     });
+    if (!admission.allowed) {
+      if ('message' in admission) {
+        return renderRegister(res, 400, values, [{ field: 'phone', message: admission.message }]);
+      }
+      throw new TooManyRequestsError(
+        `No more accounts can be created from your network right now. Try again in ${describeWait(admission.retryAfterSeconds)}.`,
+        admission.retryAfterSeconds,
+        { href: '/login', label: 'Go to the login page' },
+      );
+    }
+    let user: Awaited<ReturnType<UserStore['create']>> = null;
+    try {
+      user = await users.create({
+        username: form.data.username,
+        passwordHash: await hasher.hash(form.data.password),
+        phone: phone.e164,
+        preferredChannel: form.data.channel,
+      });
+    } finally {
+      await admission.complete(user !== null);
+    }
+    // END toll-fraud guard
     if (!user) {
       return renderRegister(res, 409, values, [
         { field: 'username', message: 'That username is taken. Choose another.' },
@@ -167,15 +192,17 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     if (!decision.allowed) {
       await audit.record({ type: 'login_throttled', username, ip: req.ip });
       res.set('Retry-After', String(decision.retryAfterSeconds));
+      const wait = describeWait(decision.retryAfterSeconds);
       return renderLogin(req, res, 429, values, [
         {
           field: 'username',
-          message: `Too many failed attempts. Wait ${describeWait(decision.retryAfterSeconds)} and try again.`,
+          message:
+            decision.reason === 'paced'
+              ? `Too many login attempts for this account right now. Try again in ${wait}.`
+              : `Too many failed attempts. Wait ${wait} and try again.`,
         },
       ]);
     }
-    // The username is under attack and this client has not failed on it: slowed down, not refused.
-    if (decision.delayMs > 0) await sleep(decision.delayMs);
 
     // Both branches hash once, so the time taken does not tell whether the account exists.
     const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
@@ -198,13 +225,15 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
     const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
     if (!outcome.ok) {
-      // No provider here delivers that way: the code page explains and offers the ways that work.
       // Within the cooldown, the code a moment-ago login asked for is on its way: wait for it there.
-      if (outcome.reason === 'channel_unavailable' || outcome.reason === 'cooldown') {
-        req.session.flash =
-          outcome.reason === 'cooldown' && outcome.pending
-            ? { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) }
-            : { kind: 'error', message: describeSendRefusal(outcome) };
+      if (outcome.reason === 'cooldown' && outcome.pending) {
+        req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
+        return res.redirect(303, '/verify');
+      }
+      // Not a matter of waiting (no provider delivers that way, a number codes may not go to, code
+      // entry suspended): the code page explains and offers what works.
+      if (!('retryAfterSeconds' in outcome)) {
+        req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/verify');
       }
       throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {
@@ -217,9 +246,13 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
 
   router.post('/logout', async (req, res) => {
     const user = currentUserOf(res);
-    if (user) await audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
-    await destroySession(req);
-    res.clearCookie(sessionCookieName(deps.isProduction), { path: '/' });
+    await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+    try {
+      if (user) await audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
+    } catch (error) {
+      // Recorded last and allowed to fail: a locked audit log must not keep anyone signed in.
+      deps.logger.warn({ err: error }, 'could not record a logout in the audit log');
+    }
     res.redirect(303, '/login?signedOut');
   });
 

@@ -30,6 +30,22 @@ export function toIpAddress(value: string | undefined): string | undefined {
   return isIP(address) === 0 ? undefined : address;
 }
 
+// "203.0.113.66:40000" and "[2001:db8::1]:443": Azure Application Gateway, IIS ARR and others add
+// the client's port. An unbracketed IPv6 address cannot carry one ("2001:db8::1:443" is itself an
+// address), so only these two forms are read as address and port.
+const IPV4_WITH_PORT = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/;
+const BRACKETED_IPV6 = /^\[([0-9A-Fa-f:.]+(?:%[^\]]*)?)\](?::\d{1,5})?$/;
+
+/**
+ * The IP address in a forwarded client address, without the port some proxies add; undefined if
+ * it is not an IP address, with or without a port.
+ */
+export function parseForwardedAddress(value: string | undefined): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const address = IPV4_WITH_PORT.exec(value)?.[1] ?? BRACKETED_IPV6.exec(value)?.[1] ?? value;
+  return toIpAddress(address);
+}
+
 /** The eight 16-bit groups of an IPv6 address already checked by isIP (no zone id). */
 function ipv6Groups(address: string): number[] {
   let text = address;
@@ -91,20 +107,35 @@ export function clientKeyOfRequest(req: Request): string {
   return clientKeyOf(req.ip ?? '');
 }
 
+/** Set on a request whose forwarded address was junk, so req.ip fell back to the connection's. */
+const FELL_BACK_TO_CONNECTION = Symbol('client address fell back to the connection');
+type CheckedRequest = Request & { [FELL_BACK_TO_CONNECTION]?: true };
+
 /**
- * Makes req.ip an IP address, always. Under "trust proxy", Express takes req.ip from
- * X-Forwarded-For as it stands: a proxy that forwards what the client sent (or a hop count larger
- * than the real chain) lets that be any text, and an attack stored 3 KB of it in the audit log,
- * shown on /admin. Such a value is ignored in favour of the connection's own address, and the
- * operator is told once per process (not per request: that would let a client fill the log).
+ * False when the forwarded client address was not an IP address and req.ip is only the
+ * connection's, which behind a proxy is the proxy's own (loopback, when it runs on this host).
+ * Such a request must not pass for a local one.
+ */
+export function isClientAddressTrustworthy(req: Request): boolean {
+  return (req as CheckedRequest)[FELL_BACK_TO_CONNECTION] !== true;
+}
+
+/**
+ * Makes req.ip an IP address, always, without the port some proxies add. Under "trust proxy",
+ * Express takes req.ip from X-Forwarded-For as it stands: a proxy that forwards what the client sent
+ * (or a hop count larger than the real chain) lets that be any text, and an attack stored 3 KB of it
+ * in the audit log, shown on /admin. Such a value is ignored in favour of the connection's own
+ * address (and the request marked, see isClientAddressTrustworthy), and the operator is told once
+ * per process (not per request: that would let a client fill the log).
  */
 export function createClientAddress(deps: { logger: Logger }): RequestHandler {
   let warned = false;
   return (req, _res, next) => {
     const derived = req.ip;
-    let address = toIpAddress(derived);
+    let address = parseForwardedAddress(derived);
     if (address === undefined) {
       address = toIpAddress(req.socket.remoteAddress);
+      (req as CheckedRequest)[FELL_BACK_TO_CONNECTION] = true;
       if (!warned && derived !== req.socket.remoteAddress) {
         warned = true;
         deps.logger.warn(

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { ProviderPool } from '../mfa/providers/pool.js';
+import { isClientAddressTrustworthy } from './client-address.js';
 
 export interface HealthCheckDeps {
   isDatabaseUp(): Promise<boolean>;
@@ -33,11 +34,13 @@ function bearerTokenOf(req: Request): string | undefined {
  * GET /healthz for load balancers and monitors: 200 {"status":"ok"} while the database answers,
  * 503 {"status":"unavailable"} when it does not. Which providers are configured and failing
  * tells an attacker when to strike, so in production those details go only to a monitor that
- * presents HEALTHZ_TOKEN, or to a client on this machine (req.ip, after TRUST_PROXY, is loopback).
+ * presents HEALTHZ_TOKEN, or to a client on this machine (req.ip, after TRUST_PROXY, is loopback,
+ * and not only because the forwarded address was junk).
  */
 export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
   const maySeeDetails = (req: Request) => {
-    if (!deps.isProduction || isLoopbackAddress(req.ip)) return true;
+    // A junk forwarded address leaves req.ip at the connection's, the proxy's own: not a local client.
+    if (!deps.isProduction || (isLoopbackAddress(req.ip) && isClientAddressTrustworthy(req))) return true;
     const given = bearerTokenOf(req);
     return deps.token !== undefined && given !== undefined && isSameSecret(given, deps.token);
   };

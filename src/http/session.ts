@@ -1,6 +1,7 @@
 import session from 'express-session';
-import type { RequestHandler, Request } from 'express';
-import { canRetireSessions } from './session-store.js';
+import type { Request, RequestHandler, Response } from 'express';
+import type { Logger } from '../logger.js';
+import { canRetireSessions, type RetiringSessionStore } from './session-store.js';
 
 /** A session ends after this long without a request... */
 export const SESSION_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -14,9 +15,15 @@ export function sessionCookieName(isProduction: boolean): string {
 
 export function createSessionMiddleware(options: {
   secret: string;
-  store: session.Store;
+  store: RetiringSessionStore;
   isProduction: boolean;
 }): RequestHandler {
+  // Checked at start, not trusted to the type: a store that cannot end a session id for good
+  // (express-session's MemoryStore, a plain connect-redis) would let a request still running
+  // when the person logs out save the session back, and the logged-out cookie work again.
+  if (!canRetireSessions(options.store)) {
+    throw new Error('The session store must keep ended sessions ended (a retireSession method).');
+  }
   return session({
     name: sessionCookieName(options.isProduction),
     secret: options.secret,
@@ -36,6 +43,11 @@ export function createSessionMiddleware(options: {
   });
 }
 
+/** The request's store, which createSessionMiddleware checked can retire sessions. */
+function retiringStoreOf(req: Request): RetiringSessionStore & { generate(req: Request): void } {
+  return req.sessionStore as unknown as RetiringSessionStore & { generate(req: Request): void };
+}
+
 /** Where a request goes when its session ended while it ran; the login page says so. */
 export const SESSION_ENDED_PATH = '/login?sessionEnded';
 
@@ -47,13 +59,7 @@ export const SESSION_ENDED_PATH = '/login?sessionEnded';
  * person to SESSION_ENDED_PATH.
  */
 export async function regenerateSession(req: Request): Promise<boolean> {
-  const store = req.sessionStore;
-  if (!canRetireSessions(store)) {
-    await new Promise<void>((resolve, reject) =>
-      req.session.regenerate((error) => (error ? reject(error) : resolve())),
-    );
-    return true;
-  }
+  const store = retiringStoreOf(req);
   const wasLive = await new Promise<boolean>((resolve, reject) =>
     store.retireSession(req.sessionID, (error, live) => (error ? reject(error) : resolve(live === true))),
   );
@@ -72,13 +78,7 @@ export async function regenerateSession(req: Request): Promise<boolean> {
  * is ended for good either way.
  */
 export async function startNewSession(req: Request): Promise<void> {
-  const store = req.sessionStore;
-  if (!canRetireSessions(store)) {
-    await new Promise<void>((resolve, reject) =>
-      req.session.regenerate((error) => (error ? reject(error) : resolve())),
-    );
-    return;
-  }
+  const store = retiringStoreOf(req);
   await new Promise<void>((resolve, reject) =>
     store.retireSession(req.sessionID, (error) => (error ? reject(error) : resolve())),
   );
@@ -94,4 +94,39 @@ export function destroySession(req: Request): Promise<void> {
   return new Promise((resolve, reject) =>
     req.session.destroy((error) => (error ? reject(error) : resolve())),
   );
+}
+
+/** When the store is unavailable at logout, ending the session is tried again this often. */
+const LOGOUT_RETRY_DELAYS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 15_000, 30_000];
+
+/**
+ * Logs this browser out whatever the store says: the cookie is cleared first, and when the store
+ * cannot end the session right now (a locked or unreachable database), the request drops the
+ * session so nothing writes it back, and the store is asked again on a timer. A person on a shared
+ * computer who pressed "Log out" must never find the next visitor signed in as them.
+ */
+export async function logOutThisBrowser(
+  req: Request,
+  res: Response,
+  options: { isProduction: boolean; logger: Logger },
+): Promise<void> {
+  res.clearCookie(sessionCookieName(options.isProduction), { path: '/' });
+  const sid = req.sessionID;
+  const store = req.sessionStore;
+  try {
+    await destroySession(req);
+  } catch (error) {
+    // express-session neither saves nor sets a cookie for a request without a session.
+    (req as { session?: unknown }).session = undefined;
+    options.logger.warn({ err: error }, 'could not end a session at logout; trying again in the background');
+    const retry = (attempt: number) => {
+      const delay = LOGOUT_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        options.logger.error('gave up ending a session after logout; it ends when it expires');
+        return;
+      }
+      setTimeout(() => store.destroy(sid, (failed) => failed && retry(attempt + 1)), delay).unref();
+    };
+    retry(0);
+  }
 }

@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import { describeWait } from '../errors.js';
+import { clientKeyOf } from '../http/client-address.js';
 import type { User } from '../users/store.js';
 import type { Channel, Scope } from './provider.js';
 import type { Challenge, MfaService, SendOutcome } from './service.js';
@@ -36,7 +37,23 @@ export function describeSendRefusal(outcome: Exclude<SendOutcome, { ok: true }>)
       return `Too many wrong codes were entered for this account. Wait ${describeWait(outcome.retryAfterSeconds)} and try again.`;
     case 'channel_unavailable':
       return 'Codes cannot be sent that way here. Choose another way to receive your code.';
+    // Which site-wide limit it was stays in the audit and operator logs: naming it would help an attacker tune.
+    case 'not_now':
+      return `No code can be sent right now. Try again in ${describeWait(outcome.retryAfterSeconds)}.`;
+    case 'destination_refused':
+      return outcome.message;
+    case 'suspended':
+      return CODE_ENTRY_SUSPENDED_MESSAGE;
   }
+}
+
+export const CODE_ENTRY_SUSPENDED_MESSAGE =
+  'Too many wrong codes were entered for this account, so code entry is suspended. Contact the site’s admins to have it unlocked.';
+
+/** The HTTP status of a refused send: 429 when waiting helps, 403 when suspended, else 400. */
+export function sendRefusalStatus(outcome: Exclude<SendOutcome, { ok: true }>): number {
+  if ('retryAfterSeconds' in outcome) return 429;
+  return outcome.reason === 'suspended' ? 403 : 400;
 }
 
 export function createCodeDelivery(mfa: MfaService): CodeDelivery {
@@ -48,6 +65,7 @@ export function createCodeDelivery(mfa: MfaService): CodeDelivery {
         scope,
         channel,
         ip: req.ip,
+        clientKey: clientKeyOf(req.ip ?? ''),
       });
       if (outcome.ok) req.session.challengeId = outcome.challenge.id;
       else if (outcome.reason === 'cooldown' && outcome.pending) req.session.challengeId = outcome.pending.id;

@@ -13,6 +13,11 @@ export interface SendCodeRequest {
   to: string;
   channel: Channel;
   scope: Scope;
+  /**
+   * The account the code is for. A provider that keeps one pending code per number (Twilio
+   * Verify) uses it never to void another account's pending code in order to send this one.
+   */
+  account?: number;
 }
 
 export interface SendCodeResult {

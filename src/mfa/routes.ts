@@ -12,7 +12,7 @@ import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { maskPhone } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
-import { describeSendRefusal, type CodeDelivery } from './delivery.js';
+import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from './delivery.js';
 import { describeChannel, type Channel, type Scope } from './provider.js';
 import { readPendingLogin } from './scopes.js';
 import { codeSchema, resendSchema } from './schemas.js';
@@ -79,9 +79,11 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     errors: FieldError[] = [],
   ) {
     const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
+    const suspended = await mfa.isCodeEntrySuspended(stage.user.id);
     const challenge = stage.challenge;
     const channel: Channel = challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
-    const flash = req.session.flash;
+    // A suspended account's page says so itself; a flash would only repeat it.
+    const flash = suspended ? undefined : req.session.flash;
     delete req.session.flash;
     res.status(status).render('mfa/verify', {
       title: stage.scope === 'admin' ? 'Confirm it is you' : 'Enter your code',
@@ -98,6 +100,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       },
       cooldownSeconds: challenge ? mfa.cooldownRemainingSeconds(challenge) : 0,
       lockedWait: lockedSeconds === null ? null : describeWait(lockedSeconds),
+      suspended,
       codeDigits: deps.codeDigits,
       flash,
       errors,
@@ -162,6 +165,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
               message: 'A newer code was sent since this one, so this one no longer works. Send a new one.',
             },
           ]);
+        case 'suspended':
+          return renderVerify(req, res, stage, 403);
         case 'locked':
           res.set('Retry-After', String(result.retryAfterSeconds));
           return renderVerify(req, res, stage, 429, [
@@ -226,11 +231,11 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const channel = requested ?? (mfa.channels().includes(current) ? current : mfa.channels()[0]!);
     const outcome = await delivery.sendCode(req, { user: stage.user, scope: stage.scope, channel });
     if (!outcome.ok) {
-      if (outcome.reason !== 'channel_unavailable') res.set('Retry-After', String(outcome.retryAfterSeconds));
+      if ('retryAfterSeconds' in outcome) res.set('Retry-After', String(outcome.retryAfterSeconds));
       // Within the cooldown the session waits for the code already on its way (delivery adopted it).
       if (outcome.reason === 'cooldown' && outcome.pending) stage.challenge = outcome.pending;
       req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
-      return renderVerify(req, res, stage, outcome.reason === 'channel_unavailable' ? 400 : 429);
+      return renderVerify(req, res, stage, sendRefusalStatus(outcome));
     }
     req.session.channel = channel;
     if (requested && requested !== stage.user.preferredChannel) {

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
+import type { SendGuard } from '../fraud/send-guard.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
+import type { Logger } from '../logger.js';
 import type { Challenge, ChallengeStore, CloseReason } from './challenge-store.js';
+import type { CodeEntryCeiling } from './code-entry-ceiling.js';
 import { ProviderError, describeChannel, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
@@ -46,13 +49,18 @@ export type SendOutcome =
   /** `pending`: the account's code in this scope that is still open, which the caller may adopt. */
   | { ok: false; reason: 'cooldown'; retryAfterSeconds: number; pending: Challenge | null }
   | { ok: false; reason: 'too_many_codes' | 'locked'; retryAfterSeconds: number }
-  | { ok: false; reason: 'channel_unavailable' };
+  | { ok: false; reason: 'channel_unavailable' }
+  // The toll-fraud guard: a site-wide limit (never named to the person), or a number codes may not go to.
+  | { ok: false; reason: 'not_now'; retryAfterSeconds: number }
+  | { ok: false; reason: 'destination_refused'; message: string }
+  | { ok: false; reason: 'suspended' };
 
 export type VerifyOutcome =
   | { ok: true; challenge: Challenge }
   | { ok: false; reason: 'wrong_code'; challenge: Challenge; attemptsLeft: number }
   | { ok: false; reason: 'expired' | 'used_up' | 'replaced'; challenge: Challenge }
-  | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number };
+  | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number }
+  | { ok: false; reason: 'suspended'; challenge: Challenge };
 
 export interface MfaService {
   /** Channels the configured providers can deliver over. */
@@ -63,6 +71,8 @@ export interface MfaService {
     scope: Scope;
     channel: Channel;
     ip?: string;
+    /** The client's address as per-address limits count it (src/http/client-address.ts). */
+    clientKey: string;
   }): Promise<SendOutcome>;
   verifyCode(request: {
     challenge: Challenge;
@@ -76,6 +86,8 @@ export interface MfaService {
   attemptsLeft(challenge: Challenge): number;
   /** Seconds until the account may enter codes again after too many wrong ones, or null. */
   lockedForSeconds(userId: number): Promise<number | null>;
+  /** True once 100 wrong codes in a row suspended the account's code entry, until an admin unlocks it. */
+  isCodeEntrySuspended(userId: number): Promise<boolean>;
   isExpired(challenge: Challenge): boolean;
 }
 
@@ -86,6 +98,10 @@ export interface MfaServiceDeps {
   clock: Clock;
   rules: MfaRules;
   audit: AuditLog;
+  /** The toll-fraud guard every code passes, whatever the scope or channel (src/fraud/). */
+  sendGuard: SendGuard;
+  ceiling: CodeEntryCeiling;
+  logger: Logger;
 }
 
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
@@ -98,14 +114,8 @@ function closedOutcomeReason(reason: CloseReason | null): 'expired' | 'used_up' 
   return 'used_up';
 }
 
-export function createMfaService({
-  providers,
-  challenges,
-  limits,
-  clock,
-  rules,
-  audit,
-}: MfaServiceDeps): MfaService {
+export function createMfaService(deps: MfaServiceDeps): MfaService {
+  const { providers, challenges, limits, clock, rules, audit, sendGuard, ceiling } = deps;
   const now = () => clock.now().getTime();
   const secondsUntil = (at: number) => Math.max(1, Math.ceil((at - now()) / 1000));
   const isExpired = (challenge: Challenge) => now() >= challenge.expiresAt;
@@ -132,11 +142,13 @@ export function createMfaService({
     cooldownRemainingSeconds,
     attemptsLeft,
     lockedForSeconds: lockedFor,
+    isCodeEntrySuspended: (userId) => ceiling.isSuspended(userId),
     isExpired,
     findChallenge: (id) => challenges.findById(id),
 
-    async sendCode({ recipient, scope, channel, ip }) {
+    async sendCode({ recipient, scope, channel, ip, clientKey }) {
       if (!providers.channels().includes(channel)) return { ok: false, reason: 'channel_unavailable' };
+      if (await ceiling.isSuspended(recipient.userId)) return { ok: false, reason: 'suspended' };
 
       const lockedSeconds = await lockedFor(recipient.userId);
       if (lockedSeconds !== null) return { ok: false, reason: 'locked', retryAfterSeconds: lockedSeconds };
@@ -166,12 +178,29 @@ export function createMfaService({
           retryAfterSeconds: secondsUntil(sends.resetAt.getTime()),
         };
       }
+      // The toll-fraud guard (issue 8): site-wide limits, last, once the account itself may send.
+      const guarded = await sendGuard.reserveSend({
+        userId: recipient.userId,
+        username: recipient.username,
+        to: recipient.phone,
+        clientKey,
+        channel,
+        scope,
+      });
+      if (!guarded.allowed) {
+        await giveBackClaim();
+        await limits.decrement(sendsKey(recipient.userId));
+        return 'message' in guarded
+          ? { ok: false, reason: 'destination_refused', message: guarded.message }
+          : { ok: false, reason: 'not_now', retryAfterSeconds: guarded.retryAfterSeconds };
+      }
 
       let sent: { provider: string; handle?: string };
       try {
-        sent = await providers.send({ to: recipient.phone, channel, scope });
+        sent = await providers.send({ to: recipient.phone, channel, scope, account: recipient.userId });
       } catch (error) {
         // A code that never went out does not count against the person, who may simply retry.
+        await guarded.release();
         await giveBackClaim();
         await limits.decrement(sendsKey(recipient.userId));
         await audit.record({
@@ -187,6 +216,7 @@ export function createMfaService({
         throw error;
       }
 
+      await guarded.confirm();
       const sentAt = now();
       const challenge = await challenges.create({
         id: randomBytes(16).toString('base64url'),
@@ -222,6 +252,9 @@ export function createMfaService({
     async verifyCode({ challenge, code, username, ip }) {
       const base = { userId: challenge.userId, username, ip };
 
+      if (await ceiling.isSuspended(challenge.userId)) {
+        return { ok: false, reason: 'suspended', challenge };
+      }
       const lockedSeconds = await lockedFor(challenge.userId);
       if (lockedSeconds !== null) {
         return { ok: false, reason: 'locked', challenge, retryAfterSeconds: lockedSeconds };
@@ -286,6 +319,8 @@ export function createMfaService({
           return { ok: false, reason: closedOutcomeReason(current.closeReason), challenge: current };
         }
         await limits.reset(failuresKey(challenge.userId));
+        await ceiling.recordSuccess(challenge.userId);
+        await sendGuard.recordVerified(challenge.phone);
         // The code did its job: the next login may have a code at once.
         await limits.reset(cooldownKey(challenge.userId, challenge.scope));
         return { ok: true, challenge: { ...challenge, closedAt: now(), closeReason: 'accepted' } };
@@ -312,6 +347,27 @@ export function createMfaService({
         type: 'code_failed',
         detail: `${challenge.scope} code, attempt ${attemptsUsed}`,
       });
+      // Counted after the comparison: the windowed limit above already caps parallel guesses.
+      const inARow = await ceiling.recordFailure(challenge.userId);
+      if (inARow.suspendedNow) {
+        await audit.record({
+          ...base,
+          type: 'code_entry_suspended',
+          detail: `${inARow.consecutive} wrong codes in a row`,
+        });
+        deps.logger.error(
+          { userId: challenge.userId, consecutive: inARow.consecutive },
+          'code entry suspended after too many wrong codes in a row: an admin must unlock the account',
+        );
+      }
+      if (inARow.consecutive >= ceiling.maxConsecutiveFailures) {
+        if (!usedUp) await challenges.close(challenge.id, 'locked');
+        return {
+          ok: false,
+          reason: 'suspended',
+          challenge: { ...updated, closedAt: now(), closeReason: 'locked' },
+        };
+      }
 
       if (failures.count >= rules.maxFailuresPerAccount) {
         await audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });

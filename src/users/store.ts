@@ -41,4 +41,6 @@ export interface UserStore {
   setAdmin(username: string, isAdmin: boolean): Promise<boolean>;
   /** Every admin, by name. */
   listAdmins(): Promise<User[]>;
+  /** How many accounts have this E.164 number (the toll-fraud guard caps it). */
+  countByPhone(phone: string): Promise<number>;
 }

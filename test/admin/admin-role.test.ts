@@ -21,6 +21,7 @@ function operator(site: TestApp, ...args: string[]) {
     audit: site.audit,
     adminUsernames: site.config.adminUsernames,
     databasePath: site.databasePath,
+    ceiling: site.ceiling,
   });
 }
 

@@ -7,12 +7,14 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runAdminCommand, USAGE } from '../../src/admin/command.js';
 import type { AuditLog } from '../../src/audit/log.js';
+import { MAX_CONSECUTIVE_CODE_FAILURES } from '../../src/mfa/code-entry-ceiling.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
+import { createSqlCodeEntryCeiling } from '../../src/stores/sql/code-entry-ceiling.js';
 import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
 import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import type { UserStore } from '../../src/users/store.js';
-import { createTestClock } from '../helpers/clock.js';
+import { createTestClock, type TestClock } from '../helpers/clock.js';
 
 describe('npm run admin', () => {
   let folder: string;
@@ -20,11 +22,18 @@ describe('npm run admin', () => {
   let database: SqlDatabase;
   let users: UserStore;
   let audit: AuditLog;
+  let clock: TestClock;
 
   const addAccount = (username: string) =>
     users.create({ username, passwordHash: 'x', phone: '+12025550142', preferredChannel: 'sms' });
   const run = (args: string[], adminUsernames: string[] = []) =>
-    runAdminCommand(args, { users, audit, adminUsernames, databasePath });
+    runAdminCommand(args, {
+      users,
+      audit,
+      adminUsernames,
+      databasePath,
+      ceiling: createSqlCodeEntryCeiling(database, clock),
+    });
   const roleEvents = async () =>
     (await audit.recent())
       .filter((event) => event.type === 'admin_granted' || event.type === 'admin_revoked')
@@ -34,7 +43,7 @@ describe('npm run admin', () => {
     folder = mkdtempSync(join(tmpdir(), 'mfa-admin-cli-'));
     databasePath = join(folder, 'app.db');
     database = await openSqlDatabase({ sqlitePath: databasePath });
-    const clock = createTestClock();
+    clock = createTestClock();
     users = createSqlUserStore(database, clock);
     audit = createSqlAuditLog(database, clock);
   });
@@ -162,5 +171,30 @@ describe('npm run admin', () => {
     const misused = admin('grnat', 'alice');
     expect(misused.stderr).toContain(USAGE);
     expect(misused.status).toBe(2);
+  });
+
+  describe('unlock USERNAME', () => {
+    it('lifts a suspension of code entry and records that the operator did it', async () => {
+      const user = (await addAccount('alice'))!;
+      const ceiling = createSqlCodeEntryCeiling(database, clock);
+      for (let i = 0; i < MAX_CONSECUTIVE_CODE_FAILURES; i += 1) await ceiling.recordFailure(user.id);
+      expect(await ceiling.isSuspended(user.id)).toBe(true);
+
+      expect(await run(['unlock', 'ALICE'])).toEqual({
+        output: 'alice can receive and enter codes again.',
+        exitCode: 0,
+      });
+      expect(await ceiling.isSuspended(user.id)).toBe(false);
+      expect((await audit.recent())[0]).toMatchObject({ type: 'code_entry_unlocked', username: 'alice' });
+    });
+
+    it('says when there is nothing to unlock, and refuses an unknown account', async () => {
+      await addAccount('alice');
+      expect(await run(['unlock', 'alice'])).toEqual({
+        output: "alice's code entry is not suspended; nothing changed.",
+        exitCode: 0,
+      });
+      expect((await run(['unlock', 'nobody'])).exitCode).toBe(1);
+    });
   });
 });

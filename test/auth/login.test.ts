@@ -6,7 +6,7 @@ import { createBrowser, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { createTestClock } from '../helpers/clock.js';
 import { expectPage, expectRedirect, setCookieHeaders, visibleText } from '../helpers/expectations.js';
-import { register, submitCode, submitPassword } from '../helpers/flows.js';
+import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 
 describe('POST /login', () => {
   let site: TestApp;
@@ -207,18 +207,19 @@ describe('login throttling: strangers cannot lock an owner out', () => {
   // Threat: anyone who knows a username sends 11 wrong passwords every 15 minutes and keeps its
   // owner out for ever; or hides behind many addresses, or many IPv6 addresses of one /64.
   let site: TestApp;
-  let delays: number[];
+  /** How many passwords were checked (the hash compared), whatever the answer. */
+  let passwordChecks: number;
   beforeEach(async () => {
-    delays = [];
-    // A fast stand-in for argon2: these tests send hundreds of passwords.
+    passwordChecks = 0;
+    // A fast stand-in for argon2 that counts its checks: these tests send hundreds of passwords.
     const quickHasher: PasswordHasher = {
       hash: async (password) => `hash:${password}`,
-      verify: async (hash, password) => hash === `hash:${password}`,
+      verify: async (hash, password) => {
+        passwordChecks += 1;
+        return hash === `hash:${password}`;
+      },
     };
-    site = await createTestApp({
-      hasher: quickHasher,
-      sleep: async (ms) => void delays.push(ms),
-    });
+    site = await createTestApp({ hasher: quickHasher });
   });
   afterEach(() => site.close());
 
@@ -246,13 +247,22 @@ describe('login throttling: strangers cannot lock an owner out', () => {
     for (let i = 1; i <= 10; i += 1) await failFrom(`203.0.113.${i}`, username, 10);
   }
 
+  /** A browser that completed a full login as `account` (so it holds the known-device cookie), logged out. */
+  async function browserThatLoggedInAs(account: TestAccount, browser: Browser) {
+    await submitPassword(browser, account);
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
+    await browser.submit('/account', '/logout');
+    return browser;
+  }
+
+  const PACED = /Too many login attempts for this account right now\. Try again in 1 second\./;
+
   it('sends the owner her code from her own address after strangers failed 15 times on her username', async () => {
     const alice = await register(createBrowser(site.app), { username: 'alice' });
     for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3']) await failFrom(address, 'alice', 5);
 
     const owner = await clientAt('192.0.2.10');
     expectRedirect(await owner({ username: 'alice', password: alice.password }), '/verify');
-    expect(delays).toEqual([]);
   });
 
   it('still stops one address guessing across many usernames after its 10 failures', async () => {
@@ -276,24 +286,93 @@ describe('login throttling: strangers cannot lock an owner out', () => {
     expect((await neighbour({ username: 'someone', password: 'guess guess' })).status).toBe(401);
   });
 
-  it('slows down, never refuses, the owner once strangers failed 100 times; refuses addresses that failed', async () => {
+  it('lets the owner in with her known-device browser from an address a stranger there has used up', async () => {
+    // Threat: one stranger behind a carrier's NAT (or an office, or one IPv6 /64) fails 10 times on
+    // made-up names and so locks out everyone at that address, the account owners included.
+    const aliceBrowser = createBrowser(site.app);
+    const alice = await register(aliceBrowser, { username: 'alice' });
+    await browserThatLoggedInAs(alice, aliceBrowser);
+    const bob = await register(createBrowser(site.app), { username: 'bob' });
+
+    await failFrom('100.64.0.1', 'made-up-1', 5);
+    await failFrom('100.64.0.1', 'made-up-2', 5);
+    // The address stays shut to logins without a known-device cookie for the account...
+    const bobAtTheNat = await clientAt('100.64.0.1');
+    expectPage(
+      await bobAtTheNat({ username: 'bob', password: bob.password }),
+      429,
+      /Too many failed attempts/,
+    );
+    // ...but not to the browser that has logged in as alice before.
+    const aliceAtTheNat = await clientAt('100.64.0.1', aliceBrowser);
+    expectRedirect(await aliceAtTheNat({ username: 'alice', password: alice.password }), '/verify');
+  });
+
+  it('lets the owner in with her known-device browser after a stranger at her address failed 10 times on her own username', async () => {
+    const aliceBrowser = createBrowser(site.app);
+    const alice = await register(aliceBrowser, { username: 'alice' });
+    await browserThatLoggedInAs(alice, aliceBrowser);
+
+    await failFrom('100.64.0.1', 'alice', 10);
+    const aliceAtTheNat = await clientAt('100.64.0.1', aliceBrowser);
+    expectRedirect(await aliceAtTheNat({ username: 'alice', password: alice.password }), '/verify');
+  });
+
+  it('checks one password a second past 100 failures on a username; refuses addresses that failed; never locks the owner out', async () => {
     const alice = await register(createBrowser(site.app), { username: 'alice' });
     await strangersFail100Times('alice');
-    expect(delays).toEqual([]);
 
     const newcomer = await clientAt('198.51.100.50');
     expect((await newcomer({ username: 'alice', password: 'one more guess' })).status).toBe(401);
-    expect(delays).toEqual([1000]);
-    const again = await newcomer({ username: 'alice', password: 'and another' });
-    expectPage(again, 429, /Too many failed attempts/);
-    expect(delays).toEqual([1000]);
+    site.clock.advance(1000);
+    expectPage(
+      await newcomer({ username: 'alice', password: 'and another' }),
+      429,
+      /Too many failed attempts/,
+    );
 
+    // The owner at a clean address, without the cookie, shares the one check a second with everyone.
     const owner = await clientAt('192.0.2.10');
     expectRedirect(await owner({ username: 'alice', password: alice.password }), '/verify');
-    expect(delays).toEqual([1000, 2000]);
+    const checksSoFar = passwordChecks;
+    const tooSoon = await (await clientAt('192.0.2.11'))({ username: 'alice', password: alice.password });
+    expectPage(tooSoon, 429, PACED);
+    expect(tooSoon.headers['retry-after']).toBe('1');
+    expect(passwordChecks).toBe(checksSoFar);
+    site.clock.advance(1000);
+    expectRedirect(
+      await (
+        await clientAt('192.0.2.11')
+      )({ username: 'alice', password: alice.password }),
+      '/verify',
+    );
   });
 
-  it('neither holds nor slows a browser that completed a login for the account before', async () => {
+  it('checks at most one of 300 parallel guesses from 300 IPv6 /64s past the limit, and lets the known-device owner in at once', async () => {
+    // Threat: a botnet past the per-username limit, each address guessing once, all at the same time.
+    const aliceBrowser = createBrowser(site.app);
+    const alice = await register(aliceBrowser, { username: 'alice' });
+    await browserThatLoggedInAs(alice, aliceBrowser);
+    await strangersFail100Times('alice');
+
+    const guessers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => clientAt(`2001:db8:aa:${i.toString(16)}::1`)),
+    );
+    const checksBefore = passwordChecks;
+    const answers = await Promise.all(
+      guessers.map((guess, i) => guess({ username: 'alice', password: `parallel guess ${i}` })),
+    );
+    expect(passwordChecks - checksBefore).toBe(1);
+    expect(answers.filter((res) => res.status === 401)).toHaveLength(1);
+    const paced = answers.filter((res) => res.status === 429);
+    expect(paced).toHaveLength(299);
+    for (const res of paced) expectPage(res, 429, PACED);
+
+    const owner = await clientAt('192.0.2.10', aliceBrowser);
+    expectRedirect(await owner({ username: 'alice', password: alice.password }), '/verify');
+  });
+
+  it('gives the known-device cookie, HttpOnly and long-lived, after a full login', async () => {
     const browser = createBrowser(site.app);
     const alice = await register(browser, { username: 'alice' });
     await submitPassword(browser, alice);
@@ -304,17 +383,21 @@ describe('login throttling: strangers cannot lock an owner out', () => {
     expect(deviceCookie).toMatch(/; SameSite=Lax/);
     expect(deviceCookie).toMatch(/; Path=\//);
     expect(deviceCookie).toMatch(/; Max-Age=31536000/);
-    await browser.submit('/account', '/logout');
+  });
 
+  it('neither holds nor paces a browser that completed a login for the account before', async () => {
+    const browser = createBrowser(site.app);
+    const alice = await register(browser, { username: 'alice' });
+    await browserThatLoggedInAs(alice, browser);
     await strangersFail100Times('alice');
+    await failFrom('198.51.100.50', 'alice', 1); // this second's one check
+
     const sameBrowser = await clientAt('192.0.2.99', browser);
     expectRedirect(await sameBrowser({ username: 'alice', password: alice.password }), '/verify');
-    expect(delays).toEqual([]);
 
-    // Another browser at a clean address is slowed down (and still let in).
+    // Another browser at a clean address waits for the next free check.
     const otherBrowser = await clientAt('192.0.2.98');
-    expectRedirect(await otherBrowser({ username: 'alice', password: alice.password }), '/verify');
-    expect(delays).toEqual([1000]);
+    expectPage(await otherBrowser({ username: 'alice', password: alice.password }), 429, PACED);
   });
 
   it.each([
@@ -326,30 +409,36 @@ describe('login throttling: strangers cannot lock an owner out', () => {
     ['that is not URL-encoded', () => '%'],
     ['of the wrong shape', () => 'v1.1.x.y'],
     ['that is very long', () => 'v1.'.repeat(2000)],
-  ])('gives no exemption to a known-device cookie %s, and still lets the owner in', async (_, forge) => {
+  ])('gives no exemption to a known-device cookie %s; the owner waits her turn', async (_, forge) => {
     const alice = await register(createBrowser(site.app), { username: 'alice' });
     await strangersFail100Times('alice');
+    await failFrom('198.51.100.50', 'alice', 1); // this second's one check
     const forged = forge((await site.users.findByUsername('alice'))!.id);
     const login = await clientAt('192.0.2.10');
-    const res = await login(
-      { username: 'alice', password: alice.password },
-      { Cookie: `mfa.device=${forged}` },
-    );
-    expectRedirect(res, '/verify');
-    expect(delays).toEqual([1000]);
+    const withForgedCookie = () =>
+      login({ username: 'alice', password: alice.password }, { Cookie: `mfa.device=${forged}` });
+    expectPage(await withForgedCookie(), 429, PACED);
+    site.clock.advance(1000);
+    expectRedirect(await withForgedCookie(), '/verify');
   });
 
-  it("gives no exemption from one account's slow-down to another account's known device", async () => {
+  it("gives no exemption from one account's limits to another account's known device", async () => {
     const browser = createBrowser(site.app);
     const bob = await register(browser);
-    await submitPassword(browser, bob);
-    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
-    await browser.submit('/account', '/logout');
+    await browserThatLoggedInAs(bob, browser);
     const alice = await register(createBrowser(site.app), { username: 'alice' });
     await strangersFail100Times('alice');
+    await failFrom('198.51.100.50', 'alice', 1); // this second's one check
 
     const bobsBrowser = await clientAt('192.0.2.10', browser);
-    expectRedirect(await bobsBrowser({ username: 'alice', password: alice.password }), '/verify');
-    expect(delays).toEqual([1000]);
+    expectPage(await bobsBrowser({ username: 'alice', password: alice.password }), 429, PACED);
+    // Nor from the per-client limit: at an address used up by a stranger, bob's cookie does not open alice.
+    await failFrom('100.64.0.1', 'made-up', 10);
+    const bobsBrowserAtTheNat = await clientAt('100.64.0.1', browser);
+    expectPage(
+      await bobsBrowserAtTheNat({ username: 'alice', password: alice.password }),
+      429,
+      /Too many failed attempts/,
+    );
   });
 });

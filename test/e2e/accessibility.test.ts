@@ -1,5 +1,5 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
 import { findViolations } from './axe.js';
@@ -13,6 +13,9 @@ import {
   type RunningSite,
 } from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
+
+// A real browser on a shared two-core machine: each journey gets more time than a unit spec.
+vi.setConfig({ testTimeout: 60_000 });
 
 const RESEND_COOLDOWN_MS = 30_000;
 

@@ -124,10 +124,14 @@ export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
         if (texts.length > seen) {
           seen = texts.length;
           const newest = texts[0]!.trim();
-          const match = newest.match(new RegExp(`^Your ${scope} code is ([\\d ]+)$`));
+          // An SMS ("Keyhole code: 123456", a blank line, "@localhost #123456") or a call ("Your Keyhole code is 1 2 3").
+          const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+          const match = newest.match(
+            new RegExp(`^(?:${label}: (\\d+)\\s+@\\S+ #\\d+|Your ${label} is ([\\d ]+))$`),
+          );
           if (!match) throw new Error(`the newest outbox message is not a ${scope} code: ${newest}`);
           const channel = (await page.locator('.outbox__item').first().locator('.badge').textContent()) ?? '';
-          return { code: match[1]!.replace(/ /g, ''), text: newest, channel: channel.trim() };
+          return { code: (match[1] ?? match[2]!).replace(/ /g, ''), text: newest, channel: channel.trim() };
         }
         await page.waitForTimeout(100);
       }

@@ -1,5 +1,5 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   DESKTOP,
   PHONE,
@@ -11,6 +11,9 @@ import {
   type RunningSite,
 } from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
+
+// A real browser on a shared two-core machine: each journey gets more time than a unit spec.
+vi.setConfig({ testTimeout: 60_000 });
 
 const RESEND_COOLDOWN_MS = 30_000;
 

@@ -1,5 +1,5 @@
 import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Channel } from '../../src/mfa/provider.js';
 import {
   DESKTOP,
@@ -12,6 +12,9 @@ import {
   type RunningSite,
 } from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
+
+// A real browser on a shared two-core machine: each journey gets more time than a unit spec.
+vi.setConfig({ testTimeout: 60_000 });
 
 const JOURNEYS = [
   { channel: 'sms', device: 'desktop', viewport: DESKTOP },
@@ -90,7 +93,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       await checkLayout();
       const login = await outbox.nextCode('login');
       expect(login.channel).toBe(channel === 'sms' ? 'Text message' : 'Voice call');
-      if (channel === 'voice') expect(login.text).toMatch(/^Your login code is \d( \d){5}$/);
+      if (channel === 'voice') expect(login.text).toMatch(/^Your Keyhole code is \d( \d){5}$/);
 
       // A wrong code: the summary at the top says so and links to the field, which says it too.
       await enterCode(page, wrongCodeFor(login.code));

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   DESKTOP,
   launchBrowser,
@@ -10,6 +10,9 @@ import {
   type RunningSite,
 } from './browser.js';
 import { PASSWORD, newPerson, pathOf, register, textOf, wrongCodeFor } from './pages.js';
+
+// A real browser on a shared two-core machine: each journey gets more time than a unit spec.
+vi.setConfig({ testTimeout: 60_000 });
 
 /** What has focus, as a person using a screen reader or a keyboard would know it. */
 async function focused(

@@ -68,8 +68,9 @@ describe('the site with MFA_PROVIDER=kandy', () => {
       `/cpaas/auth/v1/${fake.userId}/codes/${admin!.codeId}/verify`,
       `/cpaas/auth/v1/${fake.userId}/codes/${admin!.codeId}/verify`,
     ]);
-    expect(login!.message).toMatch(/^Your login code is \d{6}\./);
-    expect(admin!.message).toMatch(/^Your admin code is \d{6}\./);
+    // The site's name, and the origin-bound line WebOTP reads (the host of PUBLIC_URL).
+    expect(login!.message).toMatch(/^Keyhole code \(do not share it\):\n\n@localhost #\d{6}$/);
+    expect(admin!.message).toMatch(/^Keyhole admin code \(do not share it\):\n\n@localhost #\d{6}$/);
     // One token served the whole journey.
     expect(fake.tokensIssued()).toBe(1);
   });

@@ -9,14 +9,17 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
 import { createLogger } from '../../src/logger.js';
+import type { CodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
 import { createVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
 import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
+import { createSqlCodeEntryCeiling } from '../../src/stores/sql/code-entry-ceiling.js';
 import { createSqlCodeStore } from '../../src/stores/sql/code-store.js';
 import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
 import { createSqlAdminSeedLedger } from '../../src/stores/sql/seed-ledger.js';
+import { createSqlSendingStore } from '../../src/stores/sql/sending-store.js';
 import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
 import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
@@ -40,6 +43,25 @@ export const PRODUCTION_ENV: Record<string, string> = {
   BW_MESSAGING_APPLICATION_ID: 'messaging-app',
   BW_NUMBER: '+12025550100',
   BW_MFA_BASE_URL: 'http://127.0.0.1:9/api/v1',
+  SMS_COUNTRIES: 'US,CA',
+  PUBLIC_URL: 'https://keyhole.example',
+};
+
+/**
+ * The toll-fraud limits most tests run with: far above what one test sends, so that tests of
+ * other rules (many accounts from one address, many codes to one number) are not cut short by
+ * the guard. Tests of the guard itself pass `fraudLimits: 'defaults'` and get the real ones.
+ */
+export const RELAXED_FRAUD_ENV: Record<string, string> = {
+  SEND_LIMIT_PER_NUMBER_10MIN: '1000',
+  SEND_LIMIT_PER_NUMBER_DAY: '1000',
+  SEND_LIMIT_PER_ADDRESS_HOUR: '1000',
+  SEND_LIMIT_PER_ADDRESS_DAY: '1000',
+  SEND_LIMIT_COUNTRIES_PER_ADDRESS_DAY: '1000',
+  SEND_BREAKER_MIN_PER_DAY: '1000',
+  SEND_BUDGET_PER_DAY: '100000',
+  REGISTER_LIMIT_PER_ADDRESS_HOUR: '1000',
+  REGISTER_LIMIT_ACCOUNTS_PER_PHONE: '1000',
 };
 
 export interface TestApp {
@@ -49,6 +71,8 @@ export interface TestApp {
   clock: TestClock;
   users: UserStore;
   audit: AuditLog;
+  /** The code-entry ceiling the site counts wrong codes in (the operator's `unlock` lifts it). */
+  ceiling: CodeEntryCeiling;
   outbox: Outbox;
   providers: ProviderPool;
   /** Lines the console provider printed, oldest first. */
@@ -73,13 +97,13 @@ export interface TestAppOptions {
   providers?: ProviderPool;
   requestsPerMinute?: number;
   postsPerMinute?: number;
-  /** Replaces the login throttle's real wait (e.g. to record the delays and return at once). */
-  sleep?: (ms: number) => Promise<void>;
   /** A hasher to use instead of the real argon2id one (e.g. one that counts calls). */
   hasher?: PasswordHasher;
   /** Receives the app's log lines (JSON), for tests of what is logged. */
   logLines?: string[];
   logLevel?: string;
+  /** 'relaxed' (the default) lifts the toll-fraud limits out of the way; 'defaults' keeps the real ones. */
+  fraudLimits?: 'relaxed' | 'defaults';
 }
 
 let sharedHasher: Promise<PasswordHasher> | undefined;
@@ -94,6 +118,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     SESSION_SECRET: TEST_SESSION_SECRET,
     DATABASE_PATH: databasePath,
     LOG_LEVEL: 'silent',
+    ...(options.fraudLimits === 'defaults' ? {} : RELAXED_FRAUD_ENV),
     ...options.env,
   });
   const clock = options.clock ?? createTestClock();
@@ -114,6 +139,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     });
   const users = createSqlUserStore(database, clock);
   const audit = createSqlAuditLog(database, clock);
+  const ceiling = createSqlCodeEntryCeiling(database, clock);
   const logger = options.logLines
     ? createLogger(options.logLevel ?? 'info', {
         write: (line: string) => void options.logLines!.push(line),
@@ -142,9 +168,10 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     limits: createMemoryRateLimitStore(clock),
     challenges: createSqlChallengeStore(database, clock),
     sessionStore: new SqlSessionStore(database, clock),
+    sending: createSqlSendingStore(database, clock),
+    ceiling,
     outbox,
     voiceDocuments,
-    sleep: options.sleep,
     requestsPerMinute: options.requestsPerMinute ?? 10_000,
     postsPerMinute: options.postsPerMinute ?? 1000,
   });
@@ -156,6 +183,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     clock,
     users,
     audit,
+    ceiling,
     outbox,
     providers,
     printed,
@@ -172,11 +200,23 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   };
 }
 
-/** The newest code the console provider printed for a scope ("Your login code is 1 2 3 4 5 6" too). */
+/**
+ * The newest code the console provider printed for a scope: from an SMS line ("Keyhole code:
+ * 123456 | @localhost #123456", "Keyhole admin code: ...") or a call ("Your Keyhole code is 1 2 3").
+ */
+/** How many codes of a scope the console provider printed. */
+export function consoleCodesPrinted(printed: string[], scope: 'login' | 'admin' = 'login'): number {
+  const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+  return printed.filter((line) => line.includes(`: ${label}: `) || line.includes(`: Your ${label} is `))
+    .length;
+}
+
 export function lastConsoleCode(printed: string[], scope: 'login' | 'admin' = 'login'): string {
+  const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+  const pattern = new RegExp(`: ${label}: (\\d+) \\| @\\S+ #\\1$|: Your ${label} is ([\\d ]+)$`);
   for (let i = printed.length - 1; i >= 0; i -= 1) {
-    const match = printed[i]!.match(new RegExp(`Your ${scope} code is ([\\d ]+)$`));
-    if (match) return match[1]!.replace(/ /g, '');
+    const match = printed[i]!.match(pattern);
+    if (match) return (match[1] ?? match[2]!).replace(/ /g, '');
   }
   throw new Error(`no ${scope} code was printed`);
 }

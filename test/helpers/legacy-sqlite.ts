@@ -15,8 +15,15 @@ export const LEGACY_MIGRATIONS_DIR = join(
   'legacy-sqlite-migrations',
 );
 
-/** Applies migrations/NNN-name.sql in order, each in its own transaction, recording each in schema_migrations. */
-export function applyLegacyMigrations(db: Database.Database, dir = LEGACY_MIGRATIONS_DIR): string[] {
+/**
+ * Applies migrations/NNN-name.sql in order, each in its own transaction, recording each in
+ * schema_migrations. `skip` leaves some out, as a database made before they existed lacks them.
+ */
+export function applyLegacyMigrations(
+  db: Database.Database,
+  dir = LEGACY_MIGRATIONS_DIR,
+  skip: readonly string[] = [],
+): string[] {
   db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
     name TEXT PRIMARY KEY,
     applied_at INTEGER NOT NULL
@@ -30,7 +37,7 @@ export function applyLegacyMigrations(db: Database.Database, dir = LEGACY_MIGRAT
   const pending = readdirSync(dir)
     .filter((file) => /^\d{3}-[\w-]+\.sql$/.test(file))
     .sort()
-    .filter((file) => !applied.has(file));
+    .filter((file) => !applied.has(file) && !skip.includes(file));
 
   const record = db.prepare('INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)');
   for (const file of pending) {
@@ -43,11 +50,17 @@ export function applyLegacyMigrations(db: Database.Database, dir = LEGACY_MIGRAT
   return pending;
 }
 
-/** A database file as the old site made it (WAL, foreign keys, every legacy migration applied). */
-export function createLegacySqliteDatabase(path: string): Database.Database {
+/**
+ * A database file as the old site made it (WAL, foreign keys, every legacy migration applied but
+ * those named in `skip`, say "004-fraud-guard.sql" for a site from before the fraud guard).
+ */
+export function createLegacySqliteDatabase(
+  path: string,
+  options: { skip?: readonly string[] } = {},
+): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
-  applyLegacyMigrations(db);
+  applyLegacyMigrations(db, LEGACY_MIGRATIONS_DIR, options.skip);
   return db;
 }

@@ -1,9 +1,11 @@
 import { isIP } from 'node:net';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clientKeyOf } from '../../src/http/client-address.js';
-import { csrfTokenIn } from '../helpers/agent.js';
+import { clientKeyOf, parseForwardedAddress } from '../../src/http/client-address.js';
+import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { GOOD_PASSWORD, register } from '../helpers/flows.js';
 
 describe('clientKeyOf', () => {
   it.each([
@@ -61,6 +63,36 @@ describe('clientKeyOf', () => {
   });
 });
 
+describe('parseForwardedAddress', () => {
+  it.each([
+    ['203.0.113.66', '203.0.113.66'],
+    ['203.0.113.66:40000', '203.0.113.66'],
+    ['2001:db8::1', '2001:db8::1'],
+    ['[2001:db8::1]:443', '2001:db8::1'],
+    ['[2001:db8::1]', '2001:db8::1'],
+    ['[fe80::1%eth0]:443', 'fe80::1'],
+    ['::ffff:192.0.2.1', '::ffff:192.0.2.1'],
+  ])('reads %j as the address %j, without the port some proxies add', (value, address) => {
+    expect(parseForwardedAddress(value)).toBe(address);
+  });
+
+  it.each([
+    'unknown',
+    '203.0.113.66:',
+    '203.0.113.66:port',
+    '203.0.113.66:123456',
+    '203.0.113.66:80:80',
+    '256.0.0.1:80',
+    '[2001:db8::1]:',
+    '[2001:db8::1]:443:1',
+    '[not-an-address]:443',
+    '[[2001:db8::1]]',
+    '::ffff:192.0.2.1:80',
+  ])('gives no address for %j', (value) => {
+    expect(parseForwardedAddress(value)).toBeUndefined();
+  });
+});
+
 describe('the client address behind a proxy', () => {
   let site: TestApp;
   afterEach(() => site.close());
@@ -90,6 +122,34 @@ describe('the client address behind a proxy', () => {
     expect(warnings).toHaveLength(1);
     expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 40, forwardedLength: junk.length });
     expect(logLines.join('\n')).not.toContain('x'.repeat(100));
+  });
+
+  it('counts clients forwarded as IP:port by their own addresses, not as the proxy', async () => {
+    // Threat: Azure Application Gateway, IIS ARR and others forward "203.0.113.66:40000"; read as
+    // junk, every client would share the proxy's budget, and one stranger would lock out everyone.
+    site = await createTestApp();
+    await register(createBrowser(site.app), { username: 'owner' });
+    const loginFrom = async (forwarded: string) => {
+      const agent = request.agent(site.app);
+      const token = csrfTokenIn((await agent.get('/login').set('X-Forwarded-For', forwarded)).text);
+      return (username: string, password: string) =>
+        agent
+          .post('/login')
+          .set('X-Forwarded-For', forwarded)
+          .type('form')
+          .send({ username, password, _csrf: token });
+    };
+    const stranger = await loginFrom('203.0.113.66:40000');
+    for (let i = 0; i < 10; i += 1) expectPage(await stranger(`made-up-${i}`, 'wrong password'), 401);
+    expectPage(await stranger('owner', GOOD_PASSWORD), 429, /Too many failed attempts/);
+
+    const owner = await loginFrom('[2001:db8::20]:51515');
+    expectRedirect(await owner('owner', GOOD_PASSWORD), '/verify');
+    const sinceRegistering = (await site.audit.recent(50)).filter(
+      (event) => event.type !== 'account_created',
+    );
+    const addresses = new Set(sinceRegistering.map((event) => event.ip));
+    expect(addresses).toEqual(new Set(['203.0.113.66', '2001:db8::20']));
   });
 
   it('keeps a forwarded IP address from a trusted proxy as the client address', async () => {

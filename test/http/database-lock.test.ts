@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
-import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { expectPage, expectRedirect, setCookieHeaders } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 
 /**
@@ -105,5 +105,43 @@ describe('while another process holds the database’s write lock', () => {
     expectRedirect(await postLogin(newcomer, csrfTokenIn(loginPage.text)), '/verify');
     expectRedirect(await postLogin(onLoginPage, onLoginPageToken), '/verify');
     expectPage(await signedIn.get('/account'), 200, new RegExp(account.username));
+  });
+  it('keeps serving static files while many new visitors meet the lock at once', async () => {
+    // Threat: each request that meets the lock blocking the event loop for a moment; sixty of
+    // them at once used to freeze every request for seconds.
+    const visitors = Array.from({ length: 60 }, () =>
+      request(site.app)
+        .get('/login')
+        .then((res) => res),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const stylesheet = await timed(request(site.app).get('/assets/css/site.css'));
+    const answers = await Promise.all(visitors);
+
+    expect(stylesheet.res.status).toBe(200);
+    expect(stylesheet.ms).toBeLessThan(FAST_ENOUGH_MS);
+    for (const answer of answers) expectPage(answer, 503, STORE_DOWN);
+  });
+  it('logs the browser out even while the database is locked, and ends the session once it can', async () => {
+    // Threat: on a shared computer, "Log out" answered with an error page leaves the next person
+    // signed in as the one who left.
+    const token = csrfTokenIn((await signedIn.get('/account')).text);
+    const sessionCookie = setCookieHeaders(await signedIn.get('/account'))
+      .find((cookie) => cookie.startsWith('mfa.sid='))!
+      .split(';')[0]!;
+
+    const logout = await signedIn.agent.post('/logout').type('form').send({ _csrf: token });
+    expectRedirect(logout, '/login?signedOut');
+    const cleared = setCookieHeaders(logout).filter((cookie) => cookie.startsWith('mfa.sid='));
+    expect(cleared).toHaveLength(1);
+    expect(cleared[0]).toMatch(/Expires=Thu, 01 Jan 1970/);
+
+    lockHolder.exec('ROLLBACK');
+    // The session itself ends as soon as the store answers again (a retry on a timer).
+    await vi.waitFor(
+      async () =>
+        expectRedirect(await request(site.app).get('/account').set('Cookie', sessionCookie), /^\/login/),
+      { timeout: 5_000, interval: 200 },
+    );
   });
 });

@@ -90,6 +90,20 @@ describe('GET /healthz in production', () => {
     expect(res.body).toMatchObject({ status: 'ok', database: 'up', providers: [{ name: 'bandwidth' }] });
   });
 
+  it.each([
+    ['an IPv4 address with a port', '203.0.113.66:40000'],
+    ['a bracketed IPv6 address with a port', '[2001:db8::1]:443'],
+    ['"unknown"', 'unknown'],
+    ['junk', '<b>not an address</b>'],
+    ['a list ending in junk', '203.0.113.7, garbage'],
+  ])('shows no details to a client forwarded by the local proxy as %s', async (_, forwarded) => {
+    // Threat: a forwarded value the site cannot read falls back to the proxy's own address, which
+    // on this host is loopback: every client would count as local and see the details.
+    site = await createTestApp({ env: PRODUCTION_ENV });
+    const res = await request(site.app).get('/healthz').set('X-Forwarded-For', forwarded);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+
   it('answers the public 503 {"status":"unavailable"} when the database does not answer', async () => {
     site = await createTestApp({ env: PRODUCTION_ENV });
     const app = site.app;
@@ -122,8 +136,8 @@ describe('GET /dev/outbox', () => {
     expectPage(page, 200, /Outbox/);
     const texts = [...page.text.matchAll(/data-outbox-text>([^<]+)</g)].map((match) => match[1]);
     expect(texts).toHaveLength(2);
-    expect(texts[0]).toMatch(/^Your login code is \d \d \d \d \d \d$/);
-    expect(texts[1]).toMatch(/^Your login code is \d{6}$/);
+    expect(texts[0]).toMatch(/^Your Keyhole code is \d \d \d \d \d \d$/);
+    expect(texts[1]).toMatch(/^Keyhole code: (\d{6})\n\n@localhost #\1$/);
   });
 
   it('does not exist in production', async () => {

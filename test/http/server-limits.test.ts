@@ -38,19 +38,20 @@ describe('the HTTP server’s limits on slow and greedy clients', () => {
     site = undefined;
   });
 
-  async function listen(limits = SERVER_LIMITS) {
+  async function listen(limits = SERVER_LIMITS, isTrustedProxy?: (address: string) => boolean) {
     site = await createTestApp();
-    server = createHttpServer(site.app, limits);
+    server = createHttpServer(site.app, limits, { isTrustedProxy });
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     return server;
   }
 
-  it('waits 10 s for headers, 30 s for a whole request, keeps idle connections 5 s and takes 1000 at once', async () => {
+  it('waits 10 s for headers, 30 s for a whole request, keeps idle connections 5 s and takes 10,000 at once, 64 per client', async () => {
     const running = await listen();
     expect(running.headersTimeout).toBe(10_000);
     expect(running.requestTimeout).toBe(30_000);
     expect(running.keepAliveTimeout).toBe(5_000);
-    expect(running.maxConnections).toBe(1000);
+    expect(running.maxConnections).toBe(10_000);
+    expect(SERVER_LIMITS.maxConnectionsPerClient).toBe(64);
   });
 
   it('answers 408 and closes a connection whose headers never finish', async () => {
@@ -83,5 +84,32 @@ describe('the HTTP server’s limits on slow and greedy clients', () => {
     const answered = untilClosed(first!);
     first!.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     expect((await answered).received).toMatch(/^HTTP\/1\.1 200 /);
+  });
+  it('closes a client’s connections beyond its own cap, so one client cannot take them all', async () => {
+    // Threat: slowloris from one address filling the global cap and shutting everyone else out.
+    const running = await listen({ ...SERVER_LIMITS, maxConnectionsPerClient: 3 });
+    for (let i = 0; i < 3; i += 1) sockets.push(await openSocket(running));
+
+    const extra = await openSocket(running);
+    sockets.push(extra);
+    expect((await untilClosed(extra)).received).toBe('');
+
+    // A closed connection gives its place back.
+    const first = sockets.shift()!;
+    const gone = untilClosed(first);
+    first.destroy();
+    await gone;
+    const again = await openSocket(running);
+    sockets.push(again);
+    again.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    expect((await untilClosed(again)).received).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('does not count the connections of a trusted proxy against a per-client cap', async () => {
+    const running = await listen({ ...SERVER_LIMITS, maxConnectionsPerClient: 2 }, () => true);
+    for (let i = 0; i < 4; i += 1) sockets.push(await openSocket(running));
+    const last = sockets[3]!;
+    last.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    expect((await untilClosed(last)).received).toMatch(/^HTTP\/1\.1 200 /);
   });
 });

@@ -57,3 +57,19 @@ describe('the session store on SQLite, while another process holds the write loc
     await expect(store.touch('someone', data({}))).resolves.toBeUndefined();
   });
 });
+
+describe('the session middleware', () => {
+  it('refuses at start a store that cannot keep ended sessions ended', async () => {
+    // Threat: a store without tombstones (MemoryStore, a plain connect-redis) silently bringing
+    // back "logout undone by a request still in flight".
+    const { default: session } = await import('express-session');
+    const { createSessionMiddleware } = await import('../../src/http/session.js');
+    expect(() =>
+      createSessionMiddleware({
+        secret: 'x'.repeat(32),
+        store: new session.MemoryStore() as never,
+        isProduction: false,
+      }),
+    ).toThrow(/keep ended sessions ended/);
+  });
+});

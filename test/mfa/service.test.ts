@@ -11,12 +11,15 @@ import {
   type MfaService,
   type SendOutcome,
 } from '../../src/mfa/service.js';
+import { createLogger } from '../../src/logger.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
 import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
+import { createSqlCodeEntryCeiling } from '../../src/stores/sql/code-entry-ceiling.js';
 import { createSqlCodeStore } from '../../src/stores/sql/code-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
-import { lastConsoleCode } from '../helpers/create-test-app.js';
+import { consoleCodesPrinted, lastConsoleCode } from '../helpers/create-test-app.js';
 import { wrongFor } from '../helpers/flows.js';
+import { TEST_CODE_TEXTS, buildFraudGuard, relaxedFraudConfig } from '../helpers/fraud.js';
 import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
 
 const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
@@ -39,14 +42,25 @@ describe('the MFA service', () => {
       codeDigits: 6,
       codeTtlMinutes: 5,
       print: (line) => printed.push(line),
+      texts: TEST_CODE_TEXTS,
     });
+    const limits = createMemoryRateLimitStore(clock);
     return createMfaService({
       providers: createProviderPool([provider ?? consoleProvider]),
       challenges: createSqlChallengeStore(sql.database, clock),
-      limits: createMemoryRateLimitStore(clock),
+      limits,
       clock,
       rules: { ...DEFAULT_MFA_RULES, codeTtlMs: 5 * 60_000 },
       audit,
+      sendGuard: buildFraudGuard({
+        database: sql.database,
+        clock,
+        limits,
+        audit,
+        config: relaxedFraudConfig(),
+      }).sends,
+      ceiling: createSqlCodeEntryCeiling(sql.database, clock),
+      logger: createLogger('silent'),
     });
   }
 
@@ -71,7 +85,8 @@ describe('the MFA service', () => {
   });
   afterEach(() => sql.close());
 
-  const send = (scope: 'login' | 'admin') => mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms' });
+  const send = (scope: 'login' | 'admin') =>
+    mfa.sendCode({ recipient: RECIPIENT, scope, channel: 'sms', clientKey: '192.0.2.1' });
   const verify = (challenge: Challenge, code: string) =>
     mfa.verifyCode({ challenge, code, username: 'alice' });
 
@@ -338,7 +353,14 @@ describe('the MFA service', () => {
         verify: async () => 'invalid',
       };
       mfa = buildService(smsOnly);
-      expect(await mfa.sendCode({ recipient: RECIPIENT, scope: 'login', channel: 'voice' })).toEqual({
+      expect(
+        await mfa.sendCode({
+          recipient: RECIPIENT,
+          scope: 'login',
+          channel: 'voice',
+          clientKey: '192.0.2.1',
+        }),
+      ).toEqual({
         ok: false,
         reason: 'channel_unavailable',
       });
@@ -369,7 +391,7 @@ describe('the MFA service', () => {
       const first = sentChallenge(await send('login'));
       const again = await send('login');
       expect(again).toMatchObject({ ok: false, reason: 'cooldown', pending: { id: first.id } });
-      expect(printed.filter((line) => /login code/.test(line))).toHaveLength(1);
+      expect(consoleCodesPrinted(printed)).toBe(1);
     });
 
     it('voids the code of an earlier login when a later login sends a new one', async () => {

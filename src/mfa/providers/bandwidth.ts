@@ -3,6 +3,7 @@ import { Configuration, MFAApi } from 'bandwidth-sdk';
 import type { BandwidthConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
 import type { Channel, MfaProvider, Scope } from '../provider.js';
+import type { CodeTexts } from '../sms-text.js';
 import { isRecord, retryAfterSeconds } from './http.js';
 
 export interface BandwidthProviderOptions {
@@ -10,16 +11,16 @@ export interface BandwidthProviderOptions {
   codeDigits: number;
   /** Hard deadline for one call, token fetch included. */
   timeoutMs?: number;
+  texts: CodeTexts;
 }
 
 const NAME = 'bandwidth';
 
-// Bandwidth fills in {CODE} (once: whether it replaces a second occurrence is not documented).
-// The scope is written out in words, since the scope sent to Bandwidth is the challenge's own.
-function messageFor(channel: Channel, scope: Scope): string {
-  return channel === 'sms'
-    ? `Your ${scope} code is {CODE}`
-    : `This is your ${scope} verification code: {CODE}.`;
+// Bandwidth fills in {CODE} (once: whether it replaces a second occurrence is not documented, so
+// the SMS carries it once, on its origin-bound last line). The scope is written out in words,
+// since the scope sent to Bandwidth is the challenge's own.
+function messageFor(texts: CodeTexts, channel: Channel, scope: Scope): string {
+  return channel === 'sms' ? texts.smsTemplate(scope, '{CODE}') : `${texts.spokenIntro(scope)} {CODE}.`;
 }
 
 /**
@@ -122,7 +123,7 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
         from: config.fromNumber,
         applicationId: channel === 'sms' ? config.messagingApplicationId : config.voiceApplicationId,
         scope: ownScope,
-        message: messageFor(channel, scope),
+        message: messageFor(options.texts, channel, scope),
         digits: codeDigits,
       };
       const action = `send ${channel} code`;

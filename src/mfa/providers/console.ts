@@ -2,6 +2,7 @@ import { formatPhoneForDisplay } from '../../users/phone.js';
 import type { Outbox } from '../../dev/outbox.js';
 import type { CodeStore } from '../code-store.js';
 import type { Channel, MfaProvider, Scope } from '../provider.js';
+import type { CodeTexts } from '../sms-text.js';
 
 export interface ConsoleProviderOptions {
   codes: CodeStore;
@@ -10,24 +11,29 @@ export interface ConsoleProviderOptions {
   /** Where the readable line goes: the terminal in the real app, an array in tests. */
   print: (line: string) => void;
   outbox?: Outbox;
+  /** The words of the message, the same as a real provider would send. */
+  texts: CodeTexts;
 }
 
-function composeMessage(channel: Channel, scope: Scope, code: string): string {
+function composeMessage(texts: CodeTexts, channel: Channel, scope: Scope, code: string): string {
   // A voice call reads the digits one at a time; the text shows what would be spoken.
-  const spoken = channel === 'voice' ? code.split('').join(' ') : code;
-  return `Your ${scope} code is ${spoken}`;
+  return channel === 'voice'
+    ? `${texts.spokenIntro(scope)} ${code.split('').join(' ')}`
+    : texts.sms(scope, code);
 }
 
 /** The development provider: makes real codes, "delivers" them to the terminal and the outbox. */
 export function createConsoleProvider(options: ConsoleProviderOptions): MfaProvider {
-  const { codes, codeDigits, codeTtlMinutes, print, outbox } = options;
+  const { codes, codeDigits, codeTtlMinutes, print, outbox, texts } = options;
   return {
     name: 'console',
     channels: ['sms', 'voice'],
     async send({ to, channel, scope }) {
       const issued = await codes.issue({ to, scope, digits: codeDigits, ttlMs: codeTtlMinutes * 60_000 });
-      const text = composeMessage(channel, scope, issued.code);
-      print(`${channel === 'sms' ? 'SMS' : 'Voice call'} to ${formatPhoneForDisplay(to)}: ${text}`);
+      const text = composeMessage(texts, channel, scope, issued.code);
+      // One line per message in the terminal; the outbox keeps the SMS's own line breaks.
+      const oneLine = text.replace(/\n+/g, ' | ');
+      print(`${channel === 'sms' ? 'SMS' : 'Voice call'} to ${formatPhoneForDisplay(to)}: ${oneLine}`);
       outbox?.add({ channel, to, text });
       return { handle: issued.id };
     },

@@ -2,6 +2,8 @@ import { systemClock, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import type { Outbox } from '../../dev/outbox.js';
 import type { CodeStore } from '../code-store.js';
+import { createCodeTexts } from '../sms-text.js';
+import { SITE_NAME } from '../../site.js';
 import type { MfaProvider } from '../provider.js';
 import { createBandwidthProvider } from './bandwidth.js';
 import { createConsoleProvider } from './console.js';
@@ -31,6 +33,8 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
   const { config } = deps;
   const clock = deps.clock ?? systemClock;
   const now = () => clock.now().getTime();
+  // Every message names the site and is bound to its public host (src/mfa/sms-text.ts).
+  const texts = createCodeTexts({ siteName: SITE_NAME, publicHost: config.publicHost });
   const providers = config.providers.map((name): MfaProvider => {
     switch (name) {
       case 'console':
@@ -40,15 +44,22 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
           codeTtlMinutes: config.codeTtlMinutes,
           print: deps.print,
           outbox: deps.outbox,
+          texts,
         });
       case 'bandwidth':
         return createBandwidthProvider({
           config: config.bandwidth!,
           codeDigits: config.codeDigits,
           timeoutMs: deps.timeoutMs,
+          texts,
         });
       case 'twilio':
-        return createTwilioVerifyProvider({ config: config.twilio!, timeoutMs: deps.timeoutMs, now });
+        return createTwilioVerifyProvider({
+          config: config.twilio!,
+          timeoutMs: deps.timeoutMs,
+          now,
+          codeTtlMs: config.codeTtlMinutes * 60_000,
+        });
       case 'signalwire':
         if (!deps.voiceDocuments) throw new Error('the signalwire provider needs the voice document store');
         return createSignalWireProvider({
@@ -58,6 +69,7 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
           codeDigits: config.codeDigits,
           codeTtlMinutes: config.codeTtlMinutes,
           timeoutMs: deps.timeoutMs,
+          texts,
         });
       case 'kandy':
         return createKandyProvider({
@@ -66,6 +78,7 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
           codeTtlMinutes: config.codeTtlMinutes,
           timeoutMs: deps.timeoutMs,
           now,
+          texts,
         });
     }
   });

@@ -1,6 +1,7 @@
 import type { KandyConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
 import type { MfaProvider } from '../provider.js';
+import type { CodeTexts } from '../sms-text.js';
 import { callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';
 import type { HttpAnswer } from './http.js';
 
@@ -12,6 +13,7 @@ export interface KandyProviderOptions {
   timeoutMs?: number;
   /** Milliseconds since the epoch; decides when the token is refreshed. */
   now?: () => number;
+  texts: CodeTexts;
 }
 
 const NAME = 'kandy';
@@ -183,8 +185,8 @@ export function createKandyProvider(options: KandyProviderOptions): MfaProvider 
           method: 'sms',
           format: { length: codeDigits, type: 'numeric' },
           expiry: expirySeconds,
-          // Kandy fills in {code}; the app never sees it.
-          message: `Your ${scope} code is {code}. Do not share it.`,
+          // Kandy fills in {code}, once: the SMS carries it on its origin-bound last line.
+          message: options.texts.smsTemplate(scope, '{code}'),
         },
       });
       if (answer.status < 200 || answer.status >= 300) throw toProviderError(answer, action);

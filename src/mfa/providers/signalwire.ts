@@ -1,7 +1,8 @@
 import type { SignalWireConfig } from '../../config.js';
 import type { CodeStore } from '../code-store.js';
 import { ProviderError } from '../provider.js';
-import type { MfaProvider, Scope } from '../provider.js';
+import type { MfaProvider } from '../provider.js';
+import type { CodeTexts } from '../sms-text.js';
 import { basicAuth, callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';
 import type { HttpAnswer } from './http.js';
 import { SIGNALWIRE_VOICE_PATH, type VoiceDocumentStore } from './signalwire-voice-route.js';
@@ -16,6 +17,7 @@ export interface SignalWireProviderOptions {
   codeTtlMinutes: number;
   /** Hard deadline for one HTTP call. */
   timeoutMs?: number;
+  texts: CodeTexts;
 }
 
 const NAME = 'signalwire';
@@ -35,13 +37,13 @@ export function escapeXml(text: string): string {
     .replace(/'/g, '&apos;');
 }
 
-/** The cXML of a code call: the digits one at a time ("4, 8, 1, ..."), twice, with pauses. */
-export function composeVoiceDocument(scope: Scope, code: string): string {
+/** The cXML of a code call: its intro ("Your Keyhole code is"), the digits one at a time ("4, 8, 1, ..."), twice, with pauses. */
+export function composeVoiceDocument(intro: string, code: string): string {
   const spoken = code.split('').join(', ');
   const say = (text: string) => `<Say language="en-US">${escapeXml(text)}</Say>`;
   return (
     '<?xml version="1.0" encoding="UTF-8"?><Response>' +
-    say(`Your ${scope} verification code is`) +
+    say(intro) +
     '<Pause length="1"/>' +
     say(`${spoken}.`) +
     '<Pause length="2"/>' +
@@ -117,10 +119,10 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
           await post('send sms code', 'Messages', {
             To: to,
             From: config.fromNumber,
-            Body: `Your ${scope} code is ${issued.code}. Do not share it.`,
+            Body: options.texts.sms(scope, issued.code),
           });
         } else {
-          const xml = composeVoiceDocument(scope, issued.code);
+          const xml = composeVoiceDocument(options.texts.spokenIntro(scope), issued.code);
           const documentId = voiceDocuments.put({ xml, codeId: issued.id, expiresAt: issued.expiresAt });
           await post('send voice code', 'Calls', {
             To: to,

@@ -8,8 +8,13 @@ export interface TwilioVerifyProviderOptions {
   config: TwilioConfig;
   /** Hard deadline for one HTTP call. */
   timeoutMs?: number;
-  /** Milliseconds since the epoch; only used to forget old verifications. */
+  /** Milliseconds since the epoch; used to forget old verifications and to age pending ones. */
   now?: () => number;
+  /**
+   * How long the site accepts a code (MFA_CODE_TTL_MINUTES). A verification older than that can
+   * no longer pass any challenge, so it may be cancelled whoever started it.
+   */
+  codeTtlMs?: number;
 }
 
 const NAME = 'twilio';
@@ -21,6 +26,8 @@ const TWILIO_CHANNELS: Record<Channel, string> = { sms: 'sms', voice: 'call' };
  * Twilio's own answer (see startFresh).
  */
 const REMEMBER_MS = 30 * 60_000;
+/** Twilio's default validity of a verification, and the fallback code lifetime. */
+const TWILIO_VALIDITY_MS = 10 * 60_000;
 
 const RATE_LIMIT_CODES = new Set([20429, 60203, 60212]);
 // 60205: SMS to a landline; 60605: blocked by the Service's geo permissions; 60410: prefix blocked by Fraud Guard.
@@ -29,6 +36,8 @@ const NUMBER_CODES = new Set([60200, 60205, 60410, 60605]);
 interface Started {
   to: string;
   scope: Scope;
+  /** The account it was started for (undefined when the caller did not say). */
+  account?: number;
   at: number;
 }
 
@@ -36,6 +45,8 @@ interface Verification {
   sid: string;
   /** More than one send attempt means Twilio re-used a verification that was already pending. */
   sendAttempts: number;
+  /** When Twilio created it (its date_created), when the answer says. */
+  createdAt?: number;
 }
 
 function twilioCode(answer: HttpAnswer): number | undefined {
@@ -76,6 +87,7 @@ const isSuccess = (answer: HttpAnswer) => answer.status >= 200 && answer.status 
 export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions): MfaProvider {
   const { config, timeoutMs = 10_000 } = options;
   const now = options.now ?? Date.now;
+  const codeTtlMs = Math.min(options.codeTtlMs ?? TWILIO_VALIDITY_MS, TWILIO_VALIDITY_MS);
   const authorization = basicAuth(config.accountSid, config.authToken);
   const serviceUrl = `${config.baseUrl}/v2/Services/${encodeURIComponent(config.verifyServiceSid)}`;
   /** The verifications this process started, by sid: which number and scope each belongs to. */
@@ -129,24 +141,51 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       throw unexpectedBody(NAME, action, answer.status);
     }
     const attempts = Array.isArray(body.send_code_attempts) ? body.send_code_attempts.length : 1;
-    return { sid: body.sid, sendAttempts: attempts };
+    const created = typeof body.date_created === 'string' ? Date.parse(body.date_created) : Number.NaN;
+    return { sid: body.sid, sendAttempts: attempts, createdAt: Number.isNaN(created) ? undefined : created };
   }
 
   /**
-   * Starts a verification that belongs to this scope alone. If Twilio answers with a verification
-   * that was already pending (started before a restart, or by a cancel that failed) and it is not
-   * known to be this scope's, its code could serve two scopes: cancel it and start again.
+   * Another account's code is pending for this number: a new verification would re-send that
+   * code, and cancelling it would take the code from its owner (eight accounts on one number
+   * would keep cancelling the owner's). So no code is sent until it can no longer be accepted.
+   */
+  function pendingForAnother(to: string, action: string, startedAt: number): ProviderError {
+    const waitSeconds = Math.max(1, Math.ceil((startedAt + codeTtlMs - now()) / 1000));
+    return new ProviderError(
+      'rate_limited',
+      NAME,
+      `${action}: a code for another account is pending for this number`,
+      {
+        retryAfterSeconds: waitSeconds,
+      },
+    );
+  }
+
+  /**
+   * Starts a verification that belongs to this send alone. If Twilio answers with a verification
+   * that was already pending (a cancel that failed, a send racing this one, or one started before
+   * a restart), its code could serve two challenges. When it is this account's own, it is
+   * cancelled and a fresh one started. When it is another account's, or of unknown origin and
+   * still young enough to be accepted, it is left alone and this send is refused for now.
    */
   async function startFresh(
     to: string,
     channel: Channel,
-    scope: Scope,
+    account: number | undefined,
     deadline: AbortSignal,
   ): Promise<string> {
+    const action = `send ${channel} code`;
     const first = await startVerification(to, channel, deadline);
     const known = started.get(first.sid);
     const reused = first.sendAttempts > 1 || known !== undefined;
-    if (!reused || (known?.scope === scope && known.to === to)) return first.sid;
+    if (!reused) return first.sid;
+    if (known && known.account !== account) throw pendingForAnother(to, action, known.at);
+    if (!known) {
+      // Unknown origin: only a verification too old for any challenge may be cancelled.
+      const createdAt = first.createdAt ?? now();
+      if (now() - createdAt < codeTtlMs) throw pendingForAnother(to, action, createdAt);
+    }
     await cancelVerification(first.sid, deadline);
     const second = await startVerification(to, channel, deadline);
     if (second.sid === first.sid) {
@@ -185,18 +224,29 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     name: NAME,
     channels: ['sms', 'voice'],
 
-    async send({ to, channel, scope }) {
+    async send({ to, channel, scope, account }) {
       forgetOld();
       const deadline = AbortSignal.timeout(timeoutMs);
-      // Twilio keeps one pending verification per number and would re-send its code: whatever is
-      // pending for this number (another scope, another browser) is cancelled first, so one code
-      // can never serve two scopes and every send is a new code. A failed cancel is caught by
-      // startFresh, which sees the re-used verification in Twilio's answer.
-      for (const [sid, entry] of started) {
-        if (entry.to === to) await cancelVerification(sid, deadline).catch(() => undefined);
+      // Twilio keeps one pending verification per number and would re-send its code. Another
+      // account's pending code is never cancelled (two accounts sharing a number cannot take each
+      // other's codes); this send waits until that code can no longer be accepted.
+      const pending = [...started].filter(([, entry]) => entry.to === to);
+      const othersLive = pending.filter(
+        ([, entry]) => entry.account !== account && now() - entry.at < codeTtlMs,
+      );
+      if (othersLive.length > 0) {
+        throw pendingForAnother(
+          to,
+          `send ${channel} code`,
+          Math.max(...othersLive.map(([, entry]) => entry.at)),
+        );
       }
-      const sid = await startFresh(to, channel, scope, deadline);
-      started.set(sid, { to, scope, at: now() });
+      // This account's own pending code (another scope, another browser), or a code too old to be
+      // accepted, is cancelled first, so one code never serves two scopes and every send is a new
+      // code. A failed cancel is caught by startFresh, which sees the re-used verification.
+      for (const [sid] of pending) await cancelVerification(sid, deadline).catch(() => undefined);
+      const sid = await startFresh(to, channel, account, deadline);
+      started.set(sid, { to, scope, account, at: now() });
       return { handle: sid };
     },
 

@@ -41,11 +41,12 @@ export type SqlDatabaseOptions =
 
 /**
  * How long one SQLite statement waits for another process's write lock before failing with
- * SQLITE_BUSY. better-sqlite3 is synchronous: that wait blocks the whole event loop (every request,
- * static files included), so it stays tiny. The session store retries on its own, asynchronously
- * (stores/sql/session-store.ts); anything else that meets a lock fails fast into the 503 page.
+ * SQLITE_BUSY: not at all. better-sqlite3 is synchronous, so any wait here blocks the whole event
+ * loop (every request, static files included), and many requests meeting the lock at once would
+ * add their waits up. The session store retries on timers instead (stores/sql/session-store.ts);
+ * anything else that meets a lock fails at once into the 503 page.
  */
-export const REQUEST_BUSY_TIMEOUT_MS = 20;
+export const REQUEST_BUSY_TIMEOUT_MS = 0;
 /** At start nothing is served yet, so migrations may wait longer for a lock held elsewhere. */
 const STARTUP_BUSY_TIMEOUT_MS = 5000;
 

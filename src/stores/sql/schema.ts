@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { SendingEvent } from '../../fraud/store.js';
 import type { CloseReason } from '../../mfa/challenge-store.js';
 import type { Channel, Scope } from '../../mfa/provider.js';
 
@@ -16,6 +17,9 @@ export interface Schema {
   session_tombstones: SessionTombstonesTable;
   challenges: ChallengesTable;
   admin_seed_names: AdminSeedNamesTable;
+  verified_numbers: VerifiedNumbersTable;
+  sending_hourly: SendingHourlyTable;
+  code_entry_failures: CodeEntryFailuresTable;
 }
 
 export interface SchemaMigrationsTable {
@@ -89,4 +93,28 @@ export interface ChallengesTable {
 export interface AdminSeedNamesTable {
   name: string;
   first_listed_at: number;
+  /** The highest users.id when the name was first listed (0 with no accounts). */
+  last_user_id_then: number;
+}
+
+/** Numbers that completed a code (the toll-fraud guard lets them through a spent budget). */
+export interface VerifiedNumbersTable {
+  phone_e164: string;
+  first_verified_at: number;
+  last_verified_at: number;
+}
+
+/** Sends, verifications and refusals per country, event and UTC hour (hours since the epoch). */
+export interface SendingHourlyTable {
+  country: string;
+  event: SendingEvent;
+  hour: number;
+  count: number;
+}
+
+/** Wrong codes in a row per account; `suspended_at` once it reached the ceiling. */
+export interface CodeEntryFailuresTable {
+  user_id: number;
+  consecutive: Generated<number>;
+  suspended_at: number | null;
 }

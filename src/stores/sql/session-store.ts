@@ -15,7 +15,7 @@ const SWEEP_INTERVAL_MS = 10 * 60_000;
 const TOMBSTONE_MIN_LIFETIME_MS = 30 * 60_000;
 /**
  * When another process holds SQLite's write lock, wait this long (in turn) and try again before
- * failing. The waits are timers, so other requests go on meanwhile; with the tiny busy_timeout
+ * failing. The waits are timers, so other requests go on meanwhile; with no busy_timeout
  * (REQUEST_BUSY_TIMEOUT_MS in database.ts) a save gives up within about 0.4 s and the person sees
  * the 503 page. PostgreSQL waits for its row locks itself, so this only ever applies to SQLite.
  */

@@ -101,5 +101,13 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .execute();
       return rows.map(toUser);
     },
+    async countByPhone(phone) {
+      const row = await db
+        .selectFrom('users')
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .where('phone_e164', '=', phone)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    },
   };
 }

@@ -8,6 +8,7 @@ import type {
   VerifyOutcome,
 } from '../../../src/mfa/provider.js';
 import { createBandwidthProvider } from '../../../src/mfa/providers/bandwidth.js';
+import { TEST_CODE_TEXTS } from '../../helpers/fraud.js';
 import { startFakeBandwidth } from '../../fakes/bandwidth-server.js';
 import type { FakeBandwidth, FakeBandwidthMode } from '../../fakes/bandwidth-server.js';
 import { createTestClock, type TestClock } from '../../helpers/clock.js';
@@ -66,7 +67,12 @@ function configFor(overrides: Partial<BandwidthConfig> = {}): BandwidthConfig {
 }
 
 function provider(overrides: Partial<BandwidthConfig> = {}, timeoutMs = 2_000) {
-  return createBandwidthProvider({ config: configFor(overrides), codeDigits: 6, timeoutMs });
+  return createBandwidthProvider({
+    config: configFor(overrides),
+    codeDigits: 6,
+    timeoutMs,
+    texts: TEST_CODE_TEXTS,
+  });
 }
 
 type BandwidthProvider = ReturnType<typeof provider>;
@@ -161,13 +167,18 @@ describe('Bandwidth MFA provider', () => {
       ['voice', 'login'],
       ['voice', 'admin'],
     ])(
-      'sends a %s message naming the %s scope in words, with {CODE} for Bandwidth to fill in and never a code of its own',
+      'sends a %s %s message naming the site, with {CODE} for Bandwidth to fill in and never a code of its own',
       async (channel, scope) => {
         await provider().send({ to: ALICE, channel, scope });
 
         const { message } = lastRequest().body as { message: string };
-        expect(message).toContain('{CODE}');
-        expect(message).toContain(scope);
+        expect(message).toContain('Keyhole');
+        // Once: whether Bandwidth fills in a second {CODE} is not documented.
+        expect(message.split('{CODE}')).toHaveLength(2);
+        // The admin scope is said in words (a login code is the plain "Keyhole code").
+        if (scope === 'admin') expect(message).toContain('admin');
+        else expect(message).not.toContain('admin');
+        if (channel === 'sms') expect(message).toMatch(/\n\n@keyhole\.example #\{CODE\}$/);
         // The scope sent is the challenge's own, so Bandwidth's {SCOPE} would read out random characters.
         expect(message).not.toContain('{SCOPE}');
         expect(message).not.toMatch(/\d/);
@@ -183,7 +194,11 @@ describe('Bandwidth MFA provider', () => {
     });
 
     it('is checked by a fake that really rejects bodies outside the schema', async () => {
-      const outOfRange = createBandwidthProvider({ config: configFor(), codeDigits: 9 });
+      const outOfRange = createBandwidthProvider({
+        config: configFor(),
+        codeDigits: 9,
+        texts: TEST_CODE_TEXTS,
+      });
       const error = await providerError(outOfRange.send({ to: ALICE, channel: 'sms', scope: 'login' }));
 
       expect(lastRequest().status).toBe(400);

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { KandyConfig } from '../../../src/config.js';
 import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import { createKandyProvider } from '../../../src/mfa/providers/kandy.js';
+import { TEST_CODE_TEXTS } from '../../helpers/fraud.js';
 import { startFakeKandy } from '../../fakes/kandy-server.js';
 import type { FailureMode, FakeKandy } from '../../fakes/kandy-server.js';
 import { createTestClock, type TestClock } from '../../helpers/clock.js';
@@ -43,6 +44,7 @@ function provider(overrides: Partial<KandyConfig> = {}, timeoutMs = 2_000) {
     codeTtlMinutes: 5,
     timeoutMs,
     now: () => clock.now().getTime(),
+    texts: TEST_CODE_TEXTS,
   });
 }
 
@@ -123,7 +125,7 @@ describe('Kandy provider', () => {
             method: 'sms',
             format: { length: 6, type: 'numeric' },
             expiry: 300,
-            message: 'Your admin code is {code}. Do not share it.',
+            message: 'Keyhole admin code (do not share it):\n\n@keyhole.example #{code}',
           },
         },
       });

@@ -7,6 +7,7 @@ import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src
 import { composeVoiceDocument, createSignalWireProvider } from '../../../src/mfa/providers/signalwire.js';
 import { createSqlCodeStore } from '../../../src/stores/sql/code-store.js';
 import { openSqlDatabase, type SqlDatabase } from '../../../src/stores/sql/database.js';
+import { TEST_CODE_TEXTS } from '../../helpers/fraud.js';
 import {
   SIGNALWIRE_VOICE_PATH,
   createSignalWireVoiceRouter,
@@ -64,6 +65,7 @@ function provider(overrides: Partial<SignalWireConfig> = {}, timeoutMs = 2_000) 
     voiceDocuments: documents,
     codeDigits: 6,
     codeTtlMinutes: 5,
+    texts: TEST_CODE_TEXTS,
     timeoutMs,
   });
 }
@@ -91,7 +93,7 @@ describe('SignalWire provider', () => {
         body: {
           To: ALICE,
           From: FROM,
-          Body: expect.stringMatching(/^Your login code is \d{6}\. Do not share it\.$/),
+          Body: expect.stringMatching(/^Keyhole code: (\d{6})\n\n@keyhole\.example #\1$/),
         },
       });
       expect(handle).toBeTruthy();
@@ -153,18 +155,18 @@ describe('SignalWire provider', () => {
         status: 200,
       });
       expect(call).toMatchObject({ to: ALICE, from: FROM, method: 'POST' });
-      expect(call.twiml).toBe(composeVoiceDocument('admin', code));
+      expect(call.twiml).toBe(composeVoiceDocument('Your Keyhole admin code is', code));
       expect(call.url).toMatch(new RegExp(`^${CALLBACK_BASE}${SIGNALWIRE_VOICE_PATH}/[A-Za-z0-9_-]{43}$`));
       expect(call.url).not.toContain(code);
     });
 
     it('reads the digits one at a time, twice, with pauses, in escaped XML', () => {
-      const xml = composeVoiceDocument('login', '481592');
+      const xml = composeVoiceDocument('Your Keyhole code is', '481592');
 
       expect(xml).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"\?><Response>/);
       expect(xml.match(/4, 8, 1, 5, 9, 2/g)).toHaveLength(2);
       expect(xml.match(/<Pause length="\d"\/>/g)!.length).toBeGreaterThanOrEqual(2);
-      expect(composeVoiceDocument('login', '<&>')).toContain('&lt;, &amp;, &gt;');
+      expect(composeVoiceDocument('Your Keyhole code is', '<&>')).toContain('&lt;, &amp;, &gt;');
     });
 
     it('serves the document at the Url once, then never again', async () => {

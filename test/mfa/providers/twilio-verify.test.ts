@@ -38,7 +38,9 @@ beforeEach(async () => {
 
 afterEach(() => fake.close());
 
-function provider(overrides: Partial<TwilioConfig> = {}, timeoutMs = 2_000) {
+const FIVE_MINUTES = 5 * 60_000;
+
+function provider(overrides: Partial<TwilioConfig> = {}, timeoutMs = 2_000, codeTtlMs?: number) {
   return createTwilioVerifyProvider({
     config: {
       accountSid: ACCOUNT_SID,
@@ -49,6 +51,7 @@ function provider(overrides: Partial<TwilioConfig> = {}, timeoutMs = 2_000) {
     },
     timeoutMs,
     now: () => clock.now().getTime(),
+    codeTtlMs,
   });
 }
 
@@ -124,13 +127,27 @@ describe('Twilio Verify provider', () => {
       ).toBe('valid');
     });
 
-    it('detects a verification left pending by an earlier process and starts a fresh one', async () => {
-      // Another process (before a restart) started a login verification for this number.
-      const before = await provider().send({ to: ALICE, channel: 'sms', scope: 'login' });
+    it('leaves a young verification of unknown origin (an earlier process) alone, and replaces it once no code of it can be accepted', async () => {
+      // Another process (before a restart) started a verification for this number: whose, this
+      // process cannot tell, so it must not take that code from its owner.
+      const before = await provider({}, 2_000, FIVE_MINUTES).send({
+        to: ALICE,
+        channel: 'sms',
+        scope: 'login',
+        account: 1,
+      });
 
-      const twilio = provider();
-      const admin = await twilio.send({ to: ALICE, channel: 'sms', scope: 'admin' });
+      const twilio = provider({}, 2_000, FIVE_MINUTES);
+      const refused = await providerError(
+        twilio.send({ to: ALICE, channel: 'sms', scope: 'admin', account: 1 }),
+      );
+      expect(refused.kind).toBe('rate_limited');
+      expect(refused.retryAfterSeconds).toBe(300);
+      expect(fake.verification(before.handle!)?.status).toBe('pending');
 
+      // Past the site's code lifetime no challenge can accept it: it is cancelled and replaced.
+      clock.advanceMinutes(5);
+      const admin = await twilio.send({ to: ALICE, channel: 'sms', scope: 'admin', account: 1 });
       expect(admin.handle).not.toBe(before.handle);
       expect(fake.verification(before.handle!)?.status).toBe('canceled');
       const loginCode = fake.sentCodes()[0]!.code;
@@ -143,6 +160,99 @@ describe('Twilio Verify provider', () => {
           maxAgeMinutes: 5,
         }),
       ).toBe('expired');
+    });
+
+    describe('two accounts sharing a number', () => {
+      // The attack: accounts registered with a victim's number ask for codes, and each Twilio send
+      // for the number would cancel (or re-send) the owner's pending code.
+      const OWNER = 1;
+      const STRANGER = 2;
+
+      it("never cancels or re-sends the owner's pending code; the other account waits until it can no longer be accepted", async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        const owner = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+        const ownerCode = fake.lastCodeFor(ALICE)!;
+
+        const refused = await providerError(
+          twilio.send({ to: ALICE, channel: 'voice', scope: 'login', account: STRANGER }),
+        );
+
+        expect(refused.kind).toBe('rate_limited');
+        expect(refused.retryAfterSeconds).toBe(300);
+        expect(fake.sentCodes()).toHaveLength(1);
+        expect(fake.verification(owner.handle!)?.status).toBe('pending');
+        expect(
+          await twilio.verify({
+            to: ALICE,
+            scope: 'login',
+            code: ownerCode,
+            handle: owner.handle,
+            maxAgeMinutes: 1,
+          }),
+        ).toBe('valid');
+      });
+
+      it('lets the other account have its own code once the owner has used theirs', async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        const owner = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+        await twilio.verify({
+          to: ALICE,
+          scope: 'login',
+          code: fake.lastCodeFor(ALICE)!,
+          handle: owner.handle,
+          maxAgeMinutes: 1,
+        });
+
+        const other = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER });
+
+        expect(other.handle).not.toBe(owner.handle);
+        expect(
+          await twilio.verify({
+            to: ALICE,
+            scope: 'login',
+            code: fake.lastCodeFor(ALICE)!,
+            handle: other.handle,
+            maxAgeMinutes: 1,
+          }),
+        ).toBe('valid');
+      });
+
+      it('lets the other account have its own code once the owner’s can no longer be accepted, cancelling that one', async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        const owner = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+        clock.advanceMinutes(5);
+
+        const other = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER });
+
+        expect(other.handle).not.toBe(owner.handle);
+        expect(fake.verification(owner.handle!)?.status).toBe('canceled');
+      });
+
+      it('keeps both apart when their sends race: one goes out, the other is refused, nothing is cancelled', async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+
+        const results = await Promise.allSettled([
+          twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER }),
+          twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER }),
+        ]);
+
+        const sent = results.filter((result) => result.status === 'fulfilled');
+        const refused = results.filter((result) => result.status === 'rejected');
+        expect(sent).toHaveLength(1);
+        expect(refused).toHaveLength(1);
+        expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ kind: 'rate_limited' });
+        const { handle } = (sent[0] as PromiseFulfilledResult<{ handle?: string }>).value;
+        expect(fake.verification(handle!)?.status).toBe('pending');
+      });
+
+      it("still cancels the same account's pending code of another scope", async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+        const admin = await twilio.send({ to: ALICE, channel: 'sms', scope: 'admin', account: OWNER });
+
+        expect(admin.handle).not.toBe(login.handle);
+        expect(fake.verification(login.handle!)?.status).toBe('canceled');
+      });
     });
 
     it('refuses a check with a sid it started for another scope or number', async () => {

@@ -6,6 +6,8 @@ export interface AdminSeedLedgerHarness {
   ledger: AdminSeedLedger;
   /** The same ledger reached another way, as a second instance starting at the same time has. */
   peer: AdminSeedLedger;
+  /** Registers an account in the same database; returns its id. */
+  addAccount(username: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -25,19 +27,30 @@ export function describeAdminSeedLedgerContract(
     });
     afterEach(() => harness.close());
 
-    it('remembers when a name was first listed, whatever later starts say', async () => {
-      expect(await harness.ledger.firstListedAt('dana', T0)).toEqual(T0);
-      expect(await harness.peer.firstListedAt('dana', later(60))).toEqual(T0);
-      expect(await harness.ledger.firstListedAt('erin', later(90))).toEqual(later(90));
+    it('remembers when a name was first listed and the newest account then, whatever later starts say', async () => {
+      const alice = await harness.addAccount('alice');
+      expect(await harness.ledger.firstListing('dana', T0)).toEqual({ at: T0, lastUserIdThen: alice });
+
+      const bob = await harness.addAccount('bob');
+      expect(await harness.peer.firstListing('dana', later(60))).toEqual({ at: T0, lastUserIdThen: alice });
+      expect(await harness.ledger.firstListing('erin', later(90))).toEqual({
+        at: later(90),
+        lastUserIdThen: bob,
+      });
     });
 
-    it('gives two instances starting at once the same first time', async () => {
+    it('says 0 for a name first listed before any account existed', async () => {
+      expect(await harness.ledger.firstListing('dana', T0)).toEqual({ at: T0, lastUserIdThen: 0 });
+    });
+
+    it('gives two instances starting at once the same first listing', async () => {
+      await harness.addAccount('alice');
       const answers = await Promise.all(
         Array.from({ length: 6 }, (_, i) =>
-          (i % 2 === 0 ? harness.ledger : harness.peer).firstListedAt('dana', later(i)),
+          (i % 2 === 0 ? harness.ledger : harness.peer).firstListing('dana', later(i)),
         ),
       );
-      expect(new Set(answers.map((date) => date.getTime())).size).toBe(1);
+      expect(new Set(answers.map((listing) => JSON.stringify(listing))).size).toBe(1);
     });
   });
 }

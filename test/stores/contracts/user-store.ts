@@ -145,6 +145,15 @@ export function describeUserStoreContract(
         await store.create(account('dot'));
         expect((await store.list()).map((user) => user.username)).toEqual(['dot', 'cai', 'ben', 'ann']);
       });
+
+      it('counts the accounts that have a number (the toll-fraud guard caps it)', async () => {
+        await store.create(account('ann', { phone: '+12025550142' }));
+        await store.create(account('ben', { phone: '+12025550142' }));
+        await store.create(account('cai', { phone: '+12025550143' }));
+        expect(await harness.peer.countByPhone('+12025550142')).toBe(2);
+        expect(await store.countByPhone('+12025550143')).toBe(1);
+        expect(await store.countByPhone('+12025550199')).toBe(0);
+      });
     });
 
     describe('admin rights', () => {

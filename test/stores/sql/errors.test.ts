@@ -61,7 +61,7 @@ for (const backend of sqlBackends()) {
         expect(syntax).toBeInstanceOf(Error);
         expect(syntax).not.toBeInstanceOf(StoreUnavailableError);
 
-        const row = { name: 'dana', first_listed_at: 0 };
+        const row = { name: 'dana', first_listed_at: 0, last_user_id_then: 0 };
         await db.insertInto('admin_seed_names').values(row).execute();
         const duplicate = await db
           .insertInto('admin_seed_names')

@@ -4,13 +4,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../../src/paths.js';
 import { createSqlAuditLog } from '../../../src/stores/sql/audit-log.js';
+import { createSqlCodeEntryCeiling } from '../../../src/stores/sql/code-entry-ceiling.js';
 import { openSqlDatabase, type SqlDatabase } from '../../../src/stores/sql/database.js';
 import { applyMigrations, type Migration } from '../../../src/stores/sql/migrate.js';
 import { MIGRATIONS } from '../../../src/stores/sql/migrations/index.js';
+import { createSqlSendingStore } from '../../../src/stores/sql/sending-store.js';
 import { SqlSessionStore } from '../../../src/stores/sql/session-store.js';
 import { createSqlUserStore } from '../../../src/stores/sql/user-store.js';
 import { createTestClock } from '../../helpers/clock.js';
@@ -145,8 +148,8 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
   afterEach(() => rmSync(folder, { recursive: true, force: true }));
 
   /** Accounts, an audit event and a signed-in session, written as the old site wrote them. */
-  function createOldSite(usernames: string[]) {
-    const old = createLegacySqliteDatabase(sqlitePath);
+  function createOldSite(usernames: string[], options: { skip?: readonly string[] } = {}) {
+    const old = createLegacySqliteDatabase(sqlitePath, options);
     const insertUser = old.prepare(
       `INSERT INTO users (username, password_hash, phone_e164, preferred_channel, created_at, is_admin)
        VALUES (?, 'argon2-hash', '+12025550142', 'sms', ?, ?)`,
@@ -173,6 +176,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '001-initial.sql',
         '002-admin-role.sql',
         '003-session-tombstones.sql',
+        '004-fraud-guard.sql',
         '005-challenges.sql',
         '006-admin-seed-names.sql',
         '007-username-keys',
@@ -196,6 +200,54 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
           preferredChannel: 'sms',
         }),
       ).toBeNull();
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("keeps the fraud guard's facts of a site that had it: a suspension, a verified number, today's counts", async () => {
+    createOldSite(['alice']);
+    const old = new Database(sqlitePath);
+    old
+      .prepare('INSERT INTO code_entry_failures (user_id, consecutive, suspended_at) VALUES (1, 100, 1)')
+      .run();
+    old.prepare("INSERT INTO verified_numbers VALUES ('+12025550142', 1, 1)").run();
+    old
+      .prepare("INSERT INTO sending_hourly VALUES ('US', 'sent', ?, 7)")
+      .run(Math.floor(clock.now().getTime() / 3_600_000));
+    old.close();
+
+    const database = await openSqlDatabase({ sqlitePath });
+    try {
+      expect(await createSqlCodeEntryCeiling(database, clock).isSuspended(1)).toBe(true);
+      const sending = createSqlSendingStore(database, clock);
+      expect(await sending.isVerifiedNumber('+12025550142')).toBe(true);
+      await sending.countEvent('US', 'sent');
+      expect(await sending.countsSince(clock.now())).toEqual([{ country: 'US', event: 'sent', count: 8 }]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('gives a site from before the fraud guard its tables at the next start, after 005 and 006', async () => {
+    createOldSite(['alice'], { skip: ['004-fraud-guard.sql'] });
+    const database = await openSqlDatabase({ sqlitePath });
+    try {
+      expect(await recordedNames(database)).toEqual([
+        '001-initial.sql',
+        '002-admin-role.sql',
+        '003-session-tombstones.sql',
+        '004-fraud-guard',
+        '005-challenges.sql',
+        '006-admin-seed-names.sql',
+        '007-username-keys',
+        '008-challenge-order',
+      ]);
+      const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
+      expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });
+      const sending = createSqlSendingStore(database, clock);
+      await sending.markVerified('+12025550142');
+      expect(await sending.isVerifiedNumber('+12025550142')).toBe(true);
     } finally {
       await database.close();
     }

@@ -3,7 +3,7 @@ import type { Migration } from '../migrate.js';
 
 /**
  * One row per code sent: the session holds only its id, so every request (and every instance)
- * reads the same attempts and the same open/closed state. (004 is the fraud guard's.)
+ * reads the same attempts and the same open/closed state.
  */
 export const challenges: Migration = {
   name: '005-challenges',

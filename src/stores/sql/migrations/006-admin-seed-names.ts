@@ -1,8 +1,9 @@
 import type { Migration } from '../migrate.js';
 
 /**
- * When each name first appeared in ADMIN_USERNAMES: an account registered after that moment is
- * never made an admin by the list (anyone could have registered the name in between).
+ * Each name the first time it appeared in ADMIN_USERNAMES, with the newest account id then: an
+ * account made after that (a higher id) is never made an admin by the list, since anyone could
+ * have registered the name in between. Ids, unlike clocks, never step back.
  */
 export const adminSeedNames: Migration = {
   name: '006-admin-seed-names',
@@ -11,6 +12,7 @@ export const adminSeedNames: Migration = {
       .createTable('admin_seed_names')
       .addColumn('name', 'text', (column) => column.primaryKey())
       .addColumn('first_listed_at', 'bigint', (column) => column.notNull())
+      .addColumn('last_user_id_then', 'bigint', (column) => column.notNull())
       .execute();
   },
 };

@@ -2,19 +2,18 @@ import type { Migration } from '../migrate.js';
 import { initial } from './001-initial.js';
 import { adminRole } from './002-admin-role.js';
 import { sessionTombstones } from './003-session-tombstones.js';
+import { fraudGuard } from './004-fraud-guard.js';
 import { challenges } from './005-challenges.js';
 import { adminSeedNames } from './006-admin-seed-names.js';
 import { usernameKeys } from './007-username-keys.js';
 import { challengeOrder } from './008-challenge-order.js';
 
-/**
- * Every migration, in the order they are applied; a new one is a file here and a line below.
- * 004 is reserved for the fraud guard's tables.
- */
+/** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
   initial,
   adminRole,
   sessionTombstones,
+  fraudGuard,
   challenges,
   adminSeedNames,
   usernameKeys,

@@ -1,0 +1,143 @@
+import { isSupportedCountry } from 'libphonenumber-js/max';
+import { z } from 'zod';
+
+/**
+ * The variables of the toll-fraud guard: a zod shape that src/config.ts spreads into the site's
+ * schema, and the typed FraudConfig it becomes. The defaults are the limits of issue 8.
+ */
+
+export const FRAUD_GUARD_MODES = ['enforce', 'record'] as const;
+export type FraudGuardMode = (typeof FRAUD_GUARD_MODES)[number];
+
+export interface SendLimits {
+  perNumberPer10Minutes: number;
+  perNumberPerDay: number;
+  perAddressPerHour: number;
+  perAddressPerDay: number;
+  countriesPerAddressPerDay: number;
+}
+
+export interface RegistrationLimits {
+  perAddressPerHour: number;
+  accountsPerPhone: number;
+}
+
+export interface FraudConfig {
+  /** enforce refuses; record only logs and counts what it would have refused. */
+  mode: FraudGuardMode;
+  /** ISO 3166 alpha-2 codes that codes may be sent to, or '*' for every country. */
+  countries: '*' | string[];
+  /** Codes in all, across the site, per UTC day. */
+  budgetPerDay: number;
+  send: SendLimits;
+  registration: RegistrationLimits;
+  /** The conversion breaker's floor: codes a day to never-verified numbers of a country. */
+  breakerMinPerDay: number;
+  allowVoipNumbers: boolean;
+}
+
+const emptyAsUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const count = (fallback: number, max = 1_000_000) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number({ error: 'must be a whole number' })
+      .int({ error: 'must be a whole number' })
+      .min(1, { error: 'must be at least 1' })
+      .max(max, { error: `must be at most ${max}` })
+      .default(fallback),
+  );
+
+const countryListSchema = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx): '*' | string[] | undefined => {
+      if (raw === undefined) return undefined;
+      const codes = raw
+        .split(/[\s,]+/)
+        .map((code) => code.trim().toUpperCase())
+        .filter(Boolean);
+      if (codes.length === 1 && codes[0] === '*') return '*';
+      const unknown = codes.filter((code) => !/^[A-Z]{2}$/.test(code) || !isSupportedCountry(code));
+      if (unknown.length > 0 || codes.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown country code ${unknown.join(', ') || raw}; use ISO 3166 codes such as US,CA,GB, or * for all`,
+        });
+        return z.NEVER;
+      }
+      return [...new Set(codes)];
+    }),
+);
+
+const booleanFlag = z.preprocess(
+  emptyAsUndefined,
+  z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+);
+
+export const fraudEnvShape = {
+  FRAUD_GUARD: z.preprocess(
+    (value) => (typeof value === 'string' ? emptyAsUndefined(value.trim().toLowerCase()) : value),
+    z.enum(FRAUD_GUARD_MODES, { error: 'must be enforce or record' }).default('enforce'),
+  ),
+  SMS_COUNTRIES: countryListSchema,
+  SEND_BUDGET_PER_DAY: count(1000, 100_000_000),
+  SEND_LIMIT_PER_NUMBER_10MIN: count(3),
+  SEND_LIMIT_PER_NUMBER_DAY: count(10),
+  SEND_LIMIT_PER_ADDRESS_HOUR: count(10),
+  SEND_LIMIT_PER_ADDRESS_DAY: count(30),
+  SEND_LIMIT_COUNTRIES_PER_ADDRESS_DAY: count(3),
+  SEND_BREAKER_MIN_PER_DAY: count(20),
+  REGISTER_LIMIT_PER_ADDRESS_HOUR: count(5),
+  REGISTER_LIMIT_ACCOUNTS_PER_PHONE: count(3),
+  ALLOW_VOIP_NUMBERS: booleanFlag,
+};
+
+type FraudEnv = z.infer<z.ZodObject<typeof fraudEnvShape>>;
+
+/** What production needs set explicitly: there, which countries may cost money is the operator's call. */
+export function fraudMissingProblems(has: (name: string) => boolean, isProduction: boolean): string[] {
+  if (isProduction && !has('SMS_COUNTRIES')) {
+    return [
+      'SMS_COUNTRIES: is required when NODE_ENV=production: list the countries codes may be sent to (e.g. US,CA), or * for all',
+    ];
+  }
+  return [];
+}
+
+/** Said at every start while the guard only records, so record mode is never forgotten on. */
+export function fraudWarnings(fraud: FraudConfig): string[] {
+  return fraud.mode === 'record'
+    ? [
+        'FRAUD_GUARD=record: the toll-fraud limits refuse nothing; they only log and count what they would refuse',
+      ]
+    : [];
+}
+
+export function readFraudConfig(env: FraudEnv): FraudConfig {
+  return {
+    mode: env.FRAUD_GUARD,
+    countries: env.SMS_COUNTRIES ?? '*',
+    budgetPerDay: env.SEND_BUDGET_PER_DAY,
+    send: {
+      perNumberPer10Minutes: env.SEND_LIMIT_PER_NUMBER_10MIN,
+      perNumberPerDay: env.SEND_LIMIT_PER_NUMBER_DAY,
+      perAddressPerHour: env.SEND_LIMIT_PER_ADDRESS_HOUR,
+      perAddressPerDay: env.SEND_LIMIT_PER_ADDRESS_DAY,
+      countriesPerAddressPerDay: env.SEND_LIMIT_COUNTRIES_PER_ADDRESS_DAY,
+    },
+    registration: {
+      perAddressPerHour: env.REGISTER_LIMIT_PER_ADDRESS_HOUR,
+      accountsPerPhone: env.REGISTER_LIMIT_ACCOUNTS_PER_PHONE,
+    },
+    breakerMinPerDay: env.SEND_BREAKER_MIN_PER_DAY,
+    allowVoipNumbers: env.ALLOW_VOIP_NUMBERS,
+  };
+}

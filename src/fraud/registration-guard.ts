@@ -1,0 +1,110 @@
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import type { RateLimitStore } from '../http/rate-limit.js';
+import type { Logger } from '../logger.js';
+import { maskPhone } from '../users/phone.js';
+import type { FraudConfig } from './config.js';
+import { HOUR_MS, createFraudNotes, secondsUntilClear, takeCounters, type Violation } from './counters.js';
+import { checkDestination, countryName, type DestinationRule } from './destination.js';
+import type { SendingStore } from './store.js';
+
+/**
+ * New accounts are where pumping starts: every account is a password away from a paid code. At
+ * most `perAddressPerHour` new accounts per address, at most `accountsPerPhone` accounts per
+ * number, and only numbers codes may be sent to (country list, no VoIP). Taken before the slow
+ * password hash, so parallel sign-ups stop at the same limits; handed back when no account was made.
+ */
+
+export type RegistrationDecision =
+  | {
+      allowed: true;
+      /** The attempt is over: `created` says whether an account now exists. */
+      complete(created: boolean): Promise<void>;
+    }
+  | { allowed: false; rule: DestinationRule | 'accounts_per_phone'; message: string }
+  | { allowed: false; rule: 'registrations_per_address'; retryAfterSeconds: number };
+
+export interface RegistrationGuard {
+  reserveRegistration(attempt: { clientKey: string; phone: string }): Promise<RegistrationDecision>;
+}
+
+export const ACCOUNTS_PER_PHONE_MESSAGE =
+  'This phone number cannot be used for another account. Use a different number.';
+
+/** Long enough to cover one registration's password hash; only sign-ups in progress are counted here. */
+const IN_FLIGHT_MS = 5 * 60_000;
+
+export function createRegistrationGuard(deps: {
+  limits: RateLimitStore;
+  clock: Clock;
+  config: FraudConfig;
+  audit: AuditLog;
+  logger: Logger;
+  store: SendingStore;
+  /** Accounts that already have this number (the users table). */
+  accountsWithPhone(phone: string): Promise<number>;
+}): RegistrationGuard {
+  const { limits, clock, config } = deps;
+  const notes = createFraudNotes({ mode: config.mode, ...deps });
+
+  return {
+    async reserveRegistration({ clientKey, phone }) {
+      const now = clock.now();
+      const destination = checkDestination(phone, config);
+      const { country } = destination.destination;
+      const note = (violation: Violation) =>
+        notes.refusal({
+          what: 'registration',
+          violation,
+          country,
+          clientKey,
+          attempt: `new account with ${maskPhone(phone)} in ${country}`,
+        });
+
+      if (!destination.ok) {
+        await note({ rule: destination.rule, clearsAt: now, detail: countryName(country) });
+        if (notes.enforcing) return { allowed: false, rule: destination.rule, message: destination.message };
+      }
+
+      const taken = await takeCounters(limits, [
+        {
+          key: `fraud:register:address:${clientKey}`,
+          windowMs: HOUR_MS,
+          limit: config.registration.perAddressPerHour,
+          rule: 'registrations_per_address',
+        },
+      ]);
+      // Accounts already made, plus sign-ups racing this one: two at once cannot both be the third.
+      const inFlightKey = `fraud:register:phone:${phone}`;
+      const inFlight = await limits.increment(inFlightKey, IN_FLIGHT_MS);
+      const accounts = (await deps.accountsWithPhone(phone)) + inFlight.count;
+      const phoneViolation: Violation | null =
+        accounts > config.registration.accountsPerPhone
+          ? {
+              rule: 'accounts_per_phone',
+              clearsAt: now,
+              detail: `${accounts} of ${config.registration.accountsPerPhone}`,
+            }
+          : null;
+
+      const release = async (created: boolean) => {
+        await limits.decrement(inFlightKey);
+        if (!created) await taken.release();
+      };
+      const violations = [...taken.violations, ...(phoneViolation ? [phoneViolation] : [])];
+      for (const violation of violations) await note(violation);
+      if (violations.length > 0 && notes.enforcing) {
+        await release(false);
+        // The number is the one thing the person can change, so that refusal is told first.
+        if (phoneViolation)
+          return { allowed: false, rule: 'accounts_per_phone', message: ACCOUNTS_PER_PHONE_MESSAGE };
+        return {
+          allowed: false,
+          rule: 'registrations_per_address',
+          retryAfterSeconds: secondsUntilClear(taken.violations, now),
+        };
+      }
+      return { allowed: true, complete: release };
+    },
+  };
+}

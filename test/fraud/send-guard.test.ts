@@ -1,0 +1,334 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AuditLog } from '../../src/audit/log.js';
+import type { FraudGuard } from '../../src/fraud/index.js';
+import type { SendAttempt, SendDecision } from '../../src/fraud/send-guard.js';
+import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
+import { createTestClock, type TestClock } from '../helpers/clock.js';
+import {
+  australianNumber,
+  buildFraudGuard,
+  capturingLogger,
+  fraudConfigFrom,
+  usNumber,
+} from '../helpers/fraud.js';
+import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
+
+// Fictional numbers only: +1 202 555 01xx (US), +1 613 555 01xx (Canada), Ofcom's drama range
+// +44 20 7946 0xxx (UK), ACMA's +61 2 5550 xxxx (Australia), and libphonenumber's own example of
+// a UK VoIP number.
+const US = usNumber(42);
+const CANADA = '+16135550142';
+const UK = '+442079460142';
+const UK_VOIP = '+445612345678';
+
+/** For the tests of other rules: codes to new US numbers would otherwise trip the breaker first. */
+const WITHOUT_BREAKER = { SEND_BREAKER_MIN_PER_DAY: '1000' };
+
+describe('the send guard', () => {
+  let sql: TestSqlDatabase;
+  let clock: TestClock;
+  let audit: AuditLog;
+  let logLines: string[];
+  let guard: FraudGuard;
+
+  /** A guard with the issue's defaults, and these variables on top. */
+  function build(env: Record<string, string> = {}) {
+    guard = buildFraudGuard({
+      database: sql.database,
+      clock,
+      limits: createMemoryRateLimitStore(clock),
+      audit,
+      config: fraudConfigFrom(env),
+      logger: capturingLogger(logLines),
+    });
+  }
+
+  beforeEach(async () => {
+    sql = await openTestSqliteDatabase();
+    clock = createTestClock();
+    audit = createSqlAuditLog(sql.database, clock);
+    logLines = [];
+    build(WITHOUT_BREAKER);
+  });
+  afterEach(() => sql.close());
+
+  let nextUser = 1;
+  /** A fresh account (the audit log names accounts that exist). */
+  async function newAccount(): Promise<number> {
+    const id = nextUser++;
+    await sql.database.db
+      .insertInto('users')
+      .values({
+        id,
+        username: `user${id}`,
+        username_key: `user${id}`,
+        password_hash: 'x',
+        phone_e164: US,
+        preferred_channel: 'sms',
+        created_at: 0,
+      })
+      .execute();
+    return id;
+  }
+
+  /** A code for a fresh account unless told otherwise; sent means confirmed, as the service does. */
+  async function send(overrides: Partial<SendAttempt> = {}): Promise<SendDecision> {
+    const decision = await guard.sends.reserveSend({
+      userId: await newAccount(),
+      to: US,
+      clientKey: '192.0.2.1',
+      channel: 'sms',
+      scope: 'login',
+      ...overrides,
+    });
+    if (decision.allowed) await decision.confirm();
+    return decision;
+  }
+  async function sendTimes(times: number, overrides: (i: number) => Partial<SendAttempt>) {
+    const decisions: SendDecision[] = [];
+    for (let i = 0; i < times; i += 1) decisions.push(await send(overrides(i)));
+    return decisions;
+  }
+  const allowedCount = (decisions: SendDecision[]) => decisions.filter((decision) => decision.allowed).length;
+  const refusal = (decision: SendDecision) => {
+    if (decision.allowed) throw new Error('expected a refusal');
+    return decision;
+  };
+  /** A number that completed a code before is exempt from the budget and the breaker. */
+  const markVerified = (to: string) => guard.sends.recordVerified(to);
+
+  describe('per destination number, across all accounts', () => {
+    it('allows 3 codes in 10 minutes, whoever asks and from wherever, then refuses until the window ends', async () => {
+      const decisions = await sendTimes(4, (i) => ({ clientKey: `192.0.2.${i + 1}` }));
+
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
+      expect(refusal(decisions[3]!)).toMatchObject({ rule: 'number_10min', retryAfterSeconds: 600 });
+      // Other numbers are not held.
+      expect((await send({ to: usNumber(43) })).allowed).toBe(true);
+      clock.advanceMinutes(10);
+      expect((await send({ clientKey: '192.0.2.99' })).allowed).toBe(true);
+    });
+
+    it('allows 10 codes in a day', async () => {
+      const decisions: SendDecision[] = [];
+      for (let i = 0; i < 11; i += 1) {
+        decisions.push(await send({ clientKey: `192.0.2.${i + 1}` }));
+        clock.advanceMinutes(11);
+      }
+      expect(allowedCount(decisions)).toBe(10);
+      expect(refusal(decisions[10]!).rule).toBe('number_day');
+    });
+  });
+
+  describe('per client address', () => {
+    it('allows 10 codes an hour, then refuses for the rest of the hour', async () => {
+      const decisions = await sendTimes(11, (i) => ({ to: usNumber(i) }));
+
+      expect(allowedCount(decisions)).toBe(10);
+      expect(refusal(decisions[10]!)).toMatchObject({ rule: 'address_hour', retryAfterSeconds: 3600 });
+      expect((await send({ to: usNumber(50), clientKey: '192.0.2.2' })).allowed).toBe(true);
+    });
+
+    it('allows 30 codes a day', async () => {
+      const decisions: SendDecision[] = [];
+      for (let hour = 0; hour < 4; hour += 1) {
+        decisions.push(...(await sendTimes(10, (i) => ({ to: usNumber(hour * 10 + i) }))));
+        clock.advanceMinutes(61);
+      }
+      expect(allowedCount(decisions)).toBe(30);
+      expect(refusal(decisions[30]!).rule).toBe('address_day');
+    });
+
+    it('allows at most 3 destination countries a day; more codes to those countries still go', async () => {
+      const decisions = await sendTimes(4, (i) => ({ to: [US, CANADA, UK, australianNumber(1)][i]! }));
+
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
+      expect(refusal(decisions[3]!).rule).toBe('address_countries');
+      expect((await send({ to: usNumber(7) })).allowed).toBe(true);
+      expect((await send({ to: australianNumber(1), clientKey: '192.0.2.2' })).allowed).toBe(true);
+    });
+  });
+
+  it('counts a voice call like an SMS', async () => {
+    const decisions = await sendTimes(4, (i) => ({ channel: i % 2 === 0 ? 'voice' : 'sms' }));
+    expect(allowedCount(decisions)).toBe(3);
+  });
+
+  it('hands everything back when the code does not go out, so a failed send costs nothing', async () => {
+    for (let i = 0; i < 3; i += 1) {
+      const decision = await guard.sends.reserveSend({
+        userId: await newAccount(),
+        to: US,
+        clientKey: '192.0.2.1',
+        channel: 'sms',
+        scope: 'login',
+      });
+      if (!decision.allowed) throw new Error('expected the send to be allowed');
+      await decision.release();
+    }
+    expect(allowedCount(await sendTimes(3, () => ({})))).toBe(3);
+  });
+
+  it('stops parallel sends at the limit: of 10 at once to one number, exactly 3 are allowed', async () => {
+    const decisions = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => send({ clientKey: `198.51.100.${i + 1}` })),
+    );
+    expect(allowedCount(decisions)).toBe(3);
+  });
+
+  describe('countries and VoIP', () => {
+    it('refuses a number outside SMS_COUNTRIES with a message naming its country', async () => {
+      build({ ...WITHOUT_BREAKER, SMS_COUNTRIES: 'US,CA' });
+
+      const decision = refusal(await send({ to: UK }));
+
+      expect(decision).toMatchObject({ rule: 'country' });
+      expect('message' in decision && decision.message).toBe(
+        'Codes cannot be sent to numbers in United Kingdom from this site. Use a number from another country.',
+      );
+      expect((await send({ to: CANADA })).allowed).toBe(true);
+    });
+
+    it('refuses VoIP numbers unless ALLOW_VOIP_NUMBERS=true', async () => {
+      expect(refusal(await send({ to: UK_VOIP }))).toMatchObject({ rule: 'voip' });
+      build({ ...WITHOUT_BREAKER, ALLOW_VOIP_NUMBERS: 'true' });
+      expect((await send({ to: UK_VOIP })).allowed).toBe(true);
+    });
+  });
+
+  describe('the daily budget', () => {
+    beforeEach(() => build({ ...WITHOUT_BREAKER, SEND_BUDGET_PER_DAY: '5' }));
+
+    it('once spent, codes go only to numbers that completed a code before, until midnight UTC', async () => {
+      await markVerified(usNumber(90));
+      const decisions = await sendTimes(5, (i) => ({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` }));
+      expect(allowedCount(decisions)).toBe(5);
+
+      const stranger = refusal(await send({ to: usNumber(10), clientKey: '192.0.2.50' }));
+      expect(stranger.rule).toBe('budget');
+      // The clock starts at 10:00 UTC: 14 hours to midnight.
+      expect('retryAfterSeconds' in stranger && stranger.retryAfterSeconds).toBe(14 * 3600);
+      expect((await send({ to: usNumber(90), clientKey: '192.0.2.51' })).allowed).toBe(true);
+
+      clock.advanceMinutes(14 * 60);
+      expect((await send({ to: usNumber(11), clientKey: '192.0.2.52' })).allowed).toBe(true);
+    });
+
+    it('tells the operator once, at error level and in the audit log, when it is spent', async () => {
+      await sendTimes(8, (i) => ({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` }));
+
+      const errors = logLines.map((line) => JSON.parse(line)).filter((entry) => entry.level >= 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0].msg).toMatch(/daily send budget \(SEND_BUDGET_PER_DAY\) is spent/);
+      expect((await audit.recent()).filter((event) => event.type === 'send_budget_spent')).toHaveLength(1);
+    });
+  });
+
+  describe('the conversion breaker', () => {
+    beforeEach(() => build());
+    // Each code from its own address and to its own number, so only the breaker can refuse.
+    let n = 0;
+    const newAustralian = () => send({ to: australianNumber(n), clientKey: `203.0.113.${++n % 250}` });
+
+    it('pauses codes to never-verified numbers of a country for an hour after more than 3 in an hour', async () => {
+      const decisions = [
+        await newAustralian(),
+        await newAustralian(),
+        await newAustralian(),
+        await newAustralian(),
+      ];
+
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
+      expect(refusal(decisions[3]!)).toMatchObject({ rule: 'breaker', retryAfterSeconds: 3600 });
+      // Paused for the hour, whatever the number.
+      clock.advanceMinutes(59);
+      expect((await newAustralian()).allowed).toBe(false);
+      clock.advanceMinutes(1);
+      expect((await newAustralian()).allowed).toBe(true);
+    });
+
+    it('leaves numbers that completed a code before, and other countries, alone while paused', async () => {
+      await markVerified(australianNumber(9000));
+      for (let i = 0; i < 4; i += 1) await newAustralian();
+
+      expect((await send({ to: australianNumber(9000), clientKey: '203.0.113.251' })).allowed).toBe(true);
+      expect((await send({ to: usNumber(1), clientKey: '203.0.113.252' })).allowed).toBe(true);
+    });
+
+    it('allows 20 a day to never-verified numbers when a country has no history, spread over the hours', async () => {
+      const decisions: SendDecision[] = [];
+      for (let hour = 0; hour < 8; hour += 1) {
+        for (let i = 0; i < 3; i += 1) decisions.push(await newAustralian());
+        clock.advanceMinutes(60);
+      }
+      expect(allowedCount(decisions)).toBe(20);
+      expect(refusal(decisions[20]!).rule).toBe('breaker');
+    });
+
+    it("scales with the country's best day of verified codes in the last 14 days: max(20, 20% of it)", async () => {
+      // 200 verified codes in Australia ten days ago: 40 a day and 6 an hour for new numbers.
+      for (let i = 0; i < 200; i += 1) await markVerified(australianNumber(5000 + i));
+      clock.advanceMinutes(10 * 24 * 60);
+
+      const decisions: SendDecision[] = [];
+      for (let i = 0; i < 7; i += 1) decisions.push(await newAustralian());
+      expect(allowedCount(decisions)).toBe(6);
+      expect(await guard.sends.breaker.thresholds('AU')).toEqual({ perDay: 40, perHour: 6 });
+
+      // Fifteen days after that best day, it no longer counts.
+      clock.advanceMinutes(5 * 24 * 60);
+      expect(await guard.sends.breaker.thresholds('AU')).toEqual({ perDay: 20, perHour: 3 });
+    });
+
+    it('says so in the operator log and the audit log, once per pause', async () => {
+      for (let i = 0; i < 6; i += 1) await newAustralian();
+
+      const paused = (await audit.recent()).filter((event) => event.type === 'sending_paused');
+      expect(paused).toHaveLength(1);
+      expect(paused[0]!.detail).toMatch(
+        /^Australia \(AU\): codes to never-verified numbers paused for an hour/,
+      );
+      expect(logLines.filter((line) => line.includes('paused for an hour'))).toHaveLength(1);
+    });
+  });
+
+  describe('FRAUD_GUARD=record', () => {
+    beforeEach(() => build({ FRAUD_GUARD: 'record', SMS_COUNTRIES: 'US,GB', SEND_BUDGET_PER_DAY: '2' }));
+
+    it('refuses nothing, and audits, logs and counts every send that would have been refused, by rule', async () => {
+      const decisions = [
+        ...(await sendTimes(4, () => ({}))),
+        await send({ to: CANADA }),
+        await send({ to: UK_VOIP, clientKey: '192.0.2.9' }),
+      ];
+
+      expect(decisions.every((decision) => decision.allowed)).toBe(true);
+      const flagged = (await audit.recent()).filter((event) => event.type === 'code_send_flagged');
+      expect(flagged.map((event) => event.detail!.split(' (')[0])).toEqual(
+        expect.arrayContaining([
+          'codes per number in 10 minutes',
+          'daily budget',
+          'country not in SMS_COUNTRIES',
+          'VoIP number',
+        ]),
+      );
+      expect((await audit.recent()).some((event) => event.type === 'code_send_refused')).toBe(false);
+      expect(logLines.some((line) => line.includes('would have been refused (FRAUD_GUARD=record)'))).toBe(
+        true,
+      );
+      const summary = await guard.stats.summary();
+      expect(summary.mode).toBe('record');
+      expect(summary.refusals).toEqual(
+        expect.arrayContaining([{ rule: 'number_10min', label: 'codes per number in 10 minutes', count: 1 }]),
+      );
+    });
+  });
+
+  it('never names the number in full in the audit log', async () => {
+    await sendTimes(4, () => ({}));
+    const refused = (await audit.recent()).find((event) => event.type === 'code_send_refused')!;
+    expect(refused.detail).toContain('•••• 0142');
+    expect(refused.detail).not.toContain('2025550142');
+  });
+});
