@@ -16,7 +16,7 @@ import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
 import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
-import { createVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
+import { createMemoryVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
 import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from './clock.js';
@@ -117,7 +117,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const db = openDatabase(databasePath);
   const printed: string[] = [];
   const outbox = createOutbox(clock);
-  const voiceDocuments = createVoiceDocumentStore(clock);
+  const voiceDocuments = createMemoryVoiceDocumentStore(clock);
   const providers =
     options.providers ??
     createProviders({

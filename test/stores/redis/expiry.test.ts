@@ -5,6 +5,7 @@ import { createRedisChallengeStore } from '../../../src/stores/redis/challenge-s
 import type { RedisClient } from '../../../src/stores/redis/client.js';
 import { createRedisRateLimitStore } from '../../../src/stores/redis/rate-limit-store.js';
 import { createRedisSessionStore, type RedisSessionStore } from '../../../src/stores/redis/session-store.js';
+import { createRedisVoiceDocumentStore } from '../../../src/stores/redis/voice-document-store.js';
 import { createTestClock, type TestClock } from '../../helpers/clock.js';
 import {
   connectTestRedis,
@@ -170,6 +171,24 @@ describe.skipIf(!isRedisAvailable())('Redis keys expire by themselves', () => {
         expect(left).toBeGreaterThan(30 * MINUTE_MS - 5_000);
         expect(left).toBeLessThanOrEqual(30 * MINUTE_MS);
       }
+    });
+  });
+
+  describe('voice documents', () => {
+    it('live until their code expires, counted from the app’s clock, as does the list of a code’s documents', async () => {
+      const documents = createRedisVoiceDocumentStore(redis, { keyPrefix, clock });
+      const id = await documents.put({
+        xml: '<Response/>',
+        codeId: 'code-1',
+        expiresAt: new Date(clock.now().getTime() + CODE_TTL_MS),
+      });
+
+      for (const key of [`${keyPrefix}voice-document:${id}`, `${keyPrefix}voice-documents-of-code:code-1`]) {
+        expect(await msLeft(key)).toBeGreaterThan(CODE_TTL_MS - 5_000);
+        expect(await msLeft(key)).toBeLessThanOrEqual(CODE_TTL_MS);
+      }
+      await documents.take(id);
+      expect(await redis.exists(`${keyPrefix}voice-document:${id}`)).toBe(0);
     });
   });
 });
