@@ -9,6 +9,7 @@ import { createBandwidthProvider } from './bandwidth.js';
 import { createConsoleProvider } from './console.js';
 import { createKandyProvider } from './kandy.js';
 import { createProviderPool, type ProviderPool } from './pool.js';
+import type { ProviderHealthStore } from './provider-health.js';
 import { createSignalWireProvider } from './signalwire.js';
 import type { VoiceDocumentStore } from './signalwire-voice-route.js';
 import type { TwilioVerificationLedger } from './twilio-verification-ledger.js';
@@ -29,6 +30,8 @@ export interface ProviderDeps {
   voiceDocuments?: VoiceDocumentStore;
   /** Who started each pending Twilio verification; shared (Redis) when several instances run. Default: memory. */
   twilioVerifications?: TwilioVerificationLedger;
+  /** The circuit breaker's state; shared (Redis) when several instances run. Default: memory. */
+  providerHealth?: ProviderHealthStore;
 }
 
 /** The only place that turns MFA_PROVIDER into provider objects. */
@@ -86,5 +89,9 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
         });
     }
   });
-  return createProviderPool(providers, { clock, cooldownMs: config.providerCooldownSeconds * 1000 });
+  return createProviderPool(providers, {
+    clock,
+    cooldownMs: config.providerCooldownSeconds * 1000,
+    health: deps.providerHealth,
+  });
 }
