@@ -7,6 +7,7 @@ import {
   createMemoryProviderHealthStore,
   type ProviderHealthStore,
 } from '../../../src/mfa/providers/provider-health.js';
+import { StoreUnavailableError } from '../../../src/stores/errors.js';
 import type { RedisClient } from '../../../src/stores/redis/client.js';
 import { createRedisProviderHealthStore } from '../../../src/stores/redis/provider-health-store.js';
 import { createTestClock } from '../../helpers/clock.js';
@@ -182,6 +183,43 @@ describe('provider pool', () => {
 
     expect(pool.channels()).toEqual(['sms']);
     await expect(pool.send({ ...SMS, channel: 'voice' })).rejects.toBeInstanceOf(ProviderError);
+  });
+
+  describe('when the breaker’s store does not answer (a Redis that is away)', () => {
+    const unreachable = () => Promise.reject(new StoreUnavailableError('provider health', new Error('gone')));
+
+    it('sends nothing and fails with the 503 error when it cannot tell which providers are skipped', async () => {
+      const first = scripted('first');
+      const pool = createProviderPool([first], {
+        clock: createTestClock(),
+        health: { ...createMemoryProviderHealthStore(createTestClock()), read: unreachable },
+      });
+
+      await expect(pool.send(SMS)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(first.sends).toEqual([]);
+    });
+
+    it('keeps a delivered code and an accepted check when only recording the outcome fails', async () => {
+      // The code is on its way (or Twilio has accepted it): a 503 now would lose it for nothing.
+      const first = scripted('first');
+      const pool = createProviderPool([first], {
+        clock: createTestClock(),
+        health: {
+          ...createMemoryProviderHealthStore(createTestClock()),
+          recordAnswer: unreachable,
+          recordOutage: unreachable,
+          recordMisconfigured: unreachable,
+        },
+      });
+
+      const sent = await pool.send(SMS);
+      expect(sent).toEqual({ provider: 'first', handle: 'first-1' });
+      expect(
+        await pool.verify('first', { ...SMS, code: '123456', handle: sent.handle, maxAgeMinutes: 5 }),
+      ).toBe('valid');
+      first.failWith('unavailable');
+      await expect(pool.send(SMS)).rejects.toMatchObject({ kind: 'unavailable', provider: 'first' });
+    });
   });
 
   it('refuses to verify with a provider that is not configured', async () => {
