@@ -18,7 +18,7 @@ import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask, createSqliteChallengeStore } from './mfa/challenge-store.js';
 import { createSqliteCodeStore } from './mfa/code-store.js';
 import { createProviders } from './mfa/providers/index.js';
-import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
+import { createMemoryVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
 import { createArgon2Hasher } from './users/passwords.js';
 import { createSqliteUserStore } from './users/store.js';
 
@@ -66,7 +66,7 @@ async function main() {
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
   const voiceDocuments = config.providers.includes('signalwire')
-    ? createVoiceDocumentStore(clock)
+    ? createMemoryVoiceDocumentStore(clock)
     : undefined;
   const providers = createProviders({
     config,

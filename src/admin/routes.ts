@@ -77,7 +77,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         isAdmin: isAdminUser(account),
       })),
       events: audit.recent(100),
-      providers: deps.providers.status(),
+      providers: await deps.providers.status(),
       sending: await deps.sending.summary(),
     });
   });

@@ -45,7 +45,7 @@ export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
     return deps.token !== undefined && given !== undefined && isSameSecret(given, deps.token);
   };
 
-  return (req, res) => {
+  return async (req, res) => {
     const databaseUp = deps.isDatabaseUp();
     const status = databaseUp ? 'ok' : 'unavailable';
     res.status(databaseUp ? 200 : 503).set('Cache-Control', 'no-store');
@@ -53,6 +53,8 @@ export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
       res.json({ status });
       return;
     }
-    res.json({ status, database: databaseUp ? 'up' : 'down', providers: deps.providers.status() });
+    // The breaker's state may live in Redis: when it cannot be read, say so rather than fail the check.
+    const providers = await deps.providers.status().catch(() => 'unknown' as const);
+    res.json({ status, database: databaseUp ? 'up' : 'down', providers });
   };
 }

@@ -10,13 +10,13 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
-import { SqliteSessionStore } from '../../src/http/session-store.js';
+import { SqliteSessionStore, type RetiringSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
 import { createSqliteChallengeStore } from '../../src/mfa/challenge-store.js';
 import { createSqliteCodeStore } from '../../src/mfa/code-store.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
-import { createVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
+import { createMemoryVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
 import { createSqliteUserStore, type UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from './clock.js';
@@ -93,6 +93,8 @@ export interface TestAppOptions {
   /** Receives the app's log lines (JSON), for tests of what is logged. */
   logLines?: string[];
   logLevel?: string;
+  /** Sessions somewhere else than the app's SQLite file (a Redis session store, say). */
+  sessionStore?: RetiringSessionStore;
   /** 'relaxed' (the default) lifts the toll-fraud limits out of the way; 'defaults' keeps the real ones. */
   fraudLimits?: 'relaxed' | 'defaults';
 }
@@ -115,7 +117,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const db = openDatabase(databasePath);
   const printed: string[] = [];
   const outbox = createOutbox(clock);
-  const voiceDocuments = createVoiceDocumentStore(clock);
+  const voiceDocuments = createMemoryVoiceDocumentStore(clock);
   const providers =
     options.providers ??
     createProviders({
@@ -156,7 +158,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     providers,
     limits: createMemoryRateLimitStore(clock),
     challenges: createSqliteChallengeStore(db, clock),
-    sessionStore: new SqliteSessionStore(db, clock),
+    sessionStore: options.sessionStore ?? new SqliteSessionStore(db, clock),
     outbox,
     voiceDocuments,
     requestsPerMinute: options.requestsPerMinute ?? 10_000,

@@ -123,7 +123,11 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
           });
         } else {
           const xml = composeVoiceDocument(options.texts.spokenIntro(scope), issued.code);
-          const documentId = voiceDocuments.put({ xml, codeId: issued.id, expiresAt: issued.expiresAt });
+          const documentId = await voiceDocuments.put({
+            xml,
+            codeId: issued.id,
+            expiresAt: issued.expiresAt,
+          });
           await post('send voice code', 'Calls', {
             To: to,
             From: config.fromNumber,
@@ -137,7 +141,8 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
       } catch (error) {
         // A code that may not have gone out is never left valid; the person asks for a new one.
         codes.void(issued.id);
-        voiceDocuments.dropForCode(issued.id);
+        // The code is void already: a document the store could not drop now opens nothing, and expires with it.
+        await voiceDocuments.dropForCode(issued.id).catch(() => undefined);
         throw error;
       }
       return { handle: issued.id };
@@ -151,7 +156,7 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
     async cancel({ handle }) {
       if (!handle) return;
       codes.void(handle);
-      voiceDocuments.dropForCode(handle);
+      await voiceDocuments.dropForCode(handle);
     },
   };
 }
