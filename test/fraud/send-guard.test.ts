@@ -23,6 +23,8 @@ const US = usNumber(42);
 const CANADA = '+16135550142';
 const UK = '+442079460142';
 const UK_VOIP = '+445612345678';
+// The International Networks range of +882 (no country): a classic toll-fraud destination.
+const NO_COUNTRY_NUMBER = '+882345678901';
 
 /** For the tests of other rules: codes to new US numbers would otherwise trip the breaker first. */
 const WITHOUT_BREAKER = { SEND_BREAKER_MIN_PER_DAY: '1000' };
@@ -186,6 +188,18 @@ describe('the send guard', () => {
         'Codes cannot be sent to numbers in United Kingdom from this site. Use a number from another country.',
       );
       expect((await send({ to: CANADA })).allowed).toBe(true);
+    });
+
+    it('leaves numbers of no country (+881, +882, +883...) out of *, and sends to them only when ZZ is listed', async () => {
+      build({ ...WITHOUT_BREAKER, SMS_COUNTRIES: '*' });
+      const refused = refusal(await send({ to: NO_COUNTRY_NUMBER }));
+      expect(refused).toMatchObject({ rule: 'country' });
+      expect('message' in refused && refused.message).toBe(
+        'Codes cannot be sent to numbers in that network from this site. Use a number from another country.',
+      );
+
+      build({ ...WITHOUT_BREAKER, SMS_COUNTRIES: 'US,ZZ' });
+      expect((await send({ to: NO_COUNTRY_NUMBER })).allowed).toBe(true);
     });
 
     it('refuses VoIP numbers unless ALLOW_VOIP_NUMBERS=true', async () => {
