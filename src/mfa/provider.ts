@@ -18,6 +18,12 @@ export interface SendCodeRequest {
    * Verify) uses it never to void another account's pending code in order to send this one.
    */
   account?: number;
+  /**
+   * The account has completed a code to this number before, so it has shown it holds the phone.
+   * Twilio lets such an account cancel a code left pending by one that has not (a stranger who
+   * registered with the number), so strangers cannot hold its codes back.
+   */
+  provenHolder?: boolean;
 }
 
 export interface SendCodeResult {

@@ -197,7 +197,13 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
       let sent: { provider: string; handle?: string };
       try {
-        sent = await providers.send({ to: recipient.phone, channel, scope, account: recipient.userId });
+        sent = await providers.send({
+          to: recipient.phone,
+          channel,
+          scope,
+          account: recipient.userId,
+          provenHolder: guarded.provenHolder,
+        });
       } catch (error) {
         // A code that never went out does not count against the person, who may simply retry.
         await guarded.release();
@@ -320,7 +326,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         }
         await limits.reset(failuresKey(challenge.userId));
         await ceiling.recordSuccess(challenge.userId);
-        await sendGuard.recordVerified(challenge.phone);
+        await sendGuard.recordVerified({ to: challenge.phone, userId: challenge.userId });
         // The code did its job: the next login may have a code at once.
         await limits.reset(cooldownKey(challenge.userId, challenge.scope));
         return { ok: true, challenge: { ...challenge, closedAt: now(), closeReason: 'accepted' } };

@@ -38,6 +38,8 @@ interface Started {
   scope: Scope;
   /** The account it was started for (undefined when the caller did not say). */
   account?: number;
+  /** That account had completed a code to the number before (SendCodeRequest.provenHolder). */
+  provenHolder: boolean;
   at: number;
 }
 
@@ -150,29 +152,38 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
    * code, and cancelling it would take the code from its owner (eight accounts on one number
    * would keep cancelling the owner's). So no code is sent until it can no longer be accepted.
    */
-  function pendingForAnother(to: string, action: string, startedAt: number): ProviderError {
+  function pendingForAnother(action: string, startedAt: number): ProviderError {
     const waitSeconds = Math.max(1, Math.ceil((startedAt + codeTtlMs - now()) / 1000));
     return new ProviderError(
       'rate_limited',
       NAME,
       `${action}: a code for another account is pending for this number`,
-      {
-        retryAfterSeconds: waitSeconds,
-      },
+      { retryAfterSeconds: waitSeconds },
     );
   }
 
   /**
+   * Whether this send may cancel another account's pending verification: only when this account
+   * has completed a code to the number (it holds the phone) and the pending one was started by an
+   * account that never has, or by one this process does not know (after a restart, or on another
+   * process). Else a stranger who registered with someone's number, asking for a code just before
+   * its owner each time, could keep the owner from ever getting one.
+   */
+  const mayCancel = (provenHolder: boolean, pending: Started | undefined) =>
+    provenHolder && (pending === undefined || !pending.provenHolder);
+
+  /**
    * Starts a verification that belongs to this send alone. If Twilio answers with a verification
    * that was already pending (a cancel that failed, a send racing this one, or one started before
-   * a restart), its code could serve two challenges. When it is this account's own, it is
-   * cancelled and a fresh one started. When it is another account's, or of unknown origin and
-   * still young enough to be accepted, it is left alone and this send is refused for now.
+   * a restart), its code could serve two challenges. When it is this account's own, or one this
+   * account may cancel (see mayCancel), it is cancelled and a fresh one started. When it is
+   * another account's, or of unknown origin and still young enough to be accepted, it is left
+   * alone and this send is refused for now.
    */
   async function startFresh(
     to: string,
     channel: Channel,
-    account: number | undefined,
+    holder: { account: number | undefined; provenHolder: boolean },
     deadline: AbortSignal,
   ): Promise<string> {
     const action = `send ${channel} code`;
@@ -180,11 +191,13 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     const known = started.get(first.sid);
     const reused = first.sendAttempts > 1 || known !== undefined;
     if (!reused) return first.sid;
-    if (known && known.account !== account) throw pendingForAnother(to, action, known.at);
-    if (!known) {
+    if (known && known.account !== holder.account && !mayCancel(holder.provenHolder, known)) {
+      throw pendingForAnother(action, known.at);
+    }
+    if (!known && !mayCancel(holder.provenHolder, undefined)) {
       // Unknown origin: only a verification too old for any challenge may be cancelled.
       const createdAt = first.createdAt ?? now();
-      if (now() - createdAt < codeTtlMs) throw pendingForAnother(to, action, createdAt);
+      if (now() - createdAt < codeTtlMs) throw pendingForAnother(action, createdAt);
     }
     await cancelVerification(first.sid, deadline);
     const second = await startVerification(to, channel, deadline);
@@ -224,29 +237,28 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     name: NAME,
     channels: ['sms', 'voice'],
 
-    async send({ to, channel, scope, account }) {
+    async send({ to, channel, scope, account, provenHolder = false }) {
       forgetOld();
       const deadline = AbortSignal.timeout(timeoutMs);
       // Twilio keeps one pending verification per number and would re-send its code. Another
-      // account's pending code is never cancelled (two accounts sharing a number cannot take each
-      // other's codes); this send waits until that code can no longer be accepted.
+      // account's pending code is not cancelled (two accounts sharing a number cannot take each
+      // other's codes), save by the phone's proven holder (see mayCancel); this send waits until
+      // that code can no longer be accepted.
       const pending = [...started].filter(([, entry]) => entry.to === to);
       const othersLive = pending.filter(
-        ([, entry]) => entry.account !== account && now() - entry.at < codeTtlMs,
+        ([, entry]) =>
+          entry.account !== account && now() - entry.at < codeTtlMs && !mayCancel(provenHolder, entry),
       );
       if (othersLive.length > 0) {
-        throw pendingForAnother(
-          to,
-          `send ${channel} code`,
-          Math.max(...othersLive.map(([, entry]) => entry.at)),
-        );
+        throw pendingForAnother(`send ${channel} code`, Math.max(...othersLive.map(([, entry]) => entry.at)));
       }
-      // This account's own pending code (another scope, another browser), or a code too old to be
-      // accepted, is cancelled first, so one code never serves two scopes and every send is a new
-      // code. A failed cancel is caught by startFresh, which sees the re-used verification.
+      // This account's own pending code (another scope, another browser), a code too old to be
+      // accepted, or a stranger's when the holder asks, is cancelled first, so one code never
+      // serves two scopes and every send is a new code. A failed cancel is caught by startFresh,
+      // which sees the re-used verification.
       for (const [sid] of pending) await cancelVerification(sid, deadline).catch(() => undefined);
-      const sid = await startFresh(to, channel, account, deadline);
-      started.set(sid, { to, scope, account, at: now() });
+      const sid = await startFresh(to, channel, { account, provenHolder }, deadline);
+      started.set(sid, { to, scope, account, provenHolder, at: now() });
       return { handle: sid };
     },
 

@@ -245,6 +245,77 @@ describe('Twilio Verify provider', () => {
         expect(fake.verification(handle!)?.status).toBe('pending');
       });
 
+      describe('when the account asking has completed a code to the number before', () => {
+        // The threat: a stranger's account, registered with the owner's number, asks for a code
+        // just before the owner does, again and again, and the owner never gets one.
+        it('cancels a code pending for an account that never has, and gets its own', async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const stranger = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: STRANGER,
+          });
+
+          const owner = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          expect(fake.verification(stranger.handle!)?.status).toBe('canceled');
+          expect(
+            await twilio.verify({
+              to: ALICE,
+              scope: 'login',
+              code: fake.lastCodeFor(ALICE)!,
+              handle: owner.handle,
+              maxAgeMinutes: 1,
+            }),
+          ).toBe('valid');
+        });
+
+        it('cancels a young pending code whose starter this process does not know', async () => {
+          const elsewhere = await provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: STRANGER,
+          });
+
+          const owner = await provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          expect(owner.handle).not.toBe(elsewhere.handle);
+          expect(fake.verification(elsewhere.handle!)?.status).toBe('canceled');
+        });
+
+        it('still never cancels the code of another account that has too', async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const first = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          const refused = await providerError(
+            twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: 3, provenHolder: true }),
+          );
+
+          expect(refused.kind).toBe('rate_limited');
+          expect(fake.verification(first.handle!)?.status).toBe('pending');
+        });
+      });
+
       it("still cancels the same account's pending code of another scope", async () => {
         const twilio = provider({}, 2_000, FIVE_MINUTES);
         const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
