@@ -18,7 +18,8 @@ import { buildFraudGuard, fraudConfigFrom } from '../helpers/fraud.js';
 
 // The threat: a stranger who knows someone's number registers an account with it and asks for
 // codes. With Twilio Verify (one pending verification per number, re-sent when started again) the
-// stranger's pending code used to hold the owner's back. The service, the guard with the defaults, and the
+// stranger's pending code used to hold the owner's back, and a send Twilio refused after re-sending
+// a code was handed back uncounted. The service, the guard with the defaults, and the
 // real adapter against the fake Twilio. Fictional number: +1 202 555 0142.
 
 const NUMBER = '+12025550142';
@@ -122,5 +123,27 @@ describe('two accounts on one number, with Twilio Verify', () => {
       expect.objectContaining({ ok: true }),
       expect.objectContaining({ ok: true }),
     ]);
+  });
+
+  it('counts every message Twilio delivered for a send it then refused: at most 3 reach the number in 10 minutes', async () => {
+    // Two processes, so the second learns of the owner's pending code only from Twilio's answer,
+    // after Twilio has re-sent it (by voice, as the stranger asked).
+    const [first, second] = [siteProcess(), siteProcess()];
+    expect(await logIn(first, OWNER, '192.0.2.1')).toMatchObject({ ok: true });
+
+    const strangerOutcomes: unknown[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+      strangerOutcomes.push(await logIn(second, STRANGER, '198.51.100.9', 'voice'));
+    }
+
+    expect(fake.sentCodes().map((sent) => sent.channel)).toEqual(['sms', 'call', 'call']);
+    expect(strangerOutcomes.slice(0, 2)).toEqual([
+      { ok: false, reason: 'provider rate_limited' },
+      { ok: false, reason: 'provider rate_limited' },
+    ]);
+    expect(strangerOutcomes.slice(2)).toEqual(
+      Array.from({ length: 4 }, () => expect.objectContaining({ ok: false, reason: 'not_now' })),
+    );
   });
 });

@@ -1,6 +1,6 @@
 import type { TwilioConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
-import type { Channel, MfaProvider, Scope, VerifyOutcome } from '../provider.js';
+import type { Channel, MfaProvider, ProviderDelivery, Scope, VerifyOutcome } from '../provider.js';
 import { basicAuth, callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';
 import type { HttpAnswer } from './http.js';
 
@@ -151,14 +151,19 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
    * Another account's code is pending for this number: a new verification would re-send that
    * code, and cancelling it would take the code from its owner (eight accounts on one number
    * would keep cancelling the owner's). So no code is sent until it can no longer be accepted.
+   * `delivered` says whether Twilio has already re-sent the pending code in answering this send.
    */
-  function pendingForAnother(action: string, startedAt: number): ProviderError {
+  function pendingForAnother(
+    action: string,
+    startedAt: number,
+    delivered: ProviderDelivery = 'no',
+  ): ProviderError {
     const waitSeconds = Math.max(1, Math.ceil((startedAt + codeTtlMs - now()) / 1000));
     return new ProviderError(
       'rate_limited',
       NAME,
       `${action}: a code for another account is pending for this number`,
-      { retryAfterSeconds: waitSeconds },
+      { retryAfterSeconds: waitSeconds, delivered },
     );
   }
 
@@ -178,7 +183,8 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
    * a restart), its code could serve two challenges. When it is this account's own, or one this
    * account may cancel (see mayCancel), it is cancelled and a fresh one started. When it is
    * another account's, or of unknown origin and still young enough to be accepted, it is left
-   * alone and this send is refused for now.
+   * alone and this send is refused for now; Twilio has re-sent that code to the phone by then, so
+   * the refusal says it was delivered.
    */
   async function startFresh(
     to: string,
@@ -192,12 +198,12 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     const reused = first.sendAttempts > 1 || known !== undefined;
     if (!reused) return first.sid;
     if (known && known.account !== holder.account && !mayCancel(holder.provenHolder, known)) {
-      throw pendingForAnother(action, known.at);
+      throw pendingForAnother(action, known.at, 'yes');
     }
     if (!known && !mayCancel(holder.provenHolder, undefined)) {
       // Unknown origin: only a verification too old for any challenge may be cancelled.
       const createdAt = first.createdAt ?? now();
-      if (now() - createdAt < codeTtlMs) throw pendingForAnother(action, createdAt);
+      if (now() - createdAt < codeTtlMs) throw pendingForAnother(action, createdAt, 'yes');
     }
     await cancelVerification(first.sid, deadline);
     const second = await startVerification(to, channel, deadline);
@@ -206,6 +212,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
         'unavailable',
         NAME,
         `send ${channel} code: a cancelled verification came back`,
+        { delivered: 'yes' },
       );
     }
     return second.sid;

@@ -245,6 +245,40 @@ describe('Twilio Verify provider', () => {
         expect(fake.verification(handle!)?.status).toBe('pending');
       });
 
+      it('says the refusal delivered nothing when it is refused before Twilio is asked', async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+
+        const refused = await providerError(
+          twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER }),
+        );
+
+        expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'no' });
+      });
+
+      it('says the refusal delivered a message when Twilio had already re-sent the pending code', async () => {
+        // Another process (or this one before a restart) started the owner's code: this adapter
+        // learns of it only from Twilio's answer, which has re-sent that code to the phone.
+        await provider({}, 2_000, FIVE_MINUTES).send({
+          to: ALICE,
+          channel: 'sms',
+          scope: 'login',
+          account: OWNER,
+        });
+
+        const refused = await providerError(
+          provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'voice',
+            scope: 'login',
+            account: STRANGER,
+          }),
+        );
+
+        expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'yes' });
+        expect(fake.sentCodes().map((sent) => sent.channel)).toEqual(['sms', 'call']);
+      });
+
       describe('when the account asking has completed a code to the number before', () => {
         // The threat: a stranger's account, registered with the owner's number, asks for a code
         // just before the owner does, again and again, and the owner never gets one.
@@ -493,7 +527,7 @@ describe('Twilio Verify provider', () => {
         fake.setMode('hang');
         const twilio = provider({}, 300);
 
-        await expectUnavailableWithin(1_000, () =>
+        const error = await expectUnavailableWithin(1_000, () =>
           action === 'send'
             ? twilio.send({ to: ALICE, channel: 'sms', scope: 'login' })
             : twilio.verify({
@@ -504,6 +538,8 @@ describe('Twilio Verify provider', () => {
                 maxAgeMinutes: 5,
               }),
         );
+        // The request went out and no answer came: a code may have been sent.
+        expect(error.delivered).toBe('maybe');
       },
     );
 
@@ -524,6 +560,7 @@ describe('Twilio Verify provider', () => {
 
       expect(error.kind).toBe('unavailable');
       expect(error.message).toContain('ECONNREFUSED');
+      expect(error.delivered).toBe('no');
     });
 
     it('keeps credentials, codes and phone numbers out of error messages', async () => {
