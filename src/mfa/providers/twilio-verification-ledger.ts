@@ -18,6 +18,8 @@ export interface StartedVerification {
   account?: number;
   /** When it was started, in milliseconds since the epoch by the app's clock. */
   startedAt: number;
+  /** That account had completed a code to the number before (SendCodeRequest.provenHolder). */
+  provenHolder?: boolean;
 }
 
 export interface TwilioVerificationLedger {

@@ -1,6 +1,6 @@
 import type { TwilioConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
-import type { Channel, MfaProvider, VerifyOutcome } from '../provider.js';
+import type { Channel, MfaProvider, ProviderDelivery, VerifyOutcome } from '../provider.js';
 import { basicAuth, callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';
 import type { HttpAnswer } from './http.js';
 import {
@@ -140,30 +140,45 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
    * Another account's code is pending for this number: a new verification would re-send that
    * code, and cancelling it would take the code from its owner (eight accounts on one number
    * would keep cancelling the owner's). So no code is sent until it can no longer be accepted.
+   * `delivered` says whether Twilio has already re-sent the pending code in answering this send.
    */
-  function pendingForAnother(to: string, action: string, startedAt: number): ProviderError {
+  function pendingForAnother(
+    action: string,
+    startedAt: number,
+    delivered: ProviderDelivery = 'no',
+  ): ProviderError {
     const waitSeconds = Math.max(1, Math.ceil((startedAt + codeTtlMs - now()) / 1000));
     return new ProviderError(
       'rate_limited',
       NAME,
       `${action}: a code for another account is pending for this number`,
-      {
-        retryAfterSeconds: waitSeconds,
-      },
+      { retryAfterSeconds: waitSeconds, delivered },
     );
   }
 
   /**
+   * Whether this send may cancel another account's pending verification: only when this account
+   * has completed a code to the number (it holds the phone) and the pending one was started by an
+   * account that never has, or by one the ledger does not know (started before a restart). Else a
+   * stranger who registered with someone's number, asking for a code just before its owner each
+   * time, could keep the owner from ever getting one.
+   */
+  const mayCancel = (provenHolder: boolean, pending: StartedVerification | null) =>
+    provenHolder && (pending === null || pending.provenHolder !== true);
+
+  /**
    * Starts a verification that belongs to this send alone. If Twilio answers with a verification
    * that was already pending (a cancel that failed, a send racing this one, or one started before
-   * a restart), its code could serve two challenges. When it is this account's own, it is
-   * cancelled and a fresh one started. When it is another account's, or of unknown origin and
-   * still young enough to be accepted, it is left alone and this send is refused for now.
+   * a restart), its code could serve two challenges. When it is this account's own, or one this
+   * account may cancel (see mayCancel), it is cancelled and a fresh one started. When it is
+   * another account's, or of unknown origin and still young enough to be accepted, it is left
+   * alone and this send is refused for now; Twilio has re-sent that code to the phone by then, so
+   * the refusal says it was delivered.
    */
   async function startFresh(
     to: string,
     channel: Channel,
-    account: number | undefined,
+    holder: { account: number | undefined; provenHolder: boolean },
     deadline: AbortSignal,
   ): Promise<string> {
     const action = `send ${channel} code`;
@@ -171,11 +186,13 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     const known = await ledger.find(first.sid);
     const reused = first.sendAttempts > 1 || known !== null;
     if (!reused) return first.sid;
-    if (known && known.account !== account) throw pendingForAnother(to, action, known.startedAt);
-    if (!known) {
+    if (known && known.account !== holder.account && !mayCancel(holder.provenHolder, known)) {
+      throw pendingForAnother(action, known.startedAt, 'yes');
+    }
+    if (!known && !mayCancel(holder.provenHolder, null)) {
       // Unknown origin: only a verification too old for any challenge may be cancelled.
       const createdAt = first.createdAt ?? now();
-      if (now() - createdAt < codeTtlMs) throw pendingForAnother(to, action, createdAt);
+      if (now() - createdAt < codeTtlMs) throw pendingForAnother(action, createdAt, 'yes');
     }
     await cancelVerification(first.sid, deadline);
     const second = await startVerification(to, channel, deadline);
@@ -184,6 +201,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
         'unavailable',
         NAME,
         `send ${channel} code: a cancelled verification came back`,
+        { delivered: 'yes' },
       );
     }
     return second.sid;
@@ -215,28 +233,36 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     name: NAME,
     channels: ['sms', 'voice'],
 
-    async send({ to, channel, scope, account }) {
+    async send({ to, channel, scope, account, provenHolder = false }) {
       const deadline = AbortSignal.timeout(timeoutMs);
       // Twilio keeps one pending verification per number and would re-send its code. Another
-      // account's pending code is never cancelled (two accounts sharing a number cannot take each
-      // other's codes); this send waits until that code can no longer be accepted.
+      // account's pending code is not cancelled (two accounts sharing a number cannot take each
+      // other's codes), save by the phone's proven holder (see mayCancel); this send waits until
+      // that code can no longer be accepted.
       const pending = await ledger.pendingFor(to);
       const othersLive = pending.filter(
-        (entry) => entry.account !== account && now() - entry.startedAt < codeTtlMs,
+        (entry) =>
+          entry.account !== account && now() - entry.startedAt < codeTtlMs && !mayCancel(provenHolder, entry),
       );
       if (othersLive.length > 0) {
         throw pendingForAnother(
-          to,
           `send ${channel} code`,
           Math.max(...othersLive.map((entry) => entry.startedAt)),
         );
       }
-      // This account's own pending code (another scope, another browser), or a code too old to be
-      // accepted, is cancelled first, so one code never serves two scopes and every send is a new
-      // code. A failed cancel is caught by startFresh, which sees the re-used verification.
+      // This account's own pending code (another scope, another browser), a code too old to be
+      // accepted, or a stranger's when the holder asks, is cancelled first, so one code never
+      // serves two scopes and every send is a new code. A failed cancel is caught by startFresh,
+      // which sees the re-used verification.
       for (const { sid } of pending) await cancelVerification(sid, deadline).catch(() => undefined);
-      const sid = await startFresh(to, channel, account, deadline);
-      const verification: StartedVerification = { sid, to, scope, startedAt: now() };
+      const sid = await startFresh(to, channel, { account, provenHolder }, deadline);
+      const verification: StartedVerification = {
+        sid,
+        to,
+        scope,
+        startedAt: now(),
+        ...(provenHolder ? { provenHolder } : {}),
+      };
       await ledger.record(account === undefined ? verification : { ...verification, account });
       return { handle: sid };
     },

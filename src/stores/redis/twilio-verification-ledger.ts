@@ -67,13 +67,15 @@ const storedVerification = z.object({
   scope: z.enum(SCOPES),
   account: whole.optional(),
   startedAt: whole,
+  provenHolder: z.enum(['0', '1']).optional(),
 });
 
 function toVerification(flatHash: string[]): StartedVerification {
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < flatHash.length; i += 2) fields[flatHash[i]!] = flatHash[i + 1]!;
-  const { account, ...rest } = storedVerification.parse(fields);
-  return account === undefined ? rest : { ...rest, account };
+  const { account, provenHolder, ...rest } = storedVerification.parse(fields);
+  const verification: StartedVerification = provenHolder === '1' ? { ...rest, provenHolder: true } : rest;
+  return account === undefined ? verification : { ...verification, account };
 }
 
 export function createRedisTwilioVerificationLedger(
@@ -90,8 +92,9 @@ export function createRedisTwilioVerificationLedger(
     callRedis('Twilio verifications', operation, commandTimeoutMs);
 
   return {
-    async record({ sid, to, scope, account, startedAt }) {
+    async record({ sid, to, scope, account, startedAt, provenHolder }) {
       const fields = ['to', to, 'scope', scope, 'startedAt', String(startedAt)];
+      if (provenHolder) fields.push('provenHolder', '1');
       if (account !== undefined) fields.push('account', String(account));
       await call(() =>
         RECORD(

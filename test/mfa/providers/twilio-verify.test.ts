@@ -263,6 +263,111 @@ describe('Twilio Verify provider', () => {
         expect(fake.verification(handle!)?.status).toBe('pending');
       });
 
+      it('says the refusal delivered nothing when it is refused before Twilio is asked', async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+
+        const refused = await providerError(
+          twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER }),
+        );
+
+        expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'no' });
+      });
+
+      it('says the refusal delivered a message when Twilio had already re-sent the pending code', async () => {
+        // Another process (or this one before a restart) started the owner's code: this adapter
+        // learns of it only from Twilio's answer, which has re-sent that code to the phone.
+        await provider({}, 2_000, FIVE_MINUTES).send({
+          to: ALICE,
+          channel: 'sms',
+          scope: 'login',
+          account: OWNER,
+        });
+
+        const refused = await providerError(
+          provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'voice',
+            scope: 'login',
+            account: STRANGER,
+          }),
+        );
+
+        expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'yes' });
+        expect(fake.sentCodes().map((sent) => sent.channel)).toEqual(['sms', 'call']);
+      });
+
+      describe('when the account asking has completed a code to the number before', () => {
+        // The threat: a stranger's account, registered with the owner's number, asks for a code
+        // just before the owner does, again and again, and the owner never gets one.
+        it('cancels a code pending for an account that never has, and gets its own', async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const stranger = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: STRANGER,
+          });
+
+          const owner = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          expect(fake.verification(stranger.handle!)?.status).toBe('canceled');
+          expect(
+            await twilio.verify({
+              to: ALICE,
+              scope: 'login',
+              code: fake.lastCodeFor(ALICE)!,
+              handle: owner.handle,
+              maxAgeMinutes: 1,
+            }),
+          ).toBe('valid');
+        });
+
+        it('cancels a young pending code whose starter this process does not know', async () => {
+          const elsewhere = await provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: STRANGER,
+          });
+
+          const owner = await provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          expect(owner.handle).not.toBe(elsewhere.handle);
+          expect(fake.verification(elsewhere.handle!)?.status).toBe('canceled');
+        });
+
+        it('still never cancels the code of another account that has too', async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const first = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          const refused = await providerError(
+            twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: 3, provenHolder: true }),
+          );
+
+          expect(refused.kind).toBe('rate_limited');
+          expect(fake.verification(first.handle!)?.status).toBe('pending');
+        });
+      });
+
       it("still cancels the same account's pending code of another scope", async () => {
         const twilio = provider({}, 2_000, FIVE_MINUTES);
         const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
@@ -539,7 +644,7 @@ describe('Twilio Verify provider', () => {
         fake.setMode('hang');
         const twilio = provider({}, 300);
 
-        await expectUnavailableWithin(1_000, () =>
+        const error = await expectUnavailableWithin(1_000, () =>
           action === 'send'
             ? twilio.send({ to: ALICE, channel: 'sms', scope: 'login' })
             : twilio.verify({
@@ -550,6 +655,8 @@ describe('Twilio Verify provider', () => {
                 maxAgeMinutes: 5,
               }),
         );
+        // The request went out and no answer came: a code may have been sent.
+        expect(error.delivered).toBe('maybe');
       },
     );
 
@@ -570,6 +677,7 @@ describe('Twilio Verify provider', () => {
 
       expect(error.kind).toBe('unavailable');
       expect(error.message).toContain('ECONNREFUSED');
+      expect(error.delivered).toBe('no');
     });
 
     it('keeps credentials, codes and phone numbers out of error messages', async () => {
