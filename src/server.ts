@@ -13,7 +13,7 @@ import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
 import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createProviders } from './mfa/providers/index.js';
-import { createVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
+import { createMemoryVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
 import { createSqlAuditLog } from './stores/sql/audit-log.js';
 import { createSqlChallengeStore } from './stores/sql/challenge-store.js';
 import { createSqlCodeEntryCeiling } from './stores/sql/code-entry-ceiling.js';
@@ -69,7 +69,7 @@ async function main() {
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
   const voiceDocuments = config.providers.includes('signalwire')
-    ? createVoiceDocumentStore(clock)
+    ? createMemoryVoiceDocumentStore(clock)
     : undefined;
   const providers = createProviders({
     config,

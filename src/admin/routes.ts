@@ -78,7 +78,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
         isAdmin: isAdminUser(account),
       })),
       events,
-      providers: deps.providers.status(),
+      providers: await deps.providers.status(),
       sending: await deps.sending.summary(),
     });
   });

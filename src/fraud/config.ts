@@ -1,5 +1,6 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
+import { UNKNOWN_COUNTRY } from './destination.js';
 
 /**
  * The variables of the toll-fraud guard: a zod shape that src/config.ts spreads into the site's
@@ -25,7 +26,10 @@ export interface RegistrationLimits {
 export interface FraudConfig {
   /** enforce refuses; record only logs and counts what it would have refused. */
   mode: FraudGuardMode;
-  /** ISO 3166 alpha-2 codes that codes may be sent to, or '*' for every country. */
+  /**
+   * ISO 3166 alpha-2 codes that codes may be sent to, or '*' for every country. Numbers of no
+   * country (satellite and global networks, classic toll-fraud ranges) only when 'ZZ' is listed.
+   */
   countries: '*' | string[];
   /** Codes in all, across the site, per UTC day. */
   budgetPerDay: number;
@@ -62,11 +66,20 @@ const countryListSchema = z.preprocess(
         .map((code) => code.trim().toUpperCase())
         .filter(Boolean);
       if (codes.length === 1 && codes[0] === '*') return '*';
-      const unknown = codes.filter((code) => !/^[A-Z]{2}$/.test(code) || !isSupportedCountry(code));
+      if (codes.includes('*')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `* stands alone (every country, numbers of no country excepted); to list ${UNKNOWN_COUNTRY} too, name the countries: US,CA,${UNKNOWN_COUNTRY}`,
+        });
+        return z.NEVER;
+      }
+      const unknown = codes.filter(
+        (code) => code !== UNKNOWN_COUNTRY && (!/^[A-Z]{2}$/.test(code) || !isSupportedCountry(code)),
+      );
       if (unknown.length > 0 || codes.length === 0) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown country code ${unknown.join(', ') || raw}; use ISO 3166 codes such as US,CA,GB, or * for all`,
+          message: `unknown country code ${unknown.join(', ') || raw}; use ISO 3166 codes such as US,CA,GB, ${UNKNOWN_COUNTRY} for numbers of no country, or * for all countries`,
         });
         return z.NEVER;
       }

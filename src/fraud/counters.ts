@@ -20,10 +20,13 @@ export const RULE_LABELS = {
   number_day: 'codes per number in a day',
   address_hour: 'codes per address in an hour',
   address_day: 'codes per address in a day',
+  network_hour: 'codes per IPv6 /48 in an hour',
+  network_day: 'codes per IPv6 /48 in a day',
   address_countries: 'countries per address in a day',
   budget: 'daily budget',
   breaker: 'conversion breaker',
   registrations_per_address: 'new accounts per address in an hour',
+  registrations_per_network: 'new accounts per IPv6 /48 in an hour',
   accounts_per_phone: 'accounts per phone number',
 } as const;
 export type FraudRule = keyof typeof RULE_LABELS;
@@ -78,6 +81,18 @@ export async function takeCounters<Rule extends FraudRule>(
     },
   };
 }
+
+/**
+ * An IPv6 /48 (one site's allocation: 65,536 /64s) may do this many times what one address may,
+ * so rotating through its /64s buys little, while several people on one network still fit.
+ */
+export const NETWORK_LIMIT_FACTOR = 5;
+
+/**
+ * Once the daily budget is spent, numbers that completed a code recently still get codes, up to
+ * this multiple of SEND_BUDGET_PER_DAY: a hard ceiling on a day's bill.
+ */
+export const VERIFIED_BUDGET_FACTOR = 2;
 
 /** The site-wide daily budget counts per UTC day, so "spent today" means what an operator expects. */
 export const utcDay = (now: Date) => now.toISOString().slice(0, 10);

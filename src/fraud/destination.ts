@@ -50,7 +50,13 @@ export function checkDestination(
   config: Pick<FraudConfig, 'countries' | 'allowVoipNumbers'>,
 ): DestinationCheck {
   const destination = destinationOf(e164);
-  if (config.countries !== '*' && !config.countries.includes(destination.country)) {
+  // '*' is every country: numbers of no country (+881, +882, +883...), where most premium and
+  // satellite ranges sit, go only where the operator lists UNKNOWN_COUNTRY ('ZZ') by name.
+  const allowed =
+    config.countries === '*'
+      ? destination.country !== UNKNOWN_COUNTRY
+      : config.countries.includes(destination.country);
+  if (!allowed) {
     return {
       ok: false,
       destination,

@@ -1,16 +1,26 @@
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
+import { clientNetworkKeysOf } from '../http/client-address.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import { maskPhone } from '../users/phone.js';
 import type { FraudConfig } from './config.js';
-import { HOUR_MS, createFraudNotes, secondsUntilClear, takeCounters, type Violation } from './counters.js';
+import {
+  HOUR_MS,
+  NETWORK_LIMIT_FACTOR,
+  createFraudNotes,
+  secondsUntilClear,
+  takeCounters,
+  type CounterSpec,
+  type Violation,
+} from './counters.js';
 import { checkDestination, countryName, type DestinationRule } from './destination.js';
 import type { SendingStore } from './store.js';
 
 /**
  * New accounts are where pumping starts: every account is a password away from a paid code. At
- * most `perAddressPerHour` new accounts per address, at most `accountsPerPhone` accounts per
+ * most `perAddressPerHour` new accounts per address (and five times that per IPv6 /48, whose
+ * 65,536 /64s one party can rotate through), at most `accountsPerPhone` accounts per
  * number, and only numbers codes may be sent to (country list, no VoIP). Taken before the slow
  * password hash, so parallel sign-ups stop at the same limits; handed back when no account was made.
  */
@@ -22,7 +32,11 @@ export type RegistrationDecision =
       complete(created: boolean): Promise<void>;
     }
   | { allowed: false; rule: DestinationRule | 'accounts_per_phone'; message: string }
-  | { allowed: false; rule: 'registrations_per_address'; retryAfterSeconds: number };
+  | {
+      allowed: false;
+      rule: 'registrations_per_address' | 'registrations_per_network';
+      retryAfterSeconds: number;
+    };
 
 export interface RegistrationGuard {
   reserveRegistration(attempt: { clientKey: string; phone: string }): Promise<RegistrationDecision>;
@@ -66,13 +80,26 @@ export function createRegistrationGuard(deps: {
         if (notes.enforcing) return { allowed: false, rule: destination.rule, message: destination.message };
       }
 
-      const taken = await takeCounters(limits, [
+      const { site } = clientNetworkKeysOf(clientKey);
+      const perNetwork: CounterSpec<'registrations_per_network'>[] =
+        site === null
+          ? []
+          : [
+              {
+                key: `fraud:register:network:${site}`,
+                windowMs: HOUR_MS,
+                limit: NETWORK_LIMIT_FACTOR * config.registration.perAddressPerHour,
+                rule: 'registrations_per_network',
+              },
+            ];
+      const taken = await takeCounters<'registrations_per_address' | 'registrations_per_network'>(limits, [
         {
           key: `fraud:register:address:${clientKey}`,
           windowMs: HOUR_MS,
           limit: config.registration.perAddressPerHour,
           rule: 'registrations_per_address',
         },
+        ...perNetwork,
       ]);
       // Accounts already made, plus sign-ups racing this one: two at once cannot both be the third.
       const inFlightKey = `fraud:register:phone:${phone}`;
@@ -100,7 +127,7 @@ export function createRegistrationGuard(deps: {
           return { allowed: false, rule: 'accounts_per_phone', message: ACCOUNTS_PER_PHONE_MESSAGE };
         return {
           allowed: false,
-          rule: 'registrations_per_address',
+          rule: taken.violations[0]!.rule,
           retryAfterSeconds: secondsUntilClear(taken.violations, now),
         };
       }

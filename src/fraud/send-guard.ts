@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
+import { clientNetworkKeysOf } from '../http/client-address.js';
 import { describeChannel, type Channel, type Scope } from '../mfa/provider.js';
 import { maskPhone } from '../users/phone.js';
 import { createConversionBreaker, type ConversionBreaker } from './breaker.js';
@@ -10,6 +11,8 @@ import {
   DAY_MS,
   HOUR_MS,
   MINUTE_MS,
+  NETWORK_LIMIT_FACTOR,
+  VERIFIED_BUDGET_FACTOR,
   budgetKey,
   createFraudNotes,
   msUntilUtcMidnight,
@@ -33,8 +36,15 @@ import type { SendingStore } from './store.js';
 
 export type SendLimitRule = Exclude<
   FraudRule,
-  DestinationRule | 'registrations_per_address' | 'accounts_per_phone'
+  DestinationRule | 'registrations_per_address' | 'registrations_per_network' | 'accounts_per_phone'
 >;
+
+/**
+ * A number that completed a code this recently still gets codes when the budget is spent or its
+ * country is paused. Not for ever: numbers change hands, and one verification must not buy an
+ * exemption for good.
+ */
+export const VERIFIED_EXEMPTION_MS = 30 * DAY_MS;
 
 export interface SendAttempt {
   userId: number;
@@ -50,9 +60,14 @@ export type SendDecision =
   | {
       allowed: true;
       country: string;
+      /**
+       * This account has completed a code to this number before: it has shown it holds the phone.
+       * Passed to the provider (Twilio may then cancel a code left pending by an account that has not).
+       */
+      provenHolder: boolean;
       /** The code did not go out: everything this send took is handed back. */
       release(): Promise<void>;
-      /** The code went out: counted as sent for the operator's view. */
+      /** The code went out, or may have: counted as sent, for the operator's view and the breaker. */
       confirm(): Promise<void>;
     }
   | { allowed: false; rule: DestinationRule; message: string }
@@ -60,8 +75,8 @@ export type SendDecision =
 
 export interface SendGuard {
   reserveSend(attempt: SendAttempt): Promise<SendDecision>;
-  /** A code to this number was entered right: it is a number that completes codes. */
-  recordVerified(to: string): Promise<void>;
+  /** A code to this number was entered right, by this account: a number, and a holder, that complete codes. */
+  recordVerified(verified: { to: string; userId: number }): Promise<void>;
   readonly breaker: ConversionBreaker;
 }
 
@@ -80,16 +95,22 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
   const breaker = createConversionBreaker({ limits, store, clock, minPerDay: config.breakerMinPerDay });
   const limitsOf = config.send;
 
-  /** At most `countriesPerAddressPerDay` distinct destination countries per address. */
-  async function takeAddressCountry(clientKey: string, country: string) {
-    const seenKey = `fraud:send:address:country:${clientKey}:${country}`;
-    const seen = await limits.increment(seenKey, DAY_MS);
+  /**
+   * At most `countriesPerAddressPerDay` distinct destination countries per address and UTC day.
+   * Both keys name the day and end at its midnight: keys with windows of their own drift apart
+   * (a country "seen" in a window the count no longer covers), which let a fourth country in.
+   */
+  async function takeAddressCountry(clientKey: string, country: string, now: Date) {
+    const day = utcDay(now);
+    const windowMs = msUntilUtcMidnight(now);
+    const seenKey = `fraud:send:address:country:${day}:${clientKey}:${country}`;
+    const seen = await limits.increment(seenKey, windowMs);
     const releaseSeen = () => limits.decrement(seenKey);
     if (seen.count > 1) return { violations: [], release: releaseSeen };
     const countries = await takeCounters(limits, [
       {
-        key: `fraud:send:address:countries:${clientKey}`,
-        windowMs: DAY_MS,
+        key: `fraud:send:address:countries:${day}:${clientKey}`,
+        windowMs,
         limit: limitsOf.countriesPerAddressPerDay,
         rule: 'address_countries' as const,
       },
@@ -103,26 +124,45 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
     };
   }
 
-  /** The counters every send takes, the budget last. */
-  function sendCounters(
-    attempt: SendAttempt,
-    now: Date,
-    verifiedBefore: boolean,
-  ): CounterSpec<SendLimitRule>[] {
-    const { to, clientKey } = attempt;
-    return [
+  /**
+   * The per-number counters. A stranger who registers accounts with someone's number must not use
+   * up its owner's codes (an attack review locked an owner out for a day that way), so an account
+   * that has completed a code to the number counts against an allowance of its own. Everyone else
+   * shares the number's common allowance, which the holder's codes also count towards without
+   * being refused by it: at most (each holder's own + the common) codes reach one phone, and
+   * holders are accounts that have shown they hold it.
+   */
+  function numberCounters(attempt: SendAttempt, provenHolder: boolean): CounterSpec<SendLimitRule>[] {
+    const { to, userId } = attempt;
+    const windows = [
       {
-        key: `fraud:send:number:10min:${to}`,
+        name: '10min',
         windowMs: 10 * MINUTE_MS,
         limit: limitsOf.perNumberPer10Minutes,
         rule: 'number_10min',
       },
-      {
-        key: `fraud:send:number:day:${to}`,
-        windowMs: DAY_MS,
-        limit: limitsOf.perNumberPerDay,
-        rule: 'number_day',
-      },
+      { name: 'day', windowMs: DAY_MS, limit: limitsOf.perNumberPerDay, rule: 'number_day' },
+    ] as const;
+    return windows.flatMap(({ name, windowMs, limit, rule }) => {
+      const common = `fraud:send:number:${name}:${to}`;
+      if (!provenHolder) return [{ key: common, windowMs, limit, rule }];
+      return [
+        { key: `${common}:acct:${userId}`, windowMs, limit, rule },
+        { key: common, windowMs, limit: Number.POSITIVE_INFINITY, rule },
+      ];
+    });
+  }
+
+  /** The counters every send takes, the budget last. */
+  function sendCounters(
+    attempt: SendAttempt,
+    now: Date,
+    facts: { verifiedRecently: boolean; provenHolder: boolean; network: string | null },
+  ): CounterSpec<SendLimitRule>[] {
+    const { clientKey } = attempt;
+    const { network } = facts;
+    return [
+      ...numberCounters(attempt, facts.provenHolder),
       {
         key: `fraud:send:address:hour:${clientKey}`,
         windowMs: HOUR_MS,
@@ -135,11 +175,29 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
         limit: limitsOf.perAddressPerDay,
         rule: 'address_day',
       },
-      // Every code spends the budget; once it is spent, only numbers that completed a code before get one.
+      // An IPv6 client can rotate through the 65,536 /64s of its /48: the /48 has a wider limit.
+      ...(network === null
+        ? []
+        : [
+            {
+              key: `fraud:send:network:hour:${network}`,
+              windowMs: HOUR_MS,
+              limit: NETWORK_LIMIT_FACTOR * limitsOf.perAddressPerHour,
+              rule: 'network_hour' as const,
+            },
+            {
+              key: `fraud:send:network:day:${network}`,
+              windowMs: DAY_MS,
+              limit: NETWORK_LIMIT_FACTOR * limitsOf.perAddressPerDay,
+              rule: 'network_day' as const,
+            },
+          ]),
+      // Every code spends the budget; once it is spent, only numbers that completed a code
+      // recently get one, and they too stop at the hard ceiling.
       {
         key: budgetKey(now),
         windowMs: msUntilUtcMidnight(now),
-        limit: verifiedBefore ? Number.POSITIVE_INFINITY : config.budgetPerDay,
+        limit: facts.verifiedRecently ? VERIFIED_BUDGET_FACTOR * config.budgetPerDay : config.budgetPerDay,
         rule: 'budget',
       },
     ];
@@ -165,7 +223,7 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
     if (once.count !== 1) return;
     logger.error(
       { budget: config.budgetPerDay, mode: config.mode },
-      'daily send budget (SEND_BUDGET_PER_DAY) is spent: until midnight UTC only numbers that completed a code before get codes',
+      `daily send budget (SEND_BUDGET_PER_DAY) is spent: until midnight UTC only numbers that completed a code in the last 30 days get codes, up to ${VERIFIED_BUDGET_FACTOR * config.budgetPerDay}`,
     );
     await audit.record({
       type: 'send_budget_spent',
@@ -197,21 +255,30 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
         if (notes.enforcing) return { allowed: false, rule: destination.rule, message: destination.message };
       }
 
-      const verifiedBefore = await store.isVerifiedNumber(to);
-      const counters = await takeCounters(limits, sendCounters(attempt, now, verifiedBefore));
-      const countries = await takeAddressCountry(clientKey, country);
-      const breakerTaken = verifiedBefore ? null : await breaker.reserve(country);
-
-      if (breakerTaken?.opened) await noticePause(country, clientKey);
-
-      const violations: Violation<SendLimitRule>[] = [
-        ...counters.violations,
-        ...countries.violations,
-        ...(breakerTaken?.violation ? [breakerTaken.violation] : []),
-      ];
+      const [verifiedRecently, provenHolder] = await Promise.all([
+        store.isVerifiedNumber(to, new Date(now.getTime() - VERIFIED_EXEMPTION_MS)),
+        store.hasAccountVerified(to, attempt.userId),
+      ]);
+      const networks = clientNetworkKeysOf(clientKey);
+      const counters = await takeCounters(
+        limits,
+        sendCounters(attempt, now, { verifiedRecently, provenHolder, network: networks.site }),
+      );
+      const countries = await takeAddressCountry(clientKey, country, now);
+      const violations: Violation<SendLimitRule>[] = [...counters.violations, ...countries.violations];
       const release = async () => {
-        await Promise.all([counters.release(), countries.release(), breakerTaken?.release()]);
+        await Promise.all([counters.release(), countries.release()]);
       };
+
+      // The breaker last, and only about a send every other rule let through (in record mode
+      // every send goes out, so each is asked): a send refused anyway must not pause a country.
+      // A /48 is one network to it, as an IPv4 address is.
+      const breakerNetwork = networks.site ?? networks.client;
+      const asksBreaker = !verifiedRecently && (violations.length === 0 || !notes.enforcing);
+      const breakerCheck = asksBreaker ? await breaker.check(country, breakerNetwork) : null;
+      if (breakerCheck?.opened) await noticePause(country, clientKey);
+      if (breakerCheck?.violation) violations.push(breakerCheck.violation);
+
       for (const violation of violations) await note(violation);
       if (violations.length > 0 && notes.enforcing) {
         await release();
@@ -223,12 +290,24 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
       }
       // Only a send that goes ahead spends the budget for good.
       await noticeBudgetSpent(now, counters.counts.at(-1)!.count);
-      return { allowed: true, country, release, confirm: () => store.countEvent(country, 'sent') };
+      return {
+        allowed: true,
+        country,
+        provenHolder,
+        release,
+        async confirm() {
+          await store.countEvent(country, 'sent');
+          // The breaker counts codes that went out, never reservations handed back.
+          if (!verifiedRecently) await breaker.countSent(country, breakerNetwork);
+        },
+      };
     },
 
-    async recordVerified(to) {
-      await store.markVerified(to);
-      await store.countEvent(destinationOf(to).country, 'verified');
+    async recordVerified({ to, userId }) {
+      const { firstToday } = await store.markVerified(to, userId);
+      const { country } = destinationOf(to);
+      await store.countEvent(country, 'verified');
+      if (firstToday) await store.countEvent(country, 'verified_number');
     },
   };
 }

@@ -2,7 +2,14 @@ import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import type { ConversionBreaker } from './breaker.js';
 import type { FraudConfig, FraudGuardMode } from './config.js';
-import { HOUR_MS, RULE_LABELS, budgetKey, msUntilUtcMidnight, type FraudRule } from './counters.js';
+import {
+  HOUR_MS,
+  RULE_LABELS,
+  VERIFIED_BUDGET_FACTOR,
+  budgetKey,
+  msUntilUtcMidnight,
+  type FraudRule,
+} from './counters.js';
 import { countryName } from './destination.js';
 import type { SendingStore } from './store.js';
 
@@ -25,7 +32,8 @@ export interface SendingSummary {
   countries: CountrySending[];
   refusals: { rule: FraudRule; label: string; count: number }[];
   pauses: { country: string; name: string; until: Date }[];
-  budget: { limit: number; spent: number; isSpent: boolean; resetsAt: Date };
+  /** `ceiling`: where codes stop for numbers that completed one too. */
+  budget: { limit: number; ceiling: number; spent: number; isSpent: boolean; resetsAt: Date };
 }
 
 export interface SendingStats {
@@ -50,6 +58,8 @@ export function createSendingStats(deps: {
       const byCountry = new Map<string, CountrySending>();
       const byRule = new Map<FraudRule, number>();
       for (const { country, event, count } of counts) {
+        // Numbers verified per day are the breaker's history, not a column of this view.
+        if (event === 'verified_number') continue;
         const row = byCountry.get(country) ?? {
           country,
           name: countryName(country),
@@ -85,6 +95,7 @@ export function createSendingStats(deps: {
         ),
         budget: {
           limit: config.budgetPerDay,
+          ceiling: VERIFIED_BUDGET_FACTOR * config.budgetPerDay,
           spent,
           isSpent: spent >= config.budgetPerDay,
           resetsAt: new Date(now.getTime() + msUntilUtcMidnight(now)),

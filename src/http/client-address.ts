@@ -83,23 +83,63 @@ function formatIpv6(groups: number[]): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
 
-/**
- * The key every per-address limit counts by: an IPv4 address as it is (also when written as the
- * IPv4-mapped IPv6 "::ffff:a.b.c.d"), an IPv6 address as its /64 in canonical form
- * ("2001:db8:1:2::/64"). Anything that is not an IP address gets one shared key, so varying junk
- * never buys a fresh budget.
- */
-export function clientKeyOf(address: string): string {
-  const ip = toIpAddress(address);
-  if (ip === undefined) return NOT_AN_ADDRESS_KEY;
-  if (isIP(ip) === 4) return ip;
+type ParsedClient = { family: 4; key: string } | { family: 6; groups: number[] } | null;
+
+const CLIENT_PREFIX_SUFFIX = '/64';
+
+/** An address, or a key clientKeyOf made ("2001:db8:1:2::/64"), read as IPv4 text or IPv6 groups. */
+function parseClient(value: string): ParsedClient {
+  const text = value.endsWith(CLIENT_PREFIX_SUFFIX) ? value.slice(0, -CLIENT_PREFIX_SUFFIX.length) : value;
+  const ip = toIpAddress(text);
+  if (ip === undefined || (text !== value && isIP(ip) !== 6)) return null;
+  if (isIP(ip) === 4) return { family: 4, key: ip };
   const groups = ipv6Groups(ip);
   const isIpv4Mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
   if (isIpv4Mapped) {
     const [high, low] = [groups[6]!, groups[7]!];
-    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+    return { family: 4, key: `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}` };
   }
-  return `${formatIpv6([...groups.slice(0, 4), 0, 0, 0, 0])}/64`;
+  return { family: 6, groups };
+}
+
+/** The first `groupCount` groups kept, the rest zero, as "prefix::/bits". */
+const ipv6Prefix = (groups: number[], groupCount: number) =>
+  `${formatIpv6([...groups.slice(0, groupCount), ...new Array<number>(8 - groupCount).fill(0)])}/${groupCount * 16}`;
+
+/**
+ * The key every per-address limit counts by: an IPv4 address as it is (also when written as the
+ * IPv4-mapped IPv6 "::ffff:a.b.c.d"), an IPv6 address as its /64 in canonical form
+ * ("2001:db8:1:2::/64"). Anything that is not an IP address gets one shared key, so varying junk
+ * never buys a fresh budget. A key is its own key.
+ */
+export function clientKeyOf(address: string): string {
+  const client = parseClient(address);
+  if (client === null) return NOT_AN_ADDRESS_KEY;
+  return client.family === 4 ? client.key : ipv6Prefix(client.groups, 4);
+}
+
+export interface ClientNetworkKeys {
+  /** The client's own key (clientKeyOf): an IPv4 address or an IPv6 /64. */
+  client: string;
+  /**
+   * For IPv6, the /48 the client's /64 sits in ("2001:db8:1::/48"): the usual allocation to one
+   * site (a home or office on some ISPs, every tunnel-broker customer), so 65,536 /64s one party
+   * can rotate through. Limits per /48 are wider than per /64 and catch that rotation.
+   *
+   * null for IPv4. An IPv4 address is scarce and costs an attacker each time; attackers who rotate
+   * rent addresses spread over many networks (residential proxies, clouds), whereas one /24 is more
+   * often shared by unrelated people (a carrier's NAT pool, a campus), whom a /24 limit would
+   * refuse together.
+   */
+  site: string | null;
+}
+
+/** The keys a client counts under: its own, and the wider network an attacker could rotate within. */
+export function clientNetworkKeysOf(addressOrClientKey: string): ClientNetworkKeys {
+  const client = parseClient(addressOrClientKey);
+  if (client === null) return { client: NOT_AN_ADDRESS_KEY, site: null };
+  if (client.family === 4) return { client: client.key, site: null };
+  return { client: ipv6Prefix(client.groups, 4), site: ipv6Prefix(client.groups, 3) };
 }
 
 /** The key of the client that sent this request (after createClientAddress has checked req.ip). */

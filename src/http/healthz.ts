@@ -53,6 +53,8 @@ export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
       res.json({ status });
       return;
     }
-    res.json({ status, database: databaseUp ? 'up' : 'down', providers: deps.providers.status() });
+    // The breaker's state may live in Redis: when it cannot be read, say so rather than fail the check.
+    const providers = await deps.providers.status().catch(() => 'unknown' as const);
+    res.json({ status, database: databaseUp ? 'up' : 'down', providers });
   };
 }

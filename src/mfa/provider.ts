@@ -18,6 +18,12 @@ export interface SendCodeRequest {
    * Verify) uses it never to void another account's pending code in order to send this one.
    */
   account?: number;
+  /**
+   * The account has completed a code to this number before, so it has shown it holds the phone.
+   * Twilio lets such an account cancel a code left pending by one that has not (a stranger who
+   * registered with the number), so strangers cannot hold its codes back.
+   */
+  provenHolder?: boolean;
 }
 
 export interface SendCodeResult {
@@ -54,6 +60,15 @@ export interface MfaProvider {
 export type ProviderErrorKind = 'invalid_number' | 'auth' | 'rate_limited' | 'unavailable';
 
 /**
+ * Whether a failed send may still have reached the phone: 'no' when nothing went out (the usual
+ * case: an HTTP error answer, a refused connection); 'maybe' when the request was sent and no
+ * answer came (a timeout, a dropped connection, a 2xx we could not read); 'yes' when a message was
+ * delivered although the send is refused (Twilio re-sending a pending code). The MFA service keeps
+ * the toll-fraud counts of such a send instead of handing them back.
+ */
+export type ProviderDelivery = 'no' | 'maybe' | 'yes';
+
+/**
  * A provider call that did not produce an answer about the code. Never read as "valid":
  * the service turns it into a page for the person and a log line for the operator.
  */
@@ -61,18 +76,20 @@ export class ProviderError extends Error {
   readonly kind: ProviderErrorKind;
   readonly provider: string;
   readonly retryAfterSeconds?: number;
+  readonly delivered: ProviderDelivery;
 
   constructor(
     kind: ProviderErrorKind,
     provider: string,
     detail: string,
-    options: { retryAfterSeconds?: number; cause?: unknown } = {},
+    options: { retryAfterSeconds?: number; cause?: unknown; delivered?: ProviderDelivery } = {},
   ) {
     super(`${provider}: ${detail}`, { cause: options.cause });
     this.name = 'ProviderError';
     this.kind = kind;
     this.provider = provider;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.delivered = options.delivered ?? 'no';
   }
 }
 

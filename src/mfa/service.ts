@@ -6,7 +6,13 @@ import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import type { Challenge, ChallengeStore, CloseReason } from './challenge-store.js';
 import type { CodeEntryCeiling } from './code-entry-ceiling.js';
-import { ProviderError, describeChannel, type Channel, type Scope } from './provider.js';
+import {
+  ProviderError,
+  describeChannel,
+  type Channel,
+  type ProviderDelivery,
+  type Scope,
+} from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
 export type { Challenge } from './challenge-store.js';
@@ -108,6 +114,13 @@ const sendsKey = (userId: number) => `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
 const cooldownKey = (userId: number, scope: Scope) => `mfa:cooldown:${userId}:${scope}`;
 
+/** Said in the audit log of a failed send, for the operator: whether a message may have gone out anyway. */
+const DELIVERY_NOTES: Record<ProviderDelivery, string> = {
+  no: '',
+  maybe: '; may have been delivered',
+  yes: '; a message was delivered',
+};
+
 /** What a person is told about a challenge that was closed before this request got to it. */
 function closedOutcomeReason(reason: CloseReason | null): 'expired' | 'used_up' | 'replaced' {
   if (reason === 'replaced' || reason === 'expired') return reason;
@@ -197,21 +210,40 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
       let sent: { provider: string; handle?: string };
       try {
-        sent = await providers.send({ to: recipient.phone, channel, scope, account: recipient.userId });
+        sent = await providers.send({
+          to: recipient.phone,
+          channel,
+          scope,
+          account: recipient.userId,
+          provenHolder: guarded.provenHolder,
+        });
       } catch (error) {
-        // A code that never went out does not count against the person, who may simply retry.
-        await guarded.release();
-        await giveBackClaim();
-        await limits.decrement(sendsKey(recipient.userId));
+        const delivered = error instanceof ProviderError ? error.delivered : 'no';
+        if (delivered === 'no') {
+          // A code that never went out does not count against the person, who may simply retry.
+          await guarded.release();
+          await giveBackClaim();
+          await limits.decrement(sendsKey(recipient.userId));
+        } else {
+          // Threat: a failed send that still reached the phone must not be free. Twilio re-sends a
+          // pending code while refusing a second account's send, and a provider that timed out
+          // may have sent anyway; with their counts handed back, a stranger could repeat them
+          // without end, bombing the number and running up the bill while no limit saw a thing.
+          // So the toll-fraud counts and the account's send count stay taken. After a timeout
+          // ('maybe') the person may well have nothing, so the resend cooldown alone is given back
+          // for them to retry at once; a message that surely went out keeps it.
+          await guarded.confirm();
+          if (delivered === 'maybe') await giveBackClaim();
+        }
         await audit.record({
           type: 'code_send_failed',
           userId: recipient.userId,
           username: recipient.username,
           ip,
           detail:
-            error instanceof ProviderError
+            (error instanceof ProviderError
               ? `${scope} code by ${describeChannel(channel)}: ${error.provider} ${error.kind}`
-              : `${scope} code by ${describeChannel(channel)}`,
+              : `${scope} code by ${describeChannel(channel)}`) + DELIVERY_NOTES[delivered],
         });
         throw error;
       }
@@ -320,7 +352,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         }
         await limits.reset(failuresKey(challenge.userId));
         await ceiling.recordSuccess(challenge.userId);
-        await sendGuard.recordVerified(challenge.phone);
+        await sendGuard.recordVerified({ to: challenge.phone, userId: challenge.userId });
         // The code did its job: the next login may have a code at once.
         await limits.reset(cooldownKey(challenge.userId, challenge.scope));
         return { ok: true, challenge: { ...challenge, closedAt: now(), closeReason: 'accepted' } };

@@ -2,12 +2,22 @@ import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Clock } from '../../src/clock.js';
+import type { RetiringSessionStore } from '../../src/http/session-store.js';
 import type { MfaProvider, Scope } from '../../src/mfa/provider.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
+import { createRedisSessionStore } from '../../src/stores/redis/session-store.js';
 import { createBrowser, type Browser, type Response } from '../helpers/agent.js';
+import { createTestClock } from '../helpers/clock.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, setCookieHeaders } from '../helpers/expectations.js';
 import { register, submitPassword, type TestAccount } from '../helpers/flows.js';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  isRedisAvailable,
+  randomKeyPrefix,
+} from '../helpers/redis.js';
 
 /** How long the provider takes to answer when a test slows it down: a slow network, say. */
 const SLOW_ANSWER_MS = 1000;
@@ -67,16 +77,59 @@ function sessionIdFrom(res: Response): string {
 
 const SIGNED_OUT_OF_ACCOUNT = '/login?next=%2Faccount';
 
-describe('a logout while another request of the same session waits on the code provider', () => {
+interface SessionBackend {
+  sessions: string;
+  /** The session store for one test (none: the app's own SQLite file), and how to clean it up. */
+  open(clock: Clock): Promise<{ store?: RetiringSessionStore; close(): Promise<void> }>;
+}
+
+/** Where the sessions live: the app's SQLite file, or Redis, as several instances share them. */
+const SESSION_BACKENDS: SessionBackend[] = [
+  { sessions: 'SQLite', open: async () => ({ close: async () => undefined }) },
+  // Without Redis the run says once that the Redis suites are skipped (test/helpers/services-setup.ts).
+  ...(isRedisAvailable()
+    ? [
+        {
+          sessions: 'Redis',
+          async open(clock: Clock) {
+            const redis = await connectTestRedis();
+            const keyPrefix = randomKeyPrefix();
+            return {
+              store: createRedisSessionStore(redis, { keyPrefix, clock }),
+              async close() {
+                await deleteKeysWithPrefix(redis, keyPrefix);
+                redis.destroy();
+              },
+            };
+          },
+        },
+      ]
+    : []),
+];
+
+const TITLE =
+  'a logout while another request of the same session waits on the code provider ($sessions sessions)';
+
+describe.each(SESSION_BACKENDS)(TITLE, ({ open }) => {
   // Threat: the person logs out (say, on a shared computer) while a slow request of theirs is
   // still running; when it ends it must not bring the logged-out session back to life.
   let site: TestApp;
   let provider: ScriptedProvider;
+  let sessions: Awaited<ReturnType<SessionBackend['open']>>;
   beforeEach(async () => {
     provider = createScriptedProvider();
-    site = await createTestApp({ providers: createProviderPool([provider]) });
+    const clock = createTestClock();
+    sessions = await open(clock);
+    site = await createTestApp({
+      clock,
+      providers: createProviderPool([provider]),
+      sessionStore: sessions.store,
+    });
   });
-  afterEach(() => site.close());
+  afterEach(async () => {
+    site.close();
+    await sessions.close();
+  });
 
   /** Registers, enters the password and the login code; returns the signed-in session id. */
   async function signIn(browser: Browser, username: string): Promise<{ account: TestAccount; sid: string }> {

@@ -80,6 +80,15 @@ describe('the toll-fraud guard’s variables', () => {
     ]);
   });
 
+  it('take ZZ for numbers of no country, which * leaves out, and say why * stands alone', () => {
+    expect(loadConfig({ SMS_COUNTRIES: 'US,zz' }).fraud.countries).toEqual(['US', 'ZZ']);
+    expect(problemsOf({ SMS_COUNTRIES: '*,ZZ' })).toEqual([
+      expect.stringMatching(
+        /^SMS_COUNTRIES: \* stands alone \(every country, numbers of no country excepted\)/,
+      ),
+    ]);
+  });
+
   it('require SMS_COUNTRIES in production, where there is no default', () => {
     const production = {
       NODE_ENV: 'production',

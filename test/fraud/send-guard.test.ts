@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../src/audit/log.js';
 import type { FraudGuard } from '../../src/fraud/index.js';
 import type { SendAttempt, SendDecision } from '../../src/fraud/send-guard.js';
+import { clientKeyOf } from '../../src/http/client-address.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
@@ -21,6 +22,9 @@ const US = usNumber(42);
 const CANADA = '+16135550142';
 const UK = '+442079460142';
 const UK_VOIP = '+445612345678';
+const FRANCE = '+33612345678';
+// The International Networks range of +882 (no country): a classic toll-fraud destination.
+const NO_COUNTRY_NUMBER = '+882345678901';
 
 /** For the tests of other rules: codes to new US numbers would otherwise trip the breaker first. */
 const WITHOUT_BREAKER = { SEND_BREAKER_MIN_PER_DAY: '1000' };
@@ -95,8 +99,9 @@ describe('the send guard', () => {
     if (decision.allowed) throw new Error('expected a refusal');
     return decision;
   };
-  /** A number that completed a code before is exempt from the budget and the breaker. */
-  const markVerified = (to: string) => guard.sends.recordVerified(to);
+  /** A number that completed a code recently is exempt from the budget and the breaker. */
+  const markVerified = async (to: string, userId?: number) =>
+    guard.sends.recordVerified({ to, userId: userId ?? (await newAccount()) });
 
   describe('per destination number, across all accounts', () => {
     it('allows 3 codes in 10 minutes, whoever asks and from wherever, then refuses until the window ends', async () => {
@@ -121,6 +126,49 @@ describe('the send guard', () => {
     });
   });
 
+  describe('per destination number, for an account that completed a code to it', () => {
+    // The threat: a stranger who knows someone's number registers an account with it (3 accounts
+    // may share a number) and asks for codes until the number's allowance is gone, locking its
+    // owner out of logging in for a day.
+    const STRANGER_ADDRESS = '198.51.100.9';
+
+    it("keeps the holder's own allowance when a stranger's account has used up the number's", async () => {
+      const holder = await newAccount();
+      await markVerified(US, holder);
+      const stranger = await newAccount();
+      const strangerSends: SendDecision[] = [];
+      for (let i = 0; i < 11; i += 1) {
+        strangerSends.push(await send({ userId: stranger, clientKey: STRANGER_ADDRESS }));
+        clock.advanceMinutes(4);
+      }
+      expect(allowedCount(strangerSends)).toBe(10);
+
+      const holderSends = await sendTimes(4, () => ({ userId: holder, clientKey: '192.0.2.1' }));
+
+      expect(holderSends.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
+      expect(refusal(holderSends[3]!).rule).toBe('number_10min');
+    });
+
+    it("still holds strangers to the number's common allowance, which the holder's codes count towards", async () => {
+      const holder = await newAccount();
+      await markVerified(US, holder);
+      expect(allowedCount(await sendTimes(2, () => ({ userId: holder })))).toBe(2);
+
+      const strangers = await sendTimes(3, (i) => ({ clientKey: `198.51.100.${i + 1}` }));
+
+      // 3 codes in 10 minutes reach the phone from everyone but the holder's own, whoever asks.
+      expect(strangers.map((decision) => decision.allowed)).toEqual([true, false, false]);
+      expect(refusal(strangers[1]!).rule).toBe('number_10min');
+    });
+
+    it('tells the service whether the account has shown it holds the phone', async () => {
+      const holder = await newAccount();
+      await markVerified(US, holder);
+      expect(await send({ userId: holder })).toMatchObject({ allowed: true, provenHolder: true });
+      expect(await send({ clientKey: '192.0.2.2' })).toMatchObject({ allowed: true, provenHolder: false });
+    });
+  });
+
   describe('per client address', () => {
     it('allows 10 codes an hour, then refuses for the rest of the hour', async () => {
       const decisions = await sendTimes(11, (i) => ({ to: usNumber(i) }));
@@ -140,6 +188,21 @@ describe('the send guard', () => {
       expect(refusal(decisions[30]!).rule).toBe('address_day');
     });
 
+    it('counts an IPv6 /48 as a whole too, at five times the limits of one /64', async () => {
+      // The threat: one /48 (a tunnel broker hands them out free) holds 65,536 /64s, each with
+      // budgets of its own.
+      const fromOneSlash48 = await sendTimes(51, (i) => ({
+        to: usNumber(i),
+        clientKey: clientKeyOf(`2001:db8:abcd:${(i + 1).toString(16)}::1`),
+      }));
+
+      expect(allowedCount(fromOneSlash48)).toBe(50);
+      expect(refusal(fromOneSlash48[50]!)).toMatchObject({ rule: 'network_hour', retryAfterSeconds: 3600 });
+      expect((await send({ to: usNumber(60), clientKey: clientKeyOf('2001:db8:abce:1::1') })).allowed).toBe(
+        true,
+      );
+    });
+
     it('allows at most 3 destination countries a day; more codes to those countries still go', async () => {
       const decisions = await sendTimes(4, (i) => ({ to: [US, CANADA, UK, australianNumber(1)][i]! }));
 
@@ -148,6 +211,21 @@ describe('the send guard', () => {
       expect((await send({ to: usNumber(7) })).allowed).toBe(true);
       expect((await send({ to: australianNumber(1), clientKey: '192.0.2.2' })).allowed).toBe(true);
     });
+  });
+
+  it('never lets a fourth country in by the drift of windows: countries count per UTC day', async () => {
+    // An attack review found a country "seen" in its own 24-hour window while the count of
+    // countries had started afresh: a fourth country in one day.
+    const from = (to: string) => send({ to, clientKey: '203.0.113.8' });
+    expect((await from(australianNumber(1))).allowed).toBe(true); // 10:00 UTC
+    clock.advanceMinutes(10 * 60);
+    expect((await from(US)).allowed).toBe(true); // 20:00 UTC
+    clock.advanceMinutes(15 * 60); // 11:00 UTC the next day
+
+    const nextDay = [await from(UK), await from(CANADA), await from(FRANCE), await from(US)];
+
+    expect(nextDay.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
+    expect(refusal(nextDay[3]!).rule).toBe('address_countries');
   });
 
   it('counts a voice call like an SMS', async () => {
@@ -190,6 +268,18 @@ describe('the send guard', () => {
       expect((await send({ to: CANADA })).allowed).toBe(true);
     });
 
+    it('leaves numbers of no country (+881, +882, +883...) out of *, and sends to them only when ZZ is listed', async () => {
+      build({ ...WITHOUT_BREAKER, SMS_COUNTRIES: '*' });
+      const refused = refusal(await send({ to: NO_COUNTRY_NUMBER }));
+      expect(refused).toMatchObject({ rule: 'country' });
+      expect('message' in refused && refused.message).toBe(
+        'Codes cannot be sent to numbers in that network from this site. Use a number from another country.',
+      );
+
+      build({ ...WITHOUT_BREAKER, SMS_COUNTRIES: 'US,ZZ' });
+      expect((await send({ to: NO_COUNTRY_NUMBER })).allowed).toBe(true);
+    });
+
     it('refuses VoIP numbers unless ALLOW_VOIP_NUMBERS=true', async () => {
       expect(refusal(await send({ to: UK_VOIP }))).toMatchObject({ rule: 'voip' });
       build({ ...WITHOUT_BREAKER, ALLOW_VOIP_NUMBERS: 'true' });
@@ -213,6 +303,36 @@ describe('the send guard', () => {
 
       clock.advanceMinutes(14 * 60);
       expect((await send({ to: usNumber(11), clientKey: '192.0.2.52' })).allowed).toBe(true);
+    });
+
+    it('stops even numbers that completed a code at twice the budget', async () => {
+      await markVerified(usNumber(90));
+      // Each from its own address and, past the number's day limit, to its own verified number.
+      for (let i = 0; i < 5; i += 1) await send({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` });
+      const verifiedSends: SendDecision[] = [];
+      for (let i = 0; i < 6; i += 1) {
+        const to = usNumber(90 + i);
+        await markVerified(to);
+        verifiedSends.push(await send({ to, clientKey: `192.0.2.${20 + i}` }));
+      }
+
+      expect(verifiedSends.map((decision) => decision.allowed)).toEqual([
+        true,
+        true,
+        true,
+        true,
+        true,
+        false,
+      ]);
+      expect(refusal(verifiedSends[5]!).rule).toBe('budget');
+    });
+
+    it('lets the exemption lapse 30 days after the number last completed a code', async () => {
+      await markVerified(usNumber(90));
+      clock.advanceMinutes(30 * 24 * 60 + 1);
+      await sendTimes(5, (i) => ({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` }));
+
+      expect(refusal(await send({ to: usNumber(90), clientKey: '192.0.2.51' })).rule).toBe('budget');
     });
 
     it('tells the operator once, at error level and in the audit log, when it is spent', async () => {
@@ -279,6 +399,76 @@ describe('the send guard', () => {
       // Fifteen days after that best day, it no longer counts.
       clock.advanceMinutes(5 * 24 * 60);
       expect(await guard.sends.breaker.thresholds('AU')).toEqual({ perDay: 20, perHour: 3 });
+    });
+
+    it('counts only codes that went out: sends handed back never pause a country', async () => {
+      // The threat: sends that the provider refuses (a landline for SMS, say) cost nothing, yet
+      // were counted, pausing every new user of the country with no code delivered.
+      for (let i = 0; i < 4; i += 1) {
+        const decision = await guard.sends.reserveSend({
+          userId: await newAccount(),
+          to: australianNumber(100 + i),
+          clientKey: `203.0.113.${200 + i}`,
+          channel: 'sms',
+          scope: 'login',
+        });
+        if (!decision.allowed) throw new Error('expected the send to be allowed');
+        await decision.release();
+      }
+
+      expect((await newAustralian()).allowed).toBe(true);
+      expect(await guard.sends.breaker.pausedUntil('AU')).toBeNull();
+    });
+
+    it('is not asked about a send another rule refused', async () => {
+      // One account, one number, four logins: the fourth is refused per number, and must not
+      // also pause the country's new users.
+      const evil = await newAccount();
+      const attempts = await sendTimes(4, () => ({
+        userId: evil,
+        to: australianNumber(7),
+        clientKey: '198.51.100.9',
+      }));
+      expect(attempts.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
+      expect(refusal(attempts[3]!).rule).toBe('number_10min');
+
+      expect((await newAustralian()).allowed).toBe(true);
+      expect((await audit.recent()).some((event) => event.type === 'sending_paused')).toBe(false);
+    });
+
+    it('pauses only when codes to new numbers come from several networks: one address, or one /48, counts once an hour', async () => {
+      const fromOneAddress = await sendTimes(8, (i) => ({
+        to: australianNumber(200 + i),
+        clientKey: '198.51.100.9',
+      }));
+      const fromOneSlash48 = await sendTimes(8, (i) => ({
+        to: australianNumber(300 + i),
+        clientKey: clientKeyOf(`2001:db8:abcd:${(i + 1).toString(16)}::1`),
+      }));
+      expect(allowedCount([...fromOneAddress, ...fromOneSlash48])).toBe(16);
+      expect(await guard.sends.breaker.pausedUntil('AU')).toBeNull();
+
+      // Two more networks, and the count passes 3 in an hour.
+      const others = [await newAustralian(), await newAustralian()];
+      expect(others.map((decision) => decision.allowed)).toEqual([true, false]);
+      expect(refusal(others[1]!).rule).toBe('breaker');
+    });
+
+    it('counts numbers verified per day in its history, not codes: one number verified again and again does not raise it', async () => {
+      const holder = await newAccount();
+      for (let i = 0; i < 200; i += 1) await markVerified(australianNumber(9000), holder);
+
+      expect(await guard.sends.breaker.thresholds('AU')).toEqual({ perDay: 20, perHour: 3 });
+    });
+
+    it('no longer exempts a number that last completed a code more than 30 days ago', async () => {
+      await markVerified(australianNumber(9000));
+      clock.advanceMinutes(31 * 24 * 60);
+      for (let i = 0; i < 4; i += 1) await newAustralian();
+
+      expect(refusal(await send({ to: australianNumber(9000), clientKey: '203.0.113.251' })).rule).toBe(
+        'breaker',
+      );
     });
 
     it('says so in the operator log and the audit log, once per pause', async () => {

@@ -48,6 +48,21 @@ describe('registration', () => {
     expectRedirect((await registerAt('2001:db8:1:3::1', usNumber(9))).res, /^\/login/);
   });
 
+  it('counts an IPv6 /48 as a whole too, at five times the limit of one /64', async () => {
+    // The threat: one /48 holds 65,536 /64s, each a fresh address to the per-address limit.
+    site = await createTestApp({ fraudLimits: 'defaults', env: { REGISTER_LIMIT_PER_ADDRESS_HOUR: '1' } });
+    for (let i = 1; i <= 5; i += 1) {
+      expectRedirect((await registerAt(`2001:db8:1:${i}::1`, usNumber(i))).res, /^\/login/);
+    }
+
+    expectPage(
+      (await registerAt('2001:db8:1:6::1', usNumber(6))).res,
+      429,
+      /No more accounts can be created from your network right now\. Try again in 60 minutes\./,
+    );
+    expectRedirect((await registerAt('2001:db8:2:1::1', usNumber(6))).res, /^\/login/);
+  });
+
   it('gives the place back when no account was made (a taken username)', async () => {
     site = await createTestApp({ fraudLimits: 'defaults' });
     expectRedirect((await registerAt('192.0.2.10', usNumber(0), 'taken')).res, /^\/login/);
@@ -155,6 +170,54 @@ describe('a refused send', () => {
   });
 });
 
+describe('strangers who know a number', () => {
+  it("cannot lock the number's owner out: a stranger's account on it does not use up the owner's codes", async () => {
+    // The attack: register an account with someone's number (3 accounts may share one) and log
+    // in until the number's 10 codes a day are gone; its owner then got no code for a day.
+    site = await createTestApp({ fraudLimits: 'defaults' });
+    const shared = usNumber(7);
+    const { account: owner } = await registerAt('192.0.2.1', shared, 'owner');
+    const ownerBrowser = createBrowserAt(site.app, '192.0.2.1');
+    await submitPassword(ownerBrowser, owner);
+    expectRedirect(await submitCode(ownerBrowser, lastConsoleCode(site.printed)), '/account');
+    site.clock.advanceMinutes(11);
+    const { account: stranger } = await registerAt('198.51.100.9', shared, 'stranger');
+
+    const strangerStatuses: number[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      strangerStatuses.push(
+        (await submitPassword(createBrowserAt(site.app, '198.51.100.9'), stranger)).status,
+      );
+      site.clock.advanceMinutes(4);
+    }
+    // The number's common allowance holds for strangers: 3 in 10 minutes, 10 in a day.
+    expect(strangerStatuses.filter((status) => status === 303)).toHaveLength(9);
+    expect(strangerStatuses.at(-1)).toBe(429);
+
+    const again = createBrowserAt(site.app, '192.0.2.1');
+    expectRedirect(await submitPassword(again, owner), '/verify');
+    expectRedirect(await submitCode(again, lastConsoleCode(site.printed)), '/account');
+  });
+
+  it("cannot pause a country's new users with one account", async () => {
+    // The attack: one account, one number, four logins in two minutes paused codes to every new
+    // number of the country for an hour.
+    site = await createTestApp({ fraudLimits: 'defaults' });
+    const { account: evil } = await registerAt('198.51.100.9', usNumber(30), 'evil');
+    for (let i = 0; i < 4; i += 1) {
+      await submitPassword(createBrowserAt(site.app, '198.51.100.9'), evil);
+      site.clock.advance(31_000);
+    }
+
+    const { account: newcomer } = await registerAt('203.0.113.50', usNumber(31), 'newcomer');
+    const browser = createBrowserAt(site.app, '203.0.113.50');
+
+    expectRedirect(await submitPassword(browser, newcomer), '/verify');
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
+    expect((await site.audit.recent()).some((event) => event.type === 'sending_paused')).toBe(false);
+  });
+});
+
 describe('the Sending section of /admin', () => {
   it('shows per country the codes sent and verified and their ratio, paused countries, and the budget, with a banner once it is spent', async () => {
     const logLines: string[] = [];
@@ -179,7 +242,7 @@ describe('the Sending section of /admin', () => {
     const page = visibleText((await admin.get('/admin')).text);
 
     expect(page).toContain(
-      'Today’s send budget is spent: 5 of 5 codes. Until midnight UTC, only numbers that completed a code before get codes.',
+      'Today’s send budget is spent: 5 of 5 codes. Until midnight UTC, only numbers that completed a code in the last 30 days get codes, up to 10.',
     );
     expect(page).toContain('Sending Daily budget: 5 of 5 codes spent today');
     expect(page).toContain(

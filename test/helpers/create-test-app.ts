@@ -8,11 +8,12 @@ import type { AuditLog } from '../../src/audit/log.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import type { RetiringSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
 import type { CodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
-import { createVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
+import { createMemoryVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
 import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
 import { createSqlCodeEntryCeiling } from '../../src/stores/sql/code-entry-ceiling.js';
@@ -102,6 +103,8 @@ export interface TestAppOptions {
   /** Receives the app's log lines (JSON), for tests of what is logged. */
   logLines?: string[];
   logLevel?: string;
+  /** Sessions somewhere else than the app's SQL database (a Redis session store, say). */
+  sessionStore?: RetiringSessionStore;
   /** 'relaxed' (the default) lifts the toll-fraud limits out of the way; 'defaults' keeps the real ones. */
   fraudLimits?: 'relaxed' | 'defaults';
 }
@@ -125,7 +128,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const database = options.database ?? (await openSqlDatabase({ sqlitePath: databasePath }));
   const printed: string[] = [];
   const outbox = createOutbox(clock);
-  const voiceDocuments = createVoiceDocumentStore(clock);
+  const voiceDocuments = createMemoryVoiceDocumentStore(clock);
   const providers =
     options.providers ??
     createProviders({
@@ -167,7 +170,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     providers,
     limits: createMemoryRateLimitStore(clock),
     challenges: createSqlChallengeStore(database, clock),
-    sessionStore: new SqlSessionStore(database, clock),
+    sessionStore: options.sessionStore ?? new SqlSessionStore(database, clock),
     sending: createSqlSendingStore(database, clock),
     ceiling,
     outbox,

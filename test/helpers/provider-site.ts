@@ -15,7 +15,9 @@ export interface ProviderSite {
 export async function startProviderSite(
   provider: string,
   env: Record<string, string>,
-  { providerTimeoutMs = 300 }: { providerTimeoutMs?: number } = {},
+  // Long enough for a loopback call on a loaded two-core machine (an OAuth token fetch and a send),
+  // short enough that the "hang" specs stay quick.
+  { providerTimeoutMs = 1000 }: { providerTimeoutMs?: number } = {},
 ): Promise<ProviderSite> {
   const logLines: string[] = [];
   const site = await createTestApp({

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clientKeyOf, parseForwardedAddress } from '../../src/http/client-address.js';
+import { clientKeyOf, clientNetworkKeysOf, parseForwardedAddress } from '../../src/http/client-address.js';
 import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
@@ -60,6 +60,31 @@ describe('clientKeyOf', () => {
     // Threat: varying junk to get a fresh budget each time.
     expect(clientKeyOf(garbage)).toBe(clientKeyOf('also not an address'));
     expect(isIP(clientKeyOf(garbage))).toBe(0);
+  });
+});
+
+describe('clientNetworkKeysOf', () => {
+  it('gives an IPv6 client its /64 and the /48 it sits in, from an address or from its key', () => {
+    const keys = { client: '2001:db8:1:2::/64', site: '2001:db8:1::/48' };
+    expect(clientNetworkKeysOf('2001:db8:1:2:3:4:5:6')).toEqual(keys);
+    expect(clientNetworkKeysOf('2001:db8:1:2::/64')).toEqual(keys);
+    expect(clientNetworkKeysOf('2001:db8:1:ffff::1').site).toBe('2001:db8:1::/48');
+    expect(clientNetworkKeysOf('2001:db8:2::1').site).toBe('2001:db8:2::/48');
+  });
+
+  it('gives an IPv4 client no wider network, however written', () => {
+    expect(clientNetworkKeysOf('192.0.2.1')).toEqual({ client: '192.0.2.1', site: null });
+    expect(clientNetworkKeysOf('::ffff:192.0.2.1')).toEqual({ client: '192.0.2.1', site: null });
+  });
+
+  it('gives junk the shared key and no network, also junk that ends in /64', () => {
+    expect(clientNetworkKeysOf('not an address')).toEqual({ client: clientKeyOf('junk'), site: null });
+    expect(clientNetworkKeysOf('192.0.2.1/64')).toEqual({ client: clientKeyOf('junk'), site: null });
+  });
+
+  it('keeps a key clientKeyOf made as it is', () => {
+    expect(clientKeyOf(clientKeyOf('2001:db8:1:2::9'))).toBe('2001:db8:1:2::/64');
+    expect(clientKeyOf(clientKeyOf('192.0.2.1'))).toBe('192.0.2.1');
   });
 });
 

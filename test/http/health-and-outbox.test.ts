@@ -1,6 +1,8 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { createProviderPool } from '../../src/mfa/providers/pool.js';
+import { StoreUnavailableError } from '../../src/stores/errors.js';
 import { createBrowser } from '../helpers/agent.js';
 import { PRODUCTION_ENV, createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage } from '../helpers/expectations.js';
@@ -31,6 +33,27 @@ describe('GET /healthz', () => {
     const page = await browser.get('/login');
     expectPage(page, 503, /cannot reach its data right now\. Nothing you saved is lost/);
     site = undefined;
+  });
+
+  it('still answers, with the providers’ state "unknown", when the breaker’s store does not answer', async () => {
+    // The breaker's state may live in Redis; Redis being away must not read as the site being down.
+    const unreachable = () => Promise.reject(new StoreUnavailableError('provider health', new Error('gone')));
+    site = await createTestApp({
+      providers: createProviderPool(
+        [{ name: 'scripted', channels: ['sms'], send: async () => ({}), verify: async () => 'invalid' }],
+        {
+          health: {
+            read: unreachable,
+            recordAnswer: unreachable,
+            recordMisconfigured: unreachable,
+            recordOutage: unreachable,
+          },
+        },
+      ),
+    });
+    const res = await request(site.app).get('/healthz');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok', database: 'up', providers: 'unknown' });
   });
 
   it('answers 503 when the database does not', async () => {

@@ -4,7 +4,7 @@ import { StoreUnavailableError } from '../../src/stores/errors.js';
 import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import { openTestSqliteDatabase } from '../helpers/sql.js';
-import { sessionData, storeCalls } from '../stores/contracts/session-store.js';
+import { sessionCalls, sessionDataAt } from '../stores/contracts/session-store.js';
 
 /**
  * What only the session store on SQLite does: wait out another process's write lock with timers,
@@ -14,14 +14,14 @@ import { sessionData, storeCalls } from '../stores/contracts/session-store.js';
 describe('the session store on SQLite, while another process holds the write lock', () => {
   let sql: Awaited<ReturnType<typeof openTestSqliteDatabase>>;
   let clock: TestClock;
-  let store: ReturnType<typeof storeCalls>;
+  let store: ReturnType<typeof sessionCalls>;
   let other: Database.Database;
-  const data = (fields: Record<string, unknown>) => sessionData(clock.now(), fields);
+  const data = (fields: Record<string, unknown>) => sessionDataAt(clock.now(), fields);
 
   beforeEach(async () => {
     sql = await openTestSqliteDatabase();
     clock = createTestClock();
-    store = storeCalls(new SqlSessionStore(sql.database, clock));
+    store = sessionCalls(new SqlSessionStore(sql.database, clock));
     other = new Database(sql.path);
     other.exec('BEGIN IMMEDIATE');
   });

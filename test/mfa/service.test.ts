@@ -17,9 +17,9 @@ import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js
 import { createSqlCodeEntryCeiling } from '../../src/stores/sql/code-entry-ceiling.js';
 import { createSqlCodeStore } from '../../src/stores/sql/code-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
-import { consoleCodesPrinted, lastConsoleCode } from '../helpers/create-test-app.js';
+import { RELAXED_FRAUD_ENV, consoleCodesPrinted, lastConsoleCode } from '../helpers/create-test-app.js';
 import { wrongFor } from '../helpers/flows.js';
-import { TEST_CODE_TEXTS, buildFraudGuard, relaxedFraudConfig } from '../helpers/fraud.js';
+import { TEST_CODE_TEXTS, buildFraudGuard, fraudConfigFrom } from '../helpers/fraud.js';
 import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
 
 const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
@@ -36,7 +36,8 @@ describe('the MFA service', () => {
   let audit: AuditLog;
   let mfa: MfaService;
 
-  function buildService(provider?: MfaProvider) {
+  /** The service with the console provider or `provider`, and the relaxed fraud limits with `fraudEnv` on top. */
+  function buildService(provider?: MfaProvider, fraudEnv: Record<string, string> = {}) {
     const consoleProvider = createConsoleProvider({
       codes: createSqlCodeStore(sql.database, clock, 'key'),
       codeDigits: 6,
@@ -57,7 +58,7 @@ describe('the MFA service', () => {
         clock,
         limits,
         audit,
-        config: relaxedFraudConfig(),
+        config: fraudConfigFrom({ ...RELAXED_FRAUD_ENV, ...fraudEnv }),
       }).sends,
       ceiling: createSqlCodeEntryCeiling(sql.database, clock),
       logger: createLogger('silent'),
@@ -331,6 +332,60 @@ describe('the MFA service', () => {
       mfa = buildService(broken);
       const challenge = sentChallenge(await send('login'));
       await expect(verify(challenge, '123456')).rejects.toBeInstanceOf(ProviderError);
+    });
+
+    describe('a failed send that may still have reached the phone', () => {
+      // The threat: a send that fails after a message went out (Twilio re-sending a pending code
+      // while refusing this send; a provider that timed out after accepting) was handed back in
+      // full, so a stranger could repeat it without any limit counting it.
+      const NUMBER_LIMIT = { SEND_LIMIT_PER_NUMBER_10MIN: '2' };
+      /** Fails the first send with `error`, then sends. */
+      function failingOnce(error: ProviderError): MfaProvider {
+        let failed = false;
+        return {
+          name: 'flaky',
+          channels: ['sms'],
+          send: async () => {
+            if (failed) return {};
+            failed = true;
+            throw error;
+          },
+          verify: async () => 'invalid',
+        };
+      }
+
+      it('after a timeout keeps the toll-fraud counts, yet lets the person retry at once', async () => {
+        const timeout = new ProviderError('unavailable', 'flaky', 'send sms code: no answer in time', {
+          delivered: 'maybe',
+        });
+        mfa = buildService(failingOnce(timeout), NUMBER_LIMIT);
+
+        await expect(send('login')).rejects.toBe(timeout);
+        expect((await send('login')).ok).toBe(true);
+        clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+
+        // The number's 2 codes in 10 minutes: the one that timed out counted.
+        expect(await send('login')).toMatchObject({ ok: false, reason: 'not_now' });
+        expect((await audit.recent()).find((event) => event.type === 'code_send_failed')?.detail).toBe(
+          'login code by text message: flaky unavailable; may have been delivered',
+        );
+      });
+
+      it('after a refusal that delivered a message keeps every count, the resend cooldown too', async () => {
+        const refused = new ProviderError('rate_limited', 'flaky', 'send sms code: pending for another', {
+          retryAfterSeconds: 300,
+          delivered: 'yes',
+        });
+        mfa = buildService(failingOnce(refused), NUMBER_LIMIT);
+
+        await expect(send('login')).rejects.toBe(refused);
+        expect(await send('login')).toMatchObject({ ok: false, reason: 'cooldown' });
+        clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+        expect((await send('login')).ok).toBe(true);
+        clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+
+        expect(await send('login')).toMatchObject({ ok: false, reason: 'not_now' });
+      });
     });
 
     it('treats a provider saying "locked" as a dead code', async () => {

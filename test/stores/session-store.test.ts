@@ -1,7 +1,19 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createRedisSessionStore } from '../../src/stores/redis/session-store.js';
+import type { SqlDatabase } from '../../src/stores/sql/database.js';
 import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
-import { createTestClock } from '../helpers/clock.js';
-import { sqlBackends } from '../helpers/sql.js';
-import { describeSessionStoreContract } from './contracts/session-store.js';
+import { createTestClock, type TestClock } from '../helpers/clock.js';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  isRedisAvailable,
+  randomKeyPrefix,
+  sleep,
+} from '../helpers/redis.js';
+import { sqlBackends, type TestSqlDatabase } from '../helpers/sql.js';
+import { describeSessionStoreContract, sessionCalls, sessionDataAt } from './contracts/session-store.js';
+
+const MINUTE_MS = 60_000;
 
 for (const backend of sqlBackends()) {
   describeSessionStoreContract(
@@ -9,20 +21,101 @@ for (const backend of sqlBackends()) {
     async () => {
       const clock = createTestClock();
       const sql = await backend.open();
+      // A second connection (pool) to the same data, as a second process or instance has.
       const peer = await sql.openPeer();
-      const db = sql.database.db;
       return {
         store: new SqlSessionStore(sql.database, clock),
         peer: new SqlSessionStore(peer, clock),
         clock,
-        async tombstones() {
-          const rows = await db.selectFrom('session_tombstones').selectAll().orderBy('sid').execute();
-          return rows.map((row) => ({ sid: row.sid, expiresAt: row.expires_at }));
-        },
-        countSessions: async () => (await db.selectFrom('sessions').select('sid').execute()).length,
+        // The SQL store reads expiry by the app's clock.
+        elapse: async (ms) => clock.advance(ms),
         close: () => sql.close(),
       };
     },
     { skip: backend.skip },
   );
+
+  /** What the SQL store keeps in its tables: tombstones hold no data, and are swept once past. */
+  describe.skipIf(backend.skip)(`the session store's tables on ${backend.name}`, () => {
+    let sql: TestSqlDatabase;
+    let clock: TestClock;
+    let store: ReturnType<typeof sessionCalls>;
+    let peer: ReturnType<typeof sessionCalls>;
+    const data = (fields: Record<string, unknown>, minutes?: number) =>
+      sessionDataAt(clock.now(), fields, minutes);
+
+    const tombstones = async ({ db }: SqlDatabase) =>
+      (await db.selectFrom('session_tombstones').selectAll().orderBy('sid').execute()).map((row) => ({
+        sid: row.sid,
+        expiresAt: row.expires_at,
+      }));
+    const countSessions = async ({ db }: SqlDatabase) =>
+      (await db.selectFrom('sessions').select('sid').execute()).length;
+
+    beforeEach(async () => {
+      clock = createTestClock();
+      sql = await backend.open();
+      store = sessionCalls(new SqlSessionStore(sql.database, clock));
+      peer = sessionCalls(new SqlSessionStore(await sql.openPeer(), clock));
+    });
+    afterEach(() => sql.close());
+
+    it('keeps no session data once an id is ended, whatever a late save or touch tries', async () => {
+      await store.set('gone', data({ signedIn: { userId: 1 } }));
+      await store.destroy('gone');
+      await peer.set('gone', data({ signedIn: { userId: 1 } }));
+      await store.touch('gone', data({ signedIn: { userId: 1 } }));
+      expect(await countSessions(sql.database)).toBe(0);
+      expect(await tombstones(sql.database)).toEqual([{ sid: 'gone', expiresAt: expect.any(Number) }]);
+    });
+
+    it('keeps a tombstone until the session’s own expiry, then sweeps it', async () => {
+      await store.set('long', data({}, 120));
+      await store.destroy('long');
+      const expiresAt = clock.now().getTime() + 120 * MINUTE_MS;
+      expect(await tombstones(sql.database)).toEqual([{ sid: 'long', expiresAt }]);
+
+      clock.advanceMinutes(119);
+      await store.get('anything');
+      await store.set('long', data({}));
+      expect(await store.get('long')).toBeNull();
+
+      clock.advanceMinutes(11); // past its expiry, and past the sweep's 10-minute interval
+      await store.get('anything');
+      expect(await tombstones(sql.database)).toEqual([]);
+    });
+
+    it('keeps a tombstone at least 30 minutes, however close the session was to its end', async () => {
+      await store.set('short', data({}, 1));
+      await store.destroy('short');
+      expect(await tombstones(sql.database)).toEqual([
+        { sid: 'short', expiresAt: clock.now().getTime() + 30 * MINUTE_MS },
+      ]);
+    });
+  });
 }
+
+describeSessionStoreContract(
+  'redis',
+  async () => {
+    const clock = createTestClock();
+    const keyPrefix = randomKeyPrefix();
+    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    return {
+      store: createRedisSessionStore(first, { keyPrefix, clock }),
+      peer: createRedisSessionStore(second, { keyPrefix, clock }),
+      clock,
+      // Redis counts lifetimes down by its own clock: real time has to pass (a little more, as timers round).
+      elapse: async (ms) => {
+        await sleep(ms + 25);
+        clock.advance(ms);
+      },
+      async close() {
+        await deleteKeysWithPrefix(first, keyPrefix);
+        first.destroy();
+        second.destroy();
+      },
+    };
+  },
+  { skip: !isRedisAvailable() },
+);

@@ -4,7 +4,7 @@ import type { BandwidthConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
 import type { Channel, MfaProvider, Scope } from '../provider.js';
 import type { CodeTexts } from '../sms-text.js';
-import { isRecord, retryAfterSeconds } from './http.js';
+import { deliveryAfterNetworkFailure, isRecord, retryAfterSeconds } from './http.js';
 
 export interface BandwidthProviderOptions {
   config: BandwidthConfig;
@@ -56,7 +56,9 @@ function toProviderError(error: unknown, action: string): ProviderError {
   if (typeof status !== 'number') {
     const code =
       typeof failure.code === 'string' && /^[A-Z_]{1,40}$/.test(failure.code) ? failure.code : 'no response';
-    return new ProviderError('unavailable', NAME, `${action}: ${code}`);
+    return new ProviderError('unavailable', NAME, `${action}: ${code}`, {
+      delivered: deliveryAfterNetworkFailure(code),
+    });
   }
   // Bandwidth's requestId lets support find the call; nothing else from the body is repeated.
   const requestId = (failure.response?.data as { requestId?: unknown } | undefined)?.requestId;
@@ -139,7 +141,7 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
       // A 2xx without the id is not Bandwidth talking (a proxy page, say): we cannot tell whether a code went out.
       const deliveryId = isRecord(data) ? data[channel === 'sms' ? 'messageId' : 'callId'] : undefined;
       if (typeof deliveryId !== 'string')
-        throw new ProviderError('unavailable', NAME, `${action}: unexpected body`);
+        throw new ProviderError('unavailable', NAME, `${action}: unexpected body`, { delivered: 'maybe' });
       return { handle: ownScope };
     },
 

@@ -1,4 +1,4 @@
-import { ProviderError } from '../provider.js';
+import { ProviderError, type ProviderDelivery } from '../provider.js';
 
 /**
  * The one way the fetch-based providers (Twilio, SignalWire, Kandy) talk HTTP: a hard deadline
@@ -58,6 +58,24 @@ function networkReason(error: unknown): string {
   return typeof code === 'string' && /^[A-Z_]{1,40}$/.test(code) ? code : 'no response';
 }
 
+/** Network failures that mean the request never reached the provider: nothing can have been sent. */
+const NEVER_ARRIVED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Whether a request that got no answer may still have been carried out (a message sent): yes,
+ * unless the failure shows it never reached the provider. A timeout cannot tell, so it says maybe.
+ */
+export function deliveryAfterNetworkFailure(reason: string): ProviderDelivery {
+  return NEVER_ARRIVED.has(reason) ? 'no' : 'maybe';
+}
+
 /**
  * Sends one request and reads its whole body under one deadline. Throws ProviderError
  * ('unavailable') when no HTTP answer came; any HTTP status is returned for the caller to map.
@@ -87,7 +105,10 @@ export async function callProvider(request: HttpRequest): Promise<HttpAnswer> {
     });
     text = await response.text();
   } catch (error) {
-    throw new ProviderError('unavailable', request.provider, `${request.action}: ${networkReason(error)}`);
+    const reason = networkReason(error);
+    throw new ProviderError('unavailable', request.provider, `${request.action}: ${reason}`, {
+      delivered: deliveryAfterNetworkFailure(reason),
+    });
   }
 
   if (text.trim() === '')
@@ -99,9 +120,14 @@ export async function callProvider(request: HttpRequest): Promise<HttpAnswer> {
   }
 }
 
-/** A 2xx whose body is not what the provider sends: we cannot tell what happened, so it is an outage. */
+/**
+ * A 2xx whose body is not what the provider sends: we cannot tell what happened, so it is an
+ * outage, and the request was accepted, so a message may have gone out.
+ */
 export function unexpectedBody(provider: string, action: string, status: number): ProviderError {
-  return new ProviderError('unavailable', provider, `${action}: unexpected body (HTTP ${status})`);
+  return new ProviderError('unavailable', provider, `${action}: unexpected body (HTTP ${status})`, {
+    delivered: 'maybe',
+  });
 }
 
 /** A short, safe token from a provider's error body (an error code such as 60203 or SVC0002). */

@@ -9,8 +9,10 @@ import { createBandwidthProvider } from './bandwidth.js';
 import { createConsoleProvider } from './console.js';
 import { createKandyProvider } from './kandy.js';
 import { createProviderPool, type ProviderPool } from './pool.js';
+import type { ProviderHealthStore } from './provider-health.js';
 import { createSignalWireProvider } from './signalwire.js';
 import type { VoiceDocumentStore } from './signalwire-voice-route.js';
+import type { TwilioVerificationLedger } from './twilio-verification-ledger.js';
 import { createTwilioVerifyProvider } from './twilio-verify.js';
 
 export interface ProviderDeps {
@@ -26,6 +28,10 @@ export interface ProviderDeps {
   clock?: Clock;
   /** Needed when SignalWire is configured: the voice documents app.ts serves to SignalWire. */
   voiceDocuments?: VoiceDocumentStore;
+  /** Who started each pending Twilio verification; shared (Redis) when several instances run. Default: memory. */
+  twilioVerifications?: TwilioVerificationLedger;
+  /** The circuit breaker's state; shared (Redis) when several instances run. Default: memory. */
+  providerHealth?: ProviderHealthStore;
 }
 
 /** The only place that turns MFA_PROVIDER into provider objects. */
@@ -59,6 +65,7 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
           timeoutMs: deps.timeoutMs,
           now,
           codeTtlMs: config.codeTtlMinutes * 60_000,
+          ledger: deps.twilioVerifications,
         });
       case 'signalwire':
         if (!deps.voiceDocuments) throw new Error('the signalwire provider needs the voice document store');
@@ -82,5 +89,9 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
         });
     }
   });
-  return createProviderPool(providers, { clock, cooldownMs: config.providerCooldownSeconds * 1000 });
+  return createProviderPool(providers, {
+    clock,
+    cooldownMs: config.providerCooldownSeconds * 1000,
+    health: deps.providerHealth,
+  });
 }

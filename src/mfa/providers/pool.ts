@@ -8,6 +8,11 @@ import type {
   VerifyOutcome,
 } from '../provider.js';
 import { ProviderError } from '../provider.js';
+import {
+  createMemoryProviderHealthStore,
+  type ProviderHealth,
+  type ProviderHealthStore,
+} from './provider-health.js';
 
 /**
  * The providers configured in MFA_PROVIDER, in order. A new code goes to the first provider that
@@ -18,6 +23,8 @@ import { ProviderError } from '../provider.js';
  * after `failureThreshold` outages in a row it is skipped for `cooldownMs`, then tried again by
  * itself (one more outage skips it again at once; an answer brings it back). When every provider
  * that could deliver is being skipped, the first is tried anyway rather than refusing untried.
+ * The breaker's state lives in a ProviderHealthStore, which several instances share (Redis), so a
+ * provider skipped by one is skipped by all.
  */
 export interface ProviderStatus {
   name: string;
@@ -32,7 +39,7 @@ export interface ProviderStatus {
 export interface ProviderPool {
   names(): string[];
   /** Each provider's state, for /healthz and the admin page. Never holds a secret. */
-  status(): ProviderStatus[];
+  status(): Promise<ProviderStatus[]>;
   channels(): Channel[];
   send(request: SendCodeRequest): Promise<{ provider: string; handle?: string }>;
   verify(provider: string, request: VerifyCodeRequest): Promise<VerifyOutcome>;
@@ -45,18 +52,12 @@ export interface ProviderPoolOptions {
   cooldownMs?: number;
   /** Outages in a row after which a provider is skipped. */
   failureThreshold?: number;
+  /** Where the breaker keeps each provider's health; shared (Redis) when several instances run. Default: memory. */
+  health?: ProviderHealthStore;
 }
 
 export const DEFAULT_PROVIDER_COOLDOWN_MS = 30_000;
 export const DEFAULT_FAILURE_THRESHOLD = 2;
-
-interface Health {
-  outagesInARow: number;
-  /** Its last answer refused our credentials or configuration: up, but not working. */
-  misconfigured?: boolean;
-  /** Set when the breaker opened; stays set (in the past) while the provider is on probation. */
-  skippedUntil: number | null;
-}
 
 const isOutage = (error: unknown) => error instanceof ProviderError && error.kind === 'unavailable';
 
@@ -69,41 +70,39 @@ export function createProviderPool(
   const cooldownMs = options.cooldownMs ?? DEFAULT_PROVIDER_COOLDOWN_MS;
   const threshold = Math.max(1, options.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD);
   const byName = new Map(providers.map((provider) => [provider.name, provider]));
-  const health = new Map<string, Health>(
-    providers.map((provider) => [provider.name, { outagesInARow: 0, skippedUntil: null }]),
-  );
-  const now = () => clock.now().getTime();
+  const health = options.health ?? createMemoryProviderHealthStore(clock);
+  const breaker = { threshold, cooldownMs };
 
-  const isSkipped = (name: string) => {
-    const until = health.get(name)!.skippedUntil;
-    return until !== null && now() < until;
-  };
+  const stateOf = (provider: ProviderHealth): ProviderStatus['state'] =>
+    provider.skippedUntil !== null
+      ? 'skipped'
+      : provider.outagesInARow > 0 || provider.misconfigured
+        ? 'failing'
+        : 'up';
 
-  function recordAnswer(name: string) {
-    health.set(name, { outagesInARow: 0, skippedUntil: null });
-  }
-
-  function recordOutage(name: string) {
-    const state = health.get(name)!;
-    state.outagesInARow += 1;
-    // A provider on probation (its cooldown is over) is skipped again after a single outage.
-    if (state.outagesInARow >= threshold || state.skippedUntil !== null)
-      state.skippedUntil = now() + cooldownMs;
+  /**
+   * Keeps a provider's health after a call. The call has happened (a code may be on its way, or
+   * accepted), so a health store that does not answer must not turn its outcome into an error:
+   * the breaker misses one data point, and the next call records again.
+   */
+  async function record(update: Promise<void>): Promise<void> {
+    await update.catch(() => undefined);
   }
 
   /** Runs one call on a provider and keeps its health: any answer counts as up, only outages count against it. */
   async function watched<T>(provider: MfaProvider, call: () => Promise<T>): Promise<T> {
     try {
       const result = await call();
-      recordAnswer(provider.name);
+      await record(health.recordAnswer(provider.name));
       return result;
     } catch (error) {
-      if (isOutage(error)) recordOutage(provider.name);
+      // A provider on probation (its cooldown is over) is skipped again after a single outage.
+      if (isOutage(error)) await record(health.recordOutage(provider.name, breaker));
       else if (error instanceof ProviderError && error.kind === 'auth') {
         // Not an outage (another provider would not help with our own credentials), but the
         // operator must see it on /healthz and the admin page.
-        health.set(provider.name, { outagesInARow: 0, skippedUntil: null, misconfigured: true });
-      } else if (error instanceof ProviderError) recordAnswer(provider.name);
+        await record(health.recordMisconfigured(provider.name));
+      } else if (error instanceof ProviderError) await record(health.recordAnswer(provider.name));
       throw error;
     }
   }
@@ -117,16 +116,14 @@ export function createProviderPool(
 
   return {
     names: () => providers.map((provider) => provider.name),
-    status: () =>
-      providers.map((provider) => ({
+    async status() {
+      const states = await health.read(providers.map((provider) => provider.name));
+      return providers.map((provider, i) => ({
         name: provider.name,
         channels: [...provider.channels],
-        state: isSkipped(provider.name)
-          ? 'skipped'
-          : health.get(provider.name)!.outagesInARow > 0 || health.get(provider.name)!.misconfigured
-            ? 'failing'
-            : 'up',
-      })),
+        state: stateOf(states[i]!),
+      }));
+    },
     channels: () => [...new Set(providers.flatMap((provider) => provider.channels))],
 
     async send(request) {
@@ -134,7 +131,9 @@ export function createProviderPool(
       if (candidates.length === 0) {
         throw new ProviderError('unavailable', 'pool', `no provider delivers by ${request.channel}`);
       }
-      const live = candidates.filter((provider) => !isSkipped(provider.name));
+      // Read before anything is sent: a health store that does not answer is the 503 page, as any store.
+      const states = await health.read(candidates.map((provider) => provider.name));
+      const live = candidates.filter((_, i) => states[i]!.skippedUntil === null);
       const tried = live.length > 0 ? live : [candidates[0]!];
       let lastError: unknown;
       for (const provider of tried) {

@@ -123,7 +123,11 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
           });
         } else {
           const xml = composeVoiceDocument(options.texts.spokenIntro(scope), issued.code);
-          const documentId = voiceDocuments.put({ xml, codeId: issued.id, expiresAt: issued.expiresAt });
+          const documentId = await voiceDocuments.put({
+            xml,
+            codeId: issued.id,
+            expiresAt: issued.expiresAt,
+          });
           await post('send voice code', 'Calls', {
             To: to,
             From: config.fromNumber,
@@ -136,9 +140,10 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
         }
       } catch (error) {
         // A code that may not have gone out is never left valid; the person asks for a new one.
-        voiceDocuments.dropForCode(issued.id);
-        // If the store cannot void it either, the provider's failure is still what the person is told.
+        // If the store cannot void it, the provider's failure is still what the person is told.
         await codes.void(issued.id).catch(() => undefined);
+        // The code is void already: a document the store could not drop now opens nothing, and expires with it.
+        await voiceDocuments.dropForCode(issued.id).catch(() => undefined);
         throw error;
       }
       return { handle: issued.id };
@@ -151,8 +156,8 @@ export function createSignalWireProvider(options: SignalWireProviderOptions): Mf
 
     async cancel({ handle }) {
       if (!handle) return;
-      voiceDocuments.dropForCode(handle);
       await codes.void(handle);
+      await voiceDocuments.dropForCode(handle);
     },
   };
 }

@@ -1,8 +1,13 @@
 import type { TwilioConfig } from '../../config.js';
 import { ProviderError } from '../provider.js';
-import type { Channel, MfaProvider, Scope, VerifyOutcome } from '../provider.js';
+import type { Channel, MfaProvider, ProviderDelivery, VerifyOutcome } from '../provider.js';
 import { basicAuth, callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';
 import type { HttpAnswer } from './http.js';
+import {
+  createMemoryTwilioVerificationLedger,
+  type StartedVerification,
+  type TwilioVerificationLedger,
+} from './twilio-verification-ledger.js';
 
 export interface TwilioVerifyProviderOptions {
   config: TwilioConfig;
@@ -15,31 +20,22 @@ export interface TwilioVerifyProviderOptions {
    * no longer pass any challenge, so it may be cancelled whoever started it.
    */
   codeTtlMs?: number;
+  /**
+   * Who started each pending verification. Several instances share one (in Redis), so a code
+   * started on one is understood by the others; by default it is this process's memory.
+   */
+  ledger?: TwilioVerificationLedger;
 }
 
 const NAME = 'twilio';
 const TWILIO_CHANNELS: Record<Channel, string> = { sms: 'sms', voice: 'call' };
 
-/**
- * How long a started verification is remembered. Twilio's default validity is 10 minutes; a
- * Service configured for longer is still safe, because a re-used verification is detected from
- * Twilio's own answer (see startFresh).
- */
-const REMEMBER_MS = 30 * 60_000;
 /** Twilio's default validity of a verification, and the fallback code lifetime. */
 const TWILIO_VALIDITY_MS = 10 * 60_000;
 
 const RATE_LIMIT_CODES = new Set([20429, 60203, 60212]);
 // 60205: SMS to a landline; 60605: blocked by the Service's geo permissions; 60410: prefix blocked by Fraud Guard.
 const NUMBER_CODES = new Set([60200, 60205, 60410, 60605]);
-
-interface Started {
-  to: string;
-  scope: Scope;
-  /** The account it was started for (undefined when the caller did not say). */
-  account?: number;
-  at: number;
-}
 
 interface Verification {
   sid: string;
@@ -90,8 +86,8 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
   const codeTtlMs = Math.min(options.codeTtlMs ?? TWILIO_VALIDITY_MS, TWILIO_VALIDITY_MS);
   const authorization = basicAuth(config.accountSid, config.authToken);
   const serviceUrl = `${config.baseUrl}/v2/Services/${encodeURIComponent(config.verifyServiceSid)}`;
-  /** The verifications this process started, by sid: which number and scope each belongs to. */
-  const started = new Map<string, Started>();
+  /** The verifications started (by any instance sharing the ledger): which number, scope and account each belongs to. */
+  const ledger = options.ledger ?? createMemoryTwilioVerificationLedger({ now: () => new Date(now()) });
 
   /** One HTTP call; the calls of one send share a deadline, so a send never takes longer than timeoutMs. */
   const call = (action: string, path: string, form: Record<string, string>, deadline?: AbortSignal) =>
@@ -106,11 +102,6 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       deadline,
     });
 
-  function forgetOld() {
-    const cutoff = now() - REMEMBER_MS;
-    for (const [sid, entry] of started) if (entry.at < cutoff) started.delete(sid);
-  }
-
   async function cancelVerification(sid: string, deadline?: AbortSignal): Promise<void> {
     const answer = await call(
       'cancel verification',
@@ -118,7 +109,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       { Status: 'canceled' },
       deadline,
     );
-    started.delete(sid);
+    await ledger.forget(sid);
     // 404: already approved, expired or cancelled, which is what we wanted.
     if (!isSuccess(answer) && answer.status !== 404) throw toProviderError(answer, 'cancel verification');
   }
@@ -149,42 +140,59 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
    * Another account's code is pending for this number: a new verification would re-send that
    * code, and cancelling it would take the code from its owner (eight accounts on one number
    * would keep cancelling the owner's). So no code is sent until it can no longer be accepted.
+   * `delivered` says whether Twilio has already re-sent the pending code in answering this send.
    */
-  function pendingForAnother(to: string, action: string, startedAt: number): ProviderError {
+  function pendingForAnother(
+    action: string,
+    startedAt: number,
+    delivered: ProviderDelivery = 'no',
+  ): ProviderError {
     const waitSeconds = Math.max(1, Math.ceil((startedAt + codeTtlMs - now()) / 1000));
     return new ProviderError(
       'rate_limited',
       NAME,
       `${action}: a code for another account is pending for this number`,
-      {
-        retryAfterSeconds: waitSeconds,
-      },
+      { retryAfterSeconds: waitSeconds, delivered },
     );
   }
 
   /**
+   * Whether this send may cancel another account's pending verification: only when this account
+   * has completed a code to the number (it holds the phone) and the pending one was started by an
+   * account that never has, or by one the ledger does not know (started before a restart). Else a
+   * stranger who registered with someone's number, asking for a code just before its owner each
+   * time, could keep the owner from ever getting one.
+   */
+  const mayCancel = (provenHolder: boolean, pending: StartedVerification | null) =>
+    provenHolder && (pending === null || pending.provenHolder !== true);
+
+  /**
    * Starts a verification that belongs to this send alone. If Twilio answers with a verification
    * that was already pending (a cancel that failed, a send racing this one, or one started before
-   * a restart), its code could serve two challenges. When it is this account's own, it is
-   * cancelled and a fresh one started. When it is another account's, or of unknown origin and
-   * still young enough to be accepted, it is left alone and this send is refused for now.
+   * a restart), its code could serve two challenges. When it is this account's own, or one this
+   * account may cancel (see mayCancel), it is cancelled and a fresh one started. When it is
+   * another account's, or of unknown origin and still young enough to be accepted, it is left
+   * alone and this send is refused for now; Twilio has re-sent that code to the phone by then, so
+   * the refusal says it was delivered.
    */
   async function startFresh(
     to: string,
     channel: Channel,
-    account: number | undefined,
+    holder: { account: number | undefined; provenHolder: boolean },
     deadline: AbortSignal,
   ): Promise<string> {
     const action = `send ${channel} code`;
     const first = await startVerification(to, channel, deadline);
-    const known = started.get(first.sid);
-    const reused = first.sendAttempts > 1 || known !== undefined;
+    const known = await ledger.find(first.sid);
+    const reused = first.sendAttempts > 1 || known !== null;
     if (!reused) return first.sid;
-    if (known && known.account !== account) throw pendingForAnother(to, action, known.at);
-    if (!known) {
+    if (known && known.account !== holder.account && !mayCancel(holder.provenHolder, known)) {
+      throw pendingForAnother(action, known.startedAt, 'yes');
+    }
+    if (!known && !mayCancel(holder.provenHolder, null)) {
       // Unknown origin: only a verification too old for any challenge may be cancelled.
       const createdAt = first.createdAt ?? now();
-      if (now() - createdAt < codeTtlMs) throw pendingForAnother(to, action, createdAt);
+      if (now() - createdAt < codeTtlMs) throw pendingForAnother(action, createdAt, 'yes');
     }
     await cancelVerification(first.sid, deadline);
     const second = await startVerification(to, channel, deadline);
@@ -193,6 +201,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
         'unavailable',
         NAME,
         `send ${channel} code: a cancelled verification came back`,
+        { delivered: 'yes' },
       );
     }
     return second.sid;
@@ -224,42 +233,52 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     name: NAME,
     channels: ['sms', 'voice'],
 
-    async send({ to, channel, scope, account }) {
-      forgetOld();
+    async send({ to, channel, scope, account, provenHolder = false }) {
       const deadline = AbortSignal.timeout(timeoutMs);
       // Twilio keeps one pending verification per number and would re-send its code. Another
-      // account's pending code is never cancelled (two accounts sharing a number cannot take each
-      // other's codes); this send waits until that code can no longer be accepted.
-      const pending = [...started].filter(([, entry]) => entry.to === to);
+      // account's pending code is not cancelled (two accounts sharing a number cannot take each
+      // other's codes), save by the phone's proven holder (see mayCancel); this send waits until
+      // that code can no longer be accepted.
+      const pending = await ledger.pendingFor(to);
       const othersLive = pending.filter(
-        ([, entry]) => entry.account !== account && now() - entry.at < codeTtlMs,
+        (entry) =>
+          entry.account !== account && now() - entry.startedAt < codeTtlMs && !mayCancel(provenHolder, entry),
       );
       if (othersLive.length > 0) {
         throw pendingForAnother(
-          to,
           `send ${channel} code`,
-          Math.max(...othersLive.map(([, entry]) => entry.at)),
+          Math.max(...othersLive.map((entry) => entry.startedAt)),
         );
       }
-      // This account's own pending code (another scope, another browser), or a code too old to be
-      // accepted, is cancelled first, so one code never serves two scopes and every send is a new
-      // code. A failed cancel is caught by startFresh, which sees the re-used verification.
-      for (const [sid] of pending) await cancelVerification(sid, deadline).catch(() => undefined);
-      const sid = await startFresh(to, channel, account, deadline);
-      started.set(sid, { to, scope, account, at: now() });
+      // This account's own pending code (another scope, another browser), a code too old to be
+      // accepted, or a stranger's when the holder asks, is cancelled first, so one code never
+      // serves two scopes and every send is a new code. A failed cancel is caught by startFresh,
+      // which sees the re-used verification.
+      for (const { sid } of pending) await cancelVerification(sid, deadline).catch(() => undefined);
+      const sid = await startFresh(to, channel, { account, provenHolder }, deadline);
+      const verification: StartedVerification = {
+        sid,
+        to,
+        scope,
+        startedAt: now(),
+        ...(provenHolder ? { provenHolder } : {}),
+      };
+      await ledger.record(account === undefined ? verification : { ...verification, account });
       return { handle: sid };
     },
 
     async verify({ to, scope, code, handle }) {
       if (!handle) return 'invalid';
-      const known = started.get(handle);
+      const known = await ledger.find(handle);
       // A challenge only ever holds its own sid; a sid of another scope or number is refused here too.
       if (known && (known.scope !== scope || known.to !== to)) return 'invalid';
       // Checked by VerificationSid, never by To: a check by number would reach whichever
       // verification is pending for it, possibly another scope's.
       const answer = await call('verify code', '/VerificationCheck', { VerificationSid: handle, Code: code });
       const outcome = outcomeOfCheck(answer);
-      if (outcome !== 'invalid') started.delete(handle);
+      // Twilio has settled it either way; the entry would expire by itself, so a ledger that does
+      // not answer now must not turn Twilio's answer (an accepted code, say) into an error.
+      if (outcome !== 'invalid') await ledger.forget(handle).catch(() => undefined);
       return outcome;
     },
 

@@ -18,6 +18,7 @@ export interface Schema {
   challenges: ChallengesTable;
   admin_seed_names: AdminSeedNamesTable;
   verified_numbers: VerifiedNumbersTable;
+  verified_number_accounts: VerifiedNumberAccountsTable;
   sending_hourly: SendingHourlyTable;
   code_entry_failures: CodeEntryFailuresTable;
 }
@@ -100,6 +101,14 @@ export interface AdminSeedNamesTable {
 /** Numbers that completed a code (the toll-fraud guard lets them through a spent budget). */
 export interface VerifiedNumbersTable {
   phone_e164: string;
+  first_verified_at: number;
+  last_verified_at: number;
+}
+
+/** Which accounts completed a code to which number: each such holder has its own allowance. */
+export interface VerifiedNumberAccountsTable {
+  phone_e164: string;
+  user_id: number;
   first_verified_at: number;
   last_verified_at: number;
 }

@@ -4,30 +4,70 @@ import type { SqlDatabase } from './database.js';
 
 /** Hours of sending_hourly kept: the breaker looks back 14 days, the Sending view one. */
 const KEPT_HOURS = 15 * 24;
+const DAY_MS = 24 * 60 * 60_000;
 
 export function createSqlSendingStore({ db }: SqlDatabase, clock: Clock): SendingStore {
   let sweptHour = -1;
 
   return {
-    async isVerifiedNumber(phone) {
+    async isVerifiedNumber(phone, since) {
       const row = await db
         .selectFrom('verified_numbers')
         .select('phone_e164')
         .where('phone_e164', '=', phone)
+        .where('last_verified_at', '>=', since.getTime())
         .executeTakeFirst();
       return row !== undefined;
     },
-    async markVerified(phone) {
+    async hasAccountVerified(phone, userId) {
+      const row = await db
+        .selectFrom('verified_number_accounts')
+        .select('phone_e164')
+        .where('phone_e164', '=', phone)
+        .where('user_id', '=', userId)
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+    async markVerified(phone, userId) {
       const now = clock.now().getTime();
+      const todayStarts = Math.floor(now / DAY_MS) * DAY_MS;
+      // The day's first is decided by one conditional upsert, never a read then a write: it writes
+      // (and returns a row) only for a new number or one last verified before today. Of two codes
+      // to one number completed at once, the second then finds it verified today (PostgreSQL waits
+      // for the first's row and checks the WHERE again against it). No transaction around these
+      // statements: on SQLite it would hold the write lock across awaits, and another process
+      // meeting it would fail at once.
+      const firstToday =
+        (await db
+          .insertInto('verified_numbers')
+          .values({ phone_e164: phone, first_verified_at: now, last_verified_at: now })
+          .onConflict((conflict) =>
+            conflict
+              .column('phone_e164')
+              .doUpdateSet((eb) => ({ last_verified_at: eb.ref('excluded.last_verified_at') }))
+              .where('verified_numbers.last_verified_at', '<', todayStarts),
+          )
+          .returning('phone_e164')
+          .executeTakeFirst()) !== undefined;
+      if (!firstToday) {
+        // Verified again today: the 30-day exemption runs from the latest code.
+        await db
+          .updateTable('verified_numbers')
+          .set({ last_verified_at: now })
+          .where('phone_e164', '=', phone)
+          .where('last_verified_at', '<', now)
+          .execute();
+      }
       await db
-        .insertInto('verified_numbers')
-        .values({ phone_e164: phone, first_verified_at: now, last_verified_at: now })
+        .insertInto('verified_number_accounts')
+        .values({ phone_e164: phone, user_id: userId, first_verified_at: now, last_verified_at: now })
         .onConflict((conflict) =>
           conflict
-            .column('phone_e164')
+            .columns(['phone_e164', 'user_id'])
             .doUpdateSet((eb) => ({ last_verified_at: eb.ref('excluded.last_verified_at') })),
         )
         .execute();
+      return { firstToday };
     },
     async countEvent(country, event) {
       const hour = hourOf(clock.now());

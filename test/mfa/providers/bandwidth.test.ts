@@ -487,12 +487,14 @@ describe('Bandwidth MFA provider', () => {
         fake.setMode('hang');
         const bandwidth = provider({}, 300);
 
-        await expectUnavailableWithin(1_000, () =>
+        const error = await expectUnavailableWithin(1_000, () =>
           action === 'send'
             ? bandwidth.send({ to: ALICE, channel: 'sms', scope: 'login' })
             : bandwidth.verify({ to: ALICE, scope: 'login', code: '123456', handle, maxAgeMinutes: 5 }),
         );
         expect(lastRequest().status).toBeUndefined();
+        // The request reached Bandwidth and no answer came: a code may have been sent.
+        expect(error.delivered).toBe('maybe');
       },
     );
 
@@ -508,6 +510,7 @@ describe('Bandwidth MFA provider', () => {
       );
 
       expect(error.kind).toBe('unavailable');
+      expect(error.delivered).toBe('no');
     });
 
     it('keeps credentials, codes and phone numbers out of error messages', async () => {

@@ -1,8 +1,22 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Clock } from '../../../src/clock.js';
 import { ProviderError } from '../../../src/mfa/provider.js';
 import type { Channel, MfaProvider, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import { createProviderPool } from '../../../src/mfa/providers/pool.js';
+import {
+  createMemoryProviderHealthStore,
+  type ProviderHealthStore,
+} from '../../../src/mfa/providers/provider-health.js';
+import { StoreUnavailableError } from '../../../src/stores/errors.js';
+import type { RedisClient } from '../../../src/stores/redis/client.js';
+import { createRedisProviderHealthStore } from '../../../src/stores/redis/provider-health-store.js';
 import { createTestClock } from '../../helpers/clock.js';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  isRedisAvailable,
+  randomKeyPrefix,
+} from '../../helpers/redis.js';
 
 const ALICE = '+12025550142';
 const SMS = { to: ALICE, channel: 'sms' as const, scope: 'login' as const };
@@ -43,7 +57,7 @@ function setUp(options: { cooldownMs?: number; failureThreshold?: number } = {})
   const first = scripted('first');
   const second = scripted('second');
   const pool = createProviderPool([first, second], { clock, cooldownMs: 30_000, ...options });
-  const states = () => pool.status().map((status) => `${status.name}:${status.state}`);
+  const states = async () => (await pool.status()).map((status) => `${status.name}:${status.state}`);
   return { clock, first, second, pool, states };
 }
 
@@ -53,8 +67,8 @@ describe('provider pool', () => {
 
     expect(await pool.send(SMS)).toEqual({ provider: 'first', handle: 'first-1' });
     expect(second.sends).toEqual([]);
-    expect(states()).toEqual(['first:up', 'second:up']);
-    expect(pool.status()[0]).toEqual({ name: 'first', channels: ['sms', 'voice'], state: 'up' });
+    expect(await states()).toEqual(['first:up', 'second:up']);
+    expect((await pool.status())[0]).toEqual({ name: 'first', channels: ['sms', 'voice'], state: 'up' });
   });
 
   it('tries the next provider when the first is unavailable, and verifies with the one that sent', async () => {
@@ -63,7 +77,7 @@ describe('provider pool', () => {
 
     const sent = await pool.send(SMS);
     expect(sent).toEqual({ provider: 'second', handle: 'second-1' });
-    expect(states()).toEqual(['first:failing', 'second:up']);
+    expect(await states()).toEqual(['first:failing', 'second:up']);
 
     first.failWith(null);
     expect(
@@ -101,7 +115,7 @@ describe('provider pool', () => {
     await pool.send(SMS);
     await pool.send(SMS);
     expect(first.sends).toHaveLength(2);
-    expect(states()).toEqual(['first:skipped', 'second:up']);
+    expect(await states()).toEqual(['first:skipped', 'second:up']);
 
     // While skipped, codes go straight to the second provider.
     await pool.send(SMS);
@@ -110,10 +124,10 @@ describe('provider pool', () => {
 
     // After the cooldown it is tried again; it answers, so it is up and used again.
     clock.advance(30_000);
-    expect(states()).toEqual(['first:failing', 'second:up']);
+    expect(await states()).toEqual(['first:failing', 'second:up']);
     first.failWith(null);
     expect((await pool.send(SMS)).provider).toBe('first');
-    expect(states()).toEqual(['first:up', 'second:up']);
+    expect(await states()).toEqual(['first:up', 'second:up']);
   });
 
   it('skips a provider again after a single outage when its retry after the cooldown fails', async () => {
@@ -125,7 +139,7 @@ describe('provider pool', () => {
 
     await pool.send(SMS);
     expect(first.sends).toHaveLength(3);
-    expect(states()).toEqual(['first:skipped', 'second:up']);
+    expect(await states()).toEqual(['first:skipped', 'second:up']);
   });
 
   it('tries the first provider anyway when every provider is being skipped', async () => {
@@ -133,7 +147,7 @@ describe('provider pool', () => {
     first.failWith('unavailable');
     second.failWith('unavailable');
     await expect(pool.send(SMS)).rejects.toMatchObject({ kind: 'unavailable', provider: 'second' });
-    expect(states()).toEqual(['first:skipped', 'second:skipped']);
+    expect(await states()).toEqual(['first:skipped', 'second:skipped']);
 
     first.failWith(null);
     expect((await pool.send(SMS)).provider).toBe('first');
@@ -145,11 +159,11 @@ describe('provider pool', () => {
     first.failWith('auth');
     await expect(pool.send(SMS)).rejects.toMatchObject({ kind: 'auth' });
     expect(second.sends).toEqual([]);
-    expect(states()).toEqual(['first:failing', 'second:up']);
+    expect(await states()).toEqual(['first:failing', 'second:up']);
 
     first.failWith(null);
     await pool.send(SMS);
-    expect(states()).toEqual(['first:up', 'second:up']);
+    expect(await states()).toEqual(['first:up', 'second:up']);
   });
 
   it('sends each channel only through providers that deliver it', async () => {
@@ -171,6 +185,43 @@ describe('provider pool', () => {
     await expect(pool.send({ ...SMS, channel: 'voice' })).rejects.toBeInstanceOf(ProviderError);
   });
 
+  describe('when the breaker’s store does not answer (a Redis that is away)', () => {
+    const unreachable = () => Promise.reject(new StoreUnavailableError('provider health', new Error('gone')));
+
+    it('sends nothing and fails with the 503 error when it cannot tell which providers are skipped', async () => {
+      const first = scripted('first');
+      const pool = createProviderPool([first], {
+        clock: createTestClock(),
+        health: { ...createMemoryProviderHealthStore(createTestClock()), read: unreachable },
+      });
+
+      await expect(pool.send(SMS)).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(first.sends).toEqual([]);
+    });
+
+    it('keeps a delivered code and an accepted check when only recording the outcome fails', async () => {
+      // The code is on its way (or Twilio has accepted it): a 503 now would lose it for nothing.
+      const first = scripted('first');
+      const pool = createProviderPool([first], {
+        clock: createTestClock(),
+        health: {
+          ...createMemoryProviderHealthStore(createTestClock()),
+          recordAnswer: unreachable,
+          recordOutage: unreachable,
+          recordMisconfigured: unreachable,
+        },
+      });
+
+      const sent = await pool.send(SMS);
+      expect(sent).toEqual({ provider: 'first', handle: 'first-1' });
+      expect(
+        await pool.verify('first', { ...SMS, code: '123456', handle: sent.handle, maxAgeMinutes: 5 }),
+      ).toBe('valid');
+      first.failWith('unavailable');
+      await expect(pool.send(SMS)).rejects.toMatchObject({ kind: 'unavailable', provider: 'first' });
+    });
+  });
+
   it('refuses to verify with a provider that is not configured', async () => {
     const { pool } = setUp();
 
@@ -179,3 +230,83 @@ describe('provider pool', () => {
     ).rejects.toMatchObject({ kind: 'unavailable' });
   });
 });
+
+/**
+ * Two instances of the site: each has its own pool and its own provider objects, and they share
+ * the breaker's state. Threat: every instance paying for the same outage (each login waiting on a
+ * provider that is down) because only the instance that saw it skips it.
+ */
+function describeTwoInstances(
+  backend: string,
+  openStores: () => Promise<{ a: ProviderHealthStore; b: ProviderHealthStore; close(): Promise<void> }>,
+  options: { skip?: boolean } = {},
+) {
+  describe.skipIf(options.skip ?? false)(`two pools sharing the breaker’s state (${backend})`, () => {
+    let stores: Awaited<ReturnType<typeof openStores>>;
+    beforeEach(async () => {
+      stores = await openStores();
+    });
+    afterEach(() => stores.close());
+
+    function instance(health: ProviderHealthStore, clock: Clock) {
+      const first = scripted('first');
+      const second = scripted('second');
+      const pool = createProviderPool([first, second], { clock, cooldownMs: 30_000, health });
+      const states = async () => (await pool.status()).map((status) => `${status.name}:${status.state}`);
+      return { first, second, pool, states };
+    }
+
+    it('skips on B a provider that A’s breaker skipped, and brings it back on A once B sees it answer', async () => {
+      const clock = createTestClock();
+      const a = instance(stores.a, clock);
+      const b = instance(stores.b, clock);
+      a.first.failWith('unavailable');
+      await a.pool.send(SMS);
+      await a.pool.send(SMS);
+
+      expect(await b.states()).toEqual(['first:skipped', 'second:up']);
+      expect((await b.pool.send(SMS)).provider).toBe('second');
+      expect(b.first.sends).toEqual([]);
+
+      // B's code for an earlier challenge is checked by first, which answers: every instance uses it again.
+      await b.pool.verify('first', { ...SMS, code: '123456', handle: 'first-0', maxAgeMinutes: 5 });
+      expect(await a.states()).toEqual(['first:up', 'second:up']);
+    });
+
+    it('counts outages seen by A and by B together', async () => {
+      const clock = createTestClock();
+      const a = instance(stores.a, clock);
+      const b = instance(stores.b, clock);
+      a.first.failWith('unavailable');
+      b.first.failWith('unavailable');
+      await a.pool.send(SMS);
+      await b.pool.send(SMS);
+
+      expect(await a.states()).toEqual(['first:skipped', 'second:up']);
+    });
+  });
+}
+
+describeTwoInstances('memory', async () => {
+  const shared = createMemoryProviderHealthStore(createTestClock());
+  return { a: shared, b: shared, close: async () => undefined };
+});
+
+describeTwoInstances(
+  'redis',
+  async () => {
+    const keyPrefix = randomKeyPrefix();
+    const clients: RedisClient[] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const clock = createTestClock();
+    const [a, b] = clients.map((client) => createRedisProviderHealthStore(client, { keyPrefix, clock }));
+    return {
+      a: a!,
+      b: b!,
+      async close() {
+        await deleteKeysWithPrefix(clients[0]!, keyPrefix);
+        for (const client of clients) client.destroy();
+      },
+    };
+  },
+  { skip: !isRedisAvailable() },
+);

@@ -11,13 +11,21 @@ import { TEST_CODE_TEXTS } from '../../helpers/fraud.js';
 import {
   SIGNALWIRE_VOICE_PATH,
   createSignalWireVoiceRouter,
-  createVoiceDocumentStore,
+  createMemoryVoiceDocumentStore,
   type VoiceDocumentStore,
 } from '../../../src/mfa/providers/signalwire-voice-route.js';
+import type { RedisClient } from '../../../src/stores/redis/client.js';
+import { createRedisVoiceDocumentStore } from '../../../src/stores/redis/voice-document-store.js';
 import { startFakeSignalWire } from '../../fakes/signalwire-server.js';
 import type { FailureMode, FakeSignalWire } from '../../fakes/signalwire-server.js';
 import { createTestClock, type TestClock } from '../../helpers/clock.js';
 import { wrongFor } from '../../helpers/flows.js';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  isRedisAvailable,
+  randomKeyPrefix,
+} from '../../helpers/redis.js';
 import {
   expectErrorsRevealNone,
   expectUnavailableWithin,
@@ -43,7 +51,7 @@ beforeEach(async () => {
   database = await openSqlDatabase({ sqlitePath: ':memory:' });
   clock = createTestClock();
   codes = createSqlCodeStore(database, clock, 'test-key');
-  documents = createVoiceDocumentStore(clock);
+  documents = createMemoryVoiceDocumentStore(clock);
 });
 
 afterEach(async () => {
@@ -196,6 +204,47 @@ describe('SignalWire provider', () => {
       const cancelled = await signalwire.send({ to: ALICE, channel: 'voice', scope: 'login' });
       await signalwire.cancel!({ to: ALICE, scope: 'login', handle: cancelled.handle });
       expect((await request(documentApp()).post(new URL(fake.calls()[1]!.url!).pathname)).status).toBe(404);
+    });
+
+    describe.skipIf(!isRedisAvailable())('with the documents in Redis, shared by several instances', () => {
+      let instances: RedisClient[];
+      let keyPrefix: string;
+      beforeEach(async () => {
+        instances = await Promise.all([connectTestRedis(), connectTestRedis()]);
+        keyPrefix = randomKeyPrefix();
+        documents = createRedisVoiceDocumentStore(instances[0]!, { keyPrefix, clock });
+      });
+      afterEach(async () => {
+        await deleteKeysWithPrefix(instances[0]!, keyPrefix);
+        for (const client of instances) client.destroy();
+      });
+      /** The other instance, where the load balancer sends SignalWire's fetch. */
+      const otherInstance = () =>
+        express().use(
+          createSignalWireVoiceRouter(createRedisVoiceDocumentStore(instances[1]!, { keyPrefix, clock })),
+        );
+
+      it('serves the document of a call one instance placed once, from another, then from none', async () => {
+        await provider().send({ to: ALICE, channel: 'voice', scope: 'login' });
+        const call = fake.calls()[0]!;
+        const path = new URL(call.url!).pathname;
+
+        const first = await request(otherInstance()).post(path);
+        expect(first.status).toBe(200);
+        expect(first.text).toBe(call.twiml);
+        expect((await request(otherInstance()).post(path)).status).toBe(404);
+        expect((await request(documentApp()).post(path)).status).toBe(404);
+      });
+
+      it('serves nothing, anywhere, once the code was cancelled', async () => {
+        const signalwire = provider();
+        const sent = await signalwire.send({ to: ALICE, channel: 'voice', scope: 'login' });
+        await signalwire.cancel!({ to: ALICE, scope: 'login', handle: sent.handle });
+
+        expect((await request(otherInstance()).post(new URL(fake.calls()[0]!.url!).pathname)).status).toBe(
+          404,
+        );
+      });
     });
 
     it('answers 404 to ids that were never handed out', async () => {

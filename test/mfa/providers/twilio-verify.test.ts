@@ -1,11 +1,23 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TwilioConfig } from '../../../src/config.js';
 import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
+import {
+  createMemoryTwilioVerificationLedger,
+  type TwilioVerificationLedger,
+} from '../../../src/mfa/providers/twilio-verification-ledger.js';
 import { createTwilioVerifyProvider } from '../../../src/mfa/providers/twilio-verify.js';
+import type { RedisClient } from '../../../src/stores/redis/client.js';
+import { createRedisTwilioVerificationLedger } from '../../../src/stores/redis/twilio-verification-ledger.js';
 import { startFakeTwilio } from '../../fakes/twilio-verify-server.js';
 import type { FailureMode, FakeTwilio } from '../../fakes/twilio-verify-server.js';
 import { createTestClock, type TestClock } from '../../helpers/clock.js';
 import { wrongFor } from '../../helpers/flows.js';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  isRedisAvailable,
+  randomKeyPrefix,
+} from '../../helpers/redis.js';
 import {
   expectErrorsRevealNone,
   expectUnavailableWithin,
@@ -40,7 +52,12 @@ afterEach(() => fake.close());
 
 const FIVE_MINUTES = 5 * 60_000;
 
-function provider(overrides: Partial<TwilioConfig> = {}, timeoutMs = 2_000, codeTtlMs?: number) {
+function provider(
+  overrides: Partial<TwilioConfig> = {},
+  timeoutMs = 2_000,
+  codeTtlMs?: number,
+  ledger?: TwilioVerificationLedger,
+) {
   return createTwilioVerifyProvider({
     config: {
       accountSid: ACCOUNT_SID,
@@ -52,6 +69,7 @@ function provider(overrides: Partial<TwilioConfig> = {}, timeoutMs = 2_000, code
     timeoutMs,
     now: () => clock.now().getTime(),
     codeTtlMs,
+    ledger,
   });
 }
 
@@ -245,6 +263,111 @@ describe('Twilio Verify provider', () => {
         expect(fake.verification(handle!)?.status).toBe('pending');
       });
 
+      it('says the refusal delivered nothing when it is refused before Twilio is asked', async () => {
+        const twilio = provider({}, 2_000, FIVE_MINUTES);
+        await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+
+        const refused = await providerError(
+          twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER }),
+        );
+
+        expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'no' });
+      });
+
+      it('says the refusal delivered a message when Twilio had already re-sent the pending code', async () => {
+        // Another process (or this one before a restart) started the owner's code: this adapter
+        // learns of it only from Twilio's answer, which has re-sent that code to the phone.
+        await provider({}, 2_000, FIVE_MINUTES).send({
+          to: ALICE,
+          channel: 'sms',
+          scope: 'login',
+          account: OWNER,
+        });
+
+        const refused = await providerError(
+          provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'voice',
+            scope: 'login',
+            account: STRANGER,
+          }),
+        );
+
+        expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'yes' });
+        expect(fake.sentCodes().map((sent) => sent.channel)).toEqual(['sms', 'call']);
+      });
+
+      describe('when the account asking has completed a code to the number before', () => {
+        // The threat: a stranger's account, registered with the owner's number, asks for a code
+        // just before the owner does, again and again, and the owner never gets one.
+        it('cancels a code pending for an account that never has, and gets its own', async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const stranger = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: STRANGER,
+          });
+
+          const owner = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          expect(fake.verification(stranger.handle!)?.status).toBe('canceled');
+          expect(
+            await twilio.verify({
+              to: ALICE,
+              scope: 'login',
+              code: fake.lastCodeFor(ALICE)!,
+              handle: owner.handle,
+              maxAgeMinutes: 1,
+            }),
+          ).toBe('valid');
+        });
+
+        it('cancels a young pending code whose starter this process does not know', async () => {
+          const elsewhere = await provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: STRANGER,
+          });
+
+          const owner = await provider({}, 2_000, FIVE_MINUTES).send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          expect(owner.handle).not.toBe(elsewhere.handle);
+          expect(fake.verification(elsewhere.handle!)?.status).toBe('canceled');
+        });
+
+        it('still never cancels the code of another account that has too', async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const first = await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+
+          const refused = await providerError(
+            twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: 3, provenHolder: true }),
+          );
+
+          expect(refused.kind).toBe('rate_limited');
+          expect(fake.verification(first.handle!)?.status).toBe('pending');
+        });
+      });
+
       it("still cancels the same account's pending code of another scope", async () => {
         const twilio = provider({}, 2_000, FIVE_MINUTES);
         const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
@@ -254,6 +377,105 @@ describe('Twilio Verify provider', () => {
         expect(fake.verification(login.handle!)?.status).toBe('canceled');
       });
     });
+
+    /**
+     * Two instances of the site behind a load balancer: each has its own adapter, and they share
+     * the ledger of who started which verification (memory stands in for one shared store here).
+     */
+    function describeTwoInstances(
+      backend: string,
+      openLedgers: () => Promise<{
+        a: TwilioVerificationLedger;
+        b: TwilioVerificationLedger;
+        close(): Promise<void>;
+      }>,
+      options: { skip?: boolean } = {},
+    ) {
+      describe.skipIf(options.skip ?? false)(`two instances sharing the ledger (${backend})`, () => {
+        const OWNER = 1;
+        const STRANGER = 2;
+        let ledgers: Awaited<ReturnType<typeof openLedgers>>;
+        let onA: MfaProvider;
+        let onB: MfaProvider;
+        beforeEach(async () => {
+          ledgers = await openLedgers();
+          onA = provider({}, 2_000, FIVE_MINUTES, ledgers.a);
+          onB = provider({}, 2_000, FIVE_MINUTES, ledgers.b);
+        });
+        afterEach(() => ledgers.close());
+
+        it("gives the owner a new code on B, replacing the one A started (not 'another account's code is pending')", async () => {
+          const login = await onA.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+
+          const admin = await onB.send({ to: ALICE, channel: 'sms', scope: 'admin', account: OWNER });
+
+          expect(admin.handle).not.toBe(login.handle);
+          expect(fake.verification(login.handle!)?.status).toBe('canceled');
+          expect(
+            await onA.verify({
+              to: ALICE,
+              scope: 'admin',
+              code: fake.lastCodeFor(ALICE)!,
+              handle: admin.handle,
+              maxAgeMinutes: 5,
+            }),
+          ).toBe('valid');
+        });
+
+        it("refuses another account on B without asking Twilio, so the owner's code from A is neither cancelled nor re-sent", async () => {
+          const owner = await onA.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+
+          const refused = await providerError(
+            onB.send({ to: ALICE, channel: 'sms', scope: 'login', account: STRANGER }),
+          );
+
+          expect(refused).toMatchObject({ kind: 'rate_limited', retryAfterSeconds: 300 });
+          expect(fake.sentCodes()).toHaveLength(1);
+          expect(fake.verification(owner.handle!)?.status).toBe('pending');
+        });
+
+        it('refuses on B a check of the sid A started for another scope, without asking Twilio', async () => {
+          const login = await onA.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+          const requests = fake.requests.length;
+
+          expect(
+            await onB.verify({
+              to: ALICE,
+              scope: 'admin',
+              code: fake.lastCodeFor(ALICE)!,
+              handle: login.handle,
+              maxAgeMinutes: 5,
+            }),
+          ).toBe('invalid');
+          expect(fake.requests.length).toBe(requests);
+        });
+      });
+    }
+
+    describeTwoInstances('memory', async () => {
+      const shared = createMemoryTwilioVerificationLedger(clock);
+      return { a: shared, b: shared, close: async () => undefined };
+    });
+
+    describeTwoInstances(
+      'redis',
+      async () => {
+        const keyPrefix = randomKeyPrefix();
+        const clients: RedisClient[] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+        const [a, b] = clients.map((client) =>
+          createRedisTwilioVerificationLedger(client, { keyPrefix, clock }),
+        );
+        return {
+          a: a!,
+          b: b!,
+          async close() {
+            await deleteKeysWithPrefix(clients[0]!, keyPrefix);
+            for (const client of clients) client.destroy();
+          },
+        };
+      },
+      { skip: !isRedisAvailable() },
+    );
 
     it('refuses a check with a sid it started for another scope or number', async () => {
       const twilio = provider();
@@ -422,7 +644,7 @@ describe('Twilio Verify provider', () => {
         fake.setMode('hang');
         const twilio = provider({}, 300);
 
-        await expectUnavailableWithin(1_000, () =>
+        const error = await expectUnavailableWithin(1_000, () =>
           action === 'send'
             ? twilio.send({ to: ALICE, channel: 'sms', scope: 'login' })
             : twilio.verify({
@@ -433,6 +655,8 @@ describe('Twilio Verify provider', () => {
                 maxAgeMinutes: 5,
               }),
         );
+        // The request went out and no answer came: a code may have been sent.
+        expect(error.delivered).toBe('maybe');
       },
     );
 
@@ -453,6 +677,7 @@ describe('Twilio Verify provider', () => {
 
       expect(error.kind).toBe('unavailable');
       expect(error.message).toContain('ECONNREFUSED');
+      expect(error.delivered).toBe('no');
     });
 
     it('keeps credentials, codes and phone numbers out of error messages', async () => {

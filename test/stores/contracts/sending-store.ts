@@ -3,8 +3,9 @@ import type { SendingStore } from '../../../src/fraud/store.js';
 import type { TestClock } from '../../helpers/clock.js';
 
 /**
- * What every SendingStore backend promises (src/fraud/store.ts): verified numbers and counts per
- * country, event and UTC hour, shared by every instance, with racing counts adding up.
+ * What every SendingStore backend promises (src/fraud/store.ts): verified numbers, the accounts
+ * that verified them and the day's first verification, and counts per country, event and UTC hour,
+ * shared by every instance, with racing counts adding up.
  */
 export interface SendingStoreHarness {
   store: SendingStore;
@@ -12,6 +13,8 @@ export interface SendingStoreHarness {
   peer: SendingStore;
   /** Both stores' clock; it starts at 2026-11-21T10:00:00Z. */
   clock: TestClock;
+  /** A new account's id (verifications belong to accounts that exist). */
+  newAccount(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -43,13 +46,55 @@ export function describeSendingStoreContract(
         ),
       );
 
-    it('knows a number as verified once it completed a code, on every instance', async () => {
-      expect(await store.isVerifiedNumber('+12025550142')).toBe(false);
-      await store.markVerified('+12025550142');
-      clock.advance(DAY_MS);
-      await harness.peer.markVerified('+12025550142');
-      expect(await harness.peer.isVerifiedNumber('+12025550142')).toBe(true);
-      expect(await store.isVerifiedNumber('+12025550143')).toBe(false);
+    it('knows a number as verified, on every instance, from its latest completed code on', async () => {
+      const alice = await harness.newAccount();
+      const start = clock.now();
+      expect(await store.isVerifiedNumber('+12025550142', start)).toBe(false);
+      await store.markVerified('+12025550142', alice);
+      expect(await harness.peer.isVerifiedNumber('+12025550142', start)).toBe(true);
+
+      // A code completed again, later the same day, moves "latest" on.
+      clock.advance(HOUR_MS);
+      await harness.peer.markVerified('+12025550142', alice);
+      const afterFirst = new Date(start.getTime() + 1);
+      expect(await store.isVerifiedNumber('+12025550142', afterFirst)).toBe(true);
+      expect(await store.isVerifiedNumber('+12025550142', new Date(clock.now().getTime() + 1))).toBe(false);
+      expect(await store.isVerifiedNumber('+12025550143', start)).toBe(false);
+    });
+
+    it('knows which accounts completed a code to a number, on every instance', async () => {
+      // Threat: a stranger's account on someone's number taking the allowance of the one who holds it.
+      const holder = await harness.newAccount();
+      const stranger = await harness.newAccount();
+      await store.markVerified('+12025550142', holder);
+      expect(await harness.peer.hasAccountVerified('+12025550142', holder)).toBe(true);
+      expect(await harness.peer.hasAccountVerified('+12025550142', stranger)).toBe(false);
+      expect(await store.hasAccountVerified('+12025550143', holder)).toBe(false);
+    });
+
+    it("says firstToday for a number's first completed code of each UTC day only, whichever account", async () => {
+      // The breaker's history counts numbers verified per day: one number verified again and
+      // again must not raise it.
+      const alice = await harness.newAccount();
+      const bob = await harness.newAccount();
+      expect(await store.markVerified('+12025550142', alice)).toEqual({ firstToday: true });
+      expect(await harness.peer.markVerified('+12025550142', alice)).toEqual({ firstToday: false });
+      expect(await store.markVerified('+12025550142', bob)).toEqual({ firstToday: false });
+      expect(await store.markVerified('+12025550143', bob)).toEqual({ firstToday: true });
+      clock.set(new Date('2026-11-22T00:00:00Z'));
+      expect(await harness.peer.markVerified('+12025550142', bob)).toEqual({ firstToday: true });
+    });
+
+    it('says firstToday to exactly one of racing completions for one number, on two instances', async () => {
+      const accounts = await Promise.all(Array.from({ length: 4 }, () => harness.newAccount()));
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 === 0 ? store : harness.peer).markVerified('+12025550142', accounts[i % 4]!),
+        ),
+      );
+      expect(answers.filter((answer) => answer.firstToday)).toHaveLength(1);
+      for (const account of accounts)
+        expect(await store.hasAccountVerified('+12025550142', account)).toBe(true);
     });
 
     it('adds up racing counts from two instances, per country and event', async () => {

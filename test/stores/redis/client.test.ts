@@ -1,7 +1,13 @@
+import type { SessionData } from 'express-session';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisChallengeStore } from '../../../src/stores/redis/challenge-store.js';
 import { createRedisClient, type RedisClient } from '../../../src/stores/redis/client.js';
+import type { RedisCommands } from '../../../src/stores/redis/commands.js';
+import { createRedisProviderHealthStore } from '../../../src/stores/redis/provider-health-store.js';
 import { createRedisRateLimitStore } from '../../../src/stores/redis/rate-limit-store.js';
+import { createRedisSessionStore } from '../../../src/stores/redis/session-store.js';
+import { createRedisTwilioVerificationLedger } from '../../../src/stores/redis/twilio-verification-ledger.js';
+import { createRedisVoiceDocumentStore } from '../../../src/stores/redis/voice-document-store.js';
 import { StoreUnavailableError } from '../../../src/stores/errors.js';
 import { createTestClock } from '../../helpers/clock.js';
 import { deleteKeysWithPrefix, isRedisAvailable, randomKeyPrefix, sleep } from '../../helpers/redis.js';
@@ -125,6 +131,56 @@ describe('the Redis client while Redis is away', () => {
       expect(next.count).toBe(3);
       expect((await limits.get('k'))?.count).toBe(3);
     });
+  });
+});
+
+describe('every Redis store, when Redis takes a command and never answers', () => {
+  // Threat: a request held until the connection breaks (minutes) by a Redis that stopped answering.
+  const silent: RedisCommands = { sendCommand: () => new Promise<never>(() => undefined) };
+  const options = { keyPrefix: randomKeyPrefix(), clock: createTestClock(), commandTimeoutMs: 100 };
+
+  /** express-session's callback methods, as a promise. */
+  const viaCallback = <T>(call: (callback: (error: unknown, result?: T) => void) => void) =>
+    new Promise<T | undefined>((resolve, reject) =>
+      call((error, result) => (error ? reject(error) : resolve(result))),
+    );
+
+  it('gives up within its deadline with the 503 error, on every operation', async () => {
+    const sessions = createRedisSessionStore(silent, options);
+    const documents = createRedisVoiceDocumentStore(silent, options);
+    const verifications = createRedisTwilioVerificationLedger(silent, options);
+    const health = createRedisProviderHealthStore(silent, options);
+    const session = { cookie: { originalMaxAge: 60_000 } } as SessionData;
+    const operations: Array<() => Promise<unknown>> = [
+      () => viaCallback((done) => sessions.get('sid', done)),
+      () => viaCallback((done) => sessions.set('sid', session, done)),
+      () => viaCallback((done) => sessions.destroy('sid', done)),
+      () => viaCallback((done) => sessions.retireSession('sid', done)),
+      () => documents.put({ xml: '<Response/>', codeId: 'c', expiresAt: new Date(Date.UTC(2100, 0)) }),
+      () => documents.take('A'.repeat(43)),
+      () => documents.dropForCode('c'),
+      () => verifications.record({ sid: 'VE1', to: '+12025550142', scope: 'login', startedAt: 0 }),
+      () => verifications.find('VE1'),
+      () => verifications.pendingFor('+12025550142'),
+      () => verifications.forget('VE1'),
+      () => health.read(['twilio']),
+      () => health.recordAnswer('twilio'),
+      () => health.recordMisconfigured('twilio'),
+      () => health.recordOutage('twilio', { threshold: 2, cooldownMs: 30_000 }),
+    ];
+    for (const operation of operations) {
+      const { error, ms } = await timed(operation());
+      expectStoreUnavailable(error);
+      expect(ms).toBeLessThan(PROMPTLY_MS);
+    }
+  });
+
+  it('skips the rolling refresh of a session rather than fail the page', async () => {
+    const sessions = createRedisSessionStore(silent, options);
+    const session = { cookie: { originalMaxAge: 60_000 } } as SessionData;
+    await expect(
+      viaCallback<void>((done) => sessions.touch('sid', session, (error) => done(error))),
+    ).resolves.toBeUndefined();
   });
 });
 

@@ -10,8 +10,10 @@ import {
 } from '../../helpers/redis.js';
 
 /**
- * Sessions move to Redis later through connect-redis; this pins down that the pair installed
- * (connect-redis 9, node-redis 5, on this Node) works with the client as the site configures it.
+ * The site's sessions on Redis use a small store of its own (src/stores/redis/session-store.ts),
+ * not connect-redis, which cannot keep ended sessions ended. This pins down that the pair installed
+ * (connect-redis 9, node-redis 5, on this Node) works with the client as the site configures it,
+ * for as long as connect-redis stays a dependency.
  */
 describe.skipIf(!isRedisAvailable())('connect-redis on the site’s Redis client', () => {
   let redis: RedisClient;

@@ -1,8 +1,11 @@
+import type { SessionData } from 'express-session';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewChallenge } from '../../../src/mfa/challenge-store.js';
 import { createRedisChallengeStore } from '../../../src/stores/redis/challenge-store.js';
 import type { RedisClient } from '../../../src/stores/redis/client.js';
 import { createRedisRateLimitStore } from '../../../src/stores/redis/rate-limit-store.js';
+import { createRedisSessionStore, type RedisSessionStore } from '../../../src/stores/redis/session-store.js';
+import { createRedisVoiceDocumentStore } from '../../../src/stores/redis/voice-document-store.js';
 import { createTestClock, type TestClock } from '../../helpers/clock.js';
 import {
   connectTestRedis,
@@ -115,6 +118,77 @@ describe.skipIf(!isRedisAvailable())('Redis keys expire by themselves', () => {
         expect.objectContaining({ id: older.id, closeReason: 'replaced' }),
       ]);
       expect(await redis.zCard(index)).toBe(0);
+    });
+  });
+
+  describe('sessions', () => {
+    const MINUTE_MS = 60_000;
+    const sessionFor = (lifetimeMs: number) =>
+      ({
+        cookie: { originalMaxAge: lifetimeMs, expires: new Date(clock.now().getTime() + lifetimeMs) },
+        signedIn: { userId: 7 },
+      }) as unknown as SessionData;
+    const calls = (store: RedisSessionStore) => ({
+      set: (sid: string, data: SessionData) =>
+        new Promise<void>((resolve, reject) => store.set(sid, data, (e) => (e ? reject(e) : resolve()))),
+      touch: (sid: string, data: SessionData) =>
+        new Promise<void>((resolve, reject) => store.touch(sid, data, (e) => (e ? reject(e) : resolve()))),
+      destroy: (sid: string) =>
+        new Promise<void>((resolve, reject) => store.destroy(sid, (e) => (e ? reject(e) : resolve()))),
+    });
+
+    it('live as long as their cookie, counted from the app’s clock, and a touch sets it anew', async () => {
+      const sessions = calls(createRedisSessionStore(redis, { keyPrefix, clock }));
+      await sessions.set('sid', sessionFor(30 * MINUTE_MS));
+      const key = `${keyPrefix}session:sid`;
+      expect(await msLeft(key)).toBeGreaterThan(30 * MINUTE_MS - 5_000);
+      expect(await msLeft(key)).toBeLessThanOrEqual(30 * MINUTE_MS);
+
+      await sessions.touch('sid', sessionFor(12 * 60 * MINUTE_MS));
+      expect(await msLeft(key)).toBeGreaterThan(12 * 60 * MINUTE_MS - 5_000);
+    });
+
+    it('leave a tombstone with no session data, kept until the session’s own expiry', async () => {
+      const sessions = calls(createRedisSessionStore(redis, { keyPrefix, clock }));
+      await sessions.set('long', sessionFor(120 * MINUTE_MS));
+      await sessions.destroy('long');
+
+      expect(await redis.exists(`${keyPrefix}session:long`)).toBe(0);
+      expect(await redis.get(`${keyPrefix}session-ended:long`)).toBe('1');
+      const left = await msLeft(`${keyPrefix}session-ended:long`);
+      expect(left).toBeGreaterThan(120 * MINUTE_MS - 5_000);
+      expect(left).toBeLessThanOrEqual(120 * MINUTE_MS);
+    });
+
+    it('keep a tombstone at least 30 minutes, however close the session was to its end', async () => {
+      const sessions = calls(createRedisSessionStore(redis, { keyPrefix, clock }));
+      await sessions.set('short', sessionFor(MINUTE_MS));
+      await sessions.destroy('short');
+      await sessions.destroy('never-saved');
+
+      for (const sid of ['short', 'never-saved']) {
+        const left = await msLeft(`${keyPrefix}session-ended:${sid}`);
+        expect(left).toBeGreaterThan(30 * MINUTE_MS - 5_000);
+        expect(left).toBeLessThanOrEqual(30 * MINUTE_MS);
+      }
+    });
+  });
+
+  describe('voice documents', () => {
+    it('live until their code expires, counted from the app’s clock, as does the list of a code’s documents', async () => {
+      const documents = createRedisVoiceDocumentStore(redis, { keyPrefix, clock });
+      const id = await documents.put({
+        xml: '<Response/>',
+        codeId: 'code-1',
+        expiresAt: new Date(clock.now().getTime() + CODE_TTL_MS),
+      });
+
+      for (const key of [`${keyPrefix}voice-document:${id}`, `${keyPrefix}voice-documents-of-code:code-1`]) {
+        expect(await msLeft(key)).toBeGreaterThan(CODE_TTL_MS - 5_000);
+        expect(await msLeft(key)).toBeLessThanOrEqual(CODE_TTL_MS);
+      }
+      await documents.take(id);
+      expect(await redis.exists(`${keyPrefix}voice-document:${id}`)).toBe(0);
     });
   });
 });

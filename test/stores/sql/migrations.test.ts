@@ -20,7 +20,7 @@ import { createTestClock } from '../../helpers/clock.js';
 import { createLegacySqliteDatabase } from '../../helpers/legacy-sqlite.js';
 import { onTestPostgres, randomSchemaName, sqlBackends } from '../../helpers/sql.js';
 import { TEST_DATABASE_URL } from '../../helpers/services.js';
-import { storeCalls } from '../contracts/session-store.js';
+import { sessionCalls } from '../contracts/session-store.js';
 
 /** `npm run admin -- list` from the TypeScript source, as its own process, on the given file. */
 function runAdminCli(cwd: string, databasePath: string): Promise<{ status: number | null; stdout: string }> {
@@ -45,6 +45,8 @@ const recordedNames = async (database: SqlDatabase) =>
 
 for (const backend of sqlBackends()) {
   describe.skipIf(backend.skip)(`migrations on ${backend.name}`, () => {
+    const clock = createTestClock();
+
     it('builds every table of a new database and records each migration once', async () => {
       const test = await backend.open();
       try {
@@ -53,6 +55,64 @@ for (const backend of sqlBackends()) {
         const again = await test.openPeer();
         expect(await applyMigrations(again.db, again.dialect)).toEqual([]);
         expect(await recordedNames(again)).toEqual(MIGRATIONS.map((migration) => migration.name));
+      } finally {
+        await test.close();
+      }
+    });
+
+    it('010 backfills each account that had a code accepted, and the breaker history from the codes verified', async () => {
+      const test = await backend.open();
+      const { db, dialect } = test.database;
+      const hour = Math.floor(clock.now().getTime() / 3_600_000);
+      try {
+        // The database as it was before 010: accounts, challenges and hourly counts, no holders.
+        await db.schema.dropTable('verified_number_accounts').execute();
+        await db.deleteFrom('schema_migrations').where('name', '=', '010-fraud-verified-accounts').execute();
+        const users = createSqlUserStore(test.database, clock);
+        for (const username of ['alice', 'bob']) {
+          await users.create({ username, passwordHash: 'x', phone: '+12025550142', preferredChannel: 'sms' });
+        }
+        const [alice, bob] = (await users.list()).sort((a, b) => a.id - b.id).map((user) => user.id);
+        const challenge = (
+          id: string,
+          userId: number,
+          closedAt: number | null,
+          reason: 'accepted' | 'used_up' | null,
+        ) =>
+          db
+            .insertInto('challenges')
+            .values({
+              id,
+              user_id: userId,
+              scope: 'login',
+              phone_e164: '+12025550142',
+              channel: 'sms',
+              provider: 'console',
+              sent_at: 1,
+              expires_at: 2,
+              closed_at: closedAt,
+              close_reason: reason,
+            })
+            .execute();
+        await challenge('early', alice!, 1_000, 'accepted');
+        await challenge('late', alice!, 5_000, 'accepted');
+        await challenge('wrong', bob!, 2_000, 'used_up');
+        await challenge('open', bob!, null, null);
+        await db
+          .insertInto('sending_hourly')
+          .values([
+            { country: 'US', event: 'verified', hour, count: 4 },
+            { country: 'US', event: 'sent', hour, count: 9 },
+          ])
+          .execute();
+
+        expect(await applyMigrations(db, dialect)).toEqual(['010-fraud-verified-accounts']);
+        expect(await db.selectFrom('verified_number_accounts').selectAll().execute()).toEqual([
+          { phone_e164: '+12025550142', user_id: alice, first_verified_at: 1_000, last_verified_at: 5_000 },
+        ]);
+        const sending = createSqlSendingStore(test.database, clock);
+        expect(await sending.highestDailyCount('US', 'verified_number', new Date(0))).toBe(4);
+        expect(await sending.highestDailyCount('US', 'verified', new Date(0))).toBe(4);
       } finally {
         await test.close();
       }
@@ -181,6 +241,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '006-admin-seed-names.sql',
         '007-username-keys',
         '008-challenge-order',
+        '010-fraud-verified-accounts.sql',
       ]);
       const users = createSqlUserStore(database, clock);
       expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
@@ -189,7 +250,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
       expect(await createSqlAuditLog(database, clock).recent()).toMatchObject([
         { type: 'login_succeeded', username: 'Alice' },
       ]);
-      const sessions = storeCalls(new SqlSessionStore(database, clock));
+      const sessions = sessionCalls(new SqlSessionStore(database, clock));
       expect(await sessions.get('still-signed-in')).toMatchObject({ signedIn: { userId: 1 } });
       // The new rule holds for the old accounts too.
       expect(
@@ -205,13 +266,14 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
     }
   });
 
-  it("keeps the fraud guard's facts of a site that had it: a suspension, a verified number, today's counts", async () => {
+  it("keeps the fraud guard's facts of a site that had it: a suspension, a verified number and its holder, today's counts", async () => {
     createOldSite(['alice']);
     const old = new Database(sqlitePath);
     old
       .prepare('INSERT INTO code_entry_failures (user_id, consecutive, suspended_at) VALUES (1, 100, 1)')
       .run();
     old.prepare("INSERT INTO verified_numbers VALUES ('+12025550142', 1, 1)").run();
+    old.prepare("INSERT INTO verified_number_accounts VALUES ('+12025550142', 1, 1, 1)").run();
     old
       .prepare("INSERT INTO sending_hourly VALUES ('US', 'sent', ?, 7)")
       .run(Math.floor(clock.now().getTime() / 3_600_000));
@@ -221,7 +283,8 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
     try {
       expect(await createSqlCodeEntryCeiling(database, clock).isSuspended(1)).toBe(true);
       const sending = createSqlSendingStore(database, clock);
-      expect(await sending.isVerifiedNumber('+12025550142')).toBe(true);
+      expect(await sending.isVerifiedNumber('+12025550142', new Date(0))).toBe(true);
+      expect(await sending.hasAccountVerified('+12025550142', 1)).toBe(true);
       await sending.countEvent('US', 'sent');
       expect(await sending.countsSince(clock.now())).toEqual([{ country: 'US', event: 'sent', count: 8 }]);
     } finally {
@@ -230,7 +293,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
   });
 
   it('gives a site from before the fraud guard its tables at the next start, after 005 and 006', async () => {
-    createOldSite(['alice'], { skip: ['004-fraud-guard.sql'] });
+    createOldSite(['alice'], { skip: ['004-fraud-guard.sql', '010-fraud-verified-accounts.sql'] });
     const database = await openSqlDatabase({ sqlitePath });
     try {
       expect(await recordedNames(database)).toEqual([
@@ -242,12 +305,40 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '006-admin-seed-names.sql',
         '007-username-keys',
         '008-challenge-order',
+        '010-fraud-verified-accounts',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
       expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });
       const sending = createSqlSendingStore(database, clock);
-      await sending.markVerified('+12025550142');
-      expect(await sending.isVerifiedNumber('+12025550142')).toBe(true);
+      expect(await sending.markVerified('+12025550142', 1)).toEqual({ firstToday: true });
+      expect(await sending.isVerifiedNumber('+12025550142', clock.now())).toBe(true);
+      expect(await sending.hasAccountVerified('+12025550142', 1)).toBe(true);
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('gives a site from before verified accounts the holders its accepted codes show, and its breaker history', async () => {
+    createOldSite(['alice', 'bob'], { skip: ['010-fraud-verified-accounts.sql'] });
+    const old = new Database(sqlitePath);
+    const hour = Math.floor(clock.now().getTime() / 3_600_000);
+    const addChallenge = old.prepare(
+      `INSERT INTO challenges (id, user_id, scope, phone_e164, channel, provider, sent_at, expires_at, closed_at, close_reason)
+       VALUES (?, ?, 'login', ?, 'sms', 'console', 1, 2, ?, ?)`,
+    );
+    addChallenge.run('accepted-early', 1, '+12025550142', 1_000, 'accepted');
+    addChallenge.run('accepted-late', 1, '+12025550142', 5_000, 'accepted');
+    addChallenge.run('wrong-codes', 2, '+12025550142', 2_000, 'used_up');
+    old.prepare("INSERT INTO sending_hourly VALUES ('US', 'verified', ?, 3)").run(hour);
+    old.close();
+
+    const database = await openSqlDatabase({ sqlitePath });
+    try {
+      expect(await recordedNames(database)).toContain('010-fraud-verified-accounts');
+      const sending = createSqlSendingStore(database, clock);
+      expect(await sending.hasAccountVerified('+12025550142', 1)).toBe(true);
+      expect(await sending.hasAccountVerified('+12025550142', 2)).toBe(false);
+      expect(await sending.highestDailyCount('US', 'verified_number', new Date(0))).toBe(3);
     } finally {
       await database.close();
     }

@@ -15,7 +15,7 @@ import { sleep } from '../../helpers/redis.js';
 import { TEST_DATABASE_URL } from '../../helpers/services.js';
 import { isPostgresAvailable, openTestPostgresDatabase, type TestSqlDatabase } from '../../helpers/sql.js';
 import { findClosedPort, startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
-import { storeCalls } from '../contracts/session-store.js';
+import { sessionCalls } from '../contracts/session-store.js';
 
 /** What a request waiting on PostgreSQL may wait at most before it gets its 503 page. */
 const PROMPTLY_MS = 2_500;
@@ -106,7 +106,7 @@ describe.skipIf(!isPostgresAvailable())('PostgreSQL that goes away and comes bac
     const audit = createSqlAuditLog(database, clock);
     const codes = createSqlCodeStore(database, clock, 'key');
     const challenges = createSqlChallengeStore(database, clock);
-    const sessions = storeCalls(new SqlSessionStore(database, clock));
+    const sessions = sessionCalls(new SqlSessionStore(database, clock));
 
     await proxy.stop(); // every open connection is cut, and new ones are refused
     const operations: Array<() => Promise<unknown>> = [

@@ -7,6 +7,7 @@ import { challenges } from './005-challenges.js';
 import { adminSeedNames } from './006-admin-seed-names.js';
 import { usernameKeys } from './007-username-keys.js';
 import { challengeOrder } from './008-challenge-order.js';
+import { fraudVerifiedAccounts } from './010-fraud-verified-accounts.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly Migration[] = [
   adminSeedNames,
   usernameKeys,
   challengeOrder,
+  fraudVerifiedAccounts,
 ];
