@@ -32,3 +32,31 @@ export async function countKeysWithPrefix(client: RedisClient, prefix: string): 
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A Redis store as two instances see it: one fresh key prefix, a store on each of two
+ * connections, and a close that deletes the prefix's keys and both connections.
+ */
+export async function openRedisPair<T>(
+  build: (client: RedisClient, keyPrefix: string) => T,
+): Promise<{ store: T; peer: T; close(): Promise<void> }> {
+  const keyPrefix = randomKeyPrefix();
+  const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+  return {
+    store: build(first, keyPrefix),
+    peer: build(second, keyPrefix),
+    async close() {
+      await deleteKeysWithPrefix(first, keyPrefix);
+      first.destroy();
+      second.destroy();
+    },
+  };
+}
+
+/** Redis counts lifetimes down by its own clock: real time has to pass (a little more, as timers round). */
+export function elapseOnRedis(clock: { advance(ms: number): void }): (ms: number) => Promise<void> {
+  return async (ms) => {
+    await sleep(ms + 25);
+    clock.advance(ms);
+  };
+}

@@ -2,12 +2,7 @@ import { createRedisChallengeStore } from '../../src/stores/redis/challenge-stor
 import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
 import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import { createTestClock } from '../helpers/clock.js';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  isRedisAvailable,
-  randomKeyPrefix,
-} from '../helpers/redis.js';
+import { isRedisAvailable, openRedisPair } from '../helpers/redis.js';
 import { sqlBackends } from '../helpers/sql.js';
 import { describeChallengeStoreContract } from './contracts/challenge-store.js';
 
@@ -47,19 +42,16 @@ describeChallengeStoreContract(
   'redis',
   async () => {
     const clock = createTestClock();
-    const keyPrefix = randomKeyPrefix();
-    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisChallengeStore(redis, { keyPrefix, clock }),
+    );
     let accounts = 0;
     return {
-      store: createRedisChallengeStore(first, { keyPrefix, clock }),
-      peer: createRedisChallengeStore(second, { keyPrefix, clock }),
+      store: pair.store,
+      peer: pair.peer,
       clock,
       createUserId: async () => (accounts += 1),
-      async close() {
-        await deleteKeysWithPrefix(first, keyPrefix);
-        first.destroy();
-        second.destroy();
-      },
+      close: pair.close,
     };
   },
   { skip: !isRedisAvailable() },

@@ -1,13 +1,7 @@
 import { createMemoryProviderHealthStore } from '../../src/mfa/providers/provider-health.js';
 import { createRedisProviderHealthStore } from '../../src/stores/redis/provider-health-store.js';
 import { createTestClock } from '../helpers/clock.js';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  isRedisAvailable,
-  randomKeyPrefix,
-  sleep,
-} from '../helpers/redis.js';
+import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
 import { describeProviderHealthStoreContract } from './contracts/provider-health-store.js';
 
 describeProviderHealthStoreContract('memory', async () => {
@@ -21,22 +15,15 @@ describeProviderHealthStoreContract(
   'redis',
   async () => {
     const clock = createTestClock();
-    const keyPrefix = randomKeyPrefix();
-    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisProviderHealthStore(redis, { keyPrefix, clock }),
+    );
     return {
-      store: createRedisProviderHealthStore(first, { keyPrefix, clock }),
-      peer: createRedisProviderHealthStore(second, { keyPrefix, clock }),
+      store: pair.store,
+      peer: pair.peer,
       clock,
-      // Redis counts the cooldown down by its own clock: real time has to pass (a little more, as timers round).
-      elapse: async (ms) => {
-        await sleep(ms + 25);
-        clock.advance(ms);
-      },
-      async close() {
-        await deleteKeysWithPrefix(first, keyPrefix);
-        first.destroy();
-        second.destroy();
-      },
+      elapse: elapseOnRedis(clock),
+      close: pair.close,
     };
   },
   { skip: !isRedisAvailable() },

@@ -1,13 +1,7 @@
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
 import { createRedisRateLimitStore } from '../../src/stores/redis/rate-limit-store.js';
 import { createTestClock } from '../helpers/clock.js';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  isRedisAvailable,
-  randomKeyPrefix,
-  sleep,
-} from '../helpers/redis.js';
+import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
 import { describeRateLimitStoreContract } from './contracts/rate-limit-store.js';
 
 describeRateLimitStoreContract('memory', async () => {
@@ -27,22 +21,15 @@ describeRateLimitStoreContract(
   'redis',
   async () => {
     const clock = createTestClock();
-    const keyPrefix = randomKeyPrefix();
-    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisRateLimitStore(redis, { keyPrefix, clock }),
+    );
     return {
-      store: createRedisRateLimitStore(first, { keyPrefix, clock }),
-      peer: createRedisRateLimitStore(second, { keyPrefix, clock }),
+      store: pair.store,
+      peer: pair.peer,
       clock,
-      // Redis times the windows by its own clock: real time has to pass (a little more, as timers round).
-      elapse: async (ms) => {
-        await sleep(ms + 25);
-        clock.advance(ms);
-      },
-      close: async () => {
-        await deleteKeysWithPrefix(first, keyPrefix);
-        first.destroy();
-        second.destroy();
-      },
+      elapse: elapseOnRedis(clock),
+      close: pair.close,
     };
   },
   { skip: !isRedisAvailable() },

@@ -3,13 +3,7 @@ import { createRedisSessionStore } from '../../src/stores/redis/session-store.js
 import type { SqlDatabase } from '../../src/stores/sql/database.js';
 import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  isRedisAvailable,
-  randomKeyPrefix,
-  sleep,
-} from '../helpers/redis.js';
+import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
 import { sqlBackends, type TestSqlDatabase } from '../helpers/sql.js';
 import { describeSessionStoreContract, sessionCalls, sessionDataAt } from './contracts/session-store.js';
 
@@ -99,22 +93,15 @@ describeSessionStoreContract(
   'redis',
   async () => {
     const clock = createTestClock();
-    const keyPrefix = randomKeyPrefix();
-    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisSessionStore(redis, { keyPrefix, clock }),
+    );
     return {
-      store: createRedisSessionStore(first, { keyPrefix, clock }),
-      peer: createRedisSessionStore(second, { keyPrefix, clock }),
+      store: pair.store,
+      peer: pair.peer,
       clock,
-      // Redis counts lifetimes down by its own clock: real time has to pass (a little more, as timers round).
-      elapse: async (ms) => {
-        await sleep(ms + 25);
-        clock.advance(ms);
-      },
-      async close() {
-        await deleteKeysWithPrefix(first, keyPrefix);
-        first.destroy();
-        second.destroy();
-      },
+      elapse: elapseOnRedis(clock),
+      close: pair.close,
     };
   },
   { skip: !isRedisAvailable() },

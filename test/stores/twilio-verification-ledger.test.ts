@@ -1,13 +1,7 @@
 import { createMemoryTwilioVerificationLedger } from '../../src/mfa/providers/twilio-verification-ledger.js';
 import { createRedisTwilioVerificationLedger } from '../../src/stores/redis/twilio-verification-ledger.js';
 import { createTestClock } from '../helpers/clock.js';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  isRedisAvailable,
-  randomKeyPrefix,
-  sleep,
-} from '../helpers/redis.js';
+import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
 import { describeTwilioVerificationLedgerContract } from './contracts/twilio-verification-ledger.js';
 
 describeTwilioVerificationLedgerContract('memory', async ({ rememberMs }) => {
@@ -27,22 +21,15 @@ describeTwilioVerificationLedgerContract(
   'redis',
   async ({ rememberMs }) => {
     const clock = createTestClock();
-    const keyPrefix = randomKeyPrefix();
-    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisTwilioVerificationLedger(redis, { keyPrefix, clock, rememberMs }),
+    );
     return {
-      ledger: createRedisTwilioVerificationLedger(first, { keyPrefix, clock, rememberMs }),
-      peer: createRedisTwilioVerificationLedger(second, { keyPrefix, clock, rememberMs }),
+      ledger: pair.store,
+      peer: pair.peer,
       clock,
-      // Redis counts lifetimes down by its own clock: real time has to pass (a little more, as timers round).
-      elapse: async (ms) => {
-        await sleep(ms + 25);
-        clock.advance(ms);
-      },
-      async close() {
-        await deleteKeysWithPrefix(first, keyPrefix);
-        first.destroy();
-        second.destroy();
-      },
+      elapse: elapseOnRedis(clock),
+      close: pair.close,
     };
   },
   { skip: !isRedisAvailable() },

@@ -1,13 +1,7 @@
 import { createMemoryVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
 import { createRedisVoiceDocumentStore } from '../../src/stores/redis/voice-document-store.js';
 import { createTestClock } from '../helpers/clock.js';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  isRedisAvailable,
-  randomKeyPrefix,
-  sleep,
-} from '../helpers/redis.js';
+import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
 import { describeVoiceDocumentStoreContract } from './contracts/voice-document-store.js';
 
 describeVoiceDocumentStoreContract('memory', async () => {
@@ -21,22 +15,15 @@ describeVoiceDocumentStoreContract(
   'redis',
   async () => {
     const clock = createTestClock();
-    const keyPrefix = randomKeyPrefix();
-    const [first, second] = await Promise.all([connectTestRedis(), connectTestRedis()]);
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisVoiceDocumentStore(redis, { keyPrefix, clock }),
+    );
     return {
-      store: createRedisVoiceDocumentStore(first, { keyPrefix, clock }),
-      peer: createRedisVoiceDocumentStore(second, { keyPrefix, clock }),
+      store: pair.store,
+      peer: pair.peer,
       clock,
-      // Redis counts lifetimes down by its own clock: real time has to pass (a little more, as timers round).
-      elapse: async (ms) => {
-        await sleep(ms + 25);
-        clock.advance(ms);
-      },
-      async close() {
-        await deleteKeysWithPrefix(first, keyPrefix);
-        first.destroy();
-        second.destroy();
-      },
+      elapse: elapseOnRedis(clock),
+      close: pair.close,
     };
   },
   { skip: !isRedisAvailable() },
