@@ -107,3 +107,22 @@ export function sqlBackends(): SqlBackend[] {
     { name: 'postgres', open: () => openTestPostgresDatabase(), skip: !isPostgresAvailable() },
   ];
 }
+
+/**
+ * The account the domain specs send codes for (id 1, "alice", +1 202 555 0142), written straight
+ * into the users table: those specs test the MFA service, not registration.
+ */
+export async function insertAlice(database: SqlDatabase): Promise<void> {
+  await database.db
+    .insertInto('users')
+    .values({
+      id: 1,
+      username: 'alice',
+      username_key: 'alice',
+      password_hash: 'x',
+      phone_e164: '+12025550142',
+      preferred_channel: 'sms',
+      created_at: 0,
+    })
+    .execute();
+}

@@ -20,7 +20,7 @@ import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { TEST_CODE_TEXTS, buildFraudGuard, capturingLogger, relaxedFraudConfig } from '../helpers/fraud.js';
 import { register, submitCode, submitPassword, wrongFor } from '../helpers/flows.js';
-import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
+import { insertAlice, openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
 
 // The threat: a patient guesser who knows the password stays under the windowed pause (10 wrong
 // codes per 15 minutes) and keeps guessing for days. NIST SP 800-63B caps consecutive failures.
@@ -36,18 +36,7 @@ describe('the MFA service at the ceiling of 100 wrong codes in a row', () => {
 
   beforeEach(async () => {
     sql = await openTestSqliteDatabase();
-    await sql.database.db
-      .insertInto('users')
-      .values({
-        id: 1,
-        username: 'alice',
-        username_key: 'alice',
-        password_hash: 'x',
-        phone_e164: '+12025550142',
-        preferred_channel: 'sms',
-        created_at: 0,
-      })
-      .execute();
+    await insertAlice(sql.database);
     clock = createTestClock();
     audit = createSqlAuditLog(sql.database, clock);
     printed = [];

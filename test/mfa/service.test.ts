@@ -20,7 +20,7 @@ import { createTestClock, type TestClock } from '../helpers/clock.js';
 import { RELAXED_FRAUD_ENV, consoleCodesPrinted, lastConsoleCode } from '../helpers/create-test-app.js';
 import { wrongFor } from '../helpers/flows.js';
 import { TEST_CODE_TEXTS, buildFraudGuard, fraudConfigFrom } from '../helpers/fraud.js';
-import { openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
+import { insertAlice, openTestSqliteDatabase, type TestSqlDatabase } from '../helpers/sql.js';
 
 const RECIPIENT = { userId: 1, username: 'alice', phone: '+12025550142' };
 
@@ -67,18 +67,7 @@ describe('the MFA service', () => {
 
   beforeEach(async () => {
     sql = await openTestSqliteDatabase();
-    await sql.database.db
-      .insertInto('users')
-      .values({
-        id: 1,
-        username: 'alice',
-        username_key: 'alice',
-        password_hash: 'x',
-        phone_e164: '+12025550142',
-        preferred_channel: 'sms',
-        created_at: 0,
-      })
-      .execute();
+    await insertAlice(sql.database);
     clock = createTestClock();
     printed = [];
     audit = createSqlAuditLog(sql.database, clock);
