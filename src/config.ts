@@ -113,6 +113,24 @@ const envSchema = z.object({
     z.string().min(32, { error: 'must be at least 32 characters (try: openssl rand -hex 32)' }).optional(),
   ),
   DATABASE_PATH: z.preprocess(emptyAsUndefined, z.string().trim().min(1).default('./data/app.db')),
+  DATABASE_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL (leave it empty for SQLite)' })
+      .optional(),
+  ),
+  REDIS_URL: z.preprocess(
+    emptyAsUndefined,
+    z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }).optional(),
+  ),
+  REDIS_KEY_PREFIX: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { error: 'must be 1 to 64 letters, digits or : _ . -' })
+      .default('keyhole:'),
+  ),
   ADMIN_USERNAMES: optionalString,
   ADMIN_SCOPE_TTL_MINUTES: integerInRange(15, 1, 720),
   MFA_CODE_DIGITS: integerInRange(6, 4, 8),
@@ -215,6 +233,12 @@ export interface Config {
   /** In production, /healthz shows provider and store details only with this bearer token (or on loopback). */
   healthzToken?: string;
   databasePath: string;
+  /** PostgreSQL for accounts, codes, challenges, sessions and the audit log; SQLite (databasePath) when absent. */
+  databaseUrl?: string;
+  /** Redis for sessions, counters, challenges and provider state shared by several instances. */
+  redisUrl?: string;
+  /** Every Redis key this site writes starts with it, so one Redis can serve several sites. */
+  redisKeyPrefix: string;
   /** Seeds the admin role at start for accounts that already exist; never reserves a name. */
   adminUsernames: string[];
   adminScopeTtlMinutes: number;
@@ -444,6 +468,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     trustProxy: env.TRUST_PROXY,
     healthzToken: env.HEALTHZ_TOKEN,
     databasePath: env.DATABASE_PATH,
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    redisKeyPrefix: env.REDIS_KEY_PREFIX,
     adminUsernames: parseAdminUsernames(env.ADMIN_USERNAMES),
     adminScopeTtlMinutes: env.ADMIN_SCOPE_TTL_MINUTES,
     codeDigits: env.MFA_CODE_DIGITS,
