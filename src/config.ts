@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { emptyAsUndefined, httpUrl, integerInRange, optionalString } from './config-fields.js';
 import {
   fraudEnvShape,
   fraudMissingProblems,
@@ -20,24 +21,6 @@ const DEFAULT_BANDWIDTH_MFA_BASE_URL = 'https://mfa.bandwidth.com/api/v1';
 const DEFAULT_TWILIO_VERIFY_BASE_URL = 'https://verify.twilio.com';
 const PROVIDER_NAMES = ['console', 'bandwidth', 'twilio', 'signalwire', 'kandy'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
-
-const emptyAsUndefined = (value: unknown) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
-const optionalString = z.preprocess(emptyAsUndefined, z.string().trim().optional());
-
-const integerInRange = (fallback: number, min: number, max: number) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number({ error: 'must be a whole number' })
-      .int({ error: 'must be a whole number' })
-      .min(min, { error: `must be at least ${min}` })
-      .max(max, { error: `must be at most ${max}` })
-      .default(fallback),
-  );
-
-const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
 const e164Number = optionalString.pipe(
   z

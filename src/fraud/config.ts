@@ -1,5 +1,6 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
+import { emptyAsUndefined, integerInRange } from '../config-fields.js';
 import { UNKNOWN_COUNTRY } from './destination.js';
 
 /**
@@ -40,19 +41,8 @@ export interface FraudConfig {
   allowVoipNumbers: boolean;
 }
 
-const emptyAsUndefined = (value: unknown) =>
-  typeof value === 'string' && value.trim() === '' ? undefined : value;
-
-const count = (fallback: number, max = 1_000_000) =>
-  z.preprocess(
-    emptyAsUndefined,
-    z.coerce
-      .number({ error: 'must be a whole number' })
-      .int({ error: 'must be a whole number' })
-      .min(1, { error: 'must be at least 1' })
-      .max(max, { error: `must be at most ${max}` })
-      .default(fallback),
-  );
+/** Every limit here is a whole number of at least 1. */
+const count = (fallback: number, max = 1_000_000) => integerInRange(fallback, 1, max);
 
 const countryListSchema = z.preprocess(
   emptyAsUndefined,
