@@ -8,6 +8,14 @@ import {
   readFraudConfig,
   type FraudConfig,
 } from './fraud/config.js';
+import {
+  providerEnvShape,
+  providerListSchema,
+  providerMissingProblems,
+  providerProductionProblems,
+  readProviderSettings,
+  type ProviderSettings,
+} from './mfa/providers/config.js';
 import { smsHostProblem } from './mfa/sms-text.js';
 import { SITE_NAME } from './site.js';
 import { usernameKeyOf } from './users/username.js';
@@ -16,18 +24,6 @@ import { usernameKeyOf } from './users/username.js';
  * The environment, parsed once at start. Only server.ts hands process.env to loadConfig;
  * everything else receives the typed Config. Every problem is reported at once, by name.
  */
-
-const DEFAULT_BANDWIDTH_MFA_BASE_URL = 'https://mfa.bandwidth.com/api/v1';
-const DEFAULT_TWILIO_VERIFY_BASE_URL = 'https://verify.twilio.com';
-const PROVIDER_NAMES = ['console', 'bandwidth', 'twilio', 'signalwire', 'kandy'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
-
-const e164Number = optionalString.pipe(
-  z
-    .string()
-    .regex(/^\+[1-9]\d{1,14}$/, { error: 'must be an E.164 number such as +12025550100' })
-    .optional(),
-);
 
 /** express's "trust proxy" setting: false, a hop count, or a list of addresses/subnets/names. */
 const trustProxySchema = z.preprocess(
@@ -50,32 +46,6 @@ const trustProxySchema = z.preprocess(
         .split(',')
         .map((part) => part.trim())
         .filter(Boolean);
-    }),
-);
-
-const providerListSchema = z.preprocess(
-  emptyAsUndefined,
-  z
-    .string()
-    .default('console')
-    .transform((raw, ctx): ProviderName[] => {
-      const names = raw
-        .split(',')
-        .map((name) => name.trim().toLowerCase())
-        .filter(Boolean);
-      const unknown = names.filter((name) => !(PROVIDER_NAMES as readonly string[]).includes(name));
-      if (unknown.length > 0 || names.length === 0) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `unknown provider "${unknown.join(', ') || raw}"; use one of: ${PROVIDER_NAMES.join(', ')}`,
-        });
-        return z.NEVER;
-      }
-      if (new Set(names).size !== names.length) {
-        ctx.addIssue({ code: 'custom', message: 'names a provider twice' });
-        return z.NEVER;
-      }
-      return names as ProviderName[];
     }),
 );
 
@@ -124,42 +94,8 @@ const envSchema = z.object({
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
-
-  BW_ACCOUNT_ID: optionalString,
-  BW_USERNAME: optionalString,
-  BW_PASSWORD: optionalString,
-  BW_CLIENT_ID: optionalString,
-  BW_CLIENT_SECRET: optionalString,
-  BW_VOICE_APPLICATION_ID: optionalString,
-  BW_MESSAGING_APPLICATION_ID: optionalString,
-  BW_NUMBER: e164Number,
-  BASE_CALLBACK_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
-  BW_MFA_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default(DEFAULT_BANDWIDTH_MFA_BASE_URL)),
-
-  MFA_PROVIDER_COOLDOWN_SECONDS: integerInRange(30, 0, 3600),
-
-  TWILIO_ACCOUNT_SID: optionalString,
-  TWILIO_AUTH_TOKEN: optionalString,
-  TWILIO_VERIFY_SERVICE_ID: optionalString,
-  TWILIO_VERIFY_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.default(DEFAULT_TWILIO_VERIFY_BASE_URL)),
-
-  // The space as the SignalWire dashboard shows it: "example" or "example.signalwire.com".
-  SIGNALWIRE_SPACE: optionalString.pipe(
-    z
-      .string()
-      .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i, {
-        error: 'must be your space name, such as example or example.signalwire.com',
-      })
-      .optional(),
-  ),
-  SIGNALWIRE_PROJECT: optionalString,
-  SIGNALWIRE_TOKEN: optionalString,
-  SIGNALWIRE_NUMBER: e164Number,
-  SIGNALWIRE_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
-
-  KANDY_BASE_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
-  KANDY_CLIENT_ID: optionalString,
-  KANDY_CLIENT_SECRET: optionalString,
+  // Each provider's own variables and the failover cooldown (src/mfa/providers/config.ts).
+  ...providerEnvShape,
 
   // The site's public origin: the host in every code message, later links in emails and passkeys.
   PUBLIC_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
@@ -168,44 +104,7 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
-export interface BandwidthConfig {
-  accountId: string;
-  /** Basic auth, or OAuth2 client credentials: exactly one of the two pairs is set. */
-  username?: string;
-  password?: string;
-  clientId?: string;
-  clientSecret?: string;
-  voiceApplicationId: string;
-  messagingApplicationId: string;
-  fromNumber: string;
-  baseUrl: string;
-}
-
-export interface TwilioConfig {
-  accountSid: string;
-  authToken: string;
-  verifyServiceSid: string;
-  baseUrl: string;
-}
-
-export interface SignalWireConfig {
-  projectId: string;
-  token: string;
-  fromNumber: string;
-  /** https://{space}.signalwire.com unless SIGNALWIRE_BASE_URL says otherwise; no trailing slash. */
-  baseUrl: string;
-  /** The site's public address, which SignalWire calls back to fetch a call's spoken document. */
-  callbackBaseUrl: string;
-}
-
-export interface KandyConfig {
-  baseUrl: string;
-  clientId: string;
-  clientSecret: string;
-}
-
 export interface Config {
-  env: 'development' | 'production' | 'test';
   isProduction: boolean;
   port: number;
   host: string;
@@ -227,17 +126,13 @@ export interface Config {
   adminScopeTtlMinutes: number;
   codeDigits: number;
   codeTtlMinutes: number;
-  providers: ProviderName[];
+  /** MFA_PROVIDER's providers with their settings, in the order failover tries them. */
+  providers: ProviderSettings[];
   /** How long a provider that keeps failing is skipped before it is tried again. */
   providerCooldownSeconds: number;
   logLevel: Env['LOG_LEVEL'];
   /** Audit events older than this many days are deleted, a small batch at a time. */
   auditRetentionDays: number;
-  baseCallbackUrl?: string;
-  bandwidth?: BandwidthConfig;
-  twilio?: TwilioConfig;
-  signalwire?: SignalWireConfig;
-  kandy?: KandyConfig;
   /** The site's public origin (PUBLIC_URL), without a trailing slash, and its host name. */
   publicUrl: string;
   publicHost: string;
@@ -275,46 +170,13 @@ function missingVariableProblems(
   if (isProduction)
     need(['PUBLIC_URL'], 'when NODE_ENV=production: the https origin people reach the site at');
   problems.push(...fraudMissingProblems((name) => has(name as VariableName), isProduction));
-
-  if (providers.includes('bandwidth')) {
-    const why = 'when MFA_PROVIDER includes bandwidth';
-    need(['BW_ACCOUNT_ID', 'BW_VOICE_APPLICATION_ID', 'BW_MESSAGING_APPLICATION_ID', 'BW_NUMBER'], why);
-    const usesOAuth =
-      !has('BW_USERNAME') && !has('BW_PASSWORD') && (has('BW_CLIENT_ID') || has('BW_CLIENT_SECRET'));
-    if (usesOAuth) need(['BW_CLIENT_ID', 'BW_CLIENT_SECRET'], `${why} and OAuth2 is used`);
-    else need(['BW_USERNAME', 'BW_PASSWORD'], `${why} (or set BW_CLIENT_ID and BW_CLIENT_SECRET)`);
-  }
-  if (providers.includes('twilio')) {
-    need(
-      ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_VERIFY_SERVICE_ID'],
-      'when MFA_PROVIDER includes twilio',
-    );
-  }
-  if (providers.includes('signalwire')) {
-    const why = 'when MFA_PROVIDER includes signalwire';
-    need(['SIGNALWIRE_PROJECT', 'SIGNALWIRE_TOKEN', 'SIGNALWIRE_NUMBER'], why);
-    if (!has('SIGNALWIRE_BASE_URL')) need(['SIGNALWIRE_SPACE'], `${why} (or set SIGNALWIRE_BASE_URL)`);
-    // Voice calls fetch their spoken document from the site when the inline one is not accepted.
-    need(['BASE_CALLBACK_URL'], `${why}: it is the public address SignalWire calls back for voice calls`);
-  }
-  if (providers.includes('kandy')) {
-    need(['KANDY_BASE_URL', 'KANDY_CLIENT_ID', 'KANDY_CLIENT_SECRET'], 'when MFA_PROVIDER includes kandy');
-  }
+  problems.push(...providerMissingProblems(has, providers));
   return problems;
 }
 
 /** Settings that are fine on a laptop and wrong on a server people rely on. */
 function productionProblems(env: Env): string[] {
-  const problems: string[] = [];
-  if (env.MFA_PROVIDER.includes('console')) {
-    // It would print every code and full phone number into the server's log, and reach no phone.
-    problems.push(
-      'MFA_PROVIDER: console only prints codes to the terminal; in production choose bandwidth, twilio, signalwire or kandy',
-    );
-  }
-  if (env.BASE_CALLBACK_URL?.startsWith('http:')) {
-    problems.push('BASE_CALLBACK_URL: must be https in production (voice documents carry codes)');
-  }
+  const problems = providerProductionProblems(env);
   if (env.PUBLIC_URL?.startsWith('http:')) {
     problems.push('PUBLIC_URL: must be https in production (it is the origin codes are bound to)');
   }
@@ -342,53 +204,6 @@ function standardsBoundsProblems(env: Env): string[] {
 function readPublicUrl(env: Env): { publicUrl: string; publicHost: string } {
   const url = new URL(env.PUBLIC_URL ?? `http://localhost:${env.PORT}`);
   return { publicUrl: url.origin, publicHost: url.hostname };
-}
-
-const withoutTrailingSlash = (url: string) => url.replace(/\/+$/, '');
-
-// The builders below run only once missingVariableProblems found nothing missing.
-
-function readBandwidthConfig(env: Env): BandwidthConfig {
-  return {
-    accountId: env.BW_ACCOUNT_ID!,
-    username: env.BW_USERNAME,
-    password: env.BW_PASSWORD,
-    clientId: env.BW_CLIENT_ID,
-    clientSecret: env.BW_CLIENT_SECRET,
-    voiceApplicationId: env.BW_VOICE_APPLICATION_ID!,
-    messagingApplicationId: env.BW_MESSAGING_APPLICATION_ID!,
-    fromNumber: env.BW_NUMBER!,
-    baseUrl: withoutTrailingSlash(env.BW_MFA_BASE_URL),
-  };
-}
-
-function readTwilioConfig(env: Env): TwilioConfig {
-  return {
-    accountSid: env.TWILIO_ACCOUNT_SID!,
-    authToken: env.TWILIO_AUTH_TOKEN!,
-    verifyServiceSid: env.TWILIO_VERIFY_SERVICE_ID!,
-    baseUrl: withoutTrailingSlash(env.TWILIO_VERIFY_BASE_URL),
-  };
-}
-
-function readSignalWireConfig(env: Env): SignalWireConfig {
-  const space = env.SIGNALWIRE_SPACE?.toLowerCase();
-  const host = space?.includes('.') ? space : `${space}.signalwire.com`;
-  return {
-    projectId: env.SIGNALWIRE_PROJECT!,
-    token: env.SIGNALWIRE_TOKEN!,
-    fromNumber: env.SIGNALWIRE_NUMBER!,
-    baseUrl: withoutTrailingSlash(env.SIGNALWIRE_BASE_URL ?? `https://${host}`),
-    callbackBaseUrl: withoutTrailingSlash(env.BASE_CALLBACK_URL!),
-  };
-}
-
-function readKandyConfig(env: Env): KandyConfig {
-  return {
-    baseUrl: withoutTrailingSlash(env.KANDY_BASE_URL!),
-    clientId: env.KANDY_CLIENT_ID!,
-    clientSecret: env.KANDY_CLIENT_SECRET!,
-  };
 }
 
 /**
@@ -435,14 +250,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     ...fraudWarnings(fraud),
   ];
 
-  const uses = (name: ProviderName) => env.MFA_PROVIDER.includes(name);
-  const bandwidth = uses('bandwidth') ? readBandwidthConfig(env) : undefined;
-  const twilio = uses('twilio') ? readTwilioConfig(env) : undefined;
-  const signalwire = uses('signalwire') ? readSignalWireConfig(env) : undefined;
-  const kandy = uses('kandy') ? readKandyConfig(env) : undefined;
-
   return {
-    env: env.NODE_ENV,
     isProduction,
     port: env.PORT,
     host: env.HOST,
@@ -458,15 +266,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     adminScopeTtlMinutes: env.ADMIN_SCOPE_TTL_MINUTES,
     codeDigits: env.MFA_CODE_DIGITS,
     codeTtlMinutes: env.MFA_CODE_TTL_MINUTES,
-    providers: env.MFA_PROVIDER,
+    providers: readProviderSettings(env),
     providerCooldownSeconds: env.MFA_PROVIDER_COOLDOWN_SECONDS,
     logLevel: env.LOG_LEVEL,
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
-    baseCallbackUrl: env.BASE_CALLBACK_URL,
-    bandwidth,
-    twilio,
-    signalwire,
-    kandy,
     publicUrl,
     publicHost,
     fraud,

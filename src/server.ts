@@ -68,7 +68,7 @@ async function main() {
   const outbox = config.isProduction ? undefined : createOutbox(clock);
   // Codes the app makes itself are hashed with a key derived from the session secret.
   const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
-  const voiceDocuments = config.providers.includes('signalwire')
+  const voiceDocuments = config.providers.some((provider) => provider.name === 'signalwire')
     ? createMemoryVoiceDocumentStore(clock)
     : undefined;
   const providers = createProviders({

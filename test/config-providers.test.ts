@@ -41,12 +41,15 @@ describe('loadConfig: the providers of MFA_PROVIDER', () => {
   });
 
   it('reads Twilio with https://verify.twilio.com as the default base URL', () => {
-    expect(loadConfig({ MFA_PROVIDER: 'twilio', ...TWILIO_ENV }).twilio).toEqual({
-      accountSid: TWILIO_ENV.TWILIO_ACCOUNT_SID,
-      authToken: 'token',
-      verifyServiceSid: TWILIO_ENV.TWILIO_VERIFY_SERVICE_ID,
-      baseUrl: 'https://verify.twilio.com',
-    });
+    expect(loadConfig({ MFA_PROVIDER: 'twilio', ...TWILIO_ENV }).providers).toEqual([
+      {
+        name: 'twilio',
+        accountSid: TWILIO_ENV.TWILIO_ACCOUNT_SID,
+        authToken: 'token',
+        verifyServiceSid: TWILIO_ENV.TWILIO_VERIFY_SERVICE_ID,
+        baseUrl: 'https://verify.twilio.com',
+      },
+    ]);
   });
 
   it('names each missing SignalWire variable, BASE_CALLBACK_URL included, when MFA_PROVIDER=signalwire', () => {
@@ -63,21 +66,24 @@ describe('loadConfig: the providers of MFA_PROVIDER', () => {
   });
 
   it('builds the SignalWire base URL from the space, in either form the dashboard shows', () => {
-    const short = loadConfig({ MFA_PROVIDER: 'signalwire', ...SIGNALWIRE_ENV }).signalwire!;
+    const short = loadConfig({ MFA_PROVIDER: 'signalwire', ...SIGNALWIRE_ENV }).providers;
     const long = loadConfig({
       MFA_PROVIDER: 'signalwire',
       ...SIGNALWIRE_ENV,
       SIGNALWIRE_SPACE: 'Example.signalwire.com',
-    }).signalwire!;
+    }).providers;
 
-    expect(short).toEqual({
-      projectId: 'project-id',
-      token: 'PTtoken',
-      fromNumber: '+12025550100',
-      baseUrl: 'https://example.signalwire.com',
-      callbackBaseUrl: 'https://keyhole.example.test',
-    });
-    expect(long.baseUrl).toBe('https://example.signalwire.com');
+    expect(short).toEqual([
+      {
+        name: 'signalwire',
+        projectId: 'project-id',
+        token: 'PTtoken',
+        fromNumber: '+12025550100',
+        baseUrl: 'https://example.signalwire.com',
+        callbackBaseUrl: 'https://keyhole.example.test',
+      },
+    ]);
+    expect(long).toEqual([expect.objectContaining({ baseUrl: 'https://example.signalwire.com' })]);
   });
 
   it('lets SIGNALWIRE_BASE_URL stand in for the space', () => {
@@ -88,7 +94,9 @@ describe('loadConfig: the providers of MFA_PROVIDER', () => {
       SIGNALWIRE_BASE_URL: 'http://127.0.0.1:9/',
     });
 
-    expect(config.signalwire!.baseUrl).toBe('http://127.0.0.1:9');
+    expect(config.providers).toEqual([
+      expect.objectContaining({ name: 'signalwire', baseUrl: 'http://127.0.0.1:9' }),
+    ]);
   });
 
   it('refuses a SignalWire space that is not a host name, and a number that is not E.164', () => {
@@ -116,11 +124,14 @@ describe('loadConfig: the providers of MFA_PROVIDER', () => {
   });
 
   it('reads Kandy', () => {
-    expect(loadConfig({ MFA_PROVIDER: 'kandy', ...KANDY_ENV }).kandy).toEqual({
-      baseUrl: 'https://oauth-cpaas.example.test',
-      clientId: 'PRIV-project',
-      clientSecret: 'secret',
-    });
+    expect(loadConfig({ MFA_PROVIDER: 'kandy', ...KANDY_ENV }).providers).toEqual([
+      {
+        name: 'kandy',
+        baseUrl: 'https://oauth-cpaas.example.test',
+        clientId: 'PRIV-project',
+        clientSecret: 'secret',
+      },
+    ]);
   });
 
   it('names every missing variable of every provider in the list at once', () => {
@@ -138,12 +149,21 @@ describe('loadConfig: the providers of MFA_PROVIDER', () => {
     ]);
   });
 
-  it('reads a list of providers in order, with a 30-second cooldown by default', () => {
-    const config = loadConfig({ MFA_PROVIDER: 'kandy,twilio,console', ...TWILIO_ENV, ...KANDY_ENV });
+  it('reads a list of providers in order, each with its own settings, with a 30-second cooldown by default', () => {
+    const config = loadConfig({
+      MFA_PROVIDER: 'kandy,twilio,console',
+      ...TWILIO_ENV,
+      ...KANDY_ENV,
+      ...SIGNALWIRE_ENV,
+    });
 
-    expect(config.providers).toEqual(['kandy', 'twilio', 'console']);
+    // SignalWire's variables are set but it is not listed: it gets no entry.
+    expect(config.providers).toEqual([
+      expect.objectContaining({ name: 'kandy', clientId: 'PRIV-project' }),
+      expect.objectContaining({ name: 'twilio', authToken: 'token' }),
+      { name: 'console' },
+    ]);
     expect(config.providerCooldownSeconds).toBe(30);
-    expect(config.signalwire).toBeUndefined();
   });
 
   it('reads MFA_PROVIDER_COOLDOWN_SECONDS and refuses nonsense', () => {

@@ -34,7 +34,7 @@ describe('loadConfig', () => {
   it('runs on its defaults with an empty environment: console provider, SQLite under ./data', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
-      env: 'development',
+      isProduction: false,
       port: 3000,
       host: '127.0.0.1',
       trustProxy: ['loopback'],
@@ -43,7 +43,7 @@ describe('loadConfig', () => {
       adminScopeTtlMinutes: 15,
       codeDigits: 6,
       codeTtlMinutes: 5,
-      providers: ['console'],
+      providers: [{ name: 'console' }],
       sessionSecretGenerated: true,
     });
     expect(config.sessionSecret).toHaveLength(64);
@@ -154,11 +154,14 @@ describe('loadConfig', () => {
   it('accepts OAuth2 client credentials instead of a Bandwidth user', () => {
     const { BW_USERNAME: _user, BW_PASSWORD: _pass, ...rest } = BANDWIDTH_ENV;
     const config = loadConfig({ ...rest, BW_CLIENT_ID: 'id', BW_CLIENT_SECRET: 'secret' });
-    expect(config.bandwidth).toMatchObject({
-      clientId: 'id',
-      clientSecret: 'secret',
-      baseUrl: 'https://mfa.bandwidth.com/api/v1',
-    });
+    expect(config.providers).toEqual([
+      expect.objectContaining({
+        name: 'bandwidth',
+        clientId: 'id',
+        clientSecret: 'secret',
+        baseUrl: 'https://mfa.bandwidth.com/api/v1',
+      }),
+    ]);
     expect(problemsOf({ ...rest, BW_CLIENT_ID: 'id' })).toEqual([
       expect.stringMatching(/^BW_CLIENT_SECRET: is required/),
     ]);

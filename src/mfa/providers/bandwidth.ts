@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Configuration, MFAApi } from 'bandwidth-sdk';
-import type { BandwidthConfig } from '../../config.js';
+import type { BandwidthConfig } from './config.js';
 import { ProviderError } from '../provider.js';
 import type { Channel, MfaProvider, Scope } from '../provider.js';
 import type { CodeTexts } from '../sms-text.js';

@@ -41,8 +41,8 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
   const now = () => clock.now().getTime();
   // Every message names the site and is bound to its public host (src/mfa/sms-text.ts).
   const texts = createCodeTexts({ siteName: SITE_NAME, publicHost: config.publicHost });
-  const providers = config.providers.map((name): MfaProvider => {
-    switch (name) {
+  const providers = config.providers.map((settings): MfaProvider => {
+    switch (settings.name) {
       case 'console':
         return createConsoleProvider({
           codes: deps.codes,
@@ -54,14 +54,14 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
         });
       case 'bandwidth':
         return createBandwidthProvider({
-          config: config.bandwidth!,
+          config: settings,
           codeDigits: config.codeDigits,
           timeoutMs: deps.timeoutMs,
           texts,
         });
       case 'twilio':
         return createTwilioVerifyProvider({
-          config: config.twilio!,
+          config: settings,
           timeoutMs: deps.timeoutMs,
           now,
           codeTtlMs: config.codeTtlMinutes * 60_000,
@@ -70,7 +70,7 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
       case 'signalwire':
         if (!deps.voiceDocuments) throw new Error('the signalwire provider needs the voice document store');
         return createSignalWireProvider({
-          config: config.signalwire!,
+          config: settings,
           codes: deps.codes,
           voiceDocuments: deps.voiceDocuments,
           codeDigits: config.codeDigits,
@@ -80,7 +80,7 @@ export function createProviders(deps: ProviderDeps): ProviderPool {
         });
       case 'kandy':
         return createKandyProvider({
-          config: config.kandy!,
+          config: settings,
           codeDigits: config.codeDigits,
           codeTtlMinutes: config.codeTtlMinutes,
           timeoutMs: deps.timeoutMs,

@@ -1,4 +1,4 @@
-import type { KandyConfig } from '../../config.js';
+import type { KandyConfig } from './config.js';
 import { ProviderError } from '../provider.js';
 import type { MfaProvider } from '../provider.js';
 import type { CodeTexts } from '../sms-text.js';

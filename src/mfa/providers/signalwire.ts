@@ -1,4 +1,4 @@
-import type { SignalWireConfig } from '../../config.js';
+import type { SignalWireConfig } from './config.js';
 import type { CodeStore } from '../code-store.js';
 import { ProviderError } from '../provider.js';
 import type { MfaProvider } from '../provider.js';

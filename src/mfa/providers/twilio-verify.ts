@@ -1,4 +1,4 @@
-import type { TwilioConfig } from '../../config.js';
+import type { TwilioConfig } from './config.js';
 import { ProviderError } from '../provider.js';
 import type { Channel, MfaProvider, ProviderDelivery, VerifyOutcome } from '../provider.js';
 import { basicAuth, callProvider, isRecord, retryAfterSeconds, safeCode, unexpectedBody } from './http.js';

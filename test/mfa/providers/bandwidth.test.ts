@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { BandwidthConfig } from '../../../src/config.js';
+import type { BandwidthConfig } from '../../../src/mfa/providers/config.js';
 import type {
   Channel,
   ProviderError,

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { KandyConfig } from '../../../src/config.js';
+import type { KandyConfig } from '../../../src/mfa/providers/config.js';
 import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import { createKandyProvider } from '../../../src/mfa/providers/kandy.js';
 import { TEST_CODE_TEXTS } from '../../helpers/fraud.js';

@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SignalWireConfig } from '../../../src/config.js';
+import type { SignalWireConfig } from '../../../src/mfa/providers/config.js';
 import type { CodeStore } from '../../../src/mfa/code-store.js';
 import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import { composeVoiceDocument, createSignalWireProvider } from '../../../src/mfa/providers/signalwire.js';

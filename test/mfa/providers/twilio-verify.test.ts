@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TwilioConfig } from '../../../src/config.js';
+import type { TwilioConfig } from '../../../src/mfa/providers/config.js';
 import type { MfaProvider, ProviderError, ProviderErrorKind } from '../../../src/mfa/provider.js';
 import {
   createMemoryTwilioVerificationLedger,
