@@ -4,11 +4,6 @@ import { ForbiddenError } from '../errors.js';
 import { readSignedIn } from '../mfa/scopes.js';
 import type { User, UserStore } from '../users/store.js';
 
-export interface SignedInLocals {
-  currentUser?: User;
-  isAdmin?: boolean;
-}
-
 /**
  * Admin rights are a flag on the account, set by the operator. Never derive them from the name:
  * registration is open, so a name anyone may register (in any case or width) is no credential.
