@@ -217,6 +217,8 @@ describe('the MFA service', () => {
         reason: 'too_many_codes',
         retryAfterSeconds: 15 * 60 - 150,
       });
+      // The refused send took no resend cooldown: asked again, the answer is still the real wait.
+      expect(await send('login')).toMatchObject({ reason: 'too_many_codes', retryAfterSeconds: 750 });
       clock.advanceMinutes(15);
       expect((await send('login')).ok).toBe(true);
     });
@@ -315,6 +317,25 @@ describe('the MFA service', () => {
   });
 
   describe('account lock-out', () => {
+    it('starts counting wrong codes afresh once a right code is accepted', async () => {
+      // Nine wrong codes (five on one code, four on the next), then the right one.
+      let challenge = sentChallenge(await send('login'));
+      for (let i = 0; i < 5; i += 1)
+        challenge = (await verify(challenge, wrongFor(lastConsoleCode(printed)))).challenge;
+      clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+      challenge = sentChallenge(await send('login'));
+      for (let i = 0; i < 4; i += 1)
+        challenge = (await verify(challenge, wrongFor(lastConsoleCode(printed)))).challenge;
+      expect((await verify(challenge, lastConsoleCode(printed))).ok).toBe(true);
+
+      const next = sentChallenge(await send('login'));
+      expect(await verify(next, wrongFor(lastConsoleCode(printed)))).toMatchObject({
+        ok: false,
+        reason: 'wrong_code',
+        attemptsLeft: 4,
+      });
+    });
+
     it('pauses code entry after 10 wrong codes in 15 minutes, records it, and lifts it afterwards', async () => {
       let challenge = sentChallenge(await send('login'));
       for (let i = 0; i < 10; i += 1) {
@@ -335,7 +356,7 @@ describe('the MFA service', () => {
   });
 
   describe('provider failures', () => {
-    it('never reads a provider error as a valid code', async () => {
+    it('never reads a provider error as a valid code, nor counts it as a wrong one', async () => {
       const broken: MfaProvider = {
         name: 'broken',
         channels: ['sms', 'voice'],
@@ -347,6 +368,9 @@ describe('the MFA service', () => {
       mfa = buildService(broken);
       const challenge = sentChallenge(await send('login'));
       await expect(verify(challenge, '123456')).rejects.toBeInstanceOf(ProviderError);
+      // Nor as a wrong one: a guess that was never compared uses up no attempt.
+      const after = await mfa.findChallenge(challenge.id);
+      expect(after && mfa.attemptsLeft(after)).toBe(DEFAULT_MFA_RULES.maxAttemptsPerCode);
     });
 
     describe('a failed send that may still have reached the phone', () => {
