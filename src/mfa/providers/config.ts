@@ -8,8 +8,8 @@ import { emptyAsUndefined, httpUrl, integerInRange, optionalString } from '../..
  * the settings of a provider it was handed are present.
  */
 
-export const PROVIDER_NAMES = ['console', 'bandwidth', 'twilio', 'signalwire', 'kandy'] as const;
-export type ProviderName = (typeof PROVIDER_NAMES)[number];
+const PROVIDER_NAMES = ['console', 'bandwidth', 'twilio', 'signalwire', 'kandy'] as const;
+type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 export interface BandwidthConfig {
   accountId: string;
