@@ -31,7 +31,7 @@ describe('npm run admin', () => {
       users,
       audit,
       adminUsernames,
-      databasePath,
+      databaseName: databasePath,
       ceiling: createSqlCodeEntryCeiling(database, clock),
     });
   const roleEvents = async () =>
