@@ -15,6 +15,7 @@ import { clientKeyOfRequest, createClientAddress } from './http/client-address.j
 import { createCsrfProtection } from './http/csrf.js';
 import { createErrorHandler, notFoundHandler } from './http/error-pages.js';
 import { createHealthCheck } from './http/healthz.js';
+import { createFloodGuardStore, type RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
@@ -46,9 +47,17 @@ export interface AppDeps {
 
 export { SITE_NAME };
 
-function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
+const FLOOD_WINDOW_MS = 60_000;
+
+function createFloodGuard(options: {
+  name: string;
+  limits: RateLimitStore;
+  limit: number;
+  skip: (req: express.Request) => boolean;
+}) {
   return rateLimit({
-    windowMs: 60_000,
+    windowMs: FLOOD_WINDOW_MS,
+    store: createFloodGuardStore(options.limits, options.name, FLOOD_WINDOW_MS),
     limit: options.limit,
     skip: options.skip,
     // The same client key as every other per-address limit: an IPv6 client by its /64.
@@ -105,8 +114,22 @@ export function createApp(deps: AppDeps): Express {
 
   // Coarse flood guards per address, under the finer rules (login throttle, code limits). Page
   // views count too: each new visitor's form makes a session row.
-  app.use(createFloodGuard({ limit: deps.requestsPerMinute ?? 300, skip: () => false }));
-  app.use(createFloodGuard({ limit: deps.postsPerMinute ?? 120, skip: (req) => req.method !== 'POST' }));
+  app.use(
+    createFloodGuard({
+      name: 'requests',
+      limits: stores.limits,
+      limit: deps.requestsPerMinute ?? 300,
+      skip: () => false,
+    }),
+  );
+  app.use(
+    createFloodGuard({
+      name: 'posts',
+      limits: stores.limits,
+      limit: deps.postsPerMinute ?? 120,
+      skip: (req) => req.method !== 'POST',
+    }),
+  );
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.

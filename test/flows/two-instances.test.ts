@@ -92,10 +92,14 @@ describe.skipIf(!isPostgresAvailable() || !isRedisAvailable())(
     let extraEnv: Record<string, string>;
     const running: Instance[] = [];
 
-    async function startBoth(env: Record<string, string> = extraEnv) {
+    async function startBoth(
+      env: Record<string, string> = extraEnv,
+      options: { requestsPerMinute?: number } = {},
+    ) {
       const start = async () =>
         listen(
           await createTestApp({
+            ...options,
             env: {
               DATABASE_URL: TEST_DATABASE_URL,
               REDIS_URL: TEST_REDIS_URL,
@@ -262,6 +266,15 @@ describe.skipIf(!isPostgresAvailable() || !isRedisAvailable())(
         expectPage(await onB.get('/account'), 200);
         expectPage(await submitPassword(other.onA, pending), 429);
       });
+    });
+
+    it('counts a client’s requests per minute once, not once per instance', async () => {
+      await startBoth({}, { requestsPerMinute: 10 });
+      const { onA, onB } = browser();
+      for (let i = 0; i < 10; i += 1)
+        expect((await (i % 2 === 0 ? onA : onB).get('/login')).status).toBe(200);
+      expectPage(await onA.get('/login'), 429, /Too many requests from your address/);
+      expectPage(await onB.get('/login'), 429, /Too many requests from your address/);
     });
 
     describe('with Bandwidth failing over to the console', () => {
