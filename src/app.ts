@@ -3,7 +3,6 @@ import { rateLimit } from 'express-rate-limit';
 import type session from 'express-session';
 import { createAccountRouter } from './account/routes.js';
 import { createAdminRouter } from './admin/routes.js';
-import type { AuditLog } from './audit/log.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
@@ -11,55 +10,36 @@ import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createFraudGuard } from './fraud/index.js';
-import type { SendingStore } from './fraud/store.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
 import { createCsrfProtection } from './http/csrf.js';
 import { createErrorHandler, notFoundHandler } from './http/error-pages.js';
 import { createHealthCheck } from './http/healthz.js';
-import type { RateLimitStore } from './http/rate-limit.js';
+import { createFloodGuardStore, type RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
-import type { RetiringSessionStore } from './http/session-store.js';
 import type { Logger } from './logger.js';
-import type { ChallengeStore } from './mfa/challenge-store.js';
-import type { CodeEntryCeiling } from './mfa/code-entry-ceiling.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
-import {
-  createSignalWireVoiceRouter,
-  type VoiceDocumentStore,
-} from './mfa/providers/signalwire-voice-route.js';
+import { createSignalWireVoiceRouter } from './mfa/providers/signalwire-voice-route.js';
 import { createMfaRouter } from './mfa/routes.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
 import { SITE_NAME } from './site.js';
-import type { SqlDatabase } from './stores/sql/database.js';
+import type { Stores } from './stores/index.js';
 import type { PasswordHasher } from './users/passwords.js';
-import type { UserStore } from './users/store.js';
 
 export interface AppDeps {
   config: Config;
-  /** Only asked whether it answers, for /healthz; the stores below hold their own handle. */
-  database: Pick<SqlDatabase, 'isHealthy'>;
-  users: UserStore;
-  audit: AuditLog;
+  /** Every store, from createStores (src/stores/index.ts): the database, and Redis when configured. */
+  stores: Stores;
   clock: Clock;
   logger: Logger;
   hasher: PasswordHasher;
   providers: ProviderPool;
-  limits: RateLimitStore;
-  challenges: ChallengeStore;
-  sessionStore: RetiringSessionStore;
-  /** The toll-fraud guard's durable facts: numbers that completed a code, sends per country and hour. */
-  sending: SendingStore;
-  /** Wrong codes in a row per account, and the suspension at the ceiling. */
-  ceiling: CodeEntryCeiling;
   /** The console provider's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
-  /** The spoken documents of SignalWire calls; when given, SignalWire can fetch them (see below). */
-  voiceDocuments?: VoiceDocumentStore;
   /** Requests per minute per address, all methods, then form posts only: coarse flood guards. */
   requestsPerMinute?: number;
   postsPerMinute?: number;
@@ -67,9 +47,17 @@ export interface AppDeps {
 
 export { SITE_NAME };
 
-function createFloodGuard(options: { limit: number; skip: (req: express.Request) => boolean }) {
+const FLOOD_WINDOW_MS = 60_000;
+
+function createFloodGuard(options: {
+  name: string;
+  limits: RateLimitStore;
+  limit: number;
+  skip: (req: express.Request) => boolean;
+}) {
   return rateLimit({
-    windowMs: 60_000,
+    windowMs: FLOOD_WINDOW_MS,
+    store: createFloodGuardStore(options.limits, options.name, FLOOD_WINDOW_MS),
     limit: options.limit,
     skip: options.skip,
     // The same client key as every other per-address limit: an IPv6 client by its /64.
@@ -94,7 +82,7 @@ function createFloodGuard(options: { limit: number; skip: (req: express.Request)
 
 /** The composition root: reading it top to bottom shows every middleware in order. */
 export function createApp(deps: AppDeps): Express {
-  const { config, clock, logger } = deps;
+  const { config, clock, logger, stores } = deps;
   const app = express();
   const channelCookie = {
     name: config.isProduction ? '__Host-mfa.channel' : 'mfa.channel',
@@ -117,7 +105,7 @@ export function createApp(deps: AppDeps): Express {
   app.get(
     '/healthz',
     createHealthCheck({
-      isDatabaseUp: () => deps.database.isHealthy(),
+      health: stores.health,
       providers: deps.providers,
       isProduction: config.isProduction,
       token: config.healthzToken,
@@ -126,21 +114,37 @@ export function createApp(deps: AppDeps): Express {
 
   // Coarse flood guards per address, under the finer rules (login throttle, code limits). Page
   // views count too: each new visitor's form makes a session row.
-  app.use(createFloodGuard({ limit: deps.requestsPerMinute ?? 300, skip: () => false }));
-  app.use(createFloodGuard({ limit: deps.postsPerMinute ?? 120, skip: (req) => req.method !== 'POST' }));
+  app.use(
+    createFloodGuard({
+      name: 'requests',
+      limits: stores.limits,
+      limit: deps.requestsPerMinute ?? 300,
+      skip: () => false,
+    }),
+  );
+  app.use(
+    createFloodGuard({
+      name: 'posts',
+      limits: stores.limits,
+      limit: deps.postsPerMinute ?? 120,
+      skip: (req) => req.method !== 'POST',
+    }),
+  );
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.
-  if (deps.voiceDocuments) app.use(createSignalWireVoiceRouter(deps.voiceDocuments));
+  if (config.providers.some((provider) => provider.name === 'signalwire')) {
+    app.use(createSignalWireVoiceRouter(stores.voiceDocuments));
+  }
 
   app.use(
     createSessionMiddleware({
       secret: config.sessionSecret,
-      store: deps.sessionStore,
+      store: stores.sessions,
       isProduction: config.isProduction,
     }),
   );
-  app.use(createSignedInLoader({ users: deps.users, clock }));
+  app.use(createSignedInLoader({ users: stores.users, clock }));
 
   const csrf = createCsrfProtection();
   app.use(csrf.exposeToken);
@@ -148,27 +152,27 @@ export function createApp(deps: AppDeps): Express {
 
   // The toll-fraud guard (issue 8): every send and every registration passes it.
   const fraud = createFraudGuard({
-    limits: deps.limits,
+    limits: stores.limits,
     clock,
     config: config.fraud,
-    audit: deps.audit,
+    audit: stores.audit,
     logger,
-    store: deps.sending,
-    accountsWithPhone: (phone) => deps.users.countByPhone(phone),
+    store: stores.sending,
+    accountsWithPhone: (phone) => stores.users.countByPhone(phone),
   });
   const mfa = createMfaService({
     providers: deps.providers,
-    challenges: deps.challenges,
-    limits: deps.limits,
+    challenges: stores.challenges,
+    limits: stores.limits,
     clock,
     rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
-    audit: deps.audit,
+    audit: stores.audit,
     sendGuard: fraud.sends,
-    ceiling: deps.ceiling,
+    ceiling: stores.ceiling,
     logger,
   });
   const delivery = createCodeDelivery(mfa);
-  const throttle = createLoginThrottle({ limits: deps.limits, clock });
+  const throttle = createLoginThrottle({ limits: stores.limits, clock });
   const knownDevices = createKnownDevices({
     secret: config.sessionSecret,
     clock,
@@ -178,13 +182,13 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(
     createAuthRouter({
-      users: deps.users,
+      users: stores.users,
       hasher: deps.hasher,
       throttle,
       knownDevices,
       delivery,
       registrations: fraud.registrations,
-      audit: deps.audit,
+      audit: stores.audit,
       clock,
       isProduction: config.isProduction,
       logger,
@@ -193,12 +197,12 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(
     createMfaRouter({
-      users: deps.users,
+      users: stores.users,
       mfa,
       delivery,
       throttle,
       knownDevices,
-      audit: deps.audit,
+      audit: stores.audit,
       clock,
       codeDigits: config.codeDigits,
       channelCookie,
@@ -207,8 +211,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   app.use(
     createAdminRouter({
-      users: deps.users,
-      audit: deps.audit,
+      users: stores.users,
+      audit: stores.audit,
       mfa,
       delivery,
       providers: deps.providers,

@@ -8,21 +8,11 @@ import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createOutbox } from './dev/outbox.js';
 import { startHousekeeping } from './housekeeping.js';
-import { createMemoryRateLimitStore } from './http/rate-limit.js';
 import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
 import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createProviders } from './mfa/providers/index.js';
-import { createMemoryVoiceDocumentStore } from './mfa/providers/signalwire-voice-route.js';
-import { createSqlAuditLog } from './stores/sql/audit-log.js';
-import { createSqlChallengeStore } from './stores/sql/challenge-store.js';
-import { createSqlCodeEntryCeiling } from './stores/sql/code-entry-ceiling.js';
-import { createSqlCodeStore } from './stores/sql/code-store.js';
-import { openSqlDatabase } from './stores/sql/database.js';
-import { createSqlAdminSeedLedger } from './stores/sql/seed-ledger.js';
-import { createSqlSendingStore } from './stores/sql/sending-store.js';
-import { SqlSessionStore } from './stores/sql/session-store.js';
-import { createSqlUserStore } from './stores/sql/user-store.js';
+import { createStores } from './stores/index.js';
 import { createArgon2Hasher } from './users/passwords.js';
 
 /** Process entry: the only file that reads process.env, opens files and listens on a port. */
@@ -53,50 +43,44 @@ async function main() {
   }
   for (const warning of config.warnings) logger.warn(warning);
 
-  const database = await openSqlDatabase({ sqlitePath: config.databasePath });
   const clock = systemClock;
-  const users = createSqlUserStore(database, clock);
-  const audit = createSqlAuditLog(database, clock);
+  // Codes the app makes itself are hashed with a key derived from the session secret.
+  const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
+  const stores = await createStores({ config, clock, logger, codeHashKey });
+  if (config.databaseUrl && !config.redisUrl) {
+    logger.warn(
+      'DATABASE_URL without REDIS_URL: rate limits and provider state stay in this process, so run one instance only',
+    );
+  }
+  const { users, audit, challenges } = stores;
   await seedAdminsFromConfig({
     users,
     audit,
     adminUsernames: config.adminUsernames,
-    ledger: createSqlAdminSeedLedger(database),
+    ledger: stores.adminSeedLedger,
     clock,
     logger,
   });
   const outbox = config.isProduction ? undefined : createOutbox(clock);
-  // Codes the app makes itself are hashed with a key derived from the session secret.
-  const codeHashKey = createHash('sha256').update(`one-time-codes:${config.sessionSecret}`).digest('hex');
-  const voiceDocuments = config.providers.some((provider) => provider.name === 'signalwire')
-    ? createMemoryVoiceDocumentStore(clock)
-    : undefined;
   const providers = createProviders({
     config,
-    codes: createSqlCodeStore(database, clock, codeHashKey),
+    codes: stores.codes,
     print: (line) => process.stdout.write(`${line}\n`),
     outbox,
     clock,
-    voiceDocuments,
+    voiceDocuments: stores.voiceDocuments,
+    twilioVerifications: stores.twilioVerifications,
+    providerHealth: stores.providerHealth,
   });
 
-  const challenges = createSqlChallengeStore(database, clock);
   const app = createApp({
     config,
-    database,
-    users,
-    audit,
+    stores,
     clock,
     logger,
     hasher: await createArgon2Hasher(),
     providers,
-    limits: createMemoryRateLimitStore(clock),
-    challenges,
-    sessionStore: new SqlSessionStore(database, clock),
-    sending: createSqlSendingStore(database, clock),
-    ceiling: createSqlCodeEntryCeiling(database, clock),
     outbox,
-    voiceDocuments,
   });
 
   const housekeeping = startHousekeeping({
@@ -117,7 +101,7 @@ async function main() {
   });
   server.listen(config.port, config.host, () => {
     const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
-    logger.info({ providers: providers.names(), database: config.databasePath }, 'site started');
+    logger.info({ providers: providers.names(), ...stores.description }, 'site started');
     console.log(
       `\n  Site running at http://${shownHost}:${config.port}  (code provider: ${providers.names().join(', ')})`,
     );
@@ -135,7 +119,7 @@ async function main() {
     logger.info({ signal }, 'shutting down');
     housekeeping.stop();
     server.close(() => {
-      void database.close().finally(() => process.exit(0));
+      void stores.close().finally(() => process.exit(0));
     });
     // Keep-alive connections would hold close() open; give them a moment, then go.
     setTimeout(() => process.exit(0), 5000).unref();

@@ -3,13 +3,13 @@ import { systemClock } from '../clock.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { createSqlAuditLog } from '../stores/sql/audit-log.js';
 import { createSqlCodeEntryCeiling } from '../stores/sql/code-entry-ceiling.js';
-import { openSqlDatabase } from '../stores/sql/database.js';
+import { describeDatabase, openConfiguredDatabase } from '../stores/index.js';
 import { createSqlUserStore } from '../stores/sql/user-store.js';
 import { runAdminCommand } from './command.js';
 
 /**
  * Process entry of `npm run admin -- ...`: reads the same environment and .env as the site, opens
- * the same database (safe while the site runs: SQLite serialises the writes), runs the command.
+ * the same database (safe while the site runs: SQLite serialises the writes, PostgreSQL too), runs the command.
  */
 async function main(): Promise<number> {
   dotenv.config({ quiet: true });
@@ -22,13 +22,16 @@ async function main(): Promise<number> {
     console.error('Fix these in your environment or .env file (see .env.example), then run this again.');
     return 1;
   }
-  const database = await openSqlDatabase({ sqlitePath: config.databasePath });
+  // The same database as the site: PostgreSQL when DATABASE_URL is set, else the SQLite file.
+  const database = await openConfiguredDatabase(config, (error) =>
+    console.error('A database connection failed:', error.message),
+  );
   try {
     const result = await runAdminCommand(process.argv.slice(2), {
       users: createSqlUserStore(database, systemClock),
       audit: createSqlAuditLog(database, systemClock),
       adminUsernames: config.adminUsernames,
-      databasePath: config.databasePath,
+      databaseName: describeDatabase(config),
       ceiling: createSqlCodeEntryCeiling(database, systemClock),
     });
     (result.exitCode === 0 ? console.log : console.error)(result.output);

@@ -21,7 +21,7 @@ export interface AdminCommandDeps extends AdminRoleDeps {
   /** ADMIN_USERNAMES: a revoked name still listed there is granted again at the next start. */
   adminUsernames: readonly string[];
   /** Named in "no such account", in case the command was run against another database. */
-  databasePath: string;
+  databaseName: string;
   /** 100 wrong codes in a row suspend an account's code entry until `unlock` lifts it. */
   ceiling: CodeEntryCeiling;
 }
@@ -35,7 +35,7 @@ const usageError = (problem: string): AdminCommandResult => ({
 
 const noSuchAccount = (username: string, deps: AdminCommandDeps): AdminCommandResult => ({
   output:
-    `No account is named "${username.trim()}" in ${deps.databasePath}. ` +
+    `No account is named "${username.trim()}" in ${deps.databaseName}. ` +
     'Register it on the site first, then run this again.',
   exitCode: 1,
 });

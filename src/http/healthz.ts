@@ -1,10 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler } from 'express';
 import type { ProviderPool } from '../mfa/providers/pool.js';
+import type { StoreHealth } from '../stores/index.js';
 import { isClientAddressTrustworthy } from './client-address.js';
 
 export interface HealthCheckDeps {
-  isDatabaseUp(): Promise<boolean>;
+  /** The database, and Redis when it is configured: the site serves pages only while all answer. */
+  health: StoreHealth;
   providers: Pick<ProviderPool, 'status'>;
   /** Outside production anyone may see the details. */
   isProduction: boolean;
@@ -31,8 +33,8 @@ function bearerTokenOf(req: Request): string | undefined {
 }
 
 /**
- * GET /healthz for load balancers and monitors: 200 {"status":"ok"} while the database answers,
- * 503 {"status":"unavailable"} when it does not. Which providers are configured and failing
+ * GET /healthz for load balancers and monitors: 200 {"status":"ok"} while the database (and Redis,
+ * when configured) answers, 503 {"status":"unavailable"} when one does not. Which providers are configured and failing
  * tells an attacker when to strike, so in production those details go only to a monitor that
  * presents HEALTHZ_TOKEN, or to a client on this machine (req.ip, after TRUST_PROXY, is loopback,
  * and not only because the forwarded address was junk).
@@ -46,15 +48,22 @@ export function createHealthCheck(deps: HealthCheckDeps): RequestHandler {
   };
 
   return async (req, res) => {
-    const databaseUp = await deps.isDatabaseUp();
-    const status = databaseUp ? 'ok' : 'unavailable';
-    res.status(databaseUp ? 200 : 503).set('Cache-Control', 'no-store');
+    const [databaseUp, redisUp] = await Promise.all([deps.health.database(), deps.health.redis?.()]);
+    const allUp = databaseUp && redisUp !== false;
+    const status = allUp ? 'ok' : 'unavailable';
+    res.status(allUp ? 200 : 503).set('Cache-Control', 'no-store');
     if (!maySeeDetails(req)) {
       res.json({ status });
       return;
     }
     // The breaker's state may live in Redis: when it cannot be read, say so rather than fail the check.
     const providers = await deps.providers.status().catch(() => 'unknown' as const);
-    res.json({ status, database: databaseUp ? 'up' : 'down', providers });
+    const upOrDown = (up: boolean) => (up ? 'up' : 'down');
+    res.json({
+      status,
+      database: upOrDown(databaseUp),
+      ...(redisUp === undefined ? {} : { redis: upOrDown(redisUp) }),
+      providers,
+    });
   };
 }

@@ -65,3 +65,25 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
     },
   };
 }
+
+/**
+ * express-rate-limit's store interface over a RateLimitStore, so the coarse flood guards count in
+ * the same place as every other limit: in Redis when several instances run, so a client gets its
+ * allowance once, not once per instance. `name` keeps each guard's counters apart.
+ */
+export function createFloodGuardStore(limits: RateLimitStore, name: string, windowMs: number) {
+  const keyOf = (key: string) => `flood:${name}:${key}`;
+  return {
+    localKeys: false,
+    async increment(key: string) {
+      const { count, resetAt } = await limits.increment(keyOf(key), windowMs);
+      return { totalHits: count, resetTime: resetAt };
+    },
+    async decrement(key: string) {
+      await limits.decrement(keyOf(key));
+    },
+    async resetKey(key: string) {
+      await limits.reset(keyOf(key));
+    },
+  };
+}

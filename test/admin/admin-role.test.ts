@@ -20,7 +20,7 @@ function operator(site: TestApp, ...args: string[]) {
     users: site.users,
     audit: site.audit,
     adminUsernames: site.config.adminUsernames,
-    databasePath: site.databasePath,
+    databaseName: site.databasePath,
     ceiling: site.ceiling,
   });
 }

@@ -15,6 +15,24 @@ import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database
 import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import type { UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
+import { TEST_DATABASE_URL } from '../helpers/services.js';
+import { isPostgresAvailable, onTestPostgres, randomSchemaName } from '../helpers/sql.js';
+
+/**
+ * Runs `npm run admin -- ...` as the operator would: the TypeScript source through tsx, from a
+ * folder without a .env, so only the given environment counts.
+ */
+function runAdminScript(env: Record<string, string>, cwd = mkdtempSync(join(tmpdir(), 'mfa-admin-cwd-'))) {
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const script = join(PROJECT_ROOT, 'src', 'admin', 'cli.ts');
+  return (...args: string[]) =>
+    spawnSync(process.execPath, ['--import', tsx, script, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH, NODE_ENV: 'test', ...env },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+}
 
 describe('npm run admin', () => {
   let folder: string;
@@ -31,7 +49,7 @@ describe('npm run admin', () => {
       users,
       audit,
       adminUsernames,
-      databasePath,
+      databaseName: databasePath,
       ceiling: createSqlCodeEntryCeiling(database, clock),
     });
   const roleEvents = async () =>
@@ -146,16 +164,7 @@ describe('npm run admin', () => {
 
   it('runs as a script on the database named by DATABASE_PATH, with its exit code', async () => {
     await addAccount('alice');
-    // The TypeScript source through tsx, from a folder without a .env, so only this environment counts.
-    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const script = join(PROJECT_ROOT, 'src', 'admin', 'cli.ts');
-    const admin = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', tsx, script, ...args], {
-        cwd: folder,
-        env: { PATH: process.env.PATH, NODE_ENV: 'test', DATABASE_PATH: databasePath },
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
+    const admin = runAdminScript({ DATABASE_PATH: databasePath }, folder);
 
     const granted = admin('grant', 'alice');
     expect(granted.stdout.trim()).toBe(
@@ -196,5 +205,44 @@ describe('npm run admin', () => {
       });
       expect((await run(['unlock', 'nobody'])).exitCode).toBe(1);
     });
+  });
+});
+
+describe.skipIf(!isPostgresAvailable())('npm run admin on PostgreSQL (DATABASE_URL)', () => {
+  // A database of its own: the command reads DATABASE_URL as the site does, with no schema setting.
+  const name = `keyhole_admin_${randomSchemaName().slice('keyhole_test_'.length)}`;
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  let database: SqlDatabase;
+
+  beforeEach(async () => {
+    await onTestPostgres((client) => client.query(`CREATE DATABASE ${name}`));
+    database = await openSqlDatabase({ postgresUrl: url.toString(), onError: () => undefined });
+  });
+  afterEach(async () => {
+    await database.close();
+    await onTestPostgres((client) => client.query(`DROP DATABASE ${name} WITH (FORCE)`));
+  });
+
+  it('grants the admin role on the database DATABASE_URL names, and names it when there is no such account', async () => {
+    const users = createSqlUserStore(database, createTestClock());
+    await users.create({
+      username: 'alice',
+      passwordHash: 'x',
+      phone: '+12025550142',
+      preferredChannel: 'sms',
+    });
+    const admin = runAdminScript({ DATABASE_URL: url.toString() });
+
+    const granted = admin('grant', 'ALICE');
+    expect(granted.stderr).toBe('');
+    expect(granted.status).toBe(0);
+    expect((await users.findByUsername('alice'))!.isAdmin).toBe(true);
+
+    const unknown = admin('grant', 'nobody');
+    expect(unknown.stderr.trim()).toMatch(
+      new RegExp(`^No account is named "nobody" in postgres://postgres@127\\.0\\.0\\.1:\\d+/${name}\\.`),
+    );
+    expect(unknown.status).toBe(1);
   });
 });

@@ -7,22 +7,13 @@ import { createApp } from '../../src/app.js';
 import type { AuditLog } from '../../src/audit/log.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
-import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
 import type { RetiringSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
 import type { CodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
 import { createProviders } from '../../src/mfa/providers/index.js';
 import type { ProviderPool } from '../../src/mfa/providers/pool.js';
-import { createMemoryVoiceDocumentStore } from '../../src/mfa/providers/signalwire-voice-route.js';
-import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
-import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
-import { createSqlCodeEntryCeiling } from '../../src/stores/sql/code-entry-ceiling.js';
-import { createSqlCodeStore } from '../../src/stores/sql/code-store.js';
-import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
-import { createSqlAdminSeedLedger } from '../../src/stores/sql/seed-ledger.js';
-import { createSqlSendingStore } from '../../src/stores/sql/sending-store.js';
-import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
-import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
+import { createStores, type Stores } from '../../src/stores/index.js';
+import type { SqlDatabase } from '../../src/stores/sql/database.js';
 import { createArgon2Hasher, type PasswordHasher } from '../../src/users/passwords.js';
 import type { UserStore } from '../../src/users/store.js';
 import { createTestClock, type TestClock } from './clock.js';
@@ -68,6 +59,7 @@ export const RELAXED_FRAUD_ENV: Record<string, string> = {
 export interface TestApp {
   app: Express;
   config: Config;
+  stores: Stores;
   database: SqlDatabase;
   clock: TestClock;
   users: UserStore;
@@ -92,6 +84,8 @@ export interface TestAppOptions {
   databasePath?: string;
   /** Run on this database (PostgreSQL, say) instead of a SQLite file; the caller closes it. */
   database?: SqlDatabase;
+  /** With DATABASE_URL in `env`: the PostgreSQL schema this app's tables live in (one per test). */
+  postgresSchema?: string;
   /** How long a provider call may take in tests before it counts as unavailable. */
   providerTimeoutMs?: number;
   /** Replace the providers built from config (for tests that script a provider). */
@@ -125,56 +119,55 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ...options.env,
   });
   const clock = options.clock ?? createTestClock();
-  const database = options.database ?? (await openSqlDatabase({ sqlitePath: databasePath }));
-  const printed: string[] = [];
-  const outbox = createOutbox(clock);
-  const voiceDocuments = createMemoryVoiceDocumentStore(clock);
-  const providers =
-    options.providers ??
-    createProviders({
-      config,
-      codes: createSqlCodeStore(database, clock, 'test-code-hash-key'),
-      print: (line) => printed.push(line),
-      outbox,
-      timeoutMs: options.providerTimeoutMs ?? 1500,
-      clock,
-      voiceDocuments,
-    });
-  const users = createSqlUserStore(database, clock);
-  const audit = createSqlAuditLog(database, clock);
-  const ceiling = createSqlCodeEntryCeiling(database, clock);
   const logger = options.logLines
     ? createLogger(options.logLevel ?? 'info', {
         write: (line: string) => void options.logLines!.push(line),
       })
     : createLogger('silent');
+  // The same factory as server.ts: DATABASE_URL and REDIS_URL in `env` move state as they do there.
+  const stores = await createStores({
+    config,
+    clock,
+    logger,
+    codeHashKey: 'test-code-hash-key',
+    database: options.database,
+    postgresSchema: options.postgresSchema,
+  });
+  const { database, users, audit, ceiling } = stores;
+  const printed: string[] = [];
+  const outbox = createOutbox(clock);
+  const providers =
+    options.providers ??
+    createProviders({
+      config,
+      codes: stores.codes,
+      print: (line) => printed.push(line),
+      outbox,
+      timeoutMs: options.providerTimeoutMs ?? 1500,
+      clock,
+      voiceDocuments: stores.voiceDocuments,
+      twilioVerifications: stores.twilioVerifications,
+      providerHealth: stores.providerHealth,
+    });
   sharedHasher ??= createArgon2Hasher();
   // As server.ts does at start: ADMIN_USERNAMES makes existing accounts admins, and only those.
   await seedAdminsFromConfig({
     users,
     audit,
     adminUsernames: config.adminUsernames,
-    ledger: createSqlAdminSeedLedger(database),
+    ledger: stores.adminSeedLedger,
     clock,
     logger,
   });
 
   const app = createApp({
     config,
-    database,
-    users,
-    audit,
+    stores: options.sessionStore ? { ...stores, sessions: options.sessionStore } : stores,
     clock,
     logger,
     hasher: options.hasher ?? (await sharedHasher),
     providers,
-    limits: createMemoryRateLimitStore(clock),
-    challenges: createSqlChallengeStore(database, clock),
-    sessionStore: options.sessionStore ?? new SqlSessionStore(database, clock),
-    sending: createSqlSendingStore(database, clock),
-    ceiling,
     outbox,
-    voiceDocuments,
     requestsPerMinute: options.requestsPerMinute ?? 10_000,
     postsPerMinute: options.postsPerMinute ?? 1000,
   });
@@ -182,6 +175,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   return {
     app,
     config,
+    stores,
     database,
     clock,
     users,
@@ -197,7 +191,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       }
     },
     async close() {
-      if (!options.database) await database.close();
+      await stores.close();
       if (folder) rmSync(folder, { recursive: true, force: true });
     },
   };

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { createClient } from 'redis';
+import { describeStoreUrl as describeUrl } from '../../src/stores/index.js';
 
 /**
  * The services the store suites run against: PostgreSQL and Redis on this machine by default, or
@@ -21,17 +22,6 @@ export interface ServiceAvailability {
 }
 
 const PROBE_TIMEOUT_MS = 2_000;
-
-/** A URL fit for a message: any password in it is masked. */
-export function describeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'an unreadable URL';
-  }
-}
 
 export async function isRedisAnswering(url = TEST_REDIS_URL): Promise<boolean> {
   const client = createClient({

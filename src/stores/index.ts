@@ -1,0 +1,226 @@
+import type { AdminSeedLedger } from '../admin/seed-ledger.js';
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { SendingStore } from '../fraud/store.js';
+import { createMemoryRateLimitStore, type RateLimitStore } from '../http/rate-limit.js';
+import type { RetiringSessionStore } from '../http/session-store.js';
+import type { Logger } from '../logger.js';
+import type { ChallengeStore } from '../mfa/challenge-store.js';
+import type { CodeEntryCeiling } from '../mfa/code-entry-ceiling.js';
+import type { CodeStore } from '../mfa/code-store.js';
+import {
+  createMemoryProviderHealthStore,
+  type ProviderHealthStore,
+} from '../mfa/providers/provider-health.js';
+import {
+  createMemoryVoiceDocumentStore,
+  type VoiceDocumentStore,
+} from '../mfa/providers/signalwire-voice-route.js';
+import {
+  createMemoryTwilioVerificationLedger,
+  type TwilioVerificationLedger,
+} from '../mfa/providers/twilio-verification-ledger.js';
+import type { UserStore } from '../users/store.js';
+import { createRedisChallengeStore } from './redis/challenge-store.js';
+import { createRedisClient, type RedisClient } from './redis/client.js';
+import { callRedis, type RedisStoreOptions } from './redis/commands.js';
+import { createRedisProviderHealthStore } from './redis/provider-health-store.js';
+import { createRedisRateLimitStore } from './redis/rate-limit-store.js';
+import { createRedisSessionStore } from './redis/session-store.js';
+import { createRedisTwilioVerificationLedger } from './redis/twilio-verification-ledger.js';
+import { createRedisVoiceDocumentStore } from './redis/voice-document-store.js';
+import { createSqlAuditLog } from './sql/audit-log.js';
+import { createSqlChallengeStore } from './sql/challenge-store.js';
+import { createSqlCodeEntryCeiling } from './sql/code-entry-ceiling.js';
+import { createSqlCodeStore } from './sql/code-store.js';
+import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
+import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
+import { createSqlSendingStore } from './sql/sending-store.js';
+import { SqlSessionStore } from './sql/session-store.js';
+import { createSqlUserStore } from './sql/user-store.js';
+
+/**
+ * The one place that decides where each kind of state lives (server.ts, the admin command and the
+ * tests all come here):
+ * - the database (SQLite by DATABASE_PATH, or PostgreSQL by DATABASE_URL) keeps what must last:
+ *   accounts, the audit log, codes the site makes itself, the fraud guard's facts, the code-entry
+ *   ceiling; and, without Redis, sessions and challenges too;
+ * - Redis (REDIS_URL), when set, keeps what several instances must share and see at once:
+ *   sessions, challenges, rate-limit counters, SignalWire's voice documents, Twilio's verification
+ *   map and the providers' circuit breaker;
+ * - without Redis, the counters, voice documents, Twilio's map and the breaker live in this
+ *   process, which is right for one instance and only for one.
+ */
+export interface Stores {
+  database: SqlDatabase;
+  users: UserStore;
+  audit: AuditLog;
+  codes: CodeStore;
+  challenges: ChallengeStore;
+  limits: RateLimitStore;
+  sessions: RetiringSessionStore;
+  sending: SendingStore;
+  ceiling: CodeEntryCeiling;
+  adminSeedLedger: AdminSeedLedger;
+  voiceDocuments: VoiceDocumentStore;
+  twilioVerifications: TwilioVerificationLedger;
+  providerHealth: ProviderHealthStore;
+  /** Whether each backing service answers now, for /healthz; never throws. */
+  health: StoreHealth;
+  /** Where the state lives, for the start-up log line: never a password. */
+  description: { database: string; redis?: string };
+  close(): Promise<void>;
+}
+
+export interface StoreHealth {
+  database(): Promise<boolean>;
+  /** Present only when Redis is configured. */
+  redis?: () => Promise<boolean>;
+}
+
+export interface StoreOptions {
+  config: Pick<Config, 'databasePath' | 'databaseUrl' | 'redisUrl' | 'redisKeyPrefix'>;
+  clock: Clock;
+  logger: Logger;
+  /** Codes the site makes itself are hashed with this key (derived from the session secret). */
+  codeHashKey: string;
+  /** Tests: tables in this PostgreSQL schema, so each test has its own. */
+  postgresSchema?: string;
+  /** Tests: an already open database to build on (closed by its owner, not by close()). */
+  database?: SqlDatabase;
+  /** How long start-up waits for Redis before it goes on and serves 503 pages until Redis answers. */
+  redisStartupWaitMs?: number;
+}
+
+const REDIS_STARTUP_WAIT_MS = 5_000;
+
+/** A URL fit for a log line: any password in it is masked. */
+export function describeStoreUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'an unreadable URL';
+  }
+}
+
+/** Which database the configuration names, for messages ("no account named x in ..."). */
+export function describeDatabase(config: Pick<Config, 'databasePath' | 'databaseUrl'>): string {
+  return config.databaseUrl ? describeStoreUrl(config.databaseUrl) : config.databasePath;
+}
+
+/** Opens the configured database (PostgreSQL when DATABASE_URL is set, else the SQLite file) and migrates it. */
+export function openConfiguredDatabase(
+  config: Pick<Config, 'databasePath' | 'databaseUrl'>,
+  /** A pooled PostgreSQL connection that broke (the query on it, if any, has already become a 503). */
+  onConnectionError: (error: Error) => void,
+  postgresSchema?: string,
+): Promise<SqlDatabase> {
+  if (!config.databaseUrl) return openSqlDatabase({ sqlitePath: config.databasePath });
+  return openSqlDatabase({
+    postgresUrl: config.databaseUrl,
+    schema: postgresSchema,
+    onError: onConnectionError,
+  });
+}
+
+/** Waits for the first connection, but no longer than `ms`: a Redis that is down does not stop the site. */
+async function connectWithin(client: RedisClient, ms: number): Promise<boolean> {
+  const connected = client.connect().then(
+    () => true,
+    () => false,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([connected, waited]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function createStores(options: StoreOptions): Promise<Stores> {
+  const { config, clock, logger } = options;
+  const database =
+    options.database ??
+    (await openConfiguredDatabase(
+      config,
+      (error) => logger.error({ err: error }, 'a PostgreSQL connection failed'),
+      options.postgresSchema,
+    ));
+  const ownsDatabase = options.database === undefined;
+
+  const durable = {
+    database,
+    users: createSqlUserStore(database, clock),
+    audit: createSqlAuditLog(database, clock),
+    codes: createSqlCodeStore(database, clock, options.codeHashKey),
+    sending: createSqlSendingStore(database, clock),
+    ceiling: createSqlCodeEntryCeiling(database, clock),
+    adminSeedLedger: createSqlAdminSeedLedger(database),
+  };
+  const databaseDescription = describeDatabase(config);
+
+  if (!config.redisUrl) {
+    return {
+      ...durable,
+      challenges: createSqlChallengeStore(database, clock),
+      sessions: new SqlSessionStore(database, clock),
+      limits: createMemoryRateLimitStore(clock),
+      voiceDocuments: createMemoryVoiceDocumentStore(clock),
+      twilioVerifications: createMemoryTwilioVerificationLedger(clock),
+      providerHealth: createMemoryProviderHealthStore(clock),
+      health: { database: () => database.isHealthy() },
+      description: { database: databaseDescription },
+      async close() {
+        if (ownsDatabase) await database.close();
+      },
+    };
+  }
+
+  const redisDescription = describeStoreUrl(config.redisUrl);
+  let lastRedisErrorLoggedAt = 0;
+  const redis = createRedisClient(config.redisUrl, {
+    // While Redis is away every reconnect attempt fails: one line every 10 s is enough to see it.
+    onError: (error) => {
+      const now = Date.now();
+      if (now - lastRedisErrorLoggedAt < 10_000) return;
+      lastRedisErrorLoggedAt = now;
+      logger.error({ err: error, redis: redisDescription }, 'Redis is not answering');
+    },
+  });
+  if (!(await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS))) {
+    logger.warn(
+      { redis: redisDescription },
+      'Redis does not answer yet: pages that need it show the 503 page until it does',
+    );
+  }
+  const shared: RedisStoreOptions = { keyPrefix: config.redisKeyPrefix, clock };
+  return {
+    ...durable,
+    challenges: createRedisChallengeStore(redis, shared),
+    sessions: createRedisSessionStore(redis, shared),
+    limits: createRedisRateLimitStore(redis, shared),
+    voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
+    twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),
+    providerHealth: createRedisProviderHealthStore(redis, shared),
+    health: {
+      database: () => database.isHealthy(),
+      redis: () =>
+        callRedis('health', () => redis.sendCommand(['PING'])).then(
+          (reply) => String(reply) === 'PONG',
+          () => false,
+        ),
+    },
+    description: { database: databaseDescription, redis: redisDescription },
+    async close() {
+      // destroy(), not quit(): quit waits for Redis to answer, which it may never do.
+      if (redis.isOpen) redis.destroy();
+      if (ownsDatabase) await database.close();
+    },
+  };
+}
