@@ -1,14 +1,14 @@
 import { createClient } from 'redis';
 
 /**
- * The one place a Redis connection is configured, for the stores and (later) connect-redis alike.
+ * The one place a Redis connection is configured, for every Redis store.
  *
  * While Redis is away a request must get the 503 page at once, not wait in a queue that empties
  * only when Redis returns (node-redis's default), so:
  * - commands sent while the client is not connected are rejected at once (no offline queue);
  * - a command that cannot be written within `commandTimeoutMs` fails. node-redis stops that timer
  *   once the command is written, so the stores also give up on an answer that does not come in
- *   that time (callRedis in commands.ts); anything else sharing this client (connect-redis) needs
+ *   that time (callRedis in commands.ts); anything else sharing this client would need
  *   the same deadline around its calls;
  * - the client reconnects by itself, backing off up to RECONNECT_MAX_DELAY_MS, and never gives up,
  *   so the site recovers without a restart when Redis comes back.
