@@ -40,9 +40,6 @@ export interface AppDeps {
   providers: ProviderPool;
   /** The console provider's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
-  /** Requests per minute per address, all methods, then form posts only: coarse flood guards. */
-  requestsPerMinute?: number;
-  postsPerMinute?: number;
 }
 
 export { SITE_NAME };
@@ -112,24 +109,29 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
 
-  // Coarse flood guards per address, under the finer rules (login throttle, code limits). Page
-  // views count too: each new visitor's form makes a session row.
-  app.use(
-    createFloodGuard({
-      name: 'requests',
-      limits: stores.limits,
-      limit: deps.requestsPerMinute ?? 300,
-      skip: () => false,
-    }),
-  );
-  app.use(
-    createFloodGuard({
-      name: 'posts',
-      limits: stores.limits,
-      limit: deps.postsPerMinute ?? 120,
-      skip: (req) => req.method !== 'POST',
-    }),
-  );
+  // Coarse flood guards per address (RATE_LIMIT_*_PER_MINUTE), under the finer rules (login
+  // throttle, code limits). A guard set to 0 is not mounted at all: no counter round trip.
+  const { requestsPerMinute, postsPerMinute } = config.floodGuards;
+  if (requestsPerMinute > 0) {
+    app.use(
+      createFloodGuard({
+        name: 'requests',
+        limits: stores.limits,
+        limit: requestsPerMinute,
+        skip: () => false,
+      }),
+    );
+  }
+  if (postsPerMinute > 0) {
+    app.use(
+      createFloodGuard({
+        name: 'posts',
+        limits: stores.limits,
+        limit: postsPerMinute,
+        skip: (req) => req.method !== 'POST',
+      }),
+    );
+  }
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.

@@ -90,6 +90,9 @@ const envSchema = z.object({
   MFA_CODE_TTL_MINUTES: integerInRange(5, 1, 15),
   MFA_PROVIDER: providerListSchema,
   AUDIT_RETENTION_DAYS: integerInRange(90, 1, 3650),
+  // Coarse flood guards per client address (0 turns one off): see src/app.ts.
+  RATE_LIMIT_REQUESTS_PER_MINUTE: integerInRange(300, 0, 1_000_000),
+  RATE_LIMIT_POSTS_PER_MINUTE: integerInRange(120, 0, 1_000_000),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -133,6 +136,8 @@ export interface Config {
   logLevel: Env['LOG_LEVEL'];
   /** Audit events older than this many days are deleted, a small batch at a time. */
   auditRetentionDays: number;
+  /** Requests (all methods), then form posts, per client address and minute; 0 turns a guard off. */
+  floodGuards: { requestsPerMinute: number; postsPerMinute: number };
   /** The site's public origin (PUBLIC_URL), without a trailing slash, and its host name. */
   publicUrl: string;
   publicHost: string;
@@ -270,6 +275,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     providerCooldownSeconds: env.MFA_PROVIDER_COOLDOWN_SECONDS,
     logLevel: env.LOG_LEVEL,
     auditRetentionDays: env.AUDIT_RETENTION_DAYS,
+    floodGuards: {
+      requestsPerMinute: env.RATE_LIMIT_REQUESTS_PER_MINUTE,
+      postsPerMinute: env.RATE_LIMIT_POSTS_PER_MINUTE,
+    },
     publicUrl,
     publicHost,
     fraud,

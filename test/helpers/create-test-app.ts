@@ -90,6 +90,7 @@ export interface TestAppOptions {
   providerTimeoutMs?: number;
   /** Replace the providers built from config (for tests that script a provider). */
   providers?: ProviderPool;
+  /** The flood guards (RATE_LIMIT_REQUESTS_PER_MINUTE, RATE_LIMIT_POSTS_PER_MINUTE): far above any test's by default. */
   requestsPerMinute?: number;
   postsPerMinute?: number;
   /** A hasher to use instead of the real argon2id one (e.g. one that counts calls). */
@@ -115,6 +116,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     SESSION_SECRET: TEST_SESSION_SECRET,
     DATABASE_PATH: databasePath,
     LOG_LEVEL: 'silent',
+    RATE_LIMIT_REQUESTS_PER_MINUTE: String(options.requestsPerMinute ?? 10_000),
+    RATE_LIMIT_POSTS_PER_MINUTE: String(options.postsPerMinute ?? 1000),
     ...(options.fraudLimits === 'defaults' ? {} : RELAXED_FRAUD_ENV),
     ...options.env,
   });
@@ -168,8 +171,6 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     hasher: options.hasher ?? (await sharedHasher),
     providers,
     outbox,
-    requestsPerMinute: options.requestsPerMinute ?? 10_000,
-    postsPerMinute: options.postsPerMinute ?? 1000,
   });
 
   return {
