@@ -13,7 +13,11 @@ import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createStores } from './stores/index.js';
-import { createArgon2Hasher } from './users/passwords.js';
+import {
+  LIBUV_DEFAULT_THREADPOOL_SIZE,
+  createArgon2Hasher,
+  defaultHashingLimits,
+} from './users/passwords.js';
 
 /** Process entry: the only file that reads process.env, opens files and listens on a port. */
 
@@ -32,7 +36,19 @@ function readConfigOrExit(): Config {
   }
 }
 
+/**
+ * The size libuv gave its thread pool (where argon2 runs): it reads UV_THREADPOOL_SIZE once, from
+ * the process environment, when the pool first starts, which is before this file runs (loading
+ * it already reads files on the pool). So it is read here, before .env is: a value only in .env
+ * would not size the pool.
+ */
+function libuvThreadPoolSize(): number {
+  const size = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
+  return Number.isFinite(size) ? Math.min(1024, Math.max(1, size)) : LIBUV_DEFAULT_THREADPOOL_SIZE;
+}
+
 async function main() {
+  const threadPoolSize = libuvThreadPoolSize();
   dotenv.config({ quiet: true });
   const config = readConfigOrExit();
   const logger = createTerminalLogger(config.logLevel, {
@@ -78,7 +94,7 @@ async function main() {
     stores,
     clock,
     logger,
-    hasher: await createArgon2Hasher(),
+    hasher: await createArgon2Hasher({ limits: defaultHashingLimits({ threadPoolSize }) }),
     providers,
     outbox,
   });

@@ -205,7 +205,14 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     }
 
     // Both branches hash once, so the time taken does not tell whether the account exists.
-    const passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
+    let passwordMatches: boolean;
+    try {
+      passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
+    } catch (error) {
+      // Not checked (too many hashes queued: the 503 page), so not a guess: hand the count back.
+      await throttle.releaseAttempt(attempt);
+      throw error;
+    }
     if (!user || !passwordMatches) {
       await audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip: req.ip });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);

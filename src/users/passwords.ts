@@ -1,5 +1,7 @@
 import argon2 from 'argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
+import { availableParallelism } from 'node:os';
+import { AppError } from '../errors.js';
 
 /** OWASP's minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane. */
 export const PASSWORD_HASH_OPTIONS = {
@@ -18,11 +20,92 @@ export interface PasswordHasher {
   verify(hash: string | null, password: string): Promise<boolean>;
 }
 
-export async function createArgon2Hasher(options = PASSWORD_HASH_OPTIONS): Promise<PasswordHasher> {
+/**
+ * How many password hashes run at once, and how many may wait for a turn. Each argon2id hash
+ * takes a libuv thread and a core for tens of milliseconds (and 19 MiB): without a cap, a burst
+ * of logins takes every core, the event loop's too, and every page waits behind them.
+ */
+export interface HashingLimits {
+  concurrency: number;
+  /** Hashes waiting beyond `concurrency`; one more is refused with HashingBusyError (a 503 page). */
+  maxWaiting: number;
+}
+
+/**
+ * Waiting hashes allowed per running one. At a few tens of ms a hash, the last in the queue waits
+ * about 50 hash times (1 to 3 s): longer than that, the person is better told to try again, and
+ * the memory a flood of logins holds stays bounded.
+ */
+const HASHES_WAITING_PER_SLOT = 50;
+
+/** libuv's thread pool size when UV_THREADPOOL_SIZE is not set. */
+export const LIBUV_DEFAULT_THREADPOOL_SIZE = 4;
+
+/**
+ * One hash per core beyond the event loop's (at least one), each with 50 places in the queue.
+ * argon2 runs on libuv's thread pool, which also reads static files and resolves host names: one
+ * of its threads is always left to those, so on a big machine more hashes at once need a bigger
+ * pool (UV_THREADPOOL_SIZE in the process environment; see the README).
+ */
+export function defaultHashingLimits({
+  cores = availableParallelism(),
+  threadPoolSize = LIBUV_DEFAULT_THREADPOOL_SIZE,
+}: { cores?: number; threadPoolSize?: number } = {}): HashingLimits {
+  const concurrency = Math.max(1, Math.min(cores - 1, threadPoolSize - 1));
+  return { concurrency, maxWaiting: concurrency * HASHES_WAITING_PER_SLOT };
+}
+
+/** So many passwords are being checked that this one would wait too long: the 503 "busy" page. */
+export class HashingBusyError extends AppError {
+  constructor() {
+    super(503, 'Many people are logging in or signing up right now. Please try again in a moment.', {
+      retryAfterSeconds: 5,
+    });
+  }
+}
+
+/**
+ * Runs at most `limits.concurrency` of the inner hasher's calls at once, first come first served;
+ * past `limits.maxWaiting` waiting it throws HashingBusyError at once. verify(null, ...) (the
+ * decoy for an unknown username) queues like any other check, so its time tells nothing either.
+ */
+export function limitConcurrentHashing(inner: PasswordHasher, limits: HashingLimits): PasswordHasher {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+
+  async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+    if (running < limits.concurrency) {
+      running += 1;
+    } else if (waiting.length < limits.maxWaiting) {
+      // The call that finishes hands its place straight to this one, so `running` stays as it is.
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    } else {
+      throw new HashingBusyError();
+    }
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running -= 1;
+    }
+  }
+
+  return {
+    hash: (password) => inTurn(() => inner.hash(password)),
+    verify: (hash, password) => inTurn(() => inner.verify(hash, password)),
+  };
+}
+
+/** argon2id with PASSWORD_HASH_OPTIONS, queued by `limits` (defaultHashingLimits()). */
+export async function createArgon2Hasher(
+  settings: { cost?: typeof PASSWORD_HASH_OPTIONS; limits?: HashingLimits } = {},
+): Promise<PasswordHasher> {
+  const options = settings.cost ?? PASSWORD_HASH_OPTIONS;
   // Unknown usernames are checked against this hash so that "no such user" costs the same time
   // as "wrong password" and the response time does not reveal which accounts exist.
   const decoyHash = await argon2.hash('decoy password that no one has', options);
-  return {
+  const argon2Hasher: PasswordHasher = {
     hash: (password) => argon2.hash(password, options),
     async verify(hash, password) {
       try {
@@ -33,6 +116,7 @@ export async function createArgon2Hasher(options = PASSWORD_HASH_OPTIONS): Promi
       }
     },
   };
+  return limitConcurrentHashing(argon2Hasher, settings.limits ?? defaultHashingLimits());
 }
 
 // The common-passwords list of zxcvbn-ts (about 50,000 entries from public breach corpora).

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createArgon2Hasher, isCommonPassword } from '../../src/users/passwords.js';
+import {
+  HashingBusyError,
+  createArgon2Hasher,
+  defaultHashingLimits,
+  isCommonPassword,
+  limitConcurrentHashing,
+  type PasswordHasher,
+} from '../../src/users/passwords.js';
+import { createHeldHasher } from '../helpers/held-hasher.js';
 
 /**
  * What an argon2 hash says about itself in its PHC string, e.g.
@@ -63,6 +71,86 @@ describe('password hashing', () => {
     await Promise.all([hasher.hash('one long passphrase'), hasher.hash('another long passphrase')]);
     clearInterval(timer);
     expect(ticks).toBeGreaterThan(0);
+  });
+});
+
+// Threat: a burst of logins (or a flood of them) taking every core for argon2, so that every
+// page waits; or queueing without end until memory runs out.
+describe('the hashing queue', () => {
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('runs at most `concurrency` hashes at once, the rest in their order of arrival', async () => {
+    const inner = createHeldHasher();
+    const hasher = limitConcurrentHashing(inner.hasher, { concurrency: 2, maxWaiting: 10 });
+    inner.hold();
+    const order: string[] = [];
+    const done = ['a', 'b', 'c', 'd', 'e'].map((password) =>
+      hasher.hash(password).then(() => order.push(password)),
+    );
+    await settle();
+    expect(inner.running).toBe(2);
+    expect(inner.calls.map((call) => call.password)).toEqual(['a', 'b']);
+
+    inner.releaseOne();
+    await settle();
+    expect(inner.running).toBe(2);
+    expect(inner.calls.map((call) => call.password)).toEqual(['a', 'b', 'c']);
+
+    inner.release();
+    await Promise.all(done);
+    expect(inner.maxRunning).toBe(2);
+    expect(inner.calls.map((call) => call.password)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(order).toHaveLength(5);
+  });
+
+  it('refuses the one past `concurrency` + `maxWaiting` at once with a 503 HashingBusyError', async () => {
+    const inner = createHeldHasher();
+    const hasher = limitConcurrentHashing(inner.hasher, { concurrency: 1, maxWaiting: 2 });
+    inner.hold();
+    const admitted = [hasher.hash('a'), hasher.verify(null, 'b'), hasher.verify('fake:c', 'c')];
+    const refused = hasher.hash('d');
+    await expect(refused).rejects.toBeInstanceOf(HashingBusyError);
+    await expect(refused).rejects.toMatchObject({ status: 503, retryAfterSeconds: 5 });
+    expect(inner.calls).toHaveLength(1);
+
+    inner.release();
+    expect(await Promise.all(admitted)).toEqual(['fake:a', false, true]);
+    // Room again once the queue has drained.
+    expect(await hasher.hash('e')).toBe('fake:e');
+  });
+
+  it('frees the place of a hash that failed', async () => {
+    const failing: PasswordHasher = {
+      hash: async () => {
+        throw new Error('out of memory');
+      },
+      verify: async () => false,
+    };
+    const hasher = limitConcurrentHashing(failing, { concurrency: 1, maxWaiting: 0 });
+    await expect(hasher.hash('a')).rejects.toThrow('out of memory');
+    expect(await hasher.verify('x', 'y')).toBe(false);
+  });
+
+  it('defaults to one hash per core beyond the event loop’s, within libuv’s pool, 50 waiting per hash', () => {
+    expect(defaultHashingLimits({ cores: 1 })).toEqual({ concurrency: 1, maxWaiting: 50 });
+    expect(defaultHashingLimits({ cores: 2 })).toEqual({ concurrency: 1, maxWaiting: 50 });
+    expect(defaultHashingLimits({ cores: 4 })).toEqual({ concurrency: 3, maxWaiting: 150 });
+    // libuv's 4 threads also read files and resolve names: one stays free for them.
+    expect(defaultHashingLimits({ cores: 16 })).toEqual({ concurrency: 3, maxWaiting: 150 });
+    expect(defaultHashingLimits({ cores: 16, threadPoolSize: 20 })).toEqual({
+      concurrency: 15,
+      maxWaiting: 750,
+    });
+  });
+
+  it('queues the argon2id hasher itself, the decoy check for an unknown user included', async () => {
+    const hasher = await createArgon2Hasher({ limits: { concurrency: 1, maxWaiting: 0 } });
+    const [first, second] = await Promise.allSettled([
+      hasher.hash('one long passphrase'),
+      hasher.verify(null, 'another long passphrase'),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({ status: 'rejected', reason: expect.any(HashingBusyError) });
   });
 });
 

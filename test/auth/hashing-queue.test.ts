@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { limitConcurrentHashing, type PasswordHasher } from '../../src/users/passwords.js';
+import { createBrowser } from '../helpers/agent.js';
+import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { register, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { createHeldHasher, type HeldHasher } from '../helpers/held-hasher.js';
+
+const BUSY = /Many people are logging in or signing up right now/;
+
+// Threat: a burst of logins taking every core for argon2 (every page waits), or queueing without
+// end (memory). One hash runs at a time here, one more may wait; a third is told to come back.
+describe('password checks past the hashing queue', () => {
+  let site: TestApp;
+  let inner: HeldHasher;
+  /** Calls that reached the queue (whether they wait in it or run). */
+  let queued: number;
+  let account: TestAccount;
+
+  beforeEach(async () => {
+    inner = createHeldHasher();
+    const limited = limitConcurrentHashing(inner.hasher, { concurrency: 1, maxWaiting: 1 });
+    queued = 0;
+    const counting: PasswordHasher = {
+      hash: (password) => ((queued += 1), limited.hash(password)),
+      verify: (hash, password) => ((queued += 1), limited.verify(hash, password)),
+    };
+    site = await createTestApp({ hasher: counting });
+    account = await register(createBrowser(site.app));
+    queued = 0;
+    inner.calls.length = 0;
+    inner.hold();
+  });
+  afterEach(async () => {
+    inner.release();
+    await site.close();
+  });
+
+  const login = (fields: { username: string; password: string }) =>
+    createBrowser(site.app).submit('/login', '/login', fields);
+
+  /**
+   * Starts a login and waits until its password check has reached the queue. The answer comes
+   * wrapped: an async function returning the bare promise would wait for the answer itself.
+   */
+  async function loginInFlight(fields: { username: string; password: string }) {
+    const before = queued;
+    const answer = login(fields);
+    await vi.waitFor(() => expect(queued).toBe(before + 1));
+    return { answer };
+  }
+
+  it('answers a login past the queue with the 503 busy page at once, and checks the queued ones', async () => {
+    const first = await loginInFlight(account);
+    const second = await loginInFlight({ username: account.username, password: 'wrong password here' });
+
+    const refused = await login({ username: account.username, password: account.password });
+    expectPage(refused, 503, BUSY);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(inner.calls).toHaveLength(1);
+
+    inner.release();
+    expectRedirect(await first.answer, '/verify');
+    expectPage(await second.answer, 401, /Invalid username or password/);
+    expect(inner.maxRunning).toBe(1);
+  });
+
+  it('sends the decoy check for an unknown username through the same queue', async () => {
+    const known = await loginInFlight({ username: account.username, password: 'wrong password here' });
+    const unknown = await loginInFlight({ username: 'nobody-here', password: 'wrong password here' });
+    // It waits its turn like any other check: only the first has reached the hasher.
+    expect(inner.calls).toHaveLength(1);
+    // And past the queue it is refused like any other.
+    expectPage(await login({ username: 'no-one-else', password: 'wrong password here' }), 503, BUSY);
+
+    inner.release();
+    expectPage(await known.answer, 401);
+    expectPage(await unknown.answer, 401);
+    expect(inner.calls.map((call) => call.hash)).toEqual([`fake:${account.password}`, null]);
+  });
+
+  it('does not count a login refused as busy as a failed password', async () => {
+    const held = [
+      await loginInFlight({ username: 'someone', password: 'wrong password here' }),
+      await loginInFlight({ username: 'someone', password: 'wrong password here' }),
+    ];
+    // More than the 10 failures one client may have: none of them was a guess.
+    for (let i = 0; i < 12; i += 1) {
+      expectPage(await login({ username: account.username, password: 'a guess that is not checked' }), 503);
+    }
+    inner.release();
+    await Promise.all(held.map((login) => login.answer));
+    expectRedirect(await submitPassword(createBrowser(site.app), account), '/verify');
+  });
+
+  it('answers a registration past the queue with the 503 busy page, and keeps nothing of it', async () => {
+    const held = [await loginInFlight(account), await loginInFlight(account)];
+    const browser = createBrowser(site.app);
+    const refused = await browser.submit('/register', '/register', {
+      username: 'newcomer',
+      password: 'another long passphrase',
+      phone: '+12025550142',
+      channel: 'sms',
+    });
+    expectPage(refused, 503, BUSY);
+    inner.release();
+    await Promise.all(held.map((login) => login.answer));
+    expect(await site.users.findByUsername('newcomer')).toBeNull();
+    await register(createBrowser(site.app), { username: 'newcomer', phone: '+12025550142' });
+  });
+});
