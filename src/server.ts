@@ -103,6 +103,8 @@ async function main() {
     tasks: [
       createAuditRetentionTask({ audit, clock, retentionDays: config.auditRetentionDays }),
       createExpiredChallengesTask({ challenges, clock }),
+      // Expired sessions and tombstones, then SQLite's WAL checkpoint (src/stores/sql/housekeeping.ts).
+      ...stores.housekeeping,
     ],
     intervalMs: HOUSEKEEPING_INTERVAL_MS,
     logger,

@@ -2,6 +2,7 @@ import type { AdminSeedLedger } from '../admin/seed-ledger.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { HousekeepingTask } from '../housekeeping.js';
 import type { SendingStore } from '../fraud/store.js';
 import { createMemoryRateLimitStore, type RateLimitStore } from '../http/rate-limit.js';
 import type { RetiringSessionStore } from '../http/session-store.js';
@@ -35,6 +36,7 @@ import { createSqlChallengeStore } from './sql/challenge-store.js';
 import { createSqlCodeEntryCeiling } from './sql/code-entry-ceiling.js';
 import { createSqlCodeStore } from './sql/code-store.js';
 import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
+import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housekeeping.js';
 import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
 import { createSqlSendingStore } from './sql/sending-store.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -66,6 +68,11 @@ export interface Stores {
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
+  /**
+   * What keeps the stores' own tables small (expired sessions and tombstones on SQL, SQLite's
+   * write-ahead log), for the housekeeping timer in server.ts. Redis expires its keys itself.
+   */
+  housekeeping: HousekeepingTask[];
   /** Whether each backing service answers now, for /healthz; never throws. */
   health: StoreHealth;
   /** Where the state lives, for the start-up log line: never a password. */
@@ -164,12 +171,16 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     adminSeedLedger: createSqlAdminSeedLedger(database),
   };
   const databaseDescription = describeDatabase(config);
+  // Last in a pass, after the deletes, so what they wrote is checkpointed too.
+  const walCheckpoint = database.dialect === 'sqlite' ? [createWalCheckpointTask(database)] : [];
 
   if (!config.redisUrl) {
+    const sessions = new SqlSessionStore(database, clock);
     return {
       ...durable,
       challenges: createSqlChallengeStore(database, clock),
-      sessions: new SqlSessionStore(database, clock),
+      sessions,
+      housekeeping: [...createExpiredSessionTasks({ sessions, clock }), ...walCheckpoint],
       limits: createMemoryRateLimitStore(clock),
       voiceDocuments: createMemoryVoiceDocumentStore(clock),
       twilioVerifications: createMemoryTwilioVerificationLedger(clock),
@@ -208,6 +219,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
     twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),
     providerHealth: createRedisProviderHealthStore(redis, shared),
+    housekeeping: walCheckpoint,
     health: {
       database: () => database.isHealthy(),
       redis: () =>

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createRedisSessionStore } from '../../src/stores/redis/session-store.js';
 import type { SqlDatabase } from '../../src/stores/sql/database.js';
+import { createExpiredSessionTasks } from '../../src/stores/sql/housekeeping.js';
 import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
@@ -33,6 +34,7 @@ for (const backend of sqlBackends()) {
   describe.skipIf(backend.skip)(`the session store's tables on ${backend.name}`, () => {
     let sql: TestSqlDatabase;
     let clock: TestClock;
+    let sqlStore: SqlSessionStore;
     let store: ReturnType<typeof sessionCalls>;
     let peer: ReturnType<typeof sessionCalls>;
     const data = (fields: Record<string, unknown>, minutes?: number) =>
@@ -49,7 +51,8 @@ for (const backend of sqlBackends()) {
     beforeEach(async () => {
       clock = createTestClock();
       sql = await backend.open();
-      store = sessionCalls(new SqlSessionStore(sql.database, clock));
+      sqlStore = new SqlSessionStore(sql.database, clock);
+      store = sessionCalls(sqlStore);
       peer = sessionCalls(new SqlSessionStore(await sql.openPeer(), clock));
     });
     afterEach(() => sql.close());
@@ -74,9 +77,22 @@ for (const backend of sqlBackends()) {
       await store.set('long', data({}));
       expect(await store.get('long')).toBeNull();
 
-      clock.advanceMinutes(11); // past its expiry, and past the sweep's 10-minute interval
-      await store.get('anything');
+      clock.advanceMinutes(2); // past its expiry: the housekeeping timer's next pass deletes it
+      for (const task of createExpiredSessionTasks({ sessions: sqlStore, clock })) await task.runBatch();
       expect(await tombstones(sql.database)).toEqual([]);
+    });
+
+    it('deletes nothing on a request’s way: expired rows wait for the housekeeping timer', async () => {
+      // A sweep on a request once made that request (and every other) wait for all the deletes.
+      await store.set('old', data({}, 1));
+      await store.set('ended', data({}, 1));
+      await store.destroy('ended');
+      clock.advanceMinutes(60);
+      await store.set('fresh', data({}));
+      expect(await store.get('fresh')).not.toBeNull();
+      expect(await store.get('old')).toBeNull();
+      expect(await countSessions(sql.database)).toBe(2);
+      expect(await tombstones(sql.database)).toHaveLength(1);
     });
 
     it('keeps a tombstone at least 30 minutes, however close the session was to its end', async () => {

@@ -1,12 +1,10 @@
 import session from 'express-session';
 import type { Clock } from '../../clock.js';
 import type { RetiringSessionStore } from '../../http/session-store.js';
-import { StoreUnavailableError } from '../errors.js';
 import type { SqlDatabase } from './database.js';
 import { isSqliteBusy } from './errors.js';
 
 const FALLBACK_TTL_MS = 30 * 60_000;
-const SWEEP_INTERVAL_MS = 10 * 60_000;
 /**
  * A tombstone lasts at least this long, even for a session about to expire: far longer than any
  * request can still be running (each provider call has a deadline of seconds), so no late save
@@ -34,8 +32,6 @@ type Callback<T = void> = (err: unknown, result?: T) => void;
  * even a save that slips in between a tombstone and the delete that follows it is never read.
  */
 export class SqlSessionStore extends session.Store implements RetiringSessionStore {
-  private lastSweepAt = 0;
-
   constructor(
     private readonly database: SqlDatabase,
     private readonly clock: Clock,
@@ -90,22 +86,45 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
     return buried.numInsertedOrUpdatedRows === 1n;
   }
 
-  /** Housekeeping that can wait: a locked or unreachable database skips it until the next interval. */
-  private async sweepNowAndThen(now: number) {
-    if (now - this.lastSweepAt < SWEEP_INTERVAL_MS) return;
-    this.lastSweepAt = now;
-    try {
-      await this.db.deleteFrom('sessions').where('expires_at', '<=', now).execute();
-      await this.db.deleteFrom('session_tombstones').where('expires_at', '<=', now).execute();
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-    }
+  /**
+   * Housekeeping (src/stores/sql/housekeeping.ts), never a request: deletes at most `batchSize`
+   * sessions past their expiry, soonest expired first, and says how many went. A small batch keeps
+   * each statement short (SQLite's runs on the event loop; PostgreSQL's holds row locks).
+   */
+  async deleteExpiredSessions(now: Date, batchSize: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('sessions')
+      .where('sid', 'in', (eb) =>
+        eb
+          .selectFrom('sessions')
+          .select('sid')
+          .where('expires_at', '<=', now.getTime())
+          .orderBy('expires_at')
+          .limit(batchSize),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  /** The same for tombstones: past their time no save of that id can still be on its way. */
+  async deleteExpiredTombstones(now: Date, batchSize: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('session_tombstones')
+      .where('sid', 'in', (eb) =>
+        eb
+          .selectFrom('session_tombstones')
+          .select('sid')
+          .where('expires_at', '<=', now.getTime())
+          .orderBy('expires_at')
+          .limit(batchSize),
+      )
+      .executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
     this.runRetryingWhileBusy(async () => {
       const now = this.clock.now().getTime();
-      await this.sweepNowAndThen(now);
       const row = await this.db
         .selectFrom('sessions')
         .select(['data', 'expires_at'])
