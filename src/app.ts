@@ -19,6 +19,7 @@ import { createFloodGuardStore, type RateLimitStore } from './http/rate-limit.js
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
+import { formatTime } from './http/time-format.js';
 import type { Logger } from './logger.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
@@ -92,6 +93,8 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.locals.siteName = SITE_NAME;
   app.locals.isProduction = config.isProduction;
+  // views/partials/time.ejs: one formatter per shape, built once (src/http/time-format.ts).
+  app.locals.formatTime = formatTime;
 
   // First of all, so that everything after it (request log, limits, audit) reads a checked req.ip.
   app.use(createClientAddress({ logger }));
