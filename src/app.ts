@@ -90,6 +90,11 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', config.trustProxy);
   app.set('view engine', 'ejs');
   app.set('views', VIEWS_DIR);
+  // In production each template, includes too, is compiled once and kept (not read and compiled
+  // per render). Includes name their file from the views folder (include('/partials/head')): EJS
+  // looks a relative include up on disk on every render, cached or not.
+  app.set('view cache', config.isProduction);
+  app.set('view options', { root: VIEWS_DIR });
   app.disable('x-powered-by');
   app.locals.siteName = SITE_NAME;
   app.locals.isProduction = config.isProduction;
