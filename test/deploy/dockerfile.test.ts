@@ -67,7 +67,9 @@ describe('Dockerfile', () => {
   });
 
   it('compiles with npm run build, the step npm start runs first, after the sources are in', () => {
-    expect(packageJson.scripts.prestart).toBe('npm run build');
+    // npm start runs npm run build first whenever anything changed (test/scripts/build-if-changed.test.ts).
+    expect(packageJson.scripts.prestart).toBe('node scripts/build-if-changed.mjs');
+    expect(readProjectFile('scripts/build-if-changed.mjs')).toContain("spawnSync(npm, ['run', 'build']");
     const build = stageNamed('build');
     const order = build.instructions.map(({ keyword, args }) => `${keyword} ${args}`);
     const install = order.findIndex((line) => line.startsWith('RUN npm ci'));
