@@ -156,17 +156,20 @@ async function openPostgres(options: {
 }
 
 const TIMED_OUT = Symbol('query timed out');
-type WatchedClient = pg.PoolClient & { [TIMED_OUT]?: boolean };
+const BORN = Symbol('silences before this connection was made');
+type WatchedClient = pg.PoolClient & { [TIMED_OUT]?: boolean; [BORN]?: number };
 
 /**
  * Kysely checks a client out per query and releases it with `release()`. A client whose query hit
  * query_timeout still waits for that query's answer, so it is released as broken (`release(true)`),
  * which ends it; the pool opens a fresh one when needed. For `backoffMs` after such a timeout, no
- * client is handed out at all (see POSTGRES_SILENCE_BACKOFF_MS).
+ * client is handed out at all (see POSTGRES_SILENCE_BACKOFF_MS). The idle connections made before
+ * the silence most likely lead to the same silent host (a failover leaves them behind): each is
+ * ended when next checked out, and a fresh one made in its place.
  */
 function discardClientsThatTimedOut(pool: pg.Pool, backoffMs: number): void {
-  const watched = new WeakSet<pg.PoolClient>();
   let silentUntil = 0;
+  let silences = 0;
   const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
   // Only the promise form, Kysely's, is watched; a callback caller gets the pool's own behaviour.
   pool.connect = ((...args: unknown[]) => {
@@ -174,27 +177,37 @@ function discardClientsThatTimedOut(pool: pg.Pool, backoffMs: number): void {
     if (Date.now() < silentUntil) {
       return Promise.reject(new Error('Query read timeout: the database did not answer a moment ago'));
     }
-    return (connect() as Promise<WatchedClient>).then((client) => {
-      if (!watched.has(client)) {
-        watched.add(client);
-        const query = client.query.bind(client) as (...queryArgs: unknown[]) => unknown;
-        (client as { query: unknown }).query = (...queryArgs: unknown[]) => {
-          const result = query(...queryArgs);
-          if (!(result instanceof Promise)) return result;
-          return result.catch((error: unknown) => {
-            if (error instanceof Error && error.message === 'Query read timeout') {
-              client[TIMED_OUT] = true;
-              silentUntil = Date.now() + backoffMs;
-            }
-            throw error;
-          });
-        };
-        const release = client.release.bind(client);
-        client.release = (destroy?: Error | boolean) => release(destroy ?? client[TIMED_OUT] === true);
+    const checkOut = async (): Promise<WatchedClient> => {
+      const client = (await connect()) as WatchedClient;
+      if (client[BORN] === undefined) {
+        client[BORN] = silences;
+        watch(client);
+      } else if (client[BORN] < silences) {
+        client.release(true);
+        return checkOut();
       }
       return client;
-    });
+    };
+    return checkOut();
   }) as typeof pool.connect;
+
+  function watch(client: WatchedClient) {
+    const query = client.query.bind(client) as (...queryArgs: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...queryArgs: unknown[]) => {
+      const result = query(...queryArgs);
+      if (!(result instanceof Promise)) return result;
+      return result.catch((error: unknown) => {
+        if (error instanceof Error && error.message === 'Query read timeout') {
+          client[TIMED_OUT] = true;
+          silentUntil = Date.now() + backoffMs;
+          silences += 1;
+        }
+        throw error;
+      });
+    };
+    const release = client.release.bind(client);
+    client.release = (destroy?: Error | boolean) => release(destroy ?? client[TIMED_OUT] === true);
+  }
 }
 
 function describe(db: Kysely<Schema>, dialect: SqlDialect): SqlDatabase {
