@@ -35,6 +35,26 @@ describe('GET /healthz', () => {
     site = undefined;
   });
 
+  it('asks clients to retry in 5 seconds, and logs an outage in one line, not one per request', async () => {
+    const logLines: string[] = [];
+    site = await createTestApp({ logLines, logLevel: 'warn' });
+    const browser = createBrowser(site.app);
+    await browser.get('/login');
+    await site.database.close();
+    const pages = [];
+    for (let i = 0; i < 20; i += 1) pages.push(await browser.get('/login'));
+    for (const page of pages) {
+      expect(page.status).toBe(503);
+      expect(page.headers['retry-after']).toBe('5');
+    }
+    const outageLines = logLines
+      .map((line) => JSON.parse(line) as { msg: string; store?: string; stack?: unknown })
+      .filter((entry) => entry.msg === 'a store is unavailable: requests get the 503 page');
+    expect(outageLines).toEqual([expect.objectContaining({ store: 'database' })]);
+    expect(logLines.filter((line) => line.includes('"request failed"'))).toEqual([]);
+    site = undefined;
+  });
+
   it('still answers, with the providers’ state "unknown", when the breaker’s store does not answer', async () => {
     // The breaker's state may live in Redis; Redis being away must not read as the site being down.
     const unreachable = () => Promise.reject(new StoreUnavailableError('provider health', new Error('gone')));
