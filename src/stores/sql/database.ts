@@ -143,16 +143,23 @@ async function openPostgres(options: {
     // client is dropped from the pool when it is released.
     pool.on('error', options.onError);
     pool.on('connect', (client) => client.on('error', options.onError));
-    return new Kysely<Schema>({ dialect: withUnavailableErrors(new PostgresDialect({ pool })) });
+    const db = new Kysely<Schema>({ dialect: withUnavailableErrors(new PostgresDialect({ pool })) });
+    // Kysely ends the pool only if it ever ran a query; a pool that never did is ended here.
+    const close = async () => {
+      await db.destroy();
+      if (!pool.ending) await pool.end();
+    };
+    return { db, close };
   };
 
   const migrations = openPool(false);
   try {
-    await applyMigrations(migrations, 'postgres');
+    await applyMigrations(migrations.db, 'postgres');
   } finally {
-    await migrations.destroy();
+    await migrations.close();
   }
-  return describe(openPool(true), 'postgres');
+  const requests = openPool(true);
+  return describe(requests.db, 'postgres', requests.close);
 }
 
 const TIMED_OUT = Symbol('query timed out');
@@ -210,7 +217,11 @@ function discardClientsThatTimedOut(pool: pg.Pool, backoffMs: number): void {
   }
 }
 
-function describe(db: Kysely<Schema>, dialect: SqlDialect): SqlDatabase {
+function describe(
+  db: Kysely<Schema>,
+  dialect: SqlDialect,
+  destroy: () => Promise<void> = () => db.destroy(),
+): SqlDatabase {
   let closed: Promise<void> | undefined;
   return {
     db,
@@ -224,7 +235,7 @@ function describe(db: Kysely<Schema>, dialect: SqlDialect): SqlDatabase {
       }
     },
     close() {
-      closed ??= db.destroy();
+      closed ??= destroy();
       return closed;
     },
   };
