@@ -113,7 +113,7 @@ export function createApp(deps: AppDeps): Express {
   );
 
   // Coarse flood guards per address, under the finer rules (login throttle, code limits). Page
-  // views count too: each new visitor's form makes a session row.
+  // views count too: they cost CPU, though a visitor without a session costs no stored state.
   app.use(
     createFloodGuard({
       name: 'requests',
@@ -146,7 +146,8 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(createSignedInLoader({ users: stores.users, clock }));
 
-  const csrf = createCsrfProtection();
+  // Stateless tokens: a visitor's login or registration form writes no session (issue 10).
+  const csrf = createCsrfProtection({ secret: config.sessionSecret, isProduction: config.isProduction });
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 
