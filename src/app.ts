@@ -118,7 +118,8 @@ export function createApp(deps: AppDeps): Express {
   );
 
   // Coarse flood guards per address (RATE_LIMIT_*_PER_MINUTE), under the finer rules (login
-  // throttle, code limits). A guard set to 0 is not mounted at all: no counter round trip.
+  // throttle, code limits). Page views count too: they cost CPU, though a visitor without a
+  // session costs no stored state. A guard set to 0 is not mounted at all: no counter round trip.
   const { requestsPerMinute, postsPerMinute } = config.floodGuards;
   if (requestsPerMinute > 0) {
     app.use(
@@ -156,7 +157,8 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(createSignedInLoader({ users: stores.users, clock }));
 
-  const csrf = createCsrfProtection();
+  // Stateless tokens: a visitor's login or registration form writes no session (issue 10).
+  const csrf = createCsrfProtection({ secret: config.sessionSecret, isProduction: config.isProduction });
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
-import { logOutThisBrowser, startNewSession } from '../http/session.js';
+import { logOutThisBrowser, saveSession, startNewSession } from '../http/session.js';
 import type { Logger } from '../logger.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -226,6 +226,10 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
     req.session.channel = chosen;
     if (returnTo) req.session.returnTo = returnTo;
+    // The session is stored before any code is sent: the login form needed no session, so this is
+    // the first the store hears of this browser, and a store that cannot keep it must be the 503
+    // page now, not a code sent for a session lost once the redirect is already out.
+    await saveSession(req);
     if (chosen !== user.preferredChannel && delivery.channels().includes(chosen)) {
       await users.setPreferredChannel(user.id, chosen);
     }

@@ -16,3 +16,20 @@ export function readCookie(header: string | undefined, name: string): string | u
   }
   return undefined;
 }
+
+/**
+ * Every raw value sent for a cookie name, in the order sent; no decoding, so no input can throw.
+ * A browser sends a name twice when cookies of that name were set for more than one domain or path
+ * (a sibling subdomain can "toss" one onto ours): callers that must not guess refuse such a pair.
+ */
+export function readCookieValues(header: string | undefined, name: string): string[] {
+  if (typeof header !== 'string') return [];
+  const values: string[] = [];
+  for (const part of header.split(';')) {
+    const separator = part.indexOf('=');
+    if (separator !== -1 && part.slice(0, separator).trim() === name) {
+      values.push(part.slice(separator + 1).trim());
+    }
+  }
+  return values;
+}

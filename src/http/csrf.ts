@@ -1,18 +1,85 @@
-import { csrfSync } from 'csrf-sync';
-import type { Request, RequestHandler, Response } from 'express';
-import { saveSession } from './session.js';
+import { createHmac, randomBytes } from 'node:crypto';
+import { doubleCsrf } from 'csrf-csrf';
+import type { CookieOptions, Request, RequestHandler, Response } from 'express';
+import { readCookieValues } from './cookies.js';
+import { hasSession } from './session.js';
 
 export const CSRF_FIELD = '_csrf';
 
-type RenderCallback = (error: Error | null, html?: string) => void;
+export function csrfCookieName(isProduction: boolean): string {
+  // __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/: a sibling
+  // subdomain cannot plant ("toss") one of its own, which is what keeps a double-submit token sound.
+  return isProduction ? '__Host-mfa.csrf' : 'mfa.csrf';
+}
+
+export function preSessionCookieName(isProduction: boolean): string {
+  return isProduction ? '__Host-mfa.presession' : 'mfa.presession';
+}
+
+/** 32 random bytes, base64url: what this module puts in the pre-session cookie. */
+const PRE_SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+/** csrf-csrf's token: an HMAC-SHA256 (hex), a dot, and its 32 random bytes (hex). */
+const CSRF_TOKEN = /^[0-9a-f]{64}\.[0-9a-f]{64}$/;
+
+/** A cookie's value when it was sent exactly once and well-formed; otherwise none (never a guess). */
+function soleCookieValue(req: Request, name: string, format: RegExp): string | undefined {
+  const values = readCookieValues(req.headers.cookie, name);
+  return values.length === 1 && format.test(values[0]!) ? values[0] : undefined;
+}
+
+export interface CsrfProtection {
+  /** Gives views csrfToken(), which makes the page's token on first use. */
+  exposeToken: RequestHandler;
+  /** Refuses a POST without a good token with the 403 "form out of date" page. */
+  protect: RequestHandler;
+}
 
 /**
- * Synchroniser-token CSRF protection (csrf-sync): the token lives in the server-side session and
- * every POST form carries it in a hidden field. The login form is protected too (login CSRF).
+ * Stateless CSRF protection (csrf-csrf's signed double-submit cookie): a form's hidden token must
+ * equal the token cookie, and carry an HMAC, under a key only the server has, of what the token is
+ * bound to:
+ *
+ * - with a session (from the password step on): the session id. A token made before the password
+ *   step, or in another browser, never passes, and a planted cookie is no use without the
+ *   victim's session id;
+ * - without one (the login and registration forms): a random pre-session cookie, HttpOnly, set with
+ *   the form. So an anonymous visitor's form costs no server-side state at all, while a POST
+ *   /login or /register still needs that browser's own cookies and the token minted for them
+ *   (login CSRF stays blocked).
+ *
+ * A token is made only when a page shows a form, and the cookies are sent only when they change.
  */
-export function createCsrfProtection() {
-  const { csrfSynchronisedProtection, generateToken, getTokenFromState } = csrfSync({
-    getTokenFromRequest: (req: Request) => {
+export function createCsrfProtection(options: {
+  /** The session secret; a key for these tokens alone is derived from it. */
+  secret: string;
+  isProduction: boolean;
+}): CsrfProtection {
+  const tokenCookie = csrfCookieName(options.isProduction);
+  const preSessionCookie = preSessionCookieName(options.isProduction);
+  const cookieOptions: CookieOptions = {
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: options.isProduction,
+    path: '/',
+  };
+  // Its own key, so that nothing else the secret signs can ever pass for a token.
+  const key = createHmac('sha256', options.secret).update('keyhole csrf token v1').digest('hex');
+  /** Pre-session ids handed out by this very request (its cookie is only on its way to the browser). */
+  const newPreSessionIds = new WeakMap<Request, string>();
+
+  /** What a token is bound to, or none for a browser that has neither a session nor the cookie. */
+  const bindingOf = (req: Request): string | undefined => {
+    if (hasSession(req)) return `session:${req.sessionID}`;
+    const preSessionId = newPreSessionIds.get(req) ?? soleCookieValue(req, preSessionCookie, PRE_SESSION_ID);
+    return preSessionId === undefined ? undefined : `presession:${preSessionId}`;
+  };
+
+  const { doubleCsrfProtection, generateCsrfToken, invalidCsrfTokenError } = doubleCsrf({
+    getSecret: () => key,
+    getSessionIdentifier: (req) => bindingOf(req) ?? '',
+    cookieName: tokenCookie,
+    cookieOptions,
+    getCsrfTokenFromRequest: (req) => {
       const body = req.body as Record<string, unknown> | undefined;
       const token = body?.[CSRF_FIELD];
       return typeof token === 'string' ? token : undefined;
@@ -20,43 +87,55 @@ export function createCsrfProtection() {
   });
 
   /**
-   * Views call csrfToken() when they render a form; a page without a form makes no session.
-   *
-   * A page that makes a new token has changed the session, and express-session saves a session
-   * only after the response is out. Had that save failed (a locked database), the person would
-   * see the form, and their next post would get the misleading "form out of date" 403. So such a
-   * page is rendered first, the session saved (awaited), and only then sent: a failed save becomes
-   * the 503 page. A caller that renders with its own callback (the error pages) sends as it was.
+   * csrf-csrf reads its cookie from req.cookies (cookie-parser's place; this app reads cookies
+   * itself). Only a well-formed token sent once is put there: a missing, malformed, oversized or
+   * doubled cookie counts as none, so it gets a fresh token on a page and a 403 on a post.
    */
-  const exposeToken: RequestHandler = (req, res, next) => {
-    let madeNewToken = false;
-    res.locals.csrfToken = () => {
-      if (typeof getTokenFromState(req) !== 'string') madeNewToken = true;
-      return generateToken(req);
-    };
-
-    const render = res.render.bind(res) as (view: string, options: object, callback: RenderCallback) => void;
-    const renderSavingNewToken = (
-      view: string,
-      options?: object | RenderCallback,
-      callback?: RenderCallback,
-    ) => {
-      if (typeof options === 'function') return render(view, {}, options as RenderCallback);
-      if (callback) return render(view, options ?? {}, callback);
-      render(view, options ?? {}, (error, html) => {
-        if (error) return req.next?.(error);
-        if (!madeNewToken) return void res.send(html);
-        saveSession(req).then(
-          () => res.send(html),
-          (saveError: unknown) => req.next?.(saveError),
-        );
-      });
-    };
-    res.render = renderSavingNewToken as Response['render'];
-    next();
+  const offerTokenCookie = (req: Request) => {
+    const cookies = { ...(req.cookies as Record<string, string> | undefined) };
+    const token = soleCookieValue(req, tokenCookie, CSRF_TOKEN);
+    if (token === undefined) delete cookies[tokenCookie];
+    else cookies[tokenCookie] = token;
+    req.cookies = cookies;
   };
 
-  return { protect: csrfSynchronisedProtection as RequestHandler, exposeToken };
+  const makeToken = (req: Request, res: Response): string => {
+    // The page holds this browser's own token: never from a shared cache, which would hand it to
+    // others (whose posts would then fail), however it is configured. Stricter rules stay.
+    if (!res.get('Cache-Control')) res.set('Cache-Control', 'private, no-cache');
+    if (bindingOf(req) === undefined) {
+      const preSessionId = randomBytes(32).toString('base64url');
+      newPreSessionIds.set(req, preSessionId);
+      res.cookie(preSessionCookie, preSessionId, cookieOptions);
+    }
+    offerTokenCookie(req);
+    const sent = (req.cookies as Record<string, string>)[tokenCookie];
+    // csrf-csrf reuses the cookie's token while it is good for this binding and otherwise makes a
+    // new one, setting its cookie either way; only a changed cookie is worth a Set-Cookie.
+    const setCookieIfChanged = {
+      cookie(name: string, value: string, options: CookieOptions) {
+        if (value !== sent) res.cookie(name, value, options);
+        return setCookieIfChanged;
+      },
+    };
+    return generateCsrfToken(req, setCookieIfChanged as unknown as Response);
+  };
+
+  return {
+    exposeToken: (req, res, next) => {
+      let token: string | undefined;
+      // One token per page: every form on it carries the same one, matching the one cookie.
+      res.locals.csrfToken = () => (token ??= makeToken(req, res));
+      next();
+    },
+    protect: (req, res, next) => {
+      offerTokenCookie(req);
+      // Nothing to check a token against: no session and no pre-session cookie (a forged post).
+      const unsafe = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS';
+      if (unsafe && bindingOf(req) === undefined) return next(invalidCsrfTokenError);
+      doubleCsrfProtection(req, res, next);
+    },
+  };
 }
 
 export function isCsrfError(error: unknown): boolean {

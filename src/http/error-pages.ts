@@ -64,8 +64,42 @@ const VIEWS_BY_STATUS = new Set([403, 404, 429, 500, 503]);
 
 export const notFoundHandler: RequestHandler = (_req, _res, next) => next(new NotFoundError());
 
+/** While a store is down, one log line per store this often, with how many failures it stands for. */
+const OUTAGE_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * During an outage every request fails the same way: one line per store every few seconds tells
+ * the operator as much as thousands would, and keeps bot traffic from flooding the log.
+ */
+function createOutageLog(logger: Logger) {
+  const lastLoggedAt = new Map<string, number>();
+  const unlogged = new Map<string, number>();
+  return (error: StoreUnavailableError, req: { method: string; path: string }) => {
+    const store = error.message.split(' unavailable:')[0] ?? 'store';
+    const now = Date.now();
+    if (now - (lastLoggedAt.get(store) ?? 0) < OUTAGE_LOG_INTERVAL_MS) {
+      unlogged.set(store, (unlogged.get(store) ?? 0) + 1);
+      return;
+    }
+    lastLoggedAt.set(store, now);
+    const alsoFailed = unlogged.get(store) ?? 0;
+    unlogged.delete(store);
+    logger.error(
+      {
+        store,
+        detail: error.message,
+        method: req.method,
+        path: req.path,
+        alsoFailedSinceLastLine: alsoFailed,
+      },
+      'a store is unavailable: requests get the 503 page',
+    );
+  };
+}
+
 /** The one error middleware, last in app.ts. A page never shows internals. */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
+  const logOutage = createOutageLog(logger);
   return (error, req, res, _next) => {
     if (res.headersSent) {
       // Too late for a page. express-session lands here when its save after the response fails
@@ -86,6 +120,8 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
         { provider: error.provider, kind: error.kind, detail: error.message },
         'code provider failed',
       );
+    } else if (appError instanceof StoreUnavailableError) {
+      logOutage(appError, req);
     } else if (appError.status >= 500) {
       logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
     }

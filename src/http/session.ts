@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import session from 'express-session';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Logger } from '../logger.js';
@@ -11,6 +12,22 @@ export const SESSION_ABSOLUTE_TIMEOUT_MS = 12 * 60 * 60_000;
 export function sessionCookieName(isProduction: boolean): string {
   // __Host- makes the browser refuse the cookie unless it is Secure, host-only and Path=/.
   return isProduction ? '__Host-mfa.sid' : 'mfa.sid';
+}
+
+/** Requests for which express-session had to make up a session id: they brought no session it knew. */
+const requestsGivenNewSessionId = new WeakSet<Request>();
+/** Requests that started a session of their own (the password step, an accepted code): it is saved. */
+const requestsThatStartedSession = new WeakSet<Request>();
+
+/**
+ * True when this request belongs to a session that is (or, by the end of this request, will be) in
+ * the store: one the browser brought and the store knew, or one this request started. A visitor
+ * without one has no session at all: nothing is written for them (src/http/csrf.ts binds their
+ * form tokens to a cookie instead).
+ */
+export function hasSession(req: Request): boolean {
+  if (!req.session) return false;
+  return requestsThatStartedSession.has(req) || !requestsGivenNewSessionId.has(req);
 }
 
 export function createSessionMiddleware(options: {
@@ -33,6 +50,11 @@ export function createSessionMiddleware(options: {
     // Each response pushes the idle deadline on; the absolute limit is enforced in mfa/scopes.ts.
     rolling: true,
     unset: 'destroy',
+    // express-session's own ids (24 random bytes), noting which requests it had to make one for.
+    genid: (req) => {
+      requestsGivenNewSessionId.add(req);
+      return randomBytes(24).toString('base64url');
+    },
     cookie: {
       httpOnly: true,
       sameSite: 'lax',
@@ -69,23 +91,28 @@ export async function regenerateSession(req: Request): Promise<boolean> {
     return false;
   }
   store.generate(req);
+  requestsThatStartedSession.add(req);
   return true;
 }
 
 /**
- * For the password step: the right password proves the person afresh, so a new session starts
- * even when the old id had already ended (a "Log in" clicked twice, racing itself). The old id
- * is ended for good either way.
+ * For the password step, where a session starts: the right password proves the person afresh, so a
+ * new session starts even when the old id had already ended (a "Log in" clicked twice, racing
+ * itself). An old id the browser brought is ended for good either way.
  */
 export async function startNewSession(req: Request): Promise<void> {
   const store = retiringStoreOf(req);
-  await new Promise<void>((resolve, reject) =>
-    store.retireSession(req.sessionID, (error) => (error ? reject(error) : resolve())),
-  );
+  // A visitor without a session has no id to end (the one express-session made up was never stored).
+  if (hasSession(req)) {
+    await new Promise<void>((resolve, reject) =>
+      store.retireSession(req.sessionID, (error) => (error ? reject(error) : resolve())),
+    );
+  }
   store.generate(req);
+  requestsThatStartedSession.add(req);
 }
 
-/** Writes the session to the store now, rather than after the response (see csrf.ts). */
+/** Writes the session to the store now, rather than after the response has begun. */
 export function saveSession(req: Request): Promise<void> {
   return new Promise((resolve, reject) => req.session.save((error) => (error ? reject(error) : resolve())));
 }

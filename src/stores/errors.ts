@@ -10,9 +10,8 @@ export class StoreUnavailableError extends AppError {
     super(
       503,
       'The site cannot reach its data right now. Nothing you saved is lost; please try again in a moment.',
-      {
-        cause,
-      },
+      // Outages of a store are mostly short: a browser or client that honours it comes back soon.
+      { cause, retryAfterSeconds: 5 },
     );
     // The page shows the safe message; the log (which prints `err`) shows which store failed and why.
     this.message = `${store} unavailable: ${cause instanceof Error ? cause.message : String(cause)}`;

@@ -24,7 +24,7 @@ import {
 } from '../mfa/providers/twilio-verification-ledger.js';
 import type { UserStore } from '../users/store.js';
 import { createRedisChallengeStore } from './redis/challenge-store.js';
-import { createRedisClient, type RedisClient } from './redis/client.js';
+import { createSiteRedis, type SiteRedis } from './redis/client.js';
 import { callRedis, type RedisStoreOptions } from './redis/commands.js';
 import { createRedisProviderHealthStore } from './redis/provider-health-store.js';
 import { createRedisRateLimitStore } from './redis/rate-limit-store.js';
@@ -102,11 +102,19 @@ export interface StoreOptions {
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
 
-/** A URL fit for a log line: any password in it is masked. */
+/**
+ * A URL fit for a log line: the password masked, wherever it is given (`user:password@`, or a
+ * `password=`/`sslpassword=` parameter, which node-postgres also reads); other parameters dropped.
+ */
 export function describeStoreUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
+    const passwordInQuery = ['password', 'sslpassword', 'sslkey'].some((name) =>
+      parsed.searchParams.has(name),
+    );
+    if (parsed.password || passwordInQuery) parsed.password = '***';
+    parsed.search = '';
+    parsed.hash = '';
     return parsed.toString();
   } catch {
     return 'an unreadable URL';
@@ -134,7 +142,7 @@ export function openConfiguredDatabase(
 }
 
 /** Waits for the first connection, but no longer than `ms`: a Redis that is down does not stop the site. */
-async function connectWithin(client: RedisClient, ms: number): Promise<boolean> {
+async function connectWithin(client: SiteRedis, ms: number): Promise<boolean> {
   const connected = client.connect().then(
     () => true,
     () => false,
@@ -147,6 +155,27 @@ async function connectWithin(client: RedisClient, ms: number): Promise<boolean> 
     return await Promise.race([connected, waited]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Redis holds security state (attempt counts, lockouts, session tombstones): a Redis that evicts
+ * keys when full would quietly lift a lockout or bring back a logged-out session. Managed Redis
+ * services often default to evicting. Said loudly at start; `noeviction` makes a full Redis a
+ * 503, never a weaker rule.
+ */
+async function warnIfRedisMayEvict(redis: SiteRedis, logger: Logger): Promise<void> {
+  try {
+    const info = String(await redis.sendCommand(['INFO', 'memory']));
+    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+    if (policy && policy !== 'noeviction') {
+      logger.error(
+        { maxmemoryPolicy: policy },
+        'Redis may evict keys when full (maxmemory-policy is not noeviction): evicted keys would lift lockouts and limits and bring back ended sessions; set maxmemory-policy noeviction',
+      );
+    }
+  } catch {
+    // INFO may be refused (some managed services rename it): nothing to say then.
   }
 }
 
@@ -195,7 +224,12 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
 
   const redisDescription = describeStoreUrl(config.redisUrl);
   let lastRedisErrorLoggedAt = 0;
-  const redis = createRedisClient(config.redisUrl, {
+  const redis = createSiteRedis(config.redisUrl, {
+    onReplaced: () =>
+      logger.error(
+        { redis: redisDescription },
+        'Redis stopped answering on its connection: a new connection replaces it',
+      ),
     // While Redis is away every reconnect attempt fails: one line every 10 s is enough to see it.
     onError: (error) => {
       const now = Date.now();
@@ -204,7 +238,9 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
       logger.error({ err: error, redis: redisDescription }, 'Redis is not answering');
     },
   });
-  if (!(await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS))) {
+  if (await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS)) {
+    await warnIfRedisMayEvict(redis, logger);
+  } else {
     logger.warn(
       { redis: redisDescription },
       'Redis does not answer yet: pages that need it show the 503 page until it does',
@@ -231,7 +267,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     description: { database: databaseDescription, redis: redisDescription },
     async close() {
       // destroy(), not quit(): quit waits for Redis to answer, which it may never do.
-      if (redis.isOpen) redis.destroy();
+      redis.destroy();
       if (ownsDatabase) await database.close();
     },
   };

@@ -11,29 +11,51 @@ export interface TcpProxy {
   stop(): Promise<void>;
   /** The service comes back on the same port. */
   start(): Promise<void>;
-  /** The service stops answering: connections stay open but nothing is passed either way. */
+  /**
+   * The service stops answering: connections, open and new, stay open but nothing is passed
+   * either way (a paused VM, a host gone from the network without closing anything).
+   */
   freeze(): void;
-  /** Everything held while frozen is passed on, in order, as a service that was paused would. */
+  /**
+   * Only the connections open now stop answering; new ones work (a failover that left the old
+   * connections to a host that is gone, while the address now reaches a healthy one).
+   */
+  freezeOpenConnections(): void;
+  /** Everything held is passed on, in order, as a service that was paused would. */
   thaw(): void;
   close(): Promise<void>;
 }
 
+/** One direction of one connection: bytes are held instead of passed while it is frozen. */
+interface Pipe {
+  frozen: boolean;
+  held: Buffer[];
+  to: Socket;
+}
+
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
-  let frozen = false;
+  const pipes = new Set<Pipe>();
+  let freezeNew = false;
+
+  const forward = (from: Socket, to: Socket) => {
+    const pipe: Pipe = { frozen: freezeNew, held: [], to };
+    pipes.add(pipe);
+    from.on('data', (chunk: Buffer) => (pipe.frozen ? pipe.held.push(chunk) : to.write(chunk)));
+    from.on('close', () => pipes.delete(pipe));
+  };
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    if (frozen) socket.pause();
   };
 
   const server = createServer((client) => {
     const upstream = connect(target);
     track(client);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    forward(client, upstream);
+    forward(upstream, client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -60,12 +82,18 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     stop,
     start: () => listen(port),
     freeze() {
-      frozen = true;
-      for (const socket of sockets) socket.pause();
+      freezeNew = true;
+      for (const pipe of pipes) pipe.frozen = true;
+    },
+    freezeOpenConnections() {
+      for (const pipe of pipes) pipe.frozen = true;
     },
     thaw() {
-      frozen = false;
-      for (const socket of sockets) socket.resume();
+      freezeNew = false;
+      for (const pipe of pipes) {
+        pipe.frozen = false;
+        for (const chunk of pipe.held.splice(0)) pipe.to.write(chunk);
+      }
     },
     close: stop,
   };

@@ -28,10 +28,32 @@ describe('GET /healthz', () => {
     site = await createTestApp();
     const app = site.app;
     const browser = createBrowser(app);
-    await browser.get('/login');
+    // A browser with a session: each of its pages reads it from the database. (A visitor's login
+    // form needs no database at all.)
+    await submitPassword(browser, await register(browser));
     await site.database.close();
     const page = await browser.get('/login');
     expectPage(page, 503, /cannot reach its data right now\. Nothing you saved is lost/);
+    site = undefined;
+  });
+
+  it('asks clients to retry in 5 seconds, and logs an outage in one line, not one per request', async () => {
+    const logLines: string[] = [];
+    site = await createTestApp({ logLines, logLevel: 'warn' });
+    const browser = createBrowser(site.app);
+    await browser.get('/login');
+    await site.database.close();
+    const pages = [];
+    for (let i = 0; i < 20; i += 1) pages.push(await browser.get('/login'));
+    for (const page of pages) {
+      expect(page.status).toBe(503);
+      expect(page.headers['retry-after']).toBe('5');
+    }
+    const outageLines = logLines
+      .map((line) => JSON.parse(line) as { msg: string; store?: string; stack?: unknown })
+      .filter((entry) => entry.msg === 'a store is unavailable: requests get the 503 page');
+    expect(outageLines).toEqual([expect.objectContaining({ store: 'database' })]);
+    expect(logLines.filter((line) => line.includes('"request failed"'))).toEqual([]);
     site = undefined;
   });
 

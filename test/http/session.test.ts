@@ -1,5 +1,6 @@
+import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBrowser, type Browser } from '../helpers/agent.js';
+import { createBrowser, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { PRODUCTION_ENV, createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, setCookieHeaders } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
@@ -7,6 +8,24 @@ import { register, submitCode, submitPassword, type TestAccount } from '../helpe
 function sessionIdFrom(res: { headers: Record<string, unknown> }, name = 'mfa.sid'): string | undefined {
   const cookie = setCookieHeaders(res as never).find((value) => value.startsWith(`${name}=`));
   return cookie?.split(';')[0]?.slice(name.length + 1);
+}
+
+/**
+ * Loads a form and posts it as a browser would over HTTPS, behind a TLS-terminating proxy on
+ * loopback (as TRUST_PROXY=loopback expects). The test's cookie jar keeps Secure cookies off plain
+ * HTTP, so the page's cookies are sent back by hand.
+ */
+async function submitOverHttps(site: TestApp, path: string, fields: Record<string, string>) {
+  const page = await request(site.app).get(path).set('X-Forwarded-Proto', 'https');
+  return request(site.app)
+    .post(path)
+    .set('X-Forwarded-Proto', 'https')
+    .set(
+      'Cookie',
+      setCookieHeaders(page).map((cookie) => cookie.split(';')[0]!),
+    )
+    .type('form')
+    .send({ ...fields, _csrf: csrfTokenIn(page.text) });
 }
 
 describe('sessions', () => {
@@ -26,8 +45,9 @@ describe('sessions', () => {
     expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
   }
 
-  it('sets an HttpOnly, SameSite=Lax cookie with the app’s own name outside production', async () => {
-    const res = await browser.get('/login');
+  it('starts no session on the login page, and sets an HttpOnly, SameSite=Lax cookie with the app’s own name at the password step', async () => {
+    expect(sessionIdFrom(await browser.get('/login'))).toBeUndefined();
+    const res = await submitPassword(browser, account);
     const cookie = setCookieHeaders(res).find((value) => value.startsWith('mfa.sid='));
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
@@ -37,8 +57,12 @@ describe('sessions', () => {
   it('uses a Secure __Host- cookie in production', async () => {
     const production = await createTestApp({ env: PRODUCTION_ENV });
     try {
-      // Behind a TLS-terminating proxy on loopback, as TRUST_PROXY=loopback expects.
-      const res = await createBrowser(production.app).agent.get('/login').set('X-Forwarded-Proto', 'https');
+      const { username, password, phone } = account;
+      expectRedirect(
+        await submitOverHttps(production, '/register', { username, password, phone, channel: 'sms' }),
+        /^\/login\?registered=/,
+      );
+      const res = await submitOverHttps(production, '/login', { username, password });
       const cookie = setCookieHeaders(res).find((value) => value.startsWith('__Host-mfa.sid='));
       expect(cookie).toMatch(/; Path=\//);
       expect(cookie).toMatch(/Secure/);
@@ -52,14 +76,17 @@ describe('sessions', () => {
 
   it('gets a new session id after the password and again after the code', async () => {
     // Threat: session fixation — an attacker plants a session id and waits for the victim to log in.
-    const loginPage = await browser.get('/login');
-    const anonymous = sessionIdFrom(loginPage);
+    // A visitor has no session id before the password step (the login form needs none).
+    const anonymous = sessionIdFrom(await browser.get('/login'));
+    const firstPassword = sessionIdFrom(await submitPassword(browser, account));
     const afterPassword = sessionIdFrom(await submitPassword(browser, account));
     const afterCode = sessionIdFrom(await submitCode(browser, lastConsoleCode(site.printed)));
-    expect(anonymous).toBeDefined();
+    expect(anonymous).toBeUndefined();
+    expect(firstPassword).toBeDefined();
     expect(afterPassword).toBeDefined();
     expect(afterCode).toBeDefined();
-    expect(new Set([anonymous, afterPassword, afterCode]).size).toBe(3);
+    // A session the browser already had is replaced at the password step too.
+    expect(new Set([firstPassword, afterPassword, afterCode]).size).toBe(3);
   });
 
   it('keeps no password and no code in the stored session', async () => {

@@ -47,3 +47,80 @@ export function createRedisClient(url: string, options: RedisClientOptions) {
 }
 
 export type RedisClient = ReturnType<typeof createRedisClient>;
+
+/**
+ * After this many commands in a row got no answer within their deadline, the connection is taken
+ * for dead and replaced. A Redis host that vanished without closing its connections (a failover, a
+ * network partition) leaves the client "ready" on a socket that never answers; the kernel would
+ * notice only after many minutes, and every request would wait out its deadline until then.
+ */
+export const REDIS_UNANSWERED_BEFORE_RECONNECT = 3;
+
+/** The site's Redis: a client that replaces its connection when it stops answering (see above). */
+export interface SiteRedis {
+  sendCommand(args: ReadonlyArray<string>): Promise<unknown>;
+  /** Resolves once Redis answered (see createRedisClient); rejects when the first connection fails. */
+  connect(): Promise<void>;
+  destroy(): void;
+  /** How many times the connection was replaced, for tests and the log. */
+  readonly replacements: number;
+}
+
+const UNANSWERED = Symbol('no answer in time');
+
+export function createSiteRedis(
+  url: string,
+  options: RedisClientOptions & { onReplaced?: () => void; unansweredBeforeReconnect?: number },
+): SiteRedis {
+  const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
+  const limit = options.unansweredBeforeReconnect ?? REDIS_UNANSWERED_BEFORE_RECONNECT;
+  let client = createRedisClient(url, options);
+  let unansweredInARow = 0;
+  let replacements = 0;
+  let destroyed = false;
+
+  const replace = (dead: RedisClient) => {
+    if (dead !== client || destroyed) return;
+    unansweredInARow = 0;
+    replacements += 1;
+    client = createRedisClient(url, options);
+    // The old one's pending commands fail at once (they have already missed their deadline).
+    dead.destroy();
+    client.connect().catch(() => undefined); // it keeps retrying by itself; errors go to onError
+    options.onReplaced?.();
+  };
+
+  return {
+    async sendCommand(args) {
+      const used = client;
+      const pending = used.sendCommand(args);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<typeof UNANSWERED>((resolve) => {
+        timer = setTimeout(() => resolve(UNANSWERED), commandTimeoutMs);
+      });
+      try {
+        const first = await Promise.race([pending, deadline]);
+        if (first === UNANSWERED) {
+          pending.catch(() => undefined);
+          unansweredInARow += 1;
+          if (unansweredInARow >= limit) replace(used);
+          throw new Error(`no answer within ${commandTimeoutMs} ms`);
+        }
+        unansweredInARow = 0;
+        return first;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async connect() {
+      await client.connect();
+    },
+    destroy() {
+      destroyed = true;
+      if (client.isOpen) client.destroy();
+    },
+    get replacements() {
+      return replacements;
+    },
+  };
+}

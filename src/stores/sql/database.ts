@@ -54,7 +54,21 @@ const STARTUP_BUSY_TIMEOUT_MS = 5000;
 const POSTGRES_CONNECT_TIMEOUT_MS = 2_000;
 /** PostgreSQL cancels a statement that runs (or waits on a lock) longer than this: a 503, not a hang. */
 const POSTGRES_STATEMENT_TIMEOUT_MS = 5_000;
+/**
+ * A PostgreSQL that stops answering without closing its connections (a frozen host, a network
+ * that drops packets) never sends the statement_timeout's cancel: the client gives up itself a
+ * little later, and the connection that timed out is thrown away, not returned to the pool, since
+ * its unanswered query would hold every later one on it.
+ */
+const POSTGRES_QUERY_TIMEOUT_MS = 5_500;
+/**
+ * After a query went unanswered, requests fail at once for this long instead of each waiting out
+ * its own timeout (a page makes several queries: their waits would add up); then one tries again.
+ */
+const POSTGRES_SILENCE_BACKOFF_MS = 2_000;
 const POSTGRES_IDLE_TIMEOUT_MS = 30_000;
+/** Dead peers are noticed by TCP keep-alive probes after this long idle, not after the OS's two hours. */
+const POSTGRES_KEEPALIVE_DELAY_MS = 10_000;
 const POSTGRES_POOL_SIZE = 10;
 
 /**
@@ -143,33 +157,105 @@ async function openPostgres(options: {
   }
   const settings = [`-c statement_timeout=${POSTGRES_STATEMENT_TIMEOUT_MS}`];
   if (options.schema !== undefined) settings.push(`-c search_path=${options.schema}`);
-  const pool = new pg.Pool({
-    connectionString: options.postgresUrl,
-    max: options.poolSize ?? POSTGRES_POOL_SIZE,
-    connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
-    idleTimeoutMillis: POSTGRES_IDLE_TIMEOUT_MS,
-    keepAlive: true,
-    options: settings.join(' '),
-    types: postgresTypes,
-  });
-  // node-postgres reports a connection that breaks on the pool while it is idle, and on the client
-  // itself while it is checked out (Kysely holds one for each query): with no listener there, the
-  // process would crash. The query in flight fails on its own (and becomes a 503); the broken
-  // client is dropped from the pool when it is released.
-  pool.on('error', options.onError);
-  pool.on('connect', (client) => client.on('error', options.onError));
-  const db = new Kysely<Schema>({ dialect: withUnavailableErrors(new PostgresDialect({ pool })) });
-  const database = describe(db, 'postgres');
+  const openPool = (forRequests: boolean) => {
+    const pool = new pg.Pool({
+      connectionString: options.postgresUrl,
+      max: forRequests ? (options.poolSize ?? POSTGRES_POOL_SIZE) : 1,
+      connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
+      idleTimeoutMillis: POSTGRES_IDLE_TIMEOUT_MS,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: POSTGRES_KEEPALIVE_DELAY_MS,
+      // Migrations may rebuild a large table: no client-side limit for them (see migrate.ts).
+      ...(forRequests ? { query_timeout: POSTGRES_QUERY_TIMEOUT_MS } : {}),
+      options: settings.join(' '),
+      types: postgresTypes,
+    });
+    if (forRequests) discardClientsThatTimedOut(pool, POSTGRES_SILENCE_BACKOFF_MS);
+    // node-postgres reports a connection that breaks on the pool while it is idle, and on the client
+    // itself while it is checked out (Kysely holds one for each query): with no listener there, the
+    // process would crash. The query in flight fails on its own (and becomes a 503); the broken
+    // client is dropped from the pool when it is released.
+    pool.on('error', options.onError);
+    pool.on('connect', (client) => client.on('error', options.onError));
+    const db = new Kysely<Schema>({ dialect: withUnavailableErrors(new PostgresDialect({ pool })) });
+    // Kysely ends the pool only if it ever ran a query; a pool that never did is ended here.
+    const close = async () => {
+      await db.destroy();
+      if (!pool.ending) await pool.end();
+    };
+    return { db, close };
+  };
+
+  const migrations = openPool(false);
   try {
-    await applyMigrations(db, 'postgres');
-  } catch (error) {
-    await database.close();
-    throw error;
+    await applyMigrations(migrations.db, 'postgres');
+  } finally {
+    await migrations.close();
   }
-  return database;
+  const requests = openPool(true);
+  return describe(requests.db, 'postgres', requests.close);
 }
 
-function describe(db: Kysely<Schema>, dialect: SqlDialect): SqlDatabase {
+const TIMED_OUT = Symbol('query timed out');
+const BORN = Symbol('silences before this connection was made');
+type WatchedClient = pg.PoolClient & { [TIMED_OUT]?: boolean; [BORN]?: number };
+
+/**
+ * Kysely checks a client out per query and releases it with `release()`. A client whose query hit
+ * query_timeout still waits for that query's answer, so it is released as broken (`release(true)`),
+ * which ends it; the pool opens a fresh one when needed. For `backoffMs` after such a timeout, no
+ * client is handed out at all (see POSTGRES_SILENCE_BACKOFF_MS). The idle connections made before
+ * the silence most likely lead to the same silent host (a failover leaves them behind): each is
+ * ended when next checked out, and a fresh one made in its place.
+ */
+function discardClientsThatTimedOut(pool: pg.Pool, backoffMs: number): void {
+  let silentUntil = 0;
+  let silences = 0;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  // Only the promise form, Kysely's, is watched; a callback caller gets the pool's own behaviour.
+  pool.connect = ((...args: unknown[]) => {
+    if (args.length > 0) return connect(...args);
+    if (Date.now() < silentUntil) {
+      return Promise.reject(new Error('Query read timeout: the database did not answer a moment ago'));
+    }
+    const checkOut = async (): Promise<WatchedClient> => {
+      const client = (await connect()) as WatchedClient;
+      if (client[BORN] === undefined) {
+        client[BORN] = silences;
+        watch(client);
+      } else if (client[BORN] < silences) {
+        client.release(true);
+        return checkOut();
+      }
+      return client;
+    };
+    return checkOut();
+  }) as typeof pool.connect;
+
+  function watch(client: WatchedClient) {
+    const query = client.query.bind(client) as (...queryArgs: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...queryArgs: unknown[]) => {
+      const result = query(...queryArgs);
+      if (!(result instanceof Promise)) return result;
+      return result.catch((error: unknown) => {
+        if (error instanceof Error && error.message === 'Query read timeout') {
+          client[TIMED_OUT] = true;
+          silentUntil = Date.now() + backoffMs;
+          silences += 1;
+        }
+        throw error;
+      });
+    };
+    const release = client.release.bind(client);
+    client.release = (destroy?: Error | boolean) => release(destroy ?? client[TIMED_OUT] === true);
+  }
+}
+
+function describe(
+  db: Kysely<Schema>,
+  dialect: SqlDialect,
+  destroy: () => Promise<void> = () => db.destroy(),
+): SqlDatabase {
   let closed: Promise<void> | undefined;
   return {
     db,
@@ -183,7 +269,7 @@ function describe(db: Kysely<Schema>, dialect: SqlDialect): SqlDatabase {
       }
     },
     close() {
-      closed ??= db.destroy();
+      closed ??= destroy();
       return closed;
     },
   };

@@ -65,6 +65,9 @@ async function underMigrationLock<T>(
     await sql`BEGIN IMMEDIATE`.execute(connection);
   } else {
     await sql`BEGIN`.execute(connection);
+    // A migration may rebuild a large table: the requests' 5 s statement limit does not apply here,
+    // nor does it to an instance waiting for the lock while another migrates.
+    await sql`SET LOCAL statement_timeout = 0`.execute(connection);
     // One lock per schema: tests that each migrate their own schema do not wait for each other.
     await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.schema_migrations'))`.execute(
       connection,

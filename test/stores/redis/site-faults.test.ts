@@ -18,9 +18,9 @@ import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 const PROMPTLY_MS = 3_000;
 const STORE_DOWN = /cannot reach its data right now\. Nothing you saved is lost/;
 
-/** Retries until the site answers as expected again (the client reconnects by itself), for at most ten seconds. */
-async function eventually(attempt: () => Promise<void>): Promise<void> {
-  const deadline = Date.now() + 10_000;
+/** Retries until the site answers as expected again (the client reconnects by itself), for at most `withinMs`. */
+async function eventually(attempt: () => Promise<void>, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
   for (;;) {
     try {
       return await attempt();
@@ -96,4 +96,44 @@ describe.skipIf(!isRedisAvailable())('the whole site on a Redis that goes away a
       expectPage(await browser.get('/account'), 200, new RegExp(account.username));
     },
   );
+
+  it('replaces a connection that stopped answering, so a new one serves while the old stays silent', async () => {
+    // Threat: after a failover the open connection leads to a host that is gone; the client still
+    // says "ready" and every request would wait out its deadline until the kernel drops the socket.
+    expectPage(await createBrowser(site.app).get('/login'), 200, /Log in/);
+    proxy.freezeOpenConnections();
+    // Without a thaw: a few requests meet the silence, then the site answers on a new connection.
+    await eventually(
+      async () => expectPage(await createBrowser(site.app).get('/login'), 200, /Log in/),
+      20_000,
+    );
+    expect((await createBrowser(site.app).get('/healthz')).body).toMatchObject({ status: 'ok', redis: 'up' });
+  }, 40_000);
+});
+
+describe.skipIf(!isRedisAvailable())('a Redis that may evict keys', () => {
+  it('is named at start as a danger to lockouts and ended sessions', async () => {
+    const redis = await connectTestRedis();
+    const policy = (await redis.configGet('maxmemory-policy'))['maxmemory-policy'] ?? 'noeviction';
+    // With no memory limit set (as on this machine) the policy changes nothing while it is set.
+    await redis.configSet('maxmemory-policy', 'allkeys-lru');
+    const logLines: string[] = [];
+    let site: TestApp | undefined;
+    try {
+      site = await createTestApp({
+        env: { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: randomKeyPrefix() },
+        logLines,
+        logLevel: 'warn',
+      });
+    } finally {
+      await redis.configSet('maxmemory-policy', policy);
+      await site?.close();
+      redis.destroy();
+    }
+    expect(
+      logLines.map((line) => JSON.parse(line) as { msg: string; maxmemoryPolicy?: string }),
+    ).toContainEqual(
+      expect.objectContaining({ maxmemoryPolicy: 'allkeys-lru', msg: expect.stringMatching(/noeviction/) }),
+    );
+  });
 });
