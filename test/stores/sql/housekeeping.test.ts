@@ -73,7 +73,7 @@ for (const backend of sqlBackends()) {
     const sidsIn = async (table: 'sessions' | 'session_tombstones') =>
       (await sql.database.db.selectFrom(table).select('sid').orderBy('sid').execute()).map((row) => row.sid);
 
-    it('deletes only expired sessions and tombstones, a batch of 500 at most at a time', async () => {
+    it('deletes only expired sessions and tombstones, a batch of 250 at most at a time', async () => {
       await insertRows('sessions', 'expired', 1_234, 1);
       await insertRows('sessions', 'live', 3, 120);
       await insertRows('session_tombstones', 'expired', 1_100, 1);
@@ -85,9 +85,9 @@ for (const backend of sqlBackends()) {
 
       expect(await sidsIn('sessions')).toEqual(['live-0', 'live-1', 'live-2']);
       expect(await sidsIn('session_tombstones')).toEqual(['live-0', 'live-1']);
-      expect(batches.get('expired sessions')).toEqual([500, 500, 234]);
-      expect(batches.get('expired session tombstones')).toEqual([500, 500, 100]);
-      expect(SESSION_DELETE_BATCH_SIZE).toBe(500);
+      expect(batches.get('expired sessions')).toEqual([250, 250, 250, 250, 234]);
+      expect(batches.get('expired session tombstones')).toEqual([250, 250, 250, 250, 100]);
+      expect(SESSION_DELETE_BATCH_SIZE).toBe(250);
     });
 
     it('leaves a session that expires later alone until it has expired', async () => {
