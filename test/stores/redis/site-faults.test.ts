@@ -9,7 +9,6 @@ import {
   deleteKeysWithPrefix,
   isRedisAvailable,
   randomKeyPrefix,
-  sleep,
 } from '../../helpers/redis.js';
 import { TEST_REDIS_URL } from '../../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';

@@ -11,7 +11,6 @@ import { createTestClock } from '../../helpers/clock.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../../helpers/expectations.js';
 import { register, submitCode, submitPassword } from '../../helpers/flows.js';
-import { sleep } from '../../helpers/redis.js';
 import { TEST_DATABASE_URL } from '../../helpers/services.js';
 import { isPostgresAvailable, openTestPostgresDatabase, type TestSqlDatabase } from '../../helpers/sql.js';
 import { findClosedPort, startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
