@@ -5,6 +5,7 @@ import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
 import { logOutThisBrowser, saveSession, startNewSession } from '../http/session.js';
+import { endPreSession } from '../http/csrf.js';
 import type { Logger } from '../logger.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -215,6 +216,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');
     await startNewSession(req);
+    endPreSession(res, deps.isProduction);
     const chosen = channel ?? user.preferredChannel;
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
     req.session.channel = chosen;
@@ -251,6 +253,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   router.post('/logout', async (req, res) => {
     const user = currentUserOf(res);
     await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+    endPreSession(res, deps.isProduction);
     try {
       if (user) await audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
     } catch (error) {
