@@ -216,7 +216,6 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');
     await startNewSession(req);
-    endPreSession(res, deps.isProduction);
     const chosen = channel ?? user.preferredChannel;
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };
     req.session.channel = chosen;
@@ -225,6 +224,8 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     // the first the store hears of this browser, and a store that cannot keep it must be the 503
     // page now, not a code sent for a session lost once the redirect is already out.
     await saveSession(req);
+    // Only now that the session is kept: a 503 above leaves the login form's token working for a retry.
+    endPreSession(res, deps.isProduction);
     if (chosen !== user.preferredChannel && delivery.channels().includes(chosen)) {
       await users.setPreferredChannel(user.id, chosen);
     }
