@@ -5,6 +5,7 @@ import { TooManyRequestsError, describeWait } from '../errors.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
 import { logOutThisBrowser, saveSession, startNewSession } from '../http/session.js';
+import { endPreSession } from '../http/csrf.js';
 import type { Logger } from '../logger.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -230,6 +231,8 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     // the first the store hears of this browser, and a store that cannot keep it must be the 503
     // page now, not a code sent for a session lost once the redirect is already out.
     await saveSession(req);
+    // Only now that the session is kept: a 503 above leaves the login form's token working for a retry.
+    endPreSession(res, deps.isProduction);
     if (chosen !== user.preferredChannel && delivery.channels().includes(chosen)) {
       await users.setPreferredChannel(user.id, chosen);
     }
@@ -258,6 +261,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   router.post('/logout', async (req, res) => {
     const user = currentUserOf(res);
     await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+    endPreSession(res, deps.isProduction);
     try {
       if (user) await audit.record({ type: 'logout', userId: user.id, username: user.username, ip: req.ip });
     } catch (error) {

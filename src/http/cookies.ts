@@ -2,12 +2,15 @@
  * Reads one cookie from a Cookie header. Cookies come from the browser, so anyone can send any
  * bytes: a value that is not valid percent-encoding (`%`, `%zz`) is treated as absent, never thrown.
  */
+/** RFC 6265 whitespace only: a wider trim would let "\u00a0__Host-x" pass for "__Host-x". */
+const trimCookieText = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, '');
+
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (typeof header !== 'string') return undefined;
   for (const part of header.split(';')) {
     const separator = part.indexOf('=');
-    if (separator === -1 || part.slice(0, separator).trim() !== name) continue;
-    const raw = part.slice(separator + 1).trim();
+    if (separator === -1 || trimCookieText(part.slice(0, separator)) !== name) continue;
+    const raw = trimCookieText(part.slice(separator + 1));
     try {
       return decodeURIComponent(raw);
     } catch {
@@ -27,8 +30,8 @@ export function readCookieValues(header: string | undefined, name: string): stri
   const values: string[] = [];
   for (const part of header.split(';')) {
     const separator = part.indexOf('=');
-    if (separator !== -1 && part.slice(0, separator).trim() === name) {
-      values.push(part.slice(separator + 1).trim());
+    if (separator !== -1 && trimCookieText(part.slice(0, separator)) === name) {
+      values.push(trimCookieText(part.slice(separator + 1)));
     }
   }
   return values;

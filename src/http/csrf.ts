@@ -16,6 +16,17 @@ export function preSessionCookieName(isProduction: boolean): string {
   return isProduction ? '__Host-mfa.presession' : 'mfa.presession';
 }
 
+/** How long the pre-session (and a token bound to it) lasts: a login form left open that long is out of date. */
+const PRE_SESSION_LIFETIME_MS = 12 * 60 * 60_000;
+
+/**
+ * The pre-session ends where a session starts (the password step) and at logout, as OWASP asks
+ * for login CSRF protection: its tokens never outlive the login they were for.
+ */
+export function endPreSession(res: Response, isProduction: boolean): void {
+  res.clearCookie(preSessionCookieName(isProduction), { path: '/' });
+}
+
 /** 32 random bytes, base64url: what this module puts in the pre-session cookie. */
 const PRE_SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 /** csrf-csrf's token: an HMAC-SHA256 (hex), a dot, and its 32 random bytes (hex). */
@@ -61,6 +72,9 @@ export function createCsrfProtection(options: {
     sameSite: 'lax',
     secure: options.isProduction,
     path: '/',
+    // A login form's token does not outlive this: a browser left open (or restored) for days, or
+    // the next person at a shared computer, starts from a fresh form.
+    maxAge: PRE_SESSION_LIFETIME_MS,
   };
   // Its own key, so that nothing else the secret signs can ever pass for a token.
   const key = createHmac('sha256', options.secret).update('keyhole csrf token v1').digest('hex');
@@ -101,8 +115,9 @@ export function createCsrfProtection(options: {
 
   const makeToken = (req: Request, res: Response): string => {
     // The page holds this browser's own token: never from a shared cache, which would hand it to
-    // others (whose posts would then fail), however it is configured. Stricter rules stay.
-    if (!res.get('Cache-Control')) res.set('Cache-Control', 'private, no-cache');
+    // others (whose posts would then fail), however a route set it. Stricter rules stay.
+    const caching = res.get('Cache-Control');
+    if (!caching || !/\b(private|no-store)\b/.test(caching)) res.set('Cache-Control', 'private, no-cache');
     if (bindingOf(req) === undefined) {
       const preSessionId = randomBytes(32).toString('base64url');
       newPreSessionIds.set(req, preSessionId);

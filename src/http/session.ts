@@ -138,6 +138,9 @@ export async function logOutThisBrowser(
   options: { isProduction: boolean; logger: Logger },
 ): Promise<void> {
   res.clearCookie(sessionCookieName(options.isProduction), { path: '/' });
+  // No session to end: express-session made up an id for this request, and ending it would store a
+  // tombstone for nothing (an anonymous visitor must cost no server-side state).
+  if (!hasSession(req)) return;
   const sid = req.sessionID;
   const store = req.sessionStore;
   try {

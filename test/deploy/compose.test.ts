@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { BANDWIDTH_TEST_ENV } from '../helpers/create-test-app.js';
 import {
   InterpolationError,
   envOf,
@@ -31,15 +32,7 @@ const OPERATOR_ENV: Record<string, string> = {
 
 /** Each real provider with the variables it needs, for the pass-through check. */
 const PROVIDER_ENVS: Record<string, Record<string, string>> = {
-  bandwidth: {
-    MFA_PROVIDER: 'bandwidth',
-    BW_ACCOUNT_ID: '9900001',
-    BW_USERNAME: 'user',
-    BW_PASSWORD: 'password',
-    BW_VOICE_APPLICATION_ID: 'voice-app',
-    BW_MESSAGING_APPLICATION_ID: 'messaging-app',
-    BW_NUMBER: '+12025550100',
-  },
+  bandwidth: BANDWIDTH_TEST_ENV,
   'bandwidth with OAuth2': {
     MFA_PROVIDER: 'bandwidth',
     BW_ACCOUNT_ID: '9900001',

@@ -6,7 +6,12 @@ import { SIGNALWIRE_VOICE_PATH } from '../../src/mfa/providers/signalwire-voice-
 import type { RedisClient } from '../../src/stores/redis/client.js';
 import { csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
-import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
+import {
+  BANDWIDTH_TEST_ENV,
+  createTestApp,
+  lastConsoleCode,
+  type TestApp,
+} from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { register, submitCode, submitPassword, wrongFor, type TestAccount } from '../helpers/flows.js';
 import {
@@ -282,13 +287,8 @@ describe.skipIf(!isPostgresAvailable() || !isRedisAvailable())(
       beforeEach(async () => {
         fake = await startFakeBandwidth({ accountId: '9900001', username: 'user', password: 'password' });
         await startBoth({
+          ...BANDWIDTH_TEST_ENV,
           MFA_PROVIDER: 'bandwidth,console',
-          BW_ACCOUNT_ID: '9900001',
-          BW_USERNAME: 'user',
-          BW_PASSWORD: 'password',
-          BW_VOICE_APPLICATION_ID: 'voice-app',
-          BW_MESSAGING_APPLICATION_ID: 'messaging-app',
-          BW_NUMBER: '+12025550100',
           BW_MFA_BASE_URL: fake.baseUrl,
         });
       });

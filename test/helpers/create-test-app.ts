@@ -20,13 +20,8 @@ import { createTestClock, type TestClock } from './clock.js';
 
 export const TEST_SESSION_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
-/**
- * A valid production environment for tests that look at production behaviour (cookies, headers,
- * routes) without sending codes: production refuses the console provider, so Bandwidth is named,
- * pointing at a loopback port where nothing listens.
- */
-export const PRODUCTION_ENV: Record<string, string> = {
-  NODE_ENV: 'production',
+/** Bandwidth named with fictional credentials (the fakes in test/fakes accept these). */
+export const BANDWIDTH_TEST_ENV: Record<string, string> = {
   MFA_PROVIDER: 'bandwidth',
   BW_ACCOUNT_ID: '9900001',
   BW_USERNAME: 'user',
@@ -34,6 +29,16 @@ export const PRODUCTION_ENV: Record<string, string> = {
   BW_VOICE_APPLICATION_ID: 'voice-app',
   BW_MESSAGING_APPLICATION_ID: 'messaging-app',
   BW_NUMBER: '+12025550100',
+};
+
+/**
+ * A valid production environment for tests that look at production behaviour (cookies, headers,
+ * routes) without sending codes: production refuses the console provider, so Bandwidth is named,
+ * pointing at a loopback port where nothing listens.
+ */
+export const PRODUCTION_ENV: Record<string, string> = {
+  NODE_ENV: 'production',
+  ...BANDWIDTH_TEST_ENV,
   BW_MFA_BASE_URL: 'http://127.0.0.1:9/api/v1',
   SMS_COUNTRIES: 'US,CA',
   PUBLIC_URL: 'https://keyhole.example',

@@ -70,6 +70,16 @@ describe('visitors without a session (SQL session store)', () => {
     await visitWithoutCookies(site);
     expect(await snapshot()).toEqual(before);
   });
+
+  it('leave it as it was when they post the logout form (with a good token) again and again', async () => {
+    // Threat: a token from one cookie-less page view, replayed: each logout used to store a tombstone.
+    await signSomeoneIn(site);
+    const before = await snapshot();
+    const visitor = createBrowser(site.app);
+    for (let i = 0; i < 20; i += 1)
+      expectRedirect(await visitor.submit('/login', '/logout'), '/login?signedOut');
+    expect(await snapshot()).toEqual(before);
+  });
 });
 
 describe.skipIf(!isRedisAvailable())('visitors without a session (Redis session store)', () => {

@@ -99,6 +99,27 @@ describe('CSRF tokens before the session starts', () => {
     expect(csrfTokenIn(other.text)).not.toBe(csrfTokenIn(page.text));
   });
 
+  it('ends the pre-session after 12 hours, at the password step and at logout', async () => {
+    // Threat: a login form's token that lives as long as the browser (or a restored tab), inherited
+    // by the next person at a shared computer.
+    const page = await request(site.app).get('/login');
+    for (const name of ['mfa.presession', 'mfa.csrf']) {
+      expect(cookieNamed(page, name), name).toMatch(/; Max-Age=43200;/);
+    }
+    const browser = createBrowser(site.app);
+    const account = await register(browser);
+    const clearsPreSession = (res: Response) =>
+      expect(cookieNamed(res, 'mfa.presession')).toMatch(
+        /^mfa\.presession=; Path=\/; Expires=Thu, 01 Jan 1970/,
+      );
+    const signedIn = await submitPassword(browser, account);
+    expectRedirect(signedIn, '/verify');
+    clearsPreSession(signedIn);
+    const loggedOut = await browser.submit('/verify', '/logout');
+    expectRedirect(loggedOut, '/login?signedOut');
+    clearsPreSession(loggedOut);
+  });
+
   it('keeps one token per browser across its forms and tabs, and sends no cookie again', async () => {
     const browser = createBrowser(site.app);
     const first = await browser.get('/login');

@@ -13,6 +13,7 @@ import { createTestClock } from '../../helpers/clock.js';
 import { deleteKeysWithPrefix, isRedisAvailable, randomKeyPrefix, sleep } from '../../helpers/redis.js';
 import { TEST_REDIS_URL } from '../../helpers/services.js';
 import { findClosedPort, startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
+import { eventually } from '../../helpers/eventually.js';
 
 /** What a request waiting on Redis may wait at most before it gets its 503 page. */
 const PROMPTLY_MS = 2_000;
@@ -88,7 +89,7 @@ describe('the Redis client while Redis is away', () => {
       const keyPrefix = randomKeyPrefix();
       prefixes.push(keyPrefix);
       const limits = createRedisRateLimitStore(client, { keyPrefix, clock: createTestClock(), ...options });
-      await eventually(() => limits.get('k'));
+      await eventually(() => limits.get('k'), { withinMs: 5_000, everyMs: 50 });
       return { proxy, client, limits };
     }
 
@@ -111,7 +112,7 @@ describe('the Redis client while Redis is away', () => {
 
       await proxy.start();
       // The same client, never restarted: the site recovers on its own.
-      const count = await eventually(() => limits.increment('k', 60_000));
+      const count = await eventually(() => limits.increment('k', 60_000), { withinMs: 5_000, everyMs: 50 });
       expect(count.count).toBe(2);
       expect(client.isReady).toBe(true);
     });
@@ -127,7 +128,7 @@ describe('the Redis client while Redis is away', () => {
 
       proxy.thaw();
       // The increment that timed out still reached Redis once it answered again; replies stay in order.
-      const next = await eventually(() => limits.increment('k', 60_000));
+      const next = await eventually(() => limits.increment('k', 60_000), { withinMs: 5_000, everyMs: 50 });
       expect(next.count).toBe(3);
       expect((await limits.get('k'))?.count).toBe(3);
     });
@@ -183,16 +184,3 @@ describe('every Redis store, when Redis takes a command and never answers', () =
     ).resolves.toBeUndefined();
   });
 });
-
-/** Retries until the store answers (reconnection takes a moment), for at most five seconds. */
-async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(50);
-    }
-  }
-}

@@ -9,27 +9,14 @@ import {
   deleteKeysWithPrefix,
   isRedisAvailable,
   randomKeyPrefix,
-  sleep,
 } from '../../helpers/redis.js';
 import { TEST_REDIS_URL } from '../../helpers/services.js';
 import { startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
+import { eventually } from '../../helpers/eventually.js';
 
 /** A page waiting on Redis gets its answer (the 503 page) within the command deadline and a little. */
 const PROMPTLY_MS = 3_000;
 const STORE_DOWN = /cannot reach its data right now\. Nothing you saved is lost/;
-
-/** Retries until the site answers as expected again (the client reconnects by itself), for at most `withinMs`. */
-async function eventually(attempt: () => Promise<void>, withinMs = 10_000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(100);
-    }
-  }
-}
 
 describe.skipIf(!isRedisAvailable())('the whole site on a Redis that goes away and comes back', () => {
   let proxy: TcpProxy;
@@ -103,10 +90,9 @@ describe.skipIf(!isRedisAvailable())('the whole site on a Redis that goes away a
     expectPage(await createBrowser(site.app).get('/login'), 200, /Log in/);
     proxy.freezeOpenConnections();
     // Without a thaw: a few requests meet the silence, then the site answers on a new connection.
-    await eventually(
-      async () => expectPage(await createBrowser(site.app).get('/login'), 200, /Log in/),
-      20_000,
-    );
+    await eventually(async () => expectPage(await createBrowser(site.app).get('/login'), 200, /Log in/), {
+      withinMs: 20_000,
+    });
     expect((await createBrowser(site.app).get('/healthz')).body).toMatchObject({ status: 'ok', redis: 'up' });
   }, 40_000);
 });

@@ -11,11 +11,11 @@ import { createTestClock } from '../../helpers/clock.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../../helpers/expectations.js';
 import { register, submitCode, submitPassword } from '../../helpers/flows.js';
-import { sleep } from '../../helpers/redis.js';
 import { TEST_DATABASE_URL } from '../../helpers/services.js';
 import { isPostgresAvailable, openTestPostgresDatabase, type TestSqlDatabase } from '../../helpers/sql.js';
 import { findClosedPort, startTcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.js';
 import { sessionCalls } from '../contracts/session-store.js';
+import { eventually } from '../../helpers/eventually.js';
 
 /** What a request waiting on PostgreSQL may wait at most before it gets its 503 page. */
 const PROMPTLY_MS = 2_500;
@@ -36,19 +36,6 @@ async function timed(operation: () => Promise<unknown>): Promise<{ error: unknow
 function expectStoreUnavailable(error: unknown) {
   expect(error).toBeInstanceOf(StoreUnavailableError);
   expect((error as StoreUnavailableError).status).toBe(503);
-}
-
-/** Retries until the database answers again (the pool opens new connections as needed), for at most ten seconds. */
-async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(100);
-    }
-  }
 }
 
 function urlThrough(port: number): string {
