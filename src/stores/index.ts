@@ -24,7 +24,7 @@ import {
 } from '../mfa/providers/twilio-verification-ledger.js';
 import type { UserStore } from '../users/store.js';
 import { createRedisChallengeStore } from './redis/challenge-store.js';
-import { createSiteRedis, type SiteRedis } from './redis/client.js';
+import type { SiteRedis } from './redis/client.js';
 import { callRedis, type RedisStoreOptions } from './redis/commands.js';
 import { createRedisProviderHealthStore } from './redis/provider-health-store.js';
 import { createRedisRateLimitStore } from './redis/rate-limit-store.js';
@@ -224,6 +224,8 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
 
   const redisDescription = describeStoreUrl(config.redisUrl);
   let lastRedisErrorLoggedAt = 0;
+  // Loaded only here: without REDIS_URL the Redis client library is never loaded (a quicker start).
+  const { createSiteRedis } = await import('./redis/client.js');
   const redis = createSiteRedis(config.redisUrl, {
     onReplaced: () =>
       logger.error(

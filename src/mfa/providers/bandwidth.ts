@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Configuration, MFAApi } from 'bandwidth-sdk';
+import type { MFAApi } from 'bandwidth-sdk';
 import type { BandwidthConfig } from './config.js';
 import { ProviderError } from '../provider.js';
 import type { Channel, MfaProvider, Scope } from '../provider.js';
@@ -104,15 +104,22 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
       : // The SDK's own OAuth2 flow POSTs to a hard-coded https://api.bandwidth.com/api/v1/oauth2/token
         // (ignoring basePath) and caches the token on this Configuration until a minute before expiry.
         { clientId: config.clientId, clientSecret: config.clientSecret };
-  // MFA gets its own Configuration: basePath overrides the server of every API class that shares one.
-  const api = new MFAApi(
-    new Configuration({
-      ...credentials,
-      basePath: config.baseUrl,
-      // No redirects: following one could carry the Basic credentials to another host.
-      baseOptions: { timeout: timeoutMs, maxRedirects: 0 },
-    }),
-  );
+  // The SDK (with axios) takes about 0.3 s to load: it is loaded at the first code, not at start,
+  // so a site that names Bandwidth only as a fallback, or is just starting, does not wait for it.
+  let loaded: Promise<MFAApi> | undefined;
+  const mfaApi = () =>
+    (loaded ??= import('bandwidth-sdk').then(
+      ({ Configuration, MFAApi }) =>
+        // MFA gets its own Configuration: basePath overrides the server of every API class that shares one.
+        new MFAApi(
+          new Configuration({
+            ...credentials,
+            basePath: config.baseUrl,
+            // No redirects: following one could carry the Basic credentials to another host.
+            baseOptions: { timeout: timeoutMs, maxRedirects: 0 },
+          }),
+        ),
+    ));
 
   return {
     name: NAME,
@@ -129,6 +136,8 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
         digits: codeDigits,
       };
       const action = `send ${channel} code`;
+      // Loading the SDK is not the call: it does not count against the call's deadline.
+      const api = await mfaApi();
       let data: unknown;
       try {
         data = await withDeadline(timeoutMs, async (signal) => {
@@ -149,6 +158,7 @@ export function createBandwidthProvider(options: BandwidthProviderOptions): MfaP
       // The handle is the challenge's own Bandwidth scope; it must belong to the scope being checked.
       if (!handle?.startsWith(`${scope}-`)) return 'invalid';
       const request = { to, scope: handle, code, expirationTimeInMinutes: windowMinutes(maxAgeMinutes) };
+      const api = await mfaApi();
       let data: unknown;
       try {
         data = await withDeadline(timeoutMs, async (signal) => {

@@ -1,4 +1,5 @@
 import { createClient } from 'redis';
+import { REDIS_COMMAND_TIMEOUT_MS } from './commands.js';
 
 /**
  * The one place a Redis connection is configured, for every Redis store.
@@ -23,7 +24,7 @@ export interface RedisClientOptions {
   connectTimeoutMs?: number;
 }
 
-export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+export { REDIS_COMMAND_TIMEOUT_MS };
 const REDIS_CONNECT_TIMEOUT_MS = 2_000;
 const RECONNECT_MAX_DELAY_MS = 2_000;
 /** More commands than this waiting at once means Redis is not keeping up: refuse, do not pile up. */

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../clock.js';
 import { StoreUnavailableError } from '../errors.js';
-import { REDIS_COMMAND_TIMEOUT_MS } from './client.js';
+
+/**
+ * How long a Redis command may take before the request gets the 503 page. Here rather than in
+ * client.ts, so the stores do not load the Redis client library (client.ts) unless Redis is used.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 2_000;
 
 /**
  * What the Redis stores need from a client: one raw command at a time. Any node-redis client

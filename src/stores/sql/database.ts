@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import { withUnavailableErrors } from './errors.js';
 import { applyMigrations } from './migrate.js';
 import type { Schema } from './schema.js';
@@ -77,12 +77,12 @@ const POSTGRES_POOL_SIZE = 10;
  * pool's connections only (pg's global parsers are left alone).
  */
 const INT8_OID = 20;
-const postgresTypes = {
+const postgresTypesOf = (types: typeof pg.types) => ({
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID && format !== 'binary'
       ? (value: string) => Number(value)
-      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+      : types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+});
 
 /** A schema name safe to put in the connection's search_path. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -155,10 +155,13 @@ async function openPostgres(options: {
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
     throw new Error(`"${options.schema}" is not a schema name this site uses (a-z, 0-9, _)`);
   }
+  // Loaded only here: a site on SQLite never loads the PostgreSQL driver (a quicker start).
+  const { default: postgres } = await import('pg');
+  const postgresTypes = postgresTypesOf(postgres.types);
   const settings = [`-c statement_timeout=${POSTGRES_STATEMENT_TIMEOUT_MS}`];
   if (options.schema !== undefined) settings.push(`-c search_path=${options.schema}`);
   const openPool = (forRequests: boolean) => {
-    const pool = new pg.Pool({
+    const pool = new postgres.Pool({
       connectionString: options.postgresUrl,
       max: forRequests ? (options.poolSize ?? POSTGRES_POOL_SIZE) : 1,
       connectionTimeoutMillis: POSTGRES_CONNECT_TIMEOUT_MS,
