@@ -25,7 +25,6 @@ declare module 'autocannon' {
     /** Seconds. */
     duration?: number;
     amount?: number;
-    overallRate?: number;
     /** Seconds. */
     timeout?: number;
     requests?: RequestSpec[];

@@ -14,7 +14,6 @@ export interface BenchOptions {
   verifyAccounts: number;
   logins: number;
   pageRate: number;
-  pageConnections: number;
   check: boolean;
   redisUrl?: string;
 }
@@ -71,7 +70,6 @@ export function readOptions(argv: string[]): BenchOptions {
     verifyAccounts: Math.floor(number('verify-accounts', 100, 5)),
     logins: Math.floor(number('logins', 50, 10)),
     pageRate: number('page-rate', 200, 200),
-    pageConnections: 10,
     check: values.check,
     redisUrl: process.env.REDIS_URL || undefined,
   };

@@ -1,4 +1,4 @@
-import type { Measurement } from './load.js';
+import { PACED_MAX_CONNECTIONS, type Measurement } from './load.js';
 import { WRONG_CODES_PER_SESSION, type BenchOptions } from './options.js';
 import {
   describeMachine,
@@ -148,8 +148,9 @@ export function describeRun(results: Results, options: BenchOptions, pinningNote
       `a 5th would close the code, 10 pause the account), then the right code resets ` +
       `their counts before the next round. Every response counted is the site's "That code is not right" page; ` +
       `the baseline gets the same number of wrong codes.`,
-    `p99 during logins: GET /login at ${options.pageRate} req/s over ${options.pageConnections} connections (latencies corrected ` +
-      `for coordinated omission), alone and then while ${options.logins} connections each load /login and post the right ` +
+    `p99 during logins: GET /login at ${options.pageRate} req/s, evenly spaced and each timed from when it was due ` +
+      `(an open loop, up to ${PACED_MAX_CONNECTIONS} keep-alive connections), alone and then while ${options.logins} ` +
+      `connections each load /login and post the right ` +
       `password of one of ${options.logins} accounts, each from its own address. Login answers: ${describeStatuses(results.logins) || 'none'}.`,
   ];
   if (results.visits) {

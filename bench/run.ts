@@ -14,7 +14,7 @@ import {
   type CodeSession,
 } from './accounts.js';
 import { startFakeSignalWire, type FakeSignalWire } from './fake-signalwire.js';
-import { runLoad, startLoad, type LoadSpec } from './load.js';
+import { runLoad, runPaced, startLoad, type LoadSpec, type PacedSpec } from './load.js';
 import { WRONG_CODES_PER_SESSION, readOptions } from './options.js';
 import { detectPinning, type ServerProcess } from './processes.js';
 import { formatTable } from './report.js';
@@ -22,6 +22,7 @@ import { buildRows, describeRun, type Pair, type Results } from './results.js';
 import {
   LOGIN_FORM,
   LOGIN_STORM,
+  PROXY_HEADERS,
   WRONG_CODE,
   accountPage,
   anonymousPage,
@@ -179,12 +180,12 @@ async function main() {
       requests: wrongCodeRequests(sessions),
       expect: WRONG_CODE,
     });
-    const pagesAtRate = (target: ServerProcess): LoadSpec => ({
+    const pagesAtRate = (target: ServerProcess): PacedSpec => ({
       target,
-      connections: options.pageConnections,
+      rate: options.pageRate,
       duration,
-      overallRate: options.pageRate,
-      request: anonymousPage,
+      path: '/login',
+      headers: PROXY_HEADERS,
       expect: LOGIN_FORM,
     });
     const siteWrongCodeSessions = () =>
@@ -230,7 +231,8 @@ async function main() {
         await both((target) => wrongCodesOn(target, target === site ? siteSessions : baselineSessions)),
       );
 
-      results.quietPage.push(await measure(pagesAtRate(site)));
+      await site.settle(30_000);
+      results.quietPage.push(await runPaced(pagesAtRate(site)));
       await site.settle(30_000);
       const logins = startLoad({
         target: site,
@@ -240,7 +242,7 @@ async function main() {
       });
       // Long enough for every login connection to have its first password in the queue.
       await sleep(Math.min(1000, (duration * 1000) / 2));
-      results.pageDuringLogins.push(await runLoad(pagesAtRate(site)));
+      results.pageDuringLogins.push(await runPaced(pagesAtRate(site)));
       logins.stop();
       results.logins.push(await logins.result);
     }
