@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
+import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
+import { createTestClock, type TestClock } from './clock.js';
 import { TEST_DATABASE_URL } from './services.js';
 
 /** Whether this run found PostgreSQL (asked once, in test/helpers/services-setup.ts). */
@@ -125,4 +127,36 @@ export async function insertAlice(database: SqlDatabase): Promise<void> {
       created_at: 0,
     })
     .execute();
+}
+
+/**
+ * A SQL store as two instances see it: built on two connections to one fresh database, with a
+ * test clock, and a way to add accounts (the rows of most stores refer to one).
+ */
+export async function openSqlStorePair<T>(
+  backend: SqlBackend,
+  build: (database: SqlDatabase, clock: TestClock) => T,
+): Promise<{ store: T; peer: T; clock: TestClock; addAccount(): Promise<number>; close(): Promise<void> }> {
+  const clock = createTestClock();
+  const sql = await backend.open();
+  const peer = await sql.openPeer();
+  const users = createSqlUserStore(sql.database, clock);
+  let accounts = 0;
+  return {
+    store: build(sql.database, clock),
+    peer: build(peer, clock),
+    clock,
+    async addAccount() {
+      accounts += 1;
+      const user = await users.create({
+        username: `user${accounts}`,
+        passwordHash: 'not-a-real-hash',
+        phone: '+12025550142',
+        preferredChannel: 'sms',
+      });
+      if (!user) throw new Error('test account could not be created');
+      return user.id;
+    },
+    close: () => sql.close(),
+  };
 }

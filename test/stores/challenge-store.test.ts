@@ -1,37 +1,22 @@
 import { createRedisChallengeStore } from '../../src/stores/redis/challenge-store.js';
 import { createSqlChallengeStore } from '../../src/stores/sql/challenge-store.js';
-import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import { createTestClock } from '../helpers/clock.js';
 import { isRedisAvailable, openRedisPair } from '../helpers/redis.js';
-import { sqlBackends } from '../helpers/sql.js';
+import { openSqlStorePair, sqlBackends } from '../helpers/sql.js';
 import { describeChallengeStoreContract } from './contracts/challenge-store.js';
 
 for (const backend of sqlBackends()) {
   describeChallengeStoreContract(
     backend.name,
     async () => {
-      const clock = createTestClock();
       // Two connections to one database, as two processes or instances have.
-      const sql = await backend.open();
-      const peer = await sql.openPeer();
-      const users = createSqlUserStore(sql.database, clock);
-      let accounts = 0;
+      const sql = await openSqlStorePair(backend, createSqlChallengeStore);
       return {
-        store: createSqlChallengeStore(sql.database, clock),
-        peer: createSqlChallengeStore(peer, clock),
-        clock,
-        async createUserId() {
-          accounts += 1;
-          const user = await users.create({
-            username: `user${accounts}`,
-            passwordHash: 'not-a-real-hash',
-            phone: '+12025550142',
-            preferredChannel: 'sms',
-          });
-          if (!user) throw new Error('test user could not be created');
-          return user.id;
-        },
-        close: () => sql.close(),
+        store: sql.store,
+        peer: sql.peer,
+        clock: sql.clock,
+        createUserId: sql.addAccount,
+        close: sql.close,
       };
     },
     { skip: backend.skip },
