@@ -129,6 +129,9 @@ async function main() {
     log(`registering ${accounts.length} accounts (the site hashes each password)…`);
     await inBatches(accounts, SETUP_CONCURRENCY, (account) => register(site.origin, account));
     const signedIn = await enterRightCode(await logInToCodeStep(site.origin, signedInAccount, fake));
+    // As a browser does after the code: the first page of the new session also sets its CSRF
+    // cookie, which every later page then reuses.
+    await signedIn.get('/account');
     const siteAccountCookie = signedIn.cookieHeader();
     const logInAll = (list = verifyAccounts) =>
       inBatches(list, SETUP_CONCURRENCY, (account) => logInToCodeStep(site.origin, account, fake!));

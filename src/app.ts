@@ -96,6 +96,10 @@ export function createApp(deps: AppDeps): Express {
   app.set('view cache', config.isProduction);
   app.set('view options', { root: VIEWS_DIR });
   app.disable('x-powered-by');
+  // No ETag on pages: each carries its own CSRF token (and most are no-store), so a tag would never
+  // match, and hashing every page to make one cost CPU on each (issue 10). Files under /assets keep
+  // theirs (express.static makes its own).
+  app.set('etag', false);
   app.locals.siteName = SITE_NAME;
   app.locals.isProduction = config.isProduction;
   // views/partials/time.ejs: one formatter per shape, built once (src/http/time-format.ts).

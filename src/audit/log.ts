@@ -21,7 +21,6 @@ export const AUDIT_EVENT_TYPES = [
   'send_budget_spent',
   'code_entry_suspended',
   'code_entry_unlocked',
-  'code_entry_unlocked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -4,6 +4,9 @@ import { ForbiddenError } from '../errors.js';
 import { readSignedIn } from '../mfa/scopes.js';
 import type { User, UserStore } from '../users/store.js';
 
+/** How stale the recorded last activity of a session may get before a page records it again. */
+export const LAST_SEEN_GRANULARITY_MS = 60_000;
+
 /**
  * Admin rights are a flag on the account, set by the operator. Never derive them from the name:
  * registration is open, so a name anyone may register (in any case or width) is no credential.
@@ -30,7 +33,12 @@ export function createSignedInLoader(deps: { users: UserStore; clock: Clock }): 
       delete req.session.challengeId;
       return next();
     }
-    signedIn.lastSeenAt = now;
+    // Activity is recorded at most once a minute: a changed session is a database write, and a
+    // write on every page would cost more than the rest of the page (issue 10). The idle limit is
+    // thirty minutes, so it ends within a minute of when it would have. A time ahead of this
+    // clock (another instance's, running fast) is put right at once, or it would stretch the limit.
+    const sinceRecorded = now - signedIn.lastSeenAt;
+    if (sinceRecorded >= LAST_SEEN_GRANULARITY_MS || sinceRecorded < 0) signedIn.lastSeenAt = now;
     res.locals.currentUser = user;
     res.locals.isAdmin = isAdminUser(user);
     next();

@@ -1,7 +1,8 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { doubleCsrf } from 'csrf-csrf';
 import type { CookieOptions, Request, RequestHandler, Response } from 'express';
 import { readCookieValues } from './cookies.js';
+import { randomId } from './random-id.js';
 import { hasSession } from './session.js';
 
 export const CSRF_FIELD = '_csrf';
@@ -119,7 +120,7 @@ export function createCsrfProtection(options: {
     const caching = res.get('Cache-Control');
     if (!caching || !/\b(private|no-store)\b/.test(caching)) res.set('Cache-Control', 'private, no-cache');
     if (bindingOf(req) === undefined) {
-      const preSessionId = randomBytes(32).toString('base64url');
+      const preSessionId = randomId(32);
       newPreSessionIds.set(req, preSessionId);
       res.cookie(preSessionCookie, preSessionId, cookieOptions);
     }

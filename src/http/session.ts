@@ -47,10 +47,15 @@ export function createSessionMiddleware(options: {
     store: options.store,
     resave: false,
     saveUninitialized: false,
-    // Each response pushes the idle deadline on; the absolute limit is enforced in mfa/scopes.ts.
-    rolling: true,
+    // The cookie is sent again when the session changes, which a signed-in session does at least
+    // once a minute while in use (its last activity, src/auth/guards.ts); a Set-Cookie on every
+    // response would only re-sign the same id. The idle and absolute limits are enforced in
+    // mfa/scopes.ts.
+    rolling: false,
     unset: 'destroy',
     // express-session's own ids (24 random bytes), noting which requests it had to make one for.
+    // Straight from the CSPRNG, not from random-id.ts's pool: a pool holds the ids of the next
+    // sign-ins in memory before they are handed out.
     genid: (req) => {
       requestsGivenNewSessionId.add(req);
       return randomBytes(24).toString('base64url');

@@ -123,6 +123,7 @@ function createProxiedHttpsBrowser(app: Express): Browser {
   return {
     agent: request.agent(app),
     get,
+    cookie: (name) => (cookies.has(name) ? `${name}=${cookies.get(name)}` : undefined),
     async submit(pagePath, action, fields = {}) {
       const page = await get(pagePath);
       return remember(

@@ -142,7 +142,7 @@ describe.each(SESSION_BACKENDS)(TITLE, ({ open }) => {
     );
     const page = await browser.get('/account');
     expectPage(page, 200, new RegExp(username));
-    return { account, sid: sessionIdFrom(page) };
+    return { account, sid: browser.cookie('mfa.sid')!.slice('mfa.sid='.length) };
   }
 
   /**

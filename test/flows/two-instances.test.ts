@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SIGNALWIRE_VOICE_PATH } from '../../src/mfa/providers/signalwire-voice-route.js';
 import type { RedisClient } from '../../src/stores/redis/client.js';
-import { csrfTokenIn, type Browser } from '../helpers/agent.js';
+import { cookieInJar, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import {
   BANDWIDTH_TEST_ENV,
@@ -73,6 +73,7 @@ function createBalancedBrowser(instances: () => Instance[]) {
         return agent();
       },
       get: (path) => agent().get(path),
+      cookie: (name) => cookieInJar(agent(), name),
       async submit(pagePath, action, fields = {}) {
         const page = await agent().get(pagePath);
         return agent()

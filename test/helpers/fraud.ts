@@ -63,6 +63,7 @@ export function createBrowserAt(app: Express, address: string): Browser {
   const { agent } = browser;
   return {
     agent,
+    cookie: browser.cookie,
     get: (path) => agent.get(path).set('X-Forwarded-For', address),
     async submit(pagePath, action, fields = {}) {
       const page = await agent.get(pagePath).set('X-Forwarded-For', address);

@@ -183,7 +183,7 @@ describe('CSRF tokens before the session starts', () => {
     const account = await register(victim);
     await submitPassword(victim, account);
     await submitCode(victim, lastConsoleCode(site.printed));
-    const sessionCookie = cookieNamed(await victim.get('/account'), 'mfa.sid')!.split(';')[0]!;
+    const sessionCookie = victim.cookie('mfa.sid')!;
     const attacker = await visitorOnLoginPage();
 
     const forged = await postLogin([sessionCookie, ...attacker.cookies], attacker.token, '/logout');

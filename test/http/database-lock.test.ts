@@ -135,9 +135,7 @@ describe('while another process holds the database’s write lock', () => {
     // Threat: on a shared computer, "Log out" answered with an error page leaves the next person
     // signed in as the one who left.
     const token = csrfTokenIn((await signedIn.get('/account')).text);
-    const sessionCookie = setCookieHeaders(await signedIn.get('/account'))
-      .find((cookie) => cookie.startsWith('mfa.sid='))!
-      .split(';')[0]!;
+    const sessionCookie = signedIn.cookie('mfa.sid')!;
 
     const logout = await signedIn.agent.post('/logout').type('form').send({ _csrf: token });
     expectRedirect(logout, '/login?signedOut');

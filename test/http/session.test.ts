@@ -116,6 +116,42 @@ describe('sessions', () => {
     expectRedirect(await browser.get('/account'), '/login?next=%2Faccount');
   });
 
+  it('writes nothing for a signed-in page that changes nothing, and records activity once a minute', async () => {
+    await signIn();
+    const stored = async () =>
+      site.database.db.selectFrom('sessions').select(['data', 'expires_at']).executeTakeFirstOrThrow();
+    const lastSeenAt = (row: { data: string }) =>
+      (JSON.parse(row.data) as { signedIn: { lastSeenAt: number } }).signedIn.lastSeenAt;
+    const atSignIn = await stored();
+
+    // Within a minute: neither a session write nor a new cookie, however many pages.
+    // Pages at 1 s, 20 s and 59 s after the code.
+    for (const step of [1000, 19_000, 39_000]) {
+      site.clock.advance(step);
+      const page = await browser.get('/account');
+      expectPage(page, 200);
+      expect(sessionIdFrom(page)).toBeUndefined();
+      expect(await stored()).toEqual(atSignIn);
+    }
+
+    // A minute on: the activity is recorded (the session saved, so its deadline moves) and the
+    // cookie is sent again.
+    site.clock.advance(2000);
+    const refreshed = await browser.get('/account');
+    expect(sessionIdFrom(refreshed)).toBeDefined();
+    const after = await stored();
+    expect(lastSeenAt(after)).toBe(site.clock.now().getTime());
+    expect(after.expires_at).toBeGreaterThanOrEqual(atSignIn.expires_at);
+  });
+
+  it('keeps a session that is used every 50 seconds signed in for hours', async () => {
+    await signIn();
+    for (let seconds = 0; seconds < 2 * 60 * 60; seconds += 50) {
+      site.clock.advance(50_000);
+      expectPage(await browser.get('/account'), 200);
+    }
+  });
+
   it('ends a session after 12 hours however active it is', async () => {
     await signIn();
     for (let minutes = 0; minutes < 12 * 60; minutes += 20) {
@@ -134,8 +170,9 @@ describe('sessions', () => {
   });
 
   it('destroys the session on logout: the old cookie no longer works', async () => {
-    await signIn();
-    const sessionCookie = sessionIdFrom(await browser.get('/account'));
+    await submitPassword(browser, account);
+    const codeStep = await submitCode(browser, lastConsoleCode(site.printed));
+    const sessionCookie = sessionIdFrom(codeStep);
     expect(sessionCookie).toBeDefined();
     const res = await browser.submit('/account', '/logout');
     expectRedirect(res, '/login?signedOut');

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { VIEWS_DIR } from '../../src/paths.js';
 import { PRODUCTION_ENV, createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { createBrowser } from '../helpers/agent.js';
 import { expectPage } from '../helpers/expectations.js';
 
 describe('views in production', () => {
@@ -32,5 +33,22 @@ describe('views in production', () => {
     expectPage(await request(site.app).get('/register'), 200, /Create an account/);
     expectPage(await request(site.app).get('/no-such-page'), 404);
     expect(touched).toEqual([]);
+  });
+});
+
+describe('entity tags', () => {
+  // Each page carries its own CSRF token, so a tag would never match; hashing every page to make
+  // one only cost CPU (issue 10). Files keep theirs, so browsers revalidate them cheaply.
+  it('are not made for pages, and are kept for files under /assets', async () => {
+    const site = await createTestApp();
+    try {
+      const browser = createBrowser(site.app);
+      for (const path of ['/login', '/register', '/']) {
+        expect((await browser.get(path)).headers.etag).toBeUndefined();
+      }
+      expect((await browser.get('/assets/css/site.css')).headers.etag).toMatch(/^W\/"/);
+    } finally {
+      await site.close();
+    }
   });
 });

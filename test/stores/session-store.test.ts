@@ -66,6 +66,27 @@ for (const backend of sqlBackends()) {
       expect(await tombstones(sql.database)).toEqual([{ sid: 'gone', expiresAt: expect.any(Number) }]);
     });
 
+    it('writes a touch only when it moves the deadline on by more than a minute, never back', async () => {
+      const expiryOf = async (sid: string) =>
+        (
+          await sql.database.db
+            .selectFrom('sessions')
+            .select('expires_at')
+            .where('sid', '=', sid)
+            .executeTakeFirstOrThrow()
+        ).expires_at;
+      await store.set('busy', data({ step: 1 }, 30));
+      const saved = await expiryOf('busy');
+      clock.advance(59_000);
+      await peer.touch('busy', data({ step: 1 }, 30));
+      expect(await expiryOf('busy')).toBe(saved);
+      clock.advance(2000);
+      await peer.touch('busy', data({ step: 1 }, 30));
+      expect(await expiryOf('busy')).toBe(saved + 61_000);
+      await peer.touch('busy', data({ step: 1 }, 10));
+      expect(await expiryOf('busy')).toBe(saved + 61_000);
+    });
+
     it('keeps a tombstone until the session’s own expiry, then sweeps it', async () => {
       await store.set('long', data({}, 120));
       await store.destroy('long');

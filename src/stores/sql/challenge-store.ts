@@ -2,6 +2,7 @@ import { sql, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Challenge, ChallengeStore } from '../../mfa/challenge-store.js';
 import type { SqlDatabase } from './database.js';
+import { prepareQuery } from './prepared-query.js';
 import type { ChallengesTable } from './schema.js';
 
 function toChallenge(row: Selectable<ChallengesTable>): Challenge {
@@ -29,6 +30,19 @@ function toChallenge(row: Selectable<ChallengesTable>): Challenge {
  * of two racing closes changes the row, and attempts never pass the cap.
  */
 export function createSqlChallengeStore({ db }: SqlDatabase, clock: Clock): ChallengeStore {
+  // The code page and each code entered read and count on a challenge: built once (prepared-query.ts).
+  const selectById = prepareQuery(db, ({ id }: { id: string }) =>
+    db.selectFrom('challenges').selectAll().where('id', '=', id),
+  );
+  const takeAttempt = prepareQuery(db, ({ id, max }: { id: string; max: number }) =>
+    db
+      .updateTable('challenges')
+      .set((eb) => ({ wrong_attempts: eb('wrong_attempts', '+', 1) }))
+      .where('id', '=', id)
+      .where('closed_at', 'is', null)
+      .where('wrong_attempts', '<', max)
+      .returning('wrong_attempts'),
+  );
   return {
     async create(challenge) {
       await db
@@ -51,7 +65,7 @@ export function createSqlChallengeStore({ db }: SqlDatabase, clock: Clock): Chal
       return { ...challenge, wrongAttempts: 0, closedAt: null, closeReason: null };
     },
     async findById(id) {
-      const row = await db.selectFrom('challenges').selectAll().where('id', '=', id).executeTakeFirst();
+      const row = await selectById.first({ id });
       return row ? toChallenge(row) : null;
     },
     async findOpen(userId, scope) {
@@ -80,14 +94,7 @@ export function createSqlChallengeStore({ db }: SqlDatabase, clock: Clock): Chal
       return rows.map(toChallenge);
     },
     async reserveAttempt(id, max) {
-      const row = await db
-        .updateTable('challenges')
-        .set((eb) => ({ wrong_attempts: eb('wrong_attempts', '+', 1) }))
-        .where('id', '=', id)
-        .where('closed_at', 'is', null)
-        .where('wrong_attempts', '<', max)
-        .returning('wrong_attempts')
-        .executeTakeFirst();
+      const row = await takeAttempt.first({ id, max });
       return row ? row.wrong_attempts : null;
     },
     async releaseAttempt(id) {

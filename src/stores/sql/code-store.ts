@@ -7,10 +7,15 @@ import {
   type CodeStore,
 } from '../../mfa/code-store.js';
 import type { SqlDatabase } from './database.js';
+import { prepareQuery } from './prepared-query.js';
 
 const EXPIRED_ROWS_KEPT_MS = 24 * 60 * 60 * 1000;
 
 export function createSqlCodeStore({ db }: SqlDatabase, clock: Clock, hashKey: string): CodeStore {
+  // Read for every code entered: built once (prepared-query.ts).
+  const selectById = prepareQuery(db, ({ id }: { id: string }) =>
+    db.selectFrom('issued_codes').selectAll().where('id', '=', id),
+  );
   return {
     async issue({ to, scope, digits, ttlMs }) {
       const now = clock.now().getTime();
@@ -34,7 +39,7 @@ export function createSqlCodeStore({ db }: SqlDatabase, clock: Clock, hashKey: s
       return { id, code, expiresAt: new Date(now + ttlMs) };
     },
     async check({ id, to, scope, code }) {
-      const row = await db.selectFrom('issued_codes').selectAll().where('id', '=', id).executeTakeFirst();
+      const row = await selectById.first({ id });
       if (!row || row.voided_at !== null || row.used_at !== null) return 'invalid';
       if (row.phone_e164 !== to || row.scope !== scope) return 'invalid';
       if (row.expires_at <= clock.now().getTime()) return 'expired';

@@ -1,11 +1,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
+import {
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type SqliteDatabase,
+  type SqliteStatement,
+} from 'kysely';
 import type pg from 'pg';
 import { withUnavailableErrors } from './errors.js';
 import { applyMigrations } from './migrate.js';
-import type { Schema } from './schema.js';
+import { RELAXED_DURABILITY_TABLES, type Schema } from './schema.js';
 
 export type SqlDialect = 'sqlite' | 'postgres';
 
@@ -15,6 +22,12 @@ export interface SqlDatabase {
   dialect: SqlDialect;
   /** True while the database answers a trivial query (for /healthz); never throws. */
   isHealthy(): Promise<boolean>;
+  /**
+   * Runs `work` with every write waiting for the disk, those to RELAXED_DURABILITY_TABLES too: for
+   * the rare writes there that must survive a power cut (a suspension, an ended session). Writes
+   * of other requests that run meanwhile wait for the disk as well, which is only slower.
+   */
+  durably<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -90,21 +103,56 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Distinct SQL texts kept compiled; the site has a few dozen, so this bound is only a backstop. */
 const SQLITE_STATEMENT_CACHE_SIZE = 500;
 
+/** The table a statement Kysely wrote changes, or none for a read or anything else. */
+const WRITTEN_TABLE = /^(?:insert into|update|delete from) "(\w+)"/;
+
 /**
- * Kysely's SQLite driver calls prepare() for every query, and better-sqlite3 compiles the SQL
- * each time: a profile of the account page put that at 4 % of its CPU. The same few dozen SQL
- * texts come back on every request, so each compiled statement is kept by its text and run again.
- * Safe to share: Kysely runs one statement at a time on this connection, better-sqlite3 resets a
- * statement after each run (a failed one too), and SQLite recompiles one whose schema changed.
+ * What the SQLite connection runs, shaped for Kysely's driver:
+ *
+ * - Kysely's SQLite driver calls prepare() for every query, and better-sqlite3 compiles the SQL
+ *   each time: a profile of the account page put that at 4 % of its CPU. The same few dozen SQL
+ *   texts come back on every request, so each compiled statement is kept by its text and run
+ *   again. Safe to share: Kysely runs one statement at a time on this connection, better-sqlite3
+ *   resets a statement after each run (a failed one too), and SQLite recompiles one whose schema
+ *   changed.
+ * - The connection commits with synchronous=FULL (each commit on the disk before anyone is told it
+ *   worked). A write on its own (not in a transaction) to one of RELAXED_DURABILITY_TABLES runs
+ *   with synchronous=NORMAL instead: a wrong code made three such writes, and waiting for the disk
+ *   three times cost more than everything else the request did (issue 10). The next FULL commit
+ *   or checkpoint puts those writes on the disk too. Not while `mustWaitForDisk()` says so
+ *   (SqlDatabase.durably).
  */
-function withStatementCache(sqlite: Database.Database): SqliteDatabase {
-  const statements = new Map<string, Database.Statement>();
+function sqliteStatements(sqlite: Database.Database, mustWaitForDisk: () => boolean): SqliteDatabase {
+  const statements = new Map<string, SqliteStatement>();
+  const relaxed = sqlite.prepare('PRAGMA synchronous = NORMAL');
+  const full = sqlite.prepare('PRAGMA synchronous = FULL');
+  const relaxedCommit = <T>(write: () => T): T => {
+    if (sqlite.inTransaction || mustWaitForDisk()) return write();
+    relaxed.run();
+    try {
+      return write();
+    } finally {
+      full.run();
+    }
+  };
+  // A write with RETURNING is a "reader" to better-sqlite3 and runs by all(), so both are wrapped.
+  const withRelaxedCommit = (statement: Database.Statement): SqliteStatement => ({
+    reader: statement.reader,
+    all: (parameters) => relaxedCommit(() => statement.all(parameters)),
+    run: (parameters) => relaxedCommit(() => statement.run(parameters)),
+    iterate: (parameters) => relaxedCommit(() => statement.all(parameters))[Symbol.iterator](),
+  });
   return {
     close: () => sqlite.close(),
     prepare(text) {
       let statement = statements.get(text);
       if (!statement) {
-        statement = sqlite.prepare(text);
+        const prepared = sqlite.prepare(text);
+        const table = WRITTEN_TABLE.exec(text)?.[1];
+        statement =
+          table !== undefined && RELAXED_DURABILITY_TABLES.has(table as keyof Schema)
+            ? withRelaxedCommit(prepared)
+            : prepared;
         if (statements.size >= SQLITE_STATEMENT_CACHE_SIZE) statements.clear();
         statements.set(text, statement);
       }
@@ -125,15 +173,24 @@ async function openSqlite(options: { sqlitePath: string; busyTimeoutMs?: number 
   // WAL lets readers (the admin page, /healthz) run while a write is in progress.
   sqlite.pragma('journal_mode = WAL');
   // FULL: every commit is on the disk before the person is told it worked ("nothing a person saved
-  // is ever lost", even on a power cut). NORMAL would save about 1.5 ms of blocked event loop per
-  // write, at the price of losing the last commits on a power cut or OS crash; the cheaper fix is
-  // fewer writes (no session write on a page view that changes nothing), not weaker ones.
+  // is ever lost", even on a power cut). Short-lived counters are the one exception (see
+  // sqliteStatements and RELAXED_DURABILITY_TABLES).
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
+  let durableWork = 0;
   const db = new Kysely<Schema>({
-    dialect: withUnavailableErrors(new SqliteDialect({ database: withStatementCache(sqlite) })),
+    dialect: withUnavailableErrors(
+      new SqliteDialect({ database: sqliteStatements(sqlite, () => durableWork > 0) }),
+    ),
   });
-  const database = describe(db, 'sqlite');
+  const database = describe(db, 'sqlite', undefined, async (work) => {
+    durableWork += 1;
+    try {
+      return await work();
+    } finally {
+      durableWork -= 1;
+    }
+  });
   try {
     await applyMigrations(db, 'sqlite');
   } catch (error) {
@@ -257,11 +314,14 @@ function describe(
   db: Kysely<Schema>,
   dialect: SqlDialect,
   destroy: () => Promise<void> = () => db.destroy(),
+  // PostgreSQL commits every write durably (synchronous_commit is left on).
+  durably: SqlDatabase['durably'] = (work) => work(),
 ): SqlDatabase {
   let closed: Promise<void> | undefined;
   return {
     db,
     dialect,
+    durably,
     async isHealthy() {
       try {
         await sql`SELECT 1`.execute(db);

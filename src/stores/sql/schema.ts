@@ -8,6 +8,26 @@ import type { Channel, Scope } from '../../mfa/provider.js';
  * of milliseconds since the epoch (a `bigint` column; pg's int8 answers are parsed back into
  * numbers in database.ts). Flags are 0/1 integers, as SQLite has no boolean.
  */
+/**
+ * Tables of short-lived counters and records whose one-statement writes SQLite commits without
+ * waiting for the disk (synchronous=NORMAL; database.ts). A process crash loses none of them; a
+ * power cut or OS crash may roll back their last moments, as it would a Redis that keeps nothing
+ * on disk: a few attempts or sends uncounted, a session to log in to again, audit lines of the
+ * last second. Every other table (accounts, ended sessions, admin grants) waits for the disk on
+ * every commit, and so does every transaction, whatever it writes. A new table is durable unless
+ * it is added here.
+ */
+export const RELAXED_DURABILITY_TABLES: ReadonlySet<keyof Schema> = new Set<keyof Schema>([
+  'sessions',
+  'challenges',
+  'issued_codes',
+  'code_entry_failures',
+  'sending_hourly',
+  'verified_numbers',
+  'verified_number_accounts',
+  'audit_events',
+]);
+
 export interface Schema {
   schema_migrations: SchemaMigrationsTable;
   users: UsersTable;

@@ -1,8 +1,11 @@
 import session from 'express-session';
+import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { RetiringSessionStore } from '../../http/session-store.js';
 import type { SqlDatabase } from './database.js';
 import { isSqliteBusy } from './errors.js';
+import { prepareQuery } from './prepared-query.js';
+import type { Schema } from './schema.js';
 
 const FALLBACK_TTL_MS = 30 * 60_000;
 /**
@@ -11,6 +14,8 @@ const FALLBACK_TTL_MS = 30 * 60_000;
  * outlives it.
  */
 const TOMBSTONE_MIN_LIFETIME_MS = 30 * 60_000;
+/** A touch that would move a deadline by less than this writes nothing (see touch). */
+const TOUCH_GRANULARITY_MS = 60_000;
 /**
  * When another process holds SQLite's write lock, wait this long (in turn) and try again before
  * failing. The waits are timers, so other requests go on meanwhile; with no busy_timeout
@@ -38,7 +43,11 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
     private readonly options: { busyRetryDelaysMs?: readonly number[] } = {},
   ) {
     super();
+    this.queries = preparedSessionQueries(database.db);
   }
+
+  /** The queries of every request with a session, built once (prepared-query.ts). */
+  private readonly queries: ReturnType<typeof preparedSessionQueries>;
 
   private get db() {
     return this.database.db;
@@ -71,19 +80,23 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
    */
   private async endSession(sid: string): Promise<boolean> {
     const now = this.clock.now().getTime();
-    const row = await this.db
-      .selectFrom('sessions')
-      .select('expires_at')
-      .where('sid', '=', sid)
-      .executeTakeFirst();
-    const buryUntil = Math.max(row?.expires_at ?? 0, now + TOMBSTONE_MIN_LIFETIME_MS);
-    const buried = await this.db
-      .insertInto('session_tombstones')
-      .values({ sid, expires_at: buryUntil })
-      .onConflict((conflict) => conflict.column('sid').doNothing())
-      .executeTakeFirst();
-    await this.db.deleteFrom('sessions').where('sid', '=', sid).execute();
-    return buried.numInsertedOrUpdatedRows === 1n;
+    // It all waits for the disk: the row's delete must not be a relaxed write a power cut can roll
+    // back (RELAXED_DURABILITY_TABLES) after its tombstone has been swept.
+    return this.database.durably(async () => {
+      const row = await this.db
+        .selectFrom('sessions')
+        .select('expires_at')
+        .where('sid', '=', sid)
+        .executeTakeFirst();
+      const buryUntil = Math.max(row?.expires_at ?? 0, now + TOMBSTONE_MIN_LIFETIME_MS);
+      const buried = await this.db
+        .insertInto('session_tombstones')
+        .values({ sid, expires_at: buryUntil })
+        .onConflict((conflict) => conflict.column('sid').doNothing())
+        .executeTakeFirst();
+      await this.db.deleteFrom('sessions').where('sid', '=', sid).execute();
+      return buried.numInsertedOrUpdatedRows === 1n;
+    });
   }
 
   /**
@@ -125,20 +138,7 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
     this.runRetryingWhileBusy(async () => {
       const now = this.clock.now().getTime();
-      const row = await this.db
-        .selectFrom('sessions')
-        .select(['data', 'expires_at'])
-        .where('sid', '=', sid)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('session_tombstones')
-                .select('session_tombstones.sid')
-                .whereRef('session_tombstones.sid', '=', 'sessions.sid'),
-            ),
-          ),
-        )
-        .executeTakeFirst();
+      const row = await this.queries.live.first({ sid });
       if (!row || row.expires_at <= now) return null;
       return JSON.parse(row.data) as session.SessionData;
     }, callback);
@@ -149,54 +149,24 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
     const expiresAt = this.expiryOf(data);
     this.runRetryingWhileBusy(
       async () => {
-        // INSERT ... SELECT ... WHERE NOT EXISTS: the tombstone check and the write are one statement.
-        // The casts tell PostgreSQL the parameters' types (a bare SELECT $1 would be text).
-        await this.db
-          .insertInto('sessions')
-          .columns(['sid', 'data', 'expires_at'])
-          .expression(
-            this.db
-              .selectNoFrom((eb) => [
-                eb.cast<string>(eb.val(sid), 'text').as('sid'),
-                eb.cast<string>(eb.val(json), 'text').as('data'),
-                eb.cast<number>(eb.val(expiresAt), 'bigint').as('expires_at'),
-              ])
-              .where(({ not, exists, selectFrom }) =>
-                not(
-                  exists(
-                    selectFrom('session_tombstones')
-                      .select('session_tombstones.sid')
-                      .where('session_tombstones.sid', '=', sid),
-                  ),
-                ),
-              ),
-          )
-          .onConflict((conflict) =>
-            conflict.column('sid').doUpdateSet((eb) => ({
-              data: eb.ref('excluded.data'),
-              expires_at: eb.ref('excluded.expires_at'),
-            })),
-          )
-          .execute();
+        await this.queries.save.run({ sid, data: json, expiresAt });
       },
       (error) => callback?.(error ?? undefined),
     );
   }
 
   /**
-   * Pushes the idle deadline on (rolling sessions), once. It is a refresh the page does not need:
-   * when SQLite is locked it is skipped, and the next request refreshes it.
+   * Pushes the idle deadline on, once, and only when it would move by more than a minute: a write
+   * on every page would cost more than the page (an UPDATE that matches no row writes nothing). It
+   * is a refresh the page does not need: when SQLite is locked it is skipped, and a later request
+   * refreshes it.
    */
   override touch(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
-    this.db
-      .updateTable('sessions')
-      .set({ expires_at: this.expiryOf(data) })
-      .where('sid', '=', sid)
-      .execute()
-      .then(
-        () => callback?.(),
-        (error: unknown) => callback?.(isSqliteBusy(error) ? undefined : error),
-      );
+    const expiresAt = this.expiryOf(data);
+    this.queries.touch.run({ sid, expiresAt, movedBefore: expiresAt - TOUCH_GRANULARITY_MS }).then(
+      () => callback?.(),
+      (error: unknown) => callback?.(isSqliteBusy(error) ? undefined : error),
+    );
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
@@ -209,4 +179,68 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
   retireSession(sid: string, callback: (err: unknown, wasLive?: boolean) => void): void {
     this.runRetryingWhileBusy(() => this.endSession(sid), callback);
   }
+}
+
+function preparedSessionQueries(db: Kysely<Schema>) {
+  return {
+    /** A session's row, unless its id has ended (a tombstone). */
+    live: prepareQuery(db, ({ sid }: { sid: string }) =>
+      db
+        .selectFrom('sessions')
+        .select(['data', 'expires_at'])
+        .where('sid', '=', sid)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('session_tombstones')
+                .select('session_tombstones.sid')
+                .whereRef('session_tombstones.sid', '=', 'sessions.sid'),
+            ),
+          ),
+        ),
+    ),
+    /**
+     * Writes a session unless its id has ended: INSERT ... SELECT ... WHERE NOT EXISTS, so the
+     * tombstone check and the write are one statement. The casts tell PostgreSQL the parameters'
+     * types (a bare SELECT $1 would be text).
+     */
+    save: prepareQuery(db, ({ sid, data, expiresAt }: { sid: string; data: string; expiresAt: number }) =>
+      db
+        .insertInto('sessions')
+        .columns(['sid', 'data', 'expires_at'])
+        .expression(
+          db
+            .selectNoFrom((eb) => [
+              eb.cast<string>(eb.val(sid), 'text').as('sid'),
+              eb.cast<string>(eb.val(data), 'text').as('data'),
+              eb.cast<number>(eb.val(expiresAt), 'bigint').as('expires_at'),
+            ])
+            .where(({ not, exists, selectFrom }) =>
+              not(
+                exists(
+                  selectFrom('session_tombstones')
+                    .select('session_tombstones.sid')
+                    .where('session_tombstones.sid', '=', sid),
+                ),
+              ),
+            ),
+        )
+        .onConflict((conflict) =>
+          conflict.column('sid').doUpdateSet((eb) => ({
+            data: eb.ref('excluded.data'),
+            expires_at: eb.ref('excluded.expires_at'),
+          })),
+        ),
+    ),
+    /** Moves the deadline on, only when it moves by more than TOUCH_GRANULARITY_MS. */
+    touch: prepareQuery(
+      db,
+      ({ sid, expiresAt, movedBefore }: { sid: string; expiresAt: number; movedBefore: number }) =>
+        db
+          .updateTable('sessions')
+          .set({ expires_at: expiresAt })
+          .where('sid', '=', sid)
+          .where('expires_at', '<', movedBefore),
+    ),
+  };
 }

@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { User, UserStore } from '../../users/store.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
+import { prepareQuery } from './prepared-query.js';
 import type { UsersTable } from './schema.js';
 
 const LIST_LIMIT = 500;
@@ -21,8 +22,12 @@ function toUser(row: Selectable<UsersTable>): User {
 }
 
 export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore {
+  // Every signed-in page reads its account: built once (prepared-query.ts).
+  const selectById = prepareQuery(db, ({ id }: { id: number }) =>
+    db.selectFrom('users').selectAll().where('id', '=', id),
+  );
   const findById = async (id: number) => {
-    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await selectById.first({ id });
     return row ? toUser(row) : null;
   };
 
