@@ -44,8 +44,13 @@ function expectRedirect(step: string, page: { status: number; location: string |
   }
 }
 
-export async function register(origin: string, account: BenchAccount): Promise<void> {
+/**
+ * Registers through the form and proves the number with the sign-up code read from the fake, as
+ * a person would. Callers run at most one registration per phone number at a time (see inBatches).
+ */
+export async function register(origin: string, account: BenchAccount, fake: FakeSignalWire): Promise<void> {
   const visitor = createVisitor(origin, account.address);
+  fake.forget(account.phone);
   const page = await visitor.submit('/register', '/register', {
     username: account.username,
     password: account.password,
@@ -53,7 +58,11 @@ export async function register(origin: string, account: BenchAccount): Promise<v
     country: 'US',
     channel: 'sms',
   });
-  expectRedirect(`registering ${account.username}`, page, '/login');
+  expectRedirect(`registering ${account.username}`, page, '/verify');
+  const code = fake.lastCodeFor(account.phone);
+  if (code === undefined) throw new Error(`registering ${account.username}: no sign-up code was sent`);
+  const proven = await visitor.submit('/verify', '/verify', { code });
+  expectRedirect(`proving ${account.username}'s number`, proven, '/account');
 }
 
 /**

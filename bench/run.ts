@@ -127,7 +127,7 @@ async function main() {
     const verifyAccounts = accounts.slice(1, 1 + options.verifyAccounts);
     const loginAccounts = accounts.slice(1 + options.verifyAccounts);
     log(`registering ${accounts.length} accounts (the site hashes each password)…`);
-    await inBatches(accounts, SETUP_CONCURRENCY, (account) => register(site.origin, account));
+    await inBatches(accounts, SETUP_CONCURRENCY, (account) => register(site.origin, account, fake!));
     const signedIn = await enterRightCode(await logInToCodeStep(site.origin, signedInAccount, fake));
     // As a browser does after the code: the first page of the new session also sets its CSRF
     // cookie, which every later page then reuses.

@@ -69,7 +69,7 @@ async function walk(browser: Browser, device: Device, colorScheme: 'light' | 'da
 
     await page.goto('/register');
     await shoot(page, 'register');
-    await register(page, ada);
+    await register(page, ada, outbox);
     // As the operator's `npm run admin -- grant ada` does.
     await running.site.grantAdmin('ada');
     clock.advance(45_000);

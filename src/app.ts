@@ -21,6 +21,7 @@ import { createSecurityHeaders } from './http/security-headers.js';
 import { createSessionMiddleware } from './http/session.js';
 import { formatTime } from './http/time-format.js';
 import type { Logger } from './logger.js';
+import { createEnrolment } from './auth/enrolment.js';
 import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import { createSignalWireVoiceRouter } from './mfa/providers/signalwire-voice-route.js';
@@ -195,6 +196,7 @@ export function createApp(deps: AppDeps): Express {
     isProduction: config.isProduction,
   });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
+  const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
 
   app.use(
     createAuthRouter({
@@ -209,10 +211,13 @@ export function createApp(deps: AppDeps): Express {
       isProduction: config.isProduction,
       logger,
       channelCookie,
+      enrolment,
     }),
   );
   app.use(
     createMfaRouter({
+      enrolment,
+      registrations: fraud.registrations,
       users: stores.users,
       mfa,
       delivery,

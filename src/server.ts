@@ -11,6 +11,7 @@ import { startHousekeeping } from './housekeeping.js';
 import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
 import { createTerminalLogger } from './logger.js';
 import { createExpiredChallengesTask } from './mfa/challenge-store.js';
+import { createUnprovenAccountsTask } from './auth/enrolment.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createStores } from './stores/index.js';
 import {
@@ -103,6 +104,7 @@ async function main() {
     tasks: [
       createAuditRetentionTask({ audit, clock, retentionDays: config.auditRetentionDays }),
       createExpiredChallengesTask({ challenges, clock }),
+      createUnprovenAccountsTask({ users, clock }),
       // Expired sessions and tombstones, then SQLite's WAL checkpoint (src/stores/sql/housekeeping.ts).
       ...stores.housekeeping,
     ],

@@ -1,5 +1,8 @@
 export const AUDIT_EVENT_TYPES = [
   'account_created',
+  // Sign-up proves the number (issue 11): a code to it entered, or the number corrected first.
+  'phone_proven',
+  'phone_corrected_at_signup',
   'login_password_failed',
   'login_throttled',
   'code_sent',

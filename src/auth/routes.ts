@@ -10,10 +10,12 @@ import type { Logger } from '../logger.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
-import type { Channel } from '../mfa/provider.js';
+import { ProviderError, type Channel } from '../mfa/provider.js';
+import { providerErrorToAppError } from '../http/error-pages.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
-import type { UserStore } from '../users/store.js';
+import type { User, UserStore } from '../users/store.js';
+import { needsEnrolment, type Enrolment } from './enrolment.js';
 import { currentUserOf } from './guards.js';
 import type { KnownDevices } from './known-device.js';
 import type { LoginAttempt, LoginThrottle } from './login-throttle.js';
@@ -37,6 +39,8 @@ export interface AuthRouterDeps {
   logger: Logger;
   /** The channel cookie remembers this browser's last channel, to pre-select it on the login form. */
   channelCookie: { name: string; secure: boolean };
+  /** A new account's proof of its number (src/auth/enrolment.ts). */
+  enrolment: Enrolment;
 }
 
 const INVALID_CREDENTIALS = 'Invalid username or password.';
@@ -159,22 +163,43 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       ]);
     }
     await audit.record({ type: 'account_created', userId: user.id, username: user.username, ip: req.ip });
-    res.redirect(303, `/login?registered=${encodeURIComponent(user.username)}`);
+    // Straight on to the code that proves the number: no second typing of the password.
+    await continueToEnrolment(req, res, user, form.data.channel);
   });
+
+  /**
+   * For an account that has not proven its number: a new session waiting for its `enrol` code,
+   * and the code sent. The code page says what went wrong if none could be sent.
+   */
+  async function continueToEnrolment(req: Request, res: Response, user: User, channel: Channel) {
+    await deps.enrolment.begin(req, user);
+    req.session.channel = channel;
+    // Stored before the code goes out, as the password step does (see POST /login).
+    await saveSession(req);
+    endPreSession(res, deps.isProduction);
+    try {
+      const sent = await deps.enrolment.sendCode(req, user, channel);
+      if (!sent.ok) req.session.flash = { kind: 'error', message: sent.message };
+    } catch (error) {
+      if (!(error instanceof ProviderError)) throw error;
+      // The account exists now: its code page, where "Send code" tries again, says what happened,
+      // rather than an error page that leaves the person wondering whether they signed up.
+      deps.logger.warn({ err: error }, 'the sign-up code could not be sent');
+      req.session.flash = { kind: 'error', message: providerErrorToAppError(error).safeMessage };
+    }
+    res.redirect(303, '/verify');
+  }
 
   router.get('/login', (req, res) => {
     if (currentUserOf(res)) return res.redirect(303, toSafeReturnPath(req.query.next));
-    const registered =
-      typeof req.query.registered === 'string' ? req.query.registered.slice(0, 32) : undefined;
-    const notice = registered
-      ? 'Your account is ready. Log in to receive your first code.'
-      : req.query.signedOut !== undefined
+    const notice =
+      req.query.signedOut !== undefined
         ? 'You have logged out.'
         : req.query.sessionEnded !== undefined
           ? 'Your session ended in another tab or window. Please log in again.'
           : undefined;
     const next = typeof req.query.next === 'string' ? toSafeReturnPath(req.query.next, '') : '';
-    renderLogin(req, res, 200, { username: registered ?? '', next }, [], notice);
+    renderLogin(req, res, 200, { username: '', next }, [], notice);
   });
 
   router.post('/login', async (req, res) => {
@@ -219,6 +244,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
     await throttle.releaseAttempt(attempt);
+
+    // An account that never proved its number cannot log in: its password leads to that code.
+    if (needsEnrolment(user)) {
+      return continueToEnrolment(req, res, user, channel ?? user.preferredChannel);
+    }
 
     // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');

@@ -14,6 +14,28 @@ const field = (name: string) =>
 
 const channelField = z.enum(CHANNELS, { error: 'Choose text message or voice call.' });
 
+/** A phone number and, for one written without +, its country: registration and its correction. */
+const phoneFields = {
+  phone: field('phone number')
+    .transform((value) => value.trim())
+    .pipe(
+      z
+        .string()
+        .min(1, { error: 'Enter your phone number.' })
+        .max(32, { error: 'Enter a phone number of at most 32 characters.' })
+        .regex(/^[+\d\s().-]+$/, { error: 'Enter a phone number using digits, spaces and an optional +.' }),
+    ),
+  country: z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z
+      .string({ error: 'Choose a country from the list.' })
+      .trim()
+      .toUpperCase()
+      .regex(/^[A-Z]{2}$/, { error: 'Choose a country from the list.' })
+      .optional(),
+  ),
+};
+
 export const registerSchema = z.object({
   username: field('username')
     .transform(normaliseUsername)
@@ -37,24 +59,7 @@ export const registerSchema = z.object({
     .refine((value) => !isCommonPassword(value), {
       error: 'This password is one of the most common ones, so it is easy to guess. Choose another.',
     }),
-  phone: field('phone number')
-    .transform((value) => value.trim())
-    .pipe(
-      z
-        .string()
-        .min(1, { error: 'Enter your phone number.' })
-        .max(32, { error: 'Enter a phone number of at most 32 characters.' })
-        .regex(/^[+\d\s().-]+$/, { error: 'Enter a phone number using digits, spaces and an optional +.' }),
-    ),
-  country: z.preprocess(
-    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
-    z
-      .string({ error: 'Choose a country from the list.' })
-      .trim()
-      .toUpperCase()
-      .regex(/^[A-Z]{2}$/, { error: 'Choose a country from the list.' })
-      .optional(),
-  ),
+  ...phoneFields,
   channel: channelField,
 });
 
@@ -81,3 +86,6 @@ export const loginSchema = z.object({
   channel: z.preprocess((value) => (value === '' ? undefined : value), channelField.optional()),
   next: z.string().max(512).optional().catch(undefined),
 });
+
+/** The number, corrected on the sign-up code page. */
+export const correctNumberSchema = z.object(phoneFields);

@@ -6,7 +6,12 @@
 export const CHANNELS = ['sms', 'voice'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export type Scope = 'login' | 'admin';
+/**
+ * What a code is for. A code sent for one never satisfies another: `login` (the second step of a
+ * login), `admin` (the secure area's step-up), `enrol` (proving the number a new account gave).
+ */
+export const SCOPES = ['login', 'admin', 'enrol'] as const;
+export type Scope = (typeof SCOPES)[number];
 
 export interface SendCodeRequest {
   /** E.164 destination. */

@@ -10,12 +10,16 @@ import { clientKeyOfRequest } from '../http/client-address.js';
 import { noStore } from '../http/security-headers.js';
 import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
-import { maskPhone } from '../users/phone.js';
+import { maskPhone, parsePhone, phoneCountryOf } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
 import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from './delivery.js';
 import { describeChannel, type Channel, type Scope } from './provider.js';
-import { readPendingLogin } from './scopes.js';
+import { readPendingEnrolment, readPendingLogin } from './scopes.js';
 import { codeSchema, resendSchema } from './schemas.js';
+import { needsEnrolment, type Enrolment } from '../auth/enrolment.js';
+import { COUNTRY_OPTIONS } from '../auth/countries.js';
+import { correctNumberSchema } from '../auth/schemas.js';
+import type { RegistrationGuard } from '../fraud/registration-guard.js';
 import type { Challenge, MfaService } from './service.js';
 
 export interface MfaRouterDeps {
@@ -28,6 +32,10 @@ export interface MfaRouterDeps {
   clock: Clock;
   codeDigits: number;
   channelCookie: { name: string; secure: boolean };
+  /** A new account's proof of its number: the `enrol` stage of this page. */
+  enrolment: Enrolment;
+  /** Limits on numbers a sign-up may use (the toll-fraud guard), for a number corrected here. */
+  registrations: RegistrationGuard;
 }
 
 interface Stage {
@@ -51,7 +59,17 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       const challenge = await delivery.currentChallenge(req, { userId: signedInUser.id, scope: 'admin' });
       return challenge ? { scope: 'admin', user: signedInUser, challenge } : null;
     }
-    const pending = readPendingLogin(req.session, clock.now().getTime());
+    const now = clock.now().getTime();
+    const enrolling = readPendingEnrolment(req.session, now);
+    if (enrolling) {
+      const user = await users.findById(enrolling.userId);
+      // Proven meanwhile (in another tab): this stage is over.
+      if (!user || !needsEnrolment(user)) return null;
+      const challenge = await delivery.currentChallenge(req, { userId: user.id, scope: 'enrol' });
+      // A code to a number since corrected is no code for this one.
+      return { scope: 'enrol', user, challenge: challenge?.phone === user.phone ? challenge : null };
+    }
+    const pending = readPendingLogin(req.session, now);
     const user = pending ? await users.findById(pending.userId) : null;
     if (!user) return null;
     return {
@@ -63,10 +81,17 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
   function leaveCodePage(req: Request, res: Response) {
     if (currentUserOf(res)) return res.redirect(303, '/account');
-    if (req.session.pendingLogin) {
+    if (req.session.pendingLogin || req.session.pendingEnrolment) {
+      const enrolling = req.session.pendingEnrolment !== undefined;
       delete req.session.pendingLogin;
+      delete req.session.pendingEnrolment;
       delete req.session.challengeId;
-      req.session.flash = { kind: 'error', message: 'Your login took too long. Please log in again.' };
+      req.session.flash = {
+        kind: 'error',
+        message: enrolling
+          ? 'Your sign-up code page timed out. Log in with your username and password to get a new code.'
+          : 'Your login took too long. Please log in again.',
+      };
     }
     return res.redirect(303, '/login');
   }
@@ -77,6 +102,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     stage: Stage,
     status = 200,
     errors: FieldError[] = [],
+    /** What the number-correction form (sign-up only) shows again. */
+    values: Record<string, string> = {},
   ) {
     const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
     const suspended = await mfa.isCodeEntrySuspended(stage.user.id);
@@ -86,8 +113,11 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const flash = suspended ? undefined : req.session.flash;
     delete req.session.flash;
     res.status(status).render('mfa/verify', {
-      title: stage.scope === 'admin' ? 'Confirm it is you' : 'Enter your code',
+      title: VERIFY_TITLES[stage.scope],
       codeScope: stage.scope,
+      country: values.country ?? phoneCountryOf(stage.user.phone),
+      countries: COUNTRY_OPTIONS,
+      values,
       maskedPhone: maskPhone(stage.user.phone),
       channel,
       channelLabel: describeChannel(channel),
@@ -180,7 +210,20 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
     const channel = result.challenge.channel;
     const now = clock.now().getTime();
-    if (stage.scope === 'login') {
+    if (stage.scope === 'enrol') {
+      // The code proves the number it went to, only if that is still the account's number.
+      if (!(await users.markPhoneProven(stage.user.id, result.challenge.phone))) {
+        return leaveCodePage(req, res);
+      }
+      await audit.record({
+        type: 'phone_proven',
+        userId: stage.user.id,
+        username: stage.user.username,
+        ip: req.ip,
+        detail: maskPhone(stage.user.phone),
+      });
+    }
+    if (stage.scope === 'login' || stage.scope === 'enrol') {
       const returnTo = req.session.returnTo;
       // A fresh session id now that the person is fully signed in (no fixation).
       if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
@@ -229,6 +272,18 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const current = stage.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
     const channel = requested ?? (mfa.channels().includes(current) ? current : mfa.channels()[0]!);
+    if (stage.scope === 'enrol') {
+      const sent = await deps.enrolment.sendCode(req, stage.user, channel);
+      if (!sent.ok) {
+        if (sent.retryAfterSeconds !== undefined) res.set('Retry-After', String(sent.retryAfterSeconds));
+        req.session.flash = { kind: 'error', message: sent.message };
+        stage.challenge = await delivery.currentChallenge(req, { userId: stage.user.id, scope: 'enrol' });
+        return renderVerify(req, res, stage, sent.status);
+      }
+      req.session.channel = channel;
+      req.session.flash = { kind: 'info', message: `A new code is on its way by ${describeChannel(channel)}.` };
+      return res.redirect(303, '/verify');
+    }
     const outcome = await delivery.sendCode(req, { user: stage.user, scope: stage.scope, channel });
     if (!outcome.ok) {
       if ('retryAfterSeconds' in outcome) res.set('Retry-After', String(outcome.retryAfterSeconds));
@@ -248,5 +303,76 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     res.redirect(303, '/verify');
   });
 
+  /**
+   * A mistyped number, corrected on the sign-up code page: only while the account has not proven
+   * one. The new number passes the sign-up rules (countries, VoIP, accounts per number, sign-ups
+   * per address), and a code goes to it at once; earlier codes to the old number no longer work.
+   */
+  router.post('/verify/number', async (req, res) => {
+    const stage = await currentStage(req, res);
+    if (!stage) return leaveCodePage(req, res);
+    if (stage.scope !== 'enrol') {
+      return renderVerify(req, res, stage, 400, [
+        { field: 'code', message: 'The number can only be changed here while signing up.' },
+      ]);
+    }
+    const form = parseForm(correctNumberSchema, req.body);
+    if (!form.ok) {
+      const body = req.body as Record<string, unknown> | undefined;
+      return renderVerify(req, res, stage, 400, form.errors, {
+        phone: typeof body?.phone === 'string' ? body.phone.slice(0, 64) : '',
+      });
+    }
+    const phone = parsePhone(form.data.phone, form.data.country);
+    if (!phone.ok) {
+      return renderVerify(req, res, stage, 400, [{ field: 'phone', message: phone.message }], {
+        phone: form.data.phone,
+      });
+    }
+    if (phone.e164 !== stage.user.phone) {
+      const admission = await deps.registrations.reserveRegistration({
+        clientKey: clientKeyOfRequest(req),
+        phone: phone.e164,
+      });
+      if (!admission.allowed) {
+        const message =
+          'message' in admission
+            ? admission.message
+            : `Too many sign-ups from your network right now. Try again in ${describeWait(admission.retryAfterSeconds)}.`;
+        if ('retryAfterSeconds' in admission) res.set('Retry-After', String(admission.retryAfterSeconds));
+        return renderVerify(req, res, stage, 'retryAfterSeconds' in admission ? 429 : 400, [{ field: 'phone', message }], {
+          phone: form.data.phone,
+        });
+      }
+      let replaced = false;
+      try {
+        replaced = await users.replaceUnprovenPhone(stage.user.id, phone.e164);
+      } finally {
+        await admission.complete(replaced);
+      }
+      if (!replaced) return leaveCodePage(req, res);
+      await audit.record({
+        type: 'phone_corrected_at_signup',
+        userId: stage.user.id,
+        username: stage.user.username,
+        ip: req.ip,
+        detail: `${maskPhone(stage.user.phone)} to ${maskPhone(phone.e164)}`,
+      });
+      stage.user = { ...stage.user, phone: phone.e164 };
+    }
+    const channel = req.session.channel ?? stage.user.preferredChannel;
+    const sent = await deps.enrolment.sendCode(req, stage.user, channel);
+    req.session.flash = sent.ok
+      ? { kind: 'info', message: `A code is on its way to ${maskPhone(stage.user.phone)}.` }
+      : { kind: 'error', message: sent.message };
+    res.redirect(303, '/verify');
+  });
+
   return router;
 }
+
+const VERIFY_TITLES: Record<Scope, string> = {
+  login: 'Enter your code',
+  admin: 'Confirm it is you',
+  enrol: 'Confirm your phone number',
+};

@@ -10,6 +10,11 @@ declare module 'express-session' {
   interface SessionData {
     /** Password accepted, login code not yet entered. */
     pendingLogin?: { userId: number; passwordVerifiedAt: number };
+    /**
+     * An account that has not proven its number yet (just registered, or its password given before
+     * it ever entered a code): waiting for the code sent to that number (scope `enrol`).
+     */
+    pendingEnrolment?: { userId: number; startedAt: number };
     /** Fully signed in. */
     signedIn?: { userId: number; signedInAt: number; lastSeenAt: number; previousLoginAt: number | null };
     /** The admin step-up. It never slides: it lasts ADMIN_SCOPE_TTL_MINUTES from the code. */
@@ -31,6 +36,13 @@ type AppSession = Session & Partial<SessionData>;
 export function readPendingLogin(session: AppSession, now: number) {
   const pending = session.pendingLogin;
   if (!pending || now - pending.passwordVerifiedAt > PENDING_LOGIN_TIMEOUT_MS) return null;
+  return pending;
+}
+
+/** The enrolment lasts as long as a half-finished login: a password again starts another. */
+export function readPendingEnrolment(session: AppSession, now: number) {
+  const pending = session.pendingEnrolment;
+  if (!pending || now - pending.startedAt > PENDING_LOGIN_TIMEOUT_MS) return null;
   return pending;
 }
 

@@ -1,4 +1,4 @@
-import type { Scope } from './provider.js';
+import { SCOPES, type Scope } from './provider.js';
 
 /**
  * The words of every code message. An SMS names the site and ends with the origin-bound line of
@@ -28,7 +28,9 @@ export const LONGEST_CODE_DIGITS = 8;
 /** One GSM-7 SMS segment; a longer message is split and billed as several. */
 export const GSM7_SEGMENT_LENGTH = 160;
 
-const label = (siteName: string, scope: Scope) => `${siteName} ${scope === 'admin' ? 'admin ' : ''}code`;
+/** What a message calls its code: the scope shows, so a code is never typed where it does not belong. */
+const SCOPE_WORDS: Record<Scope, string> = { login: '', admin: 'admin ', enrol: 'sign-up ' };
+const label = (siteName: string, scope: Scope) => `${siteName} ${SCOPE_WORDS[scope]}code`;
 
 export function createCodeTexts(options: { siteName: string; publicHost: string }): CodeTexts {
   const { siteName, publicHost } = options;
@@ -63,7 +65,7 @@ export function gsm7Length(text: string): number | null {
 export function smsHostProblem(siteName: string, publicHost: string): string | null {
   const texts = createCodeTexts({ siteName, publicHost });
   const code = '0'.repeat(LONGEST_CODE_DIGITS);
-  const longest = [texts.sms('admin', code), texts.smsTemplate('admin', code)];
+  const longest = SCOPES.flatMap((scope) => [texts.sms(scope, code), texts.smsTemplate(scope, code)]);
   const lengths = longest.map(gsm7Length);
   if (lengths.some((length) => length === null)) {
     return 'its host must be written in plain letters, digits, dots and hyphens (punycode for other scripts)';

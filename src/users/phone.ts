@@ -30,6 +30,11 @@ export function parsePhone(input: string, country?: string): PhoneParseResult {
   return { ok: true, e164: parsed.number };
 }
 
+/** The country a number belongs to (ISO 3166 alpha-2), for a form's country list; '' when unknown. */
+export function phoneCountryOf(e164: string): string {
+  return parsePhoneNumberFromString(e164)?.country ?? '';
+}
+
 /** "•••• 0100": enough for a person to recognise their number, not enough to reveal it. */
 export function maskPhone(e164: string): string {
   return `•••• ${e164.slice(-4)}`;

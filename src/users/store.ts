@@ -11,6 +11,11 @@ export interface User {
   lastLoginAt: Date | null;
   /** May enter the secure area (after its own code). Set only by the operator, never by registering. */
   isAdmin: boolean;
+  /**
+   * When the account proved its number by entering a code sent to it; null for a new account until
+   * then. An unproven account cannot log in (its password leads to that code instead).
+   */
+  phoneVerifiedAt: Date | null;
 }
 
 export interface NewUser {
@@ -43,4 +48,19 @@ export interface UserStore {
   listAdmins(): Promise<User[]>;
   /** How many accounts have this E.164 number (the toll-fraud guard caps it). */
   countByPhone(phone: string): Promise<number>;
+  /**
+   * Records that the account proved `phone` (a code sent to it was entered). False when the
+   * account's number is no longer that one (corrected meanwhile) or was proven already.
+   */
+  markPhoneProven(id: number, phone: string): Promise<boolean>;
+  /**
+   * Replaces the number of an account that has not proven one yet (a mistyped number at sign-up).
+   * False when the account has proven its number (that change needs the settings page) or is gone.
+   */
+  replaceUnprovenPhone(id: number, phone: string): Promise<boolean>;
+  /**
+   * Deletes at most `batchSize` accounts that never proved their number and were made before
+   * `madeBefore`, oldest first; says how many went (housekeeping).
+   */
+  deleteUnprovenMadeBefore(madeBefore: Date, batchSize: number): Promise<number>;
 }

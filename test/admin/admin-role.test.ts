@@ -152,7 +152,7 @@ describe('the account page in production', () => {
     });
     try {
       const browser = createProxiedHttpsBrowser(production.app);
-      const dave = await register(browser, { username: 'dave' });
+      const dave = await register(browser, { username: 'dave' }, { enrolCode: () => SCRIPTED_CODE });
       expectRedirect(await submitPassword(browser, dave), '/verify');
       expectRedirect(await submitCode(browser, SCRIPTED_CODE), '/account');
 

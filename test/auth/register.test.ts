@@ -21,7 +21,7 @@ describe('POST /register', () => {
     });
 
   it('stores the number in E.164 and the password as an argon2id hash at OWASP’s minimum', async () => {
-    expectRedirect(await submit({}), '/login?registered=carol');
+    expectRedirect(await submit({}), '/verify');
     const user = (await site.users.findByUsername('carol'))!;
     expect(user.phone).toBe('+12025550123');
     expect(user.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
@@ -29,7 +29,7 @@ describe('POST /register', () => {
   });
 
   it('reads a national number with its country', async () => {
-    expectRedirect(await submit({ phone: '(202) 555-0177', country: 'US' }), /^\/login/);
+    expectRedirect(await submit({ phone: '(202) 555-0177', country: 'US' }), /^\/verify$/);
     expect((await site.users.findByUsername('carol'))!.phone).toBe('+12025550177');
   });
 
@@ -56,12 +56,12 @@ describe('POST /register', () => {
     expectPage(await submit({ password: 'short1!' }), 400, /at least 8 characters/);
     expectRedirect(
       await submit({ password: 'a'.repeat(20) + ' ünïcødé ✓ passphrase ' + 'b'.repeat(40) }),
-      /^\/login/,
+      /^\/verify$/,
     );
   });
 
   it('refuses a taken username without caring about case', async () => {
-    expectRedirect(await submit({}), /^\/login/);
+    expectRedirect(await submit({}), /^\/verify$/);
     expectPage(await submit({ username: 'CAROL' }), 409, /That username is taken/);
     // Full-width letters are the same name after NFKC: a look-alike account is refused too.
     expectPage(await submit({ username: 'ｃａｒｏｌ' }), 409, /That username is taken/);

@@ -107,7 +107,7 @@ export async function newContext(
  */
 export interface OutboxTab {
   page: Page;
-  nextCode(scope: 'login' | 'admin'): Promise<{ code: string; text: string; channel: string }>;
+  nextCode(scope: 'login' | 'admin' | 'sign-up'): Promise<{ code: string; text: string; channel: string }>;
 }
 
 export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
@@ -125,7 +125,7 @@ export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
           seen = texts.length;
           const newest = texts[0]!.trim();
           // An SMS ("Keyhole code: 123456", a blank line, "@localhost #123456") or a call ("Your Keyhole code is 1 2 3").
-          const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+          const label = scope === 'login' ? 'Keyhole code' : `Keyhole ${scope} code`;
           const match = newest.match(
             new RegExp(`^(?:${label}: (\\d+)\\s+@\\S+ #\\d+|Your ${label} is ([\\d ]+))$`),
           );

@@ -41,7 +41,7 @@ describe.skipIf(skipBrowserTests)('the code page in a browser', () => {
     const outbox = await openOutbox(context);
     const page = await context.newPage();
     const person = newPerson({ channel: 'sms' });
-    await register(page, person);
+    await register(page, person, outbox);
     if (options.javaScript !== false) await page.clock.install();
     await submitPassword(page, person);
     expect(pathOf(page)).toBe('/verify');

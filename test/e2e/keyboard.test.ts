@@ -63,7 +63,7 @@ describe.skipIf(skipBrowserTests)('with the keyboard alone', () => {
     const outbox = await openOutbox(context);
     const page = await context.newPage();
     const person = newPerson({ channel: 'sms' });
-    await register(page, person);
+    await register(page, person, outbox);
     await page.goto('/login');
 
     // The first Tab reaches the skip link, which takes focus past the header.

@@ -28,14 +28,30 @@ export function newPerson(overrides: Partial<Person> = {}): Person {
 
 const CHANNEL_LABELS: Record<Channel, string> = { sms: 'Text message', voice: 'Voice call' };
 
-export async function register(page: Page, person: Person): Promise<void> {
+/** The registration form, filled and sent; leaves the page on the sign-up code page. */
+export async function submitRegistration(page: Page, person: Person): Promise<void> {
   await page.goto('/register');
   await page.getByLabel('Username', { exact: true }).fill(person.username);
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Phone number', { exact: true }).fill(person.phone);
   await page.getByLabel(CHANNEL_LABELS[person.channel], { exact: true }).check();
   await page.getByRole('button', { name: 'Create account' }).click();
-  await page.waitForURL(/\/login\?registered=/);
+  await page.waitForURL(/\/verify$/);
+}
+
+/**
+ * Signs up as a person does: the form, then the sign-up code that proves the number (read from
+ * the outbox tab), which signs them in; then logs out, so the journey goes on from the login page.
+ */
+export async function register(
+  page: Page,
+  person: Person,
+  outbox: { nextCode(kind: 'sign-up'): Promise<{ code: string }> },
+): Promise<void> {
+  await submitRegistration(page, person);
+  await enterCode(page, (await outbox.nextCode('sign-up')).code);
+  await page.waitForURL(/\/account$/);
+  await Promise.all([page.waitForURL(/\/login\?signedOut$/), page.getByRole('button', { name: 'Log out' }).click()]);
 }
 
 /** The password step; leaves the page on the code form. */

@@ -60,7 +60,7 @@ describe.skipIf(skipBrowserTests)('the code page with WebOTP', () => {
     const outbox = await openOutbox(context);
     const page = await context.newPage();
     const person = newPerson({ channel: 'sms' });
-    await register(page, person);
+    await register(page, person, outbox);
     await submitPassword(page, person);
     expect(pathOf(page)).toBe('/verify');
     return { outbox, page };

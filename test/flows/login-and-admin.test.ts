@@ -35,7 +35,8 @@ describe.each<Channel>(['sms', 'voice'])('the whole journey by %s', (channel) =>
     const accountPage = await browser.get('/account');
     expectPage(accountPage, 200, /alice/);
     expect(accountPage.headers['cache-control']).toBe('no-store');
-    expect(visibleText(accountPage.text)).toContain('This is your first login.');
+    // The first sign-in was the one that proved the number, at registration.
+    expect(visibleText(accountPage.text)).toMatch(/Previous login \w{3}, \d+ \w{3} \d{4}/);
 
     // The secure area asks for a code of its own; the login code is refused there.
     const stepUp = await browser.get('/admin');

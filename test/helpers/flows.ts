@@ -1,3 +1,4 @@
+import { CookieAccessInfo, type CookieJar } from 'cookiejar';
 import type { Channel } from '../../src/mfa/provider.js';
 import type { Browser } from './agent.js';
 import { expectRedirect } from './expectations.js';
@@ -22,7 +23,37 @@ export interface TestAccount {
   channel: Channel;
 }
 
-export async function register(browser: Browser, overrides: Partial<TestAccount> = {}): Promise<TestAccount> {
+export interface RegisterOptions {
+  /**
+   * The sign-up code sent to the account's number. By default it is read from the development
+   * outbox (the console provider); tests on another provider say where theirs arrives.
+   */
+  enrolCode?: () => string | Promise<string>;
+}
+
+/**
+ * An account made through the registration form, its number proven with the sign-up code, as a
+ * person would; then this browser forgets it all (its session, the remembered-device cookie), so
+ * a test starts from a browser that never logged in, as it did before sign-up proved the number.
+ */
+export async function register(
+  browser: Browser,
+  overrides: Partial<TestAccount> = {},
+  options: RegisterOptions = {},
+): Promise<TestAccount> {
+  const account = await registerUnproven(browser, overrides);
+  const code = await (options.enrolCode ?? (() => newestOutboxCode(browser, 'sign-up')))();
+  expectRedirect(await browser.submit('/verify', '/verify', { code }), '/account');
+  expectRedirect(await browser.submit('/account', '/logout'), '/login?signedOut');
+  forgetCookies(browser);
+  return account;
+}
+
+/** The registration form alone: the browser is left on the sign-up code page. */
+export async function registerUnproven(
+  browser: Browser,
+  overrides: Partial<TestAccount> = {},
+): Promise<TestAccount> {
   const account: TestAccount = {
     username: overrides.username ?? `user${Math.random().toString(36).slice(2, 8)}`,
     password: overrides.password ?? GOOD_PASSWORD,
@@ -35,8 +66,28 @@ export async function register(browser: Browser, overrides: Partial<TestAccount>
     phone: account.phone,
     channel: account.channel,
   });
-  expectRedirect(res, /^\/login\?registered=/);
+  expectRedirect(res, '/verify');
   return account;
+}
+
+/** The newest code of a kind ("sign-up", "admin", or "" for a login) in the development outbox. */
+export async function newestOutboxCode(browser: Browser, kind: string): Promise<string> {
+  const page = await browser.get('/dev/outbox');
+  const label = `Keyhole ${kind ? `${kind} ` : ''}code`;
+  const pattern = new RegExp(`${label}: (\\d+)|Your ${label} is ([\\d ]+)`);
+  for (const [, text] of page.text.matchAll(/data-outbox-text>([^<]*)</g)) {
+    const match = text!.match(pattern);
+    if (match) return (match[1] ?? match[2]!).replace(/ /g, '');
+  }
+  throw new Error(`no ${label} in the outbox`);
+}
+
+/** Expires every cookie the browser holds: it is a browser that never visited. */
+export function forgetCookies(browser: Browser): void {
+  const jar = (browser.agent as unknown as { jar: CookieJar }).jar;
+  for (const cookie of jar.getCookies(CookieAccessInfo.All)) {
+    jar.setCookie(`${cookie.name}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=${cookie.path}`, cookie.domain, cookie.path);
+  }
 }
 
 /** Password step only: leaves the browser on the code page. */

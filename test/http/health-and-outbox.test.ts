@@ -181,9 +181,11 @@ describe('GET /dev/outbox', () => {
     const page = await browser.get('/dev/outbox');
     expectPage(page, 200, /Outbox/);
     const texts = [...page.text.matchAll(/data-outbox-text>([^<]+)</g)].map((match) => match[1]);
-    expect(texts).toHaveLength(2);
+    expect(texts).toHaveLength(3);
     expect(texts[0]).toMatch(/^Your Keyhole code is \d \d \d \d \d \d$/);
     expect(texts[1]).toMatch(/^Keyhole code: (\d{6})\n\n@localhost #\1$/);
+    // The oldest: the code that proved the number at sign-up.
+    expect(texts[2]).toMatch(/^Keyhole sign-up code: (\d{6})\n\n@localhost #\1$/);
   });
 
   it('does not exist in production', async () => {

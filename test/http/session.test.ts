@@ -60,7 +60,7 @@ describe('sessions', () => {
       const { username, password, phone } = account;
       expectRedirect(
         await submitOverHttps(production, '/register', { username, password, phone, channel: 'sms' }),
-        /^\/login\?registered=/,
+        '/verify',
       );
       const res = await submitOverHttps(production, '/login', { username, password });
       const cookie = setCookieHeaders(res).find((value) => value.startsWith('__Host-mfa.sid='));

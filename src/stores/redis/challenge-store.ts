@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Challenge, ChallengeStore, CloseReason } from '../../mfa/challenge-store.js';
-import { CHANNELS, type Scope } from '../../mfa/provider.js';
+import { CHANNELS, SCOPES, type Scope } from '../../mfa/provider.js';
 import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions } from './commands.js';
 
 /**
@@ -89,7 +89,6 @@ redis.call('ZREM', index[1], index[2])
 return 1
 `);
 
-const SCOPES = ['login', 'admin'] as const satisfies readonly Scope[];
 const CLOSE_REASONS = [
   'accepted',
   'used_up',

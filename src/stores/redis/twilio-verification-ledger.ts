@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Scope } from '../../mfa/provider.js';
+import { SCOPES } from '../../mfa/provider.js';
 import {
   TWILIO_VERIFICATION_REMEMBER_MS,
   type StartedVerification,
@@ -58,7 +58,6 @@ if to then redis.call('ZREM', ARGV[1] .. to, ARGV[2]) end
 return 0
 `);
 
-const SCOPES = ['login', 'admin'] as const satisfies readonly Scope[];
 const whole = z.coerce.number().int();
 /** A verification as read back from its hash (every value is a string there). */
 const storedVerification = z.object({

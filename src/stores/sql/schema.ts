@@ -60,6 +60,8 @@ export interface UsersTable {
   created_at: number;
   last_login_at: number | null;
   is_admin: Generated<number>;
+  /** When the account entered a code sent to its number; null until then (issue 11). */
+  phone_verified_at: number | null;
 }
 
 export interface AuditEventsTable {

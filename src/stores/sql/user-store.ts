@@ -18,6 +18,7 @@ function toUser(row: Selectable<UsersTable>): User {
     createdAt: new Date(row.created_at),
     lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at),
     isAdmin: row.is_admin === 1,
+    phoneVerifiedAt: row.phone_verified_at === null ? null : new Date(row.phone_verified_at),
   };
 }
 
@@ -113,6 +114,42 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .where('phone_e164', '=', phone)
         .executeTakeFirstOrThrow();
       return Number(row.count);
+    },
+    async markPhoneProven(id, phone) {
+      // Conditional on the number: a code to the old number must not prove a corrected one.
+      const result = await db
+        .updateTable('users')
+        .set({ phone_verified_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .where('phone_e164', '=', phone)
+        .where('phone_verified_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+    async replaceUnprovenPhone(id, phone) {
+      const result = await db
+        .updateTable('users')
+        .set({ phone_e164: phone })
+        .where('id', '=', id)
+        .where('phone_verified_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+    async deleteUnprovenMadeBefore(madeBefore, batchSize) {
+      // Their challenges, proven-number rows and the like go with them (ON DELETE CASCADE).
+      const result = await db
+        .deleteFrom('users')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('users')
+            .select('id')
+            .where('phone_verified_at', 'is', null)
+            .where('created_at', '<', madeBefore.getTime())
+            .orderBy('created_at')
+            .limit(batchSize),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
     },
   };
 }

@@ -51,6 +51,8 @@ export function describeUserStoreContract(
           createdAt: harness.clock.now(),
           lastLoginAt: null,
           isAdmin: false,
+          // A new account has not proven its number yet (sign-up's code does that).
+          phoneVerifiedAt: null,
         });
         expect(await store.findById(created!.id)).toEqual(created);
         expect(await harness.peer.findByUsername('Ada')).toEqual(created);

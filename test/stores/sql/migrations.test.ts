@@ -118,6 +118,42 @@ for (const backend of sqlBackends()) {
       }
     });
 
+    it('011 counts every account made before it as having proven its number, from when it was made', async () => {
+      const test = await backend.open();
+      const { db, dialect } = test.database;
+      try {
+        // The database as it was before 011: accounts without the column.
+        await db.schema.dropIndex('users_unproven_created').execute();
+        await db.schema.alterTable('users').dropColumn('phone_verified_at').execute();
+        await db.deleteFrom('schema_migrations').where('name', '=', '011-proven-phones').execute();
+        await db
+          .insertInto('users')
+          .values({
+            username: 'alice',
+            username_key: 'alice',
+            password_hash: 'x',
+            phone_e164: '+12025550142',
+            preferred_channel: 'sms',
+            created_at: 1_000,
+          } as never)
+          .execute();
+
+        expect(await applyMigrations(db, dialect)).toEqual(['011-proven-phones']);
+        const alice = await createSqlUserStore(test.database, clock).findByUsername('alice');
+        expect(alice?.phoneVerifiedAt).toEqual(new Date(1_000));
+        // An account made from now on starts unproven.
+        const bob = await createSqlUserStore(test.database, clock).create({
+          username: 'bob',
+          passwordHash: 'y',
+          phone: '+12025550143',
+          preferredChannel: 'voice',
+        });
+        expect(bob?.phoneVerifiedAt).toBeNull();
+      } finally {
+        await test.close();
+      }
+    });
+
     it('leaves nothing of a migration that fails half way, and keeps the ones before it', async () => {
       const test = await backend.open();
       const failing: Migration[] = [
@@ -242,10 +278,16 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '007-username-keys',
         '008-challenge-order',
         '010-fraud-verified-accounts.sql',
+        '011-proven-phones',
       ]);
       const users = createSqlUserStore(database, clock);
       expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
-      expect(await users.findByUsername('alice')).toMatchObject({ username: 'Alice', isAdmin: true });
+      // Their accounts proved their numbers at every login: they count as proven (011).
+      expect(await users.findByUsername('alice')).toMatchObject({
+        username: 'Alice',
+        isAdmin: true,
+        phoneVerifiedAt: expect.any(Date),
+      });
       expect(await users.findByUsername('ＢＯＢ')).toMatchObject({ username: 'bob', isAdmin: false });
       expect(await createSqlAuditLog(database, clock).recent()).toMatchObject([
         { type: 'login_succeeded', username: 'Alice' },
@@ -306,6 +348,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '007-username-keys',
         '008-challenge-order',
         '010-fraud-verified-accounts',
+        '011-proven-phones',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
       expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });

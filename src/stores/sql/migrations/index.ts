@@ -8,6 +8,7 @@ import { adminSeedNames } from './006-admin-seed-names.js';
 import { usernameKeys } from './007-username-keys.js';
 import { challengeOrder } from './008-challenge-order.js';
 import { fraudVerifiedAccounts } from './010-fraud-verified-accounts.js';
+import { provenPhones } from './011-proven-phones.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly Migration[] = [
   usernameKeys,
   challengeOrder,
   fraudVerifiedAccounts,
+  provenPhones,
 ];
