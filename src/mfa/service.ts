@@ -112,7 +112,11 @@ export interface MfaServiceDeps {
 
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
-const cooldownKey = (userId: number, scope: Scope) => `mfa:cooldown:${userId}:${scope}`;
+/**
+ * The resend cooldown of an account, scope and number: a number corrected at sign-up gets its code
+ * at once, since the one in flight went elsewhere (the sign-up limits bound such corrections).
+ */
+const cooldownKey = (userId: number, scope: Scope, phone: string) => `mfa:cooldown:${userId}:${scope}:${phone}`;
 
 /** Said in the audit log of a failed send, for the operator: whether a message may have gone out anyway. */
 const DELIVERY_NOTES: Record<ProviderDelivery, string> = {
@@ -169,7 +173,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       // The cooldown belongs to the account and scope, not to a session: logging in again, in
       // this browser or another, does not send another code before it ends. It is claimed in the
       // shared store, so of several sends racing (resends, parallel logins) only one goes out.
-      const claim = await limits.increment(cooldownKey(recipient.userId, scope), rules.resendCooldownMs);
+      const claim = await limits.increment(cooldownKey(recipient.userId, scope, recipient.phone), rules.resendCooldownMs);
       if (claim.count > 1) {
         return {
           ok: false,
@@ -178,7 +182,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           pending: await openChallengeOf(recipient.userId, scope),
         };
       }
-      const giveBackClaim = () => limits.reset(cooldownKey(recipient.userId, scope));
+      const giveBackClaim = () => limits.reset(cooldownKey(recipient.userId, scope, recipient.phone));
 
       // The send cap is likewise taken before the send, not counted after it.
       const sends = await limits.increment(sendsKey(recipient.userId), rules.sendWindowMs);
@@ -354,7 +358,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         await ceiling.recordSuccess(challenge.userId);
         await sendGuard.recordVerified({ to: challenge.phone, userId: challenge.userId });
         // The code did its job: the next login may have a code at once.
-        await limits.reset(cooldownKey(challenge.userId, challenge.scope));
+        await limits.reset(cooldownKey(challenge.userId, challenge.scope, challenge.phone));
         return { ok: true, challenge: { ...challenge, closedAt: now(), closeReason: 'accepted' } };
       }
       if (outcome === 'expired') {

@@ -25,7 +25,9 @@ describe('POST /register', () => {
     const user = (await site.users.findByUsername('carol'))!;
     expect(user.phone).toBe('+12025550123');
     expect(user.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
-    expect((await site.audit.recent())[0]).toMatchObject({ type: 'account_created', username: 'carol' });
+    expect(await site.audit.recent()).toContainEqual(
+      expect.objectContaining({ type: 'account_created', username: 'carol' }),
+    );
   });
 
   it('reads a national number with its country', async () => {

@@ -11,7 +11,15 @@ import {
   startSite,
   type RunningSite,
 } from './browser.js';
-import { enterCode, newPerson, pathOf, register, submitPassword, textOf, wrongCodeFor } from './pages.js';
+import {
+  enterCode,
+  newPerson,
+  pathOf,
+  submitPassword,
+  submitRegistration,
+  textOf,
+  wrongCodeFor,
+} from './pages.js';
 
 // A real browser on a shared two-core machine: each journey gets more time than a unit spec.
 vi.setConfig({ testTimeout: 60_000 });
@@ -80,13 +88,23 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
         expect(radius, `the stylesheet is applied on ${pathOf(page)}`).not.toBe('0px');
       };
 
-      await register(page, person, outbox);
-      expect(await textOf(page)).toContain('Your account is ready. Log in to receive your first code.');
+      // Sign-up: the form, then the code that proves the number, which signs the person in.
+      await submitRegistration(page, person);
+      const last4 = person.phone.slice(-4);
+      const sentBy = person.channel === 'sms' ? 'text message' : 'voice call';
+      expect(await textOf(page)).toContain(`We sent a 6-digit sign-up code by ${sentBy} to •••• ${last4}.`);
+      await checkLayout();
+      await enterCode(page, (await outbox.nextCode('sign-up')).code);
+      expect(pathOf(page)).toBe('/account');
+      await Promise.all([
+        page.waitForURL(/\/login\?signedOut$/),
+        page.getByRole('button', { name: 'Log out' }).first().click(),
+      ]);
+      expect(await textOf(page)).toContain('You have logged out.');
       await checkLayout();
 
       await submitPassword(page, person, { channel });
       expect(pathOf(page)).toBe('/verify');
-      const last4 = person.phone.slice(-4);
       expect(await textOf(page)).toContain(
         `We sent a 6-digit login code by ${channel === 'sms' ? 'text message' : 'voice call'} to •••• ${last4}.`,
       );

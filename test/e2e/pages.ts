@@ -51,7 +51,10 @@ export async function register(
   await submitRegistration(page, person);
   await enterCode(page, (await outbox.nextCode('sign-up')).code);
   await page.waitForURL(/\/account$/);
-  await Promise.all([page.waitForURL(/\/login\?signedOut$/), page.getByRole('button', { name: 'Log out' }).click()]);
+  await Promise.all([
+    page.waitForURL(/\/login\?signedOut$/),
+    page.getByRole('button', { name: 'Log out' }).first().click(),
+  ]);
 }
 
 /** The password step; leaves the page on the code form. */

@@ -95,7 +95,7 @@ describe('sessions in a Redis that does not answer', () => {
     const account = { username: 'rosa', password: GOOD_PASSWORD, phone: '+12025550140', channel: 'sms' as const };
     // The account is made; its sign-up code would need a session, so none is sent.
     expectPage(await browser.submit('/register', '/register', account), 503, /try again/i);
-    expectPage(await submitPassword(browser, account), 503, /try again/i);
+    expectPage(await submitPassword(createBrowser(site.app), account), 503, /try again/i);
     expect(site.printed).toEqual([]);
     expect((await request(site.app).get('/healthz')).status).toBe(200);
   });
