@@ -33,8 +33,8 @@ export const BANDWIDTH_TEST_ENV: Record<string, string> = {
 
 /**
  * A valid production environment for tests that look at production behaviour (cookies, headers,
- * routes) without sending codes: production refuses the console provider, so Bandwidth is named,
- * pointing at a loopback port where nothing listens.
+ * routes) without sending codes or emails: production refuses the console provider and mailer, so
+ * Bandwidth and SMTP are named, pointing at loopback ports where nothing listens.
  */
 export const PRODUCTION_ENV: Record<string, string> = {
   NODE_ENV: 'production',
@@ -42,6 +42,10 @@ export const PRODUCTION_ENV: Record<string, string> = {
   BW_MFA_BASE_URL: 'http://127.0.0.1:9/api/v1',
   SMS_COUNTRIES: 'US,CA',
   PUBLIC_URL: 'https://keyhole.example',
+  // Production refuses the console mailer; nothing listens here either (these tests send no email).
+  EMAIL_PROVIDER: 'smtp',
+  SMTP_URL: 'smtp://127.0.0.1:9',
+  EMAIL_FROM: 'Keyhole <no-reply@example.com>',
 };
 
 /**
