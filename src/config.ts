@@ -107,7 +107,7 @@ const envSchema = z.object({
   // Each provider's own variables and the failover cooldown (src/mfa/providers/config.ts).
   ...providerEnvShape,
 
-  // The site's public origin: the host in every code message, later links in emails and passkeys.
+  // The site's public origin: the host in every code message and the origin of links in emails (later passkeys).
   PUBLIC_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
   ...fraudEnvShape,
   // Who sends emails, from which address, through which SMTP server (src/email/config.ts).
