@@ -68,6 +68,10 @@ export function siteEnvironment(settings: SiteSettings): NodeJS.ProcessEnv {
     SIGNALWIRE_BASE_URL: settings.providerUrl,
     BASE_CALLBACK_URL: 'https://keyhole.example',
     SMS_COUNTRIES: 'US',
+    // Production refuses the console mailer. The journeys measured send no email, so nothing listens here.
+    EMAIL_PROVIDER: 'smtp',
+    SMTP_URL: 'smtp://127.0.0.1:9',
+    EMAIL_FROM: 'Keyhole <no-reply@example.com>',
     // The flood guards would answer a load test's one address with 429s.
     RATE_LIMIT_REQUESTS_PER_MINUTE: '0',
     RATE_LIMIT_POSTS_PER_MINUTE: '0',

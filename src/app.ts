@@ -9,6 +9,7 @@ import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import type { Mailer } from './email/mailer.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -40,7 +41,12 @@ export interface AppDeps {
   logger: Logger;
   hasher: PasswordHasher;
   providers: ProviderPool;
-  /** The console provider's outbox; /dev/outbox is mounted only outside production. */
+  /**
+   * Delivers the site's emails (createMailer, src/email/index.ts: console or SMTP). Routers that
+   * send email take it as a dependency, with a composer from createEmailComposer (src/email/compose.ts).
+   */
+  mailer: Mailer;
+  /** The console provider's and mailer's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * The zod fields the feature schemas share (src/config.ts, src/mfa/providers/config.ts,
- * src/fraud/config.ts), so a blank variable, a number or a URL is read and worded the same way
+ * src/fraud/config.ts, src/email/config.ts), so a blank variable, a number or a URL is read and worded the same way
  * whichever feature it belongs to.
  */
 
@@ -24,3 +24,12 @@ export const integerInRange = (fallback: number, min: number, max: number) =>
   );
 
 export const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** true or false; anything else (yes, 1, on) is refused rather than guessed. */
+export const booleanFlag = z.preprocess(
+  emptyAsUndefined,
+  z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+);

@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { emptyAsUndefined, httpUrl, integerInRange, optionalString } from './config-fields.js';
 import {
+  emailEnvShape,
+  emailMissingProblems,
+  emailSettingProblems,
+  readEmailSettings,
+  type EmailSettings,
+} from './email/config.js';
+import {
   fraudEnvShape,
   fraudMissingProblems,
   fraudWarnings,
@@ -100,12 +107,17 @@ const envSchema = z.object({
   // Each provider's own variables and the failover cooldown (src/mfa/providers/config.ts).
   ...providerEnvShape,
 
-  // The site's public origin: the host in every code message, later links in emails and passkeys.
+  // The site's public origin: the host in every code message and the origin of links in emails (later passkeys).
   PUBLIC_URL: z.preprocess(emptyAsUndefined, httpUrl.optional()),
   ...fraudEnvShape,
+  // Who sends emails, from which address, through which SMTP server (src/email/config.ts).
+  ...emailEnvShape,
 });
 
 type Env = z.infer<typeof envSchema>;
+
+/** Every variable the site reads, as .env.example and the README's table list them. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
 
 export interface Config {
   isProduction: boolean;
@@ -143,6 +155,8 @@ export interface Config {
   publicHost: string;
   /** The toll-fraud guard: send and registration limits, countries, budget, breaker. */
   fraud: FraudConfig;
+  /** EMAIL_PROVIDER with its sender and, for smtp, the server (src/email/config.ts). */
+  email: EmailSettings;
   /** Settings allowed here but refused in production; server.ts logs them at start. */
   warnings: string[];
 }
@@ -163,7 +177,7 @@ type VariableName = keyof Env;
  */
 function missingVariableProblems(
   has: (name: VariableName) => boolean,
-  providers: readonly string[],
+  chosen: { providers: readonly string[]; emailProvider: string | undefined },
   isProduction: boolean,
 ): string[] {
   const problems: string[] = [];
@@ -175,7 +189,8 @@ function missingVariableProblems(
   if (isProduction)
     need(['PUBLIC_URL'], 'when NODE_ENV=production: the https origin people reach the site at');
   problems.push(...fraudMissingProblems((name) => has(name as VariableName), isProduction));
-  problems.push(...providerMissingProblems(has, providers));
+  problems.push(...providerMissingProblems(has, chosen.providers));
+  problems.push(...emailMissingProblems(has, chosen.emailProvider, isProduction));
   return problems;
 }
 
@@ -232,7 +247,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     const namedProviders = (source.MFA_PROVIDER ?? '').split(',').map((name) => name.trim().toLowerCase());
     const missing = missingVariableProblems(
       isPresent,
-      namedProviders,
+      {
+        providers: namedProviders,
+        emailProvider: source.EMAIL_PROVIDER?.trim().toLowerCase() || undefined,
+      },
       source.NODE_ENV?.trim() === 'production',
     );
     const alreadyNamed = (problem: string) =>
@@ -241,8 +259,13 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
-  const problems = missingVariableProblems((name) => env[name] !== undefined, env.MFA_PROVIDER, isProduction);
+  const problems = missingVariableProblems(
+    (name) => env[name] !== undefined,
+    { providers: env.MFA_PROVIDER, emailProvider: env.EMAIL_PROVIDER },
+    isProduction,
+  );
   if (isProduction) problems.push(...productionProblems(env));
+  problems.push(...emailSettingProblems(env, isProduction));
   const { publicUrl, publicHost } = readPublicUrl(env);
   const hostProblem = smsHostProblem(SITE_NAME, publicHost);
   if (hostProblem) problems.push(`PUBLIC_URL: ${hostProblem}`);
@@ -282,6 +305,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     publicUrl,
     publicHost,
     fraud,
+    email: readEmailSettings(env, isProduction),
     warnings,
   };
 }

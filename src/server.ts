@@ -7,6 +7,7 @@ import { createAuditRetentionTask } from './audit/retention.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createOutbox } from './dev/outbox.js';
+import { createMailer } from './email/index.js';
 import { startHousekeeping } from './housekeeping.js';
 import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
 import { createTerminalLogger } from './logger.js';
@@ -79,16 +80,19 @@ async function main() {
     logger,
   });
   const outbox = config.isProduction ? undefined : createOutbox(clock);
+  // The console provider and mailer print to the terminal (production refuses both).
+  const print = (text: string) => process.stdout.write(`${text}\n`);
   const providers = createProviders({
     config,
     codes: stores.codes,
-    print: (line) => process.stdout.write(`${line}\n`),
+    print,
     outbox,
     clock,
     voiceDocuments: stores.voiceDocuments,
     twilioVerifications: stores.twilioVerifications,
     providerHealth: stores.providerHealth,
   });
+  const mailer = createMailer({ settings: config.email, print, outbox });
 
   const app = createApp({
     config,
@@ -97,6 +101,7 @@ async function main() {
     logger,
     hasher: await createArgon2Hasher({ limits: defaultHashingLimits({ threadPoolSize }) }),
     providers,
+    mailer,
     outbox,
   });
 
@@ -121,13 +126,13 @@ async function main() {
   });
   server.listen(config.port, config.host, () => {
     const shownHost = config.host === '127.0.0.1' || config.host === '0.0.0.0' ? 'localhost' : config.host;
-    logger.info({ providers: providers.names(), ...stores.description }, 'site started');
+    logger.info({ providers: providers.names(), email: mailer.name, ...stores.description }, 'site started');
     console.log(
-      `\n  Site running at http://${shownHost}:${config.port}  (code provider: ${providers.names().join(', ')})`,
+      `\n  Site running at http://${shownHost}:${config.port}  (code provider: ${providers.names().join(', ')}; email: ${mailer.name})`,
     );
     if (outbox)
       console.log(
-        `  Codes sent by the console provider are shown at http://${shownHost}:${config.port}/dev/outbox\n`,
+        `  Codes and emails sent by the console are shown at http://${shownHost}:${config.port}/dev/outbox\n`,
       );
   });
   server.on('error', (error) => {

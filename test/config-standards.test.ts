@@ -23,6 +23,9 @@ const PRODUCTION: Record<string, string> = {
   BW_NUMBER: '+12025550100',
   SMS_COUNTRIES: 'US',
   PUBLIC_URL: 'https://keyhole.example',
+  EMAIL_PROVIDER: 'smtp',
+  SMTP_URL: 'smtp://127.0.0.1:9',
+  EMAIL_FROM: 'Keyhole <no-reply@example.com>',
 };
 
 describe('standards bounds (NIST SP 800-63B, OWASP ASVS 6.5)', () => {

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -28,6 +30,9 @@ const PRODUCTION_BANDWIDTH = {
   NODE_ENV: 'production',
   SMS_COUNTRIES: 'US',
   PUBLIC_URL: 'https://keyhole.example',
+  EMAIL_PROVIDER: 'smtp',
+  SMTP_URL: 'smtp://127.0.0.1:9',
+  EMAIL_FROM: 'Keyhole <no-reply@example.com>',
 };
 
 describe('loadConfig', () => {
@@ -94,6 +99,9 @@ describe('loadConfig', () => {
       SIGNALWIRE_TOKEN: 'token',
       SIGNALWIRE_NUMBER: '+12025550100',
       BASE_CALLBACK_URL: 'http://mfa.example.com',
+      EMAIL_PROVIDER: 'smtp',
+      SMTP_HOST: 'smtp.example.com',
+      EMAIL_FROM: 'no-reply@example.com',
     });
     expect(problems).toEqual([
       expect.stringMatching(/^MFA_PROVIDER: console only prints codes/),
@@ -193,5 +201,21 @@ describe('starting the server with a bad environment', () => {
     expect(result.stderr).toMatch(/MFA_CODE_DIGITS: must be at most 8/);
     expect(result.stderr).toMatch(/BW_ACCOUNT_ID: is required/);
     expect(result.stdout).not.toMatch(/Site running/);
+  });
+});
+
+describe('the documentation of the variables', () => {
+  const readProjectFile = (name: string) => readFileSync(join(PROJECT_ROOT, name), 'utf8');
+
+  it('lists every variable the config reads in .env.example and in the README’s table, and no other', () => {
+    const inEnvExample = readProjectFile('.env.example')
+      .split('\n')
+      .flatMap((line) => /^([A-Z][A-Z0-9_]*)=/.exec(line)?.[1] ?? []);
+    const readmeTable = readProjectFile('README.md').split('\n## Environment\n')[1]!.split('\n## ')[0]!;
+    const inReadme = [
+      ...readmeTable.matchAll(/^\| `([A-Z][A-Z0-9_]*)`(?:, `([A-Z][A-Z0-9_]*)`)* \|/gm),
+    ].flatMap((row) => [...row[0].matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((name) => name[1]!));
+    expect([...inEnvExample].sort()).toEqual([...CONFIG_VARIABLES].sort());
+    expect([...new Set(inReadme)].sort()).toEqual([...CONFIG_VARIABLES].sort());
   });
 });

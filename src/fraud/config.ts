@@ -1,6 +1,6 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
-import { emptyAsUndefined, integerInRange } from '../config-fields.js';
+import { booleanFlag, emptyAsUndefined, integerInRange } from '../config-fields.js';
 import { UNKNOWN_COUNTRY } from './destination.js';
 
 /**
@@ -75,14 +75,6 @@ const countryListSchema = z.preprocess(
       }
       return [...new Set(codes)];
     }),
-);
-
-const booleanFlag = z.preprocess(
-  emptyAsUndefined,
-  z
-    .enum(['true', 'false'], { error: 'must be true or false' })
-    .default('false')
-    .transform((value) => value === 'true'),
 );
 
 export const fraudEnvShape = {

@@ -28,6 +28,8 @@ const OPERATOR_ENV: Record<string, string> = {
   TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
   TWILIO_AUTH_TOKEN: 'an-auth-token',
   TWILIO_VERIFY_SERVICE_ID: `VA${'0'.repeat(32)}`,
+  EMAIL_FROM: 'no-reply@example.com',
+  SMTP_URL: 'smtps://mailer:secret@smtp.example.com',
 };
 
 /** Each real provider with the variables it needs, for the pass-through check. */
@@ -158,6 +160,32 @@ describe('compose.yaml', () => {
   it.each(Object.entries(PROVIDER_ENVS))('passes through every variable %s needs', (_provider, env) => {
     const config = loadConfig(containerEnv('app1', { ...OPERATOR_ENV, ...env }));
     expect(config.providers.map((provider) => provider.name)).toEqual([env.MFA_PROVIDER]);
+  });
+
+  it('sends email through SMTP, by SMTP_URL or by host, port, TLS and credentials', () => {
+    expect(loadConfig(containerEnv('app1', OPERATOR_ENV)).email).toEqual({
+      provider: 'smtp',
+      from: { address: 'no-reply@example.com' },
+      smtp: {
+        host: 'smtp.example.com',
+        port: 465,
+        secure: true,
+        requireTLS: false,
+        auth: { user: 'mailer', password: 'secret' },
+      },
+    });
+    const { SMTP_URL: _omitted, ...withoutUrl } = OPERATOR_ENV;
+    const byHost = {
+      ...withoutUrl,
+      SMTP_HOST: 'smtp.example.com',
+      SMTP_PORT: '2525',
+      SMTP_SECURE: 'false',
+      SMTP_USER: 'mailer',
+      SMTP_PASSWORD: 'secret',
+    };
+    expect(loadConfig(containerEnv('app2', byHost)).email).toMatchObject({
+      smtp: { port: 2525, secure: false, requireTLS: true, auth: { user: 'mailer', password: 'secret' } },
+    });
   });
 
   it("connects to the database PostgreSQL creates, with PostgreSQL's own password", () => {

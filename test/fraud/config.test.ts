@@ -98,6 +98,9 @@ describe('the toll-fraud guard’s variables', () => {
       TWILIO_AUTH_TOKEN: 'token',
       TWILIO_VERIFY_SERVICE_ID: `VA${'1'.repeat(32)}`,
       PUBLIC_URL: 'https://keyhole.example',
+      EMAIL_PROVIDER: 'smtp',
+      SMTP_HOST: 'smtp.example.com',
+      EMAIL_FROM: 'no-reply@example.com',
     };
     expect(problemsOf(production)).toEqual([
       expect.stringMatching(/^SMS_COUNTRIES: is required when NODE_ENV=production/),

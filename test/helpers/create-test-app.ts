@@ -7,6 +7,9 @@ import { createApp } from '../../src/app.js';
 import type { AuditLog } from '../../src/audit/log.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
+import { createMailer } from '../../src/email/index.js';
+import type { Mailer } from '../../src/email/mailer.js';
+import type { SmtpTimeouts } from '../../src/email/smtp-mailer.js';
 import type { RetiringSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
 import type { CodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
@@ -33,8 +36,8 @@ export const BANDWIDTH_TEST_ENV: Record<string, string> = {
 
 /**
  * A valid production environment for tests that look at production behaviour (cookies, headers,
- * routes) without sending codes: production refuses the console provider, so Bandwidth is named,
- * pointing at a loopback port where nothing listens.
+ * routes) without sending codes or emails: production refuses the console provider and mailer, so
+ * Bandwidth and SMTP are named, pointing at loopback ports where nothing listens.
  */
 export const PRODUCTION_ENV: Record<string, string> = {
   NODE_ENV: 'production',
@@ -42,6 +45,10 @@ export const PRODUCTION_ENV: Record<string, string> = {
   BW_MFA_BASE_URL: 'http://127.0.0.1:9/api/v1',
   SMS_COUNTRIES: 'US,CA',
   PUBLIC_URL: 'https://keyhole.example',
+  // Production refuses the console mailer; nothing listens here either (these tests send no email).
+  EMAIL_PROVIDER: 'smtp',
+  SMTP_URL: 'smtp://127.0.0.1:9',
+  EMAIL_FROM: 'Keyhole <no-reply@example.com>',
 };
 
 /**
@@ -73,8 +80,12 @@ export interface TestApp {
   ceiling: CodeEntryCeiling;
   outbox: Outbox;
   providers: ProviderPool;
+  /** The app's mailer: the console's unless `env` names EMAIL_PROVIDER=smtp and a server. */
+  mailer: Mailer;
   /** Lines the console provider printed, oldest first. */
   printed: string[];
+  /** Emails the console mailer printed (one string each, heading and body), oldest first. */
+  printedEmails: string[];
   databasePath: string;
   /** Makes an existing account an admin, as the operator's `npm run admin -- grant` does. */
   grantAdmin(username: string): Promise<void>;
@@ -95,6 +106,8 @@ export interface TestAppOptions {
   providerTimeoutMs?: number;
   /** Replace the providers built from config (for tests that script a provider). */
   providers?: ProviderPool;
+  /** Shorter SMTP deadlines, for tests of a mail host that is down or stuck. */
+  smtpTimeouts?: Partial<SmtpTimeouts>;
   /** The flood guards (RATE_LIMIT_REQUESTS_PER_MINUTE, RATE_LIMIT_POSTS_PER_MINUTE): far above any test's by default. */
   requestsPerMinute?: number;
   postsPerMinute?: number;
@@ -157,6 +170,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       twilioVerifications: stores.twilioVerifications,
       providerHealth: stores.providerHealth,
     });
+  const printedEmails: string[] = [];
+  // The same factory as server.ts: EMAIL_PROVIDER=smtp and an SMTP server in `env` send through it.
+  const mailer = createMailer({
+    settings: config.email,
+    print: (text) => printedEmails.push(text),
+    outbox,
+    timeouts: options.smtpTimeouts,
+  });
   sharedHasher ??= createArgon2Hasher();
   // As server.ts does at start: ADMIN_USERNAMES makes existing accounts admins, and only those.
   await seedAdminsFromConfig({
@@ -175,6 +196,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     logger,
     hasher: options.hasher ?? (await sharedHasher),
     providers,
+    mailer,
     outbox,
   });
 
@@ -189,7 +211,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ceiling,
     outbox,
     providers,
+    mailer,
     printed,
+    printedEmails,
     databasePath,
     async grantAdmin(username) {
       if (!(await users.setAdmin(username, true))) {
