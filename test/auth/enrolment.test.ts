@@ -93,6 +93,30 @@ describe('signing up proves the phone number', () => {
     expect(proven.phoneVerifiedAt).not.toBeNull();
   });
 
+  it('never lets a code to the old number prove a corrected one, even when no new code could go out', async () => {
+    // Threat: sign up with your own number, take its code, correct the number to a stranger's
+    // (one that cannot get a code right now), then enter your own code.
+    const strangers = fictionalPhone();
+    const other = createBrowser(site.app);
+    await registerUnproven(other, { username: 'tess', phone: strangers });
+    for (let resend = 0; resend < 2; resend += 1) {
+      site.clock.advanceMinutes(1);
+      await other.submit('/verify', '/verify/resend');
+    }
+    await registerUnproven(browser, { username: 'mallory' });
+    const ownCode = await signUpCode();
+
+    const corrected = await browser.submit('/verify', '/verify/number', { phone: strangers, country: 'US' });
+    expectRedirect(corrected, '/verify');
+    expectPage(await browser.get('/verify'), 200, /No more codes can be sent to this number today/);
+    const res = await submitCode(browser, ownCode);
+    expect(res.status).toBe(400);
+    const mallory = await accountOf('mallory');
+    expect(mallory.phone).toBe(strangers);
+    expect(mallory.phoneVerifiedAt).toBeNull();
+    expectRedirect(await browser.get('/account'), '/login?next=%2Faccount');
+  });
+
   it('refuses a bad corrected number with the reason, and keeps the one it had', async () => {
     const limited = await createTestApp({ env: { SMS_COUNTRIES: 'US,CA' } });
     try {
