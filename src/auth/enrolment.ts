@@ -5,7 +5,7 @@ import { describeWait } from '../errors.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import { startNewSession } from '../http/session.js';
 import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from '../mfa/delivery.js';
-import type { Channel } from '../mfa/provider.js';
+import { ProviderError, type Channel } from '../mfa/provider.js';
 import type { HousekeepingTask } from '../housekeeping.js';
 import type { User, UserStore } from '../users/store.js';
 
@@ -23,8 +23,7 @@ const DAY_MS = 24 * 60 * 60_000;
 export const UNPROVEN_ACCOUNT_LIFETIME_MS = DAY_MS;
 
 export type EnrolSendOutcome =
-  | { ok: true }
-  | { ok: false; message: string; status: number; retryAfterSeconds?: number };
+  { ok: true } | { ok: false; message: string; status: number; retryAfterSeconds?: number };
 
 export interface Enrolment {
   /** Starts the enrolment in a new session (the password was just checked or set). */
@@ -53,7 +52,10 @@ export function createEnrolment(deps: {
       const taken = await limits.increment(enrolCodesKey(user.phone), DAY_MS);
       if (taken.count > ENROL_CODES_PER_NUMBER) {
         await limits.decrement(enrolCodesKey(user.phone));
-        const retryAfterSeconds = Math.max(1, Math.ceil((taken.resetAt.getTime() - clock.now().getTime()) / 1000));
+        const retryAfterSeconds = Math.max(
+          1,
+          Math.ceil((taken.resetAt.getTime() - clock.now().getTime()) / 1000),
+        );
         await deps.audit.record({
           type: 'code_send_refused',
           userId: user.id,
@@ -68,7 +70,17 @@ export function createEnrolment(deps: {
           message: `No more codes can be sent to this number today. Check the number below, or try again in ${describeWait(retryAfterSeconds)}.`,
         };
       }
-      const outcome = await delivery.sendCode(req, { user, scope: 'enrol', channel });
+      let outcome: Awaited<ReturnType<CodeDelivery['sendCode']>>;
+      try {
+        outcome = await delivery.sendCode(req, { user, scope: 'enrol', channel });
+      } catch (error) {
+        // A provider that surely sent nothing (refused, unreachable) costs the number nothing,
+        // or an outage would use up its day; one that may have sent keeps the count.
+        if (error instanceof ProviderError && error.delivered === 'no') {
+          await limits.decrement(enrolCodesKey(user.phone));
+        }
+        throw error;
+      }
       if (outcome.ok) return { ok: true };
       // Nothing new went out, so the number keeps its allowance. Within the cooldown the code
       // already on its way is the one to wait for (delivery adopted it).

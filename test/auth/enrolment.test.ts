@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createUnprovenAccountsTask } from '../../src/auth/enrolment.js';
+import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
+import { createProviderPool } from '../../src/mfa/providers/pool.js';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
@@ -34,7 +36,9 @@ describe('signing up proves the phone number', () => {
     const account = await registerUnproven(browser, { username: 'rosa' });
     const page = await browser.get('/verify');
     expectPage(page, 200, /Confirm your phone number/);
-    expect(visibleText(page.text)).toContain(`sign-up code by text message to •••• ${account.phone.slice(-4)}`);
+    expect(visibleText(page.text)).toContain(
+      `sign-up code by text message to •••• ${account.phone.slice(-4)}`,
+    );
     expect(site.printed.at(-1)).toMatch(/Keyhole sign-up code: \d{6}/);
     expect((await accountOf('rosa')).phoneVerifiedAt).toBeNull();
 
@@ -64,13 +68,21 @@ describe('signing up proves the phone number', () => {
     const login = createBrowser(site.app);
     expectRedirect(await submitPassword(login, account), '/verify');
     const loginCode = lastConsoleCode(site.printed, 'login');
-    expectPage(await submitCode(login, enrolCode === loginCode ? wrongFor(loginCode) : enrolCode), 400, /That code is not right/);
+    expectPage(
+      await submitCode(login, enrolCode === loginCode ? wrongFor(loginCode) : enrolCode),
+      400,
+      /That code is not right/,
+    );
     expectRedirect(await submitCode(login, loginCode), '/account');
 
     await site.grantAdmin('rosa');
     expectRedirect(await login.submit('/admin', '/admin/step-up'), '/verify');
     const adminCode = lastConsoleCode(site.printed, 'admin');
-    expectPage(await submitCode(login, enrolCode === adminCode ? wrongFor(adminCode) : enrolCode), 400, /That code is not right/);
+    expectPage(
+      await submitCode(login, enrolCode === adminCode ? wrongFor(adminCode) : enrolCode),
+      400,
+      /That code is not right/,
+    );
   });
 
   it('corrects a mistyped number on the code page: a code goes to the new one, the old one’s no longer works', async () => {
@@ -79,7 +91,10 @@ describe('signing up proves the phone number', () => {
     await registerUnproven(browser, { username: 'rosa', phone: mistyped });
     const codeToMistyped = await signUpCode();
 
-    expectRedirect(await browser.submit('/verify', '/verify/number', { phone: right, country: 'US' }), '/verify');
+    expectRedirect(
+      await browser.submit('/verify', '/verify/number', { phone: right, country: 'US' }),
+      '/verify',
+    );
     expect(site.printed.at(-1)).toContain(`to +1 202 555 ${right.slice(-4)}`);
     const codeToRight = await signUpCode();
     expect((await accountOf('rosa')).phone).toBe(right);
@@ -124,7 +139,10 @@ describe('signing up proves the phone number', () => {
       const account = await registerUnproven(person, { username: 'rosa' });
       const bad = await person.submit('/verify', '/verify/number', { phone: '12', country: 'US' });
       expectPage(bad, 400, /Enter a valid phone number/);
-      const elsewhere = await person.submit('/verify', '/verify/number', { phone: '+61 2 5550 1234', country: '' });
+      const elsewhere = await person.submit('/verify', '/verify/number', {
+        phone: '+61 2 5550 1234',
+        country: '',
+      });
       expectPage(elsewhere, 400, /Codes cannot be sent to numbers in Australia/);
       expect((await limited.users.findByUsername('rosa'))!.phone).toBe(account.phone);
     } finally {
@@ -149,6 +167,33 @@ describe('signing up proves the phone number', () => {
     await registerUnproven(second, { username: 'tess', phone });
     expectPage(await second.get('/verify'), 200, /No more codes can be sent to this number today/);
     expect(site.printed.filter((line) => line.includes('sign-up code'))).toHaveLength(3);
+  });
+
+  it('does not count a sign-up code that a failing provider never sent', async () => {
+    // Threat: an outage (or a stranger timing sign-ups to one) using up a number's day.
+    const failing: MfaProvider = {
+      name: 'failing',
+      channels: ['sms', 'voice'],
+      send: async () => {
+        throw new ProviderError('unavailable', 'failing', 'connection refused');
+      },
+      verify: async () => 'invalid',
+    };
+    const down = await createTestApp({ providers: createProviderPool([failing]) });
+    try {
+      const person = createBrowser(down.app);
+      const phone = fictionalPhone();
+      await registerUnproven(person, { username: 'rosa', phone });
+      for (let resend = 0; resend < 4; resend += 1) {
+        down.clock.advanceMinutes(1);
+        expectPage(await person.submit('/verify', '/verify/resend'), 503);
+      }
+      // Five tries, nothing sent: the number still has its three codes a day.
+      const allowance = await down.stores.limits.get(`enrol:codes:${phone}`);
+      expect(allowance?.count ?? 0).toBe(0);
+    } finally {
+      await down.close();
+    }
   });
 
   it('removes accounts that never proved their number a day after they were made, and frees the name', async () => {

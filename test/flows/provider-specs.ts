@@ -3,7 +3,15 @@ import type { Channel } from '../../src/mfa/provider.js';
 import { createBrowser, type Browser, type Response } from '../helpers/agent.js';
 import type { TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
-import { register, submitCode, submitPassword, wrongFor, type TestAccount } from '../helpers/flows.js';
+import {
+  fictionalPhone,
+  register,
+  registerUnproven,
+  submitCode,
+  submitPassword,
+  wrongFor,
+  type TestAccount,
+} from '../helpers/flows.js';
 
 /**
  * The mechanics of the specs every code provider's site tests share. The specs themselves (their
@@ -12,6 +20,29 @@ import { register, submitCode, submitPassword, wrongFor, type TestAccount } from
 
 /** The code a person received for their newest challenge, as the provider's fake saw it delivered. */
 export type ReceivedCode = (account: TestAccount) => string;
+
+/**
+ * The sign-up code the provider's fake delivered to a new account's number (by its channel), read
+ * right after the registration form. Each provider's reader also checks that it was sent as a
+ * sign-up code, as far as its fake can tell.
+ */
+export type SignUpCode = (account: Pick<TestAccount, 'phone' | 'channel'>) => string | Promise<string>;
+
+/** An account made through the registration form and proven with the sign-up code the provider delivered. */
+export async function registerWith(
+  browser: Browser,
+  signUpCode: SignUpCode,
+  overrides: Partial<TestAccount> = {},
+): Promise<TestAccount> {
+  // Chosen here, so that the sign-up code can be looked up by the number it went to.
+  const phone = overrides.phone ?? fictionalPhone();
+  const channel = overrides.channel ?? 'sms';
+  return register(
+    browser,
+    { ...overrides, phone, channel },
+    { enrolCode: () => signUpCode({ phone, channel }) },
+  );
+}
 
 /** Password, then the code that arrived: the browser ends up in the account area. */
 export async function signInWith(
@@ -25,16 +56,22 @@ export async function signInWith(
 }
 
 /** A new account whose login code was just sent by SMS; the browser is on the code page. */
-export async function awaitingSmsCode(site: TestApp): Promise<{ browser: Browser; account: TestAccount }> {
+export async function awaitingSmsCode(
+  site: TestApp,
+  signUpCode: SignUpCode,
+): Promise<{ browser: Browser; account: TestAccount }> {
   const browser = createBrowser(site.app);
-  const account = await register(browser);
+  const account = await registerWith(browser, signUpCode);
   await submitPassword(browser, account, 'sms');
   return { browser, account };
 }
 
 /** A wrong code costs one of the code's five attempts, and the right code still works after it. */
-export async function expectWrongCodeCountedAgainstTheCode(site: TestApp, received: ReceivedCode) {
-  const { browser, account } = await awaitingSmsCode(site);
+export async function expectWrongCodeCountedAgainstTheCode(
+  site: TestApp,
+  { received, signUpCode }: { received: ReceivedCode; signUpCode: SignUpCode },
+) {
+  const { browser, account } = await awaitingSmsCode(site, signUpCode);
   const code = received(account);
 
   expectPage(await submitCode(browser, wrongFor(code)), 400, /That code is not right\. 4 attempts left\./);
@@ -42,8 +79,11 @@ export async function expectWrongCodeCountedAgainstTheCode(site: TestApp, receiv
 }
 
 /** A code past the site's own five minutes is refused as expired. */
-export async function expectCodeExpiredBySite(site: TestApp, received: ReceivedCode) {
-  const { browser, account } = await awaitingSmsCode(site);
+export async function expectCodeExpiredBySite(
+  site: TestApp,
+  { received, signUpCode }: { received: ReceivedCode; signUpCode: SignUpCode },
+) {
+  const { browser, account } = await awaitingSmsCode(site, signUpCode);
   site.clock.advanceMinutes(5);
 
   expectPage(await submitCode(browser, received(account)), 400, /This code has expired/);
@@ -56,10 +96,15 @@ export async function expectCodeExpiredBySite(site: TestApp, received: ReceivedC
 export async function expectSendRateLimitPassedOn(
   site: TestApp,
   fake: { failNext(mode: 429, options: { retryAfter: string }): void },
-  { channel, retryAfter, page }: { channel: Channel; retryAfter: string; page: RegExp },
+  {
+    channel,
+    retryAfter,
+    page,
+    signUpCode,
+  }: { channel: Channel; retryAfter: string; page: RegExp; signUpCode: SignUpCode },
 ): Promise<Response> {
   const browser = createBrowser(site.app);
-  const account = await register(browser);
+  const account = await registerWith(browser, signUpCode);
   fake.failNext(429, { retryAfter });
 
   const res = await submitPassword(browser, account, channel);
@@ -68,12 +113,25 @@ export async function expectSendRateLimitPassedOn(
   return res;
 }
 
-/** With credentials the provider refuses, a login gets "cannot be sent" (503). Returns the account. */
+/**
+ * With credentials the provider refuses, no code can be sent: a sign-up lands on its code page,
+ * which says so, and a login of an account that proved its number before gets "cannot be sent"
+ * (503). Returns the account.
+ */
 export async function expectSendRefusedAsUnavailable(site: TestApp): Promise<TestAccount> {
-  const browser = createBrowser(site.app);
-  const account = await register(browser);
+  const signingUp = createBrowser(site.app);
+  const account = await registerUnproven(signingUp);
+  expectPage(await signingUp.get('/verify'), 200, /Codes cannot be sent right now/);
 
-  expectPage(await submitPassword(browser, account, 'sms'), 503, /Codes cannot be sent right now/);
+  // As if it had proven its number while the credentials were still right: no sign-up code
+  // could reach it here.
+  const user = (await site.users.findByUsername(account.username))!;
+  expect(await site.users.markPhoneProven(user.id, account.phone)).toBe(true);
+  expectPage(
+    await submitPassword(createBrowser(site.app), account, 'sms'),
+    503,
+    /Codes cannot be sent right now/,
+  );
   return account;
 }
 
@@ -116,10 +174,14 @@ export async function expectOutageSurvived(
   site: TestApp,
   fake: { setMode(mode: 503 | 'hang' | 'ok'): void },
   mode: 503 | 'hang',
-  { received, undeliveredCode }: { received: ReceivedCode; undeliveredCode?: () => string },
+  {
+    received,
+    undeliveredCode,
+    signUpCode,
+  }: { received: ReceivedCode; undeliveredCode?: () => string; signUpCode: SignUpCode },
 ) {
   const browser = createBrowser(site.app);
-  const account = await register(browser);
+  const account = await registerWith(browser, signUpCode);
   fake.setMode(mode);
 
   expectPage(await submitPassword(browser, account, 'sms'), 503, /did not answer/);
@@ -145,13 +207,15 @@ export async function stepUpWhileALoginIsPending<Code>(
   {
     signIn,
     latest,
+    signUpCode,
   }: {
     signIn: (browser: Browser, account: TestAccount) => Promise<void>;
     latest: (account: TestAccount) => Code;
+    signUpCode: SignUpCode;
   },
 ): Promise<{ signedIn: Browser; other: Browser; pendingLogin: Code; adminCode: Code }> {
   const signedIn = createBrowser(site.app);
-  const account = await register(signedIn, { username: 'erin' });
+  const account = await registerWith(signedIn, signUpCode, { username: 'erin' });
   await site.grantAdmin('erin');
   await signIn(signedIn, account);
 
@@ -174,10 +238,15 @@ export async function journeyEndingInAFailedCheck(
   {
     signIn,
     received,
-  }: { signIn: (browser: Browser, account: TestAccount) => Promise<void>; received: ReceivedCode },
+    signUpCode,
+  }: {
+    signIn: (browser: Browser, account: TestAccount) => Promise<void>;
+    received: ReceivedCode;
+    signUpCode: SignUpCode;
+  },
 ): Promise<TestAccount> {
   const browser = createBrowser(site.app);
-  const account = await register(browser, { username: 'erin' });
+  const account = await registerWith(browser, signUpCode, { username: 'erin' });
   await site.grantAdmin('erin');
   await signIn(browser, account);
   await browser.submit('/admin', '/admin/step-up');

@@ -2,9 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { startFakeKandy, type FakeKandy } from '../fakes/kandy-server.js';
 import { startFakeTwilio, type FakeTwilio } from '../fakes/twilio-verify-server.js';
+import { registerWith } from './provider-specs.js';
 
 const TWILIO = {
   accountSid: `AC${'c'.repeat(32)}`,
@@ -50,13 +51,21 @@ describe('MFA_PROVIDER=twilio,kandy: failover', () => {
       (await createBrowser(site.app).get('/healthz')).body as { providers: { name: string; state: string }[] }
     ).providers.map((provider) => `${provider.name}:${provider.state}`);
 
+  const newestCodeFrom = (codeFrom: 'twilio' | 'kandy', phone: string) => {
+    const code = codeFrom === 'twilio' ? twilio.lastCodeFor(phone) : kandy.lastCodeFor(phone);
+    expect(code, `a code from ${codeFrom}`).toBeDefined();
+    return code!;
+  };
+
   /** Password, then the code from whichever fake sent the newest one. */
   async function logIn(browser: Browser, account: TestAccount, codeFrom: 'twilio' | 'kandy') {
     expectRedirect(await submitPassword(browser, account, 'sms'), '/verify');
-    const code = codeFrom === 'twilio' ? twilio.lastCodeFor(account.phone) : kandy.lastCodeFor(account.phone);
-    expect(code, `a code from ${codeFrom}`).toBeDefined();
-    expectRedirect(await submitCode(browser, code!), '/account');
+    expectRedirect(await submitCode(browser, newestCodeFrom(codeFrom, account.phone)), '/account');
   }
+
+  /** An account made and proven with the sign-up code `codeFrom` delivered. */
+  const register = (browser: Browser, codeFrom: 'twilio' | 'kandy', overrides: Partial<TestAccount> = {}) =>
+    registerWith(browser, ({ phone }) => newestCodeFrom(codeFrom, phone), overrides);
 
   it('offers every channel of every configured provider', async () => {
     const page = await createBrowser(site.app).get('/login');
@@ -67,30 +76,38 @@ describe('MFA_PROVIDER=twilio,kandy: failover', () => {
 
   it('sends through the first provider while it is up', async () => {
     const browser = createBrowser(site.app);
-    await logIn(browser, await register(browser), 'twilio');
+    const account = await register(browser, 'twilio');
+    await logIn(browser, account, 'twilio');
 
     expect(kandy.sentCodes()).toEqual([]);
-    expect(twilioChecks()).toHaveLength(1);
+    // The sign-up code and the login code, each checked by Twilio.
+    const [signUp, login] = twilio.sentCodes();
+    expect(twilioChecks().map((logged) => (logged.body as Record<string, string>).VerificationSid)).toEqual([
+      signUp!.sid,
+      login!.sid,
+    ]);
   });
 
   it('sends through the second when the first is down, verifies with the second, and returns to the first after the cooldown', async () => {
     twilio.setMode(503);
     const first = createBrowser(site.app);
-    const alice = await register(first, { username: 'erin' });
-    await site.grantAdmin('erin');
-    await logIn(first, alice, 'kandy');
-    // The code Kandy sent was checked by Kandy, never by Twilio.
+    const alice = await register(first, 'kandy', { username: 'erin' });
+    // The sign-up code Kandy sent was checked by Kandy, never by Twilio.
     expect(kandyVerifies()).toHaveLength(1);
     expect(twilioChecks()).toEqual([]);
     expect(await healthOf()).toEqual(['twilio:failing', 'kandy:up']);
+    await site.grantAdmin('erin');
+    await logIn(first, alice, 'kandy');
+    // So was the login code.
+    expect(kandyVerifies()).toHaveLength(2);
+    expect(twilioChecks()).toEqual([]);
 
-    // It keeps failing: from now on it is skipped, without waiting for it.
-    const second = createBrowser(site.app);
-    await logIn(second, await register(second), 'kandy');
+    // It kept failing (the sign-up code, then the login code): from now on it is skipped, without
+    // waiting for it.
     expect(await healthOf()).toEqual(['twilio:skipped', 'kandy:up']);
     const twilioCalls = twilio.requests.length;
-    const third = createBrowser(site.app);
-    await logIn(third, await register(third), 'kandy');
+    const second = createBrowser(site.app);
+    await logIn(second, await register(second, 'kandy'), 'kandy');
     expect(twilio.requests.length).toBe(twilioCalls);
 
     // The admin page shows it too.
@@ -101,16 +118,23 @@ describe('MFA_PROVIDER=twilio,kandy: failover', () => {
     // Twilio comes back; after the cooldown it is tried again, and new codes use it.
     twilio.setMode('ok');
     site.clock.advance(30_000);
-    const fourth = createBrowser(site.app);
-    await logIn(fourth, await register(fourth), 'twilio');
+    const third = createBrowser(site.app);
+    const thirdAccount = await register(third, 'twilio');
+    await logIn(third, thirdAccount, 'twilio');
     expect(await healthOf()).toEqual(['twilio:up', 'kandy:up']);
-    expect(twilioChecks()).toHaveLength(1);
+    // The third account's sign-up code and login code, both sent and checked by Twilio.
+    const [signUp, login] = twilio.sentCodes();
+    expect([signUp!.to, login!.to]).toEqual([thirdAccount.phone, thirdAccount.phone]);
+    expect(twilioChecks().map((logged) => (logged.body as Record<string, string>).VerificationSid)).toEqual([
+      signUp!.sid,
+      login!.sid,
+    ]);
   });
 
   it('keeps checking a code with the provider that sent it, even when that one is now down', async () => {
     twilio.setMode('hang');
     const browser = createBrowser(site.app);
-    const account = await register(browser);
+    const account = await register(browser, 'kandy');
     expectRedirect(await submitPassword(browser, account, 'sms'), '/verify');
     const code = kandy.lastCodeFor(account.phone)!;
 
@@ -124,9 +148,10 @@ describe('MFA_PROVIDER=twilio,kandy: failover', () => {
   });
 
   it('has nowhere to send a voice code while Twilio is down, and says so', async () => {
-    twilio.setMode(503);
+    // Signed up by voice while Twilio was up.
     const browser = createBrowser(site.app);
-    const account = await register(browser, { channel: 'voice' });
+    const account = await register(browser, 'twilio', { channel: 'voice' });
+    twilio.setMode(503);
 
     expectPage(await submitPassword(browser, account, 'voice'), 503, /did not answer/);
     expect(kandy.requests).toEqual([]);

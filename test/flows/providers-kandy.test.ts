@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import type { TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { followSiteClock, startProviderSite, stopProviderSite } from '../helpers/provider-site.js';
 import { startFakeKandy, type FakeKandy } from '../fakes/kandy-server.js';
 import {
@@ -15,8 +15,10 @@ import {
   expectSendRefusedAsUnavailable,
   expectWrongCodeCountedAgainstTheCode,
   journeyEndingInAFailedCheck,
+  registerWith,
   signInWith,
   stepUpWhileALoginIsPending,
+  type SignUpCode,
 } from './provider-specs.js';
 
 const CLIENT_ID = 'PRIV-keyhole-tests';
@@ -49,6 +51,16 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   const verifies = () => fake.requests.filter((logged) => logged.path.endsWith('/verify'));
   const received = (account: TestAccount) => fake.lastCodeFor(account.phone)!;
   const signIn = (browser: Browser, account: TestAccount) => signInWith(browser, account, 'sms', received);
+  /** What each code Kandy sent was for, oldest first, as its message names it. */
+  const purposesSent = () =>
+    fake.sentCodes().map((sent) => /^Keyhole (sign-up|admin) code/.exec(sent.message)?.[1] ?? 'login');
+  const signUpCode: SignUpCode = ({ phone }) => {
+    const sent = fake.sentCodes().findLast((entry) => entry.to === phone)!;
+    expect(sent.message).toMatch(/^Keyhole sign-up code /);
+    return sent.code;
+  };
+  const register = (browser: Browser, overrides: Partial<TestAccount> = {}) =>
+    registerWith(browser, signUpCode, overrides);
 
   it('logs in and enters the secure area by SMS with codes from Kandy, each checked by its own codeId', async () => {
     const browser = createBrowser(site.app);
@@ -62,13 +74,16 @@ describe('the site with MFA_PROVIDER=kandy', () => {
     expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/admin');
     expectPage(await browser.get('/admin'), 200, /kandy/);
 
-    const [login, admin] = fake.sentCodes();
+    expect(purposesSent()).toEqual(['sign-up', 'login', 'admin']);
+    const [signUp, login, admin] = fake.sentCodes();
     expect(verifies().map((logged) => logged.path)).toEqual([
+      `/cpaas/auth/v1/${fake.userId}/codes/${signUp!.codeId}/verify`,
       `/cpaas/auth/v1/${fake.userId}/codes/${login!.codeId}/verify`,
       `/cpaas/auth/v1/${fake.userId}/codes/${admin!.codeId}/verify`,
       `/cpaas/auth/v1/${fake.userId}/codes/${admin!.codeId}/verify`,
     ]);
     // The site's name, and the origin-bound line WebOTP reads (the host of PUBLIC_URL).
+    expect(signUp!.message).toMatch(/^Keyhole sign-up code \(do not share it\):\n\n@localhost #\d{6}$/);
     expect(login!.message).toMatch(/^Keyhole code \(do not share it\):\n\n@localhost #\d{6}$/);
     expect(admin!.message).toMatch(/^Keyhole admin code \(do not share it\):\n\n@localhost #\d{6}$/);
     // One token served the whole journey.
@@ -91,7 +106,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
 
       // No channel chosen on the form: the saved one (voice) is used, and cannot be.
       expectRedirect(await submitPassword(browser, account), '/verify');
-      expect(fake.sentCodes()).toEqual([]);
+      expect(purposesSent()).toEqual(['sign-up']);
       const page = await browser.get('/verify');
       expectPage(page, 200);
       const text = visibleText(page.text);
@@ -131,7 +146,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
 
       const res = await browser.submit('/verify', '/verify/resend', { channel: 'voice' });
       expectPage(res, 400, /cannot be sent/);
-      expect(fake.sentCodes()).toHaveLength(1);
+      expect(purposesSent()).toEqual(['sign-up', 'login']);
     });
   });
 
@@ -140,6 +155,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
     const { signedIn, other, pendingLogin, adminCode } = await stepUpWhileALoginIsPending(site, {
       signIn,
       latest: received,
+      signUpCode,
     });
     if (pendingLogin !== adminCode) {
       expectPage(await submitCode(signedIn, pendingLogin), 400, /That code is not right/);
@@ -150,16 +166,20 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   });
 
   it('counts a wrong code against the code', async () => {
-    await expectWrongCodeCountedAgainstTheCode(site, received);
+    await expectWrongCodeCountedAgainstTheCode(site, { received, signUpCode });
   });
 
   it('refuses a code the site considers expired without asking Kandy', async () => {
-    await expectCodeExpiredBySite(site, received);
-    expect(verifies()).toEqual([]);
+    await expectCodeExpiredBySite(site, { received, signUpCode });
+    // The one check is the sign-up code's, at registration.
+    expect(verifies().map((logged) => logged.path)).toEqual([
+      `/cpaas/auth/v1/${fake.userId}/codes/${fake.sentCodes()[0]!.codeId}/verify`,
+    ]);
+    expect(purposesSent()).toEqual(['sign-up', 'login']);
   });
 
   it('refuses a code Kandy has expired (Kandy cannot say why, so it reads as not right)', async () => {
-    const { browser, account } = await awaitingSmsCode(site);
+    const { browser, account } = await awaitingSmsCode(site, signUpCode);
     kandyAheadMs = 5 * 60_000;
 
     expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /That code is not right/);
@@ -175,6 +195,7 @@ describe('the site with MFA_PROVIDER=kandy', () => {
       channel: 'sms',
       retryAfter: '90',
       page: /Too many codes requested/,
+      signUpCode,
     });
     expect(fake.requests.at(-1)).toMatchObject({ path: `/cpaas/auth/v1/${fake.userId}/codes`, status: 429 });
   });
@@ -194,12 +215,12 @@ describe('the site with MFA_PROVIDER=kandy', () => {
   it.each([503, 'hang'] as const)(
     'survives an outage (%s): a clear page, then codes again once Kandy is back',
     async (mode) => {
-      await expectOutageSurvived(site, fake, mode, { received });
+      await expectOutageSurvived(site, fake, mode, { received, signUpCode });
     },
   );
 
   it('never logs a code, the secret, a token or a full phone number through a whole journey', async () => {
-    const account = await journeyEndingInAFailedCheck(site, fake, { signIn, received });
+    const account = await journeyEndingInAFailedCheck(site, fake, { signIn, received, signUpCode });
 
     expectNothingSecretLogged(logLines, {
       codes: fake.sentCodes().map((sent) => sent.code),

@@ -5,7 +5,7 @@ import { SIGNALWIRE_VOICE_PATH } from '../../src/mfa/providers/signalwire-voice-
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import type { TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
-import { register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { startProviderSite, stopProviderSite } from '../helpers/provider-site.js';
 import { digitsIn, startFakeSignalWire, type FakeSignalWire } from '../fakes/signalwire-server.js';
 import {
@@ -16,8 +16,10 @@ import {
   expectSendRateLimitPassedOn,
   expectSendRefusedAsUnavailable,
   expectWrongCodeCountedAgainstTheCode,
+  registerWith,
   signInWith,
   stepUpWhileALoginIsPending,
+  type SignUpCode,
 } from './provider-specs.js';
 
 const PROJECT = 'b2c3d4e5-0000-4000-8000-000000000002';
@@ -60,7 +62,7 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
   }
 
   /** The code as the person hears or reads it. For calls, from the document the site serves. */
-  async function receivedCode(account: TestAccount, channel: Channel): Promise<string> {
+  async function receivedCode(account: Pick<TestAccount, 'phone'>, channel: Channel): Promise<string> {
     if (channel === 'sms') return fake.lastCodeFor(account.phone)!;
     const call = fake.calls().at(-1)!;
     const served = await fetchCallDocument(call.url!);
@@ -73,6 +75,20 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
 
   const signIn = (browser: Browser, account: TestAccount, channel: Channel) =>
     signInWith(browser, account, channel, (account) => receivedCode(account, channel));
+
+  /** The sign-up code as the person reads or hears it, after checking the message calls it one. */
+  const signUpCode: SignUpCode = (account) => {
+    const delivered =
+      account.channel === 'sms'
+        ? fake.messages().findLast((message) => message.to === account.phone)!.body
+        : fake.calls().findLast((call) => call.to === account.phone)!.twiml!;
+    expect(delivered).toMatch(
+      account.channel === 'sms' ? /^Keyhole sign-up code: / : /Your Keyhole sign-up code is/,
+    );
+    return receivedCode(account, account.channel);
+  };
+  const register = (browser: Browser, overrides: Partial<TestAccount> = {}) =>
+    registerWith(browser, signUpCode, overrides);
 
   describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
     it('logs in and enters the secure area with codes the site made and SignalWire delivered', async () => {
@@ -87,9 +103,11 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
       expectRedirect(await submitCode(browser, await receivedCode(account, channel)), '/admin');
       expectPage(await browser.get('/admin'), 200, /signalwire/);
 
+      // The sign-up code, then the login and admin codes.
       const sends = fake.requests.map((logged) => logged.path);
       const resource = channel === 'sms' ? 'Messages' : 'Calls';
       expect(sends).toEqual([
+        `/api/laml/2010-04-01/Accounts/${PROJECT}/${resource}`,
         `/api/laml/2010-04-01/Accounts/${PROJECT}/${resource}`,
         `/api/laml/2010-04-01/Accounts/${PROJECT}/${resource}`,
       ]);
@@ -122,6 +140,7 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
     const { signedIn, other, pendingLogin, adminCode } = await stepUpWhileALoginIsPending(site, {
       signIn: (browser, account) => signIn(browser, account, 'sms'),
       latest: received,
+      signUpCode,
     });
     expectPage(await submitCode(signedIn, pendingLogin), 400, /That code is not right/);
     // The same code is still good for what it was made for: the login in the other browser.
@@ -130,11 +149,11 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
   });
 
   it('counts a wrong code against the code', async () => {
-    await expectWrongCodeCountedAgainstTheCode(site, received);
+    await expectWrongCodeCountedAgainstTheCode(site, { received, signUpCode });
   });
 
   it('refuses an expired code', async () => {
-    await expectCodeExpiredBySite(site, received);
+    await expectCodeExpiredBySite(site, { received, signUpCode });
   });
 
   it("passes on SignalWire's own rate limit (20429) as a wait", async () => {
@@ -142,6 +161,7 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
       channel: 'voice',
       retryAfter: '60',
       page: /Too many codes requested\. Wait 1 minute/,
+      signUpCode,
     });
   });
 
@@ -163,6 +183,7 @@ describe('the site with MFA_PROVIDER=signalwire', () => {
       await expectOutageSurvived(site, fake, mode, {
         received,
         undeliveredCode: () => digitsIn((fake.requests.at(-1)!.body as { Body: string }).Body)!,
+        signUpCode,
       });
     },
   );

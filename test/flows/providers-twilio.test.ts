@@ -3,7 +3,7 @@ import type { Channel } from '../../src/mfa/provider.js';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import type { TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
-import { register, submitCode, type TestAccount } from '../helpers/flows.js';
+import { submitCode, type TestAccount } from '../helpers/flows.js';
 import { followSiteClock, startProviderSite, stopProviderSite } from '../helpers/provider-site.js';
 import { startFakeTwilio, TWILIO_VALIDITY_MS, type FakeTwilio } from '../fakes/twilio-verify-server.js';
 import {
@@ -16,8 +16,10 @@ import {
   expectSendRefusedAsUnavailable,
   expectWrongCodeCountedAgainstTheCode,
   journeyEndingInAFailedCheck,
+  registerWith,
   signInWith,
   stepUpWhileALoginIsPending,
+  type SignUpCode,
 } from './provider-specs.js';
 
 const ACCOUNT_SID = `AC${'a'.repeat(32)}`;
@@ -51,13 +53,20 @@ describe('the site with MFA_PROVIDER=twilio', () => {
 
   const checks = () => fake.requests.filter((request) => request.path.endsWith('/VerificationCheck'));
   const received = (account: TestAccount) => fake.lastCodeFor(account.phone)!;
+  // Twilio writes its own message, so a sign-up code looks like any other there: it is the one
+  // verification started for the new number.
+  const signUpCode: SignUpCode = ({ phone, channel }) => {
+    const started = fake.sentCodes().filter((sent) => sent.to === phone);
+    expect(started.map((sent) => sent.channel)).toEqual([channel === 'sms' ? 'sms' : 'call']);
+    return started[0]!.code;
+  };
   const signIn = (browser: Browser, account: TestAccount, channel?: Channel) =>
     signInWith(browser, account, channel, received);
 
   describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
     it('logs in and enters the secure area with codes from Twilio Verify, each its own verification', async () => {
       const browser = createBrowser(site.app);
-      const account = await register(browser, { username: 'erin', channel });
+      const account = await registerWith(browser, signUpCode, { username: 'erin', channel });
       await site.grantAdmin('erin');
       const loginPage = await browser.get('/login');
       expect(loginPage.text).toContain('value="sms"');
@@ -72,15 +81,18 @@ describe('the site with MFA_PROVIDER=twilio', () => {
       expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone)!), '/admin');
       expectPage(await browser.get('/admin'), 200, /twilio/);
 
+      // The sign-up code, then the login and admin codes.
       const starts = fake.requests.filter((request) => request.path.endsWith('/Verifications'));
       expect(starts.map((request) => request.body)).toEqual([
         { To: account.phone, Channel: channel === 'sms' ? 'sms' : 'call' },
         { To: account.phone, Channel: channel === 'sms' ? 'sms' : 'call' },
+        { To: account.phone, Channel: channel === 'sms' ? 'sms' : 'call' },
       ]);
-      const [login, admin] = fake.sentCodes();
-      expect(login!.sid).not.toBe(admin!.sid);
+      const [signUp, login, admin] = fake.sentCodes();
+      expect(new Set([signUp!.sid, login!.sid, admin!.sid]).size).toBe(3);
       // Every check names its own verification, never just the number.
       expect(checks().map((request) => (request.body as Record<string, string>).VerificationSid)).toEqual([
+        signUp!.sid,
         login!.sid,
         admin!.sid,
         admin!.sid,
@@ -94,6 +106,7 @@ describe('the site with MFA_PROVIDER=twilio', () => {
     const { signedIn, other, pendingLogin, adminCode } = await stepUpWhileALoginIsPending(site, {
       signIn: (browser, account) => signIn(browser, account, 'sms'),
       latest: () => fake.sentCodes().at(-1)!,
+      signUpCode,
     });
     expect(adminCode.sid).not.toBe(pendingLogin.sid);
     expect(fake.verification(pendingLogin.sid)!.status).toBe('canceled');
@@ -104,18 +117,21 @@ describe('the site with MFA_PROVIDER=twilio', () => {
   });
 
   it('counts a wrong code against the code', async () => {
-    await expectWrongCodeCountedAgainstTheCode(site, received);
+    await expectWrongCodeCountedAgainstTheCode(site, { received, signUpCode });
   });
 
   it('refuses a code the site considers expired without asking Twilio', async () => {
-    await expectCodeExpiredBySite(site, received);
-    expect(checks()).toEqual([]);
+    await expectCodeExpiredBySite(site, { received, signUpCode });
+    // The one check is the sign-up code's, at registration.
+    expect(checks().map((request) => (request.body as Record<string, string>).VerificationSid)).toEqual([
+      fake.sentCodes()[0]!.sid,
+    ]);
   });
 
   it('shows a code Twilio has expired (20404) as expired, and a new one works', async () => {
     await site.close();
     await startSite({ MFA_CODE_TTL_MINUTES: '15' });
-    const { browser, account } = await awaitingSmsCode(site);
+    const { browser, account } = await awaitingSmsCode(site, signUpCode);
     twilioAheadMs = TWILIO_VALIDITY_MS;
 
     expectPage(await submitCode(browser, fake.lastCodeFor(account.phone)!), 400, /This code has expired/);
@@ -131,6 +147,7 @@ describe('the site with MFA_PROVIDER=twilio', () => {
       channel: 'sms',
       retryAfter: '120',
       page: /Too many codes requested\. Wait 2 minutes/,
+      signUpCode,
     });
   });
 
@@ -149,7 +166,7 @@ describe('the site with MFA_PROVIDER=twilio', () => {
   it.each([503, 'hang'] as const)(
     'survives an outage (%s): a clear page, then codes again once Twilio is back',
     async (mode) => {
-      await expectOutageSurvived(site, fake, mode, { received });
+      await expectOutageSurvived(site, fake, mode, { received, signUpCode });
     },
   );
 
@@ -157,6 +174,7 @@ describe('the site with MFA_PROVIDER=twilio', () => {
     const account = await journeyEndingInAFailedCheck(site, fake, {
       signIn: (browser, account) => signIn(browser, account, 'voice'),
       received,
+      signUpCode,
     });
 
     expectNothingSecretLogged(logLines, {

@@ -3,14 +3,16 @@ import type { Channel } from '../../../src/mfa/provider.js';
 import { createBrowser, csrfTokenIn, type Browser } from '../../helpers/agent.js';
 import type { TestApp } from '../../helpers/create-test-app.js';
 import { expectPage, expectRedirect, setCookieHeaders } from '../../helpers/expectations.js';
-import { register, submitCode, submitPassword, type TestAccount } from '../../helpers/flows.js';
+import { submitCode, submitPassword, type TestAccount } from '../../helpers/flows.js';
 import { followSiteClock, startProviderSite, stopProviderSite } from '../../helpers/provider-site.js';
 import { startFakeBandwidth, type FakeBandwidth } from '../../fakes/bandwidth-server.js';
 import {
   awaitingSmsCode,
   expectAuthFailureLoggedWithoutSecrets,
   expectNothingSecretLogged,
+  registerWith,
   signInWith,
+  type SignUpCode,
 } from '../../flows/provider-specs.js';
 
 const CREDENTIALS = { accountId: '9900001', username: 'api-user', password: 'api-password-for-tests' };
@@ -46,13 +48,25 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   const loginCode = (account: TestAccount) => fake.lastCodeFor(account.phone, 'login')!;
   const signIn = (browser: Browser, account: TestAccount, channel: Channel) =>
     signInWith(browser, account, channel, loginCode);
+  // Sent in a Bandwidth scope of its own ("enrol-…"), as every challenge is.
+  const signUpCode: SignUpCode = ({ phone }) => fake.lastCodeFor(phone, 'enrol')!;
+  const register = (browser: Browser, overrides: Partial<TestAccount> = {}) =>
+    registerWith(browser, signUpCode, overrides);
+  const verifies = () => fake.requests.filter((request) => request.path.endsWith('/code/verify'));
+  const scopeOf = (request: { body: unknown }) => (request.body as { scope: string }).scope;
 
   describe.each<Channel>(['sms', 'voice'])('by %s', (channel) => {
     it('logs in and steps up with codes from Bandwidth, each in its own scope', async () => {
       const browser = createBrowser(site.app);
       const account = await register(browser, { username: 'erin', channel });
+      const usedSignUpCode = fake.lastCodeFor(account.phone, 'enrol')!;
       await site.grantAdmin('erin');
-      await signIn(browser, account, channel);
+      // Bandwidth would accept the used sign-up code again in its own scope, but not for a login.
+      expectRedirect(await submitPassword(browser, account, channel), '/verify');
+      if (usedSignUpCode !== fake.lastCodeFor(account.phone, 'login')) {
+        expectPage(await submitCode(browser, usedSignUpCode), 400, /That code is not right/);
+      }
+      expectRedirect(await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!), '/account');
       const loginCode = fake.lastCodeFor(account.phone, 'login')!;
 
       expectRedirect(await browser.submit('/admin', '/admin/step-up'), '/verify');
@@ -64,20 +78,25 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
       const sends = fake.requests.filter(
         (request) => request.path.includes('/code/') && !request.path.endsWith('/verify'),
       );
+      // The sign-up code, then the login and admin codes.
       expect(sends.map((request) => request.path)).toEqual([
+        `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
         `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
         `/api/v1/accounts/${CREDENTIALS.accountId}/code/${channel === 'sms' ? 'messaging' : 'voice'}`,
       ]);
       // Each challenge has a Bandwidth scope of its own, named after the kind of code.
-      const [loginScope, adminScope] = sends.map((request) => (request.body as { scope: string }).scope);
+      const [signUpScope, loginScope, adminScope] = sends.map(scopeOf);
+      expect(signUpScope).toMatch(/^enrol-[\w-]{16}$/);
       expect(loginScope).toMatch(/^login-[\w-]{16}$/);
       expect(adminScope).toMatch(/^admin-[\w-]{16}$/);
-      expect(sends[0]!.body).toMatchObject({
-        to: account.phone,
-        from: '+12025550100',
-        applicationId: channel === 'sms' ? 'msg-app-1' : 'voice-app-1',
-        digits: 6,
-      });
+      for (const send of sends) {
+        expect(send.body).toMatchObject({
+          to: account.phone,
+          from: '+12025550100',
+          applicationId: channel === 'sms' ? 'msg-app-1' : 'voice-app-1',
+          digits: 6,
+        });
+      }
       expect(sends.every((request) => request.auth === 'basic')).toBe(true);
     });
   });
@@ -101,11 +120,15 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
       .send({ code, _csrf: token });
     // The old session died when the code was accepted, and its form token with it.
     expectPage(replay, 403);
-    expect(fake.requests.filter((request) => request.path.endsWith('/code/verify'))).toHaveLength(1);
+    // Bandwidth checked the sign-up code once, then the login code once: never the replay.
+    expect(verifies().map(scopeOf)).toEqual([
+      expect.stringMatching(/^enrol-/),
+      expect.stringMatching(/^login-/),
+    ]);
   });
 
   it('refuses a code that a resend replaced, though Bandwidth keeps it valid for its window', async () => {
-    const { browser, account } = await awaitingSmsCode(site);
+    const { browser, account } = await awaitingSmsCode(site, signUpCode);
     const replaced = fake.lastCodeFor(account.phone, 'login')!;
     site.clock.advance(30_000);
     expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
@@ -128,7 +151,7 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   });
 
   it('refuses a used code replayed in a later login', async () => {
-    const { browser, account } = await awaitingSmsCode(site);
+    const { browser, account } = await awaitingSmsCode(site, signUpCode);
     const used = fake.lastCodeFor(account.phone, 'login')!;
     expectRedirect(await submitCode(browser, used), '/account');
     await browser.submit('/account', '/logout');
@@ -141,10 +164,12 @@ describe('the site with MFA_PROVIDER=bandwidth', () => {
   });
 
   it('asks Bandwidth for a window no longer than the code has existed', async () => {
-    const { browser, account } = await awaitingSmsCode(site);
+    const { browser, account } = await awaitingSmsCode(site, signUpCode);
     site.clock.advance(2 * 60_000 + 5000);
     await submitCode(browser, fake.lastCodeFor(account.phone, 'login')!);
-    const verify = fake.requests.find((request) => request.path.endsWith('/code/verify'))!;
+    // The check after the sign-up code's own (at registration).
+    expect(verifies()).toHaveLength(2);
+    const verify = verifies().at(-1)!;
     expect(verify.body).toMatchObject({ to: account.phone, expirationTimeInMinutes: 3 });
     expect((verify.body as { scope: string }).scope).toMatch(/^login-/);
   });
