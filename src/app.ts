@@ -181,7 +181,7 @@ export function createApp(deps: AppDeps): Express {
     audit: stores.audit,
     logger,
     store: stores.sending,
-    accountsWithPhone: (phone) => stores.users.countByPhone(phone),
+    accountsWithPhone: (phone) => stores.users.countProvenByPhone(phone),
   });
   const mfa = createMfaService({
     providers: deps.providers,

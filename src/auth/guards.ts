@@ -27,7 +27,8 @@ export function createSignedInLoader(deps: { users: UserStore; clock: Clock }): 
     if (!slot) return next();
     const signedIn = readSignedIn(req.session, now);
     const user = signedIn ? await deps.users.findById(signedIn.userId) : null;
-    if (!signedIn || !user) {
+    // An account signs in only after proving its number; one that has not is never signed in.
+    if (!signedIn || !user || user.phoneVerifiedAt === null) {
       delete req.session.signedIn;
       delete req.session.adminVerified;
       delete req.session.challengeId;

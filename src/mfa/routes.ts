@@ -71,7 +71,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     }
     const pending = readPendingLogin(req.session, now);
     const user = pending ? await users.findById(pending.userId) : null;
-    if (!user) return null;
+    // An account that has not proven its number never gets this far (POST /login enrols it);
+    // checked here too, so no other path to a login code can skip that.
+    if (!user || needsEnrolment(user)) return null;
     return {
       scope: 'login',
       user,
@@ -281,7 +283,10 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         return renderVerify(req, res, stage, sent.status);
       }
       req.session.channel = channel;
-      req.session.flash = { kind: 'info', message: `A new code is on its way by ${describeChannel(channel)}.` };
+      req.session.flash = {
+        kind: 'info',
+        message: `A new code is on its way by ${describeChannel(channel)}.`,
+      };
       return res.redirect(303, '/verify');
     }
     const outcome = await delivery.sendCode(req, { user: stage.user, scope: stage.scope, channel });
@@ -340,9 +345,16 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
             ? admission.message
             : `Too many sign-ups from your network right now. Try again in ${describeWait(admission.retryAfterSeconds)}.`;
         if ('retryAfterSeconds' in admission) res.set('Retry-After', String(admission.retryAfterSeconds));
-        return renderVerify(req, res, stage, 'retryAfterSeconds' in admission ? 429 : 400, [{ field: 'phone', message }], {
-          phone: form.data.phone,
-        });
+        return renderVerify(
+          req,
+          res,
+          stage,
+          'retryAfterSeconds' in admission ? 429 : 400,
+          [{ field: 'phone', message }],
+          {
+            phone: form.data.phone,
+          },
+        );
       }
       let replaced = false;
       try {

@@ -116,7 +116,8 @@ const failuresKey = (userId: number) => `mfa:failures:${userId}`;
  * The resend cooldown of an account, scope and number: a number corrected at sign-up gets its code
  * at once, since the one in flight went elsewhere (the sign-up limits bound such corrections).
  */
-const cooldownKey = (userId: number, scope: Scope, phone: string) => `mfa:cooldown:${userId}:${scope}:${phone}`;
+const cooldownKey = (userId: number, scope: Scope, phone: string) =>
+  `mfa:cooldown:${userId}:${scope}:${phone}`;
 
 /** Said in the audit log of a failed send, for the operator: whether a message may have gone out anyway. */
 const DELIVERY_NOTES: Record<ProviderDelivery, string> = {
@@ -173,13 +174,19 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       // The cooldown belongs to the account and scope, not to a session: logging in again, in
       // this browser or another, does not send another code before it ends. It is claimed in the
       // shared store, so of several sends racing (resends, parallel logins) only one goes out.
-      const claim = await limits.increment(cooldownKey(recipient.userId, scope, recipient.phone), rules.resendCooldownMs);
+      const claim = await limits.increment(
+        cooldownKey(recipient.userId, scope, recipient.phone),
+        rules.resendCooldownMs,
+      );
       if (claim.count > 1) {
+        const pending = await openChallengeOf(recipient.userId, scope);
         return {
           ok: false,
           reason: 'cooldown',
           retryAfterSeconds: secondsUntil(claim.resetAt.getTime()),
-          pending: await openChallengeOf(recipient.userId, scope),
+          // Only a code on its way to this number is one to wait for (a number corrected back
+          // and forth at sign-up has another in flight).
+          pending: pending?.phone === recipient.phone ? pending : null,
         };
       }
       const giveBackClaim = () => limits.reset(cooldownKey(recipient.userId, scope, recipient.phone));

@@ -46,8 +46,11 @@ export interface UserStore {
   setAdmin(username: string, isAdmin: boolean): Promise<boolean>;
   /** Every admin, by name. */
   listAdmins(): Promise<User[]>;
-  /** How many accounts have this E.164 number (the toll-fraud guard caps it). */
-  countByPhone(phone: string): Promise<number>;
+  /**
+   * How many accounts have proven this E.164 number (the toll-fraud guard caps it). Unproven ones
+   * do not count: a stranger's sign-ups with a number must not use up its owner's accounts.
+   */
+  countProvenByPhone(phone: string): Promise<number>;
   /**
    * Records that the account proved `phone` (a code sent to it was entered). False when the
    * account's number is no longer that one (corrected meanwhile) or was proven already.

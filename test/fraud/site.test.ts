@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { formatPhoneForDisplay } from '../../src/users/phone.js';
+import type { Browser } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { australianNumber, createBrowserAt, usNumber } from '../helpers/fraud.js';
-import { GOOD_PASSWORD, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { GOOD_PASSWORD, register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 
 // The threats: SMS pumping and toll fraud (strangers making the site pay for codes to numbers they
 // profit from), and SMS bombing (many accounts on a victim's number). Fictional numbers only.
@@ -10,9 +12,17 @@ import { GOOD_PASSWORD, submitCode, submitPassword, type TestAccount } from '../
 let site: TestApp | undefined;
 afterEach(() => site?.close());
 
+/** A new account goes from the form straight to the code page, for the code that proves its number. */
+const SIGN_UP_CODE_PAGE = '/verify';
+
 let nextName = 0;
-async function registerAt(address: string, phone: string, username = `user${++nextName}`) {
-  const res = await createBrowserAt(site!.app, address).submit('/register', '/register', {
+async function registerAt(
+  address: string,
+  phone: string,
+  username = `user${++nextName}`,
+  browser: Browser = createBrowserAt(site!.app, address),
+) {
+  const res = await browser.submit('/register', '/register', {
     username,
     password: GOOD_PASSWORD,
     phone,
@@ -21,11 +31,36 @@ async function registerAt(address: string, phone: string, username = `user${++ne
   return { res, account: { username, password: GOOD_PASSWORD, phone, channel: 'sms' } as TestAccount };
 }
 
+/** What the console provider printed for `phone`, oldest first. */
+const printedTo = (phone: string) =>
+  site!.printed.filter((line) => line.includes(` to ${formatPhoneForDisplay(phone)}: `));
+
+/** The newest sign-up code sent to `phone`. */
+function signUpCodeTo(phone: string): string {
+  const code = printedTo(phone)
+    .at(-1)
+    ?.match(/: Keyhole sign-up code: (\d+) /)?.[1];
+  if (!code) throw new Error(`no sign-up code was sent to ${phone}`);
+  return code;
+}
+
+/**
+ * A sign-up from `address` whose owner proves the number with the sign-up code (one code to the
+ * number, counted like any other); the browser is then logged out and forgotten.
+ */
+async function signUpAt(address: string, phone: string, username = `user${++nextName}`) {
+  return register(
+    createBrowserAt(site!.app, address),
+    { username, phone, channel: 'sms' },
+    { enrolCode: () => signUpCodeTo(phone) },
+  );
+}
+
 describe('registration', () => {
   it('allows 5 new accounts per address per hour, then refuses plainly with the wait', async () => {
     site = await createTestApp({ fraudLimits: 'defaults' });
     for (let i = 0; i < 5; i += 1)
-      expectRedirect((await registerAt('192.0.2.10', usNumber(i))).res, /^\/login/);
+      expectRedirect((await registerAt('192.0.2.10', usNumber(i))).res, SIGN_UP_CODE_PAGE);
 
     const refused = (await registerAt('192.0.2.10', usNumber(5))).res;
 
@@ -35,24 +70,29 @@ describe('registration', () => {
       /No more accounts can be created from your network right now\. Try again in 60 minutes\./,
     );
     expect(refused.headers['retry-after']).toBe('3600');
-    expectRedirect((await registerAt('192.0.2.11', usNumber(5))).res, /^\/login/);
-    expect((await site.audit.recent())[1]).toMatchObject({ type: 'registration_refused', ip: '192.0.2.10' });
+    expectRedirect((await registerAt('192.0.2.11', usNumber(5))).res, SIGN_UP_CODE_PAGE);
+    // Newest first: the sign-up from the other address made its account and sent its sign-up code.
+    expect((await site.audit.recent()).slice(0, 3)).toMatchObject([
+      { type: 'code_sent', ip: '192.0.2.11', detail: expect.stringMatching(/^enrol code/) },
+      { type: 'account_created', ip: '192.0.2.11' },
+      { type: 'registration_refused', ip: '192.0.2.10' },
+    ]);
   });
 
   it('counts an IPv6 client by its /64', async () => {
     site = await createTestApp({ fraudLimits: 'defaults' });
     for (let i = 1; i <= 5; i += 1) {
-      expectRedirect((await registerAt(`2001:db8:1:2::${i}`, usNumber(i))).res, /^\/login/);
+      expectRedirect((await registerAt(`2001:db8:1:2::${i}`, usNumber(i))).res, SIGN_UP_CODE_PAGE);
     }
     expectPage((await registerAt('2001:db8:1:2:ffff::9', usNumber(9))).res, 429);
-    expectRedirect((await registerAt('2001:db8:1:3::1', usNumber(9))).res, /^\/login/);
+    expectRedirect((await registerAt('2001:db8:1:3::1', usNumber(9))).res, SIGN_UP_CODE_PAGE);
   });
 
   it('counts an IPv6 /48 as a whole too, at five times the limit of one /64', async () => {
     // The threat: one /48 holds 65,536 /64s, each a fresh address to the per-address limit.
     site = await createTestApp({ fraudLimits: 'defaults', env: { REGISTER_LIMIT_PER_ADDRESS_HOUR: '1' } });
     for (let i = 1; i <= 5; i += 1) {
-      expectRedirect((await registerAt(`2001:db8:1:${i}::1`, usNumber(i))).res, /^\/login/);
+      expectRedirect((await registerAt(`2001:db8:1:${i}::1`, usNumber(i))).res, SIGN_UP_CODE_PAGE);
     }
 
     expectPage(
@@ -60,22 +100,22 @@ describe('registration', () => {
       429,
       /No more accounts can be created from your network right now\. Try again in 60 minutes\./,
     );
-    expectRedirect((await registerAt('2001:db8:2:1::1', usNumber(6))).res, /^\/login/);
+    expectRedirect((await registerAt('2001:db8:2:1::1', usNumber(6))).res, SIGN_UP_CODE_PAGE);
   });
 
   it('gives the place back when no account was made (a taken username)', async () => {
     site = await createTestApp({ fraudLimits: 'defaults' });
-    expectRedirect((await registerAt('192.0.2.10', usNumber(0), 'taken')).res, /^\/login/);
+    expectRedirect((await registerAt('192.0.2.10', usNumber(0), 'taken')).res, SIGN_UP_CODE_PAGE);
     expectPage((await registerAt('192.0.2.10', usNumber(1), 'taken')).res, 409);
     for (let i = 2; i < 6; i += 1)
-      expectRedirect((await registerAt('192.0.2.10', usNumber(i))).res, /^\/login/);
+      expectRedirect((await registerAt('192.0.2.10', usNumber(i))).res, SIGN_UP_CODE_PAGE);
   });
 
   it('allows at most 3 accounts per phone number, whatever the address', async () => {
     site = await createTestApp({ fraudLimits: 'defaults' });
     const shared = usNumber(50);
     for (let i = 0; i < 3; i += 1)
-      expectRedirect((await registerAt(`192.0.2.${20 + i}`, shared)).res, /^\/login/);
+      expectRedirect((await registerAt(`192.0.2.${20 + i}`, shared)).res, SIGN_UP_CODE_PAGE);
 
     const fourth = await registerAt('192.0.2.30', shared, 'fourth');
 
@@ -111,8 +151,8 @@ describe('registration', () => {
       env: { FRAUD_GUARD: 'record', SMS_COUNTRIES: 'US' },
     });
     for (let i = 0; i < 6; i += 1)
-      expectRedirect((await registerAt('192.0.2.10', usNumber(i))).res, /^\/login/);
-    expectRedirect((await registerAt('192.0.2.10', australianNumber(1))).res, /^\/login/);
+      expectRedirect((await registerAt('192.0.2.10', usNumber(i))).res, SIGN_UP_CODE_PAGE);
+    expectRedirect((await registerAt('192.0.2.10', australianNumber(1))).res, SIGN_UP_CODE_PAGE);
 
     const flagged = (await site.audit.recent()).filter((event) => event.type === 'registration_flagged');
     expect(flagged.map((event) => event.detail!.split(' (')[0])).toEqual([
@@ -127,25 +167,29 @@ describe('a refused send', () => {
   it('tells the person plainly that no code can be sent now and when to try again, never which limit; the logs say which', async () => {
     const logLines: string[] = [];
     site = await createTestApp({ fraudLimits: 'defaults', logLines, logLevel: 'warn' });
-    const shared = usNumber(60);
-    const accounts = [];
-    for (let i = 0; i < 3; i += 1) accounts.push((await registerAt(`192.0.2.${40 + i}`, shared)).account);
-    // The owner completes a code, so neither the budget nor the breaker is what stops the fourth.
-    const owner = createBrowserAt(site.app, '192.0.2.40');
-    await submitPassword(owner, accounts[0]!);
-    expectRedirect(await submitCode(owner, lastConsoleCode(site.printed)), '/account');
-    await submitPassword(createBrowserAt(site.app, '192.0.2.41'), accounts[1]!);
-    await submitPassword(createBrowserAt(site.app, '192.0.2.42'), accounts[2]!);
-
-    // Past the account's own resend cooldown, so only the per-number limit can refuse.
-    site.clock.advance(31_000);
+    const phone = usNumber(60);
+    // The sign-up code proved the number, so neither the budget nor the breaker is what stops a
+    // code to it. That code went out before the account held the number, so it counted in the
+    // number's common allowance; the account's own (3 codes in 10 minutes) starts with the logins.
+    const account = await signUpAt('192.0.2.40', phone);
+    expect(printedTo(phone)).toEqual([expect.stringContaining(': Keyhole sign-up code: ')]);
+    for (let i = 0; i < 3; i += 1) {
+      expectRedirect(
+        await submitPassword(createBrowserAt(site.app, `192.0.2.${40 + i}`), account),
+        '/verify',
+      );
+      // Past the account's own resend cooldown, so only the per-number limit can refuse.
+      site.clock.advance(31_000);
+    }
+    expect(printedTo(phone).filter((line) => line.includes(': Keyhole code: '))).toHaveLength(3);
     const printed = site.printed.length;
-    const refused = await submitPassword(createBrowserAt(site.app, '192.0.2.43'), accounts[1]!);
+    const refused = await submitPassword(createBrowserAt(site.app, '192.0.2.43'), account);
 
     expectPage(refused, 429);
-    expect(visibleText(refused.text)).toContain('No code can be sent right now. Try again in 10 minutes.');
+    // The account's 10-minute window began with its first login code, 3 × 31 seconds ago.
+    expect(visibleText(refused.text)).toContain('No code can be sent right now. Try again in 9 minutes.');
     expect(visibleText(refused.text)).not.toMatch(/number|address|country|budget|breaker/i);
-    expect(refused.headers['retry-after']).toBe(String(600 - 31));
+    expect(refused.headers['retry-after']).toBe(String(600 - 3 * 31));
     expect(site.printed).toHaveLength(printed);
     const audited = (await site.audit.recent()).find((event) => event.type === 'code_send_refused')!;
     expect(audited.detail).toMatch(
@@ -157,7 +201,8 @@ describe('a refused send', () => {
 
   it('on the code page, keeps the person on it with the same plain words', async () => {
     site = await createTestApp({ fraudLimits: 'defaults', env: { SEND_LIMIT_PER_NUMBER_10MIN: '1' } });
-    const { account } = await registerAt('192.0.2.10', usNumber(70));
+    // Its sign-up code counted in the number's common allowance; the login code is the account's one.
+    const account = await signUpAt('192.0.2.10', usNumber(70));
     const browser = createBrowserAt(site.app, '192.0.2.10');
     await submitPassword(browser, account);
     site.clock.advance(31_000);
@@ -173,27 +218,39 @@ describe('a refused send', () => {
 describe('strangers who know a number', () => {
   it("cannot lock the number's owner out: a stranger's account on it does not use up the owner's codes", async () => {
     // The attack: register an account with someone's number (3 accounts may share one) and log
-    // in until the number's 10 codes a day are gone; its owner then got no code for a day.
+    // in until the number's codes are gone; its owner then got no code for a day. The stranger's
+    // account never proves the number, so each of its passwords asks for a sign-up code, which
+    // counts in the number's common allowance (3 in 10 minutes) and in the sign-up codes an
+    // unproven number may get (3 a day, from every account together).
     site = await createTestApp({ fraudLimits: 'defaults' });
     const shared = usNumber(7);
-    const { account: owner } = await registerAt('192.0.2.1', shared, 'owner');
-    const ownerBrowser = createBrowserAt(site.app, '192.0.2.1');
-    await submitPassword(ownerBrowser, owner);
-    expectRedirect(await submitCode(ownerBrowser, lastConsoleCode(site.printed)), '/account');
-    site.clock.advanceMinutes(11);
-    const { account: stranger } = await registerAt('198.51.100.9', shared, 'stranger');
+    const owner = await signUpAt('192.0.2.1', shared, 'owner');
+    const { res, account: stranger } = await registerAt('198.51.100.9', shared, 'stranger');
+    expectRedirect(res, SIGN_UP_CODE_PAGE);
 
-    const strangerStatuses: number[] = [];
+    const strangerBrowsers: Browser[] = [];
+    const strangerAnswers: string[] = [];
     for (let i = 0; i < 12; i += 1) {
-      strangerStatuses.push(
-        (await submitPassword(createBrowserAt(site.app, '198.51.100.9'), stranger)).status,
-      );
-      site.clock.advanceMinutes(4);
+      const strangerBrowser = createBrowserAt(site.app, '198.51.100.9');
+      strangerBrowsers.push(strangerBrowser);
+      const answer = await submitPassword(strangerBrowser, stranger);
+      strangerAnswers.push(`${answer.status} ${answer.headers.location}`);
+      // Past the resend cooldown, so each password could send a code.
+      site.clock.advance(31_000);
     }
-    // The number's common allowance holds for strangers: 3 in 10 minutes, 10 in a day.
-    expect(strangerStatuses.filter((status) => status === 303)).toHaveLength(9);
-    expect(strangerStatuses.at(-1)).toBe(429);
+    // Never a login code: each password leads to the sign-up code page.
+    expect(strangerAnswers).toEqual(Array(12).fill(`303 ${SIGN_UP_CODE_PAGE}`));
+    // Three codes reached the number in all: the owner's sign-up code, the stranger's and one
+    // more; the other passwords found the number's sign-up codes of the day spent.
+    expect(printedTo(shared)).toEqual(Array(3).fill(expect.stringContaining(': Keyhole sign-up code: ')));
+    expectPage(
+      await strangerBrowsers.at(-1)!.get('/verify'),
+      200,
+      /No more codes can be sent to this number today/,
+    );
 
+    // The number's common allowance for these 10 minutes is spent (3 of 3), yet the owner, who
+    // proved the number, gets her login code from an allowance of her own.
     const again = createBrowserAt(site.app, '192.0.2.1');
     expectRedirect(await submitPassword(again, owner), '/verify');
     expectRedirect(await submitCode(again, lastConsoleCode(site.printed)), '/account');
@@ -201,15 +258,21 @@ describe('strangers who know a number', () => {
 
   it("cannot pause a country's new users with one account", async () => {
     // The attack: one account, one number, four logins in two minutes paused codes to every new
-    // number of the country for an hour.
+    // number of the country for an hour. The account never proves its number: its sign-up code
+    // and each password's new one go to a never-verified number, which the breaker counts.
     site = await createTestApp({ fraudLimits: 'defaults' });
-    const { account: evil } = await registerAt('198.51.100.9', usNumber(30), 'evil');
+    const evilPhone = usNumber(30);
+    const { res, account: evil } = await registerAt('198.51.100.9', evilPhone, 'evil');
+    expectRedirect(res, SIGN_UP_CODE_PAGE);
     for (let i = 0; i < 4; i += 1) {
-      await submitPassword(createBrowserAt(site.app, '198.51.100.9'), evil);
       site.clock.advance(31_000);
+      await submitPassword(createBrowserAt(site.app, '198.51.100.9'), evil);
     }
+    // The sign-up and two of the passwords got a code; then the number's 3 sign-up codes a day were spent.
+    expect(printedTo(evilPhone)).toHaveLength(3);
 
-    const { account: newcomer } = await registerAt('203.0.113.50', usNumber(31), 'newcomer');
+    // The newcomer's sign-up code goes out and proves the number; then a login code, as ever.
+    const newcomer = await signUpAt('203.0.113.50', usNumber(31), 'newcomer');
     const browser = createBrowserAt(site.app, '203.0.113.50');
 
     expectRedirect(await submitPassword(browser, newcomer), '/verify');
@@ -226,16 +289,18 @@ describe('the Sending section of /admin', () => {
       logLevel: 'warn',
       env: { SEND_BUDGET_PER_DAY: '5', SEND_BREAKER_MIN_PER_DAY: '20' },
     });
-    const { account: ada } = await registerAt('192.0.2.10', usNumber(80), 'ada');
-    await site.grantAdmin('ada');
     const admin = createBrowserAt(site.app, '192.0.2.10');
-    await submitPassword(admin, ada);
-    expectRedirect(await submitCode(admin, lastConsoleCode(site.printed)), '/account');
-    // Four strangers with new Australian numbers: the fourth trips the breaker.
+    const ada = usNumber(80);
+    expectRedirect((await registerAt('192.0.2.10', ada, 'ada', admin)).res, SIGN_UP_CODE_PAGE);
+    await site.grantAdmin('ada');
+    // The sign-up code signs ada in: one US code sent and verified.
+    expectRedirect(await submitCode(admin, signUpCodeTo(ada)), '/account');
+    // Four strangers sign up with new Australian numbers, each sign-up sending a code to its
+    // never-verified number: the fourth trips the breaker.
     for (let i = 0; i < 4; i += 1) {
-      const { account } = await registerAt(`198.51.100.${i + 1}`, australianNumber(i));
-      await submitPassword(createBrowserAt(site.app, `198.51.100.${i + 1}`), account);
+      expectRedirect((await registerAt(`198.51.100.${i + 1}`, australianNumber(i))).res, SIGN_UP_CODE_PAGE);
     }
+    expect(printedTo(australianNumber(3))).toEqual([]);
     expectRedirect(await admin.submit('/admin', '/admin/step-up'), '/verify');
     expectRedirect(await submitCode(admin, lastConsoleCode(site.printed, 'admin')), '/admin');
 

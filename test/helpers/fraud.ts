@@ -44,7 +44,7 @@ export function buildFraudGuard(deps: {
     audit: deps.audit,
     logger: deps.logger ?? createLogger('silent'),
     store: createSqlSendingStore(deps.database, deps.clock),
-    accountsWithPhone: (phone) => users.countByPhone(phone),
+    accountsWithPhone: (phone) => users.countProvenByPhone(phone),
   });
 }
 

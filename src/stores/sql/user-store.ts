@@ -1,10 +1,10 @@
-import type { Selectable } from 'kysely';
+import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { User, UserStore } from '../../users/store.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
 import { prepareQuery } from './prepared-query.js';
-import type { UsersTable } from './schema.js';
+import type { Schema, UsersTable } from './schema.js';
 
 const LIST_LIMIT = 500;
 
@@ -45,6 +45,8 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
           phone_e164: user.phone,
           preferred_channel: user.preferredChannel,
           created_at: clock.now().getTime(),
+          // Unproven until its sign-up code (written out: the column's default is for old code).
+          phone_verified_at: null,
         })
         // No target: databases made before 007 also have a unique username (COLLATE NOCASE in SQLite).
         .onConflict((conflict) => conflict.doNothing())
@@ -107,11 +109,12 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .execute();
       return rows.map(toUser);
     },
-    async countByPhone(phone) {
+    async countProvenByPhone(phone) {
       const row = await db
         .selectFrom('users')
         .select((eb) => eb.fn.countAll<number>().as('count'))
         .where('phone_e164', '=', phone)
+        .where('phone_verified_at', 'is not', null)
         .executeTakeFirstOrThrow();
       return Number(row.count);
     },
@@ -136,18 +139,30 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
       return result.numUpdatedRows === 1n;
     },
     async deleteUnprovenMadeBefore(madeBefore, batchSize) {
-      // Their challenges, proven-number rows and the like go with them (ON DELETE CASCADE).
+      // Never the newest account: SQLite gives a new row the highest id plus one, so deleting the
+      // highest would hand its id to the next sign-up, and with it anything still keyed by that id
+      // (a session waiting for its code, the admin seed ledger's "ids never step back"). It goes
+      // once a newer account exists. Their challenges, proven-number rows and the like go with them
+      // (ON DELETE CASCADE).
+      const unproven = (eb: ExpressionBuilder<Schema, 'users'>) =>
+        eb.and([
+          eb('phone_verified_at', 'is', null),
+          eb('last_login_at', 'is', null),
+          eb('created_at', '<', madeBefore.getTime()),
+          eb(
+            'id',
+            '<',
+            eb.selectFrom('users as newest').select((max) => max.fn.max('newest.id').as('id')),
+          ),
+        ]);
       const result = await db
         .deleteFrom('users')
         .where('id', 'in', (eb) =>
-          eb
-            .selectFrom('users')
-            .select('id')
-            .where('phone_verified_at', 'is', null)
-            .where('created_at', '<', madeBefore.getTime())
-            .orderBy('created_at')
-            .limit(batchSize),
+          eb.selectFrom('users').select('id').where(unproven).orderBy('created_at').limit(batchSize),
         )
+        // Again on the row itself: on PostgreSQL a row proven while this waited for its lock is
+        // checked anew here (the IN list alone would delete it).
+        .where(unproven)
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },

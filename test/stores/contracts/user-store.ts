@@ -148,13 +148,43 @@ export function describeUserStoreContract(
         expect((await store.list()).map((user) => user.username)).toEqual(['dot', 'cai', 'ben', 'ann']);
       });
 
-      it('counts the accounts that have a number (the toll-fraud guard caps it)', async () => {
-        await store.create(account('ann', { phone: '+12025550142' }));
-        await store.create(account('ben', { phone: '+12025550142' }));
-        await store.create(account('cai', { phone: '+12025550143' }));
-        expect(await harness.peer.countByPhone('+12025550142')).toBe(2);
-        expect(await store.countByPhone('+12025550143')).toBe(1);
-        expect(await store.countByPhone('+12025550199')).toBe(0);
+      it('counts the accounts that have proven a number (the toll-fraud guard caps it)', async () => {
+        const ann = await store.create(account('ann', { phone: '+12025550142' }));
+        const ben = await store.create(account('ben', { phone: '+12025550142' }));
+        const cai = await store.create(account('cai', { phone: '+12025550143' }));
+        await store.create(account('dot', { phone: '+12025550142' }));
+        for (const user of [ann, ben, cai])
+          expect(await store.markPhoneProven(user!.id, user!.phone)).toBe(true);
+        // dot has not proven it: a stranger's sign-ups must not use up the owner's accounts.
+        expect(await harness.peer.countProvenByPhone('+12025550142')).toBe(2);
+        expect(await store.countProvenByPhone('+12025550143')).toBe(1);
+        expect(await store.countProvenByPhone('+12025550199')).toBe(0);
+      });
+
+      it('proves a number once, and only the number the account has', async () => {
+        const ann = (await store.create(account('ann', { phone: '+12025550142' })))!;
+        expect(await store.markPhoneProven(ann.id, '+12025550143')).toBe(false);
+        expect(await store.replaceUnprovenPhone(ann.id, '+12025550143')).toBe(true);
+        expect(await harness.peer.markPhoneProven(ann.id, '+12025550143')).toBe(true);
+        expect(await store.markPhoneProven(ann.id, '+12025550143')).toBe(false);
+        // Proven: the number changes only through the settings page from now on.
+        expect(await store.replaceUnprovenPhone(ann.id, '+12025550144')).toBe(false);
+        expect((await store.findById(ann.id))?.phoneVerifiedAt).toEqual(harness.clock.now());
+      });
+
+      it('deletes old unproven accounts in batches, never a proven one, one that logged in, or the newest', async () => {
+        const old = [];
+        for (const name of ['ann', 'ben', 'cai', 'dot']) old.push((await store.create(account(name)))!);
+        await store.markPhoneProven(old[1]!.id, old[1]!.phone);
+        await store.recordLogin(old[2]!.id);
+        harness.clock.advance(60_000);
+        const cutoff = harness.clock.now();
+        // ann and dot are old and unproven, but dot is the newest account: it stays until a newer one exists.
+        expect(await store.deleteUnprovenMadeBefore(cutoff, 10)).toBe(1);
+        expect(await store.findById(old[0]!.id)).toBeNull();
+        await store.create(account('eve'));
+        expect(await harness.peer.deleteUnprovenMadeBefore(cutoff, 10)).toBe(1);
+        expect((await store.list()).map((user) => user.username).sort()).toEqual(['ben', 'cai', 'eve']);
       });
     });
 

@@ -8,7 +8,12 @@ import type { Migration } from '../migrate.js';
 export const provenPhones: Migration = {
   name: '011-proven-phones',
   async up(db) {
-    await db.schema.alterTable('users').addColumn('phone_verified_at', 'bigint').execute();
+    // 0 by default: an instance still running the code before this (a rolling deploy) makes
+    // accounts that log in with login codes; they count as proven. New code writes null itself.
+    await db.schema
+      .alterTable('users')
+      .addColumn('phone_verified_at', 'bigint', (column) => column.defaultTo(0))
+      .execute();
     await db
       .updateTable('users')
       .set((eb) => ({ phone_verified_at: eb.ref('created_at') }))
