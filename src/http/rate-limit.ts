@@ -72,9 +72,13 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
  * allowance once, not once per instance. `name` keeps each guard's counters apart.
  */
 export function createFloodGuardStore(limits: RateLimitStore, name: string, windowMs: number) {
-  const keyOf = (key: string) => `flood:${name}:${key}`;
+  const prefix = `flood:${name}:`;
+  const keyOf = (key: string) => `${prefix}${key}`;
   return {
     localKeys: false,
+    // express-rate-limit tells stores apart by their prefix: without one, the two guards (all
+    // requests, posts) looked like one store counting a request twice (ERR_ERL_DOUBLE_COUNT).
+    prefix,
     async increment(key: string) {
       const { count, resetAt } = await limits.increment(keyOf(key), windowMs);
       return { totalHits: count, resetTime: resetAt };

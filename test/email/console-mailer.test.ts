@@ -81,6 +81,7 @@ describe('the console mailer', () => {
     // The code is still listed, in its own section.
     expect([...page.text.matchAll(/data-outbox-text>([^<]+)</g)].map((match) => match[1])).toEqual([
       expect.stringMatching(/^Keyhole code: \d{6}\n\n@localhost #\d{6}$/),
+      expect.stringMatching(/^Keyhole sign-up code: \d{6}\n\n@localhost #\d{6}$/),
     ]);
     const emails = emailsOnPage(page.text);
     expect(emails.map(({ to, subject, time }) => ({ to, subject, time }))).toEqual([
