@@ -1,4 +1,4 @@
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Mailbox } from './address.js';
 import type { SmtpSettings } from './config.js';
 import { MailerError, checkMessage, type Mailer, type MailerErrorKind } from './mailer.js';
@@ -79,27 +79,35 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
   const { smtp, from } = options;
   const timeouts = { ...SMTP_TIMEOUTS, ...options.timeouts };
   const where = `${smtp.host.includes(':') ? `[${smtp.host}]` : smtp.host}:${smtp.port}`;
-  const transport = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    secure: smtp.secure,
-    requireTLS: smtp.requireTLS,
-    auth: smtp.auth ? { user: smtp.auth.user, pass: smtp.auth.password } : undefined,
-    connectionTimeout: timeouts.connectionMs,
-    dnsTimeout: timeouts.connectionMs,
-    greetingTimeout: timeouts.greetingMs,
-    socketTimeout: timeouts.socketMs,
-    // Messages are built from the site's own strings: nothing may pull a file or a URL into one.
-    disableFileAccess: true,
-    disableUrlAccess: true,
-    logger: false,
-  });
+  // nodemailer loads at the first email, not at start: a site that sends none (or not yet) does
+  // not pay for it in `npm start` (issue 10's start-up goal).
+  let transport: Promise<Transporter> | undefined;
+  const transportOf = () =>
+    (transport ??= import('nodemailer').then(({ default: nodemailer }) => createTransport(nodemailer)));
+  const createTransport = (nodemailer: typeof import('nodemailer').default) =>
+    nodemailer.createTransport({
+      host: smtp.host,
+      port: smtp.port,
+      secure: smtp.secure,
+      requireTLS: smtp.requireTLS,
+      auth: smtp.auth ? { user: smtp.auth.user, pass: smtp.auth.password } : undefined,
+      connectionTimeout: timeouts.connectionMs,
+      dnsTimeout: timeouts.connectionMs,
+      greetingTimeout: timeouts.greetingMs,
+      socketTimeout: timeouts.socketMs,
+      // Messages are built from the site's own strings: nothing may pull a file or a URL into one.
+      disableFileAccess: true,
+      disableUrlAccess: true,
+      logger: false,
+    });
   return {
     name: NAME,
     async send(message) {
       checkMessage(NAME, message);
       try {
-        await transport.sendMail({
+        await (
+          await transportOf()
+        ).sendMail({
           from,
           to: message.to,
           subject: message.subject,
