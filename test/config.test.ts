@@ -2,18 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
 import { PROJECT_ROOT } from '../src/paths.js';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
+import { problemsOf } from './helpers/config.js';
 
 const BANDWIDTH_ENV: Record<string, string> = {
   MFA_PROVIDER: 'bandwidth',
