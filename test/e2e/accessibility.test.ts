@@ -143,6 +143,25 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     expect(found).toEqual([]);
   });
 
+  it('passes on the sign-up code page, with the number correction open and with its errors', async () => {
+    const { page, outbox, found, check } = await open();
+    await submitRegistration(page, newPerson());
+    expect(await textOf(page)).toContain('Confirm your phone number');
+    await check('sign-up code');
+    await page.getByText('Wrong number? Change it').click();
+    await check('sign-up code, number correction open');
+    await page.getByLabel('Phone number', { exact: true }).fill('12');
+    await Promise.all([
+      page.waitForNavigation(),
+      page.getByRole('button', { name: 'Send a code to this number' }).click(),
+    ]);
+    expect(await textOf(page)).toContain('Enter a valid phone number');
+    await check('sign-up code, number correction with an error');
+    await enterCode(page, (await outbox.nextCode('sign-up')).code);
+    expect(pathOf(page)).toBe('/account');
+    expect(found).toEqual([]);
+  });
+
   it('passes on the code page after a lockout, and on the 429 page that follows', async () => {
     const { page, outbox, found, check } = await open();
     const person = newPerson();
