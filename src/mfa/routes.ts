@@ -127,6 +127,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       unsupportedChannel: mfa.channels().includes(channel) ? null : describeChannel(channel),
       challenge: challenge && {
         expired: mfa.isExpired(challenge),
+        expiresAt: new Date(challenge.expiresAt),
         attemptsLeft: mfa.attemptsLeft(challenge),
         usedUp: mfa.attemptsLeft(challenge) === 0,
       },

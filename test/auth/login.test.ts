@@ -34,6 +34,20 @@ describe('POST /login', () => {
     );
   });
 
+  it('puts the focus on the username, and "Error: " first in the title when the form has problems', async () => {
+    // A screen reader says the title first; the error summary takes the focus itself (site.js).
+    const browser = createBrowser(site.app);
+    const form = await browser.get('/login');
+    expect(form.text).toMatch(/<title>Log in · Keyhole<\/title>/);
+    expect(form.text).toMatch(/id="username"[^>]* autofocus>/);
+    const refused = await browser.submit('/login', '/login', { username: 'nobody-here', password: 'x' });
+    expectPage(refused, 401);
+    expect(refused.text).toMatch(/<title>Error: Log in · Keyhole<\/title>/);
+    expect(refused.text).not.toMatch(/autofocus/);
+    const registration = await browser.submit('/register', '/register', { username: 'a' });
+    expect(registration.text).toMatch(/<title>Error: Create an account · Keyhole<\/title>/);
+  });
+
   it.each(['ADA', 'Ada', 'ａｄａ'])('logs "ada" in when the name is typed as %j', async (typed) => {
     const browser = createBrowser(site.app);
     const account = await register(browser, { username: 'ada' });

@@ -64,14 +64,16 @@ describe.skipIf(skipBrowserTests)('with the keyboard alone', () => {
     const page = await context.newPage();
     const person = newPerson({ channel: 'sms' });
     await register(page, person, outbox);
-    await page.goto('/login');
 
-    // The first Tab reaches the skip link, which takes focus past the header.
+    // On a page that focuses no field, the first Tab reaches the skip link, past the header.
+    await page.goto('/register');
     const skip = await tabTo(page, (el) => el.tag === 'a');
     expect(skip.name).toBe('Skip to content');
     await expect(page.getByRole('link', { name: 'Skip to content' }).isVisible()).resolves.toBe(true);
 
-    await tabTo(page, (el) => el.id === 'username');
+    // The login form's first field has the focus as soon as the page opens.
+    await page.goto('/login');
+    expect((await focused(page)).id).toBe('username');
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.type(person.username);
     await tabTo(page, (el) => el.id === 'password');

@@ -31,6 +31,20 @@ describe('the code page', () => {
     expect(page.text).toMatch(/inputmode="numeric"/);
   });
 
+  it('says until when the code works, to the minute, with the exact time for machines', async () => {
+    const page = await browser.get('/verify');
+    const sentAt = site.clock.now().getTime();
+    const until = page.text.match(/It works until\s*<time datetime="([^"]+)">([^<]+)<\/time>/);
+    expect(until).not.toBeNull();
+    const expiresAt = new Date(until![1]!).getTime();
+    // The code's lifetime (MFA_CODE_TTL_MINUTES), counted from when it was sent.
+    expect(expiresAt - sentAt).toBe(site.config.codeTtlMinutes * 60_000);
+    expect(until![2]).toMatch(/^\d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC$/);
+    // Gone once the code no longer works.
+    site.clock.advance(site.config.codeTtlMinutes * 60_000 + 1000);
+    expect((await browser.get('/verify')).text).not.toContain('It works until');
+  });
+
   it('refuses a resend during the cooldown with a 429 that says how long to wait', async () => {
     site.clock.advance(12_000);
     const res = await resend();
