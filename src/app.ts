@@ -1,6 +1,5 @@
 import express, { type Express } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import type session from 'express-session';
 import { createAccountRouter } from './account/routes.js';
 import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';

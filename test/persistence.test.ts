@@ -6,7 +6,7 @@ import { MIGRATIONS } from '../src/stores/sql/migrations/index.js';
 import { createBrowser } from './helpers/agent.js';
 import { createTestClock } from './helpers/clock.js';
 import { createTestApp, lastConsoleCode } from './helpers/create-test-app.js';
-import { expectPage, expectRedirect, setCookieHeaders, visibleText } from './helpers/expectations.js';
+import { expectPage, expectRedirect, visibleText } from './helpers/expectations.js';
 import { register, submitCode, submitPassword } from './helpers/flows.js';
 
 describe('restarting the site on the same database file', () => {

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { ForbiddenError } from '../errors.js';
 import { readSignedIn } from '../mfa/scopes.js';
 import type { User, UserStore } from '../users/store.js';
+import { needsEnrolment } from './enrolment.js';
 
 /** How stale the recorded last activity of a session may get before a page records it again. */
 export const LAST_SEEN_GRANULARITY_MS = 60_000;
@@ -28,7 +29,7 @@ export function createSignedInLoader(deps: { users: UserStore; clock: Clock }): 
     const signedIn = readSignedIn(req.session, now);
     const user = signedIn ? await deps.users.findById(signedIn.userId) : null;
     // An account signs in only after proving its number; one that has not is never signed in.
-    if (!signedIn || !user || user.phoneVerifiedAt === null) {
+    if (!signedIn || !user || needsEnrolment(user)) {
       delete req.session.signedIn;
       delete req.session.adminVerified;
       delete req.session.challengeId;

@@ -1,6 +1,5 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Channel } from '../../src/mfa/provider.js';
 import {
   DESKTOP,
   PHONE,
