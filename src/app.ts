@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { createAccountRouter } from './account/routes.js';
+import { createEmailRouter } from './account/email-routes.js';
+import { createEmailVerification } from './account/email-verification.js';
 import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
@@ -8,7 +10,9 @@ import { createLoginThrottle } from './auth/login-throttle.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
+import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
+import { createNotices } from './notices/notices.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -202,6 +206,28 @@ export function createApp(deps: AppDeps): Express {
   });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
   const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
+  // Emails (issue 11): security notices, and the links that prove an address.
+  const composer = createEmailComposer({ name: SITE_NAME, publicUrl: config.publicUrl });
+  const notices = createNotices({
+    mailer: deps.mailer,
+    composer,
+    limits: stores.limits,
+    audit: stores.audit,
+    clock,
+    logger,
+  });
+  const emailVerification = createEmailVerification({
+    users: stores.users,
+    tokens: stores.tokens,
+    mailer: deps.mailer,
+    composer,
+    limits: stores.limits,
+    notices,
+    audit: stores.audit,
+    clock,
+    logger,
+    siteName: SITE_NAME,
+  });
 
   app.use(
     createAuthRouter({
@@ -222,6 +248,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     createMfaRouter({
       enrolment,
+      emailVerification,
       registrations: fraud.registrations,
       users: stores.users,
       mfa,
@@ -235,6 +262,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
+  app.use(createEmailRouter({ verification: emailVerification }));
   app.use(
     createAdminRouter({
       users: stores.users,

@@ -24,6 +24,22 @@ export const AUDIT_EVENT_TYPES = [
   'send_budget_spent',
   'code_entry_suspended',
   'code_entry_unlocked',
+  // The account's life (issue 11).
+  'email_verification_sent',
+  'email_verified',
+  'email_removed',
+  'settings_verified',
+  'password_changed',
+  'password_reset_requested',
+  'password_reset_verified',
+  'password_reset',
+  'phone_changed',
+  'channel_changed',
+  'session_ended',
+  'account_deletion_requested',
+  'account_deleted',
+  'notice_sent',
+  'notice_failed',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
@@ -51,6 +67,8 @@ export interface AuditLog {
   record(event: AuditEventInput): Promise<void>;
   /** The newest `limit` events (50 unless said), newest first. */
   recent(limit?: number): Promise<AuditEvent[]>;
+  /** One account's events since `since`, newest first, at most `limit` (its own security log). */
+  forUser(userId: number, since: Date, limit?: number): Promise<AuditEvent[]>;
   /** Deletes up to `batchSize` of the oldest events from before `cutoff`; returns how many went. */
   deleteOlderThan(cutoff: Date, batchSize: number): Promise<number>;
 }

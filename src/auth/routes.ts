@@ -118,7 +118,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   });
 
   router.post('/register', async (req, res) => {
-    const values = echoValues(req.body, ['username', 'phone', 'country', 'channel']);
+    const values = echoValues(req.body, ['username', 'phone', 'country', 'channel', 'email']);
     const form = parseForm(registerSchema, req.body);
     if (!form.ok) return renderRegister(res, 400, values, form.errors);
 
@@ -163,6 +163,8 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       ]);
     }
     await audit.record({ type: 'account_created', userId: user.id, username: user.username, ip: req.ip });
+    // Kept waiting: its link goes out once the phone is proven (a bot without a phone mails no one).
+    if (form.data.email) await users.setPendingEmail(user.id, form.data.email);
     // Straight on to the code that proves the number: no second typing of the password.
     await continueToEnrolment(req, res, user, form.data.channel);
   });

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CHANNELS } from '../mfa/provider.js';
 import { hasDisallowedCharacters } from '../http/validate.js';
 import { normaliseUsername } from '../users/username.js';
+import { isEmailAddress } from '../email/address.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, isCommonPassword } from '../users/passwords.js';
 
 const codePointLength = (value: string) => [...value].length;
@@ -36,6 +37,24 @@ const phoneFields = {
   ),
 };
 
+/**
+ * An email address, or nothing (an empty field): where a reset link and notices can go. Checked
+ * by the same rule every recipient passes (src/email/address.ts), so what is accepted here can
+ * always be sent to.
+ */
+export const optionalEmailField = z.preprocess(
+  (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+  field('email address')
+    .transform((value) => value.trim())
+    .pipe(
+      z
+        .string()
+        .max(254, { error: 'Enter an email address of at most 254 characters.' })
+        .refine(isEmailAddress, { error: 'Enter an email address like name@example.com.' }),
+    )
+    .optional(),
+);
+
 export const registerSchema = z.object({
   username: field('username')
     .transform(normaliseUsername)
@@ -61,6 +80,7 @@ export const registerSchema = z.object({
     }),
   ...phoneFields,
   channel: channelField,
+  email: optionalEmailField,
 });
 
 export const loginSchema = z.object({

@@ -39,6 +39,14 @@ export function parseMailbox(raw: string): Mailbox | undefined {
   return DISPLAY_NAME.test(name) ? { name, address } : undefined;
 }
 
+/**
+ * What two spellings of one address have in common, for "one mailbox, one account": the whole
+ * address lower-cased (in practice no provider treats case as different, though RFC 5321 allows it).
+ */
+export function emailKeyOf(address: string): string {
+  return address.trim().normalize('NFC').toLowerCase();
+}
+
 export function formatMailbox(mailbox: Mailbox): string {
   return mailbox.name ? `${mailbox.name} <${mailbox.address}>` : mailbox.address;
 }

@@ -10,7 +10,7 @@ export type Channel = (typeof CHANNELS)[number];
  * What a code is for. A code sent for one never satisfies another: `login` (the second step of a
  * login), `admin` (the secure area's step-up), `enrol` (proving the number a new account gave).
  */
-export const SCOPES = ['login', 'admin', 'enrol'] as const;
+export const SCOPES = ['login', 'admin', 'enrol', 'settings', 'reset'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface SendCodeRequest {

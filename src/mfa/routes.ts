@@ -21,6 +21,7 @@ import { COUNTRY_OPTIONS } from '../auth/countries.js';
 import { correctNumberSchema } from '../auth/schemas.js';
 import type { RegistrationGuard } from '../fraud/registration-guard.js';
 import type { Challenge, MfaService } from './service.js';
+import type { EmailVerification } from '../account/email-verification.js';
 
 export interface MfaRouterDeps {
   users: UserStore;
@@ -36,6 +37,8 @@ export interface MfaRouterDeps {
   enrolment: Enrolment;
   /** Limits on numbers a sign-up may use (the toll-fraud guard), for a number corrected here. */
   registrations: RegistrationGuard;
+  /** The address given at sign-up gets its link once the phone is proven. */
+  emailVerification: EmailVerification;
 }
 
 interface Stage {
@@ -213,6 +216,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
     const channel = result.challenge.channel;
     const now = clock.now().getTime();
+    let signUpFlash: { kind: 'info' | 'error'; message: string } | undefined;
     if (stage.scope === 'enrol') {
       // The code proves the number it went to, only if that is still the account's number.
       if (!(await users.markPhoneProven(stage.user.id, result.challenge.phone))) {
@@ -225,6 +229,31 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         ip: req.ip,
         detail: maskPhone(stage.user.phone),
       });
+      // Only now, with a phone proven, does the address given at sign-up get its link: a bot with
+      // no phone cannot make this site mail strangers.
+      if (stage.user.pendingEmail) {
+        const sent = await deps.emailVerification.start({
+          user: stage.user,
+          address: stage.user.pendingEmail,
+          ip: req.ip,
+        });
+        signUpFlash = sent.ok
+          ? {
+              kind: 'info',
+              message: `We sent a link to ${stage.user.pendingEmail}: open it to confirm your email address.`,
+            }
+          : sent.reason === 'too_many'
+            ? {
+                kind: 'error',
+                message:
+                  'Too many links were sent to that email address today. Ask for one later in your security settings.',
+              }
+            : {
+                kind: 'error',
+                message:
+                  'We could not send the link to confirm your email address. Ask for a new one in your security settings.',
+              };
+      }
     }
     if (stage.scope === 'login' || stage.scope === 'enrol') {
       const returnTo = req.session.returnTo;
@@ -238,6 +267,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         previousLoginAt: previousLoginAt?.getTime() ?? null,
       };
       req.session.channel = channel;
+      if (signUpFlash) req.session.flash = signUpFlash;
       await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));
       await audit.record({
         type: 'login_succeeded',
@@ -388,4 +418,6 @@ const VERIFY_TITLES: Record<Scope, string> = {
   login: 'Enter your code',
   admin: 'Confirm it is you',
   enrol: 'Confirm your phone number',
+  settings: 'Confirm it is you',
+  reset: 'Enter your reset code',
 };

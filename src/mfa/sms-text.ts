@@ -29,7 +29,13 @@ export const LONGEST_CODE_DIGITS = 8;
 export const GSM7_SEGMENT_LENGTH = 160;
 
 /** What a message calls its code: the scope shows, so a code is never typed where it does not belong. */
-const SCOPE_WORDS: Record<Scope, string> = { login: '', admin: 'admin ', enrol: 'sign-up ' };
+const SCOPE_WORDS: Record<Scope, string> = {
+  login: '',
+  admin: 'admin ',
+  enrol: 'sign-up ',
+  settings: 'settings ',
+  reset: 'reset ',
+};
 const label = (siteName: string, scope: Scope) => `${siteName} ${SCOPE_WORDS[scope]}code`;
 
 export function createCodeTexts(options: { siteName: string; publicHost: string }): CodeTexts {

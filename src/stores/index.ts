@@ -1,3 +1,4 @@
+import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
@@ -37,6 +38,7 @@ import { createSqlCodeEntryCeiling } from './sql/code-entry-ceiling.js';
 import { createSqlCodeStore } from './sql/code-store.js';
 import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
 import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housekeeping.js';
+import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
 import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
 import { createSqlSendingStore } from './sql/sending-store.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -65,6 +67,8 @@ export interface Stores {
   sending: SendingStore;
   ceiling: CodeEntryCeiling;
   adminSeedLedger: AdminSeedLedger;
+  /** One-time links (email verification, password reset, deletion): always in the database. */
+  tokens: OneTimeTokenStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -101,6 +105,8 @@ export interface StoreOptions {
 }
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
+/** Expired links per delete: small rows, few of them; the same bound as sessions keeps each short. */
+const TOKEN_DELETE_BATCH_SIZE = 250;
 
 /**
  * A URL fit for a log line: the password masked, wherever it is given (`user:password@`, or a
@@ -198,6 +204,12 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     sending: createSqlSendingStore(database, clock),
     ceiling: createSqlCodeEntryCeiling(database, clock),
     adminSeedLedger: createSqlAdminSeedLedger(database),
+    tokens: createSqlOneTimeTokenStore(database, clock),
+  };
+  const expiredTokens: HousekeepingTask = {
+    name: 'expired one-time links',
+    batchSize: TOKEN_DELETE_BATCH_SIZE,
+    runBatch: () => durable.tokens.deleteExpired(clock.now(), TOKEN_DELETE_BATCH_SIZE),
   };
   const databaseDescription = describeDatabase(config);
   // Last in a pass, after the deletes, so what they wrote is checkpointed too.
@@ -209,7 +221,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
       ...durable,
       challenges: createSqlChallengeStore(database, clock),
       sessions,
-      housekeeping: [...createExpiredSessionTasks({ sessions, clock }), ...walCheckpoint],
+      housekeeping: [...createExpiredSessionTasks({ sessions, clock }), expiredTokens, ...walCheckpoint],
       limits: createMemoryRateLimitStore(clock),
       voiceDocuments: createMemoryVoiceDocumentStore(clock),
       twilioVerifications: createMemoryTwilioVerificationLedger(clock),
@@ -257,7 +269,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
     twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),
     providerHealth: createRedisProviderHealthStore(redis, shared),
-    housekeeping: walCheckpoint,
+    housekeeping: [expiredTokens, ...walCheckpoint],
     health: {
       database: () => database.isHealthy(),
       redis: () =>

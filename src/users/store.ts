@@ -16,6 +16,11 @@ export interface User {
    * then. An unproven account cannot log in (its password leads to that code instead).
    */
   phoneVerifiedAt: Date | null;
+  /** The verified email address (its link was opened); null without one. Notices and resets go here. */
+  email: string | null;
+  emailVerifiedAt: Date | null;
+  /** An address given but not yet proven: it receives nothing but its verification link. */
+  pendingEmail: string | null;
 }
 
 export interface NewUser {
@@ -66,4 +71,16 @@ export interface UserStore {
    * `madeBefore`, oldest first; says how many went (housekeeping).
    */
   deleteUnprovenMadeBefore(madeBefore: Date, batchSize: number): Promise<number>;
+  /** Records an address to verify (its link is on its way), or forgets the one waiting. */
+  setPendingEmail(id: number, address: string | null): Promise<void>;
+  /**
+   * The link of `address` was opened: it becomes the account's verified address, only if it is
+   * still the one waiting (a later change voids the earlier link). 'taken' when another account
+   * verified that address first (one mailbox, one account), even in a race.
+   */
+  confirmEmail(id: number, address: string): Promise<'confirmed' | 'taken' | 'stale'>;
+  /** Removes the verified address and any waiting one. */
+  removeEmail(id: number): Promise<void>;
+  /** The account whose verified address this is (compared by emailKeyOf), if any. */
+  findByVerifiedEmail(address: string): Promise<User | null>;
 }

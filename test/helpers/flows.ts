@@ -21,6 +21,8 @@ export interface TestAccount {
   password: string;
   phone: string;
   channel: Channel;
+  /** Given on the registration form (optional there). */
+  email?: string;
 }
 
 export interface RegisterOptions {
@@ -59,12 +61,14 @@ export async function registerUnproven(
     password: overrides.password ?? GOOD_PASSWORD,
     phone: overrides.phone ?? fictionalPhone(),
     channel: overrides.channel ?? 'sms',
+    ...(overrides.email ? { email: overrides.email } : {}),
   };
   const res = await browser.submit('/register', '/register', {
     username: account.username,
     password: account.password,
     phone: account.phone,
     channel: account.channel,
+    ...(account.email ? { email: account.email } : {}),
   });
   expectRedirect(res, '/verify');
   return account;
@@ -86,7 +90,11 @@ export async function newestOutboxCode(browser: Browser, kind: string): Promise<
 export function forgetCookies(browser: Browser): void {
   const jar = (browser.agent as unknown as { jar: CookieJar }).jar;
   for (const cookie of jar.getCookies(CookieAccessInfo.All)) {
-    jar.setCookie(`${cookie.name}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=${cookie.path}`, cookie.domain, cookie.path);
+    jar.setCookie(
+      `${cookie.name}=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=${cookie.path}`,
+      cookie.domain,
+      cookie.path,
+    );
   }
 }
 

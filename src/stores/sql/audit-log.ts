@@ -1,11 +1,23 @@
-import type { AuditEventType, AuditLog } from '../../audit/log.js';
-import type { Insertable } from 'kysely';
+import type { AuditEvent, AuditEventType, AuditLog } from '../../audit/log.js';
+import type { Insertable, Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { SqlDatabase } from './database.js';
 import { prepareQuery } from './prepared-query.js';
 import type { AuditEventsTable } from './schema.js';
 
 type AuditRow = Omit<Insertable<AuditEventsTable>, 'id'>;
+
+function toEvent(row: Selectable<AuditEventsTable>): AuditEvent {
+  return {
+    id: row.id,
+    at: new Date(row.at),
+    type: row.type as AuditEventType,
+    userId: row.user_id,
+    username: row.username,
+    ip: row.ip,
+    detail: row.detail,
+  };
+}
 
 /**
  * Events about rights and standing, rare and never to be lost: written durably, waiting for the
@@ -21,6 +33,13 @@ const DURABLE_EVENTS: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'code_entry_unlocked',
   'sending_paused',
   'send_budget_spent',
+  // What someone may later ask "who changed my account?" about.
+  'password_changed',
+  'password_reset',
+  'phone_changed',
+  'email_verified',
+  'email_removed',
+  'account_deleted',
 ]);
 
 export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): AuditLog {
@@ -55,15 +74,19 @@ export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): A
         .orderBy('id', 'desc')
         .limit(limit)
         .execute();
-      return rows.map((row) => ({
-        id: row.id,
-        at: new Date(row.at),
-        type: row.type as AuditEventType,
-        userId: row.user_id,
-        username: row.username,
-        ip: row.ip,
-        detail: row.detail,
-      }));
+      return rows.map(toEvent);
+    },
+    async forUser(userId, since, limit = 200) {
+      const rows = await db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('at', '>=', since.getTime())
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map(toEvent);
     },
     async deleteOlderThan(cutoff, batchSize) {
       // Oldest first and a bounded batch, so one sweep never holds a write lock for long.

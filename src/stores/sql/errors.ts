@@ -71,6 +71,12 @@ export function isSqliteBusy(error: unknown): boolean {
   return false;
 }
 
+/** A unique index refused the write (SQLite's SQLITE_CONSTRAINT_UNIQUE, PostgreSQL's 23505). */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
 const STORE_NAME = 'database';
 
 function translate(error: unknown): unknown {

@@ -41,6 +41,7 @@ export interface Schema {
   verified_number_accounts: VerifiedNumberAccountsTable;
   sending_hourly: SendingHourlyTable;
   code_entry_failures: CodeEntryFailuresTable;
+  one_time_tokens: OneTimeTokensTable;
 }
 
 export interface SchemaMigrationsTable {
@@ -62,6 +63,13 @@ export interface UsersTable {
   is_admin: Generated<number>;
   /** When the account entered a code sent to its number; null until then (issue 11). */
   phone_verified_at: number | null;
+  /** The verified email address, as given (trimmed); null without one (012). */
+  email: Generated<string | null>;
+  /** emailKeyOf(email): unique among accounts, what /forgot looks an address up by. */
+  email_key: Generated<string | null>;
+  email_verified_at: Generated<number | null>;
+  /** An address given but not yet proven by its link: it receives nothing but that link. */
+  pending_email: Generated<string | null>;
 }
 
 export interface AuditEventsTable {
@@ -148,4 +156,17 @@ export interface CodeEntryFailuresTable {
   user_id: number;
   consecutive: Generated<number>;
   suspended_at: number | null;
+}
+
+/** One-time links (email verification, password reset, account deletion): only a digest is kept. */
+export interface OneTimeTokensTable {
+  /** SHA-256 of the token, hex. */
+  token_hash: string;
+  purpose: string;
+  user_id: number;
+  /** What the link was made for (the address to verify, a binding to the browser that asked). */
+  detail: string | null;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }

@@ -1,8 +1,10 @@
 import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
+import { emailKeyOf } from '../../email/address.js';
 import type { User, UserStore } from '../../users/store.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
+import { isUniqueViolation } from './errors.js';
 import { prepareQuery } from './prepared-query.js';
 import type { Schema, UsersTable } from './schema.js';
 
@@ -19,6 +21,9 @@ function toUser(row: Selectable<UsersTable>): User {
     lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at),
     isAdmin: row.is_admin === 1,
     phoneVerifiedAt: row.phone_verified_at === null ? null : new Date(row.phone_verified_at),
+    email: row.email ?? null,
+    emailVerifiedAt: row.email_verified_at == null ? null : new Date(row.email_verified_at),
+    pendingEmail: row.pending_email ?? null,
   };
 }
 
@@ -165,6 +170,44 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .where(unproven)
         .executeTakeFirst();
       return Number(result.numDeletedRows);
+    },
+    async setPendingEmail(id, address) {
+      await db.updateTable('users').set({ pending_email: address }).where('id', '=', id).execute();
+    },
+    async confirmEmail(id, address) {
+      try {
+        const result = await db
+          .updateTable('users')
+          .set({
+            email: address,
+            email_key: emailKeyOf(address),
+            email_verified_at: clock.now().getTime(),
+            pending_email: null,
+          })
+          .where('id', '=', id)
+          .where('pending_email', '=', address)
+          .executeTakeFirst();
+        return result.numUpdatedRows === 1n ? 'confirmed' : 'stale';
+      } catch (error) {
+        // The unique index on email_key decides between two accounts verifying one address.
+        if (isUniqueViolation(error)) return 'taken';
+        throw error;
+      }
+    },
+    async removeEmail(id) {
+      await db
+        .updateTable('users')
+        .set({ email: null, email_key: null, email_verified_at: null, pending_email: null })
+        .where('id', '=', id)
+        .execute();
+    },
+    async findByVerifiedEmail(address) {
+      const row = await db
+        .selectFrom('users')
+        .selectAll()
+        .where('email_key', '=', emailKeyOf(address))
+        .executeTakeFirst();
+      return row ? toUser(row) : null;
     },
   };
 }

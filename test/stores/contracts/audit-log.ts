@@ -90,5 +90,22 @@ export function describeAuditLogContract(
         expect(await log.recent()).toHaveLength(1);
       });
     });
+
+    it("answers one account's own events since a time, newest first, and no one else's", async () => {
+      const ada = await harness.createUserId();
+      const ben = await harness.createUserId();
+      await log.record({ type: 'login_succeeded', userId: ada, username: 'ada' });
+      harness.clock.advance(DAY_MS);
+      const since = harness.clock.now();
+      await log.record({ type: 'code_sent', userId: ada, username: 'ada' });
+      await log.record({ type: 'login_succeeded', userId: ben, username: 'ben' });
+      // Typed as a name, without the account's id: not the account's own event.
+      await log.record({ type: 'login_password_failed', username: 'ada' });
+      harness.clock.advance(1_000);
+      await harness.peer.record({ type: 'password_changed', userId: ada, username: 'ada' });
+      const events = await harness.peer.forUser(ada, since);
+      expect(events.map((event) => event.type)).toEqual(['password_changed', 'code_sent']);
+      expect(await log.forUser(ada, since, 1)).toHaveLength(1);
+    });
   });
 }

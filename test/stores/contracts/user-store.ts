@@ -53,6 +53,9 @@ export function describeUserStoreContract(
           isAdmin: false,
           // A new account has not proven its number yet (sign-up's code does that).
           phoneVerifiedAt: null,
+          email: null,
+          emailVerifiedAt: null,
+          pendingEmail: null,
         });
         expect(await store.findById(created!.id)).toEqual(created);
         expect(await harness.peer.findByUsername('Ada')).toEqual(created);
@@ -205,6 +208,69 @@ export function describeUserStoreContract(
       it('says false for a name no account has', async () => {
         expect(await store.setAdmin('nobody', true)).toBe(false);
         expect(await store.listAdmins()).toEqual([]);
+      });
+    });
+    describe('email addresses', () => {
+      it('keeps an address waiting until its link is opened, then makes it the verified one', async () => {
+        const ada = (await store.create(account('ada')))!;
+        await store.setPendingEmail(ada.id, 'Ada@Example.com');
+        expect(await harness.peer.findById(ada.id)).toMatchObject({
+          email: null,
+          emailVerifiedAt: null,
+          pendingEmail: 'Ada@Example.com',
+        });
+        // Nothing is sent to, or found by, an address that is only waiting.
+        expect(await store.findByVerifiedEmail('ada@example.com')).toBeNull();
+
+        expect(await harness.peer.confirmEmail(ada.id, 'Ada@Example.com')).toBe('confirmed');
+        expect(await store.findById(ada.id)).toMatchObject({
+          email: 'Ada@Example.com',
+          emailVerifiedAt: harness.clock.now(),
+          pendingEmail: null,
+        });
+        expect((await store.findByVerifiedEmail(' ADA@example.COM '))?.id).toBe(ada.id);
+      });
+
+      it('confirms only the address still waiting: a later change voids the earlier link', async () => {
+        const ada = (await store.create(account('ada')))!;
+        await store.setPendingEmail(ada.id, 'old@example.com');
+        await store.setPendingEmail(ada.id, 'new@example.com');
+        expect(await store.confirmEmail(ada.id, 'old@example.com')).toBe('stale');
+        expect(await store.confirmEmail(ada.id, 'new@example.com')).toBe('confirmed');
+        // Used once: the same link again finds nothing waiting.
+        expect(await store.confirmEmail(ada.id, 'new@example.com')).toBe('stale');
+      });
+
+      it('keeps the verified address while a new one waits, and removes both on request', async () => {
+        const ada = (await store.create(account('ada')))!;
+        await store.setPendingEmail(ada.id, 'first@example.com');
+        await store.confirmEmail(ada.id, 'first@example.com');
+        await store.setPendingEmail(ada.id, 'second@example.com');
+        expect(await store.findById(ada.id)).toMatchObject({
+          email: 'first@example.com',
+          pendingEmail: 'second@example.com',
+        });
+        await store.removeEmail(ada.id);
+        expect(await store.findById(ada.id)).toMatchObject({
+          email: null,
+          emailVerifiedAt: null,
+          pendingEmail: null,
+        });
+        expect(await store.findByVerifiedEmail('first@example.com')).toBeNull();
+      });
+
+      it('gives one mailbox to one account: the second to verify it hears "taken", even racing', async () => {
+        const ada = (await store.create(account('ada')))!;
+        const ben = (await store.create(account('ben')))!;
+        await store.setPendingEmail(ada.id, 'shared@example.com');
+        await store.setPendingEmail(ben.id, 'SHARED@example.com');
+        const outcomes = await Promise.all([
+          store.confirmEmail(ada.id, 'shared@example.com'),
+          harness.peer.confirmEmail(ben.id, 'SHARED@example.com'),
+        ]);
+        expect(outcomes.sort()).toEqual(['confirmed', 'taken']);
+        const owner = await store.findByVerifiedEmail('shared@example.com');
+        expect([ada.id, ben.id]).toContain(owner?.id);
       });
     });
   });

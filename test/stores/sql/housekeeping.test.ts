@@ -144,6 +144,7 @@ describe('createStores', () => {
       expect(stores.housekeeping.map((task) => task.name)).toEqual([
         'expired sessions',
         'expired session tombstones',
+        'expired one-time links',
         'SQLite WAL checkpoint',
       ]);
       await stores.close();

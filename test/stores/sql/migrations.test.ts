@@ -279,6 +279,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '008-challenge-order',
         '010-fraud-verified-accounts.sql',
         '011-proven-phones',
+        '012-email-and-tokens',
       ]);
       const users = createSqlUserStore(database, clock);
       expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
@@ -349,6 +350,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '008-challenge-order',
         '010-fraud-verified-accounts',
         '011-proven-phones',
+        '012-email-and-tokens',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
       expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });

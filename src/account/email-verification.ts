@@ -1,0 +1,148 @@
+import type { AuditLog } from '../audit/log.js';
+import type { Clock } from '../clock.js';
+import { emailKeyOf } from '../email/address.js';
+import type { EmailComposer } from '../email/compose.js';
+import type { Mailer } from '../email/mailer.js';
+import type { RateLimitStore } from '../http/rate-limit.js';
+import type { Logger } from '../logger.js';
+import type { Notices } from '../notices/notices.js';
+import type { User, UserStore } from '../users/store.js';
+import type { OneTimeTokenStore } from './one-time-tokens.js';
+
+/**
+ * Proving an email address (issue 11): a link with a one-time token, valid 24 hours, to the
+ * address given. Until it is opened the address is only "waiting": it receives nothing but that
+ * link, and no reset or notice goes to it. Opening the link makes it the account's address (one
+ * mailbox, one account), and the address it replaces hears about it.
+ */
+export const EMAIL_LINK_TTL_MS = 24 * 60 * 60_000;
+const HOUR_MS = 60 * 60_000;
+/** Links an account may ask for in an hour: enough for typos, too few to mail someone over and over. */
+export const VERIFICATION_EMAILS_PER_ACCOUNT_PER_HOUR = 5;
+/** Links one address may receive in a day, from every account together: a stranger's address typed in is not flooded. */
+export const VERIFICATION_EMAILS_PER_ADDRESS_PER_DAY = 3;
+
+export const EMAIL_VERIFICATION_PATH = '/email/verify';
+
+export type StartOutcome =
+  | { ok: true }
+  | { ok: false; reason: 'too_many'; retryAfterSeconds: number }
+  | { ok: false; reason: 'unavailable' };
+
+export type ConfirmOutcome =
+  { ok: true; user: User; address: string } | { ok: false; reason: 'invalid' | 'stale' | 'taken' };
+
+export interface EmailVerification {
+  /** Records `address` as the account's waiting address and sends its link. */
+  start(request: { user: User; address: string; ip?: string }): Promise<StartOutcome>;
+  /** The person confirmed on the link's page: uses the token and makes the address the account's. */
+  confirm(token: string, ip?: string): Promise<ConfirmOutcome>;
+  /** Whether the link would still work (for the page that asks to confirm), without using it. */
+  isLive(token: string): Promise<boolean>;
+}
+
+export function createEmailVerification(deps: {
+  users: UserStore;
+  tokens: OneTimeTokenStore;
+  mailer: Mailer;
+  composer: EmailComposer;
+  limits: RateLimitStore;
+  notices: Notices;
+  audit: AuditLog;
+  clock: Clock;
+  logger: Logger;
+  siteName: string;
+}): EmailVerification {
+  const { users, tokens, limits, audit, clock } = deps;
+
+  /** Takes one from each allowance, or gives back what it took and says how long to wait. */
+  async function takeAllowance(user: User, address: string): Promise<number | null> {
+    const keys = [
+      {
+        key: `email-verification:account:${user.id}`,
+        windowMs: HOUR_MS,
+        limit: VERIFICATION_EMAILS_PER_ACCOUNT_PER_HOUR,
+      },
+      {
+        key: `email-verification:address:${emailKeyOf(address)}`,
+        windowMs: 24 * HOUR_MS,
+        limit: VERIFICATION_EMAILS_PER_ADDRESS_PER_DAY,
+      },
+    ];
+    const taken: string[] = [];
+    for (const { key, windowMs, limit } of keys) {
+      const window = await limits.increment(key, windowMs);
+      taken.push(key);
+      if (window.count > limit) {
+        await Promise.all(taken.map((done) => limits.decrement(done)));
+        return Math.max(1, Math.ceil((window.resetAt.getTime() - clock.now().getTime()) / 1000));
+      }
+    }
+    return null;
+  }
+
+  return {
+    async start({ user, address, ip }) {
+      const retryAfterSeconds = await takeAllowance(user, address);
+      if (retryAfterSeconds !== null) return { ok: false, reason: 'too_many', retryAfterSeconds };
+      await users.setPendingEmail(user.id, address);
+      // A new link voids the one before (to this address or an earlier one).
+      const token = await tokens.issue({
+        purpose: 'email_verification',
+        userId: user.id,
+        ttlMs: EMAIL_LINK_TTL_MS,
+        detail: address,
+      });
+      try {
+        await deps.mailer.send(
+          deps.composer.composeEmail({
+            to: address,
+            subject: `Confirm your email address for ${deps.siteName}`,
+            paragraphs: [
+              `Someone, we hope you, gave this address for the ${deps.siteName} account "${user.username}".`,
+              'Open the link below within 24 hours to confirm it. Until then we send nothing else here.',
+              'If it was not you, ignore this email: nothing happens without the link.',
+            ],
+            link: { label: 'Confirm this address', path: `${EMAIL_VERIFICATION_PATH}/${token}` },
+          }),
+        );
+      } catch (error) {
+        deps.logger.error({ err: error, userId: user.id }, 'an email verification link could not be sent');
+        await tokens.voidAll(user.id, 'email_verification');
+        return { ok: false, reason: 'unavailable' };
+      }
+      await audit.record({
+        type: 'email_verification_sent',
+        userId: user.id,
+        username: user.username,
+        ip: ip ?? null,
+      });
+      return { ok: true };
+    },
+
+    async confirm(token, ip) {
+      const used = await tokens.consume('email_verification', token);
+      if (!used || used.detail === null) return { ok: false, reason: 'invalid' };
+      const before = await users.findById(used.userId);
+      if (!before) return { ok: false, reason: 'invalid' };
+      const outcome = await users.confirmEmail(used.userId, used.detail);
+      if (outcome !== 'confirmed') return { ok: false, reason: outcome };
+      const user = (await users.findById(used.userId)) ?? before;
+      await audit.record({
+        type: 'email_verified',
+        userId: user.id,
+        username: user.username,
+        ip: ip ?? null,
+      });
+      // The address it replaced hears of it: someone who took over the account cannot quietly move its resets.
+      if (before.email && emailKeyOf(before.email) !== emailKeyOf(used.detail)) {
+        await deps.notices.notify({ type: 'email_changed', user: before, to: before.email, ip });
+      }
+      return { ok: true, user, address: used.detail };
+    },
+
+    async isLive(token) {
+      return (await tokens.peek('email_verification', token)) !== null;
+    },
+  };
+}
