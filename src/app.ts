@@ -249,6 +249,7 @@ export function createApp(deps: AppDeps): Express {
     createMfaRouter({
       enrolment,
       emailVerification,
+      notices,
       registrations: fraud.registrations,
       users: stores.users,
       mfa,

@@ -86,6 +86,9 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   router.post('/admin/step-up', async (req, res) => {
     const user = currentUserOf(res)!;
     const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
+    // The code page now waits for this code, not for a settings confirmation left half done.
+    delete req.session.pendingSettings;
+    delete req.session.pendingPhoneChange;
     const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel });
     if (!outcome.ok) {
       // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.

@@ -14,7 +14,15 @@ import { maskPhone, parsePhone, phoneCountryOf } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
 import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from './delivery.js';
 import { describeChannel, type Channel, type Scope } from './provider.js';
-import { readPendingEnrolment, readPendingLogin } from './scopes.js';
+import {
+  isSettingsVerified,
+  readPendingEnrolment,
+  readPendingLogin,
+  readPendingPhoneChange,
+  readPendingReset,
+  readPendingSettings,
+} from './scopes.js';
+import type { Notices } from '../notices/notices.js';
 import { codeSchema, resendSchema } from './schemas.js';
 import { needsEnrolment, type Enrolment } from '../auth/enrolment.js';
 import { COUNTRY_OPTIONS } from '../auth/countries.js';
@@ -39,10 +47,34 @@ export interface MfaRouterDeps {
   registrations: RegistrationGuard;
   /** The address given at sign-up gets its link once the phone is proven. */
   emailVerification: EmailVerification;
+  /** Security notices by email (a changed phone number). */
+  notices: Notices;
 }
 
+/**
+ * What the code page is for. Each kind has its own scope and its own session slot, and a code
+ * counts only for the kind it was sent for:
+ * - login: the second step of a login; signup: a new account proving its number (`enrol`);
+ * - admin: the secure area's step-up; settings: confirming it is you before a change on
+ *   /account/security (a code to the account's own number);
+ * - phone_change: the new number given there, proven by a code sent to it (`enrol`);
+ * - reset: after a password reset link, a code to the account's phone.
+ */
+type StageKind = 'login' | 'signup' | 'admin' | 'settings' | 'phone_change' | 'reset';
+
+const SCOPE_OF: Record<StageKind, Scope> = {
+  login: 'login',
+  signup: 'enrol',
+  admin: 'admin',
+  settings: 'settings',
+  phone_change: 'enrol',
+  reset: 'reset',
+};
+
 interface Stage {
+  kind: StageKind;
   scope: Scope;
+  /** The account; for phone_change, with the number being proven in place of its own. */
   user: User;
   challenge: Challenge | null;
 }
@@ -52,25 +84,45 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   const router = Router();
   const formSchema = codeSchema(deps.codeDigits);
 
-  /**
-   * Which code this session is waiting for: the admin step-up of a signed-in user, or a login,
-   * with the challenge the session holds for it (if any).
-   */
+  /** A stage whose challenge is the session's, in its scope, and sent to `phone` (no other number's code counts). */
+  async function stageFor(req: Request, kind: StageKind, user: User, phone = user.phone): Promise<Stage> {
+    const scope = SCOPE_OF[kind];
+    const challenge = await delivery.currentChallenge(req, { userId: user.id, scope });
+    return {
+      kind,
+      scope,
+      user: { ...user, phone },
+      challenge: challenge?.phone === phone ? challenge : null,
+    };
+  }
+
+  /** Which code this session is waiting for, with the challenge the session holds for it (if any). */
   async function currentStage(req: Request, res: Response): Promise<Stage | null> {
+    const now = clock.now().getTime();
     const signedInUser = currentUserOf(res);
     if (signedInUser) {
+      const phoneChange = readPendingPhoneChange(req.session, now);
+      if (phoneChange?.userId === signedInUser.id) {
+        return stageFor(req, 'phone_change', signedInUser, phoneChange.phone);
+      }
+      if (readPendingSettings(req.session, now)?.userId === signedInUser.id) {
+        return stageFor(req, 'settings', signedInUser);
+      }
       const challenge = await delivery.currentChallenge(req, { userId: signedInUser.id, scope: 'admin' });
-      return challenge ? { scope: 'admin', user: signedInUser, challenge } : null;
+      return challenge ? { kind: 'admin', scope: 'admin', user: signedInUser, challenge } : null;
     }
-    const now = clock.now().getTime();
     const enrolling = readPendingEnrolment(req.session, now);
     if (enrolling) {
       const user = await users.findById(enrolling.userId);
       // Proven meanwhile (in another tab): this stage is over.
       if (!user || !needsEnrolment(user)) return null;
-      const challenge = await delivery.currentChallenge(req, { userId: user.id, scope: 'enrol' });
       // A code to a number since corrected is no code for this one.
-      return { scope: 'enrol', user, challenge: challenge?.phone === user.phone ? challenge : null };
+      return stageFor(req, 'signup', user);
+    }
+    const resetting = readPendingReset(req.session, now);
+    if (resetting) {
+      const user = await users.findById(resetting.userId);
+      return user && !needsEnrolment(user) ? stageFor(req, 'reset', user) : null;
     }
     const pending = readPendingLogin(req.session, now);
     const user = pending ? await users.findById(pending.userId) : null;
@@ -78,6 +130,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     // checked here too, so no other path to a login code can skip that.
     if (!user || needsEnrolment(user)) return null;
     return {
+      kind: 'login',
       scope: 'login',
       user,
       challenge: await delivery.currentChallenge(req, { userId: user.id, scope: 'login' }),
@@ -85,7 +138,26 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   }
 
   function leaveCodePage(req: Request, res: Response) {
-    if (currentUserOf(res)) return res.redirect(303, '/account');
+    if (currentUserOf(res)) {
+      // A settings confirmation or a new number that waited too long: back where it started.
+      if (req.session.pendingSettings || req.session.pendingPhoneChange) {
+        delete req.session.pendingSettings;
+        delete req.session.pendingPhoneChange;
+        delete req.session.challengeId;
+        req.session.flash = { kind: 'error', message: 'That code page timed out. Start again.' };
+        return res.redirect(303, '/account/security');
+      }
+      return res.redirect(303, '/account');
+    }
+    if (req.session.pendingReset) {
+      delete req.session.pendingReset;
+      delete req.session.challengeId;
+      req.session.flash = {
+        kind: 'error',
+        message: 'Your reset took too long. Ask for a new link: each link works once.',
+      };
+      return res.redirect(303, '/forgot');
+    }
     if (req.session.pendingLogin || req.session.pendingEnrolment) {
       const enrolling = req.session.pendingEnrolment !== undefined;
       delete req.session.pendingLogin;
@@ -118,8 +190,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const flash = suspended ? undefined : req.session.flash;
     delete req.session.flash;
     res.status(status).render('mfa/verify', {
-      title: VERIFY_TITLES[stage.scope],
-      codeScope: stage.scope,
+      title: VERIFY_TITLES[stage.kind],
+      codeKind: stage.kind,
       country: values.country ?? phoneCountryOf(stage.user.phone),
       countries: COUNTRY_OPTIONS,
       values,
@@ -216,12 +288,57 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
     const channel = result.challenge.channel;
     const now = clock.now().getTime();
-    let signUpFlash: { kind: 'info' | 'error'; message: string } | undefined;
-    if (stage.scope === 'enrol') {
-      // The code proves the number it went to, only if that is still the account's number.
-      if (!(await users.markPhoneProven(stage.user.id, result.challenge.phone))) {
-        return leaveCodePage(req, res);
+    switch (stage.kind) {
+      case 'login':
+      case 'signup':
+        return completeLogin(req, res, stage, channel);
+      case 'admin':
+      case 'settings': {
+        const signedIn = req.session.signedIn!;
+        const kept = {
+          adminVerified: req.session.adminVerified,
+          settingsVerified: req.session.settingsVerified,
+        };
+        const returnTo = req.session.pendingSettings?.returnTo;
+        // A fresh session id for the raised privilege; the other step-up, if any, carries over.
+        if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
+        Object.assign(req.session, kept);
+        req.session.signedIn = { ...signedIn, lastSeenAt: now };
+        req.session.channel = channel;
+        const verified = { userId: stage.user.id, verifiedAt: now };
+        if (stage.kind === 'admin') req.session.adminVerified = verified;
+        else req.session.settingsVerified = verified;
+        await audit.record({
+          type: stage.kind === 'admin' ? 'admin_verified' : 'settings_verified',
+          userId: stage.user.id,
+          username: stage.user.username,
+          ip: req.ip,
+        });
+        return res.redirect(303, stage.kind === 'admin' ? '/admin' : (returnTo ?? '/account/security'));
       }
+      case 'phone_change':
+        return completePhoneChange(req, res, stage);
+      case 'reset': {
+        if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
+        req.session.resetVerified = { userId: stage.user.id, verifiedAt: now };
+        await audit.record({
+          type: 'password_reset_verified',
+          userId: stage.user.id,
+          username: stage.user.username,
+          ip: req.ip,
+        });
+        return res.redirect(303, '/reset/password');
+      }
+    }
+  });
+
+  /** The login code, or the sign-up code (which also proves the number): the person is signed in. */
+  async function completeLogin(req: Request, res: Response, stage: Stage, channel: Channel) {
+    const now = clock.now().getTime();
+    let signUpFlash: { kind: 'info' | 'error'; message: string } | undefined;
+    if (stage.kind === 'signup') {
+      // The code proves the number it went to, only if that is still the account's number.
+      if (!(await users.markPhoneProven(stage.user.id, stage.user.phone))) return leaveCodePage(req, res);
       await audit.record({
         type: 'phone_proven',
         userId: stage.user.id,
@@ -231,69 +348,91 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       });
       // Only now, with a phone proven, does the address given at sign-up get its link: a bot with
       // no phone cannot make this site mail strangers.
-      if (stage.user.pendingEmail) {
-        const sent = await deps.emailVerification.start({
-          user: stage.user,
-          address: stage.user.pendingEmail,
-          ip: req.ip,
-        });
-        signUpFlash = sent.ok
-          ? {
-              kind: 'info',
-              message: `We sent a link to ${stage.user.pendingEmail}: open it to confirm your email address.`,
-            }
-          : sent.reason === 'too_many'
-            ? {
-                kind: 'error',
-                message:
-                  'Too many links were sent to that email address today. Ask for one later in your security settings.',
-              }
-            : {
-                kind: 'error',
-                message:
-                  'We could not send the link to confirm your email address. Ask for a new one in your security settings.',
-              };
-      }
+      if (stage.user.pendingEmail) signUpFlash = await sendSignUpEmailLink(req, stage.user);
     }
-    if (stage.scope === 'login' || stage.scope === 'enrol') {
-      const returnTo = req.session.returnTo;
-      // A fresh session id now that the person is fully signed in (no fixation).
-      if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
-      const previousLoginAt = await users.recordLogin(stage.user.id);
-      req.session.signedIn = {
-        userId: stage.user.id,
-        signedInAt: now,
-        lastSeenAt: now,
-        previousLoginAt: previousLoginAt?.getTime() ?? null,
-      };
-      req.session.channel = channel;
-      if (signUpFlash) req.session.flash = signUpFlash;
-      await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));
-      await audit.record({
-        type: 'login_succeeded',
-        userId: stage.user.id,
-        username: stage.user.username,
-        ip: req.ip,
-      });
-      rememberChannel(res, deps.channelCookie, channel);
-      // This browser has now proved password and code: strangers guessing the password no longer slow it down.
-      deps.knownDevices.remember(res, stage.user.id);
-      return res.redirect(303, returnTo ?? '/account');
-    }
-
-    const signedIn = req.session.signedIn!;
+    const returnTo = req.session.returnTo;
+    // A fresh session id now that the person is fully signed in (no fixation).
     if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
-    req.session.signedIn = { ...signedIn, lastSeenAt: now };
+    const previousLoginAt = await users.recordLogin(stage.user.id);
+    req.session.signedIn = {
+      userId: stage.user.id,
+      signedInAt: now,
+      lastSeenAt: now,
+      previousLoginAt: previousLoginAt?.getTime() ?? null,
+    };
     req.session.channel = channel;
-    req.session.adminVerified = { userId: stage.user.id, verifiedAt: now };
+    if (signUpFlash) req.session.flash = signUpFlash;
+    await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));
     await audit.record({
-      type: 'admin_verified',
+      type: 'login_succeeded',
       userId: stage.user.id,
       username: stage.user.username,
       ip: req.ip,
     });
-    res.redirect(303, '/admin');
-  });
+    rememberChannel(res, deps.channelCookie, channel);
+    // This browser has now proved password and code: strangers guessing the password no longer slow it down.
+    deps.knownDevices.remember(res, stage.user.id);
+    return res.redirect(303, returnTo ?? '/account');
+  }
+
+  async function sendSignUpEmailLink(
+    req: Request,
+    user: User,
+  ): Promise<{ kind: 'info' | 'error'; message: string }> {
+    const address = user.pendingEmail!;
+    const sent = await deps.emailVerification.start({ user, address, ip: req.ip });
+    if (sent.ok)
+      return {
+        kind: 'info',
+        message: `We sent a link to ${address}: open it to confirm your email address.`,
+      };
+    return {
+      kind: 'error',
+      message:
+        sent.reason === 'too_many'
+          ? 'Too many links were sent to that email address today. Ask for one later in your security settings.'
+          : 'We could not send the link to confirm your email address. Ask for a new one in your security settings.',
+    };
+  }
+
+  /**
+   * The code sent to the new number was entered: the number replaces the old one, if the settings
+   * step-up that allowed the change is still fresh (5 minutes from its code, never sliding).
+   */
+  async function completePhoneChange(req: Request, res: Response, stage: Stage) {
+    const account = currentUserOf(res)!;
+    const now = clock.now().getTime();
+    delete req.session.pendingPhoneChange;
+    delete req.session.challengeId;
+    if (!isSettingsVerified(req.session, account.id, now)) {
+      req.session.flash = {
+        kind: 'error',
+        message:
+          'Your confirmation ran out before the new number was confirmed. Confirm it is you, then change the number again.',
+      };
+      return res.redirect(303, '/account/security');
+    }
+    if (!(await users.changeProvenPhone(account.id, account.phone, stage.user.phone))) {
+      req.session.flash = {
+        kind: 'error',
+        message: 'Your number was changed meanwhile. Check it below and try again.',
+      };
+      return res.redirect(303, '/account/security');
+    }
+    await audit.record({
+      type: 'phone_changed',
+      userId: account.id,
+      username: account.username,
+      ip: req.ip,
+      detail: `${maskPhone(account.phone)} to ${maskPhone(stage.user.phone)}`,
+    });
+    await deps.notices.notify({ type: 'phone_changed', user: account, ip: req.ip });
+    req.session.flash = {
+      kind: 'info',
+      message: `Your phone number is now ${maskPhone(stage.user.phone)}. Codes go to it from now on.`,
+    };
+    return res.redirect(303, '/account/security');
+  }
 
   router.post('/verify/resend', async (req, res) => {
     const stage = await currentStage(req, res);
@@ -305,6 +444,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const current = stage.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
     const channel = requested ?? (mfa.channels().includes(current) ? current : mfa.channels()[0]!);
+    // A number not proven yet (a sign-up's, or the new one of a phone change): within its own daily
+    // allowance, whoever asks.
     if (stage.scope === 'enrol') {
       const sent = await deps.enrolment.sendCode(req, stage.user, channel);
       if (!sent.ok) {
@@ -347,7 +488,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   router.post('/verify/number', async (req, res) => {
     const stage = await currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
-    if (stage.scope !== 'enrol') {
+    if (stage.kind !== 'signup') {
       return renderVerify(req, res, stage, 400, [
         { field: 'code', message: 'The number can only be changed here while signing up.' },
       ]);
@@ -414,10 +555,11 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   return router;
 }
 
-const VERIFY_TITLES: Record<Scope, string> = {
+const VERIFY_TITLES: Record<StageKind, string> = {
   login: 'Enter your code',
+  signup: 'Confirm your phone number',
   admin: 'Confirm it is you',
-  enrol: 'Confirm your phone number',
   settings: 'Confirm it is you',
+  phone_change: 'Confirm your new number',
   reset: 'Enter your reset code',
 };

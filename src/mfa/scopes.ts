@@ -19,6 +19,19 @@ declare module 'express-session' {
     signedIn?: { userId: number; signedInAt: number; lastSeenAt: number; previousLoginAt: number | null };
     /** The admin step-up. It never slides: it lasts ADMIN_SCOPE_TTL_MINUTES from the code. */
     adminVerified?: { userId: number; verifiedAt: number };
+    /**
+     * A signed-in person asked to confirm it is them before a change on /account/security: waiting
+     * for the `settings` code sent to the account's own number.
+     */
+    pendingSettings?: { userId: number; startedAt: number; returnTo?: string };
+    /** The settings step-up: it never slides, it lasts SETTINGS_SCOPE_TTL_MS from the code. */
+    settingsVerified?: { userId: number; verifiedAt: number };
+    /** A new number given on /account/security, waiting for the code sent to it (scope `enrol`). */
+    pendingPhoneChange?: { userId: number; phone: string; startedAt: number };
+    /** A password reset link was used: waiting for the `reset` code sent to the account's phone. */
+    pendingReset?: { userId: number; startedAt: number };
+    /** The reset link and the reset code both done: a new password may be chosen, for a short while. */
+    resetVerified?: { userId: number; verifiedAt: number };
     /** The id of the code the session is waiting for, in whichever scope (the challenge store has it). */
     challengeId?: string;
     /** The delivery channel chosen for this session. */
@@ -30,6 +43,10 @@ declare module 'express-session' {
 
 /** The half-logged-in state lasts this long: long enough to get a code, not to walk away. */
 export const PENDING_LOGIN_TIMEOUT_MS = 10 * 60_000;
+/** A settings code lets changes through for this long from the code, never sliding (issue 11). */
+export const SETTINGS_SCOPE_TTL_MS = 5 * 60_000;
+/** After the reset code, the new password must be chosen within this long. */
+export const RESET_PASSWORD_WINDOW_MS = 10 * 60_000;
 
 type AppSession = Session & Partial<SessionData>;
 
@@ -61,4 +78,44 @@ export function isAdminVerified(session: AppSession, userId: number, now: number
 
 export function adminVerifiedUntil(session: AppSession, ttlMs: number): number | null {
   return session.adminVerified ? session.adminVerified.verifiedAt + ttlMs : null;
+}
+
+/** A slot that started at `startedAt` and is still within `ttlMs`, for this account. */
+function freshFor<T extends { userId: number }>(
+  slot: T | undefined,
+  at: (slot: T) => number,
+  now: number,
+  ttlMs: number,
+) {
+  if (!slot) return null;
+  const age = now - at(slot);
+  // A time ahead of ours (a clock stepped back) counts as stale, not as fresh for longer.
+  return age >= 0 && age < ttlMs ? slot : null;
+}
+
+export function readPendingSettings(session: AppSession, now: number) {
+  return freshFor(session.pendingSettings, (slot) => slot.startedAt, now, PENDING_LOGIN_TIMEOUT_MS);
+}
+
+export function isSettingsVerified(session: AppSession, userId: number, now: number): boolean {
+  const verified = freshFor(session.settingsVerified, (slot) => slot.verifiedAt, now, SETTINGS_SCOPE_TTL_MS);
+  return verified !== null && verified.userId === userId;
+}
+
+export function settingsVerifiedUntil(session: AppSession, userId: number, now: number): number | null {
+  return isSettingsVerified(session, userId, now)
+    ? session.settingsVerified!.verifiedAt + SETTINGS_SCOPE_TTL_MS
+    : null;
+}
+
+export function readPendingPhoneChange(session: AppSession, now: number) {
+  return freshFor(session.pendingPhoneChange, (slot) => slot.startedAt, now, PENDING_LOGIN_TIMEOUT_MS);
+}
+
+export function readPendingReset(session: AppSession, now: number) {
+  return freshFor(session.pendingReset, (slot) => slot.startedAt, now, PENDING_LOGIN_TIMEOUT_MS);
+}
+
+export function readResetVerified(session: AppSession, now: number) {
+  return freshFor(session.resetVerified, (slot) => slot.verifiedAt, now, RESET_PASSWORD_WINDOW_MS);
 }

@@ -71,6 +71,13 @@ export interface UserStore {
    * `madeBefore`, oldest first; says how many went (housekeeping).
    */
   deleteUnprovenMadeBefore(madeBefore: Date, batchSize: number): Promise<number>;
+  /** Stores a new password hash (a change or a reset; the caller ends the sessions). */
+  setPasswordHash(id: number, passwordHash: string): Promise<void>;
+  /**
+   * A proven account's new number, itself just proven by a code sent to it: only if the account's
+   * number is still `from` (two changes racing: one wins). Returns whether it changed.
+   */
+  changeProvenPhone(id: number, from: string, to: string): Promise<boolean>;
   /** Records an address to verify (its link is on its way), or forgets the one waiting. */
   setPendingEmail(id: number, address: string | null): Promise<void>;
   /**

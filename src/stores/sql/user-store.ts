@@ -171,6 +171,19 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
+    async setPasswordHash(id, passwordHash) {
+      await db.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute();
+    },
+    async changeProvenPhone(id, from, to) {
+      const result = await db
+        .updateTable('users')
+        .set({ phone_e164: to, phone_verified_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .where('phone_e164', '=', from)
+        .where('phone_verified_at', 'is not', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
     async setPendingEmail(id, address) {
       await db.updateTable('users').set({ pending_email: address }).where('id', '=', id).execute();
     },

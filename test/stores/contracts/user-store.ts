@@ -210,6 +210,30 @@ export function describeUserStoreContract(
         expect(await store.listAdmins()).toEqual([]);
       });
     });
+    describe('password and phone changes', () => {
+      it('stores a new password hash', async () => {
+        const ada = (await store.create(account('ada')))!;
+        await store.setPasswordHash(ada.id, 'new-hash');
+        expect((await harness.peer.findById(ada.id))?.passwordHash).toBe('new-hash');
+      });
+
+      it('moves a proven account to its newly proven number, only from the number it still has', async () => {
+        const ada = (await store.create(account('ada', { phone: '+12025550171' })))!;
+        // Unproven: sign-up's correction is the way to change its number, not this.
+        expect(await store.changeProvenPhone(ada.id, '+12025550171', '+12025550172')).toBe(false);
+        await store.markPhoneProven(ada.id, '+12025550171');
+        harness.clock.advance(60_000);
+        const [first, second] = await Promise.all([
+          store.changeProvenPhone(ada.id, '+12025550171', '+12025550172'),
+          harness.peer.changeProvenPhone(ada.id, '+12025550171', '+12025550173'),
+        ]);
+        expect([first, second].filter(Boolean)).toHaveLength(1);
+        const after = (await store.findById(ada.id))!;
+        expect(after.phone).toBe(first ? '+12025550172' : '+12025550173');
+        expect(after.phoneVerifiedAt).toEqual(harness.clock.now());
+      });
+    });
+
     describe('email addresses', () => {
       it('keeps an address waiting until its link is opened, then makes it the verified one', async () => {
         const ada = (await store.create(account('ada')))!;
