@@ -3,6 +3,8 @@ import { rateLimit } from 'express-rate-limit';
 import { createAccountRouter } from './account/routes.js';
 import { createEmailRouter } from './account/email-routes.js';
 import { createEmailVerification } from './account/email-verification.js';
+import { createSecurityRouter } from './account/security-routes.js';
+import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
@@ -263,6 +265,9 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
+  // /account/security: the settings step-up first (it guards the path), then the page and its changes.
+  app.use(createSettingsStepUpRouter({ delivery, clock }));
+  app.use(createSecurityRouter({ clock }));
   app.use(createEmailRouter({ verification: emailVerification }));
   app.use(
     createAdminRouter({

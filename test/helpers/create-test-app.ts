@@ -1,3 +1,4 @@
+import type { Scope } from '../../src/mfa/provider.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -231,15 +232,23 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
  * The newest code the console provider printed for a scope: from an SMS line ("Keyhole code:
  * 123456 | @localhost #123456", "Keyhole admin code: ...") or a call ("Your Keyhole code is 1 2 3").
  */
+const CODE_LABELS: Record<Scope, string> = {
+  login: 'Keyhole code',
+  admin: 'Keyhole admin code',
+  enrol: 'Keyhole sign-up code',
+  settings: 'Keyhole settings code',
+  reset: 'Keyhole reset code',
+};
+
 /** How many codes of a scope the console provider printed. */
-export function consoleCodesPrinted(printed: string[], scope: 'login' | 'admin' = 'login'): number {
-  const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+export function consoleCodesPrinted(printed: string[], scope: Scope = 'login'): number {
+  const label = CODE_LABELS[scope];
   return printed.filter((line) => line.includes(`: ${label}: `) || line.includes(`: Your ${label} is `))
     .length;
 }
 
-export function lastConsoleCode(printed: string[], scope: 'login' | 'admin' = 'login'): string {
-  const label = scope === 'admin' ? 'Keyhole admin code' : 'Keyhole code';
+export function lastConsoleCode(printed: string[], scope: Scope = 'login'): string {
+  const label = CODE_LABELS[scope];
   const pattern = new RegExp(`: ${label}: (\\d+) \\| @\\S+ #\\1$|: Your ${label} is ([\\d ]+)$`);
   for (let i = printed.length - 1; i >= 0; i -= 1) {
     const match = printed[i]!.match(pattern);

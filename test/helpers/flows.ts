@@ -1,6 +1,7 @@
 import { CookieAccessInfo, type CookieJar } from 'cookiejar';
 import type { Channel } from '../../src/mfa/provider.js';
 import type { Browser } from './agent.js';
+import { lastConsoleCode, type TestApp } from './create-test-app.js';
 import { expectRedirect } from './expectations.js';
 
 let nextPhone = 100;
@@ -109,4 +110,10 @@ export async function submitPassword(browser: Browser, account: TestAccount, cha
 
 export async function submitCode(browser: Browser, code: string) {
   return browser.submit('/verify', '/verify', { code });
+}
+
+/** Password and login code (read from the console provider's output): the browser is signed in. */
+export async function logIn(site: Pick<TestApp, 'printed'>, browser: Browser, account: TestAccount) {
+  expectRedirect(await submitPassword(browser, account), '/verify');
+  expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
 }

@@ -1,0 +1,88 @@
+import { Router, type RequestHandler } from 'express';
+import { currentUserOf, requireSignedIn } from '../auth/guards.js';
+import type { Clock } from '../clock.js';
+import { TooManyRequestsError } from '../errors.js';
+import { toSafeReturnPath } from '../http/safe-redirect.js';
+import { noStore } from '../http/security-headers.js';
+import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
+import type { Channel } from '../mfa/provider.js';
+import { isSettingsVerified } from '../mfa/scopes.js';
+
+/**
+ * The settings step-up (issue 11), as GitHub's sudo mode: a signed-in session is not enough to
+ * change the password, the phone, the email or to delete the account; it takes a fresh code in the
+ * `settings` scope, sent to the account's own number, and lasts 5 minutes from that code, however
+ * busy the person is. A login or admin code never counts (src/mfa/routes.ts keeps them apart).
+ */
+export const SETTINGS_PATH = '/account/security';
+
+/** Where a confirmation may lead back to: a page of the account's own settings, nowhere else. */
+export function settingsReturnPath(candidate: unknown): string {
+  const path = toSafeReturnPath(candidate, SETTINGS_PATH);
+  return path === SETTINGS_PATH || path.startsWith(`${SETTINGS_PATH}/`) || path.startsWith('/account/delete')
+    ? path
+    : SETTINGS_PATH;
+}
+
+/**
+ * For the handlers of a change: passes only with a fresh settings code. Otherwise back to the
+ * settings page, which offers to send one (a GET of a page behind it, or a form posted too late).
+ */
+export function requireFreshSettingsCode(clock: Clock): RequestHandler {
+  return (req, res, next) => {
+    const user = currentUserOf(res);
+    if (user && isSettingsVerified(req.session, user.id, clock.now().getTime())) return next();
+    req.session.flash = {
+      kind: 'error',
+      message: 'For your safety, confirm it is you with a new code before making this change.',
+    };
+    res.redirect(303, SETTINGS_PATH);
+  };
+}
+
+export function createSettingsStepUpRouter(deps: { delivery: CodeDelivery; clock: Clock }): Router {
+  const { delivery, clock } = deps;
+  const router = Router();
+  const deliverableChannel = (preferred: Channel): Channel =>
+    delivery.channels().includes(preferred) ? preferred : (delivery.channels()[0] ?? preferred);
+
+  router.use(SETTINGS_PATH, noStore, requireSignedIn);
+
+  /** "Confirm it is you": a settings code to the account's number, then the code page. */
+  router.post(`${SETTINGS_PATH}/confirm`, async (req, res) => {
+    const user = currentUserOf(res)!;
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const returnTo = settingsReturnPath(body.returnTo);
+    const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
+    delete req.session.pendingPhoneChange;
+    req.session.pendingSettings = { userId: user.id, startedAt: clock.now().getTime(), returnTo };
+    const outcome = await delivery.sendCode(req, { user, scope: 'settings', channel });
+    if (!outcome.ok) {
+      // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.
+      if (outcome.reason === 'cooldown' && outcome.pending) {
+        req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
+        return res.redirect(303, '/verify');
+      }
+      delete req.session.pendingSettings;
+      if (!('retryAfterSeconds' in outcome)) {
+        req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
+        return res.redirect(303, SETTINGS_PATH);
+      }
+      throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {
+        href: SETTINGS_PATH,
+        label: 'Back to your security settings',
+      });
+    }
+    res.redirect(303, '/verify');
+  });
+
+  /** Leaves a settings confirmation or a new number's code half done. */
+  router.post(`${SETTINGS_PATH}/cancel`, (req, res) => {
+    delete req.session.pendingSettings;
+    delete req.session.pendingPhoneChange;
+    delete req.session.challengeId;
+    res.redirect(303, SETTINGS_PATH);
+  });
+
+  return router;
+}
