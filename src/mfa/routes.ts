@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
+import { userAgentToKeep } from '../auth/account-sessions.js';
 import { currentUserOf } from '../auth/guards.js';
 import type { KnownDevices } from '../auth/known-device.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
@@ -236,6 +237,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         signedInAt: now,
         lastSeenAt: now,
         previousLoginAt: previousLoginAt?.getTime() ?? null,
+        // For the account's list of its sessions ("Firefox on Windows, 203.0.x.x").
+        userAgent: userAgentToKeep(req.get('user-agent')),
+        ip: req.ip ?? null,
       };
       req.session.channel = channel;
       await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));

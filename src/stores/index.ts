@@ -1,4 +1,5 @@
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
+import type { AccountSessions } from '../auth/account-sessions.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -61,7 +62,12 @@ export interface Stores {
   codes: CodeStore;
   challenges: ChallengeStore;
   limits: RateLimitStore;
-  sessions: RetiringSessionStore;
+  sessions: RetiringSessionStore & AccountSessions;
+  /**
+   * The signed-in sessions of one account, listed and ended (src/auth/account-sessions.ts): the
+   * session store itself, which indexes each session by its account.
+   */
+  accountSessions: AccountSessions;
   sending: SendingStore;
   ceiling: CodeEntryCeiling;
   adminSeedLedger: AdminSeedLedger;
@@ -209,6 +215,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
       ...durable,
       challenges: createSqlChallengeStore(database, clock),
       sessions,
+      accountSessions: sessions,
       housekeeping: [...createExpiredSessionTasks({ sessions, clock }), ...walCheckpoint],
       limits: createMemoryRateLimitStore(clock),
       voiceDocuments: createMemoryVoiceDocumentStore(clock),
@@ -249,10 +256,12 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     );
   }
   const shared: RedisStoreOptions = { keyPrefix: config.redisKeyPrefix, clock };
+  const sessions = createRedisSessionStore(redis, shared);
   return {
     ...durable,
     challenges: createRedisChallengeStore(redis, shared),
-    sessions: createRedisSessionStore(redis, shared),
+    sessions,
+    accountSessions: sessions,
     limits: createRedisRateLimitStore(redis, shared),
     voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
     twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),

@@ -62,6 +62,8 @@ export interface UsersTable {
   is_admin: Generated<number>;
   /** When the account entered a code sent to its number; null until then (issue 11). */
   phone_verified_at: number | null;
+  /** When an admin disabled the account (it cannot log in, its sessions end); null while enabled. */
+  disabled_at: number | null;
 }
 
 export interface AuditEventsTable {
@@ -89,6 +91,8 @@ export interface SessionsTable {
   sid: string;
   data: string;
   expires_at: number;
+  /** The account the session is signed in as, or null (written by the store with every save). */
+  user_id: number | null;
 }
 
 export interface SessionTombstonesTable {

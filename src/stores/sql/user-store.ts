@@ -19,6 +19,7 @@ function toUser(row: Selectable<UsersTable>): User {
     lastLoginAt: row.last_login_at === null ? null : new Date(row.last_login_at),
     isAdmin: row.is_admin === 1,
     phoneVerifiedAt: row.phone_verified_at === null ? null : new Date(row.phone_verified_at),
+    disabledAt: row.disabled_at === null ? null : new Date(row.disabled_at),
   };
 }
 
@@ -108,6 +109,30 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .orderBy('id')
         .execute();
       return rows.map(toUser);
+    },
+    async disable(id) {
+      // The role is checked on the row itself, in the same statement: an account made an admin
+      // while this ran is not disabled.
+      const result = await db
+        .updateTable('users')
+        .set({ disabled_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .where('disabled_at', 'is', null)
+        .where('is_admin', '=', 0)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 1n) return 'disabled';
+      const row = await findById(id);
+      if (!row) return 'no_such_account';
+      return row.disabledAt === null && row.isAdmin ? 'is_admin' : 'already_disabled';
+    },
+    async enable(id) {
+      const result = await db
+        .updateTable('users')
+        .set({ disabled_at: null })
+        .where('id', '=', id)
+        .where('disabled_at', 'is not', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
     },
     async countProvenByPhone(phone) {
       const row = await db

@@ -9,6 +9,7 @@ import { usernameKeys } from './007-username-keys.js';
 import { challengeOrder } from './008-challenge-order.js';
 import { fraudVerifiedAccounts } from './010-fraud-verified-accounts.js';
 import { provenPhones } from './011-proven-phones.js';
+import { accountSessions } from './013-account-sessions.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -22,4 +23,5 @@ export const MIGRATIONS: readonly Migration[] = [
   challengeOrder,
   fraudVerifiedAccounts,
   provenPhones,
+  accountSessions,
 ];
