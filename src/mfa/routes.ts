@@ -8,6 +8,7 @@ import { rememberChannel } from '../auth/routes.js';
 import type { Clock } from '../clock.js';
 import { describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
+import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
 import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -64,8 +65,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const enrolling = readPendingEnrolment(req.session, now);
     if (enrolling) {
       const user = await users.findById(enrolling.userId);
-      // Proven meanwhile (in another tab): this stage is over.
-      if (!user || !needsEnrolment(user)) return null;
+      // Proven meanwhile (in another tab), or disabled by an admin: this stage is over.
+      if (!user || !needsEnrolment(user) || user.disabledAt !== null) return null;
       const challenge = await delivery.currentChallenge(req, { userId: user.id, scope: 'enrol' });
       // A code to a number since corrected is no code for this one.
       return { scope: 'enrol', user, challenge: challenge?.phone === user.phone ? challenge : null };
@@ -73,8 +74,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const pending = readPendingLogin(req.session, now);
     const user = pending ? await users.findById(pending.userId) : null;
     // An account that has not proven its number never gets this far (POST /login enrols it);
-    // checked here too, so no other path to a login code can skip that.
-    if (!user || needsEnrolment(user)) return null;
+    // checked here too, so no other path to a login code can skip that. Nor does a password
+    // given before an admin disabled the account lead to a code after.
+    if (!user || needsEnrolment(user) || user.disabledAt !== null) return null;
     return {
       scope: 'login',
       user,
@@ -256,6 +258,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     }
 
     const signedIn = req.session.signedIn!;
+    // An admin sent for a fresh code in the middle of an action goes back to it (src/admin/).
+    const adminReturnTo = toSafeReturnPath(req.session.returnTo, '/admin');
     if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
     req.session.signedIn = { ...signedIn, lastSeenAt: now };
     req.session.channel = channel;
@@ -266,7 +270,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       username: stage.user.username,
       ip: req.ip,
     });
-    res.redirect(303, '/admin');
+    res.redirect(303, adminReturnTo.startsWith('/admin/') ? adminReturnTo : '/admin');
   });
 
   router.post('/verify/resend', async (req, res) => {
