@@ -272,6 +272,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     createAdminRouter({
       users: stores.users,
+      accountSessions: stores.accountSessions,
+      throttle,
       audit: stores.audit,
       mfa,
       delivery,

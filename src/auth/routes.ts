@@ -241,8 +241,17 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       await throttle.releaseAttempt(attempt);
       throw error;
     }
-    if (!user || !passwordMatches) {
-      await audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip: req.ip });
+    // A disabled account answers exactly as a wrong password does (same page, status and work,
+    // the hash computed above and the attempt left counted), so the login form never tells a
+    // stranger which accounts exist or were disabled. Only the audit log says which it was.
+    const isDisabled = user !== null && user.disabledAt !== null;
+    if (!user || !passwordMatches || isDisabled) {
+      await audit.record({
+        type: user && passwordMatches ? 'login_refused_disabled' : 'login_password_failed',
+        userId: user?.id ?? null,
+        username,
+        ip: req.ip,
+      });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
     await throttle.releaseAttempt(attempt);

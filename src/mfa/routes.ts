@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
+import { userAgentToKeep } from '../auth/account-sessions.js';
 import { currentUserOf } from '../auth/guards.js';
 import type { KnownDevices } from '../auth/known-device.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
@@ -7,6 +8,7 @@ import { rememberChannel } from '../auth/routes.js';
 import type { Clock } from '../clock.js';
 import { describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
+import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
 import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -114,21 +116,23 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const enrolling = readPendingEnrolment(req.session, now);
     if (enrolling) {
       const user = await users.findById(enrolling.userId);
-      // Proven meanwhile (in another tab): this stage is over.
-      if (!user || !needsEnrolment(user)) return null;
+      // Proven meanwhile (in another tab), or disabled by an admin: this stage is over.
+      if (!user || !needsEnrolment(user) || user.disabledAt !== null) return null;
       // A code to a number since corrected is no code for this one.
       return stageFor(req, 'signup', user);
     }
     const resetting = readPendingReset(req.session, now);
     if (resetting) {
       const user = await users.findById(resetting.userId);
-      return user && !needsEnrolment(user) ? stageFor(req, 'reset', user) : null;
+      // Disabled by an admin since the link was used: no code, and so no new password.
+      return user && !needsEnrolment(user) && user.disabledAt === null ? stageFor(req, 'reset', user) : null;
     }
     const pending = readPendingLogin(req.session, now);
     const user = pending ? await users.findById(pending.userId) : null;
     // An account that has not proven its number never gets this far (POST /login enrols it);
-    // checked here too, so no other path to a login code can skip that.
-    if (!user || needsEnrolment(user)) return null;
+    // checked here too, so no other path to a login code can skip that. Nor does a password
+    // given before an admin disabled the account lead to a code after.
+    if (!user || needsEnrolment(user) || user.disabledAt !== null) return null;
     return {
       kind: 'login',
       scope: 'login',
@@ -300,6 +304,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
           settingsVerified: req.session.settingsVerified,
         };
         const returnTo = req.session.pendingSettings?.returnTo;
+        // An admin sent for a fresh code in the middle of an action goes back to it (src/admin/).
+        const adminReturnTo = toSafeReturnPath(req.session.returnTo, '/admin');
         // A fresh session id for the raised privilege; the other step-up, if any, carries over.
         if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
         Object.assign(req.session, kept);
@@ -314,7 +320,10 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
           username: stage.user.username,
           ip: req.ip,
         });
-        return res.redirect(303, stage.kind === 'admin' ? '/admin' : (returnTo ?? '/account/security'));
+        if (stage.kind === 'admin') {
+          return res.redirect(303, adminReturnTo.startsWith('/admin/') ? adminReturnTo : '/admin');
+        }
+        return res.redirect(303, returnTo ?? '/account/security');
       }
       case 'phone_change':
         return completePhoneChange(req, res, stage);
@@ -359,6 +368,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       signedInAt: now,
       lastSeenAt: now,
       previousLoginAt: previousLoginAt?.getTime() ?? null,
+      // For the account's list of its sessions ("Firefox on Windows, 203.0.x.x").
+      userAgent: userAgentToKeep(req.get('user-agent')),
+      ip: req.ip ?? null,
     };
     req.session.channel = channel;
     if (signUpFlash) req.session.flash = signUpFlash;

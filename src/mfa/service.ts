@@ -94,6 +94,12 @@ export interface MfaService {
   lockedForSeconds(userId: number): Promise<number | null>;
   /** True once 100 wrong codes in a row suspended the account's code entry, until an admin unlocks it. */
   isCodeEntrySuspended(userId: number): Promise<boolean>;
+  /**
+   * An admin's unlock: lifts the suspension (100 wrong codes in a row) and ends the pause after
+   * too many wrong codes in the window, so the account may enter codes at once. What it lifted is
+   * said back. The send limits stay: they guard the bill, not the account.
+   */
+  unlockCodeEntry(userId: number): Promise<{ wasSuspended: boolean; wasPaused: boolean }>;
   isExpired(challenge: Challenge): boolean;
 }
 
@@ -161,6 +167,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     attemptsLeft,
     lockedForSeconds: lockedFor,
     isCodeEntrySuspended: (userId) => ceiling.isSuspended(userId),
+    async unlockCodeEntry(userId) {
+      const wasPaused = (await lockedFor(userId)) !== null;
+      await limits.reset(failuresKey(userId));
+      const wasSuspended = await ceiling.unlock(userId);
+      // The count of wrong codes in a row starts again too, suspended or not.
+      await ceiling.recordSuccess(userId);
+      return { wasSuspended, wasPaused };
+    },
     isExpired,
     findChallenge: (id) => challenges.findById(id),
 
