@@ -425,6 +425,17 @@ describe('resetting a forgotten password', () => {
     expect(consoleCodesPrinted(site().printed, 'reset')).toBe(0);
   });
 
+  it('takes no reset code for an account disabled after its link was used', async () => {
+    await accountWithEmail('ada', 'ada@example.com');
+    await forgot('ada');
+    await useLink(await resetLinkFor('ada@example.com'));
+    const code = lastConsoleCode(site().printed, 'reset');
+    expect(await site().users.disable((await accountOf('ada')).id)).toBe('disabled');
+    expectRedirect(await browser.submit('/forgot', '/verify', { code }), '/forgot');
+    expectRedirect(await browser.get('/reset/password'), '/forgot');
+    expect(await auditTypes('password_reset_verified')).toEqual([]);
+  });
+
   it('goes to the code page even when no code may be sent now, which says why', async () => {
     // Five reset codes in a quarter of an hour: the account's allowance is spent.
     await accountWithEmail('ada', 'ada@example.com');
