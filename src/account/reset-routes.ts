@@ -37,11 +37,8 @@ export function createResetRouter(deps: {
   clock: Clock;
   logger: Logger;
   isProduction: boolean;
-  /** How long every answer of POST /forgot takes at least (RESET_RESPONSE_FLOOR_MS). */
-  responseFloorMs?: number;
 }): Router {
   const { reset, delivery, clock } = deps;
-  const floorMs = deps.responseFloorMs ?? RESET_RESPONSE_FLOOR_MS;
   const router = Router();
 
   const takeFlash = (req: Request) => {
@@ -69,7 +66,7 @@ export function createResetRouter(deps: {
     // anything is sent: the time taken says nothing about which. Real time, not the injected clock.
     const started = performance.now();
     const padToFloor = async () => {
-      const left = floorMs - (performance.now() - started);
+      const left = RESET_RESPONSE_FLOOR_MS - (performance.now() - started);
       if (left > 0) await sleep(left);
     };
     const body = (req.body ?? {}) as Record<string, unknown>;
