@@ -3,6 +3,8 @@ import { rateLimit } from 'express-rate-limit';
 import { createAccountRouter } from './account/routes.js';
 import { createEmailRouter } from './account/email-routes.js';
 import { createEmailVerification } from './account/email-verification.js';
+import { createPasswordReset } from './account/password-reset.js';
+import { createResetRouter } from './account/reset-routes.js';
 import { createSecurityRouter } from './account/security-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
@@ -237,6 +239,22 @@ export function createApp(deps: AppDeps): Express {
     siteName: SITE_NAME,
   });
 
+  const passwordReset = createPasswordReset({
+    users: stores.users,
+    tokens: stores.tokens,
+    mailer: deps.mailer,
+    composer,
+    limits: stores.limits,
+    audit: stores.audit,
+    clock,
+    logger,
+    siteName: SITE_NAME,
+    hasher: deps.hasher,
+    // Every session of the account, on every instance (the session stores index them by account).
+    sessions: stores.accountSessions,
+    notices,
+  });
+
   app.use(
     createAuthRouter({
       users: stores.users,
@@ -277,6 +295,16 @@ export function createApp(deps: AppDeps): Express {
   app.use(createSettingsStepUpRouter({ delivery, clock }));
   app.use(createSecurityRouter({ clock }));
   app.use(createEmailRouter({ verification: emailVerification }));
+  // A forgotten password: a link by email, then a reset code to the phone (the code page's reset stage).
+  app.use(
+    createResetRouter({
+      reset: passwordReset,
+      delivery,
+      clock,
+      logger,
+      isProduction: config.isProduction,
+    }),
+  );
   app.use(
     createAdminRouter({
       logger,

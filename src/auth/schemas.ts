@@ -55,6 +55,22 @@ export const optionalEmailField = z.preprocess(
     .optional(),
 );
 
+/**
+ * A password being chosen: at registration, and for a reset or a change. One rule for all, so no
+ * way into an account accepts a weaker password than sign-up does.
+ */
+export const newPasswordField = field('password')
+  .transform((value) => value.normalize('NFKC'))
+  .refine((value) => codePointLength(value) >= PASSWORD_MIN_LENGTH, {
+    error: `Choose a password of at least ${PASSWORD_MIN_LENGTH} characters.`,
+  })
+  .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
+    error: `Choose a password of at most ${PASSWORD_MAX_LENGTH} characters.`,
+  })
+  .refine((value) => !isCommonPassword(value), {
+    error: 'This password is one of the most common ones, so it is easy to guess. Choose another.',
+  });
+
 export const registerSchema = z.object({
   username: field('username')
     .transform(normaliseUsername)
@@ -67,17 +83,7 @@ export const registerSchema = z.object({
           error: 'Use only letters, digits, dots, dashes and underscores in your username.',
         }),
     ),
-  password: field('password')
-    .transform((value) => value.normalize('NFKC'))
-    .refine((value) => codePointLength(value) >= PASSWORD_MIN_LENGTH, {
-      error: `Choose a password of at least ${PASSWORD_MIN_LENGTH} characters.`,
-    })
-    .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
-      error: `Choose a password of at most ${PASSWORD_MAX_LENGTH} characters.`,
-    })
-    .refine((value) => !isCommonPassword(value), {
-      error: 'This password is one of the most common ones, so it is easy to guess. Choose another.',
-    }),
+  password: newPasswordField,
   ...phoneFields,
   channel: channelField,
   email: optionalEmailField,

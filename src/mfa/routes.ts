@@ -134,6 +134,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const resetting = readPendingReset(req.session, now);
     if (resetting) {
       const user = await users.findById(resetting.userId);
+      // Disabled by an admin since the link was used: no code, and so no new password.
       return user && !needsEnrolment(user) && user.disabledAt === null ? stageFor(req, 'reset', user) : null;
     }
     const pending = readPendingLogin(req.session, now);

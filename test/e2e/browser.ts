@@ -107,7 +107,11 @@ export async function newContext(
  */
 export interface OutboxTab {
   page: Page;
-  nextCode(scope: 'login' | 'admin' | 'sign-up'): Promise<{ code: string; text: string; channel: string }>;
+  nextCode(
+    scope: 'login' | 'admin' | 'sign-up' | 'reset',
+  ): Promise<{ code: string; text: string; channel: string }>;
+  /** The link in the newest email with this subject (waiting a little for it), as a path on this site. */
+  linkInEmail(subject: string): Promise<string>;
 }
 
 export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
@@ -136,6 +140,22 @@ export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
         await page.waitForTimeout(100);
       }
       throw new Error(`no new ${scope} code arrived in the outbox`);
+    },
+    async linkInEmail(subject) {
+      for (let tries = 0; tries < 20; tries += 1) {
+        await page.goto('/dev/outbox');
+        const email = page.locator('[data-outbox-email]').filter({
+          has: page.locator('[data-outbox-email-subject]', { hasText: subject }),
+        });
+        if ((await email.count()) > 0) {
+          const href = await email.first().locator('[data-outbox-email-text] a').first().getAttribute('href');
+          // Built on PUBLIC_URL, which is not this test server's port: the path is what counts.
+          const url = new URL(href ?? '');
+          return url.pathname + url.search;
+        }
+        await page.waitForTimeout(100);
+      }
+      throw new Error(`no email "${subject}" arrived in the outbox`);
     },
   };
 }

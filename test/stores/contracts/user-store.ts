@@ -211,6 +211,7 @@ export function describeUserStoreContract(
         expect(await store.listAdmins()).toEqual([]);
       });
     });
+
     describe('password and phone changes', () => {
       it('stores a new password hash', async () => {
         const ada = (await store.create(account('ada')))!;

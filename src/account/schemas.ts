@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import { newPasswordField } from '../auth/schemas.js';
+import { hasDisallowedCharacters } from '../http/validate.js';
+
+/** /forgot: a username or an email address, as typed (the lookup decides which it is). */
+export const forgotSchema = z.object({
+  identifier: z
+    .string({ error: 'Enter your username or email address.' })
+    .refine((value) => !hasDisallowedCharacters(value), {
+      error: 'What you typed has characters we cannot accept.',
+    })
+    .transform((value) => value.trim())
+    .pipe(
+      z
+        .string()
+        .min(1, { error: 'Enter your username or email address.' })
+        .max(254, { error: 'Enter a username or an email address of at most 254 characters.' }),
+    ),
+});
+
+/** The new password after a reset: the registration rules, typed twice (nobody sees it). */
+export const resetPasswordSchema = z
+  .object({
+    new_password: newPasswordField,
+    confirm_password: z.string({ error: 'Type the new password again.' }),
+  })
+  .superRefine((form, context) => {
+    if (form.confirm_password.normalize('NFKC') !== form.new_password) {
+      context.addIssue({
+        code: 'custom',
+        path: ['confirm_password'],
+        message: 'The two passwords are not the same. Type the new password again.',
+      });
+    }
+  });
