@@ -107,7 +107,9 @@ export async function newContext(
  */
 export interface OutboxTab {
   page: Page;
-  nextCode(scope: 'login' | 'admin' | 'sign-up'): Promise<{ code: string; text: string; channel: string }>;
+  nextCode(
+    scope: 'login' | 'admin' | 'sign-up' | 'settings',
+  ): Promise<{ code: string; text: string; channel: string }>;
 }
 
 export async function openOutbox(context: BrowserContext): Promise<OutboxTab> {
