@@ -193,26 +193,6 @@ export function createApp(deps: AppDeps): Express {
     store: stores.sending,
     accountsWithPhone: (phone) => stores.users.countProvenByPhone(phone),
   });
-  const mfa = createMfaService({
-    providers: deps.providers,
-    challenges: stores.challenges,
-    limits: stores.limits,
-    clock,
-    rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
-    audit: stores.audit,
-    sendGuard: fraud.sends,
-    ceiling: stores.ceiling,
-    logger,
-  });
-  const delivery = createCodeDelivery(mfa);
-  const throttle = createLoginThrottle({ limits: stores.limits, clock });
-  const knownDevices = createKnownDevices({
-    secret: config.sessionSecret,
-    clock,
-    isProduction: config.isProduction,
-  });
-  const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
-  const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   // Emails (issue 11): security notices, and the links that prove an address.
   const composer = createEmailComposer({ name: SITE_NAME, publicUrl: config.publicUrl });
   const notices = createNotices({
@@ -223,6 +203,30 @@ export function createApp(deps: AppDeps): Express {
     clock,
     logger,
   });
+  const mfa = createMfaService({
+    providers: deps.providers,
+    challenges: stores.challenges,
+    limits: stores.limits,
+    clock,
+    rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
+    audit: stores.audit,
+    sendGuard: fraud.sends,
+    ceiling: stores.ceiling,
+    logger,
+    onCodeEntryPaused: async (userId) => {
+      const user = await stores.users.findById(userId);
+      if (user) await notices.notify({ type: 'code_entry_paused', user });
+    },
+  });
+  const delivery = createCodeDelivery(mfa);
+  const throttle = createLoginThrottle({ limits: stores.limits, clock });
+  const knownDevices = createKnownDevices({
+    secret: config.sessionSecret,
+    clock,
+    isProduction: config.isProduction,
+  });
+  const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
+  const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   const emailVerification = createEmailVerification({
     users: stores.users,
     tokens: stores.tokens,

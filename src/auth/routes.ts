@@ -11,6 +11,7 @@ import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
 import { ProviderError, type Channel } from '../mfa/provider.js';
+import { PENDING_LOGIN_TIMEOUT_MS } from '../mfa/scopes.js';
 import { providerErrorToAppError } from '../http/error-pages.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
@@ -291,10 +292,18 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/verify');
       }
-      throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {
-        href: '/verify',
-        label: 'Go to the code page',
-      });
+      // A wait longer than the half-logged-in state lasts: the code page would have timed out by
+      // then, so the way on is a new login, and the page says so.
+      const outlastsLogin = outcome.retryAfterSeconds * 1000 > PENDING_LOGIN_TIMEOUT_MS;
+      throw new TooManyRequestsError(
+        outlastsLogin
+          ? `${describeSendRefusal(outcome)} Your login times out before then, so log in again after that.`
+          : describeSendRefusal(outcome),
+        outcome.retryAfterSeconds,
+        outlastsLogin
+          ? { href: '/login', label: 'Back to the login page' }
+          : { href: '/verify', label: 'Go to the code page' },
+      );
     }
     res.redirect(303, '/verify');
   });

@@ -17,6 +17,7 @@ import type { User, UserStore } from '../users/store.js';
 import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from './delivery.js';
 import { describeChannel, type Channel, type Scope } from './provider.js';
 import {
+  PENDING_LOGIN_TIMEOUT_MS,
   isSettingsVerified,
   readPendingEnrolment,
   readPendingLogin,
@@ -176,6 +177,21 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     return res.redirect(303, '/login');
   }
 
+  /** When this half-finished step times out (null for the admin step-up, which lives with the session). */
+  function stageEndsAt(req: Request, kind: StageKind): number | null {
+    const session = req.session;
+    const started: Record<StageKind, number | undefined> = {
+      login: session.pendingLogin?.passwordVerifiedAt,
+      signup: session.pendingEnrolment?.startedAt,
+      reset: session.pendingReset?.startedAt,
+      settings: session.pendingSettings?.startedAt,
+      phone_change: session.pendingPhoneChange?.startedAt,
+      admin: undefined,
+    };
+    const at = started[kind];
+    return at === undefined ? null : at + PENDING_LOGIN_TIMEOUT_MS;
+  }
+
   async function renderVerify(
     req: Request,
     res: Response,
@@ -188,6 +204,15 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
     const suspended = await mfa.isCodeEntrySuspended(stage.user.id);
     const challenge = stage.challenge;
+    // A wait (code entry paused, a send refused) that outlasts this half-finished step: say so, and
+    // offer a start again that works then, rather than a page that will have timed out.
+    const now = clock.now().getTime();
+    const waitSeconds = Math.max(lockedSeconds ?? 0, Number(res.get('Retry-After') ?? 0) || 0);
+    const pageEndsAt = stageEndsAt(req, stage.kind);
+    const startAgainAfter =
+      waitSeconds > 0 && pageEndsAt !== null && now + waitSeconds * 1000 > pageEndsAt
+        ? new Date(now + waitSeconds * 1000)
+        : null;
     const channel: Channel = challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // A suspended account's page says so itself; a flash would only repeat it.
     const flash = suspended ? undefined : req.session.flash;
@@ -195,6 +220,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     res.status(status).render('mfa/verify', {
       title: VERIFY_TITLES[stage.kind],
       codeKind: stage.kind,
+      startAgainAfter,
       country: values.country ?? phoneCountryOf(stage.user.phone),
       countries: COUNTRY_OPTIONS,
       values,
@@ -457,6 +483,26 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     };
     return res.redirect(303, '/account/security');
   }
+
+  /**
+   * "Start again": leaves a half-finished step (a login, a sign-up code, a reset, a settings
+   * confirmation) for the page it began on, where it can be started afresh once a wait is over.
+   */
+  router.post('/verify/start-over', (req, res) => {
+    const signedIn = currentUserOf(res) !== undefined;
+    const resetting = req.session.pendingReset !== undefined;
+    for (const slot of [
+      'pendingLogin',
+      'pendingEnrolment',
+      'pendingReset',
+      'pendingSettings',
+      'pendingPhoneChange',
+    ] as const) {
+      delete req.session[slot];
+    }
+    delete req.session.challengeId;
+    res.redirect(303, signedIn ? '/account/security' : resetting ? '/forgot' : '/login');
+  });
 
   router.post('/verify/resend', async (req, res) => {
     const stage = await currentStage(req, res);

@@ -114,6 +114,11 @@ export interface MfaServiceDeps {
   sendGuard: SendGuard;
   ceiling: CodeEntryCeiling;
   logger: Logger;
+  /**
+   * Told when wrong codes pause (for a while) or suspend (until an admin unlocks) an account's
+   * code entry: the account's owner hears of it by email (issue 11). Never blocks the answer.
+   */
+  onCodeEntryPaused?: (userId: number) => Promise<void>;
 }
 
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
@@ -148,6 +153,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     const failures = await limits.get(failuresKey(userId));
     if (!failures || failures.count < rules.maxFailuresPerAccount) return null;
     return secondsUntil(failures.resetAt.getTime());
+  }
+
+  async function tellOwnerCodeEntryPaused(userId: number) {
+    try {
+      await deps.onCodeEntryPaused?.(userId);
+    } catch (error) {
+      deps.logger.error({ err: error, userId }, 'the owner could not be told that code entry was paused');
+    }
   }
 
   const cooldownRemainingSeconds = (challenge: Challenge) =>
@@ -416,6 +429,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           { userId: challenge.userId, consecutive: inARow.consecutive },
           'code entry suspended after too many wrong codes in a row: an admin must unlock the account',
         );
+        await tellOwnerCodeEntryPaused(challenge.userId);
       }
       if (inARow.consecutive >= ceiling.maxConsecutiveFailures) {
         if (!usedUp) await challenges.close(challenge.id, 'locked');
@@ -428,6 +442,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
       if (failures.count >= rules.maxFailuresPerAccount) {
         await audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
+        if (failures.count === rules.maxFailuresPerAccount) await tellOwnerCodeEntryPaused(challenge.userId);
         return {
           ok: false,
           reason: 'locked',
