@@ -213,9 +213,11 @@ export function createApp(deps: AppDeps): Express {
     sendGuard: fraud.sends,
     ceiling: stores.ceiling,
     logger,
-    onCodeEntryPaused: async (userId) => {
+    onCodeEntryPaused: async (userId, how) => {
       const user = await stores.users.findById(userId);
-      if (user) await notices.notify({ type: 'code_entry_paused', user });
+      if (user) {
+        await notices.notify({ type: how === 'paused' ? 'code_entry_paused' : 'code_entry_suspended', user });
+      }
     },
   });
   const delivery = createCodeDelivery(mfa);
@@ -261,6 +263,8 @@ export function createApp(deps: AppDeps): Express {
       enrolment,
       emailVerification,
       notices,
+      isProduction: config.isProduction,
+      logger,
       registrations: fraud.registrations,
       users: stores.users,
       mfa,
@@ -310,6 +314,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createEmailRouter({ verification: emailVerification }));
   app.use(
     createAdminRouter({
+      logger,
       users: stores.users,
       accountSessions: stores.accountSessions,
       throttle,

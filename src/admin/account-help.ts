@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import type { AuditEventType, AuditLog } from '../audit/log.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
@@ -50,8 +51,9 @@ export function createAccountHelp(deps: {
   mfa: Pick<MfaService, 'unlockCodeEntry'>;
   throttle: Pick<LoginThrottle, 'forgiveAccount'>;
   audit: AuditLog;
+  logger: Logger;
 }): AccountHelp {
-  const { users, accountSessions, mfa, throttle, audit } = deps;
+  const { users, accountSessions, mfa, throttle, audit, logger } = deps;
 
   const sessionsEnded = (count: number) => `${count} ${count === 1 ? 'session' : 'sessions'}`;
 
@@ -100,7 +102,19 @@ export function createAccountHelp(deps: {
           return { ok: false, status: 409, message: `${target.username} is already disabled.` };
         }
         // After the flag: a session saved meanwhile is one the signed-in loader refuses anyway.
-        const count = await accountSessions.endAllForUser(target.id);
+        // The disable is done whatever happens next, so it is audited whatever happens next: a
+        // session store that fails here leaves a note and a retry, not an unrecorded disable.
+        let count: number;
+        try {
+          count = await accountSessions.endAllForUser(target.id);
+        } catch (error) {
+          logger.error({ err: error, userId: target.id }, 'disabled, but its sessions could not be ended');
+          return {
+            ok: true,
+            message: `${target.username} is disabled: it cannot log in, and its pages refuse it. Its sessions could not be ended just now: use “End all sessions” in a moment.`,
+            note: 'sessions not ended: the session store failed',
+          };
+        }
         return {
           ok: true,
           message: `${target.username} is disabled: it cannot log in, and its sessions have ended (${sessionsEnded(count)}).`,

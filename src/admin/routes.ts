@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
@@ -18,6 +19,7 @@ import { createAccountHelp } from './account-help.js';
 import { ADMIN_ACTION_FRESHNESS_MS, FRESH_CODE_PATH, addAccountRoutes } from './account-routes.js';
 
 export interface AdminRouterDeps {
+  logger: Logger;
   users: UserStore;
   /** Ends an account's sessions (end all sessions, disable). */
   accountSessions: AccountSessions;
@@ -119,6 +121,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       mfa,
       throttle: deps.throttle,
       audit,
+      logger: deps.logger,
     }),
     clock,
     adminScopeTtlMs: deps.adminScopeTtlMs,

@@ -198,9 +198,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const notice =
       req.query.signedOut !== undefined
         ? 'You have logged out.'
-        : req.query.sessionEnded !== undefined
-          ? 'Your session ended in another tab or window. Please log in again.'
-          : undefined;
+        : req.query.stepUpFailed !== undefined
+          ? 'For your safety you were logged out after too many wrong codes. Log in again with your password and a new code.'
+          : req.query.sessionEnded !== undefined
+            ? 'Your session ended in another tab or window. Please log in again.'
+            : undefined;
     const next = typeof req.query.next === 'string' ? toSafeReturnPath(req.query.next, '') : '';
     renderLogin(req, res, 200, { username: '', next }, [], notice);
   });

@@ -10,7 +10,9 @@ import { describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
-import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
+import { SESSION_ENDED_PATH, logOutThisBrowser, regenerateSession } from '../http/session.js';
+import type { Logger } from '../logger.js';
+import { createHash } from 'node:crypto';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { maskPhone, parsePhone, phoneCountryOf } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
@@ -52,6 +54,13 @@ export interface MfaRouterDeps {
   emailVerification: EmailVerification;
   /** Security notices by email (a changed phone number). */
   notices: Notices;
+  isProduction: boolean;
+  logger: Logger;
+}
+
+/** An opaque, stable key of this session for the step-up's own wrong-code count (never the id itself). */
+function stepUpSessionKey(req: Request): string {
+  return createHash('sha256').update(req.sessionID).digest('base64url').slice(0, 22);
 }
 
 /**
@@ -265,11 +274,15 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       ]);
     }
 
+    const signedInStage =
+      stage.kind === 'admin' || stage.kind === 'settings' || stage.kind === 'phone_change';
     const result = await mfa.verifyCode({
       challenge,
       code: form.data.code,
       username: stage.user.username,
       ip: req.ip,
+      // A step-up's wrong codes count against this session, never the owner's logins.
+      ...(signedInStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
     });
     stage.challenge = result.challenge;
     if (!result.ok) {
@@ -305,6 +318,19 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         case 'suspended':
           return renderVerify(req, res, stage, 403);
         case 'locked':
+          if (result.lockedBy === 'session') {
+            // Too many wrong step-up codes from one signed-in session: whoever holds it does not
+            // hold the phone. The session ends; its owner logs in again with password and code.
+            await audit.record({
+              type: 'logout',
+              userId: stage.user.id,
+              username: stage.user.username,
+              ip: req.ip,
+              detail: 'session ended after too many wrong step-up codes',
+            });
+            await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+            return res.redirect(303, '/login?stepUpFailed');
+          }
           res.set('Retry-After', String(result.retryAfterSeconds));
           return renderVerify(req, res, stage, 429, [
             {
@@ -418,18 +444,16 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   ): Promise<{ kind: 'info' | 'error'; message: string }> {
     const address = user.pendingEmail!;
     const sent = await deps.emailVerification.start({ user, address, ip: req.ip });
-    if (sent.ok)
-      return {
-        kind: 'info',
-        message: `We sent a link to ${address}: open it to confirm your email address.`,
-      };
-    return {
-      kind: 'error',
-      message:
-        sent.reason === 'too_many'
-          ? 'Too many links were sent to that email address today. Ask for one later in your security settings.'
-          : 'We could not send the link to confirm your email address. Ask for a new one in your security settings.',
-    };
+    return sent.ok
+      ? {
+          kind: 'info',
+          message: `A link is on its way to ${address}: open it to confirm your email address.`,
+        }
+      : {
+          kind: 'error',
+          message:
+            'Too many links were sent to that email address today. Ask for one later in your security settings.',
+        };
   }
 
   /**
