@@ -91,6 +91,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   email_changed: 'email address changed',
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
+  code_entry_suspended: 'code entry suspended',
 };
 
 export interface SecurityLogEntry {

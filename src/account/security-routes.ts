@@ -55,9 +55,7 @@ function echoValues(body: unknown, fields: string[]): Record<string, string> {
 }
 
 function describeEmailRefusal(outcome: Exclude<StartOutcome, { ok: true }>): string {
-  return outcome.reason === 'too_many'
-    ? `Too many links were sent for this account or to this address. Try again in ${describeWait(outcome.retryAfterSeconds)}.`
-    : 'We could not send the link right now. Try again in a few minutes.';
+  return `Too many links were sent for this account or to this address. Try again in ${describeWait(outcome.retryAfterSeconds)}.`;
 }
 
 export function createSecurityRouter(deps: SecurityRouterDeps): Router {
@@ -216,9 +214,9 @@ export function createSecurityRouter(deps: SecurityRouterDeps): Router {
     }
     const sent = await deps.emailVerification.start({ user, address, ip: req.ip });
     if (!sent.ok) {
-      if (sent.reason === 'too_many') res.set('Retry-After', String(sent.retryAfterSeconds));
+      res.set('Retry-After', String(sent.retryAfterSeconds));
       return page.render(req, res, {
-        status: sent.reason === 'too_many' ? 429 : 503,
+        status: 429,
         errors: [{ field: 'email', message: describeEmailRefusal(sent) }],
         values,
       });
@@ -235,7 +233,7 @@ export function createSecurityRouter(deps: SecurityRouterDeps): Router {
     }
     const sent = await deps.emailVerification.start({ user, address: user.pendingEmail, ip: req.ip });
     if (!sent.ok) {
-      if (sent.reason === 'too_many') res.set('Retry-After', String(sent.retryAfterSeconds));
+      res.set('Retry-After', String(sent.retryAfterSeconds));
       req.session.flash = { kind: 'error', message: describeEmailRefusal(sent) };
       return res.redirect(303, SETTINGS_PATH);
     }

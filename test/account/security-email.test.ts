@@ -134,6 +134,25 @@ describe('the email address on /account/security', () => {
     expect(await securityPageText(browser)).toContain('No email address is waiting for its link');
   });
 
+  it('sends an account at most 5 links an hour, and says how long to wait', async () => {
+    await signUp();
+    await confirmSettings(mail.site, browser);
+    for (let link = 1; link <= 5; link += 1) {
+      expectRedirect(await submitEmail(`try${link}@example.com`), '/account/security');
+    }
+    const sixth = await submitEmail('try6@example.com');
+    expectPage(
+      sixth,
+      429,
+      /Too many links were sent for this account or to this address\. Try again in 60 minutes/,
+    );
+    expect(sixth.headers['retry-after']).toBe('3600');
+    expect(sixth.text).toContain('value="try6@example.com"');
+    await mail.waitForMail('try5@example.com');
+    await sleep(200);
+    expect(mail.mailTo('try6@example.com')).toEqual([]);
+  });
+
   it('refuses an address that is not one, and the address the account already has', async () => {
     await signUp('rosa@example.com');
     await confirmSettings(mail.site, browser);
