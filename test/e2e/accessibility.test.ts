@@ -83,6 +83,7 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
       { id: 'password', type: 'password', autocomplete: 'new-password', labelled: true },
       { id: 'country', type: 'select', autocomplete: 'country', labelled: true },
       { id: 'phone', type: 'tel', autocomplete: 'tel', labelled: true },
+      { id: 'email', type: 'email', autocomplete: 'email', labelled: true },
       // The first radio carries the group's id, so an error link about the channel lands on it.
       { id: 'channel', type: 'radio', autocomplete: null, labelled: true },
       { id: '', type: 'radio', autocomplete: null, labelled: true },
