@@ -5,7 +5,12 @@ import { createEmailRouter } from './account/email-routes.js';
 import { createEmailVerification } from './account/email-verification.js';
 import { createPasswordReset } from './account/password-reset.js';
 import { createResetRouter } from './account/reset-routes.js';
+import { createPasswordChange } from './account/password-change.js';
+import { createPhoneChange } from './account/phone-change.js';
+import { createSecurityLog } from './account/security-log.js';
+import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';
@@ -293,7 +298,37 @@ export function createApp(deps: AppDeps): Express {
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
   app.use(createSettingsStepUpRouter({ delivery, clock }));
-  app.use(createSecurityRouter({ clock }));
+  const securityPage = createSecurityPage({
+    delivery,
+    sessions: stores.accountSessions,
+    securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    clock,
+  });
+  app.use(
+    createSecurityRouter({
+      page: securityPage,
+      users: stores.users,
+      delivery,
+      enrolment,
+      passwordChange: createPasswordChange({
+        users: stores.users,
+        hasher: deps.hasher,
+        limits: stores.limits,
+        sessions: stores.accountSessions,
+        audit: stores.audit,
+        notices,
+        clock,
+      }),
+      phoneChange: createPhoneChange({ registrations: fraud.registrations, limits: stores.limits, clock }),
+      emailVerification,
+      notices,
+      audit: stores.audit,
+      clock,
+    }),
+  );
+  app.use(
+    createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
+  );
   app.use(createEmailRouter({ verification: emailVerification }));
   // A forgotten password: a link by email, then a reset code to the phone (the code page's reset stage).
   app.use(

@@ -30,6 +30,8 @@ export const AUDIT_EVENT_TYPES = [
   'email_removed',
   'settings_verified',
   'password_changed',
+  // A wrong current password on the change form of /account/security.
+  'password_change_failed',
   'password_reset_requested',
   'password_reset_verified',
   'password_reset',

@@ -13,10 +13,13 @@ const field = (name: string) =>
     error: `Your ${name} has characters we cannot accept.`,
   });
 
-const channelField = z.enum(CHANNELS, { error: 'Choose text message or voice call.' });
+export const channelField = z.enum(CHANNELS, { error: 'Choose text message or voice call.' });
 
-/** A phone number and, for one written without +, its country: registration and its correction. */
-const phoneFields = {
+/**
+ * A phone number and, for one written without +, its country: registration, its correction, and
+ * a new number on /account/security.
+ */
+export const phoneFields = {
   phone: field('phone number')
     .transform((value) => value.trim())
     .pipe(
@@ -38,38 +41,52 @@ const phoneFields = {
 };
 
 /**
- * An email address, or nothing (an empty field): where a reset link and notices can go. Checked
- * by the same rule every recipient passes (src/email/address.ts), so what is accepted here can
- * always be sent to.
+ * An email address: where a reset link and notices can go. Checked by the same rule every
+ * recipient passes (src/email/address.ts), so what is accepted here can always be sent to.
  */
+export const emailField = field('email address')
+  .transform((value) => value.trim())
+  .pipe(
+    z
+      .string()
+      .min(1, { error: 'Enter your email address.' })
+      .max(254, { error: 'Enter an email address of at most 254 characters.' })
+      .refine(isEmailAddress, { error: 'Enter an email address like name@example.com.' }),
+  );
+
+/** An email address, or nothing (an empty field): registration's optional one. */
 export const optionalEmailField = z.preprocess(
   (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
-  field('email address')
-    .transform((value) => value.trim())
-    .pipe(
-      z
-        .string()
-        .max(254, { error: 'Enter an email address of at most 254 characters.' })
-        .refine(isEmailAddress, { error: 'Enter an email address like name@example.com.' }),
-    )
-    .optional(),
+  emailField.optional(),
 );
 
 /**
- * A password being chosen: at registration, and for a reset or a change. One rule for all, so no
- * way into an account accepts a weaker password than sign-up does.
+ * A password someone chooses (registration, a change on /account/security, a reset): NFKC, 8 to
+ * 128 characters, and not one of the most common ones. `name` is how its messages call it.
  */
-export const newPasswordField = field('password')
-  .transform((value) => value.normalize('NFKC'))
-  .refine((value) => codePointLength(value) >= PASSWORD_MIN_LENGTH, {
-    error: `Choose a password of at least ${PASSWORD_MIN_LENGTH} characters.`,
-  })
-  .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
-    error: `Choose a password of at most ${PASSWORD_MAX_LENGTH} characters.`,
-  })
-  .refine((value) => !isCommonPassword(value), {
-    error: 'This password is one of the most common ones, so it is easy to guess. Choose another.',
-  });
+export const newPasswordField = (name = 'password') =>
+  field(name)
+    .transform((value) => value.normalize('NFKC'))
+    .refine((value) => codePointLength(value) >= PASSWORD_MIN_LENGTH, {
+      error: `Choose a ${name} of at least ${PASSWORD_MIN_LENGTH} characters.`,
+    })
+    .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
+      error: `Choose a ${name} of at most ${PASSWORD_MAX_LENGTH} characters.`,
+    })
+    .refine((value) => !isCommonPassword(value), {
+      error: `This ${name} is one of the most common ones, so it is easy to guess. Choose another.`,
+    });
+
+/** A password given to prove who one is (login, the current one before a change): not judged, only bounded. */
+export const givenPasswordField = (name = 'password', tooLong = 'Invalid username or password.') =>
+  field(name)
+    .transform((value) => value.normalize('NFKC'))
+    .pipe(
+      z
+        .string()
+        .min(1, { error: `Enter your ${name}.` })
+        .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, { error: tooLong }),
+    );
 
 export const registerSchema = z.object({
   username: field('username')
@@ -83,7 +100,7 @@ export const registerSchema = z.object({
           error: 'Use only letters, digits, dots, dashes and underscores in your username.',
         }),
     ),
-  password: newPasswordField,
+  password: newPasswordField(),
   ...phoneFields,
   channel: channelField,
   email: optionalEmailField,
@@ -98,16 +115,7 @@ export const loginSchema = z.object({
         .min(1, { error: 'Enter your username.' })
         .max(64, { error: 'Invalid username or password.' }),
     ),
-  password: field('password')
-    .transform((value) => value.normalize('NFKC'))
-    .pipe(
-      z
-        .string()
-        .min(1, { error: 'Enter your password.' })
-        .refine((value) => codePointLength(value) <= PASSWORD_MAX_LENGTH, {
-          error: 'Invalid username or password.',
-        }),
-    ),
+  password: givenPasswordField(),
   /** Optional: without it, the account's saved preference is used. */
   channel: z.preprocess((value) => (value === '' ? undefined : value), channelField.optional()),
   next: z.string().max(512).optional().catch(undefined),

@@ -38,8 +38,23 @@ export type RegistrationDecision =
       retryAfterSeconds: number;
     };
 
+export type NewNumberDecision =
+  { allowed: true } | { allowed: false; rule: DestinationRule | 'accounts_per_phone'; message: string };
+
 export interface RegistrationGuard {
   reserveRegistration(attempt: { clientKey: string; phone: string }): Promise<RegistrationDecision>;
+  /**
+   * A number an existing account wants to move to (/account/security): the same rules on the
+   * number as a sign-up (countries, VoIP, accounts per proven number), but nothing taken from the
+   * address's sign-up allowance, since no account is made. Asked when the change starts and again
+   * when the code to the new number is entered (other accounts may have proven it meanwhile).
+   */
+  checkNumberForAccount(attempt: {
+    clientKey: string;
+    phone: string;
+    userId: number;
+    username: string;
+  }): Promise<NewNumberDecision>;
 }
 
 export const ACCOUNTS_PER_PHONE_MESSAGE =
@@ -132,6 +147,39 @@ export function createRegistrationGuard(deps: {
         };
       }
       return { allowed: true, complete: release };
+    },
+
+    async checkNumberForAccount({ clientKey, phone, userId, username }) {
+      const now = clock.now();
+      const destination = checkDestination(phone, config);
+      const { country } = destination.destination;
+      const note = (violation: Violation) =>
+        notes.refusal({
+          what: 'registration',
+          violation,
+          country,
+          clientKey,
+          userId,
+          username,
+          attempt: `phone change to ${maskPhone(phone)} in ${country}`,
+        });
+      if (!destination.ok) {
+        await note({ rule: destination.rule, clearsAt: now, detail: countryName(country) });
+        if (notes.enforcing) return { allowed: false, rule: destination.rule, message: destination.message };
+      }
+      // The account itself is not among them: it has another number until the change is done.
+      const accounts = (await deps.accountsWithPhone(phone)) + 1;
+      if (accounts > config.registration.accountsPerPhone) {
+        await note({
+          rule: 'accounts_per_phone',
+          clearsAt: now,
+          detail: `${accounts} of ${config.registration.accountsPerPhone}`,
+        });
+        if (notes.enforcing) {
+          return { allowed: false, rule: 'accounts_per_phone', message: ACCOUNTS_PER_PHONE_MESSAGE };
+        }
+      }
+      return { allowed: true };
     },
   };
 }

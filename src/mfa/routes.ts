@@ -474,6 +474,19 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       };
       return res.redirect(303, '/account/security');
     }
+    // The number was checked when the change started; other accounts may have proven it since.
+    // (Two accounts finishing at the same instant could still both pass: the cap is a fraud
+    // brake, not a uniqueness rule.)
+    const admission = await deps.registrations.checkNumberForAccount({
+      clientKey: clientKeyOfRequest(req),
+      phone: stage.user.phone,
+      userId: account.id,
+      username: account.username,
+    });
+    if (!admission.allowed) {
+      req.session.flash = { kind: 'error', message: admission.message };
+      return res.redirect(303, '/account/security');
+    }
     if (!(await users.changeProvenPhone(account.id, account.phone, stage.user.phone))) {
       req.session.flash = {
         kind: 'error',

@@ -2,7 +2,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { logIn, register, submitCode, submitPassword, wrongFor, type TestAccount } from '../helpers/flows.js';
+import {
+  fictionalPhone,
+  logIn,
+  register,
+  submitCode,
+  submitPassword,
+  wrongFor,
+  type TestAccount,
+} from '../helpers/flows.js';
 
 /**
  * The settings step-up (issue 11): a change on /account/security takes a fresh code in the
@@ -101,6 +109,45 @@ describe('confirming it is you before a change (the settings scope)', () => {
       400,
       /That code is not right/,
     );
+  });
+
+  it('never takes a settings code as proof of a new number, nor a new number’s code as a settings confirmation', async () => {
+    // Threat: the holder of the old phone (or of a hijacked session that saw a settings code) moves
+    // the account to a number they never proved; or a code sent to a number the attacker typed in
+    // passes for "it is you".
+    // Past the sign-up and login codes' 15 minutes: this test sends four more (5 per 15 minutes).
+    site.clock.advanceMinutes(16);
+    const other = createBrowser(site.app);
+    await logIn(site, other, account);
+    await askForSettingsCode();
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed, 'settings')), '/account/security');
+    const newPhone = fictionalPhone();
+    expectRedirect(
+      await browser.submit('/account/security', '/account/security/phone', { phone: newPhone }),
+      '/verify',
+    );
+    const newNumberCode = lastConsoleCode(site.printed, 'enrol');
+
+    // A fresh, unused settings code of the same account (asked for in another browser).
+    expectRedirect(await other.submit('/account/security', '/account/security/confirm'), '/verify');
+    const settingsCode = lastConsoleCode(site.printed, 'settings');
+    expectPage(
+      await submitCode(browser, settingsCode === newNumberCode ? wrongFor(newNumberCode) : settingsCode),
+      400,
+      /That code is not right/,
+    );
+    // And the new number's code does not confirm the other browser.
+    expectPage(
+      await submitCode(other, newNumberCode === settingsCode ? wrongFor(settingsCode) : newNumberCode),
+      400,
+      /That code is not right/,
+    );
+    expect((await site.users.findByUsername('rosa'))!.phone).toBe(account.phone);
+
+    // Each still works where it was sent for.
+    expectRedirect(await submitCode(other, settingsCode), '/account/security');
+    expectRedirect(await submitCode(browser, newNumberCode), '/account/security');
+    expect((await site.users.findByUsername('rosa'))!.phone).toBe(newPhone);
   });
 
   it('can be cancelled, and a page left too long goes back to the settings', async () => {

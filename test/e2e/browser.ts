@@ -108,7 +108,7 @@ export async function newContext(
 export interface OutboxTab {
   page: Page;
   nextCode(
-    scope: 'login' | 'admin' | 'sign-up' | 'reset',
+    scope: 'login' | 'admin' | 'sign-up' | 'reset' | 'settings',
   ): Promise<{ code: string; text: string; channel: string }>;
   /** The link in the newest email with this subject (waiting a little for it), as a path on this site. */
   linkInEmail(subject: string): Promise<string>;
