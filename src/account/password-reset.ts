@@ -27,6 +27,9 @@ import type { OneTimeTokenStore } from './one-time-tokens.js';
 export const RESET_LINK_TTL_MS = 30 * 60_000;
 /** One link per account in this window: a second request within it sends nothing. */
 export const RESET_LINK_INTERVAL_MS = 60_000;
+/** Reset links one account may be sent in a day, however the requests are spaced. */
+export const RESET_LINKS_PER_ACCOUNT_PER_DAY = 5;
+const DAY_MS = 24 * 60 * 60_000;
 export const RESET_REQUESTS_PER_ADDRESS_PER_HOUR = 5;
 const HOUR_MS = 60 * 60_000;
 /** Every answer of /forgot takes at least this long, whether an account matched or not. */
@@ -134,6 +137,10 @@ export function createPasswordReset(deps: {
       // first in the window sends. The second quietly sends nothing (its page is the same).
       const byAccount = await limits.increment(`reset:account:${user.id}`, RESET_LINK_INTERVAL_MS);
       if (byAccount.count > 1) return { ok: true };
+      // And a few a day: a stranger who knows the username must not fill its owner's mailbox with
+      // a link a minute (the same page again, and nothing sent).
+      const byDay = await limits.increment(`reset:account:day:${user.id}`, DAY_MS);
+      if (byDay.count > RESET_LINKS_PER_ACCOUNT_PER_DAY) return { ok: true };
       // A new link voids the one before (tokens.issue voids every earlier reset link of the account).
       const token = await tokens.issue({
         purpose: 'password_reset',

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import { clientNetworkKeysOf } from '../http/client-address.js';
-import { describeChannel, type Channel, type Scope } from '../mfa/provider.js';
+import { describeChannel, isStepUpScope, type Channel, type Scope } from '../mfa/provider.js';
 import { maskPhone } from '../users/phone.js';
 import { createConversionBreaker, type ConversionBreaker } from './breaker.js';
 import type { FraudConfig } from './config.js';
@@ -146,8 +146,12 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
     return windows.flatMap(({ name, windowMs, limit, rule }) => {
       const common = `fraud:send:number:${name}:${to}`;
       if (!provenHolder) return [{ key: common, windowMs, limit, rule }];
+      // A holder's step-up codes (admin, settings, reset) have an allowance apart from its login
+      // codes: a stolen session or a reset link asking again and again must not use up the codes
+      // its owner needs to log in.
+      const own = `${common}:acct:${userId}${isStepUpScope(attempt.scope) ? ':step-up' : ''}`;
       return [
-        { key: `${common}:acct:${userId}`, windowMs, limit, rule },
+        { key: own, windowMs, limit, rule },
         { key: common, windowMs, limit: Number.POSITIVE_INFINITY, rule },
       ];
     });

@@ -13,6 +13,11 @@ export type Channel = (typeof CHANNELS)[number];
 export const SCOPES = ['login', 'admin', 'enrol', 'settings', 'reset'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/** Scopes whose codes are asked for past the login (or by a reset link): the step-ups. */
+export function isStepUpScope(scope: Scope): boolean {
+  return scope === 'admin' || scope === 'settings' || scope === 'reset';
+}
+
 export interface SendCodeRequest {
   /** E.164 destination. */
   to: string;

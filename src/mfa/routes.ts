@@ -275,15 +275,17 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       ]);
     }
 
-    const signedInStage =
-      stage.kind === 'admin' || stage.kind === 'settings' || stage.kind === 'phone_change';
+    // A step-up from a signed-in session, or a reset begun from a link: their wrong codes count
+    // against this session, never the owner's logins (whoever holds a stolen cookie or a mailbox
+    // must not be able to pause or suspend them).
+    const sessionCountedStage = stage.kind !== 'login' && stage.kind !== 'signup';
     const result = await mfa.verifyCode({
       challenge,
       code: form.data.code,
       username: stage.user.username,
       ip: req.ip,
       // A step-up's wrong codes count against this session, never the owner's logins.
-      ...(signedInStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
+      ...(sessionCountedStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
     });
     stage.challenge = result.challenge;
     if (!result.ok) {
@@ -319,6 +321,23 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         case 'suspended':
           return renderVerify(req, res, stage, 403);
         case 'locked':
+          if (result.lockedBy === 'session' && stage.kind === 'reset') {
+            // The reset ends here; its link is spent, and a new one starts afresh.
+            delete req.session.pendingReset;
+            delete req.session.challengeId;
+            await audit.record({
+              type: 'code_lockout',
+              userId: stage.user.id,
+              username: stage.user.username,
+              ip: req.ip,
+              detail: 'reset abandoned after too many wrong codes',
+            });
+            req.session.flash = {
+              kind: 'error',
+              message: 'Too many wrong codes. This reset has ended: ask for a new link to try again.',
+            };
+            return res.redirect(303, '/forgot');
+          }
           if (result.lockedBy === 'session') {
             // Too many wrong step-up codes from one signed-in session: whoever holds it does not
             // hold the phone. The session ends; its owner logs in again with password and code.
@@ -565,7 +584,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       return renderVerify(req, res, stage, sendRefusalStatus(outcome));
     }
     req.session.channel = channel;
-    if (requested && requested !== stage.user.preferredChannel) {
+    // Only a login stores the choice: a reset link's holder or a step-up does not change the
+    // account's default channel.
+    if (stage.kind === 'login' && requested && requested !== stage.user.preferredChannel) {
       await users.setPreferredChannel(stage.user.id, requested);
     }
     req.session.flash = {

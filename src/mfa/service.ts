@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Challenge, ChallengeStore, CloseReason } from './challenge-store.js';
 import type { CodeEntryCeiling } from './code-entry-ceiling.js';
 import {
+  isStepUpScope,
   ProviderError,
   describeChannel,
   type Channel,
@@ -134,7 +135,13 @@ export interface MfaServiceDeps {
   onCodeEntryPaused?: (userId: number, how: 'paused' | 'suspended') => Promise<void>;
 }
 
-const sendsKey = (userId: number) => `mfa:sends:${userId}`;
+/**
+ * Codes sent to an account in a window, counted apart for the step-ups (admin, settings, reset):
+ * codes someone asks for from a stolen session, or from a reset link, must never use up the codes
+ * its owner needs to log in (an attack review starved an owner's logins for a day that way).
+ */
+const sendsKey = (userId: number, scope: Scope) =>
+  isStepUpScope(scope) ? `mfa:sends:${userId}:step-up` : `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
 const stepUpFailuresKey = (userId: number, session: string) => `mfa:step-up-failures:${userId}:${session}`;
 /**
@@ -233,9 +240,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       const giveBackClaim = () => limits.reset(cooldownKey(recipient.userId, scope, recipient.phone));
 
       // The send cap is likewise taken before the send, not counted after it.
-      const sends = await limits.increment(sendsKey(recipient.userId), rules.sendWindowMs);
+      const sends = await limits.increment(sendsKey(recipient.userId, scope), rules.sendWindowMs);
       if (sends.count > rules.maxSendsPerWindow) {
-        await limits.decrement(sendsKey(recipient.userId));
+        await limits.decrement(sendsKey(recipient.userId, scope));
         await giveBackClaim();
         return {
           ok: false,
@@ -254,7 +261,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       });
       if (!guarded.allowed) {
         await giveBackClaim();
-        await limits.decrement(sendsKey(recipient.userId));
+        await limits.decrement(sendsKey(recipient.userId, scope));
         return 'message' in guarded
           ? { ok: false, reason: 'destination_refused', message: guarded.message }
           : { ok: false, reason: 'not_now', retryAfterSeconds: guarded.retryAfterSeconds };
@@ -275,7 +282,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           // A code that never went out does not count against the person, who may simply retry.
           await guarded.release();
           await giveBackClaim();
-          await limits.decrement(sendsKey(recipient.userId));
+          await limits.decrement(sendsKey(recipient.userId, scope));
         } else {
           // Threat: a failed send that still reached the phone must not be free. Twilio re-sends a
           // pending code while refusing a second account's send, and a provider that timed out

@@ -460,4 +460,58 @@ describe('resetting a forgotten password', () => {
     expectPage(res, 400, /Enter your username or email address/);
     expect(res.text).toMatch(/<title>Error: /);
   });
+
+  it('ends a reset after ten wrong codes, and never pauses the owner’s logins', async () => {
+    const ada = await accountWithEmail('ada', 'ada@example.com');
+    // Whoever reads the mailbox, without the phone: a link, then two codes, five wrong tries each.
+    expect((await forgot('ada')).res.status).toBe(200);
+    await useLink(await resetLinkFor('ada@example.com'));
+    for (let round = 0; round < 2; round += 1) {
+      if (round === 1) {
+        site().clock.advance(31_000);
+        expectRedirect(await browser.submit('/verify', '/verify/resend'), '/verify');
+      }
+      for (let guess = 0; guess < 5; guess += 1) {
+        const res = await submitCode(browser, wrongFor(lastConsoleCode(site().printed, 'reset')));
+        if (round === 1 && guess === 4) {
+          expectRedirect(res, '/forgot');
+          expectPage(await browser.get('/forgot'), 200, /This reset has ended: ask for a new link/);
+        } else {
+          expect(res.status).toBe(400);
+        }
+      }
+    }
+    // More links change nothing for the owner either: each reset counts on its own.
+    for (let link = 2; link <= 3; link += 1) {
+      site().clock.advanceMinutes(2);
+      expect((await forgot('ada')).res.status).toBe(200);
+      await useLink(await resetLinkFor('ada@example.com', link));
+      for (let guess = 0; guess < 5; guess += 1) {
+        await submitCode(browser, wrongFor(lastConsoleCode(site().printed, 'reset')));
+      }
+    }
+    // The owner logs in at once: neither a pause nor a step toward a suspension.
+    await logIn(site(), createBrowser(site().app), ada);
+    expect(await auditTypes('code_entry_suspended')).toEqual([]);
+  });
+
+  it('sends at most five links a day to one account, however the requests are spaced', async () => {
+    await accountWithEmail('ada', 'ada@example.com');
+    for (let request = 0; request < 7; request += 1) {
+      site().clock.advanceMinutes(2);
+      expect((await forgot('ada', { from: `203.0.113.${20 + request}` })).res.status).toBe(200);
+    }
+    await resetLinkFor('ada@example.com', 5);
+    await quietMoment();
+    expect(resetMailsTo('ada@example.com')).toHaveLength(5);
+  });
+
+  it('changes no account setting from the reset code page: another channel is for this code only', async () => {
+    const ada = await accountWithEmail('ada', 'ada@example.com');
+    expect((await forgot('ada')).res.status).toBe(200);
+    await useLink(await resetLinkFor('ada@example.com'));
+    site().clock.advance(31_000);
+    expectRedirect(await browser.submit('/verify', '/verify/resend', { channel: 'voice' }), '/verify');
+    expect((await accountOf('ada')).preferredChannel).toBe(ada.channel);
+  });
 });

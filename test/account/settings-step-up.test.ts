@@ -186,4 +186,18 @@ describe('confirming it is you before a change (the settings scope)', () => {
     const events = (await site.audit.recent(40)).map((event) => event.type);
     expect(events).not.toContain('code_entry_suspended');
   });
+
+  it('sends step-up codes from an allowance of their own: asking again and again never starves the owner’s login codes', async () => {
+    // A stolen session asks for settings codes as fast as the cooldown allows, until refused.
+    let refused = false;
+    for (let ask = 0; ask < 12 && !refused; ask += 1) {
+      site.clock.advance(31_000);
+      const res = await browser.submit('/account/security', '/account/security/confirm');
+      refused = res.status === 429;
+    }
+    expect(refused).toBe(true);
+    // The owner, elsewhere, still gets a login code at once.
+    const owner = createBrowser(site.app);
+    await logIn(site, owner, account);
+  });
 });
