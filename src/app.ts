@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { createAccountRouter } from './account/routes.js';
+import { createAccountDeletion } from './account/deletion.js';
+import { createDeletionRouter } from './account/deletion-routes.js';
 import { createEmailRouter } from './account/email-routes.js';
 import { createEmailVerification } from './account/email-verification.js';
 import { createSecurityRouter } from './account/security-routes.js';
@@ -267,6 +269,25 @@ export function createApp(deps: AppDeps): Express {
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
   app.use(createSettingsStepUpRouter({ delivery, clock }));
+  // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
+  app.use(
+    createDeletionRouter({
+      deletion: createAccountDeletion({
+        users: stores.users,
+        tokens: stores.tokens,
+        audit: stores.audit,
+        mailer: deps.mailer,
+        composer,
+        limits: stores.limits,
+        clock,
+        logger,
+        siteName: SITE_NAME,
+      }),
+      clock,
+      isProduction: config.isProduction,
+      logger,
+    }),
+  );
   app.use(createSecurityRouter({ clock }));
   app.use(createEmailRouter({ verification: emailVerification }));
   app.use(

@@ -298,6 +298,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         const kept = {
           adminVerified: req.session.adminVerified,
           settingsVerified: req.session.settingsVerified,
+          // A deletion link asked for in this browser keeps working here (src/account/deletion.ts).
+          deletionRequest: req.session.deletionRequest,
         };
         const returnTo = req.session.pendingSettings?.returnTo;
         // A fresh session id for the raised privilege; the other step-up, if any, carries over.

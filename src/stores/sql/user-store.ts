@@ -1,7 +1,7 @@
-import type { ExpressionBuilder, Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import { emailKeyOf } from '../../email/address.js';
-import type { User, UserStore } from '../../users/store.js';
+import type { DeleteOutcome, User, UserStore } from '../../users/store.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
 import { isUniqueViolation } from './errors.js';
@@ -27,7 +27,18 @@ function toUser(row: Selectable<UsersTable>): User {
   };
 }
 
-export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore {
+/**
+ * SQLite numbers a new row one above the highest id in the table, so the id of a deleted newest
+ * account would be given again. Ids here never step back (the admin seed ledger relies on it), so
+ * on SQLite a new account is numbered above the highest deleted id as well (user_id_floor, 014).
+ * One statement: SQLite's single writer makes the read and the insert one step.
+ */
+const NEXT_SQLITE_USER_ID = sql<number>`(SELECT max(
+  coalesce((SELECT max(id) FROM users), 0),
+  coalesce((SELECT highest_deleted_id FROM user_id_floor WHERE singleton = 1), 0)
+) + 1)`;
+
+export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): UserStore {
   // Every signed-in page reads its account: built once (prepared-query.ts).
   const selectById = prepareQuery(db, ({ id }: { id: number }) =>
     db.selectFrom('users').selectAll().where('id', '=', id),
@@ -44,6 +55,7 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
       const row = await db
         .insertInto('users')
         .values({
+          ...(dialect === 'sqlite' ? { id: NEXT_SQLITE_USER_ID } : {}),
           username: user.username,
           username_key: usernameKeyOf(user.username),
           password_hash: user.passwordHash,
@@ -221,6 +233,49 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .where('email_key', '=', emailKeyOf(address))
         .executeTakeFirst();
       return row ? toUser(row) : null;
+    },
+    async deleteAccount(id): Promise<DeleteOutcome> {
+      return db.transaction().execute(async (trx) => {
+        // On PostgreSQL the admins' rows are locked first: of two admins deleting themselves at
+        // once, the second waits, then counts again without the first (READ COMMITTED re-reads
+        // locked rows), and is refused. SQLite runs one writing transaction at a time.
+        let admins = trx.selectFrom('users').select('id').where('is_admin', '=', 1).orderBy('id');
+        if (dialect === 'postgres') admins = admins.forUpdate();
+        const adminRows = await admins.execute();
+        let target = trx.selectFrom('users').select(['id', 'phone_e164', 'is_admin']).where('id', '=', id);
+        if (dialect === 'postgres') target = target.forUpdate();
+        const account = await target.executeTakeFirst();
+        if (!account) return 'no_such_account';
+        if (account.is_admin === 1 && adminRows.length <= 1) return 'last_admin';
+
+        // ON DELETE CASCADE takes its challenges, links, proven-number rows (verified_number_accounts)
+        // and code-entry counter; its audit events lose their user_id (the caller has rewritten them meanwhile).
+        await trx.deleteFrom('users').where('id', '=', id).execute();
+        if (dialect === 'sqlite') {
+          await trx
+            .insertInto('user_id_floor')
+            .values({ singleton: 1, highest_deleted_id: id })
+            .onConflict((conflict) =>
+              conflict.column('singleton').doUpdateSet({
+                highest_deleted_id: sql<number>`max(user_id_floor.highest_deleted_id, excluded.highest_deleted_id)`,
+              }),
+            )
+            .execute();
+        }
+        // What the site keeps about the number itself (codes it issued, "this number completed a
+        // code" for the toll-fraud guard) goes too, unless another account still has that number.
+        const shared = await trx
+          .selectFrom('users')
+          .select('id')
+          .where('phone_e164', '=', account.phone_e164)
+          .limit(1)
+          .executeTakeFirst();
+        if (!shared) {
+          await trx.deleteFrom('issued_codes').where('phone_e164', '=', account.phone_e164).execute();
+          await trx.deleteFrom('verified_numbers').where('phone_e164', '=', account.phone_e164).execute();
+        }
+        return 'deleted';
+      });
     },
   };
 }
