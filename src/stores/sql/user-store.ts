@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder, type Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import { emailKeyOf } from '../../email/address.js';
 import type { DeleteOutcome, User, UserStore } from '../../users/store.js';
@@ -30,8 +30,9 @@ function toUser(row: Selectable<UsersTable>): User {
 /**
  * SQLite numbers a new row one above the highest id in the table, so the id of a deleted newest
  * account would be given again. Ids here never step back (the admin seed ledger relies on it), so
- * on SQLite a new account is numbered above the highest deleted id as well (user_id_floor, 014).
- * One statement: SQLite's single writer makes the read and the insert one step.
+ * on SQLite a new account is numbered above the highest deleted id as well (user_id_floor, raised
+ * by a trigger on every deletion; 014). One statement: SQLite's single writer makes the read and
+ * the insert one step.
  */
 const NEXT_SQLITE_USER_ID = sql<number>`(SELECT max(
   coalesce((SELECT max(id) FROM users), 0),
@@ -235,47 +236,67 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
       return row ? toUser(row) : null;
     },
     async deleteAccount(id): Promise<DeleteOutcome> {
-      return db.transaction().execute(async (trx) => {
+      const remove = async (q: Kysely<Schema>): Promise<DeleteOutcome> => {
         // On PostgreSQL the admins' rows are locked first: of two admins deleting themselves at
         // once, the second waits, then counts again without the first (READ COMMITTED re-reads
-        // locked rows), and is refused. SQLite runs one writing transaction at a time.
-        let admins = trx.selectFrom('users').select('id').where('is_admin', '=', 1).orderBy('id');
-        if (dialect === 'postgres') admins = admins.forUpdate();
-        const adminRows = await admins.execute();
-        let target = trx.selectFrom('users').select(['id', 'phone_e164', 'is_admin']).where('id', '=', id);
-        if (dialect === 'postgres') target = target.forUpdate();
-        const account = await target.executeTakeFirst();
-        if (!account) return 'no_such_account';
-        if (account.is_admin === 1 && adminRows.length <= 1) return 'last_admin';
-
-        // ON DELETE CASCADE takes its challenges, links, proven-number rows (verified_number_accounts)
-        // and code-entry counter; its audit events lose their user_id (the caller has rewritten them meanwhile).
-        await trx.deleteFrom('users').where('id', '=', id).execute();
-        if (dialect === 'sqlite') {
-          await trx
-            .insertInto('user_id_floor')
-            .values({ singleton: 1, highest_deleted_id: id })
-            .onConflict((conflict) =>
-              conflict.column('singleton').doUpdateSet({
-                highest_deleted_id: sql<number>`max(user_id_floor.highest_deleted_id, excluded.highest_deleted_id)`,
-              }),
-            )
+        // locked rows) and is refused. On SQLite the conditional delete below is one statement,
+        // and SQLite runs one writing statement at a time.
+        if (dialect === 'postgres') {
+          await q
+            .selectFrom('users')
+            .select('id')
+            .where('is_admin', '=', 1)
+            .orderBy('id')
+            .forUpdate()
             .execute();
+        }
+        const account = await q
+          .selectFrom('users')
+          .select('phone_e164')
+          .where('id', '=', id)
+          .executeTakeFirst();
+        if (!account) return 'no_such_account';
+        // ON DELETE CASCADE takes its challenges, links, proven-number rows (verified_number_accounts)
+        // and code-entry counter; its audit events lose their user_id (the caller rewrites them).
+        // On SQLite a trigger raises user_id_floor in the same statement (014).
+        const deleted = await q
+          .deleteFrom('users')
+          .where('id', '=', id)
+          .where((eb) =>
+            eb.or([
+              eb('is_admin', '=', 0),
+              eb(
+                eb
+                  .selectFrom('users as admins')
+                  .select((count) => count.fn.countAll<number>().as('admins'))
+                  .where('admins.is_admin', '=', 1),
+                '>',
+                1,
+              ),
+            ]),
+          )
+          .executeTakeFirst();
+        if (deleted.numDeletedRows === 0n) {
+          const still = await q.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst();
+          return still ? 'last_admin' : 'no_such_account';
         }
         // What the site keeps about the number itself (codes it issued, "this number completed a
         // code" for the toll-fraud guard) goes too, unless another account still has that number.
-        const shared = await trx
+        // On SQLite these are statements of their own: a crash right here leaves codes that
+        // expire within minutes, and the number's fact.
+        const shared = await q
           .selectFrom('users')
           .select('id')
           .where('phone_e164', '=', account.phone_e164)
           .limit(1)
           .executeTakeFirst();
         if (!shared) {
-          await trx.deleteFrom('issued_codes').where('phone_e164', '=', account.phone_e164).execute();
-          await trx.deleteFrom('verified_numbers').where('phone_e164', '=', account.phone_e164).execute();
+          await q.deleteFrom('issued_codes').where('phone_e164', '=', account.phone_e164).execute();
+          await q.deleteFrom('verified_numbers').where('phone_e164', '=', account.phone_e164).execute();
         }
         return 'deleted';
-      });
+      };
+      return dialect === 'postgres' ? db.transaction().execute(remove) : remove(db);
     },
   };
 }
