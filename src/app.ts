@@ -190,26 +190,6 @@ export function createApp(deps: AppDeps): Express {
     store: stores.sending,
     accountsWithPhone: (phone) => stores.users.countProvenByPhone(phone),
   });
-  const mfa = createMfaService({
-    providers: deps.providers,
-    challenges: stores.challenges,
-    limits: stores.limits,
-    clock,
-    rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
-    audit: stores.audit,
-    sendGuard: fraud.sends,
-    ceiling: stores.ceiling,
-    logger,
-  });
-  const delivery = createCodeDelivery(mfa);
-  const throttle = createLoginThrottle({ limits: stores.limits, clock });
-  const knownDevices = createKnownDevices({
-    secret: config.sessionSecret,
-    clock,
-    isProduction: config.isProduction,
-  });
-  const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
-  const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   // Emails (issue 11): security notices, and the links that prove an address.
   const composer = createEmailComposer({ name: SITE_NAME, publicUrl: config.publicUrl });
   const notices = createNotices({
@@ -220,6 +200,32 @@ export function createApp(deps: AppDeps): Express {
     clock,
     logger,
   });
+  const mfa = createMfaService({
+    providers: deps.providers,
+    challenges: stores.challenges,
+    limits: stores.limits,
+    clock,
+    rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
+    audit: stores.audit,
+    sendGuard: fraud.sends,
+    ceiling: stores.ceiling,
+    logger,
+    onCodeEntryPaused: async (userId, how) => {
+      const user = await stores.users.findById(userId);
+      if (user) {
+        await notices.notify({ type: how === 'paused' ? 'code_entry_paused' : 'code_entry_suspended', user });
+      }
+    },
+  });
+  const delivery = createCodeDelivery(mfa);
+  const throttle = createLoginThrottle({ limits: stores.limits, clock });
+  const knownDevices = createKnownDevices({
+    secret: config.sessionSecret,
+    clock,
+    isProduction: config.isProduction,
+  });
+  const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
+  const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   const emailVerification = createEmailVerification({
     users: stores.users,
     tokens: stores.tokens,
@@ -254,6 +260,8 @@ export function createApp(deps: AppDeps): Express {
       enrolment,
       emailVerification,
       notices,
+      isProduction: config.isProduction,
+      logger,
       registrations: fraud.registrations,
       users: stores.users,
       mfa,
@@ -279,6 +287,7 @@ export function createApp(deps: AppDeps): Express {
         mailer: deps.mailer,
         composer,
         limits: stores.limits,
+        accountSessions: stores.accountSessions,
         clock,
         logger,
         siteName: SITE_NAME,
@@ -292,7 +301,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(createEmailRouter({ verification: emailVerification }));
   app.use(
     createAdminRouter({
+      logger,
       users: stores.users,
+      accountSessions: stores.accountSessions,
+      throttle,
       audit: stores.audit,
       mfa,
       delivery,

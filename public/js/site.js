@@ -2,9 +2,33 @@
 (function () {
   'use strict';
 
-  // Move focus to the error summary so keyboard and screen-reader users hear what went wrong.
+  // Move focus to the error summary's heading, which reads the first problem, so keyboard and
+  // screen-reader users hear at once what went wrong.
   var summary = document.querySelector('[data-error-summary]');
   if (summary) summary.focus();
+
+  // Times in the browser's own time zone, in the shape the server wrote them in UTC
+  // ("Sat, 21 Nov 2026, 11:15 CET"); the exact time stays in the datetime attribute.
+  Array.prototype.forEach.call(document.querySelectorAll('time[data-local-time]'), function (element) {
+    var when = new Date(element.getAttribute('datetime'));
+    if (isNaN(when.getTime())) return;
+    var shape = element.getAttribute('data-local-time') || 'long';
+    try {
+      var text = new Intl.DateTimeFormat('en-GB', {
+        weekday: shape.indexOf('short') === 0 ? undefined : 'short',
+        day: 'numeric',
+        month: 'short',
+        year: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: shape.indexOf('seconds') > 0 ? '2-digit' : undefined,
+        timeZoneName: 'short',
+      }).format(when);
+      element.textContent = text;
+    } catch (error) {
+      // An old browser without these options: the UTC time stays.
+    }
+  });
 
   // WebOTP: where the browser offers it, the code from an SMS ending "@this-host #123456" fills the
   // code field (after the person allows it) and is sent. Elsewhere nothing changes.

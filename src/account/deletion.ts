@@ -1,5 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditLog } from '../audit/log.js';
+import type { AccountSessions } from '../auth/account-sessions.js';
 import type { Clock } from '../clock.js';
 import type { EmailComposer } from '../email/compose.js';
 import type { Mailer } from '../email/mailer.js';
@@ -83,12 +84,8 @@ export function createAccountDeletion(deps: {
   mailer: Mailer;
   composer: EmailComposer;
   limits: RateLimitStore;
-  /**
-   * Ends every session of an account, in every browser and instance (the session stores'
-   * AccountSessions). Without it, other browsers are signed out only by their next page finding
-   * no account (ids are never given again, so they cannot find another's).
-   */
-  accountSessions?: { endAllForUser(userId: number): Promise<number> };
+  /** Ends every session of an account, in every browser and instance (src/auth/account-sessions.ts). */
+  accountSessions: Pick<AccountSessions, 'endAllForUser'>;
   clock: Clock;
   logger: Logger;
   siteName: string;
@@ -124,13 +121,12 @@ export function createAccountDeletion(deps: {
     // 'no_such_account': a racing request deleted it a moment ago; what follows is idempotent.
     const pseudonym = `deleted-${randomBytes(4).toString('hex')}`;
     await audit.pseudonymizeAccount({ userId: user.id, username: user.username }, pseudonym);
-    if (deps.accountSessions) {
-      try {
-        await deps.accountSessions.endAllForUser(user.id);
-      } catch (error) {
-        // The account is gone: a session left behind finds no account at its next page.
-        logger.error({ err: error }, 'the sessions of a deleted account could not all be ended');
-      }
+    try {
+      await deps.accountSessions.endAllForUser(user.id);
+    } catch (error) {
+      // The account is gone either way: a session left behind finds no account at its next page
+      // (its id is never given to another account).
+      logger.error({ err: error }, 'the sessions of a deleted account could not all be ended');
     }
     if (outcome === 'deleted') {
       await audit.record({ type: 'account_deleted', username: pseudonym, ip: ip ?? null });

@@ -46,7 +46,7 @@ export function createEmailRouter(deps: { verification: EmailVerification }): Ro
       live: false,
       token: null,
       outcome,
-      signedIn: currentUserOf(res) !== null,
+      signedIn: currentUserOf(res) !== undefined,
     });
   });
 

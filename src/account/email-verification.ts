@@ -24,10 +24,7 @@ export const VERIFICATION_EMAILS_PER_ADDRESS_PER_DAY = 3;
 
 export const EMAIL_VERIFICATION_PATH = '/email/verify';
 
-export type StartOutcome =
-  | { ok: true }
-  | { ok: false; reason: 'too_many'; retryAfterSeconds: number }
-  | { ok: false; reason: 'unavailable' };
+export type StartOutcome = { ok: true } | { ok: false; reason: 'too_many'; retryAfterSeconds: number };
 
 export type ConfirmOutcome =
   { ok: true; user: User; address: string } | { ok: false; reason: 'invalid' | 'stale' | 'taken' };
@@ -39,6 +36,8 @@ export interface EmailVerification {
   confirm(token: string, ip?: string): Promise<ConfirmOutcome>;
   /** Whether the link would still work (for the page that asks to confirm), without using it. */
   isLive(token: string): Promise<boolean>;
+  /** Resolves when every link handed to the mailer so far has been sent or has failed. */
+  settled(): Promise<void>;
 }
 
 export function createEmailVerification(deps: {
@@ -54,6 +53,7 @@ export function createEmailVerification(deps: {
   siteName: string;
 }): EmailVerification {
   const { users, tokens, limits, audit, clock } = deps;
+  const inFlight = new Set<Promise<unknown>>();
 
   /** Takes one from each allowance, or gives back what it took and says how long to wait. */
   async function takeAllowance(user: User, address: string): Promise<number | null> {
@@ -93,38 +93,47 @@ export function createEmailVerification(deps: {
         ttlMs: EMAIL_LINK_TTL_MS,
         detail: address,
       });
-      try {
-        await deps.mailer.send(
-          deps.composer.composeEmail({
-            to: address,
-            subject: `Confirm your email address for ${deps.siteName}`,
-            paragraphs: [
-              `Someone, we hope you, gave this address for the ${deps.siteName} account "${user.username}".`,
-              'Open the link below within 24 hours to confirm it. Until then we send nothing else here.',
-              'If it was not you, ignore this email: nothing happens without the link.',
-            ],
-            link: { label: 'Confirm this address', path: `${EMAIL_VERIFICATION_PATH}/${token}` },
-          }),
-        );
-      } catch (error) {
-        deps.logger.error({ err: error, userId: user.id }, 'an email verification link could not be sent');
-        await tokens.voidAll(user.id, 'email_verification');
-        return { ok: false, reason: 'unavailable' };
-      }
-      await audit.record({
-        type: 'email_verification_sent',
-        userId: user.id,
-        username: user.username,
-        ip: ip ?? null,
+      const message = deps.composer.composeEmail({
+        to: address,
+        subject: `Confirm your email address for ${deps.siteName}`,
+        paragraphs: [
+          `Someone, we hope you, gave this address for the ${deps.siteName} account "${user.username}".`,
+          'Open the link below within 24 hours to confirm it. Until then we send nothing else here.',
+          'If it was not you, ignore this email: nothing happens without the link.',
+        ],
+        link: { label: 'Confirm this address', path: `${EMAIL_VERIFICATION_PATH}/${token}` },
       });
+      // Not waited for: a slow mail server must not hold up the page (a sign-up's first sign-in).
+      // A send that fails voids its link and is logged; the person asks for another.
+      const sending = deps.mailer.send(message).then(
+        () =>
+          audit.record({
+            type: 'email_verification_sent',
+            userId: user.id,
+            username: user.username,
+            ip: ip ?? null,
+          }),
+        async (error: unknown) => {
+          deps.logger.error({ err: error, userId: user.id }, 'an email verification link could not be sent');
+          await tokens.voidAll(user.id, 'email_verification');
+        },
+      );
+      const tracked = sending.catch((error: unknown) =>
+        deps.logger.error({ err: error, userId: user.id }, 'after an email verification link'),
+      );
+      inFlight.add(tracked);
+      void tracked.finally(() => inFlight.delete(tracked));
       return { ok: true };
     },
 
     async confirm(token, ip) {
+      // The account is checked before the link is used up: a link of a disabled or removed
+      // account confirms nothing, and is not spent on the way.
+      const live = await tokens.peek('email_verification', token);
+      const before = live ? await users.findById(live.userId) : null;
+      if (!before || before.disabledAt !== null) return { ok: false, reason: 'invalid' };
       const used = await tokens.consume('email_verification', token);
-      if (!used || used.detail === null) return { ok: false, reason: 'invalid' };
-      const before = await users.findById(used.userId);
-      if (!before) return { ok: false, reason: 'invalid' };
+      if (!used || used.detail === null || used.userId !== before.id) return { ok: false, reason: 'invalid' };
       const outcome = await users.confirmEmail(used.userId, used.detail);
       if (outcome !== 'confirmed') return { ok: false, reason: outcome };
       const user = (await users.findById(used.userId)) ?? before;
@@ -143,6 +152,9 @@ export function createEmailVerification(deps: {
 
     async isLive(token) {
       return (await tokens.peek('email_verification', token)) !== null;
+    },
+    async settled() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
 }

@@ -3,13 +3,15 @@ import { usernameKeyOf } from '../users/username.js';
 import { GRANT_COMMAND, setAdminRole, type AdminRoleDeps } from './roles.js';
 
 /**
- * `npm run admin -- grant|revoke USERNAME`, `npm run admin -- list` and `unlock USERNAME`: the
- * operator's way to make and unmake admins, and to lift a suspension of code entry, on the
+ * `npm run admin -- grant|revoke USERNAME`, `npm run admin -- list`, `unlock USERNAME` and
+ * `enable USERNAME`: the operator's way to make and unmake admins, to lift a suspension of code
+ * entry, and to enable an account an admin disabled (the way back when no admin can), on the
  * database the site uses. Plain in, plain out, so tests run it
  * directly; src/admin/cli.ts only wires it to the process.
  */
 
-export const USAGE = 'Usage: npm run admin -- grant USERNAME | revoke USERNAME | list | unlock USERNAME';
+export const USAGE =
+  'Usage: npm run admin -- grant USERNAME | revoke USERNAME | list | unlock USERNAME | enable USERNAME';
 
 /** Exit codes: 0 done (or nothing to do), 1 no such account, 2 the command was not understood. */
 export interface AdminCommandResult {
@@ -59,6 +61,22 @@ async function unlockCodeEntry(username: string, deps: AdminCommandDeps): Promis
   };
 }
 
+/** Enables an account an admin disabled in the secure area (say, one since made an admin). */
+async function enableAccount(username: string, deps: AdminCommandDeps): Promise<AdminCommandResult> {
+  const user = await deps.users.findByUsername(username);
+  if (!user) return noSuchAccount(username, deps);
+  if (!(await deps.users.enable(user.id))) {
+    return { output: `${user.username} is not disabled; nothing changed.`, exitCode: 0 };
+  }
+  await deps.audit.record({
+    type: 'account_enabled',
+    userId: user.id,
+    username: user.username,
+    detail: FROM_OPERATOR,
+  });
+  return { output: `${user.username} is enabled: it can log in again.`, exitCode: 0 };
+}
+
 export async function runAdminCommand(
   args: readonly string[],
   deps: AdminCommandDeps,
@@ -75,13 +93,14 @@ export async function runAdminCommand(
       exitCode: 0,
     };
   }
-  if (action !== 'grant' && action !== 'revoke' && action !== 'unlock') {
+  if (action !== 'grant' && action !== 'revoke' && action !== 'unlock' && action !== 'enable') {
     return usageError(action === undefined ? 'Say what to do.' : `Unknown command "${action}".`);
   }
   if (username === undefined || username.trim() === '') return usageError(`"${action}" needs a username.`);
   if (extra.length > 0) return usageError(`"${action}" takes one username at a time.`);
 
   if (action === 'unlock') return unlockCodeEntry(username, deps);
+  if (action === 'enable') return enableAccount(username, deps);
 
   const isGrant = action === 'grant';
   const change = await setAdminRole(deps, username, isGrant, FROM_OPERATOR);

@@ -1,5 +1,8 @@
-import { Router } from 'express';
+import type { Logger } from '../logger.js';
+import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
+import type { AccountSessions } from '../auth/account-sessions.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
 import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
 import { TooManyRequestsError } from '../errors.js';
@@ -12,9 +15,16 @@ import type { ProviderPool } from '../mfa/providers/pool.js';
 import type { SendingStats } from '../fraud/stats.js';
 import { maskPhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
+import { createAccountHelp } from './account-help.js';
+import { ADMIN_ACTION_FRESHNESS_MS, FRESH_CODE_PATH, addAccountRoutes } from './account-routes.js';
 
 export interface AdminRouterDeps {
+  logger: Logger;
   users: UserStore;
+  /** Ends an account's sessions (end all sessions, disable). */
+  accountSessions: AccountSessions;
+  /** Its counts are forgiven when an admin unlocks an account. */
+  throttle: Pick<LoginThrottle, 'forgiveAccount'>;
   audit: AuditLog;
   mfa: MfaService;
   delivery: CodeDelivery;
@@ -49,29 +59,37 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     requireAdmin,
   );
 
+  /** The page that sends an admin code; `notice` says why one is asked for. */
+  async function renderStepUp(req: Request, res: Response, notice: string | null) {
+    const user = currentUserOf(res)!;
+    const pending = await delivery.currentChallenge(req, { userId: user.id, scope: 'admin' });
+    const hasLiveAdminCode = pending !== null && pending.closedAt === null && !mfa.isExpired(pending);
+    const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
+    res.render('admin/step-up', {
+      title: 'Confirm it is you',
+      maskedPhone: maskPhone(user.phone),
+      channelLabel: describeChannel(channel),
+      hasLiveAdminCode,
+      expiredNotice: notice,
+      ttlMinutes: Math.round(deps.adminScopeTtlMs / 60_000),
+    });
+  }
+
   router.get('/admin', async (req, res) => {
     const user = currentUserOf(res)!;
     const now = clock.now().getTime();
     if (!isAdminVerified(req.session, user.id, now, deps.adminScopeTtlMs)) {
-      const pending = await delivery.currentChallenge(req, { userId: user.id, scope: 'admin' });
-      const hasLiveAdminCode = pending !== null && pending.closedAt === null && !mfa.isExpired(pending);
-      const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
       const wasVerified = req.session.adminVerified !== undefined;
-      return res.render('admin/step-up', {
-        title: 'Confirm it is you',
-        maskedPhone: maskPhone(user.phone),
-        channelLabel: describeChannel(channel),
-        hasLiveAdminCode,
-        expiredNotice: wasVerified ? 'Your secure-area verification has expired.' : null,
-        ttlMinutes: Math.round(deps.adminScopeTtlMs / 60_000),
-      });
+      return renderStepUp(req, res, wasVerified ? 'Your secure-area verification has expired.' : null);
     }
     const [accounts, events] = await Promise.all([users.list(), audit.recent(100)]);
     res.render('admin/index', {
       title: 'Secure area',
       verifiedUntil: new Date(adminVerifiedUntil(req.session, deps.adminScopeTtlMs)!),
       accounts: accounts.map((account) => ({
+        id: account.id,
         username: account.username,
+        isDisabled: account.disabledAt !== null,
         maskedPhone: maskPhone(account.phone),
         createdAt: account.createdAt,
         lastLoginAt: account.lastLoginAt,
@@ -81,6 +99,32 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       providers: await deps.providers.status(),
       sending: await deps.sending.summary(),
     });
+  });
+
+  // An action on an account needs a code from the last few minutes: this page asks for one, and
+  // the code page sends the admin back to the action's page (returnTo) once it is entered.
+  router.get(FRESH_CODE_PATH, (req, res) =>
+    renderStepUp(
+      req,
+      res,
+      `Changing an account needs an admin code from the last ${Math.round(ADMIN_ACTION_FRESHNESS_MS / 60_000)} minutes. Send a fresh one; you will come back to the account.`,
+    ),
+  );
+
+  addAccountRoutes(router, {
+    users,
+    accountSessions: deps.accountSessions,
+    mfa,
+    help: createAccountHelp({
+      users,
+      accountSessions: deps.accountSessions,
+      mfa,
+      throttle: deps.throttle,
+      audit,
+      logger: deps.logger,
+    }),
+    clock,
+    adminScopeTtlMs: deps.adminScopeTtlMs,
   });
 
   router.post('/admin/step-up', async (req, res) => {

@@ -40,6 +40,14 @@ export const AUDIT_EVENT_TYPES = [
   'account_deleted',
   'notice_sent',
   'notice_failed',
+  // An admin helping an account from the secure area (issue 11): the target is the event's user,
+  // the detail names the admin and the reason.
+  'account_unlocked',
+  'account_sessions_ended',
+  'account_disabled',
+  'account_enabled',
+  // The right password for a disabled account (the person is told only "invalid").
+  'login_refused_disabled',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -29,7 +29,9 @@ export function createSignedInLoader(deps: { users: UserStore; clock: Clock }): 
     const signedIn = readSignedIn(req.session, now);
     const user = signedIn ? await deps.users.findById(signedIn.userId) : null;
     // An account signs in only after proving its number; one that has not is never signed in.
-    if (!signedIn || !user || needsEnrolment(user)) {
+    // A disabled account's sessions stop here at once, on every instance, even one whose end
+    // (src/admin/account-help.ts) a save slipped past.
+    if (!signedIn || !user || needsEnrolment(user) || user.disabledAt !== null) {
       delete req.session.signedIn;
       delete req.session.adminVerified;
       delete req.session.challengeId;

@@ -74,23 +74,44 @@ export interface LoginThrottle {
   releaseAttempt(attempt: LoginAttempt): Promise<void>;
   /** After a full login, this client's failures on the username are forgiven (nothing else is). */
   recordSuccess(username: string, clientKey: string): Promise<void>;
+  /**
+   * An admin's unlock: every count of this username is forgiven, from every client (its owner's
+   * among them, whatever her address), and its pacing ends. A client's own count across
+   * usernames stays: it is not this account's.
+   */
+  forgiveAccount(username: string): Promise<void>;
 }
 
-// JSON keeps the two parts apart: a username may contain any character, an IPv6 key has colons.
-const pairKey = (username: string, clientKey: string) =>
-  `login:pair:${JSON.stringify([usernameKeyOf(username), clientKey])}`;
-const knownDevicePairKey = (username: string, clientKey: string) =>
-  `login:known-pair:${JSON.stringify([usernameKeyOf(username), clientKey])}`;
+/**
+ * The (username, client) counts cannot be listed to be reset one by one (the store has only keys
+ * it is told), so they carry the username's *epoch*: an admin's unlock starts a new one, and the
+ * counts of the old one are no longer read. The epoch is itself a counter that lasts a day: when
+ * it lapses the keys go back to epoch 0, whose counts ended long before. (Counts of a later epoch
+ * still open at that moment are forgiven with it: one more forgiveness, a day after an unlock.)
+ */
+const EPOCH_LIFETIME_MS = 24 * 60 * 60_000;
+
+// JSON keeps the parts apart: a username may contain any character, an IPv6 key has colons. Epoch
+// 0 is left out, so the keys of a username never unlocked are those from before epochs existed.
+const pairParts = (username: string, clientKey: string, epoch: number) =>
+  JSON.stringify(
+    epoch === 0 ? [usernameKeyOf(username), clientKey] : [usernameKeyOf(username), clientKey, epoch],
+  );
+const pairKey = (username: string, clientKey: string, epoch: number) =>
+  `login:pair:${pairParts(username, clientKey, epoch)}`;
+const knownDevicePairKey = (username: string, clientKey: string, epoch: number) =>
+  `login:known-pair:${pairParts(username, clientKey, epoch)}`;
 const clientOnlyKey = (clientKey: string) => `login:client:${clientKey}`;
 const usernameKey = (username: string) => `login:user:${usernameKeyOf(username)}`;
 const pacedKey = (username: string) => `login:paced:${usernameKeyOf(username)}`;
+const epochKey = (username: string) => `login:epoch:${usernameKeyOf(username)}`;
 
 /** The keys an attempt counts in: a known device in its own pair only, any other in all three. */
-function keysOf(attempt: LoginAttempt) {
+function keysOf(attempt: LoginAttempt, epoch: number) {
   return attempt.knownDevice
-    ? { pair: knownDevicePairKey(attempt.username, attempt.clientKey) }
+    ? { pair: knownDevicePairKey(attempt.username, attempt.clientKey, epoch) }
     : {
-        pair: pairKey(attempt.username, attempt.clientKey),
+        pair: pairKey(attempt.username, attempt.clientKey, epoch),
         client: clientOnlyKey(attempt.clientKey),
         username: usernameKey(attempt.username),
       };
@@ -104,8 +125,9 @@ export function createLoginThrottle(deps: {
   const { limits, clock } = deps;
   const rules = deps.rules ?? DEFAULT_LOGIN_THROTTLE;
 
+  const epochOf = async (username: string) => (await limits.get(epochKey(username)))?.count ?? 0;
   const release = async (attempt: LoginAttempt) => {
-    const keys = keysOf(attempt);
+    const keys = keysOf(attempt, await epochOf(attempt.username));
     await Promise.all([keys.pair, keys.client, keys.username].map((key) => key && limits.decrement(key)));
   };
   const secondsUntil = (time: Date) =>
@@ -126,7 +148,7 @@ export function createLoginThrottle(deps: {
 
   return {
     async reserveAttempt(attempt) {
-      const keys = keysOf(attempt);
+      const keys = keysOf(attempt, await epochOf(attempt.username));
       const [pair, client, username] = await Promise.all([
         limits.increment(keys.pair, rules.windowMs),
         keys.client ? limits.increment(keys.client, rules.windowMs) : null,
@@ -163,10 +185,15 @@ export function createLoginThrottle(deps: {
     async recordSuccess(username, clientKey) {
       // The username's own count stays: forgiving it on the owner's login would hand the strangers
       // still guessing a fresh 100 full-speed attempts.
+      const epoch = await epochOf(username);
       await Promise.all([
-        limits.reset(pairKey(username, clientKey)),
-        limits.reset(knownDevicePairKey(username, clientKey)),
+        limits.reset(pairKey(username, clientKey, epoch)),
+        limits.reset(knownDevicePairKey(username, clientKey, epoch)),
       ]);
+    },
+    async forgiveAccount(username) {
+      await limits.increment(epochKey(username), EPOCH_LIFETIME_MS);
+      await Promise.all([limits.reset(usernameKey(username)), limits.reset(pacedKey(username))]);
     },
   };
 }

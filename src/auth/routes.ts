@@ -11,6 +11,7 @@ import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
 import { ProviderError, type Channel } from '../mfa/provider.js';
+import { PENDING_LOGIN_TIMEOUT_MS } from '../mfa/scopes.js';
 import { providerErrorToAppError } from '../http/error-pages.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
@@ -197,9 +198,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     const notice =
       req.query.signedOut !== undefined
         ? 'You have logged out.'
-        : req.query.sessionEnded !== undefined
-          ? 'Your session ended in another tab or window. Please log in again.'
-          : undefined;
+        : req.query.stepUpFailed !== undefined
+          ? 'For your safety you were logged out after too many wrong codes. Log in again with your password and a new code.'
+          : req.query.sessionEnded !== undefined
+            ? 'Your session ended in another tab or window. Please log in again.'
+            : undefined;
     const next = typeof req.query.next === 'string' ? toSafeReturnPath(req.query.next, '') : '';
     renderLogin(req, res, 200, { username: '', next }, [], notice);
   });
@@ -241,8 +244,17 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       await throttle.releaseAttempt(attempt);
       throw error;
     }
-    if (!user || !passwordMatches) {
-      await audit.record({ type: 'login_password_failed', userId: user?.id ?? null, username, ip: req.ip });
+    // A disabled account answers exactly as a wrong password does (same page, status and work,
+    // the hash computed above and the attempt left counted), so the login form never tells a
+    // stranger which accounts exist or were disabled. Only the audit log says which it was.
+    const isDisabled = user !== null && user.disabledAt !== null;
+    if (!user || !passwordMatches || isDisabled) {
+      await audit.record({
+        type: user && passwordMatches ? 'login_refused_disabled' : 'login_password_failed',
+        userId: user?.id ?? null,
+        username,
+        ip: req.ip,
+      });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
     await throttle.releaseAttempt(attempt);
@@ -282,10 +294,18 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         req.session.flash = { kind: 'error', message: describeSendRefusal(outcome) };
         return res.redirect(303, '/verify');
       }
-      throw new TooManyRequestsError(describeSendRefusal(outcome), outcome.retryAfterSeconds, {
-        href: '/verify',
-        label: 'Go to the code page',
-      });
+      // A wait longer than the half-logged-in state lasts: the code page would have timed out by
+      // then, so the way on is a new login, and the page says so.
+      const outlastsLogin = outcome.retryAfterSeconds * 1000 > PENDING_LOGIN_TIMEOUT_MS;
+      throw new TooManyRequestsError(
+        outlastsLogin
+          ? `${describeSendRefusal(outcome)} Your login times out before then, so log in again after that.`
+          : describeSendRefusal(outcome),
+        outcome.retryAfterSeconds,
+        outlastsLogin
+          ? { href: '/login', label: 'Back to the login page' }
+          : { href: '/verify', label: 'Go to the code page' },
+      );
     }
     res.redirect(303, '/verify');
   });

@@ -83,12 +83,12 @@ function formatIpv6(groups: number[]): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
 
-type ParsedClient = { family: 4; key: string } | { family: 6; groups: number[] } | null;
+export type ParsedClient = { family: 4; key: string } | { family: 6; groups: number[] } | null;
 
 const CLIENT_PREFIX_SUFFIX = '/64';
 
 /** An address, or a key clientKeyOf made ("2001:db8:1:2::/64"), read as IPv4 text or IPv6 groups. */
-function parseClient(value: string): ParsedClient {
+export function parseClient(value: string): ParsedClient {
   const text = value.endsWith(CLIENT_PREFIX_SUFFIX) ? value.slice(0, -CLIENT_PREFIX_SUFFIX.length) : value;
   const ip = toIpAddress(text);
   if (ip === undefined || (text !== value && isIP(ip) !== 6)) return null;

@@ -1,3 +1,4 @@
+import { loggablePath } from './request-log.js';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, NotFoundError, describeWait } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -89,7 +90,7 @@ function createOutageLog(logger: Logger) {
         store,
         detail: error.message,
         method: req.method,
-        path: req.path,
+        path: loggablePath(req.path),
         alsoFailedSinceLastLine: alsoFailed,
       },
       'a store is unavailable: requests get the 503 page',
@@ -105,7 +106,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       // Too late for a page. express-session lands here when its save after the response fails
       // (a locked database): the operator hears of it in the log, never as a raw stack on stderr.
       logger.error(
-        { err: error, method: req.method, path: req.path },
+        { err: error, method: req.method, path: loggablePath(req.path) },
         'request failed after its response began',
       );
       // A response cut short mid-way cannot be finished properly: end the connection, as Express would.
@@ -123,7 +124,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
     } else if (appError instanceof StoreUnavailableError) {
       logOutage(appError, req);
     } else if (appError.status >= 500) {
-      logger.error({ err: error, method: req.method, path: req.path }, 'request failed');
+      logger.error({ err: error, method: req.method, path: loggablePath(req.path) }, 'request failed');
     }
 
     if (appError.retryAfterSeconds) res.set('Retry-After', String(appError.retryAfterSeconds));

@@ -5,8 +5,16 @@ import type { Logger } from '../logger.js';
  * One line per request for the operator: method, path, status, time. Never the query string
  * (it can carry a username), a one-time id, a header, a cookie or a body.
  */
-/** Long random path segments are one-time ids (a SignalWire voice document): a log must not hold them. */
+/**
+ * Long random path segments are one-time ids and tokens (a SignalWire voice document, an email's
+ * verification, reset or deletion link): a log must not hold them.
+ */
 const ONE_TIME_ID = /\/[\w-]{20,}(?=\/|$)/g;
+
+/** The path as logs may show it: one-time ids and tokens replaced by ":id". */
+export function loggablePath(path: string): string {
+  return path.replace(ONE_TIME_ID, '/:id');
+}
 
 export function createRequestLog(logger: Logger): RequestHandler {
   return (req, res, next) => {
@@ -17,7 +25,7 @@ export function createRequestLog(logger: Logger): RequestHandler {
       logger[level](
         {
           method: req.method,
-          path: req.path.replace(ONE_TIME_ID, '/:id'),
+          path: loggablePath(req.path),
           status: res.statusCode,
           ms: Math.round(ms),
           ip: req.ip,

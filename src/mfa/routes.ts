@@ -1,5 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
+import { userAgentToKeep } from '../auth/account-sessions.js';
 import { currentUserOf } from '../auth/guards.js';
 import type { KnownDevices } from '../auth/known-device.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
@@ -7,14 +8,18 @@ import { rememberChannel } from '../auth/routes.js';
 import type { Clock } from '../clock.js';
 import { describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
+import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
-import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
+import { SESSION_ENDED_PATH, logOutThisBrowser, regenerateSession } from '../http/session.js';
+import type { Logger } from '../logger.js';
+import { createHash } from 'node:crypto';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { maskPhone, parsePhone, phoneCountryOf } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
 import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from './delivery.js';
 import { describeChannel, type Channel, type Scope } from './provider.js';
 import {
+  PENDING_LOGIN_TIMEOUT_MS,
   isSettingsVerified,
   readPendingEnrolment,
   readPendingLogin,
@@ -49,6 +54,13 @@ export interface MfaRouterDeps {
   emailVerification: EmailVerification;
   /** Security notices by email (a changed phone number). */
   notices: Notices;
+  isProduction: boolean;
+  logger: Logger;
+}
+
+/** An opaque, stable key of this session for the step-up's own wrong-code count (never the id itself). */
+function stepUpSessionKey(req: Request): string {
+  return createHash('sha256').update(req.sessionID).digest('base64url').slice(0, 22);
 }
 
 /**
@@ -114,21 +126,22 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const enrolling = readPendingEnrolment(req.session, now);
     if (enrolling) {
       const user = await users.findById(enrolling.userId);
-      // Proven meanwhile (in another tab): this stage is over.
-      if (!user || !needsEnrolment(user)) return null;
+      // Proven meanwhile (in another tab), or disabled by an admin: this stage is over.
+      if (!user || !needsEnrolment(user) || user.disabledAt !== null) return null;
       // A code to a number since corrected is no code for this one.
       return stageFor(req, 'signup', user);
     }
     const resetting = readPendingReset(req.session, now);
     if (resetting) {
       const user = await users.findById(resetting.userId);
-      return user && !needsEnrolment(user) ? stageFor(req, 'reset', user) : null;
+      return user && !needsEnrolment(user) && user.disabledAt === null ? stageFor(req, 'reset', user) : null;
     }
     const pending = readPendingLogin(req.session, now);
     const user = pending ? await users.findById(pending.userId) : null;
     // An account that has not proven its number never gets this far (POST /login enrols it);
-    // checked here too, so no other path to a login code can skip that.
-    if (!user || needsEnrolment(user)) return null;
+    // checked here too, so no other path to a login code can skip that. Nor does a password
+    // given before an admin disabled the account lead to a code after.
+    if (!user || needsEnrolment(user) || user.disabledAt !== null) return null;
     return {
       kind: 'login',
       scope: 'login',
@@ -173,6 +186,21 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     return res.redirect(303, '/login');
   }
 
+  /** When this half-finished step times out (null for the admin step-up, which lives with the session). */
+  function stageEndsAt(req: Request, kind: StageKind): number | null {
+    const session = req.session;
+    const started: Record<StageKind, number | undefined> = {
+      login: session.pendingLogin?.passwordVerifiedAt,
+      signup: session.pendingEnrolment?.startedAt,
+      reset: session.pendingReset?.startedAt,
+      settings: session.pendingSettings?.startedAt,
+      phone_change: session.pendingPhoneChange?.startedAt,
+      admin: undefined,
+    };
+    const at = started[kind];
+    return at === undefined ? null : at + PENDING_LOGIN_TIMEOUT_MS;
+  }
+
   async function renderVerify(
     req: Request,
     res: Response,
@@ -185,6 +213,15 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
     const suspended = await mfa.isCodeEntrySuspended(stage.user.id);
     const challenge = stage.challenge;
+    // A wait (code entry paused, a send refused) that outlasts this half-finished step: say so, and
+    // offer a start again that works then, rather than a page that will have timed out.
+    const now = clock.now().getTime();
+    const waitSeconds = Math.max(lockedSeconds ?? 0, Number(res.get('Retry-After') ?? 0) || 0);
+    const pageEndsAt = stageEndsAt(req, stage.kind);
+    const startAgainAfter =
+      waitSeconds > 0 && pageEndsAt !== null && now + waitSeconds * 1000 > pageEndsAt
+        ? new Date(now + waitSeconds * 1000)
+        : null;
     const channel: Channel = challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // A suspended account's page says so itself; a flash would only repeat it.
     const flash = suspended ? undefined : req.session.flash;
@@ -192,6 +229,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     res.status(status).render('mfa/verify', {
       title: VERIFY_TITLES[stage.kind],
       codeKind: stage.kind,
+      startAgainAfter,
       country: values.country ?? phoneCountryOf(stage.user.phone),
       countries: COUNTRY_OPTIONS,
       values,
@@ -236,11 +274,15 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       ]);
     }
 
+    const signedInStage =
+      stage.kind === 'admin' || stage.kind === 'settings' || stage.kind === 'phone_change';
     const result = await mfa.verifyCode({
       challenge,
       code: form.data.code,
       username: stage.user.username,
       ip: req.ip,
+      // A step-up's wrong codes count against this session, never the owner's logins.
+      ...(signedInStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
     });
     stage.challenge = result.challenge;
     if (!result.ok) {
@@ -276,6 +318,19 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         case 'suspended':
           return renderVerify(req, res, stage, 403);
         case 'locked':
+          if (result.lockedBy === 'session') {
+            // Too many wrong step-up codes from one signed-in session: whoever holds it does not
+            // hold the phone. The session ends; its owner logs in again with password and code.
+            await audit.record({
+              type: 'logout',
+              userId: stage.user.id,
+              username: stage.user.username,
+              ip: req.ip,
+              detail: 'session ended after too many wrong step-up codes',
+            });
+            await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+            return res.redirect(303, '/login?stepUpFailed');
+          }
           res.set('Retry-After', String(result.retryAfterSeconds));
           return renderVerify(req, res, stage, 429, [
             {
@@ -302,6 +357,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
           deletionRequest: req.session.deletionRequest,
         };
         const returnTo = req.session.pendingSettings?.returnTo;
+        // An admin sent for a fresh code in the middle of an action goes back to it (src/admin/).
+        const adminReturnTo = toSafeReturnPath(req.session.returnTo, '/admin');
         // A fresh session id for the raised privilege; the other step-up, if any, carries over.
         if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
         Object.assign(req.session, kept);
@@ -316,7 +373,10 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
           username: stage.user.username,
           ip: req.ip,
         });
-        return res.redirect(303, stage.kind === 'admin' ? '/admin' : (returnTo ?? '/account/security'));
+        if (stage.kind === 'admin') {
+          return res.redirect(303, adminReturnTo.startsWith('/admin/') ? adminReturnTo : '/admin');
+        }
+        return res.redirect(303, returnTo ?? '/account/security');
       }
       case 'phone_change':
         return completePhoneChange(req, res, stage);
@@ -361,6 +421,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       signedInAt: now,
       lastSeenAt: now,
       previousLoginAt: previousLoginAt?.getTime() ?? null,
+      // For the account's list of its sessions ("Firefox on Windows, 203.0.x.x").
+      userAgent: userAgentToKeep(req.get('user-agent')),
+      ip: req.ip ?? null,
     };
     req.session.channel = channel;
     if (signUpFlash) req.session.flash = signUpFlash;
@@ -383,18 +446,16 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   ): Promise<{ kind: 'info' | 'error'; message: string }> {
     const address = user.pendingEmail!;
     const sent = await deps.emailVerification.start({ user, address, ip: req.ip });
-    if (sent.ok)
-      return {
-        kind: 'info',
-        message: `We sent a link to ${address}: open it to confirm your email address.`,
-      };
-    return {
-      kind: 'error',
-      message:
-        sent.reason === 'too_many'
-          ? 'Too many links were sent to that email address today. Ask for one later in your security settings.'
-          : 'We could not send the link to confirm your email address. Ask for a new one in your security settings.',
-    };
+    return sent.ok
+      ? {
+          kind: 'info',
+          message: `A link is on its way to ${address}: open it to confirm your email address.`,
+        }
+      : {
+          kind: 'error',
+          message:
+            'Too many links were sent to that email address today. Ask for one later in your security settings.',
+        };
   }
 
   /**
@@ -435,6 +496,26 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     };
     return res.redirect(303, '/account/security');
   }
+
+  /**
+   * "Start again": leaves a half-finished step (a login, a sign-up code, a reset, a settings
+   * confirmation) for the page it began on, where it can be started afresh once a wait is over.
+   */
+  router.post('/verify/start-over', (req, res) => {
+    const signedIn = currentUserOf(res) !== undefined;
+    const resetting = req.session.pendingReset !== undefined;
+    for (const slot of [
+      'pendingLogin',
+      'pendingEnrolment',
+      'pendingReset',
+      'pendingSettings',
+      'pendingPhoneChange',
+    ] as const) {
+      delete req.session[slot];
+    }
+    delete req.session.challengeId;
+    res.redirect(303, signedIn ? '/account/security' : resetting ? '/forgot' : '/login');
+  });
 
   router.post('/verify/resend', async (req, res) => {
     const stage = await currentStage(req, res);

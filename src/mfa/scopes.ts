@@ -15,8 +15,18 @@ declare module 'express-session' {
      * it ever entered a code): waiting for the code sent to that number (scope `enrol`).
      */
     pendingEnrolment?: { userId: number; startedAt: number };
-    /** Fully signed in. */
-    signedIn?: { userId: number; signedInAt: number; lastSeenAt: number; previousLoginAt: number | null };
+    /**
+     * Fully signed in. `userAgent` (truncated) and `ip` are as they were when it signed in, for the
+     * account's list of sessions; sessions from before they were recorded have neither.
+     */
+    signedIn?: {
+      userId: number;
+      signedInAt: number;
+      lastSeenAt: number;
+      previousLoginAt: number | null;
+      userAgent?: string | null;
+      ip?: string | null;
+    };
     /** The admin step-up. It never slides: it lasts ADMIN_SCOPE_TTL_MINUTES from the code. */
     adminVerified?: { userId: number; verifiedAt: number };
     /**
@@ -63,7 +73,8 @@ export function readPendingEnrolment(session: AppSession, now: number) {
   return pending;
 }
 
-export function readSignedIn(session: AppSession, now: number) {
+/** The signed-in slot while it lasts (idle and absolute limits), from a request's session or a stored one. */
+export function readSignedIn(session: Pick<Partial<SessionData>, 'signedIn'>, now: number) {
   const signedIn = session.signedIn;
   if (!signedIn) return null;
   if (now - signedIn.signedInAt > SESSION_ABSOLUTE_TIMEOUT_MS) return null;

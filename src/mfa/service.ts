@@ -65,7 +65,14 @@ export type VerifyOutcome =
   | { ok: true; challenge: Challenge }
   | { ok: false; reason: 'wrong_code'; challenge: Challenge; attemptsLeft: number }
   | { ok: false; reason: 'expired' | 'used_up' | 'replaced'; challenge: Challenge }
-  | { ok: false; reason: 'locked'; challenge: Challenge; retryAfterSeconds: number }
+  | {
+      ok: false;
+      reason: 'locked';
+      challenge: Challenge;
+      retryAfterSeconds: number;
+      /** 'session': the step-up's own limit of the session that guessed (see verifyCode's stepUpSession). */
+      lockedBy?: 'account' | 'session';
+    }
   | { ok: false; reason: 'suspended'; challenge: Challenge };
 
 export interface MfaService {
@@ -85,6 +92,12 @@ export interface MfaService {
     code: string;
     username: string;
     ip?: string;
+    /**
+     * A step-up (admin, settings, a new number) from a signed-in session: an opaque key of that
+     * session. Its wrong codes count against the session, not the account: a stolen cookie must
+     * not be a way to pause or suspend the owner's logins (they would otherwise need the password).
+     */
+    stepUpSession?: string;
   }): Promise<VerifyOutcome>;
   findChallenge(id: string): Promise<Challenge | null>;
   /** Seconds until another code may be sent after this one (0 when it may be sent now). */
@@ -94,6 +107,12 @@ export interface MfaService {
   lockedForSeconds(userId: number): Promise<number | null>;
   /** True once 100 wrong codes in a row suspended the account's code entry, until an admin unlocks it. */
   isCodeEntrySuspended(userId: number): Promise<boolean>;
+  /**
+   * An admin's unlock: lifts the suspension (100 wrong codes in a row) and ends the pause after
+   * too many wrong codes in the window, so the account may enter codes at once. What it lifted is
+   * said back. The send limits stay: they guard the bill, not the account.
+   */
+  unlockCodeEntry(userId: number): Promise<{ wasSuspended: boolean; wasPaused: boolean }>;
   isExpired(challenge: Challenge): boolean;
 }
 
@@ -108,10 +127,16 @@ export interface MfaServiceDeps {
   sendGuard: SendGuard;
   ceiling: CodeEntryCeiling;
   logger: Logger;
+  /**
+   * Told when wrong codes pause (for a while) or suspend (until an admin unlocks) an account's
+   * code entry: the account's owner hears of it by email (issue 11). Never blocks the answer.
+   */
+  onCodeEntryPaused?: (userId: number, how: 'paused' | 'suspended') => Promise<void>;
 }
 
 const sendsKey = (userId: number) => `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
+const stepUpFailuresKey = (userId: number, session: string) => `mfa:step-up-failures:${userId}:${session}`;
 /**
  * The resend cooldown of an account, scope and number: a number corrected at sign-up gets its code
  * at once, since the one in flight went elsewhere (the sign-up limits bound such corrections).
@@ -144,6 +169,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     return secondsUntil(failures.resetAt.getTime());
   }
 
+  async function tellOwnerCodeEntryPaused(userId: number, how: 'paused' | 'suspended') {
+    try {
+      await deps.onCodeEntryPaused?.(userId, how);
+    } catch (error) {
+      deps.logger.error({ err: error, userId }, 'the owner could not be told that code entry was paused');
+    }
+  }
+
   const cooldownRemainingSeconds = (challenge: Challenge) =>
     Math.max(0, Math.ceil((challenge.sentAt + rules.resendCooldownMs - now()) / 1000));
 
@@ -161,6 +194,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     attemptsLeft,
     lockedForSeconds: lockedFor,
     isCodeEntrySuspended: (userId) => ceiling.isSuspended(userId),
+    async unlockCodeEntry(userId) {
+      const wasPaused = (await lockedFor(userId)) !== null;
+      await limits.reset(failuresKey(userId));
+      const wasSuspended = await ceiling.unlock(userId);
+      // The count of wrong codes in a row starts again too, suspended or not.
+      await ceiling.recordSuccess(userId);
+      return { wasSuspended, wasPaused };
+    },
     isExpired,
     findChallenge: (id) => challenges.findById(id),
 
@@ -292,8 +333,13 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       return { ok: true, challenge };
     },
 
-    async verifyCode({ challenge, code, username, ip }) {
+    async verifyCode({ challenge, code, username, ip, stepUpSession }) {
       const base = { userId: challenge.userId, username, ip };
+      const failureBucket =
+        stepUpSession === undefined
+          ? failuresKey(challenge.userId)
+          : stepUpFailuresKey(challenge.userId, stepUpSession);
+      const lockedBy = stepUpSession === undefined ? ('account' as const) : ('session' as const);
 
       if (await ceiling.isSuspended(challenge.userId)) {
         return { ok: false, reason: 'suspended', challenge };
@@ -322,9 +368,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       // Likewise the account-wide failure is reserved before the comparison and handed back
       // when the guess turns out right (or was never compared), so many sessions guessing at once
       // still stop at the account's limit.
-      const failures = await limits.increment(failuresKey(challenge.userId), rules.failureWindowMs);
+      const failures = await limits.increment(failureBucket, rules.failureWindowMs);
       const handBack = async () => {
-        await limits.decrement(failuresKey(challenge.userId));
+        await limits.decrement(failureBucket);
         await challenges.releaseAttempt(challenge.id);
       };
       if (failures.count > rules.maxFailuresPerAccount) {
@@ -332,6 +378,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         return {
           ok: false,
           reason: 'locked',
+          lockedBy,
           challenge,
           retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
         };
@@ -354,15 +401,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       }
 
       if (outcome === 'valid') {
-        await limits.decrement(failuresKey(challenge.userId));
+        await limits.decrement(failureBucket);
         // Accepting is one conditional write: of two requests with the right code (two tabs, two
         // instances), or one racing a newer code that replaced this one, exactly one gets through.
         if (!(await challenges.close(challenge.id, 'accepted'))) {
           const current = (await challenges.findById(challenge.id)) ?? challenge;
           return { ok: false, reason: closedOutcomeReason(current.closeReason), challenge: current };
         }
-        await limits.reset(failuresKey(challenge.userId));
-        await ceiling.recordSuccess(challenge.userId);
+        await limits.reset(failureBucket);
+        // A step-up's right code says nothing of the logins that failed (nor do its wrong ones).
+        if (stepUpSession === undefined) await ceiling.recordSuccess(challenge.userId);
         await sendGuard.recordVerified({ to: challenge.phone, userId: challenge.userId });
         // The code did its job: the next login may have a code at once.
         await limits.reset(cooldownKey(challenge.userId, challenge.scope, challenge.phone));
@@ -390,6 +438,25 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         type: 'code_failed',
         detail: `${challenge.scope} code, attempt ${attemptsUsed}`,
       });
+      if (stepUpSession !== undefined) {
+        // The session's own limit only: the account's logins stay open to its owner.
+        if (failures.count >= rules.maxFailuresPerAccount) {
+          await audit.record({
+            ...base,
+            type: 'code_lockout',
+            detail: `${failures.count} wrong step-up codes in one session`,
+          });
+          return {
+            ok: false,
+            reason: 'locked',
+            lockedBy,
+            challenge: updated,
+            retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
+          };
+        }
+        if (usedUp) return { ok: false, reason: 'used_up', challenge: updated };
+        return { ok: false, reason: 'wrong_code', challenge: updated, attemptsLeft: attemptsLeft(updated) };
+      }
       // Counted after the comparison: the windowed limit above already caps parallel guesses.
       const inARow = await ceiling.recordFailure(challenge.userId);
       if (inARow.suspendedNow) {
@@ -402,6 +469,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           { userId: challenge.userId, consecutive: inARow.consecutive },
           'code entry suspended after too many wrong codes in a row: an admin must unlock the account',
         );
+        await tellOwnerCodeEntryPaused(challenge.userId, 'suspended');
       }
       if (inARow.consecutive >= ceiling.maxConsecutiveFailures) {
         if (!usedUp) await challenges.close(challenge.id, 'locked');
@@ -414,9 +482,12 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
       if (failures.count >= rules.maxFailuresPerAccount) {
         await audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
+        if (failures.count === rules.maxFailuresPerAccount)
+          await tellOwnerCodeEntryPaused(challenge.userId, 'paused');
         return {
           ok: false,
           reason: 'locked',
+          lockedBy,
           challenge: updated,
           retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
         };

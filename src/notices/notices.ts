@@ -24,6 +24,7 @@ export const NOTICE_TYPES = [
   'email_changed',
   'deletion_requested',
   'code_entry_paused',
+  'code_entry_suspended',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
 
@@ -98,6 +99,13 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     what: 'Too many wrong codes were entered for your account, so code entry is paused for a while.',
     ifNotYou:
       'If this was not you, someone may know your password: change it once you are back in, or reset it.',
+    link: { label: 'Reset your password', path: '/forgot' },
+  },
+  code_entry_suspended: {
+    subject: 'Code entry on your account was suspended',
+    what: 'So many wrong codes were entered for your account that code entry is suspended until the site’s admins unlock it.',
+    ifNotYou:
+      'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
   },
 };

@@ -1,5 +1,6 @@
 import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
+import type { AccountSessions } from '../auth/account-sessions.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -63,7 +64,12 @@ export interface Stores {
   codes: CodeStore;
   challenges: ChallengeStore;
   limits: RateLimitStore;
-  sessions: RetiringSessionStore;
+  sessions: RetiringSessionStore & AccountSessions;
+  /**
+   * The signed-in sessions of one account, listed and ended (src/auth/account-sessions.ts): the
+   * session store itself, which indexes each session by its account.
+   */
+  accountSessions: AccountSessions;
   sending: SendingStore;
   ceiling: CodeEntryCeiling;
   adminSeedLedger: AdminSeedLedger;
@@ -221,6 +227,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
       ...durable,
       challenges: createSqlChallengeStore(database, clock),
       sessions,
+      accountSessions: sessions,
       housekeeping: [...createExpiredSessionTasks({ sessions, clock }), expiredTokens, ...walCheckpoint],
       limits: createMemoryRateLimitStore(clock),
       voiceDocuments: createMemoryVoiceDocumentStore(clock),
@@ -261,10 +268,12 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     );
   }
   const shared: RedisStoreOptions = { keyPrefix: config.redisKeyPrefix, clock };
+  const sessions = createRedisSessionStore(redis, shared);
   return {
     ...durable,
     challenges: createRedisChallengeStore(redis, shared),
-    sessions: createRedisSessionStore(redis, shared),
+    sessions,
+    accountSessions: sessions,
     limits: createRedisRateLimitStore(redis, shared),
     voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
     twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),

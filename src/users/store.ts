@@ -21,7 +21,15 @@ export interface User {
   emailVerifiedAt: Date | null;
   /** An address given but not yet proven: it receives nothing but its verification link. */
   pendingEmail: string | null;
+  /**
+   * When an admin disabled the account; null while it is enabled. A disabled account's login
+   * answers as a wrong password does, and its signed-in sessions stop working at once.
+   */
+  disabledAt: Date | null;
 }
+
+/** What `disable` did: only an enabled account that is not an admin is disabled. */
+export type DisableOutcome = 'disabled' | 'already_disabled' | 'is_admin' | 'no_such_account';
 
 /** What deleting an account did: the last admin is never deleted (the site would lose its secure area). */
 export type DeleteOutcome = 'deleted' | 'last_admin' | 'no_such_account';
@@ -54,6 +62,13 @@ export interface UserStore {
   setAdmin(username: string, isAdmin: boolean): Promise<boolean>;
   /** Every admin, by name. */
   listAdmins(): Promise<User[]>;
+  /**
+   * Disables an account, in one conditional write: never an admin's (the role is the operator's to
+   * take away first), so no admin, or two admins racing, can lock the site's admins out.
+   */
+  disable(id: number): Promise<DisableOutcome>;
+  /** Enables a disabled account again; false when it was not disabled (or is gone). */
+  enable(id: number): Promise<boolean>;
   /**
    * How many accounts have proven this E.164 number (the toll-fraud guard caps it). Unproven ones
    * do not count: a stranger's sign-ups with a number must not use up its owner's accounts.

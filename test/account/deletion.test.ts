@@ -109,11 +109,14 @@ describe('deleting an account', () => {
     expect(confirmPage.headers['cache-control']).toBe('no-store');
     expect(await accountNamed('rosa')).not.toBeNull();
 
+    const id = (await accountNamed('rosa'))!.id;
+    expect(await site.stores.accountSessions.listForUser(id)).toHaveLength(2);
     const deleted = await browser.submit(link, link);
     expectRedirect(deleted, '/account/deleted');
     expectPage(await browser.get('/account/deleted'), 200, /Your account has been deleted/);
     expect(await accountNamed('rosa')).toBeNull();
-    // Signed out here and in the other browser.
+    // Signed out here and in the other browser: every session of the account ended for good.
+    expect(await site.stores.accountSessions.listForUser(id)).toEqual([]);
     expectRedirect(await browser.get('/account'), /^\/login/);
     expectRedirect(await other.get('/account'), /^\/login/);
     expectPage(await browser.get(link), 410, /This link no longer works/);

@@ -27,7 +27,7 @@ describe('proving an email address', () => {
     expect(mail.mailTo('rosa@example.com')).toEqual([]);
 
     expectRedirect(await submitCode(browser, await newestOutboxCode(browser, 'sign-up')), '/account');
-    expectPage(await browser.get('/account'), 200, /We sent a link to rosa@example.com/);
+    expectPage(await browser.get('/account'), 200, /A link is on its way to rosa@example.com/);
     const email = await mail.waitForMail('rosa@example.com');
     expect(email.subject).toBe('Confirm your email address for Keyhole');
     expect(email.text).toContain('"rosa"');

@@ -113,4 +113,30 @@ describe('confirming it is you before a change (the settings scope)', () => {
     expectRedirect(await browser.get('/verify'), '/account/security');
     expectPage(await browser.get('/account/security'), 200, /That code page timed out/);
   });
+
+  it('counts wrong step-up codes against the session: a stolen cookie ends itself, and never pauses the owner’s logins', async () => {
+    // Whoever holds this session has no phone: ten wrong settings codes (two codes of five tries).
+    for (let round = 0; round < 2; round += 1) {
+      site.clock.advanceMinutes(1);
+      await askForSettingsCode();
+      for (let guess = 0; guess < 5; guess += 1) {
+        const res = await submitCode(browser, wrongFor(lastConsoleCode(site.printed, 'settings')));
+        if (round === 1 && guess === 4) {
+          expectRedirect(res, '/login?stepUpFailed');
+        } else {
+          expect(res.status).toBe(400);
+        }
+      }
+    }
+    // The session is over.
+    expectRedirect(await browser.get('/account/security'), '/login?next=%2Faccount%2Fsecurity');
+    expect(visibleText((await browser.get('/login?stepUpFailed')).text)).toContain(
+      'you were logged out after too many wrong codes',
+    );
+    // The owner logs in at once, with no pause: the account's own count never moved.
+    const owner = createBrowser(site.app);
+    await logIn(site, owner, account);
+    const events = (await site.audit.recent(40)).map((event) => event.type);
+    expect(events).not.toContain('code_entry_suspended');
+  });
 });

@@ -206,6 +206,32 @@ describe('npm run admin', () => {
       expect((await run(['unlock', 'nobody'])).exitCode).toBe(1);
     });
   });
+
+  describe('enable USERNAME', () => {
+    it('enables an account an admin disabled, and records that the operator did it', async () => {
+      const user = (await addAccount('alice'))!;
+      expect(await users.disable(user.id)).toBe('disabled');
+      expect(await run(['enable', 'ALICE'])).toEqual({
+        output: 'alice is enabled: it can log in again.',
+        exitCode: 0,
+      });
+      expect((await users.findById(user.id))?.disabledAt).toBeNull();
+      expect((await audit.recent())[0]).toMatchObject({
+        type: 'account_enabled',
+        username: 'alice',
+        detail: 'by the operator command (npm run admin)',
+      });
+    });
+
+    it('says when there is nothing to enable, and refuses an unknown account', async () => {
+      await addAccount('alice');
+      expect(await run(['enable', 'alice'])).toEqual({
+        output: 'alice is not disabled; nothing changed.',
+        exitCode: 0,
+      });
+      expect((await run(['enable', 'nobody'])).exitCode).toBe(1);
+    });
+  });
 });
 
 describe.skipIf(!isPostgresAvailable())('npm run admin on PostgreSQL (DATABASE_URL)', () => {

@@ -217,4 +217,43 @@ describe('the login throttle', () => {
       expect(await throttle.reserveAttempt(from('100.64.0.1', 'alice', true))).toEqual({ allowed: true });
     });
   });
+
+  describe("an admin's unlock (forgiveAccount)", () => {
+    it("forgives the account's counts from every client, and ends its pacing", async () => {
+      await fail(from('198.51.100.7', 'alice', true), 10);
+      await strangersFailOnAlice();
+      expect(await throttle.reserveAttempt(from('198.51.100.7', 'alice', true))).toMatchObject({
+        allowed: false,
+      });
+      expect(await throttle.reserveAttempt(from('192.0.2.99'))).toEqual({ allowed: true });
+      expect(await throttle.reserveAttempt(from('192.0.2.98'))).toMatchObject({
+        allowed: false,
+        reason: 'paced',
+      });
+
+      await throttle.forgiveAccount('ALICE');
+      expect(await throttle.reserveAttempt(from('198.51.100.7', 'alice', true))).toEqual({ allowed: true });
+      expect(await throttle.reserveAttempt(from('192.0.2.98'))).toEqual({ allowed: true });
+      expect(await throttle.reserveAttempt(from('192.0.2.97'))).toEqual({ allowed: true });
+      // And counts afresh: ten more failures from one client refuse it again.
+      await fail(from('192.0.2.50'), 10);
+      expect(await throttle.reserveAttempt(from('192.0.2.50'))).toMatchObject({ allowed: false });
+    });
+
+    it("leaves other accounts' counts, and a client's count across accounts, as they were", async () => {
+      await fail(from('198.51.100.7', 'bob'), 10);
+      for (let i = 0; i < 10; i += 1) await fail(from('203.0.113.200', `made-up-${i}`), 1);
+      await throttle.forgiveAccount('alice');
+      expect(await throttle.reserveAttempt(from('198.51.100.7', 'bob'))).toMatchObject({ allowed: false });
+      // That address's count is its own, not alice's: it still runs out its window.
+      expect(await throttle.reserveAttempt(from('203.0.113.200', 'alice'))).toMatchObject({ allowed: false });
+    });
+
+    it('keeps counting after a login that follows the unlock (the new counts are the ones reset)', async () => {
+      await throttle.forgiveAccount('alice');
+      await fail(from('198.51.100.7', 'alice', true), 10);
+      await throttle.recordSuccess('alice', '198.51.100.7');
+      expect(await throttle.reserveAttempt(from('198.51.100.7', 'alice', true))).toEqual({ allowed: true });
+    });
+  });
 });

@@ -128,3 +128,23 @@ describe('bad input anywhere gets the form back with a 400, never a 500', () => 
     expect(res.text).toMatch(/There is a problem/);
   });
 });
+
+describe('the error summary', () => {
+  let site: TestApp;
+  beforeEach(async () => {
+    site = await createTestApp();
+  });
+  afterEach(() => site.close());
+
+  it('reads the first problem in the heading that takes the focus, and counts the others', async () => {
+    const browser = createBrowser(site.app);
+    const res = await browser.submit('/register', '/register', { username: 'bo', phone: '+12025550100' });
+    expectPage(res, 400);
+    const heading = res.text.match(/<h2 id="error-summary-title"[^>]*>([^<]*)<\/h2>/);
+    expect(heading?.[0]).toContain('tabindex="-1" data-error-summary');
+    expect(heading?.[1]).toBe(
+      'There is a problem: Choose a username of at least 3 characters. (and 2 more below)',
+    );
+    expect(res.text).toMatch(/<title>Error: /);
+  });
+});

@@ -146,4 +146,26 @@ describe.skipIf(skipBrowserTests)('the code page in a browser', () => {
     await enterCode(page, code.code);
     expect(pathOf(page)).toBe('/account');
   });
+
+  it('says until when the code works in the browser’s own time zone, and in UTC without JavaScript', async () => {
+    running = await startSite();
+    const person = newPerson({ channel: 'sms' });
+    const inParis = await newContext(browser, running.baseUrl, { ...DESKTOP, timezoneId: 'Europe/Paris' });
+    const outbox = await openOutbox(inParis);
+    const page = await inParis.newPage();
+    await register(page, person, outbox);
+    await submitPassword(page, person);
+    // The test site's clock says 10:00 UTC in November: 11:00 in Paris (CET).
+    const until = await page.locator('.sent-to time').textContent();
+    expect(until).toMatch(/^\d+ Nov 2026, 11:\d\d (CET|GMT\+1)$/);
+
+    const withoutScript = await newContext(browser, running.baseUrl, {
+      ...DESKTOP,
+      timezoneId: 'Europe/Paris',
+      javaScriptEnabled: false,
+    });
+    const plain = await withoutScript.newPage();
+    await submitPassword(plain, person);
+    expect(await plain.locator('.sent-to time').textContent()).toMatch(/^\d+ Nov 2026, 10:\d\d UTC$/);
+  });
 });

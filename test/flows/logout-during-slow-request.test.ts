@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Clock } from '../../src/clock.js';
+import type { AccountSessions } from '../../src/auth/account-sessions.js';
 import type { RetiringSessionStore } from '../../src/http/session-store.js';
 import type { MfaProvider, Scope } from '../../src/mfa/provider.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
@@ -80,7 +81,7 @@ const SIGNED_OUT_OF_ACCOUNT = '/login?next=%2Faccount';
 interface SessionBackend {
   sessions: string;
   /** The session store for one test (none: the app's own SQLite file), and how to clean it up. */
-  open(clock: Clock): Promise<{ store?: RetiringSessionStore; close(): Promise<void> }>;
+  open(clock: Clock): Promise<{ store?: RetiringSessionStore & AccountSessions; close(): Promise<void> }>;
 }
 
 /** Where the sessions live: the app's SQLite file, or Redis, as several instances share them. */

@@ -11,6 +11,7 @@ import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMailer } from '../../src/email/index.js';
 import type { Mailer } from '../../src/email/mailer.js';
 import type { SmtpTimeouts } from '../../src/email/smtp-mailer.js';
+import type { AccountSessions } from '../../src/auth/account-sessions.js';
 import type { RetiringSessionStore } from '../../src/http/session-store.js';
 import { createLogger } from '../../src/logger.js';
 import type { CodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
@@ -118,7 +119,7 @@ export interface TestAppOptions {
   logLines?: string[];
   logLevel?: string;
   /** Sessions somewhere else than the app's SQL database (a Redis session store, say). */
-  sessionStore?: RetiringSessionStore;
+  sessionStore?: RetiringSessionStore & AccountSessions;
   /** 'relaxed' (the default) lifts the toll-fraud limits out of the way; 'defaults' keeps the real ones. */
   fraudLimits?: 'relaxed' | 'defaults';
 }
@@ -192,7 +193,9 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
 
   const app = createApp({
     config,
-    stores: options.sessionStore ? { ...stores, sessions: options.sessionStore } : stores,
+    stores: options.sessionStore
+      ? { ...stores, sessions: options.sessionStore, accountSessions: options.sessionStore }
+      : stores,
     clock,
     logger,
     hasher: options.hasher ?? (await sharedHasher),

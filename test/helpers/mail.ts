@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import type { Browser } from './agent.js';
 import { createTestApp, type TestApp, type TestAppOptions } from './create-test-app.js';
 import { eventually } from './eventually.js';
 import { startTestSmtpServer, type ReceivedEmail, type TestSmtpServer } from './smtp-server.js';
@@ -52,4 +53,11 @@ export function linkPathIn(email: ReceivedEmail): string {
   const links = [...email.text.matchAll(/https?:\/\/[^\s]+/g)].map((match) => new URL(match[0]));
   expect(links).toHaveLength(1);
   return links[0]!.pathname + links[0]!.search;
+}
+
+/** Opens the newest link mailed to `address` and confirms it: the account's address is verified. */
+export async function confirmNewestLink(mail: MailTestApp, browser: Browser, address: string): Promise<void> {
+  const link = linkPathIn(mail.mailTo(address).at(-1) ?? (await mail.waitForMail(address)));
+  const page = await browser.submit(link, link);
+  expect(page.status).toBe(200);
 }

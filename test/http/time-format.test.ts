@@ -44,7 +44,7 @@ describe('formatTime (views/partials/time.ejs)', () => {
       const page = await browser.get('/account');
       expectPage(page, 200);
       expect(visibleText(page.text)).toContain('Member since Sat, 21 Nov 2026, 10:15 UTC');
-      expect(page.text).toContain('<time datetime="2026-11-21T10:15:00.000Z">');
+      expect(page.text).toContain('<time datetime="2026-11-21T10:15:00.000Z" data-local-time="long">');
     } finally {
       await site.close();
     }

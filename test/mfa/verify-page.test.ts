@@ -34,7 +34,9 @@ describe('the code page', () => {
   it('says until when the code works, to the minute, with the exact time for machines', async () => {
     const page = await browser.get('/verify');
     const sentAt = site.clock.now().getTime();
-    const until = page.text.match(/It works until\s*<time datetime="([^"]+)">([^<]+)<\/time>/);
+    const until = page.text.match(
+      /It works until\s*<time datetime="([^"]+)" data-local-time="short">([^<]+)<\/time>/,
+    );
     expect(until).not.toBeNull();
     const expiresAt = new Date(until![1]!).getTime();
     // The code's lifetime (MFA_CODE_TTL_MINUTES), counted from when it was sent.

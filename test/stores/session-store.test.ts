@@ -4,8 +4,16 @@ import type { SqlDatabase } from '../../src/stores/sql/database.js';
 import { createExpiredSessionTasks } from '../../src/stores/sql/housekeeping.js';
 import { SqlSessionStore } from '../../src/stores/sql/session-store.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
-import { elapseOnRedis, isRedisAvailable, openRedisPair } from '../helpers/redis.js';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  elapseOnRedis,
+  isRedisAvailable,
+  openRedisPair,
+  randomKeyPrefix,
+} from '../helpers/redis.js';
 import { sqlBackends, type TestSqlDatabase } from '../helpers/sql.js';
+import { describeAccountSessionsContract } from './contracts/account-sessions.js';
 import { describeSessionStoreContract, sessionCalls, sessionDataAt } from './contracts/session-store.js';
 
 const MINUTE_MS = 60_000;
@@ -23,6 +31,23 @@ for (const backend of sqlBackends()) {
         peer: new SqlSessionStore(peer, clock),
         clock,
         // The SQL store reads expiry by the app's clock.
+        elapse: async (ms) => clock.advance(ms),
+        close: () => sql.close(),
+      };
+    },
+    { skip: backend.skip },
+  );
+
+  describeAccountSessionsContract(
+    backend.name,
+    async () => {
+      const clock = createTestClock();
+      const sql = await backend.open();
+      const peer = await sql.openPeer();
+      return {
+        store: new SqlSessionStore(sql.database, clock),
+        peer: new SqlSessionStore(peer, clock),
+        clock,
         elapse: async (ms) => clock.advance(ms),
         close: () => sql.close(),
       };
@@ -143,3 +168,58 @@ describeSessionStoreContract(
   },
   { skip: !isRedisAvailable() },
 );
+
+describeAccountSessionsContract(
+  'redis',
+  async () => {
+    const clock = createTestClock();
+    const pair = await openRedisPair((redis, keyPrefix) =>
+      createRedisSessionStore(redis, { keyPrefix, clock }),
+    );
+    return { store: pair.store, peer: pair.peer, clock, elapse: elapseOnRedis(clock), close: pair.close };
+  },
+  { skip: !isRedisAvailable() },
+);
+
+/** The account index the Redis store keeps beside the sessions: it must not grow without end. */
+describe.skipIf(!isRedisAvailable())('the Redis session store’s index of sessions by account', () => {
+  const keyPrefix = randomKeyPrefix();
+  let redis: Awaited<ReturnType<typeof connectTestRedis>>;
+  let clock: TestClock;
+  let store: ReturnType<typeof sessionCalls>;
+  const index = `${keyPrefix}user-sessions:1`;
+  const signedIn = (lifetimeMinutes: number) => {
+    const now = clock.now().getTime();
+    return sessionDataAt(
+      clock.now(),
+      { signedIn: { userId: 1, signedInAt: now, lastSeenAt: now, previousLoginAt: null } },
+      lifetimeMinutes,
+    );
+  };
+
+  beforeEach(async () => {
+    redis = await connectTestRedis();
+    clock = createTestClock();
+    store = sessionCalls(createRedisSessionStore(redis, { keyPrefix, clock }));
+  });
+  afterEach(async () => {
+    await deleteKeysWithPrefix(redis, keyPrefix);
+    redis.destroy();
+  });
+
+  it('drops members past their expiry at the next save, and lives as long as its latest member', async () => {
+    for (let i = 0; i < 5; i += 1) await store.set(`old-${i}`, signedIn(1));
+    expect(await redis.zCard(index)).toBe(5);
+    clock.advanceMinutes(2);
+    await store.set('fresh', signedIn(30));
+    expect(await redis.zRange(index, 0, -1)).toEqual(['fresh']);
+    const ttl = await redis.pTTL(index);
+    expect(ttl).toBeGreaterThan(29 * MINUTE_MS);
+    expect(ttl).toBeLessThanOrEqual(30 * MINUTE_MS);
+  });
+
+  it('files nothing for a session that is not signed in', async () => {
+    await store.set('visitor', sessionDataAt(clock.now(), { channel: 'sms' }));
+    expect(await redis.exists(index)).toBe(0);
+  });
+});

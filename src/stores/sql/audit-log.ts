@@ -33,6 +33,10 @@ const DURABLE_EVENTS: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'admin_revoked',
   'code_entry_suspended',
   'code_entry_unlocked',
+  'account_unlocked',
+  'account_sessions_ended',
+  'account_disabled',
+  'account_enabled',
   'sending_paused',
   'send_budget_spent',
   // What someone may later ask "who changed my account?" about.

@@ -71,6 +71,8 @@ export interface UsersTable {
   email_verified_at: Generated<number | null>;
   /** An address given but not yet proven by its link: it receives nothing but that link. */
   pending_email: Generated<string | null>;
+  /** When an admin disabled the account (it cannot log in, its sessions end); null while enabled. */
+  disabled_at: number | null;
 }
 
 export interface AuditEventsTable {
@@ -100,6 +102,8 @@ export interface SessionsTable {
   sid: string;
   data: string;
   expires_at: number;
+  /** The account the session is signed in as, or null (written by the store with every save). */
+  user_id: number | null;
 }
 
 export interface SessionTombstonesTable {

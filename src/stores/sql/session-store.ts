@@ -1,6 +1,14 @@
 import session from 'express-session';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../clock.js';
+import {
+  byLastSeen,
+  sessionHandleOf,
+  signedInUserIdOf,
+  toAccountSession,
+  type AccountSession,
+  type AccountSessions,
+} from '../../auth/account-sessions.js';
 import type { RetiringSessionStore } from '../../http/session-store.js';
 import type { SqlDatabase } from './database.js';
 import { isSqliteBusy } from './errors.js';
@@ -35,8 +43,12 @@ type Callback<T = void> = (err: unknown, result?: T) => void;
  * session back when it ends (express-session saves after every response), and the logged-out
  * cookie would work again. `set` never writes a tombstoned id and `get` never returns one, so
  * even a save that slips in between a tombstone and the delete that follows it is never read.
+ *
+ * Each row also names the account it is signed in as (user_id, from the signedIn slot, written
+ * with every save), so an account's sessions can be listed and ended (AccountSessions). Ending
+ * one is the same tombstone as a logout.
  */
-export class SqlSessionStore extends session.Store implements RetiringSessionStore {
+export class SqlSessionStore extends session.Store implements RetiringSessionStore, AccountSessions {
   constructor(
     private readonly database: SqlDatabase,
     private readonly clock: Clock,
@@ -143,9 +155,10 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
     const json = JSON.stringify(data);
     const expiresAt = this.expiryOf(data);
+    const userId = signedInUserIdOf(data);
     this.runRetryingWhileBusy(
       async () => {
-        await this.queries.save.run({ sid, data: json, expiresAt });
+        await this.queries.save.run({ sid, data: json, expiresAt, userId });
       },
       (error) => callback?.(error ?? undefined),
     );
@@ -175,6 +188,70 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
   retireSession(sid: string, callback: (err: unknown, wasLive?: boolean) => void): void {
     this.runRetryingWhileBusy(() => this.endSession(sid), callback);
   }
+
+  /** An account's sessions (by the user_id index), unless their ids have ended; rare, so not prepared. */
+  private rowsOfUser(userId: number) {
+    return this.db
+      .selectFrom('sessions')
+      .select(['sid', 'data', 'expires_at'])
+      .where('user_id', '=', userId)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('session_tombstones')
+              .select('session_tombstones.sid')
+              .whereRef('session_tombstones.sid', '=', 'sessions.sid'),
+          ),
+        ),
+      )
+      .execute();
+  }
+
+  /** Promise form of runRetryingWhileBusy, for the AccountSessions methods. */
+  private retryingWhileBusy<T>(operation: () => Promise<T>): Promise<T> {
+    return new Promise((resolve, reject) =>
+      this.runRetryingWhileBusy(operation, (error, result) => (error ? reject(error) : resolve(result as T))),
+    );
+  }
+
+  async listForUser(userId: number): Promise<AccountSession[]> {
+    const now = this.clock.now().getTime();
+    const rows = await this.retryingWhileBusy(() => this.rowsOfUser(userId));
+    return rows
+      .map((row) =>
+        toAccountSession(row.sid, JSON.parse(row.data) as session.SessionData, userId, row.expires_at, now),
+      )
+      .filter((entry) => entry !== null)
+      .sort(byLastSeen);
+  }
+
+  async endOne(userId: number, handle: string): Promise<boolean> {
+    // Only among this account's own live rows: a handle of another account's session matches nothing.
+    const now = this.clock.now().getTime();
+    const rows = await this.retryingWhileBusy(() => this.rowsOfUser(userId));
+    const row = rows.find(
+      (candidate) => candidate.expires_at > now && sessionHandleOf(candidate.sid) === handle,
+    );
+    if (!row) return false;
+    return this.retryingWhileBusy(() => this.endSession(row.sid));
+  }
+
+  /**
+   * One id after another, each with its own tombstone: a save of any of them that comes later
+   * finds it. A session that signs in while this runs is a new login, and is not ended.
+   */
+  async endAllForUser(userId: number, options: { exceptSid?: string } = {}): Promise<number> {
+    const now = this.clock.now().getTime();
+    const rows = await this.retryingWhileBusy(() => this.rowsOfUser(userId));
+    let ended = 0;
+    for (const row of rows) {
+      if (row.sid === options.exceptSid) continue;
+      // Expired rows are ended too (a tombstone costs little), but only live ones are counted.
+      const wasLive = await this.retryingWhileBusy(() => this.endSession(row.sid));
+      if (wasLive && row.expires_at > now) ended += 1;
+    }
+    return ended;
+  }
 }
 
 function preparedSessionQueries(db: Kysely<Schema>) {
@@ -200,34 +277,49 @@ function preparedSessionQueries(db: Kysely<Schema>) {
      * tombstone check and the write are one statement. The casts tell PostgreSQL the parameters'
      * types (a bare SELECT $1 would be text).
      */
-    save: prepareQuery(db, ({ sid, data, expiresAt }: { sid: string; data: string; expiresAt: number }) =>
-      db
-        .insertInto('sessions')
-        .columns(['sid', 'data', 'expires_at'])
-        .expression(
-          db
-            .selectNoFrom((eb) => [
-              eb.cast<string>(eb.val(sid), 'text').as('sid'),
-              eb.cast<string>(eb.val(data), 'text').as('data'),
-              eb.cast<number>(eb.val(expiresAt), 'bigint').as('expires_at'),
-            ])
-            .where(({ not, exists, selectFrom }) =>
-              not(
-                exists(
-                  selectFrom('session_tombstones')
-                    .select('session_tombstones.sid')
-                    .where('session_tombstones.sid', '=', sid),
+    save: prepareQuery(
+      db,
+      ({
+        sid,
+        data,
+        expiresAt,
+        userId,
+      }: {
+        sid: string;
+        data: string;
+        expiresAt: number;
+        userId: number | null;
+      }) =>
+        db
+          .insertInto('sessions')
+          .columns(['sid', 'data', 'expires_at', 'user_id'])
+          .expression(
+            db
+              .selectNoFrom((eb) => [
+                eb.cast<string>(eb.val(sid), 'text').as('sid'),
+                eb.cast<string>(eb.val(data), 'text').as('data'),
+                eb.cast<number>(eb.val(expiresAt), 'bigint').as('expires_at'),
+                eb.cast<number | null>(eb.val(userId), 'integer').as('user_id'),
+              ])
+              .where(({ not, exists, selectFrom }) =>
+                not(
+                  exists(
+                    selectFrom('session_tombstones')
+                      .select('session_tombstones.sid')
+                      .where('session_tombstones.sid', '=', sid),
+                  ),
                 ),
               ),
-            ),
-        )
-        .onConflict((conflict) =>
-          conflict.column('sid').doUpdateSet((eb) => ({
-            data: eb.ref('excluded.data'),
-            expires_at: eb.ref('excluded.expires_at'),
-          })),
-        ),
+          )
+          .onConflict((conflict) =>
+            conflict.column('sid').doUpdateSet((eb) => ({
+              data: eb.ref('excluded.data'),
+              expires_at: eb.ref('excluded.expires_at'),
+              user_id: eb.ref('excluded.user_id'),
+            })),
+          ),
     ),
+
     /** Moves the deadline on, only when it moves by more than TOUCH_GRANULARITY_MS. */
     touch: prepareQuery(
       db,

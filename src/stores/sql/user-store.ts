@@ -24,6 +24,7 @@ function toUser(row: Selectable<UsersTable>): User {
     email: row.email ?? null,
     emailVerifiedAt: row.email_verified_at == null ? null : new Date(row.email_verified_at),
     pendingEmail: row.pending_email ?? null,
+    disabledAt: row.disabled_at === null ? null : new Date(row.disabled_at),
   };
 }
 
@@ -126,6 +127,30 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
         .orderBy('id')
         .execute();
       return rows.map(toUser);
+    },
+    async disable(id) {
+      // The role is checked on the row itself, in the same statement: an account made an admin
+      // while this ran is not disabled.
+      const result = await db
+        .updateTable('users')
+        .set({ disabled_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .where('disabled_at', 'is', null)
+        .where('is_admin', '=', 0)
+        .executeTakeFirst();
+      if (result.numUpdatedRows === 1n) return 'disabled';
+      const row = await findById(id);
+      if (!row) return 'no_such_account';
+      return row.disabledAt === null && row.isAdmin ? 'is_admin' : 'already_disabled';
+    },
+    async enable(id) {
+      const result = await db
+        .updateTable('users')
+        .set({ disabled_at: null })
+        .where('id', '=', id)
+        .where('disabled_at', 'is not', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
     },
     async countProvenByPhone(phone) {
       const row = await db

@@ -56,6 +56,7 @@ export function describeUserStoreContract(
           email: null,
           emailVerifiedAt: null,
           pendingEmail: null,
+          disabledAt: null,
         });
         expect(await store.findById(created!.id)).toEqual(created);
         expect(await harness.peer.findByUsername('Ada')).toEqual(created);
@@ -324,6 +325,38 @@ export function describeUserStoreContract(
         expect(outcomes.sort()).toEqual(['confirmed', 'taken']);
         const owner = await store.findByVerifiedEmail('shared@example.com');
         expect([ada.id, ben.id]).toContain(owner?.id);
+      });
+    });
+
+    describe('disabling', () => {
+      it('disables an account from now, seen on either connection, and enables it again', async () => {
+        const ann = (await store.create(account('ann')))!;
+        expect(await harness.peer.disable(ann.id)).toBe('disabled');
+        expect((await store.findById(ann.id))?.disabledAt).toEqual(harness.clock.now());
+        expect(await store.disable(ann.id)).toBe('already_disabled');
+
+        expect(await harness.peer.enable(ann.id)).toBe(true);
+        expect((await store.findByUsername('ann'))?.disabledAt).toBeNull();
+        expect(await store.enable(ann.id)).toBe(false);
+      });
+
+      it('never disables an admin, even as two disables race (no admin can lock the others out)', async () => {
+        // Threat: one admin (or a stolen admin session) disables every other admin, or two admins
+        // disable each other at the same moment and the site is left with none.
+        const zoe = (await store.create(account('zoe')))!;
+        const ann = (await store.create(account('ann')))!;
+        await store.setAdmin('zoe', true);
+        await store.setAdmin('ann', true);
+        expect(await Promise.all([store.disable(zoe.id), harness.peer.disable(ann.id)])).toEqual([
+          'is_admin',
+          'is_admin',
+        ]);
+        expect((await store.listAdmins()).map((user) => user.disabledAt)).toEqual([null, null]);
+      });
+
+      it('says so for an account that does not exist', async () => {
+        expect(await store.disable(999_999)).toBe('no_such_account');
+        expect(await store.enable(999_999)).toBe(false);
       });
     });
   });

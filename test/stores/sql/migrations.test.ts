@@ -194,6 +194,51 @@ for (const backend of sqlBackends()) {
       }
     });
 
+    it('013 files each session kept from before under the account it is signed in as, and enables every account', async () => {
+      const test = await backend.open();
+      const { db, dialect } = test.database;
+      try {
+        // The database as it was before 013: sessions without an account column, no disabling.
+        await db.schema.dropIndex('sessions_user_id').execute();
+        await db.schema.alterTable('sessions').dropColumn('user_id').execute();
+        await db.schema.alterTable('users').dropColumn('disabled_at').execute();
+        await db.deleteFrom('schema_migrations').where('name', '=', '013-account-sessions').execute();
+        const users = createSqlUserStore(test.database, clock);
+        const alice = await users.create({
+          username: 'alice',
+          passwordHash: 'x',
+          phone: '+12025550142',
+          preferredChannel: 'sms',
+        });
+        const now = clock.now().getTime();
+        const kept = (sid: string, data: object) =>
+          db
+            .insertInto('sessions')
+            .values({ sid, data: JSON.stringify(data), expires_at: now + 60_000 } as never)
+            .execute();
+        await kept('alice-signed-in', {
+          cookie: {},
+          signedIn: { userId: alice!.id, signedInAt: now, lastSeenAt: now, previousLoginAt: null },
+        });
+        await kept('waiting-for-code', {
+          cookie: {},
+          pendingLogin: { userId: alice!.id, passwordVerifiedAt: now },
+        });
+
+        expect(await applyMigrations(db, dialect)).toEqual(['013-account-sessions']);
+        expect(await db.selectFrom('sessions').select(['sid', 'user_id']).orderBy('sid').execute()).toEqual([
+          { sid: 'alice-signed-in', user_id: alice!.id },
+          { sid: 'waiting-for-code', user_id: null },
+        ]);
+        const sessions = new SqlSessionStore(test.database, clock);
+        expect((await sessions.listForUser(alice!.id)).map((entry) => entry.userAgent)).toEqual([null]);
+        expect(await sessions.endAllForUser(alice!.id)).toBe(1);
+        expect((await users.findByUsername('alice'))?.disabledAt).toBeNull();
+      } finally {
+        await test.close();
+      }
+    });
+
     it('leaves nothing of a migration that fails half way, and keeps the ones before it', async () => {
       const test = await backend.open();
       const failing: Migration[] = [
@@ -320,6 +365,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '010-fraud-verified-accounts.sql',
         '011-proven-phones',
         '012-email-and-tokens',
+        '013-account-sessions',
         '014-account-deletion',
       ]);
       const users = createSqlUserStore(database, clock);
@@ -392,6 +438,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '010-fraud-verified-accounts',
         '011-proven-phones',
         '012-email-and-tokens',
+        '013-account-sessions',
         '014-account-deletion',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);

@@ -10,6 +10,7 @@ import { challengeOrder } from './008-challenge-order.js';
 import { fraudVerifiedAccounts } from './010-fraud-verified-accounts.js';
 import { provenPhones } from './011-proven-phones.js';
 import { emailAndTokens } from './012-email-and-tokens.js';
+import { accountSessions } from './013-account-sessions.js';
 import { accountDeletion } from './014-account-deletion.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
@@ -25,5 +26,6 @@ export const MIGRATIONS: readonly Migration[] = [
   fraudVerifiedAccounts,
   provenPhones,
   emailAndTokens,
+  accountSessions,
   accountDeletion,
 ];

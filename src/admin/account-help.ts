@@ -1,0 +1,147 @@
+import type { Logger } from '../logger.js';
+import type { AuditEventType, AuditLog } from '../audit/log.js';
+import type { AccountSessions } from '../auth/account-sessions.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { MfaService } from '../mfa/service.js';
+import type { User, UserStore } from '../users/store.js';
+
+/**
+ * What an admin can do for an account from the secure area (issue 11): unlock it, end all its
+ * sessions, disable or enable it. Each is done on behalf of an admin who entered an admin code in
+ * the last few minutes (the router checks that), with a reason, and is audited with who did it,
+ * to whom, and why. Plain values in and out: no req/res here.
+ */
+export const ACCOUNT_ACTIONS = ['unlock', 'end_sessions', 'disable', 'enable'] as const;
+export type AccountAction = (typeof ACCOUNT_ACTIONS)[number];
+
+export interface AccountHelpRequest {
+  action: AccountAction;
+  /** The admin doing it. */
+  actor: User;
+  target: User;
+  /** Trimmed, 1 to REASON_MAX_CHARS characters (the form's schema checks it). */
+  reason: string;
+  /** The admin's address, for the audit log. */
+  ip?: string;
+  /** The admin's own session: ending their own account's sessions keeps the one they are using. */
+  actorSid: string;
+}
+
+export type AccountHelpOutcome =
+  | { ok: true; message: string }
+  /** Refused, with a sentence to show: the account page says it as the form's error. */
+  | { ok: false; status: 403 | 409; message: string };
+
+export const REASON_MAX_CHARS = 200;
+
+const AUDIT_TYPES: Record<AccountAction, AuditEventType> = {
+  unlock: 'account_unlocked',
+  end_sessions: 'account_sessions_ended',
+  disable: 'account_disabled',
+  enable: 'account_enabled',
+};
+
+export interface AccountHelp {
+  perform(request: AccountHelpRequest): Promise<AccountHelpOutcome>;
+}
+
+export function createAccountHelp(deps: {
+  users: UserStore;
+  accountSessions: AccountSessions;
+  mfa: Pick<MfaService, 'unlockCodeEntry'>;
+  throttle: Pick<LoginThrottle, 'forgiveAccount'>;
+  audit: AuditLog;
+  logger: Logger;
+}): AccountHelp {
+  const { users, accountSessions, mfa, throttle, audit, logger } = deps;
+
+  const sessionsEnded = (count: number) => `${count} ${count === 1 ? 'session' : 'sessions'}`;
+
+  async function act(request: AccountHelpRequest): Promise<AccountHelpOutcome & { note?: string }> {
+    const { action, actor, target } = request;
+    const isSelf = actor.id === target.id;
+    switch (action) {
+      case 'unlock': {
+        const lifted = await mfa.unlockCodeEntry(target.id);
+        await throttle.forgiveAccount(target.username);
+        const what = [
+          lifted.wasSuspended ? 'code entry suspension lifted' : null,
+          lifted.wasPaused ? 'code entry pause ended' : null,
+        ].filter((part) => part !== null);
+        return {
+          ok: true,
+          message: `${target.username} can enter codes and log in again: its wrong-code and login counts are cleared.`,
+          note: what.length > 0 ? what.join(', ') : 'counts cleared',
+        };
+      }
+      case 'end_sessions': {
+        // Their own account: the session the admin is using stays (the rest end).
+        const count = await accountSessions.endAllForUser(
+          target.id,
+          isSelf ? { exceptSid: request.actorSid } : {},
+        );
+        return {
+          ok: true,
+          message: isSelf
+            ? `Your other sessions have ended (${sessionsEnded(count)}); this one stays.`
+            : `${target.username}’s sessions have ended (${sessionsEnded(count)}).`,
+          note: `${sessionsEnded(count)} ended`,
+        };
+      }
+      case 'disable': {
+        if (isSelf) return { ok: false, status: 403, message: 'You cannot disable your own account.' };
+        const outcome = await users.disable(target.id);
+        if (outcome === 'is_admin') {
+          return {
+            ok: false,
+            status: 403,
+            message: `${target.username} is an admin, and an admin’s account cannot be disabled here. The operator takes the role away first (npm run admin -- revoke ${target.username}).`,
+          };
+        }
+        if (outcome !== 'disabled') {
+          return { ok: false, status: 409, message: `${target.username} is already disabled.` };
+        }
+        // After the flag: a session saved meanwhile is one the signed-in loader refuses anyway.
+        // The disable is done whatever happens next, so it is audited whatever happens next: a
+        // session store that fails here leaves a note and a retry, not an unrecorded disable.
+        let count: number;
+        try {
+          count = await accountSessions.endAllForUser(target.id);
+        } catch (error) {
+          logger.error({ err: error, userId: target.id }, 'disabled, but its sessions could not be ended');
+          return {
+            ok: true,
+            message: `${target.username} is disabled: it cannot log in, and its pages refuse it. Its sessions could not be ended just now: use “End all sessions” in a moment.`,
+            note: 'sessions not ended: the session store failed',
+          };
+        }
+        return {
+          ok: true,
+          message: `${target.username} is disabled: it cannot log in, and its sessions have ended (${sessionsEnded(count)}).`,
+          note: `${sessionsEnded(count)} ended`,
+        };
+      }
+      case 'enable': {
+        if (!(await users.enable(target.id))) {
+          return { ok: false, status: 409, message: `${target.username} is not disabled.` };
+        }
+        return { ok: true, message: `${target.username} is enabled: it can log in again.` };
+      }
+    }
+  }
+
+  return {
+    async perform(request) {
+      const outcome = await act(request);
+      if (!outcome.ok) return outcome;
+      await audit.record({
+        type: AUDIT_TYPES[request.action],
+        userId: request.target.id,
+        username: request.target.username,
+        ip: request.ip,
+        detail: `by ${request.actor.username}${outcome.note ? ` (${outcome.note})` : ''}: ${request.reason}`,
+      });
+      return { ok: true, message: outcome.message };
+    },
+  };
+}

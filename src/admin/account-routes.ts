@@ -1,0 +1,140 @@
+import type { Request, Response, Router } from 'express';
+import type { AccountSessions } from '../auth/account-sessions.js';
+import { currentUserOf, isAdminUser } from '../auth/guards.js';
+import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
+import type { Clock } from '../clock.js';
+import { NotFoundError, describeWait } from '../errors.js';
+import { parseForm, type FieldError } from '../http/validate.js';
+import { isAdminVerified } from '../mfa/scopes.js';
+import type { MfaService } from '../mfa/service.js';
+import { maskPhone } from '../users/phone.js';
+import type { User, UserStore } from '../users/store.js';
+import { REASON_MAX_CHARS, type AccountHelp } from './account-help.js';
+import { accountActionSchema } from './schemas.js';
+
+/**
+ * Each action on an account needs an admin code entered this recently, however long the secure
+ * area itself stays open (ADMIN_SCOPE_TTL_MINUTES): a session left open at a desk must not be
+ * enough to disable someone.
+ */
+export const ADMIN_ACTION_FRESHNESS_MS = 5 * 60_000;
+
+/** Where an admin whose code is too old gets a fresh one (then comes back). */
+export const FRESH_CODE_PATH = '/admin/confirm';
+
+export interface AccountRoutesDeps {
+  users: UserStore;
+  accountSessions: AccountSessions;
+  mfa: Pick<MfaService, 'lockedForSeconds' | 'isCodeEntrySuspended'>;
+  help: AccountHelp;
+  clock: Clock;
+  adminScopeTtlMs: number;
+}
+
+const ACCOUNT_ID = /^[1-9]\d{0,9}$/;
+
+/**
+ * /admin/accounts/:id, the page of one account and its actions, on the admin router (after its
+ * guards: signed in, an admin).
+ */
+export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void {
+  const { users, accountSessions, mfa, help, clock } = deps;
+  const freshnessMs = Math.min(ADMIN_ACTION_FRESHNESS_MS, deps.adminScopeTtlMs);
+
+  async function targetOf(req: Request): Promise<User> {
+    const id = String(req.params.id ?? '');
+    const target = ACCOUNT_ID.test(id) ? await users.findById(Number(id)) : null;
+    if (!target) throw new NotFoundError('There is no such account.');
+    return target;
+  }
+
+  async function renderAccount(
+    req: Request,
+    res: Response,
+    target: User,
+    options: { status?: number; errors?: FieldError[]; refusal?: string; reason?: string } = {},
+  ) {
+    const actor = currentUserOf(res)!;
+    const now = clock.now().getTime();
+    const [sessions, lockedSeconds, suspended] = await Promise.all([
+      accountSessions.listForUser(target.id),
+      mfa.lockedForSeconds(target.id),
+      mfa.isCodeEntrySuspended(target.id),
+    ]);
+    const flash = req.session.flash;
+    delete req.session.flash;
+    res.status(options.status ?? 200).render('admin/account', {
+      title: `Account ${target.username}`,
+      target: {
+        id: target.id,
+        username: target.username,
+        maskedPhone: maskPhone(target.phone),
+        createdAt: target.createdAt,
+        lastLoginAt: target.lastLoginAt,
+        isAdmin: isAdminUser(target),
+        disabledAt: target.disabledAt,
+        isSelf: target.id === actor.id,
+      },
+      codeEntry: suspended
+        ? 'Suspended after 100 wrong codes in a row'
+        : lockedSeconds !== null
+          ? `Paused after too many wrong codes, for ${describeWait(lockedSeconds)}`
+          : 'Normal',
+      sessions: sessions.map((entry) => ({
+        browser: describeUserAgent(entry.userAgent),
+        address: maskAddress(entry.ip),
+        signedInAt: entry.signedInAt,
+        lastSeenAt: entry.lastSeenAt,
+      })),
+      needsFreshCode: !isAdminVerified(req.session, actor.id, now, freshnessMs),
+      freshMinutes: Math.round(freshnessMs / 60_000),
+      reasonMaxChars: REASON_MAX_CHARS,
+      values: { reason: options.reason ?? '' },
+      errors: options.errors ?? [],
+      refusal: options.refusal ?? null,
+      flash,
+    });
+  }
+
+  /** The secure area's own verification (ADMIN_SCOPE_TTL_MINUTES); without it, /admin asks for a code. */
+  const isInSecureArea = (req: Request, res: Response) =>
+    isAdminVerified(req.session, currentUserOf(res)!.id, clock.now().getTime(), deps.adminScopeTtlMs);
+
+  router.get('/admin/accounts/:id', async (req, res) => {
+    if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
+    await renderAccount(req, res, await targetOf(req));
+  });
+
+  router.post('/admin/accounts/:id', async (req, res) => {
+    if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
+    const target = await targetOf(req);
+    const actor = currentUserOf(res)!;
+    // An admin code from the last few minutes, or a fresh one first: back here after it.
+    if (!isAdminVerified(req.session, actor.id, clock.now().getTime(), freshnessMs)) {
+      req.session.returnTo = `/admin/accounts/${target.id}`;
+      return res.redirect(303, FRESH_CODE_PATH);
+    }
+    const body = req.body as Record<string, unknown> | undefined;
+    const typed = typeof body?.reason === 'string' ? body.reason.slice(0, REASON_MAX_CHARS * 2) : '';
+    const form = parseForm(accountActionSchema, req.body);
+    if (!form.ok) return renderAccount(req, res, target, { status: 400, errors: form.errors, reason: typed });
+
+    const outcome = await help.perform({
+      action: form.data.action,
+      actor,
+      target,
+      reason: form.data.reason,
+      ip: req.ip,
+      actorSid: req.sessionID,
+    });
+    if (!outcome.ok) {
+      return renderAccount(req, res, target, {
+        status: outcome.status,
+        refusal: outcome.message,
+        reason: typed,
+      });
+    }
+    req.session.flash = { kind: 'info', message: outcome.message };
+    res.redirect(303, `/admin/accounts/${target.id}`);
+  });
+}
