@@ -1,6 +1,8 @@
 import express, { type Express } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { createAccountRouter } from './account/routes.js';
+import { createAccountDeletion } from './account/deletion.js';
+import { createDeletionRouter } from './account/deletion-routes.js';
 import { createEmailRouter } from './account/email-routes.js';
 import { createEmailVerification } from './account/email-verification.js';
 import { createPasswordReset } from './account/password-reset.js';
@@ -328,6 +330,26 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(
     createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
+  );
+  // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
+  app.use(
+    createDeletionRouter({
+      deletion: createAccountDeletion({
+        users: stores.users,
+        tokens: stores.tokens,
+        audit: stores.audit,
+        mailer: deps.mailer,
+        composer,
+        limits: stores.limits,
+        accountSessions: stores.accountSessions,
+        clock,
+        logger,
+        siteName: SITE_NAME,
+      }),
+      clock,
+      isProduction: config.isProduction,
+      logger,
+    }),
   );
   app.use(createEmailRouter({ verification: emailVerification }));
   // A forgotten password: a link by email, then a reset code to the phone (the code page's reset stage).

@@ -81,4 +81,12 @@ export interface AuditLog {
   forUser(userId: number, since: Date, limit?: number): Promise<AuditEvent[]>;
   /** Deletes up to `batchSize` of the oldest events from before `cutoff`; returns how many went. */
   deleteOlderThan(cutoff: Date, batchSize: number): Promise<number>;
+  /**
+   * The account was deleted: its events stay (what happened, when, from which address), under a
+   * pseudonym. Every event of `userId`, and every event without an account that carries `username`
+   * however it was typed (a failed login), is given `pseudonym` as its name and no account id (SQLite
+   * may number a later account with the same id: its security log must never show these); a detail
+   * that shows a phone number, even masked, is dropped. Returns how many events were rewritten.
+   */
+  pseudonymizeAccount(account: { userId: number; username: string }, pseudonym: string): Promise<number>;
 }

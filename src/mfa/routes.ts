@@ -373,6 +373,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         const kept = {
           adminVerified: req.session.adminVerified,
           settingsVerified: req.session.settingsVerified,
+          // A deletion link asked for in this browser keeps working here (src/account/deletion.ts).
+          deletionRequest: req.session.deletionRequest,
         };
         const returnTo = req.session.pendingSettings?.returnTo;
         // An admin sent for a fresh code in the middle of an action goes back to it (src/admin/).

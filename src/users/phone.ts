@@ -36,8 +36,11 @@ export function phoneCountryOf(e164: string): string {
 }
 
 /** "•••• 0100": enough for a person to recognise their number, not enough to reveal it. */
+/** What every masked number starts with: a deletion finds the details that show one by it. */
+export const MASKED_PHONE_MARK = '••••';
+
 export function maskPhone(e164: string): string {
-  return `•••• ${e164.slice(-4)}`;
+  return `${MASKED_PHONE_MARK} ${e164.slice(-4)}`;
 }
 
 /** "+1 202-555-0100", for the console provider's readable lines. */

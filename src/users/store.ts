@@ -31,6 +31,9 @@ export interface User {
 /** What `disable` did: only an enabled account that is not an admin is disabled. */
 export type DisableOutcome = 'disabled' | 'already_disabled' | 'is_admin' | 'no_such_account';
 
+/** What deleting an account did: the last admin is never deleted (the site would lose its secure area). */
+export type DeleteOutcome = 'deleted' | 'last_admin' | 'no_such_account';
+
 export interface NewUser {
   username: string;
   passwordHash: string;
@@ -105,4 +108,11 @@ export interface UserStore {
   removeEmail(id: number): Promise<void>;
   /** The account whose verified address this is (compared by emailKeyOf), if any. */
   findByVerifiedEmail(address: string): Promise<User | null>;
+  /**
+   * Deletes the account for good (the person asked; src/account/deletion.ts): its row and every
+   * row that hangs off it, and what the site keeps about its number when no other account has that
+   * number (codes issued to it, its "completed a code" fact). Refused for the only admin, even
+   * with two admins deleting themselves at once. Its id is never given to a later account.
+   */
+  deleteAccount(id: number): Promise<DeleteOutcome>;
 }

@@ -1,6 +1,8 @@
 import type { AuditEvent, AuditEventType, AuditLog } from '../../audit/log.js';
-import type { Insertable, Selectable } from 'kysely';
+import { sql, type Insertable, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
+import { MASKED_PHONE_MARK } from '../../users/phone.js';
+import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
 import { prepareQuery } from './prepared-query.js';
 import type { AuditEventsTable } from './schema.js';
@@ -54,6 +56,7 @@ export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): A
       type: row.type,
       user_id: row.user_id,
       username: row.username,
+      username_key: row.username_key,
       ip: row.ip,
       detail: row.detail,
     }),
@@ -65,6 +68,7 @@ export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): A
         type: event.type,
         user_id: event.userId ?? null,
         username: event.username ?? null,
+        username_key: event.username ? usernameKeyOf(event.username) : null,
         ip: event.ip ?? null,
         detail: event.detail ?? null,
       };
@@ -107,6 +111,30 @@ export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): A
         )
         .executeTakeFirst();
       return Number(result.numDeletedRows);
+    },
+    async pseudonymizeAccount({ userId, username }, pseudonym) {
+      // The mark has no LIKE wildcard in it ('%' or '_'), so it matches only itself.
+      const showsPhone = `%${MASKED_PHONE_MARK}%`;
+      const result = await durably(() =>
+        db
+          .updateTable('audit_events')
+          .set({
+            username: pseudonym,
+            username_key: usernameKeyOf(pseudonym),
+            user_id: null,
+            detail: sql<string | null>`CASE WHEN detail LIKE ${showsPhone} THEN NULL ELSE detail END`,
+          })
+          .where((eb) =>
+            eb.or([
+              eb('user_id', '=', userId),
+              // Without an account id: a name typed at login, or an event whose account id the
+              // deletion itself cleared (ON DELETE SET NULL). Another account's events have its id.
+              eb.and([eb('user_id', 'is', null), eb('username_key', '=', usernameKeyOf(username))]),
+            ]),
+          )
+          .executeTakeFirst(),
+      );
+      return Number(result.numUpdatedRows);
     },
   };
 }

@@ -42,6 +42,7 @@ export interface Schema {
   sending_hourly: SendingHourlyTable;
   code_entry_failures: CodeEntryFailuresTable;
   one_time_tokens: OneTimeTokensTable;
+  user_id_floor: UserIdFloorTable;
 }
 
 export interface SchemaMigrationsTable {
@@ -82,6 +83,8 @@ export interface AuditEventsTable {
   username: string | null;
   ip: string | null;
   detail: string | null;
+  /** usernameKeyOf(username), or null without a name: what a deletion finds the account's events by (014). */
+  username_key: string | null;
 }
 
 export interface IssuedCodesTable {
@@ -173,4 +176,10 @@ export interface OneTimeTokensTable {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+}
+
+/** SQLite only: the highest id a deleted account had; new accounts are numbered above it (014). */
+export interface UserIdFloorTable {
+  singleton: number;
+  highest_deleted_id: number;
 }

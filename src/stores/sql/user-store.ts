@@ -1,7 +1,7 @@
-import type { ExpressionBuilder, Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import { emailKeyOf } from '../../email/address.js';
-import type { User, UserStore } from '../../users/store.js';
+import type { DeleteOutcome, User, UserStore } from '../../users/store.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
 import { isUniqueViolation } from './errors.js';
@@ -28,7 +28,19 @@ function toUser(row: Selectable<UsersTable>): User {
   };
 }
 
-export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore {
+/**
+ * SQLite numbers a new row one above the highest id in the table, so the id of a deleted newest
+ * account would be given again. Ids here never step back (the admin seed ledger relies on it), so
+ * on SQLite a new account is numbered above the highest deleted id as well (user_id_floor, raised
+ * by a trigger on every deletion; 014). One statement: SQLite's single writer makes the read and
+ * the insert one step.
+ */
+const NEXT_SQLITE_USER_ID = sql<number>`(SELECT max(
+  coalesce((SELECT max(id) FROM users), 0),
+  coalesce((SELECT highest_deleted_id FROM user_id_floor WHERE singleton = 1), 0)
+) + 1)`;
+
+export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): UserStore {
   // Every signed-in page reads its account: built once (prepared-query.ts).
   const selectById = prepareQuery(db, ({ id }: { id: number }) =>
     db.selectFrom('users').selectAll().where('id', '=', id),
@@ -45,6 +57,7 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
       const row = await db
         .insertInto('users')
         .values({
+          ...(dialect === 'sqlite' ? { id: NEXT_SQLITE_USER_ID } : {}),
           username: user.username,
           username_key: usernameKeyOf(user.username),
           password_hash: user.passwordHash,
@@ -246,6 +259,69 @@ export function createSqlUserStore({ db }: SqlDatabase, clock: Clock): UserStore
         .where('email_key', '=', emailKeyOf(address))
         .executeTakeFirst();
       return row ? toUser(row) : null;
+    },
+    async deleteAccount(id): Promise<DeleteOutcome> {
+      const remove = async (q: Kysely<Schema>): Promise<DeleteOutcome> => {
+        // On PostgreSQL the admins' rows are locked first: of two admins deleting themselves at
+        // once, the second waits, then counts again without the first (READ COMMITTED re-reads
+        // locked rows) and is refused. On SQLite the conditional delete below is one statement,
+        // and SQLite runs one writing statement at a time.
+        if (dialect === 'postgres') {
+          await q
+            .selectFrom('users')
+            .select('id')
+            .where('is_admin', '=', 1)
+            .orderBy('id')
+            .forUpdate()
+            .execute();
+        }
+        const account = await q
+          .selectFrom('users')
+          .select('phone_e164')
+          .where('id', '=', id)
+          .executeTakeFirst();
+        if (!account) return 'no_such_account';
+        // ON DELETE CASCADE takes its challenges, links, proven-number rows (verified_number_accounts)
+        // and code-entry counter; its audit events lose their user_id (the caller rewrites them).
+        // On SQLite a trigger raises user_id_floor in the same statement (014).
+        const deleted = await q
+          .deleteFrom('users')
+          .where('id', '=', id)
+          .where((eb) =>
+            eb.or([
+              eb('is_admin', '=', 0),
+              eb(
+                eb
+                  .selectFrom('users as admins')
+                  .select((count) => count.fn.countAll<number>().as('admins'))
+                  .where('admins.is_admin', '=', 1),
+                '>',
+                1,
+              ),
+            ]),
+          )
+          .executeTakeFirst();
+        if (deleted.numDeletedRows === 0n) {
+          const still = await q.selectFrom('users').select('id').where('id', '=', id).executeTakeFirst();
+          return still ? 'last_admin' : 'no_such_account';
+        }
+        // What the site keeps about the number itself (codes it issued, "this number completed a
+        // code" for the toll-fraud guard) goes too, unless another account still has that number.
+        // On SQLite these are statements of their own: a crash right here leaves codes that
+        // expire within minutes, and the number's fact.
+        const shared = await q
+          .selectFrom('users')
+          .select('id')
+          .where('phone_e164', '=', account.phone_e164)
+          .limit(1)
+          .executeTakeFirst();
+        if (!shared) {
+          await q.deleteFrom('issued_codes').where('phone_e164', '=', account.phone_e164).execute();
+          await q.deleteFrom('verified_numbers').where('phone_e164', '=', account.phone_e164).execute();
+        }
+        return 'deleted';
+      };
+      return dialect === 'postgres' ? db.transaction().execute(remove) : remove(db);
     },
   };
 }

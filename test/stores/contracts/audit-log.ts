@@ -107,5 +107,37 @@ export function describeAuditLogContract(
       expect(events.map((event) => event.type)).toEqual(['password_changed', 'code_sent']);
       expect(await log.forUser(ada, since, 1)).toHaveLength(1);
     });
+
+    it('keeps a deleted account’s events under a pseudonym: found by its id, or by its name typed any way without an id', async () => {
+      const ada = await harness.createUserId();
+      const ben = await harness.createUserId();
+      await log.record({ type: 'login_password_failed', username: 'ＡＤＡ' });
+      await log.record({ type: 'phone_proven', userId: ada, username: 'Ada', detail: '•••• 0142' });
+      await log.record({ type: 'login_succeeded', userId: ada, username: 'Ada', ip: '203.0.113.7' });
+      await log.record({ type: 'login_password_failed', username: 'adam' });
+      // Another account keeps its own events, whatever they are named (the name freed and taken).
+      await log.record({ type: 'phone_proven', userId: ben, username: 'ada', detail: '•••• 0199' });
+
+      expect(
+        await harness.peer.pseudonymizeAccount({ userId: ada, username: 'Ada' }, 'deleted-0a1b2c3d'),
+      ).toBe(3);
+      const events = (await log.recent()).reverse();
+      expect(
+        events.map(({ type, userId, username, ip, detail }) => ({ type, userId, username, ip, detail })),
+      ).toEqual([
+        { type: 'login_password_failed', userId: null, username: 'deleted-0a1b2c3d', ip: null, detail: null },
+        { type: 'phone_proven', userId: null, username: 'deleted-0a1b2c3d', ip: null, detail: null },
+        {
+          type: 'login_succeeded',
+          userId: null,
+          username: 'deleted-0a1b2c3d',
+          ip: '203.0.113.7',
+          detail: null,
+        },
+        { type: 'login_password_failed', userId: null, username: 'adam', ip: null, detail: null },
+        { type: 'phone_proven', userId: ben, username: 'ada', ip: null, detail: '•••• 0199' },
+      ]);
+      expect(await log.forUser(ada, new Date(0))).toEqual([]);
+    });
   });
 }

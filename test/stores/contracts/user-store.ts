@@ -192,6 +192,35 @@ export function describeUserStoreContract(
       });
     });
 
+    describe('deleting an account', () => {
+      it('deletes it, and never gives its id to a later account, even when it was the newest', async () => {
+        const ada = (await store.create(account('ada')))!;
+        const ben = (await store.create(account('ben')))!;
+        expect(await store.deleteAccount(ben.id)).toBe('deleted');
+        expect(await harness.peer.findById(ben.id)).toBeNull();
+        expect(await harness.peer.deleteAccount(ben.id)).toBe('no_such_account');
+        // The name is free again, under a new id.
+        const again = (await harness.peer.create(account('BEN')))!;
+        expect(again.id).toBeGreaterThan(ben.id);
+        expect(await store.deleteAccount(again.id)).toBe('deleted');
+        expect((await store.create(account('cai')))!.id).toBeGreaterThan(again.id);
+        expect((await store.findById(ada.id))?.username).toBe('ada');
+      });
+
+      it('never deletes the last admin, even when two admins delete themselves at once', async () => {
+        const ada = (await store.create(account('ada')))!;
+        const ben = (await store.create(account('ben')))!;
+        const cai = (await store.create(account('cai')))!;
+        await store.setAdmin('ada', true);
+        await store.setAdmin('ben', true);
+        const outcomes = await Promise.all([store.deleteAccount(ada.id), harness.peer.deleteAccount(ben.id)]);
+        expect(outcomes.sort()).toEqual(['deleted', 'last_admin']);
+        expect(await store.listAdmins()).toHaveLength(1);
+        // Someone who is not an admin may always go.
+        expect(await harness.peer.deleteAccount(cai.id)).toBe('deleted');
+      });
+    });
+
     describe('admin rights', () => {
       it('grants and revokes by name, matched as login matches it, and lists admins by name', async () => {
         await store.create(account('Zoe'));

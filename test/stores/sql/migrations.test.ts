@@ -154,6 +154,46 @@ for (const backend of sqlBackends()) {
       }
     });
 
+    it('014 gives existing audit events their name key, and deletions raise the floor of new ids from then on', async () => {
+      const test = await backend.open();
+      const { db, dialect } = test.database;
+      try {
+        // The database as it was before 014: events without the key, no floor.
+        if (dialect === 'sqlite') await sql`DROP TRIGGER users_deleted_raise_id_floor`.execute(db);
+        await db.schema.dropTable('user_id_floor').execute();
+        await db.schema.dropIndex('audit_events_username_key').execute();
+        await db.schema.alterTable('audit_events').dropColumn('username_key').execute();
+        await db.deleteFrom('schema_migrations').where('name', '=', '014-account-deletion').execute();
+        for (const username of ['Ａｄａ', 'ben', null]) {
+          await db
+            .insertInto('audit_events')
+            .values({ at: 1_000, type: 'login_password_failed', username } as never)
+            .execute();
+        }
+
+        expect(await applyMigrations(db, dialect)).toEqual(['014-account-deletion']);
+        const keys = await db.selectFrom('audit_events').select('username_key').orderBy('id').execute();
+        expect(keys.map((row) => row.username_key)).toEqual(['ada', 'ben', null]);
+        const users = createSqlUserStore(test.database, clock);
+        const newest = (await users.create({
+          username: 'cai',
+          passwordHash: 'x',
+          phone: '+12025550142',
+          preferredChannel: 'sms',
+        }))!;
+        expect(await users.deleteAccount(newest.id)).toBe('deleted');
+        const next = await users.create({
+          username: 'dee',
+          passwordHash: 'x',
+          phone: '+12025550143',
+          preferredChannel: 'sms',
+        });
+        expect(next!.id).toBeGreaterThan(newest.id);
+      } finally {
+        await test.close();
+      }
+    });
+
     it('013 files each session kept from before under the account it is signed in as, and enables every account', async () => {
       const test = await backend.open();
       const { db, dialect } = test.database;
@@ -326,6 +366,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '011-proven-phones',
         '012-email-and-tokens',
         '013-account-sessions',
+        '014-account-deletion',
       ]);
       const users = createSqlUserStore(database, clock);
       expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
@@ -398,6 +439,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '011-proven-phones',
         '012-email-and-tokens',
         '013-account-sessions',
+        '014-account-deletion',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
       expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });

@@ -11,6 +11,7 @@ import { fraudVerifiedAccounts } from './010-fraud-verified-accounts.js';
 import { provenPhones } from './011-proven-phones.js';
 import { emailAndTokens } from './012-email-and-tokens.js';
 import { accountSessions } from './013-account-sessions.js';
+import { accountDeletion } from './014-account-deletion.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -26,4 +27,5 @@ export const MIGRATIONS: readonly Migration[] = [
   provenPhones,
   emailAndTokens,
   accountSessions,
+  accountDeletion,
 ];
