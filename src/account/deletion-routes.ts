@@ -1,3 +1,4 @@
+import { formatTime } from '../http/time-format.js';
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { currentUserOf, requireSignedIn } from '../auth/guards.js';
@@ -104,6 +105,10 @@ export function createDeletionRouter(deps: {
         return endThisBrowser(req, res);
       case 'last_admin':
         return renderDeletePage(req, res, 409, { problem: LAST_ADMIN_MESSAGE });
+      case 'email_changed_lately':
+        return renderDeletePage(req, res, 409, {
+          problem: `Your email address was removed or changed in the last 24 hours. For your safety, the account can be deleted from ${formatTime(outcome.until)} UTC.`,
+        });
       case 'too_many':
         throw new TooManyRequestsError(
           'Too many deletion links were sent for your account. Use the newest one, or wait and ask again.',

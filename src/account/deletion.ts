@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import type { User, UserStore } from '../users/store.js';
 import { usernameKeyOf } from '../users/username.js';
 import { tokenDigest, type OneTimeToken, type OneTimeTokenStore } from './one-time-tokens.js';
+import { EMAIL_REPLACED } from './email-verification.js';
 
 /**
  * Deleting an account (issue 11; the one-time-URL sample). After a fresh settings code the person
@@ -35,6 +36,8 @@ export const DELETION_PATH = '/account/delete';
 export const DELETION_LINK_TTL_MS = 30 * 60_000;
 /** Links an account may ask for in an hour: enough to ask again, too few to flood its own mailbox. */
 export const DELETION_EMAILS_PER_ACCOUNT_PER_HOUR = 5;
+/** After the verified email is removed or replaced, deletion waits this long. */
+export const EMAIL_CHANGE_COOLING_OFF_MS = 24 * 60 * 60_000;
 const HOUR_MS = 60 * 60_000;
 
 export type DeletionRequest = NonNullable<import('express-session').SessionData['deletionRequest']>;
@@ -47,7 +50,9 @@ export type RequestOutcome =
   | { kind: 'deleted' }
   | { kind: 'last_admin' }
   | { kind: 'too_many'; retryAfterSeconds: number }
-  | { kind: 'unavailable' };
+  | { kind: 'unavailable' }
+  /** The verified address was removed or replaced lately: see EMAIL_CHANGE_COOLING_OFF_MS. */
+  | { kind: 'email_changed_lately'; until: Date };
 
 export type ConfirmOutcome =
   | { kind: 'deleted' }
@@ -119,7 +124,9 @@ export function createAccountDeletion(deps: {
     const outcome = await users.deleteAccount(user.id);
     if (outcome === 'last_admin') return 'last_admin';
     // 'no_such_account': a racing request deleted it a moment ago; what follows is idempotent.
-    const pseudonym = `deleted-${randomBytes(4).toString('hex')}`;
+    // A colon no username may hold (src/auth/schemas.ts): no live account can take a deleted one's
+    // name, nor have its failed logins filed under it; 64 bits, so two never meet by chance.
+    const pseudonym = `deleted:${randomBytes(8).toString('hex')}`;
     await audit.pseudonymizeAccount({ userId: user.id, username: user.username }, pseudonym);
     try {
       await deps.accountSessions.endAllForUser(user.id);
@@ -132,6 +139,23 @@ export function createAccountDeletion(deps: {
       await audit.record({ type: 'account_deleted', username: pseudonym, ip: ip ?? null });
     }
     return 'deleted';
+  }
+
+  /**
+   * When the account's verified address was last removed or replaced, within the cooling-off
+   * period; else null. Without it, one settings code (a session and the phone) could remove the
+   * address, or move it to another mailbox, and delete at once: the link to the owner's mailbox
+   * would protect nothing.
+   */
+  async function lastEmailChange(userId: number): Promise<number | null> {
+    const since = new Date(clock.now().getTime() - EMAIL_CHANGE_COOLING_OFF_MS);
+    const events = await audit.forUser(userId, since);
+    const change = events.find(
+      (event) =>
+        event.type === 'email_removed' ||
+        (event.type === 'email_verified' && event.detail === EMAIL_REPLACED),
+    );
+    return change ? change.at.getTime() : null;
   }
 
   /** The only admin: refused before any link is sent (and again, atomically, when deleting). */
@@ -147,6 +171,10 @@ export function createAccountDeletion(deps: {
 
     async request(user, ip) {
       if (await isLastAdmin(user)) return { kind: 'last_admin' };
+      const changedAt = await lastEmailChange(user.id);
+      if (changedAt !== null) {
+        return { kind: 'email_changed_lately', until: new Date(changedAt + EMAIL_CHANGE_COOLING_OFF_MS) };
+      }
       if (!user.email) {
         const outcome = await deleteAccount(user, ip);
         return { kind: outcome };

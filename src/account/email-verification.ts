@@ -23,6 +23,8 @@ export const VERIFICATION_EMAILS_PER_ACCOUNT_PER_HOUR = 5;
 export const VERIFICATION_EMAILS_PER_ADDRESS_PER_DAY = 3;
 
 export const EMAIL_VERIFICATION_PATH = '/email/verify';
+/** The audit detail of an email_verified event whose address replaced a verified one. */
+export const EMAIL_REPLACED = 'replaced the verified address';
 
 export type StartOutcome = { ok: true } | { ok: false; reason: 'too_many'; retryAfterSeconds: number };
 
@@ -142,6 +144,7 @@ export function createEmailVerification(deps: {
         userId: user.id,
         username: user.username,
         ip: ip ?? null,
+        detail: before.email && emailKeyOf(before.email) !== emailKeyOf(used.detail) ? EMAIL_REPLACED : null,
       });
       // The address it replaced hears of it: someone who took over the account cannot quietly move its resets.
       if (before.email && emailKeyOf(before.email) !== emailKeyOf(used.detail)) {

@@ -71,6 +71,19 @@ describe('deleting an account', () => {
     return link;
   }
 
+  it('waits a day after the verified email was removed: one settings code cannot remove it and delete at once', async () => {
+    await verifiedAccount({ username: 'rosa', email: 'rosa@example.com' });
+    await confirmItIsMe(browser);
+    expectRedirect(
+      await browser.submit('/account/security', '/account/security/email/remove'),
+      '/account/security',
+    );
+    expect((await accountNamed('rosa'))?.email).toBeNull();
+    const refused = await typeName(browser, 'rosa');
+    expectPage(refused, 409, /removed or changed in the last 24 hours/);
+    expect(await accountNamed('rosa')).not.toBeNull();
+  });
+
   it('with an email: the link works only in the browser that asked, after a confirm, and deletes everything', async () => {
     const account = await verifiedAccount({ username: 'rosa', email: 'rosa@example.com' });
     const other = createBrowser(site.app);
@@ -125,7 +138,7 @@ describe('deleting an account', () => {
     expect(events.filter((event) => event.username === 'rosa' || event.userId !== null)).toEqual([]);
     const [last] = events;
     expect(last).toMatchObject({ type: 'account_deleted', userId: null });
-    expect(last!.username).toMatch(/^deleted-[0-9a-f]{8}$/);
+    expect(last!.username).toMatch(/^deleted:[0-9a-f]{16}$/);
     // The whole history is kept under that one pseudonym, the request and its notice included.
     const history = events.filter((event) => event.username === last!.username).map((event) => event.type);
     expect(history).toEqual(
@@ -279,7 +292,7 @@ describe('deleting an account', () => {
       // Not even the masked number (the sign-up's "phone proven" detail showed it).
       expect(remembered.filter((event) => event.detail?.includes('0142'))).toEqual([]);
       expect(new Set(remembered.map((event) => event.username))).toEqual(
-        new Set([expect.stringMatching(/^deleted-[0-9a-f]{8}$/)]),
+        new Set([expect.stringMatching(/^deleted:[0-9a-f]{16}$/)]),
       );
 
       // The name is free again; the new account is numbered above the old one and sees none of

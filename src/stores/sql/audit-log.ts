@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.js';
 import { MASKED_PHONE_MARK } from '../../users/phone.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
+import { isForeignKeyViolation } from './errors.js';
 import { prepareQuery } from './prepared-query.js';
 import type { AuditEventsTable } from './schema.js';
 
@@ -72,7 +73,16 @@ export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): A
         ip: event.ip ?? null,
         detail: event.detail ?? null,
       };
-      await (DURABLE_EVENTS.has(event.type) ? durably(() => insert.run(row)) : insert.run(row));
+      const write = (values: AuditRow) =>
+        DURABLE_EVENTS.has(event.type) ? durably(() => insert.run(values)) : insert.run(values);
+      try {
+        await write(row);
+      } catch (error) {
+        if (!isForeignKeyViolation(error)) throw error;
+        // The account was deleted a moment ago (a request of it still in flight): the event is
+        // kept, without the account and its name, which its deletion has just taken out of the log.
+        await write({ ...row, user_id: null, username: null, username_key: null });
+      }
     },
     async recent(limit = 50) {
       const rows = await db

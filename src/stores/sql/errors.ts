@@ -77,6 +77,12 @@ export function isUniqueViolation(error: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 
+/** A foreign key refused the write: the row it points at is gone (SQLite, PostgreSQL's 23503). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_CONSTRAINT_FOREIGNKEY' || code === '23503';
+}
+
 const STORE_NAME = 'database';
 
 function translate(error: unknown): unknown {

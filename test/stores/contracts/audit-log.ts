@@ -139,5 +139,12 @@ export function describeAuditLogContract(
       ]);
       expect(await log.forUser(ada, new Date(0))).toEqual([]);
     });
+
+    it('keeps an event of an account deleted a moment ago, without its id and its name', async () => {
+      // A request of the account still in flight when it was deleted (its id is no account now).
+      await log.record({ type: 'logout', userId: 987_654, username: 'gone', ip: '203.0.113.7' });
+      const [event] = await harness.peer.recent(1);
+      expect(event).toMatchObject({ type: 'logout', userId: null, username: null, ip: '203.0.113.7' });
+    });
   });
 }
