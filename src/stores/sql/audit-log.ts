@@ -144,6 +144,20 @@ export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): A
           )
           .executeTakeFirst(),
       );
+      // The account as the actor of events about other accounts (an admin's help: "by rosa: ...",
+      // "by rosa (2 sessions ended): ..."): its name in those details becomes the pseudonym too.
+      for (const after of [':', ' (']) {
+        const prefix = `by ${username}${after}`;
+        await durably(() =>
+          db
+            .updateTable('audit_events')
+            .set({
+              detail: sql<string>`${`by ${pseudonym}${after}`} || substr(detail, ${prefix.length + 1})`,
+            })
+            .where(sql<boolean>`substr(detail, 1, ${prefix.length}) = ${prefix}`)
+            .execute(),
+        );
+      }
       return Number(result.numUpdatedRows);
     },
   };

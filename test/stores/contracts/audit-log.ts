@@ -140,6 +140,36 @@ export function describeAuditLogContract(
       expect(await log.forUser(ada, new Date(0))).toEqual([]);
     });
 
+    it("renames the account where it acted on others (an admin's help), and no one else", async () => {
+      const ada = await harness.createUserId();
+      const ben = await harness.createUserId();
+      await log.record({
+        type: 'account_unlocked',
+        userId: ben,
+        username: 'ben',
+        detail: 'by Ada: forgot phone',
+      });
+      await log.record({
+        type: 'account_sessions_ended',
+        userId: ben,
+        username: 'ben',
+        detail: 'by Ada (2 sessions ended): lost laptop',
+      });
+      await log.record({
+        type: 'account_unlocked',
+        userId: ben,
+        username: 'ben',
+        detail: 'by Adam: by Ada: quoted',
+      });
+      await harness.peer.pseudonymizeAccount({ userId: ada, username: 'Ada' }, 'deleted:00aa');
+      const details = (await log.forUser(ben, new Date(0))).map((event) => event.detail).reverse();
+      expect(details).toEqual([
+        'by deleted:00aa: forgot phone',
+        'by deleted:00aa (2 sessions ended): lost laptop',
+        'by Adam: by Ada: quoted',
+      ]);
+    });
+
     it('keeps an event of an account deleted a moment ago, without its id and its name', async () => {
       // A request of the account still in flight when it was deleted (its id is no account now).
       await log.record({ type: 'logout', userId: 987_654, username: 'gone', ip: '203.0.113.7' });
