@@ -445,28 +445,11 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         type: 'code_failed',
         detail: `${challenge.scope} code, attempt ${attemptsUsed}`,
       });
-      if (stepUpSession !== undefined) {
-        // The session's own limit only: the account's logins stay open to its owner.
-        if (failures.count >= rules.maxFailuresPerAccount) {
-          await audit.record({
-            ...base,
-            type: 'code_lockout',
-            detail: `${failures.count} wrong step-up codes in one session`,
-          });
-          return {
-            ok: false,
-            reason: 'locked',
-            lockedBy,
-            challenge: updated,
-            retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
-          };
-        }
-        if (usedUp) return { ok: false, reason: 'used_up', challenge: updated };
-        return { ok: false, reason: 'wrong_code', challenge: updated, attemptsLeft: attemptsLeft(updated) };
-      }
-      // Counted after the comparison: the windowed limit above already caps parallel guesses.
-      const inARow = await ceiling.recordFailure(challenge.userId);
-      if (inARow.suspendedNow) {
+      // Counted after the comparison: the windowed limit above already caps parallel guesses. A
+      // step-up's wrong codes stay out of the account's run of wrong codes: its owner's logins
+      // must not be suspended by whoever holds a stolen session or a reset link.
+      const inARow = stepUpSession === undefined ? await ceiling.recordFailure(challenge.userId) : null;
+      if (inARow?.suspendedNow) {
         await audit.record({
           ...base,
           type: 'code_entry_suspended',
@@ -478,7 +461,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         );
         await tellOwnerCodeEntryPaused(challenge.userId, 'suspended');
       }
-      if (inARow.consecutive >= ceiling.maxConsecutiveFailures) {
+      if (inARow && inARow.consecutive >= ceiling.maxConsecutiveFailures) {
         if (!usedUp) await challenges.close(challenge.id, 'locked');
         return {
           ok: false,
@@ -488,8 +471,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       }
 
       if (failures.count >= rules.maxFailuresPerAccount) {
-        await audit.record({ ...base, type: 'code_lockout', detail: `${failures.count} wrong codes` });
-        if (failures.count === rules.maxFailuresPerAccount)
+        await audit.record({
+          ...base,
+          type: 'code_lockout',
+          detail:
+            lockedBy === 'session'
+              ? `${failures.count} wrong step-up codes in one session`
+              : `${failures.count} wrong codes`,
+        });
+        // The owner hears of a pause of the account's code entry, not of a session's own limit.
+        if (lockedBy === 'account' && failures.count === rules.maxFailuresPerAccount)
           await tellOwnerCodeEntryPaused(challenge.userId, 'paused');
         return {
           ok: false,
