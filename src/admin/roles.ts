@@ -32,7 +32,10 @@ export async function setAdminRole(
   const user = await deps.users.findByUsername(username);
   if (!user) return { ok: false, reason: 'no_such_account' };
   if (user.isAdmin === isAdmin) return { ok: true, user, changed: false };
-  await deps.users.setAdmin(user.username, isAdmin);
+  // By the account just read, not the name again: the one checked is the one changed.
+  if (!(await deps.users.setAdmin(user.username, isAdmin, user.id))) {
+    return { ok: false, reason: 'no_such_account' };
+  }
   await deps.audit.record({
     type: isAdmin ? 'admin_granted' : 'admin_revoked',
     userId: user.id,

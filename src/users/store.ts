@@ -56,10 +56,12 @@ export interface UserStore {
   /** The newest 500 accounts, newest first. */
   list(): Promise<User[]>;
   /**
-   * Gives or takes away admin rights; the name is matched as login matches it.
-   * Returns false when no account has that name.
+   * Gives or takes away admin rights; the name is matched as login matches it. With `onlyId`, only
+   * if the account with that name is still that one (checked and granted in one statement: an
+   * account deleted meanwhile, and its name registered again, does not get the role). Returns
+   * false when no such account has that name.
    */
-  setAdmin(username: string, isAdmin: boolean): Promise<boolean>;
+  setAdmin(username: string, isAdmin: boolean, onlyId?: number): Promise<boolean>;
   /** Every admin, by name. */
   listAdmins(): Promise<User[]>;
   /**

@@ -110,12 +110,13 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
         .execute();
       return rows.map(toUser);
     },
-    async setAdmin(username, isAdmin) {
-      const result = await db
+    async setAdmin(username, isAdmin, onlyId) {
+      let update = db
         .updateTable('users')
         .set({ is_admin: isAdmin ? 1 : 0 })
-        .where('username_key', '=', usernameKeyOf(username))
-        .executeTakeFirst();
+        .where('username_key', '=', usernameKeyOf(username));
+      if (onlyId !== undefined) update = update.where('id', '=', onlyId);
+      const result = await update.executeTakeFirst();
       return result.numUpdatedRows > 0n;
     },
     async listAdmins() {

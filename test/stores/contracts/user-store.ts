@@ -235,6 +235,14 @@ export function describeUserStoreContract(
         expect((await store.listAdmins()).map((user) => user.username)).toEqual(['ann']);
       });
 
+      it('grants only to the account expected, when its id is given', async () => {
+        const zoe = (await store.create(account('Zoe')))!;
+        expect(await store.setAdmin('zoe', true, zoe.id + 1)).toBe(false);
+        expect((await store.findById(zoe.id))?.isAdmin).toBe(false);
+        expect(await harness.peer.setAdmin('ZOE', true, zoe.id)).toBe(true);
+        expect((await store.findById(zoe.id))?.isAdmin).toBe(true);
+      });
+
       it('says false for a name no account has', async () => {
         expect(await store.setAdmin('nobody', true)).toBe(false);
         expect(await store.listAdmins()).toEqual([]);
