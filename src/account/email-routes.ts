@@ -1,6 +1,5 @@
 import { Router, type RequestHandler } from 'express';
 import { currentUserOf } from '../auth/guards.js';
-import { noStore } from '../http/security-headers.js';
 import { EMAIL_VERIFICATION_PATH, type EmailVerification } from './email-verification.js';
 import { isWellFormedToken } from './one-time-tokens.js';
 
@@ -22,7 +21,7 @@ export function createEmailRouter(deps: { verification: EmailVerification }): Ro
   const router = Router();
   const path = `${EMAIL_VERIFICATION_PATH}/:token`;
 
-  router.use(EMAIL_VERIFICATION_PATH, tokenPageHeaders, noStore);
+  router.use(EMAIL_VERIFICATION_PATH, tokenPageHeaders);
 
   router.get(path, async (req, res) => {
     const token = req.params.token;

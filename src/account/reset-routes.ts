@@ -10,7 +10,7 @@ import { saveSession, startNewSession } from '../http/session.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import type { Logger } from '../logger.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
-import { ProviderError, type Channel } from '../mfa/provider.js';
+import { ProviderError } from '../mfa/provider.js';
 import { readResetVerified } from '../mfa/scopes.js';
 import type { User } from '../users/store.js';
 import { tokenPageHeaders } from './email-routes.js';
@@ -143,9 +143,7 @@ export function createResetRouter(deps: {
   async function continueToResetCode(req: Request, res: Response, user: User) {
     await startNewSession(req);
     req.session.pendingReset = { userId: user.id, startedAt: clock.now().getTime() };
-    const channel: Channel = delivery.channels().includes(user.preferredChannel)
-      ? user.preferredChannel
-      : (delivery.channels()[0] ?? user.preferredChannel);
+    const channel = delivery.deliverableChannel(user.preferredChannel);
     req.session.channel = channel;
     // Stored before the code goes out, as the password step does (POST /login): a store that
     // cannot keep the session is the 503 page now, not a code sent for a session already lost.

@@ -5,7 +5,6 @@ import { TooManyRequestsError } from '../errors.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
-import type { Channel } from '../mfa/provider.js';
 import { isSettingsVerified } from '../mfa/scopes.js';
 
 /**
@@ -43,8 +42,6 @@ export function requireFreshSettingsCode(clock: Clock): RequestHandler {
 export function createSettingsStepUpRouter(deps: { delivery: CodeDelivery; clock: Clock }): Router {
   const { delivery, clock } = deps;
   const router = Router();
-  const deliverableChannel = (preferred: Channel): Channel =>
-    delivery.channels().includes(preferred) ? preferred : (delivery.channels()[0] ?? preferred);
 
   router.use(SETTINGS_PATH, noStore, requireSignedIn);
 
@@ -53,7 +50,7 @@ export function createSettingsStepUpRouter(deps: { delivery: CodeDelivery; clock
     const user = currentUserOf(res)!;
     const body = (req.body ?? {}) as Record<string, unknown>;
     const returnTo = settingsReturnPath(body.returnTo);
-    const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
+    const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
     delete req.session.pendingPhoneChange;
     req.session.pendingSettings = { userId: user.id, startedAt: clock.now().getTime(), returnTo };
     const outcome = await delivery.sendCode(req, { user, scope: 'settings', channel });

@@ -8,7 +8,7 @@ import type { Clock } from '../clock.js';
 import { TooManyRequestsError } from '../errors.js';
 import { noStore } from '../http/security-headers.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
-import { describeChannel, type Channel } from '../mfa/provider.js';
+import { describeChannel } from '../mfa/provider.js';
 import { adminVerifiedUntil, isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
@@ -42,9 +42,6 @@ export interface AdminRouterDeps {
 export function createAdminRouter(deps: AdminRouterDeps): Router {
   const { users, audit, mfa, delivery, clock } = deps;
   const router = Router();
-  // The session's channel, unless no configured provider delivers by it any more.
-  const deliverableChannel = (preferred: Channel): Channel =>
-    mfa.channels().includes(preferred) ? preferred : (mfa.channels()[0] ?? preferred);
 
   router.use(
     '/admin',
@@ -64,7 +61,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     const user = currentUserOf(res)!;
     const pending = await delivery.currentChallenge(req, { userId: user.id, scope: 'admin' });
     const hasLiveAdminCode = pending !== null && pending.closedAt === null && !mfa.isExpired(pending);
-    const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
+    const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
     res.render('admin/step-up', {
       title: 'Confirm it is you',
       maskedPhone: maskPhone(user.phone),
@@ -129,7 +126,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
 
   router.post('/admin/step-up', async (req, res) => {
     const user = currentUserOf(res)!;
-    const channel = deliverableChannel(req.session.channel ?? user.preferredChannel);
+    const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
     // The code page now waits for this code, not for a settings confirmation left half done.
     delete req.session.pendingSettings;
     delete req.session.pendingPhoneChange;

@@ -11,6 +11,8 @@ import type { Challenge, MfaService, SendOutcome } from './service.js';
  */
 export interface CodeDelivery {
   channels(): Channel[];
+  /** `preferred` if a configured provider delivers by it, else the first channel one does. */
+  deliverableChannel(preferred: Channel): Channel;
   /**
    * Sends a code. Within the account's cooldown no new code goes out; the session then waits for
    * the code that is already on its way (the one a moment-ago login or resend asked for).
@@ -59,6 +61,10 @@ export function sendRefusalStatus(outcome: Exclude<SendOutcome, { ok: true }>): 
 export function createCodeDelivery(mfa: MfaService): CodeDelivery {
   return {
     channels: () => mfa.channels(),
+    deliverableChannel(preferred) {
+      const channels = mfa.channels();
+      return channels.includes(preferred) ? preferred : (channels[0] ?? preferred);
+    },
     async sendCode(req, { user, scope, channel }) {
       const outcome = await mfa.sendCode({
         recipient: { userId: user.id, username: user.username, phone: user.phone },

@@ -559,7 +559,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const requested = form.data.channel;
     const current = stage.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
-    const channel = requested ?? (mfa.channels().includes(current) ? current : mfa.channels()[0]!);
+    const channel = requested ?? delivery.deliverableChannel(current);
     // A number not proven yet (a sign-up's, or the new one of a phone change): within its own daily
     // allowance, whoever asks.
     if (stage.scope === 'enrol') {
