@@ -24,6 +24,7 @@ import type { Config } from './config.js';
 import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
+import type { FactorSecrets } from './factors/secrets.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -60,6 +61,8 @@ export interface AppDeps {
    * send email take it as a dependency, with a composer from createEmailComposer (src/email/compose.ts).
    */
   mailer: Mailer;
+  /** Seals authenticator-app secrets and keys recovery-code digests (FACTOR_ENCRYPTION_KEY; src/factors/secrets.ts). */
+  factorSecrets: FactorSecrets;
   /** The console provider's and mailer's outbox; /dev/outbox is mounted only outside production. */
   outbox?: Outbox;
 }

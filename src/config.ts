@@ -9,6 +9,13 @@ import {
   type EmailSettings,
 } from './email/config.js';
 import {
+  factorEnvShape,
+  factorMissingProblems,
+  factorWarnings,
+  readFactorConfig,
+  type FactorConfig,
+} from './factors/config.js';
+import {
   fraudEnvShape,
   fraudMissingProblems,
   fraudWarnings,
@@ -112,6 +119,8 @@ const envSchema = z.object({
   ...fraudEnvShape,
   // Who sends emails, from which address, through which SMTP server (src/email/config.ts).
   ...emailEnvShape,
+  // Authenticator apps, passkeys, recovery codes: the sealing key and the policies (src/factors/config.ts).
+  ...factorEnvShape,
 });
 
 type Env = z.infer<typeof envSchema>;
@@ -157,6 +166,8 @@ export interface Config {
   fraud: FraudConfig;
   /** EMAIL_PROVIDER with its sender and, for smtp, the server (src/email/config.ts). */
   email: EmailSettings;
+  /** FACTOR_ENCRYPTION_KEY, ADMIN_STEP_UP_FACTORS and MFA_POLICY (src/factors/config.ts). */
+  factors: FactorConfig;
   /** Settings allowed here but refused in production; server.ts logs them at start. */
   warnings: string[];
 }
@@ -191,6 +202,7 @@ function missingVariableProblems(
   problems.push(...fraudMissingProblems((name) => has(name as VariableName), isProduction));
   problems.push(...providerMissingProblems(has, chosen.providers));
   problems.push(...emailMissingProblems(has, chosen.emailProvider, isProduction));
+  problems.push(...factorMissingProblems((name) => has(name as VariableName), isProduction));
   return problems;
 }
 
@@ -271,7 +283,9 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (hostProblem) problems.push(`PUBLIC_URL: ${hostProblem}`);
   if (problems.length > 0) throw new ConfigError(problems);
   const fraud = readFraudConfig(env);
+  const factors = readFactorConfig(env);
   const warnings = [
+    ...factorWarnings(factors, isProduction),
     ...(isProduction
       ? []
       : standardsBoundsProblems(env).map((problem) => `${problem}; allowed here only for trying things out`)),
@@ -306,6 +320,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     publicHost,
     fraud,
     email: readEmailSettings(env, isProduction),
+    factors,
     warnings,
   };
 }

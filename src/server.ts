@@ -10,7 +10,8 @@ import { createOutbox } from './dev/outbox.js';
 import { createMailer } from './email/index.js';
 import { startHousekeeping } from './housekeeping.js';
 import { SERVER_LIMITS, createHttpServer } from './http/server-limits.js';
-import { createTerminalLogger } from './logger.js';
+import { createTerminalLogger, type Logger } from './logger.js';
+import { createFactorSecrets, developmentKeyPath, loadOrCreateDevelopmentKey } from './factors/secrets.js';
 import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createUnprovenAccountsTask } from './auth/enrolment.js';
 import { createProviders } from './mfa/providers/index.js';
@@ -47,6 +48,23 @@ function readConfigOrExit(): Config {
 function libuvThreadPoolSize(): number {
   const size = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
   return Number.isFinite(size) ? Math.min(1024, Math.max(1, size)) : LIBUV_DEFAULT_THREADPOOL_SIZE;
+}
+
+/**
+ * FACTOR_ENCRYPTION_KEY, or outside production (where config requires it) a key kept beside the
+ * database: made once, so apps enrolled on a laptop survive a restart.
+ */
+function readFactorKey(config: Config, logger: Logger): Buffer {
+  if (config.factors.encryptionKey) return config.factors.encryptionKey;
+  const path = developmentKeyPath(config.databasePath);
+  const { key, created } = loadOrCreateDevelopmentKey(path);
+  logger.warn(
+    { path },
+    created
+      ? 'FACTOR_ENCRYPTION_KEY is not set: made a development key beside the database; set your own before you deploy'
+      : 'FACTOR_ENCRYPTION_KEY is not set: using the development key beside the database; set your own before you deploy',
+  );
+  return key;
 }
 
 async function main() {
@@ -93,6 +111,7 @@ async function main() {
     providerHealth: stores.providerHealth,
   });
   const mailer = createMailer({ settings: config.email, print, outbox });
+  const factorSecrets = createFactorSecrets(readFactorKey(config, logger));
 
   const app = createApp({
     config,
@@ -103,6 +122,7 @@ async function main() {
     providers,
     mailer,
     outbox,
+    factorSecrets,
   });
 
   const housekeeping = startHousekeeping({

@@ -24,6 +24,7 @@ const PRODUCTION_BANDWIDTH = {
   EMAIL_PROVIDER: 'smtp',
   SMTP_URL: 'smtp://127.0.0.1:9',
   EMAIL_FROM: 'Keyhole <no-reply@example.com>',
+  FACTOR_ENCRYPTION_KEY: 'ab'.repeat(32),
 };
 
 describe('loadConfig', () => {
@@ -93,6 +94,7 @@ describe('loadConfig', () => {
       EMAIL_PROVIDER: 'smtp',
       SMTP_HOST: 'smtp.example.com',
       EMAIL_FROM: 'no-reply@example.com',
+      FACTOR_ENCRYPTION_KEY: 'ab'.repeat(32),
     });
     expect(problems).toEqual([
       expect.stringMatching(/^MFA_PROVIDER: console only prints codes/),
@@ -107,6 +109,48 @@ describe('loadConfig', () => {
     const config = loadConfig({ ...PRODUCTION_BANDWIDTH, SESSION_SECRET: 's'.repeat(32) });
     expect(config.adminUsernames).toEqual([]);
     expect(config.sessionSecretGenerated).toBe(false);
+  });
+
+  it('requires FACTOR_ENCRYPTION_KEY in production, as 64 hex characters, and warns of phone codes at the admin step-up there', () => {
+    expect(
+      problemsOf({ ...PRODUCTION_BANDWIDTH, SESSION_SECRET: 's'.repeat(32), FACTOR_ENCRYPTION_KEY: '' }),
+    ).toEqual([expect.stringMatching(/^FACTOR_ENCRYPTION_KEY: is required/)]);
+    expect(problemsOf({ FACTOR_ENCRYPTION_KEY: 'not-hex' })).toEqual([
+      expect.stringMatching(/^FACTOR_ENCRYPTION_KEY: must be 64 hex characters/),
+    ]);
+    const production = loadConfig({ ...PRODUCTION_BANDWIDTH, SESSION_SECRET: 's'.repeat(32) });
+    expect(production.factors.encryptionKey).toEqual(Buffer.from('ab'.repeat(32), 'hex'));
+    expect(production.factors.adminStepUpFactors).toEqual(['passkey', 'totp', 'sms', 'voice']);
+    expect(production.warnings).toEqual([
+      expect.stringMatching(/^ADMIN_STEP_UP_FACTORS includes sms and voice/),
+    ]);
+    const strong = loadConfig({
+      ...PRODUCTION_BANDWIDTH,
+      SESSION_SECRET: 's'.repeat(32),
+      ADMIN_STEP_UP_FACTORS: 'totp, PASSKEY',
+    });
+    expect(strong.factors.adminStepUpFactors).toEqual(['totp', 'passkey']);
+    expect(strong.warnings).toEqual([]);
+    // Outside production: no warning, no key (server.ts keeps one beside the database).
+    expect(loadConfig({}).factors).toEqual({
+      adminStepUpFactors: ['passkey', 'totp', 'sms', 'voice'],
+      policy: 'required',
+    });
+  });
+
+  it('refuses recovery codes or unknown names in ADMIN_STEP_UP_FACTORS, and an unknown MFA_POLICY', () => {
+    expect(problemsOf({ ADMIN_STEP_UP_FACTORS: 'passkey,recovery' })).toEqual([
+      expect.stringMatching(
+        /^ADMIN_STEP_UP_FACTORS: must list some of passkey, totp, sms, voice.*unknown: recovery/,
+      ),
+    ]);
+    expect(problemsOf({ ADMIN_STEP_UP_FACTORS: ' , ' })).toEqual([
+      expect.stringMatching(/^ADMIN_STEP_UP_FACTORS: must list some of/),
+    ]);
+    expect(problemsOf({ MFA_POLICY: 'sometimes' })).toEqual([
+      expect.stringMatching(/^MFA_POLICY: must be required or optional/),
+    ]);
+    expect(loadConfig({ MFA_POLICY: 'optional' }).factors.policy).toBe('optional');
   });
 
   it('refuses a short SESSION_SECRET', () => {

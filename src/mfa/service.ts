@@ -76,6 +76,13 @@ export type VerifyOutcome =
     }
   | { ok: false; reason: 'suspended'; challenge: Challenge };
 
+/** A code the site checks itself (an authenticator app's, a recovery code): no challenge, the same limits. */
+export type FactorGuessOutcome =
+  | { ok: true }
+  | { ok: false; reason: 'wrong' }
+  | { ok: false; reason: 'locked'; retryAfterSeconds: number; lockedBy: 'account' | 'session' | 'factor' }
+  | { ok: false; reason: 'suspended' };
+
 export interface MfaService {
   /** Channels the configured providers can deliver over. */
   channels(): Channel[];
@@ -100,6 +107,23 @@ export interface MfaService {
      */
     stepUpSession?: string;
   }): Promise<VerifyOutcome>;
+  /**
+   * A guess at a code the site checks itself (an authenticator app, a recovery code), under the
+   * same limits as a phone code: the suspension, the account's (or the step-up session's) wrong
+   * codes in the window, the run of wrong codes in a row; and `ownLimit`, a bucket of the factor's
+   * own (recovery codes: 10 an hour). The failure is reserved before `compare` runs and handed back
+   * when it answers true, so parallel guesses cannot pass the limits together.
+   */
+  checkFactorGuess(request: {
+    userId: number;
+    username: string;
+    ip?: string;
+    stepUpSession?: string;
+    /** What the audit line calls the code: "authenticator app code", "recovery code". */
+    describedAs: string;
+    ownLimit?: { key: string; max: number; windowMs: number };
+    compare: () => Promise<boolean>;
+  }): Promise<FactorGuessOutcome>;
   findChallenge(id: string): Promise<Challenge | null>;
   /** Seconds until another code may be sent after this one (0 when it may be sent now). */
   cooldownRemainingSeconds(challenge: Challenge): number;
@@ -193,6 +217,54 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
   async function openChallengeOf(userId: number, scope: Scope): Promise<Challenge | null> {
     const open = await challenges.findOpen(userId, scope);
     return open && !isExpired(open) ? open : null;
+  }
+
+  /**
+   * What a wrong guess (at a phone code, an app code, a recovery code) leads to, once its failure is
+   * counted in `failures`: the audit line, the run of wrong codes in a row (which may suspend code
+   * entry), and the pause when the window's limit is reached. Null: the person may try again.
+   */
+  async function countWrongGuess(options: {
+    base: { userId: number; username: string; ip?: string };
+    stepUpSession: string | undefined;
+    failures: { count: number; resetAt: Date };
+    describedAs: string;
+  }): Promise<'suspended' | { retryAfterSeconds: number; lockedBy: 'account' | 'session' } | null> {
+    const { base, stepUpSession, failures } = options;
+    const lockedBy = stepUpSession === undefined ? ('account' as const) : ('session' as const);
+    await audit.record({ ...base, type: 'code_failed', detail: options.describedAs });
+    // Counted after the comparison: the windowed limit already caps parallel guesses. A step-up's
+    // wrong codes stay out of the account's run of wrong codes: its owner's logins must not be
+    // suspended by whoever holds a stolen session or a reset link.
+    const inARow = stepUpSession === undefined ? await ceiling.recordFailure(base.userId) : null;
+    if (inARow?.suspendedNow) {
+      await audit.record({
+        ...base,
+        type: 'code_entry_suspended',
+        detail: `${inARow.consecutive} wrong codes in a row`,
+      });
+      deps.logger.error(
+        { userId: base.userId, consecutive: inARow.consecutive },
+        'code entry suspended after too many wrong codes in a row: an admin must unlock the account',
+      );
+      await tellOwnerCodeEntryPaused(base.userId, 'suspended');
+    }
+    if (inARow && inARow.consecutive >= ceiling.maxConsecutiveFailures) return 'suspended';
+    if (failures.count >= rules.maxFailuresPerAccount) {
+      await audit.record({
+        ...base,
+        type: 'code_lockout',
+        detail:
+          lockedBy === 'session'
+            ? `${failures.count} wrong step-up codes in one session`
+            : `${failures.count} wrong codes`,
+      });
+      // The owner hears of a pause of the account's code entry, not of a session's own limit.
+      if (lockedBy === 'account' && failures.count === rules.maxFailuresPerAccount)
+        await tellOwnerCodeEntryPaused(base.userId, 'paused');
+      return { retryAfterSeconds: secondsUntil(failures.resetAt.getTime()), lockedBy };
+    }
+    return null;
   }
 
   return {
@@ -340,6 +412,68 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       return { ok: true, challenge };
     },
 
+    async checkFactorGuess({ userId, username, ip, stepUpSession, describedAs, ownLimit, compare }) {
+      const base = { userId, username, ip };
+      const failureBucket =
+        stepUpSession === undefined ? failuresKey(userId) : stepUpFailuresKey(userId, stepUpSession);
+      const lockedBy = stepUpSession === undefined ? ('account' as const) : ('session' as const);
+      if (await ceiling.isSuspended(userId)) return { ok: false, reason: 'suspended' };
+      const lockedSeconds = await lockedFor(userId);
+      if (lockedSeconds !== null) {
+        return { ok: false, reason: 'locked', retryAfterSeconds: lockedSeconds, lockedBy: 'account' };
+      }
+      // Reserved before the comparison, handed back when it is right (see verifyCode).
+      const failures = await limits.increment(failureBucket, rules.failureWindowMs);
+      const own = ownLimit ? await limits.increment(ownLimit.key, ownLimit.windowMs) : null;
+      const handBack = async () => {
+        await limits.decrement(failureBucket);
+        if (ownLimit) await limits.decrement(ownLimit.key);
+      };
+      if (failures.count > rules.maxFailuresPerAccount) {
+        await handBack();
+        return {
+          ok: false,
+          reason: 'locked',
+          lockedBy,
+          retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
+        };
+      }
+      if (own && ownLimit && own.count > ownLimit.max) {
+        await handBack();
+        return {
+          ok: false,
+          reason: 'locked',
+          lockedBy: 'factor',
+          retryAfterSeconds: secondsUntil(own.resetAt.getTime()),
+        };
+      }
+      let right: boolean;
+      try {
+        right = await compare();
+      } catch (error) {
+        await handBack();
+        throw error;
+      }
+      if (right) {
+        await handBack();
+        await limits.reset(failureBucket);
+        if (stepUpSession === undefined) await ceiling.recordSuccess(userId);
+        return { ok: true };
+      }
+      const consequence = await countWrongGuess({ base, stepUpSession, failures, describedAs });
+      if (consequence === 'suspended') return { ok: false, reason: 'suspended' };
+      if (consequence) return { ok: false, reason: 'locked', ...consequence };
+      if (own && ownLimit && own.count >= ownLimit.max) {
+        return {
+          ok: false,
+          reason: 'locked',
+          lockedBy: 'factor',
+          retryAfterSeconds: secondsUntil(own.resetAt.getTime()),
+        };
+      }
+      return { ok: false, reason: 'wrong' };
+    },
+
     async verifyCode({ challenge, code, username, ip, stepUpSession }) {
       const base = { userId: challenge.userId, username, ip };
       const failureBucket =
@@ -440,28 +574,13 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         wrongAttempts: attemptsUsed,
         ...(usedUp ? { closedAt: now(), closeReason: 'used_up' as const } : {}),
       };
-      await audit.record({
-        ...base,
-        type: 'code_failed',
-        detail: `${challenge.scope} code, attempt ${attemptsUsed}`,
+      const consequence = await countWrongGuess({
+        base,
+        stepUpSession,
+        failures,
+        describedAs: `${challenge.scope} code, attempt ${attemptsUsed}`,
       });
-      // Counted after the comparison: the windowed limit above already caps parallel guesses. A
-      // step-up's wrong codes stay out of the account's run of wrong codes: its owner's logins
-      // must not be suspended by whoever holds a stolen session or a reset link.
-      const inARow = stepUpSession === undefined ? await ceiling.recordFailure(challenge.userId) : null;
-      if (inARow?.suspendedNow) {
-        await audit.record({
-          ...base,
-          type: 'code_entry_suspended',
-          detail: `${inARow.consecutive} wrong codes in a row`,
-        });
-        deps.logger.error(
-          { userId: challenge.userId, consecutive: inARow.consecutive },
-          'code entry suspended after too many wrong codes in a row: an admin must unlock the account',
-        );
-        await tellOwnerCodeEntryPaused(challenge.userId, 'suspended');
-      }
-      if (inARow && inARow.consecutive >= ceiling.maxConsecutiveFailures) {
+      if (consequence === 'suspended') {
         if (!usedUp) await challenges.close(challenge.id, 'locked');
         return {
           ok: false,
@@ -469,27 +588,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           challenge: { ...updated, closedAt: now(), closeReason: 'locked' },
         };
       }
-
-      if (failures.count >= rules.maxFailuresPerAccount) {
-        await audit.record({
-          ...base,
-          type: 'code_lockout',
-          detail:
-            lockedBy === 'session'
-              ? `${failures.count} wrong step-up codes in one session`
-              : `${failures.count} wrong codes`,
-        });
-        // The owner hears of a pause of the account's code entry, not of a session's own limit.
-        if (lockedBy === 'account' && failures.count === rules.maxFailuresPerAccount)
-          await tellOwnerCodeEntryPaused(challenge.userId, 'paused');
-        return {
-          ok: false,
-          reason: 'locked',
-          lockedBy,
-          challenge: updated,
-          retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
-        };
-      }
+      if (consequence) return { ok: false, reason: 'locked', challenge: updated, ...consequence };
       if (usedUp) return { ok: false, reason: 'used_up', challenge: updated };
       return { ok: false, reason: 'wrong_code', challenge: updated, attemptsLeft: attemptsLeft(updated) };
     },

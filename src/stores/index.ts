@@ -1,4 +1,5 @@
 import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
+import type { FactorStore } from '../factors/store.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { AuditLog } from '../audit/log.js';
@@ -40,6 +41,7 @@ import { createSqlCodeStore } from './sql/code-store.js';
 import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
 import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housekeeping.js';
 import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
+import { createSqlFactorStore } from './sql/factor-store.js';
 import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
 import { createSqlSendingStore } from './sql/sending-store.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -75,6 +77,8 @@ export interface Stores {
   adminSeedLedger: AdminSeedLedger;
   /** One-time links (email verification, password reset, deletion): always in the database. */
   tokens: OneTimeTokenStore;
+  /** Authenticator apps and passkeys (src/factors/store.ts): always in the database. */
+  factors: FactorStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -211,6 +215,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     ceiling: createSqlCodeEntryCeiling(database, clock),
     adminSeedLedger: createSqlAdminSeedLedger(database),
     tokens: createSqlOneTimeTokenStore(database, clock),
+    factors: createSqlFactorStore(database, clock),
   };
   const expiredTokens: HousekeepingTask = {
     name: 'expired one-time links',

@@ -23,6 +23,7 @@ const imageEnv = envOf(parseDockerfile(readProjectFile('Dockerfile')).at(-1)!);
 /** What a person sets before `docker compose up`, as compose.yaml's header shows (fictional values). */
 const OPERATOR_ENV: Record<string, string> = {
   SESSION_SECRET: 'f'.repeat(64),
+  FACTOR_ENCRYPTION_KEY: 'e'.repeat(64),
   SMS_COUNTRIES: 'US,CA',
   MFA_PROVIDER: 'twilio',
   TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
@@ -132,6 +133,13 @@ describe('compose.yaml', () => {
     expect(first).toBe(second);
     const { SESSION_SECRET: _omitted, ...withoutSecret } = OPERATOR_ENV;
     expect(() => environmentOf(service('app1'), withoutSecret)).toThrow(/^SESSION_SECRET: /);
+  });
+
+  it('gives both instances one FACTOR_ENCRYPTION_KEY, which must come from the environment', () => {
+    const [first, second] = APP_SERVICES.map((name) => service(name).environment?.FACTOR_ENCRYPTION_KEY);
+    expect(first).toBe(second);
+    const { FACTOR_ENCRYPTION_KEY: _omitted, ...withoutKey } = OPERATOR_ENV;
+    expect(() => environmentOf(service('app1'), withoutKey)).toThrow(/^FACTOR_ENCRYPTION_KEY: /);
   });
 
   it('refuses to start without a provider or the countries codes may go to', () => {

@@ -10,6 +10,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createOutbox, type Outbox } from '../../src/dev/outbox.js';
 import { createMailer } from '../../src/email/index.js';
 import type { Mailer } from '../../src/email/mailer.js';
+import { createFactorSecrets } from '../../src/factors/secrets.js';
 import type { SmtpTimeouts } from '../../src/email/smtp-mailer.js';
 import type { AccountSessions } from '../../src/auth/account-sessions.js';
 import type { RetiringSessionStore } from '../../src/http/session-store.js';
@@ -51,6 +52,8 @@ export const PRODUCTION_ENV: Record<string, string> = {
   EMAIL_PROVIDER: 'smtp',
   SMTP_URL: 'smtp://127.0.0.1:9',
   EMAIL_FROM: 'Keyhole <no-reply@example.com>',
+  // A fixed test key (not a secret anywhere): production requires one.
+  FACTOR_ENCRYPTION_KEY: '5eed'.repeat(16),
 };
 
 /**
@@ -123,6 +126,9 @@ export interface TestAppOptions {
   /** 'relaxed' (the default) lifts the toll-fraud limits out of the way; 'defaults' keeps the real ones. */
   fraudLimits?: 'relaxed' | 'defaults';
 }
+
+/** Outside production the tests' apps seal factor secrets with this key (not a secret anywhere). */
+export const TEST_FACTOR_KEY = Buffer.from('7e57'.repeat(16), 'hex');
 
 let sharedHasher: Promise<PasswordHasher> | undefined;
 
@@ -202,6 +208,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     providers,
     mailer,
     outbox,
+    factorSecrets: createFactorSecrets(config.factors.encryptionKey ?? TEST_FACTOR_KEY),
   });
 
   return {

@@ -43,6 +43,9 @@ export interface Schema {
   code_entry_failures: CodeEntryFailuresTable;
   one_time_tokens: OneTimeTokensTable;
   user_id_floor: UserIdFloorTable;
+  factors: FactorsTable;
+  recovery_codes: RecoveryCodesTable;
+  remembered_browsers: RememberedBrowsersTable;
 }
 
 export interface SchemaMigrationsTable {
@@ -73,6 +76,14 @@ export interface UsersTable {
   pending_email: Generated<string | null>;
   /** When an admin disabled the account (it cannot log in, its sessions end); null while enabled. */
   disabled_at: number | null;
+  /** The factor the code page offers first: sms, voice, totp or passkey; null: the phone (015). */
+  default_factor: Generated<string | null>;
+  /** MFA_POLICY=optional: when the person turned the second step off; null while it is on. */
+  two_factor_off_at: Generated<number | null>;
+  /** When the recovery codes offer after a login was answered (made or skipped); null: not yet. */
+  recovery_codes_offered_at: Generated<number | null>;
+  /** When a code to the account's phone last completed a verification. */
+  phone_last_used_at: Generated<number | null>;
 }
 
 export interface AuditEventsTable {
@@ -182,4 +193,47 @@ export interface OneTimeTokensTable {
 export interface UserIdFloorTable {
   singleton: number;
   highest_deleted_id: number;
+}
+
+/** Authenticator apps and passkeys (015): one row each, the columns of the other kind null. */
+export interface FactorsTable {
+  id: Generated<number>;
+  user_id: number;
+  kind: 'totp' | 'passkey';
+  label: string;
+  created_at: number;
+  last_used_at: number | null;
+  /** totp: the secret, sealed (src/factors/secrets.ts). */
+  totp_secret: string | null;
+  /** totp: the last time step a code was accepted for; a code of that step or before is refused. */
+  totp_last_step: number | null;
+  /** passkey: the credential id (base64url), unique across the site. */
+  credential_id: string | null;
+  /** passkey: the COSE public key (base64url). */
+  public_key: string | null;
+  sign_count: number | null;
+  /** passkey: the authenticator's transports, comma-separated (usb, internal, hybrid...). */
+  transports: string | null;
+  /** passkey: whether the registration verified the user (PIN, biometrics): 0 or 1. */
+  user_verified: number | null;
+}
+
+/** Recovery codes (015): an HMAC of each, never the code. */
+export interface RecoveryCodesTable {
+  user_id: number;
+  code_hmac: string;
+  created_at: number;
+  used_at: number | null;
+}
+
+/** "Remember this browser" (015): the token's SHA-256 only. */
+export interface RememberedBrowsersTable {
+  id: Generated<number>;
+  user_id: number;
+  token_hash: string;
+  /** What the person sees in settings: "Firefox on Windows". */
+  label: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
 }

@@ -367,6 +367,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '012-email-and-tokens',
         '013-account-sessions',
         '014-account-deletion',
+        '015-factors',
       ]);
       const users = createSqlUserStore(database, clock);
       expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
@@ -440,6 +441,7 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '012-email-and-tokens',
         '013-account-sessions',
         '014-account-deletion',
+        '015-factors',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
       expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });

@@ -12,6 +12,7 @@ import { provenPhones } from './011-proven-phones.js';
 import { emailAndTokens } from './012-email-and-tokens.js';
 import { accountSessions } from './013-account-sessions.js';
 import { accountDeletion } from './014-account-deletion.js';
+import { factors } from './015-factors.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly Migration[] = [
   emailAndTokens,
   accountSessions,
   accountDeletion,
+  factors,
 ];
