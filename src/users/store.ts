@@ -26,7 +26,18 @@ export interface User {
    * answers as a wrong password does, and its signed-in sessions stop working at once.
    */
   disabledAt: Date | null;
+  /** The factor the code page offers first (issue 12); null: the phone, by its preferred channel. */
+  defaultFactor: DefaultFactor | null;
+  /** MFA_POLICY=optional: when the person turned the second step off; null while it is on. */
+  twoFactorOffAt: Date | null;
+  /** When the offer of recovery codes after a login was answered (codes made, or skipped once). */
+  recoveryCodesOfferedAt: Date | null;
+  /** When a code to the account's phone last completed a verification (the phone as a factor). */
+  phoneLastUsedAt: Date | null;
 }
+
+/** What can be an account's default factor: never recovery codes (they are for a lost phone). */
+export type DefaultFactor = 'sms' | 'voice' | 'totp' | 'passkey';
 
 /** What `disable` did: only an enabled account that is not an admin is disabled. */
 export type DisableOutcome = 'disabled' | 'already_disabled' | 'is_admin' | 'no_such_account';
@@ -117,4 +128,12 @@ export interface UserStore {
    * with two admins deleting themselves at once. Its id is never given to a later account.
    */
   deleteAccount(id: number): Promise<DeleteOutcome>;
+  /** The factor the code page offers first; null: the phone (issue 12). */
+  setDefaultFactor(id: number, factor: DefaultFactor | null): Promise<void>;
+  /** MFA_POLICY=optional: turns the second step off (true) or on again (false). */
+  setTwoFactorOff(id: number, off: boolean): Promise<void>;
+  /** The recovery codes offer was answered (made or skipped): it is not shown again after a login. */
+  markRecoveryCodesOffered(id: number): Promise<void>;
+  /** A code to the account's phone completed a verification just now. */
+  recordPhoneUse(id: number): Promise<void>;
 }

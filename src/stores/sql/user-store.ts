@@ -1,7 +1,7 @@
 import { sql, type ExpressionBuilder, type Kysely, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
 import { emailKeyOf } from '../../email/address.js';
-import type { DeleteOutcome, User, UserStore } from '../../users/store.js';
+import type { DefaultFactor, DeleteOutcome, User, UserStore } from '../../users/store.js';
 import { usernameKeyOf } from '../../users/username.js';
 import type { SqlDatabase } from './database.js';
 import { isUniqueViolation } from './errors.js';
@@ -9,6 +9,8 @@ import { prepareQuery } from './prepared-query.js';
 import type { Schema, UsersTable } from './schema.js';
 
 const LIST_LIMIT = 500;
+
+const dateOrNull = (at: number | null | undefined) => (at == null ? null : new Date(at));
 
 function toUser(row: Selectable<UsersTable>): User {
   return {
@@ -25,6 +27,10 @@ function toUser(row: Selectable<UsersTable>): User {
     emailVerifiedAt: row.email_verified_at == null ? null : new Date(row.email_verified_at),
     pendingEmail: row.pending_email ?? null,
     disabledAt: row.disabled_at === null ? null : new Date(row.disabled_at),
+    defaultFactor: (row.default_factor ?? null) as DefaultFactor | null,
+    twoFactorOffAt: dateOrNull(row.two_factor_off_at),
+    recoveryCodesOfferedAt: dateOrNull(row.recovery_codes_offered_at),
+    phoneLastUsedAt: dateOrNull(row.phone_last_used_at),
   };
 }
 
@@ -81,6 +87,31 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
         .where('username_key', '=', usernameKeyOf(username))
         .executeTakeFirst();
       return row ? toUser(row) : null;
+    },
+    async setDefaultFactor(id, factor) {
+      await db.updateTable('users').set({ default_factor: factor }).where('id', '=', id).execute();
+    },
+    async setTwoFactorOff(id, off) {
+      await db
+        .updateTable('users')
+        .set({ two_factor_off_at: off ? clock.now().getTime() : null })
+        .where('id', '=', id)
+        .execute();
+    },
+    async markRecoveryCodesOffered(id) {
+      await db
+        .updateTable('users')
+        .set({ recovery_codes_offered_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .where('recovery_codes_offered_at', 'is', null)
+        .execute();
+    },
+    async recordPhoneUse(id) {
+      await db
+        .updateTable('users')
+        .set({ phone_last_used_at: clock.now().getTime() })
+        .where('id', '=', id)
+        .execute();
     },
     async setPreferredChannel(id, channel) {
       await db.updateTable('users').set({ preferred_channel: channel }).where('id', '=', id).execute();

@@ -38,6 +38,29 @@ export function describeUserStoreContract(
     afterEach(() => harness.close());
 
     describe('create and find', () => {
+      it('keeps the default factor, the second step turned off, the recovery codes offer and the phone last used', async () => {
+        const created = (await store.create(account('Grace', { phone: '+12025550144' })))!;
+        await store.setDefaultFactor(created.id, 'totp');
+        await store.setTwoFactorOff(created.id, true);
+        await store.markRecoveryCodesOffered(created.id);
+        await store.recordPhoneUse(created.id);
+        const changed = (await store.findById(created.id))!;
+        expect(changed.defaultFactor).toBe('totp');
+        expect(changed.twoFactorOffAt).toEqual(harness.clock.now());
+        expect(changed.recoveryCodesOfferedAt).toEqual(harness.clock.now());
+        expect(changed.phoneLastUsedAt).toEqual(harness.clock.now());
+        // The offer is answered once: a later answer does not move its time.
+        const firstOffer = changed.recoveryCodesOfferedAt;
+        harness.clock.advance(60_000);
+        await store.markRecoveryCodesOffered(created.id);
+        await store.setDefaultFactor(created.id, null);
+        await store.setTwoFactorOff(created.id, false);
+        const back = (await store.findById(created.id))!;
+        expect(back.recoveryCodesOfferedAt).toEqual(firstOffer);
+        expect(back.defaultFactor).toBeNull();
+        expect(back.twoFactorOffAt).toBeNull();
+      });
+
       it('keeps an account as registered, and finds it by id and by name on either connection', async () => {
         const created = await store.create(
           account('Ada', { phone: '+12025550143', preferredChannel: 'voice' }),
@@ -57,6 +80,11 @@ export function describeUserStoreContract(
           emailVerifiedAt: null,
           pendingEmail: null,
           disabledAt: null,
+          // Issue 12: the phone is the default factor, the second step is on, no offer answered yet.
+          defaultFactor: null,
+          twoFactorOffAt: null,
+          recoveryCodesOfferedAt: null,
+          phoneLastUsedAt: null,
         });
         expect(await store.findById(created!.id)).toEqual(created);
         expect(await harness.peer.findByUsername('Ada')).toEqual(created);
