@@ -10,6 +10,8 @@ import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
 import type { SecurityLog } from './security-log.js';
+import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
+import type { FactorStore } from '../factors/store.js';
 
 /**
  * The one page of /account/security: what protects the account, the changes to it (their forms
@@ -29,6 +31,8 @@ export function createSecurityPage(deps: {
   sessions: AccountSessions;
   securityLog: SecurityLog;
   clock: Clock;
+  /** The account's apps and passkeys, for the list of its factors (issue 12). */
+  factors: FactorStore;
 }): SecurityPage {
   return {
     async render(req, res, { status = 200, errors = [], values = {} } = {}) {
@@ -37,9 +41,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log] = await Promise.all([
+      const [stored, log, factors] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.factors.listForUser(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -69,6 +74,9 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        factorList: listFactors(user, factors),
+        defaultChoices: defaultChoices(factors, deps.delivery.channels()),
+        currentDefault: effectiveDefault(user, factors),
         errors,
         flash,
       });
