@@ -65,10 +65,13 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     const pending = await delivery.currentChallenge(req, { userId: user.id, scope: 'admin' });
     const hasLiveAdminCode = pending !== null && pending.closedAt === null && !mfa.isExpired(pending);
     const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
+    // What the step-up will ask for: the strongest factor the admin has (ADMIN_STEP_UP_FACTORS).
+    const opening = await deps.stageFactors.opening(user, 'admin', channel);
     res.render('admin/step-up', {
       title: 'Confirm it is you',
+      opening: opening === null ? 'none' : opening.method,
       maskedPhone: maskPhone(user.phone),
-      channelLabel: describeChannel(channel),
+      channelLabel: describeChannel(opening?.method === 'phone' ? opening.channel : channel),
       hasLiveAdminCode,
       expiredNotice: notice,
       ttlMinutes: Math.round(deps.adminScopeTtlMs / 60_000),
