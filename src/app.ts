@@ -12,12 +12,15 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createSecondStepRouter, createSecondStepView } from './account/second-step-routes.js';
+import { createTwoStepLogin } from './account/two-step.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
+import { createRememberedBrowsers } from './auth/remembered-browsers.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -234,6 +237,22 @@ export function createApp(deps: AppDeps): Express {
     clock,
     isProduction: config.isProduction,
   });
+  // "Remember this browser" (issue 12): logins from it skip the code for 30 days; never a step-up.
+  const rememberedBrowsers = createRememberedBrowsers({
+    store: stores.rememberedBrowsers,
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    isProduction: config.isProduction,
+  });
+  // MFA_POLICY=optional: people who are not admins may turn the second step off.
+  const twoStep = createTwoStepLogin({
+    policy: config.factors.policy,
+    users: stores.users,
+    rememberedBrowsers,
+    audit: stores.audit,
+    notices,
+  });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
   const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   const emailVerification = createEmailVerification({
@@ -262,6 +281,7 @@ export function createApp(deps: AppDeps): Express {
     hasher: deps.hasher,
     // Every session of the account, on every instance (the session stores index them by account).
     sessions: stores.accountSessions,
+    rememberedBrowsers,
     notices,
   });
 
@@ -307,6 +327,7 @@ export function createApp(deps: AppDeps): Express {
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    secondStep: createSecondStepView({ rememberedBrowsers, twoStep }),
     clock,
   });
   app.use(
@@ -320,6 +341,7 @@ export function createApp(deps: AppDeps): Express {
         hasher: deps.hasher,
         limits: stores.limits,
         sessions: stores.accountSessions,
+        rememberedBrowsers,
         audit: stores.audit,
         notices,
         clock,
@@ -332,7 +354,15 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(
-    createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
+    createAccountSessionRouter({
+      page: securityPage,
+      sessions: stores.accountSessions,
+      rememberedBrowsers,
+      audit: stores.audit,
+    }),
+  );
+  app.use(
+    createSecondStepRouter({ page: securityPage, rememberedBrowsers, twoStep, audit: stores.audit, clock }),
   );
   // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
   app.use(
@@ -370,6 +400,10 @@ export function createApp(deps: AppDeps): Express {
       logger,
       users: stores.users,
       accountSessions: stores.accountSessions,
+      rememberedBrowsers,
+      factors: stores.factors,
+      secondFactorReset: stores.secondFactorReset,
+      notices,
       throttle,
       audit: stores.audit,
       mfa,

@@ -9,6 +9,8 @@ import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
+import type { User } from '../users/store.js';
+import type { SecondStepView } from './second-step-routes.js';
 import type { SecurityLog } from './security-log.js';
 
 /**
@@ -28,6 +30,8 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
+  /** The remembered browsers and the two-step switch (src/account/second-step-routes.ts). */
+  secondStep: (user: User) => Promise<SecondStepView>;
   clock: Clock;
 }): SecurityPage {
   return {
@@ -37,9 +41,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log] = await Promise.all([
+      const [stored, log, secondStep] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.secondStep(user),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -69,6 +74,7 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        secondStep,
         errors,
         flash,
       });
