@@ -1,0 +1,37 @@
+import { expect } from 'vitest';
+import type { Browser } from './agent.js';
+import { lastConsoleCode, type TestApp } from './create-test-app.js';
+import { expectRedirect } from './expectations.js';
+import { submitPassword, type TestAccount } from './flows.js';
+
+/** The remembered-browser cookie's name outside production. */
+export const REMEMBER_COOKIE = 'keyhole.remember';
+
+/**
+ * Password, then the login code with "Remember this browser for 30 days" ticked: the browser is
+ * signed in and holds a remembered-browser cookie.
+ */
+export async function logInRemembered(
+  site: Pick<TestApp, 'printed'>,
+  browser: Browser,
+  account: TestAccount,
+): Promise<void> {
+  expectRedirect(await submitPassword(browser, account), '/verify');
+  const res = await browser.submit('/verify', '/verify', {
+    code: lastConsoleCode(site.printed),
+    remember: '1',
+  });
+  expectRedirect(res, '/account');
+  expect(browser.cookie(REMEMBER_COOKIE)).toMatch(/^keyhole\.remember=[A-Za-z0-9_-]{43}$/);
+}
+
+/**
+ * Logs this browser out (if it was signed in), then gives the password again: where the login
+ * goes next, '/account' when the code was skipped, '/verify' when one is asked for.
+ */
+export async function loginAfterPassword(browser: Browser, account: TestAccount): Promise<string> {
+  expectRedirect(await browser.submit('/login', '/logout'), '/login?signedOut');
+  const res = await submitPassword(browser, account);
+  expect(res.status, res.text.slice(0, 300)).toBe(303);
+  return String(res.headers.location);
+}
