@@ -1,3 +1,4 @@
+import type { CookieJar } from 'cookiejar';
 import { expect } from 'vitest';
 import type { Browser } from './agent.js';
 import { lastConsoleCode, type TestApp } from './create-test-app.js';
@@ -34,4 +35,17 @@ export async function loginAfterPassword(browser: Browser, account: TestAccount)
   const res = await submitPassword(browser, account);
   expect(res.status, res.text.slice(0, 300)).toBe(303);
   return String(res.headers.location);
+}
+
+/** Puts a cookie in this browser's jar as the site would have set it (a copied cookie, say). */
+export function plantCookie(browser: Browser, name: string, value: string): void {
+  const jar = (browser.agent as unknown as { jar: CookieJar }).jar;
+  jar.setCookie(`${name}=${value}; Path=/`, '127.0.0.1', '/');
+}
+
+/** The remembered-browser token this browser holds now. */
+export function rememberedToken(browser: Browser): string {
+  const cookie = browser.cookie(REMEMBER_COOKIE);
+  if (!cookie) throw new Error('this browser holds no remembered-browser cookie');
+  return cookie.slice(REMEMBER_COOKIE.length + 1);
 }
