@@ -14,6 +14,7 @@ import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
 import { createSecondStepRouter, createSecondStepView } from './account/second-step-routes.js';
 import { createTwoStepLogin } from './account/two-step.js';
+import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
@@ -45,6 +46,8 @@ import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import { createSignalWireVoiceRouter } from './mfa/providers/signalwire-voice-route.js';
 import { createMfaRouter } from './mfa/routes.js';
+import { createVerificationCompleter } from './factors/complete-verification.js';
+import { createStageFactors, type FactorCheckers } from './factors/stage-factors.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
 import { SITE_NAME } from './site.js';
@@ -231,6 +234,15 @@ export function createApp(deps: AppDeps): Express {
     },
   });
   const delivery = createCodeDelivery(mfa);
+  // Second factors (issue 12): which each stage accepts (and the account has), and the checkers of
+  // the factors the site verifies itself.
+  const checkers: FactorCheckers = {};
+  const stageFactors = createStageFactors({
+    factors: stores.factors,
+    checkers,
+    channels: () => delivery.channels(),
+    adminStepUpFactors: config.factors.adminStepUpFactors,
+  });
   const throttle = createLoginThrottle({ limits: stores.limits, clock });
   const knownDevices = createKnownDevices({
     secret: config.sessionSecret,
@@ -285,6 +297,23 @@ export function createApp(deps: AppDeps): Express {
     notices,
   });
 
+  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage
+  // (the login's code page, and POST /login when no code is needed).
+  const completer = createVerificationCompleter({
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    throttle,
+    knownDevices,
+    channelCookie,
+    registrations: fraud.registrations,
+    emailVerification,
+    notices,
+    hooks: {
+      // "Remember this browser for 30 days", ticked on the login's code page.
+      rememberBrowser: (req, res, user) => rememberedBrowsers.remember(req, res, user),
+    },
+  });
   app.use(
     createAuthRouter({
       users: stores.users,
@@ -299,13 +328,19 @@ export function createApp(deps: AppDeps): Express {
       logger,
       channelCookie,
       enrolment,
+      stageFactors,
+      completer,
+      rememberedBrowsers,
+      mfaPolicy: config.factors.policy,
     }),
   );
   app.use(
     createMfaRouter({
       enrolment,
-      emailVerification,
-      notices,
+      completer,
+      stageFactors,
+      checkers,
+      offerRememberBrowser: true,
       isProduction: config.isProduction,
       logger,
       registrations: fraud.registrations,
@@ -322,14 +357,31 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
-  app.use(createSettingsStepUpRouter({ delivery, clock }));
+  app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
     secondStep: createSecondStepView({ rememberedBrowsers, twoStep }),
     clock,
+    factors: stores.factors,
   });
+  app.use(
+    createFactorRouter({
+      page: securityPage,
+      users: stores.users,
+      factors: stores.factors,
+      delivery,
+      notices,
+      audit: stores.audit,
+      clock,
+      adminStepUpFactors: config.factors.adminStepUpFactors,
+      // A factor removed: every remembered browser must prove a second factor again.
+      onFactorRemoved: async (userId) => {
+        await rememberedBrowsers.revokeAll(userId, 'a second factor removed');
+      },
+    }),
+  );
   app.use(
     createSecurityRouter({
       page: securityPage,
@@ -393,6 +445,7 @@ export function createApp(deps: AppDeps): Express {
       clock,
       logger,
       isProduction: config.isProduction,
+      stageFactors,
     }),
   );
   app.use(
@@ -412,6 +465,7 @@ export function createApp(deps: AppDeps): Express {
       sending: fraud.stats,
       clock,
       adminScopeTtlMs,
+      stageFactors,
     }),
   );
   // It lists real codes, so it exists only where no real person's codes are sent.

@@ -12,6 +12,8 @@ import { maskPhone, phoneCountryOf } from '../users/phone.js';
 import type { User } from '../users/store.js';
 import type { SecondStepView } from './second-step-routes.js';
 import type { SecurityLog } from './security-log.js';
+import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
+import type { FactorStore } from '../factors/store.js';
 
 /**
  * The one page of /account/security: what protects the account, the changes to it (their forms
@@ -33,6 +35,8 @@ export function createSecurityPage(deps: {
   /** The remembered browsers and the two-step switch (src/account/second-step-routes.ts). */
   secondStep: (user: User) => Promise<SecondStepView>;
   clock: Clock;
+  /** The account's apps and passkeys, for the list of its factors (issue 12). */
+  factors: FactorStore;
 }): SecurityPage {
   return {
     async render(req, res, { status = 200, errors = [], values = {} } = {}) {
@@ -41,9 +45,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, secondStep] = await Promise.all([
+      const [stored, log, factors, secondStep] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.factors.listForUser(user.id),
         deps.secondStep(user),
       ]);
       const sessions = stored
@@ -74,6 +79,9 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        factorList: listFactors(user, factors),
+        defaultChoices: defaultChoices(factors, deps.delivery.channels()),
+        currentDefault: effectiveDefault(user, factors),
         secondStep,
         errors,
         flash,

@@ -50,6 +50,11 @@ export const AUDIT_EVENT_TYPES = [
   'account_enabled',
   // The right password for a disabled account (the person is told only "invalid").
   'login_refused_disabled',
+  // Second factors (issue 12).
+  'factor_renamed',
+  'factor_removed',
+  'default_factor_changed',
+  'passkey_refused',
   // "Remember this browser" (issue 12): one remembered, one forgotten on the security page, every
   // one revoked at once (the detail says how many and why).
   'browser_remembered',

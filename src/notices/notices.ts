@@ -25,6 +25,7 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  'factor_removed',
   'two_factor_turned_off',
   'two_factor_turned_on',
   'second_factors_reset',
@@ -110,6 +111,12 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     ifNotYou:
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
+  },
+  factor_removed: {
+    subject: 'A way to confirm it is you was removed',
+    what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
+    ifNotYou: 'If this was not you, review your security settings and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
   },
   two_factor_turned_off: {
     subject: 'Two-step login was turned off',

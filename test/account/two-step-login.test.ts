@@ -5,7 +5,7 @@ import { eventually } from '../helpers/eventually.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { logIn, register, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { createMailTestApp, type MailTestApp } from '../helpers/mail.js';
-import { logInRemembered } from '../helpers/remembered.js';
+import { logInRemembered, loginAfterPassword } from '../helpers/remembered.js';
 import { confirmSettings, openNewestLink, securityPageText } from '../helpers/security.js';
 
 const TWO_STEP_PATH = '/account/security/two-step';
@@ -96,7 +96,7 @@ describe('two-step login with MFA_POLICY=optional', () => {
     expectRedirect(await submitPassword(elsewhere, account), '/account');
     expectPage(await elsewhere.get('/account'), 200);
     const [login] = await eventsOf('login_succeeded');
-    expect(login!.detail).toBe('password only (two-step login turned off)');
+    expect(login!.detail).toBe('by password only (two-step login turned off)');
     // A wrong password is still a wrong password.
     expectPage(
       await submitPassword(createBrowser(site.app), { ...account, password: 'not the password' }),
@@ -104,7 +104,9 @@ describe('two-step login with MFA_POLICY=optional', () => {
     );
   });
 
-  it('turned on again: each login asks for a code, and a notice goes out', async () => {
+  it('turned on again: each login asks for a code, a browser remembered before included; a notice goes out', async () => {
+    const remembered = createBrowser(site.app);
+    await logInRemembered(site, remembered, account);
     await confirmSettings(site, browser);
     expectRedirect(await turnTwoStep(browser, 'off'), '/account/security');
     expectRedirect(await turnTwoStep(browser, 'on'), '/account/security');
@@ -116,6 +118,7 @@ describe('two-step login with MFA_POLICY=optional', () => {
       ),
     );
     expectRedirect(await submitPassword(createBrowser(site.app), account), '/verify');
+    expect(await loginAfterPassword(remembered, account)).toBe('/verify');
   });
 
   it('answers a tampered switch with a 400 and changes nothing', async () => {

@@ -76,7 +76,7 @@ describe('a remembered browser at the login', () => {
   it('is used only after the right password: a wrong one is a 401, and the cookie is left unused', async () => {
     await logInRemembered(site, laptop, rosa);
     const token = rememberedToken(laptop);
-    expectRedirect(await laptop.submit('/login', '/logout'), '/login?signedOut');
+    expectRedirect(await laptop.submit('/account', '/logout'), '/login?signedOut');
     expectPage(await submitPassword(laptop, { ...rosa, password: 'not her password' }), 401);
     expect(rememberedToken(laptop)).toBe(token);
   });
@@ -103,7 +103,7 @@ describe('a remembered browser at the login', () => {
     const copy = createBrowser(site.app);
     await copy.get('/login');
     plantCookie(copy, REMEMBER_COOKIE, token);
-    expectRedirect(await laptop.submit('/login', '/logout'), '/login?signedOut');
+    expectRedirect(await laptop.submit('/account', '/logout'), '/login?signedOut');
     const [first, second] = await Promise.all([submitPassword(laptop, rosa), submitPassword(copy, rosa)]);
     expect([first.headers.location, second.headers.location].sort()).toEqual(['/account', '/verify']);
   });
