@@ -12,6 +12,8 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createSecondStepRouter, createSecondStepView } from './account/second-step-routes.js';
+import { createTwoStepLogin } from './account/two-step.js';
 import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
@@ -19,6 +21,7 @@ import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
+import { createRememberedBrowsers } from './auth/remembered-browsers.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -246,6 +249,22 @@ export function createApp(deps: AppDeps): Express {
     clock,
     isProduction: config.isProduction,
   });
+  // "Remember this browser" (issue 12): logins from it skip the code for 30 days; never a step-up.
+  const rememberedBrowsers = createRememberedBrowsers({
+    store: stores.rememberedBrowsers,
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    isProduction: config.isProduction,
+  });
+  // MFA_POLICY=optional: people who are not admins may turn the second step off.
+  const twoStep = createTwoStepLogin({
+    policy: config.factors.policy,
+    users: stores.users,
+    rememberedBrowsers,
+    audit: stores.audit,
+    notices,
+  });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
   const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   const emailVerification = createEmailVerification({
@@ -274,9 +293,30 @@ export function createApp(deps: AppDeps): Express {
     hasher: deps.hasher,
     // Every session of the account, on every instance (the session stores index them by account).
     sessions: stores.accountSessions,
+    rememberedBrowsers,
     notices,
   });
 
+  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage
+  // (the login's code page, and POST /login when no code is needed).
+  const completer = createVerificationCompleter({
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    throttle,
+    knownDevices,
+    channelCookie,
+    registrations: fraud.registrations,
+    emailVerification,
+    notices,
+    hooks: {
+      // "Remember this browser for 30 days", ticked on the login's code page.
+      rememberBrowser: (req, res, user) => rememberedBrowsers.remember(req, res, user),
+      phoneChanged: async (userId) => {
+        await rememberedBrowsers.revokeAll(userId, 'phone number changed');
+      },
+    },
+  });
   app.use(
     createAuthRouter({
       users: stores.users,
@@ -292,27 +332,18 @@ export function createApp(deps: AppDeps): Express {
       channelCookie,
       enrolment,
       stageFactors,
+      completer,
+      rememberedBrowsers,
+      mfaPolicy: config.factors.policy,
     }),
   );
-  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage.
-  const completer = createVerificationCompleter({
-    users: stores.users,
-    audit: stores.audit,
-    clock,
-    throttle,
-    knownDevices,
-    channelCookie,
-    registrations: fraud.registrations,
-    emailVerification,
-    notices,
-  });
   app.use(
     createMfaRouter({
       enrolment,
       completer,
       stageFactors,
       checkers,
-      offerRememberBrowser: false,
+      offerRememberBrowser: true,
       isProduction: config.isProduction,
       logger,
       registrations: fraud.registrations,
@@ -334,6 +365,7 @@ export function createApp(deps: AppDeps): Express {
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    secondStep: createSecondStepView({ rememberedBrowsers, twoStep }),
     clock,
     factors: stores.factors,
   });
@@ -348,6 +380,10 @@ export function createApp(deps: AppDeps): Express {
       clock,
       adminStepUpFactors: config.factors.adminStepUpFactors,
       stageFactors,
+      // A factor removed: every remembered browser must prove a second factor again.
+      onFactorRemoved: async (userId) => {
+        await rememberedBrowsers.revokeAll(userId, 'a second factor removed');
+      },
     }),
   );
   app.use(
@@ -361,6 +397,7 @@ export function createApp(deps: AppDeps): Express {
         hasher: deps.hasher,
         limits: stores.limits,
         sessions: stores.accountSessions,
+        rememberedBrowsers,
         audit: stores.audit,
         notices,
         clock,
@@ -373,7 +410,15 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(
-    createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
+    createAccountSessionRouter({
+      page: securityPage,
+      sessions: stores.accountSessions,
+      rememberedBrowsers,
+      audit: stores.audit,
+    }),
+  );
+  app.use(
+    createSecondStepRouter({ page: securityPage, rememberedBrowsers, twoStep, audit: stores.audit, clock }),
   );
   // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
   app.use(
@@ -412,6 +457,10 @@ export function createApp(deps: AppDeps): Express {
       logger,
       users: stores.users,
       accountSessions: stores.accountSessions,
+      rememberedBrowsers,
+      factors: stores.factors,
+      secondFactorReset: stores.secondFactorReset,
+      notices,
       throttle,
       audit: stores.audit,
       mfa,

@@ -54,6 +54,12 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   account_sessions_ended: 'Every session ended by an admin',
   account_disabled: 'Disabled by an admin',
   account_enabled: 'Enabled again by an admin',
+  browser_remembered: 'Browser remembered: its logins skip the code',
+  remembered_browser_forgotten: 'Remembered browser forgotten',
+  remembered_browsers_revoked: 'Remembered browsers forgotten',
+  two_factor_turned_off: 'Two-step login turned off',
+  two_factor_turned_on: 'Two-step login turned on',
+  account_factors_reset: 'Second factors reset by an admin',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
   factor_renamed: 'Authenticator app or passkey renamed',
@@ -76,6 +82,7 @@ const BY_SOMEONE_ELSE: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'account_sessions_ended',
   'account_disabled',
   'account_enabled',
+  'account_factors_reset',
 ]);
 
 /** Events whose detail is for the person (masked numbers, a channel, a count): others keep theirs out. */
@@ -94,6 +101,9 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'factor_renamed',
   'factor_removed',
   'default_factor_changed',
+  'browser_remembered',
+  'remembered_browser_forgotten',
+  'remembered_browsers_revoked',
 ]);
 
 const NOTICE_SUBJECTS: Record<NoticeType, string> = {
@@ -105,6 +115,9 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
   factor_removed: 'a way to confirm it is you removed',
+  two_factor_turned_off: 'two-step login turned off',
+  two_factor_turned_on: 'two-step login turned on',
+  second_factors_reset: 'second factors reset',
 };
 
 export interface SecurityLogEntry {

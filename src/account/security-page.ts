@@ -9,6 +9,8 @@ import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
+import type { User } from '../users/store.js';
+import type { SecondStepView } from './second-step-routes.js';
 import type { SecurityLog } from './security-log.js';
 import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
 import type { FactorStore } from '../factors/store.js';
@@ -30,6 +32,8 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
+  /** The remembered browsers and the two-step switch (src/account/second-step-routes.ts). */
+  secondStep: (user: User) => Promise<SecondStepView>;
   clock: Clock;
   /** The account's apps and passkeys, for the list of its factors (issue 12). */
   factors: FactorStore;
@@ -41,10 +45,11 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, factors] = await Promise.all([
+      const [stored, log, factors, secondStep] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
         deps.factors.listForUser(user.id),
+        deps.secondStep(user),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -77,6 +82,7 @@ export function createSecurityPage(deps: {
         factorList: listFactors(user, factors),
         defaultChoices: defaultChoices(factors, deps.delivery.channels()),
         currentDefault: effectiveDefault(user, factors),
+        secondStep,
         errors,
         flash,
       });

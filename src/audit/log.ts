@@ -55,6 +55,16 @@ export const AUDIT_EVENT_TYPES = [
   'factor_removed',
   'default_factor_changed',
   'passkey_refused',
+  // "Remember this browser" (issue 12): one remembered, one forgotten on the security page, every
+  // one revoked at once (the detail says how many and why).
+  'browser_remembered',
+  'remembered_browser_forgotten',
+  'remembered_browsers_revoked',
+  // MFA_POLICY=optional: the person turned the second step of the login off or on again.
+  'two_factor_turned_off',
+  'two_factor_turned_on',
+  // An admin removed the account's apps, passkeys, recovery codes and remembered browsers.
+  'account_factors_reset',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

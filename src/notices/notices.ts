@@ -26,6 +26,9 @@ export const NOTICE_TYPES = [
   'code_entry_paused',
   'code_entry_suspended',
   'factor_removed',
+  'two_factor_turned_off',
+  'two_factor_turned_on',
+  'second_factors_reset',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
 
@@ -113,6 +116,26 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     subject: 'A way to confirm it is you was removed',
     what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
     ifNotYou: 'If this was not you, review your security settings and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  two_factor_turned_off: {
+    subject: 'Two-step login was turned off',
+    what: 'Two-step login was turned off for your account: your password alone now logs in, and every remembered browser was forgotten.',
+    ifNotYou:
+      'If this was not you, someone knows your password: reset it now, turn two-step login back on and tell the site’s admins.',
+    link: { label: 'Reset your password', path: '/forgot' },
+  },
+  two_factor_turned_on: {
+    subject: 'Two-step login was turned on',
+    what: 'Two-step login was turned on for your account: each login now asks for a code after your password.',
+    ifNotYou: 'If this was not you, review your security settings and tell the site’s admins.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  second_factors_reset: {
+    subject: 'Your second factors were reset',
+    what: 'An admin removed the authenticator apps, passkeys, recovery codes and remembered browsers of your account. Your phone still receives your codes.',
+    ifNotYou:
+      'If you did not ask for this, tell the site’s admins at once, then add your app and passkeys again and make new recovery codes.',
     link: { label: 'Review your security settings', path: '/account/security' },
   },
 };
