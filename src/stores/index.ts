@@ -1,4 +1,5 @@
 import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
+import type { RecoveryCodeStore } from '../factors/recovery-code-store.js';
 import type { FactorStore } from '../factors/store.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
@@ -42,6 +43,7 @@ import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
 import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housekeeping.js';
 import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
 import { createSqlFactorStore } from './sql/factor-store.js';
+import { createSqlRecoveryCodeStore } from './sql/recovery-code-store.js';
 import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
 import { createSqlSendingStore } from './sql/sending-store.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -79,6 +81,8 @@ export interface Stores {
   tokens: OneTimeTokenStore;
   /** Authenticator apps and passkeys (src/factors/store.ts): always in the database. */
   factors: FactorStore;
+  /** Recovery codes, as digests only (src/factors/recovery-code-store.ts): always in the database. */
+  recoveryCodes: RecoveryCodeStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -216,6 +220,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     adminSeedLedger: createSqlAdminSeedLedger(database),
     tokens: createSqlOneTimeTokenStore(database, clock),
     factors: createSqlFactorStore(database, clock),
+    recoveryCodes: createSqlRecoveryCodeStore(database, clock),
   };
   const expiredTokens: HousekeepingTask = {
     name: 'expired one-time links',
