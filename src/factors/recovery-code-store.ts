@@ -18,6 +18,11 @@ export interface RecoveryCodeStore {
    */
   replaceAll(userId: number, digests: string[]): Promise<void>;
   /**
+   * Makes `digests` the account's set only if it has none at all (not even a used-up one), in one
+   * transaction; false when it has one. Of two parallel first sets, exactly one is made.
+   */
+  addFirstSet(userId: number, digests: string[]): Promise<boolean>;
+  /**
    * Spends the code with this digest: one conditional update that succeeds only while it is
    * unused, so of two parallel requests with the same code (on one instance or two) exactly one
    * gets true. False: not one of the account's codes, or already used.

@@ -1,28 +1,49 @@
+import type { Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { RecoveryCodeStore } from '../../factors/recovery-code-store.js';
 import type { SqlDatabase } from './database.js';
+import type { Schema } from './schema.js';
 
 /** Recovery codes in the database (015's recovery_codes): one row per code, its HMAC only. */
 export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock): RecoveryCodeStore {
   const { db } = database;
+  /**
+   * Two sets made at once on PostgreSQL: without this lock each transaction's delete (or check)
+   * would miss the rows the other is inserting, and both sets would stay. The second now waits for
+   * the first, then sees its rows. SQLite runs one writing transaction at a time.
+   */
+  const lockAccount = async (trx: Transaction<Schema>, userId: number) => {
+    if (database.dialect !== 'postgres') return;
+    await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
+  };
+  const insert = async (trx: Transaction<Schema>, userId: number, digests: string[]) => {
+    if (digests.length === 0) return;
+    const now = clock.now().getTime();
+    await trx
+      .insertInto('recovery_codes')
+      .values(digests.map((code_hmac) => ({ user_id: userId, code_hmac, created_at: now, used_at: null })))
+      .execute();
+  };
   return {
     async replaceAll(userId, digests) {
-      const now = clock.now().getTime();
       await db.transaction().execute(async (trx) => {
-        // Two sets made at once on PostgreSQL: without this lock each transaction's delete would
-        // miss the rows the other is inserting, and both sets would stay. The second now waits for
-        // the first, then deletes its rows. SQLite runs one writing transaction at a time.
-        if (database.dialect === 'postgres') {
-          await trx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().execute();
-        }
+        await lockAccount(trx, userId);
         await trx.deleteFrom('recovery_codes').where('user_id', '=', userId).execute();
-        if (digests.length === 0) return;
-        await trx
-          .insertInto('recovery_codes')
-          .values(
-            digests.map((code_hmac) => ({ user_id: userId, code_hmac, created_at: now, used_at: null })),
-          )
-          .execute();
+        await insert(trx, userId, digests);
+      });
+    },
+    async addFirstSet(userId, digests) {
+      return db.transaction().execute(async (trx) => {
+        await lockAccount(trx, userId);
+        const existing = await trx
+          .selectFrom('recovery_codes')
+          .select('user_id')
+          .where('user_id', '=', userId)
+          .limit(1)
+          .executeTakeFirst();
+        if (existing) return false;
+        await insert(trx, userId, digests);
+        return true;
       });
     },
     async spend(userId, digest, at) {
