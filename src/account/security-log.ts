@@ -54,6 +54,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   account_sessions_ended: 'Every session ended by an admin',
   account_disabled: 'Disabled by an admin',
   account_enabled: 'Enabled again by an admin',
+  recovery_codes_generated: 'New recovery codes made',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
 };
@@ -92,6 +93,8 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
+  recovery_codes_generated: 'new recovery codes',
+  recovery_code_used: 'recovery code used',
 };
 
 export interface SecurityLogEntry {
