@@ -12,6 +12,7 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createRecoveryCodeRouter } from './account/recovery-code-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
@@ -24,6 +25,7 @@ import type { Config } from './config.js';
 import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
+import { createRecoveryCodes } from './factors/recovery-codes.js';
 import type { FactorSecrets } from './factors/secrets.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
@@ -300,13 +302,19 @@ export function createApp(deps: AppDeps): Express {
       channelCookie,
     }),
   );
-  app.use(createAccountRouter({ clock, adminScopeTtlMs }));
+  const recoveryCodes = createRecoveryCodes({
+    store: stores.recoveryCodes,
+    secrets: deps.factorSecrets,
+    clock,
+  });
+  app.use(createAccountRouter({ clock, adminScopeTtlMs, recoveryCodes }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
   app.use(createSettingsStepUpRouter({ delivery, clock }));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    recoveryCodes,
     clock,
   });
   app.use(
@@ -330,6 +338,10 @@ export function createApp(deps: AppDeps): Express {
       audit: stores.audit,
       clock,
     }),
+  );
+  // /account/recovery-codes: the set, a new one behind a settings code, and the offer after a login.
+  app.use(
+    createRecoveryCodeRouter({ recoveryCodes, users: stores.users, notices, audit: stores.audit, clock }),
   );
   app.use(
     createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),

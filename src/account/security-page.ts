@@ -4,6 +4,7 @@ import { COUNTRY_OPTIONS } from '../auth/countries.js';
 import { currentUserOf } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
+import { RECOVERY_CODES_LOW, type RecoveryCodes } from '../factors/recovery-codes.js';
 import type { FieldError } from '../http/validate.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
@@ -28,6 +29,7 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
+  recoveryCodes: Pick<RecoveryCodes, 'status'>;
   clock: Clock;
 }): SecurityPage {
   return {
@@ -37,9 +39,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log] = await Promise.all([
+      const [stored, log, recovery] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.recoveryCodes.status(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -69,6 +72,7 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        recoveryCodes: { ...recovery, low: recovery.total > 0 && recovery.left <= RECOVERY_CODES_LOW },
         errors,
         flash,
       });
