@@ -139,7 +139,11 @@ export function createRecoveryCodeRouter(deps: {
       shownAt: now,
       then,
     };
-    res.render('account/recovery-codes-new', { title: 'Your recovery codes', codes });
+    res.render('account/recovery-codes-new', {
+      title: 'Your recovery codes',
+      codes,
+      madeAt: new Date(req.session.recoveryCodesShown.setMadeAt),
+    });
   }
 
   router.get(RECOVERY_CODES_PATH, async (req, res) => {
