@@ -12,7 +12,8 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
-import { createRecoveryCodeRouter } from './account/recovery-code-routes.js';
+import { createRecoveryCodeRouter, recoveryCodesOfferPath } from './account/recovery-code-routes.js';
+import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
@@ -44,6 +45,8 @@ import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import { createSignalWireVoiceRouter } from './mfa/providers/signalwire-voice-route.js';
 import { createMfaRouter } from './mfa/routes.js';
+import { createVerificationCompleter } from './factors/complete-verification.js';
+import { createStageFactors, type FactorCheckers } from './factors/stage-factors.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
 import { SITE_NAME } from './site.js';
@@ -230,6 +233,20 @@ export function createApp(deps: AppDeps): Express {
     },
   });
   const delivery = createCodeDelivery(mfa);
+  // Second factors (issue 12): which each stage accepts (and the account has), and the checkers of
+  // the factors the site verifies itself.
+  const recoveryCodes = createRecoveryCodes({
+    store: stores.recoveryCodes,
+    secrets: deps.factorSecrets,
+    clock,
+  });
+  const checkers: FactorCheckers = { recoveryCodes };
+  const stageFactors = createStageFactors({
+    factors: stores.factors,
+    checkers,
+    channels: () => delivery.channels(),
+    adminStepUpFactors: config.factors.adminStepUpFactors,
+  });
   const throttle = createLoginThrottle({ limits: stores.limits, clock });
   const knownDevices = createKnownDevices({
     secret: config.sessionSecret,
@@ -281,13 +298,37 @@ export function createApp(deps: AppDeps): Express {
       logger,
       channelCookie,
       enrolment,
+      stageFactors,
     }),
   );
+  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage.
+  const completer = createVerificationCompleter({
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    throttle,
+    knownDevices,
+    channelCookie,
+    registrations: fraud.registrations,
+    emailVerification,
+    notices,
+    hooks: {
+      // An account without recovery codes is offered them once, right after a login.
+      afterLoginPath: async (user) => recoveryCodesOfferPath(user, await recoveryCodes.status(user.id)),
+      // A recovery code let the person in: the notice says how many are left.
+      recoveryCodeUsed: async (req, user) => {
+        const left = await recoveryCodes.remaining(user.id);
+        await notices.notify({ type: 'recovery_code_used', user, ip: req.ip, left });
+      },
+    },
+  });
   app.use(
     createMfaRouter({
       enrolment,
-      emailVerification,
-      notices,
+      completer,
+      stageFactors,
+      checkers,
+      offerRememberBrowser: false,
       isProduction: config.isProduction,
       logger,
       registrations: fraud.registrations,
@@ -302,21 +343,29 @@ export function createApp(deps: AppDeps): Express {
       channelCookie,
     }),
   );
-  const recoveryCodes = createRecoveryCodes({
-    store: stores.recoveryCodes,
-    secrets: deps.factorSecrets,
-    clock,
-  });
   app.use(createAccountRouter({ clock, adminScopeTtlMs, recoveryCodes }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
-  app.use(createSettingsStepUpRouter({ delivery, clock }));
+  app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
     recoveryCodes,
     clock,
+    factors: stores.factors,
   });
+  app.use(
+    createFactorRouter({
+      page: securityPage,
+      users: stores.users,
+      factors: stores.factors,
+      delivery,
+      notices,
+      audit: stores.audit,
+      clock,
+      adminStepUpFactors: config.factors.adminStepUpFactors,
+    }),
+  );
   app.use(
     createSecurityRouter({
       page: securityPage,
@@ -375,6 +424,7 @@ export function createApp(deps: AppDeps): Express {
       clock,
       logger,
       isProduction: config.isProduction,
+      stageFactors,
     }),
   );
   app.use(
@@ -390,6 +440,7 @@ export function createApp(deps: AppDeps): Express {
       sending: fraud.stats,
       clock,
       adminScopeTtlMs,
+      stageFactors,
     }),
   );
   // It lists real codes, so it exists only where no real person's codes are sent.

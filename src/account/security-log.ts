@@ -31,7 +31,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   code_entry_unlocked: 'Code entry unlocked by an admin',
   login_succeeded: 'Logged in',
   logout: 'Logged out',
-  admin_verified: 'Secure area opened with a code',
+  admin_verified: 'Secure area opened',
   admin_denied: 'Secure area refused',
   admin_granted: 'Made an admin',
   admin_revoked: 'No longer an admin',
@@ -57,6 +57,10 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   recovery_codes_generated: 'New recovery codes made',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
+  factor_renamed: 'Authenticator app or passkey renamed',
+  factor_removed: 'Authenticator app or passkey removed',
+  default_factor_changed: 'Default way to confirm it is you changed',
+  passkey_refused: 'A passkey was refused',
 };
 
 export const GENERIC_LABEL = 'Account activity';
@@ -83,6 +87,14 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'channel_changed',
   'password_changed',
   'session_ended',
+  // Which factor did it ("by authenticator app “Phone”"), and which was changed: the person's own words.
+  'login_succeeded',
+  'admin_verified',
+  'settings_verified',
+  'password_reset_verified',
+  'factor_renamed',
+  'factor_removed',
+  'default_factor_changed',
 ]);
 
 const NOTICE_SUBJECTS: Record<NoticeType, string> = {
@@ -95,6 +107,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   code_entry_suspended: 'code entry suspended',
   recovery_codes_generated: 'new recovery codes',
   recovery_code_used: 'recovery code used',
+  factor_removed: 'a way to confirm it is you removed',
 };
 
 export interface SecurityLogEntry {

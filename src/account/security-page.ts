@@ -11,6 +11,8 @@ import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
 import type { SecurityLog } from './security-log.js';
+import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
+import type { FactorStore } from '../factors/store.js';
 
 /**
  * The one page of /account/security: what protects the account, the changes to it (their forms
@@ -31,6 +33,8 @@ export function createSecurityPage(deps: {
   securityLog: SecurityLog;
   recoveryCodes: Pick<RecoveryCodes, 'status'>;
   clock: Clock;
+  /** The account's apps and passkeys, for the list of its factors (issue 12). */
+  factors: FactorStore;
 }): SecurityPage {
   return {
     async render(req, res, { status = 200, errors = [], values = {} } = {}) {
@@ -39,9 +43,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, recovery] = await Promise.all([
+      const [stored, log, factors, recovery] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.factors.listForUser(user.id),
         deps.recoveryCodes.status(user.id),
       ]);
       const sessions = stored
@@ -73,6 +78,9 @@ export function createSecurityPage(deps: {
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
         recoveryCodes: { ...recovery, low: recovery.total > 0 && recovery.left <= RECOVERY_CODES_LOW },
+        factorList: listFactors(user, factors),
+        defaultChoices: defaultChoices(factors, deps.delivery.channels()),
+        currentDefault: effectiveDefault(user, factors),
         errors,
         flash,
       });

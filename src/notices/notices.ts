@@ -28,6 +28,7 @@ export const NOTICE_TYPES = [
   // Recovery codes (issue 12): a new set made (the old one void), and one used (with how many are left).
   'recovery_codes_generated',
   'recovery_code_used',
+  'factor_removed',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
 
@@ -127,6 +128,12 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     ifNotYou:
       'If this was not you, someone has your password and one of your recovery codes: reset your password, make new recovery codes and tell the site’s admins.',
     link: { label: 'Reset your password', path: '/forgot' },
+  },
+  factor_removed: {
+    subject: 'A way to confirm it is you was removed',
+    what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
+    ifNotYou: 'If this was not you, review your security settings and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
   },
 };
 
