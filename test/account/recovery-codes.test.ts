@@ -10,7 +10,7 @@ import { createBrowser, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { TEST_FACTOR_KEY, lastConsoleCode } from '../helpers/create-test-app.js';
 import { eventually } from '../helpers/eventually.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { logIn, register, submitCode, type TestAccount } from '../helpers/flows.js';
+import { logIn, register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { createMailTestApp, type MailTestApp } from '../helpers/mail.js';
 import { confirmSettings, openNewestLink, securityPageText } from '../helpers/security.js';
 
@@ -39,9 +39,15 @@ describe('recovery codes pages', () => {
   beforeEach(async () => {
     mail = await createMailTestApp();
     browser = createBrowser(mail.site.app);
-    account = await register(browser, { username: 'rosa', email: 'rosa@example.com' });
+    account = await register(
+      browser,
+      { username: 'rosa', email: 'rosa@example.com' },
+      { keepRecoveryCodesOffer: true },
+    );
     await openNewestLink(mail, createBrowser(mail.site.app), 'rosa@example.com');
-    await logIn(mail.site, browser, account);
+    // An account without recovery codes that has not answered the offer: the login leads to it.
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expectRedirect(await submitCode(browser, lastConsoleCode(mail.site.printed)), RECOVERY_CODES_OFFER_PATH);
     userId = (await mail.site.users.findByUsername('rosa'))!.id;
     codes = createRecoveryCodes({
       store: mail.site.stores.recoveryCodes,
@@ -188,6 +194,61 @@ describe('recovery codes pages', () => {
     });
   });
 
+  describe('logging in with a recovery code (the phone lost)', () => {
+    /** A browser at the login's code page, switched to "Use a recovery code". */
+    const atRecoveryCodeForm = async () => {
+      const lost = createBrowser(mail.site.app);
+      expectRedirect(await submitPassword(lost, account), '/verify');
+      expect(visibleText((await lost.get('/verify')).text)).toContain('Use a recovery code');
+      expectRedirect(await lost.submit('/verify', '/verify/method', { method: 'recovery' }), '/verify');
+      expect(visibleText((await lost.get('/verify')).text)).toContain(
+        'Enter one of the recovery codes you saved',
+      );
+      return lost;
+    };
+    const enterRecoveryCode = (lost: Browser, code: string) =>
+      lost.submit('/verify', '/verify', { method: 'recovery', recovery_code: code });
+
+    it('lets the person in once per code, and tells the owner how many are left', async () => {
+      await confirmSettings(mail.site, browser);
+      const shown = codesIn((await makeCodes()).text);
+
+      const lost = await atRecoveryCodeForm();
+      expectRedirect(await enterRecoveryCode(lost, shown[0]!.toLowerCase()), '/account');
+      expect(visibleText((await lost.get('/account')).text)).toContain('Signed in as rosa');
+      const notice = await mail.waitForMail('rosa@example.com', 3);
+      expect(notice.subject).toBe('A recovery code was used');
+      expect(notice.text).toContain('9 unused recovery codes are left.');
+
+      // The same code a second time: refused.
+      const again = await atRecoveryCodeForm();
+      expectPage(
+        await enterRecoveryCode(again, shown[0]!),
+        400,
+        /That recovery code is not right, or it was used already/,
+      );
+      expect(await codes.remaining(userId)).toBe(9);
+    });
+
+    it('lets exactly one of two parallel logins with the same code in', async () => {
+      // Threat: a code seen over a shoulder, replayed at the same instant as the owner's own use.
+      await confirmSettings(mail.site, browser);
+      const [code] = codesIn((await makeCodes()).text);
+      const browsers = [await atRecoveryCodeForm(), await atRecoveryCodeForm()];
+      const pages = await Promise.all(browsers.map((lost) => lost.get('/verify')));
+      const answers = await Promise.all(
+        browsers.map((lost, index) =>
+          lost.agent
+            .post('/verify')
+            .type('form')
+            .send({ method: 'recovery', recovery_code: code!, _csrf: csrfTokenIn(pages[index]!.text) }),
+        ),
+      );
+      expect(answers.map((answer) => answer.status).sort()).toEqual([303, 400]);
+      expect(await codes.remaining(userId)).toBe(9);
+    });
+  });
+
   describe('the reminders', () => {
     it('reminds on the account page while there are no codes, and warns at 3 or fewer left', async () => {
       const accountText = async () => visibleText((await browser.get('/account')).text);
@@ -221,6 +282,10 @@ describe('recovery codes pages', () => {
     const offerText = async () => visibleText((await browser.get(RECOVERY_CODES_OFFER_PATH)).text);
 
     it('is where a login of an account without codes leads, until it is answered', async () => {
+      // beforeEach's login led to the offer; a second login, the offer still unanswered, does too.
+      const other = createBrowser(mail.site.app);
+      expectRedirect(await submitPassword(other, account), '/verify');
+      expectRedirect(await submitCode(other, lastConsoleCode(mail.site.printed)), RECOVERY_CODES_OFFER_PATH);
       const user = await userNow();
       const status = await codes.status(userId);
       expect(recoveryCodesOfferPath(user, status)).toBe(RECOVERY_CODES_OFFER_PATH);
@@ -252,6 +317,8 @@ describe('recovery codes pages', () => {
         'You have no recovery codes. If you lose your phone, they are how you get back in.',
       );
       expect(await codes.status(userId)).toEqual({ total: 0, left: 0, createdAt: null });
+      // The next login goes where logins go.
+      await logIn(mail.site, createBrowser(mail.site.app), account);
     });
 
     it('makes a first set right after the login without a settings code, and goes on to where the login was going', async () => {
@@ -274,8 +341,9 @@ describe('recovery codes pages', () => {
         'Your account already has recovery codes',
       );
       expect(await codes.use(userId, shown[0]!)).toEqual({ ok: true, left: 9 });
-      // And there is nothing to offer any more.
+      // And there is nothing to offer any more, after this login or the next.
       expectRedirect(await browser.get(RECOVERY_CODES_OFFER_PATH), '/account');
+      await logIn(mail.site, createBrowser(mail.site.app), account);
     });
 
     it('needs a settings code once 10 minutes have passed since the login', async () => {

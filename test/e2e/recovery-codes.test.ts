@@ -27,8 +27,9 @@ const overflowsSideways = async (page: Page) =>
 
 /**
  * Recovery codes in a browser (issue 12): the offer after a login, the codes shown once with
- * their download and print button (the site's own script, CSP intact), and the codes page; axe
- * (WCAG 2.1 A and AA, light and dark) on each, on a desktop and a phone.
+ * their download and print button (the site's own script, CSP intact), the codes page, and a
+ * login with a code when the phone is lost; axe (WCAG 2.1 A and AA, light and dark) on each, on a
+ * desktop and a phone.
  */
 describe.skipIf(skipBrowserTests)('recovery codes in a browser', () => {
   let browser: Browser;
@@ -49,7 +50,7 @@ describe.skipIf(skipBrowserTests)('recovery codes in a browser', () => {
     ['desktop', DESKTOP],
     ['phone', PHONE],
   ] as const) {
-    it(`offers codes after a login, shows them once to download or print, then the page of the set (${device})`, async () => {
+    it(`offers codes after a login, shows them once to download or print, then the page of the set and a login with one (${device})`, async () => {
       running = await startSite();
       const context = await newContext(browser, running.baseUrl, options);
       const outbox = await openOutbox(context);
@@ -66,11 +67,11 @@ describe.skipIf(skipBrowserTests)('recovery codes in a browser', () => {
       };
 
       const person = newPerson();
-      await register(page, person, outbox);
+      await register(page, person, outbox, { keepRecoveryCodesOffer: true });
       await submitPassword(page, person);
       await enterCode(page, (await outbox.nextCode('login')).code);
-      // The login's completion leads here once the code page sends accounts without codes to the offer.
-      await page.goto('/account/recovery-codes/offer');
+      // The login of an account without codes leads to the offer.
+      expect(pathOf(page)).toBe('/account/recovery-codes/offer');
       expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe(
         'Save recovery codes in case you lose your phone',
       );
@@ -112,6 +113,21 @@ describe.skipIf(skipBrowserTests)('recovery codes in a browser', () => {
       await check('the page of the set');
       await page.goto('/account/security');
       expect(await textOf(page, '#recovery-title + p + dl')).toContain('10 of 10');
+
+      // The phone lost: the password, then "Try another way", then a recovery code.
+      await Promise.all([
+        page.waitForURL(/\/login\?signedOut$/),
+        page.getByRole('button', { name: 'Log out' }).first().click(),
+      ]);
+      await submitPassword(page, person);
+      await Promise.all([
+        page.waitForURL(/\/verify$/),
+        page.getByRole('button', { name: 'Use a recovery code' }).click(),
+      ]);
+      await check('the code page, recovery code');
+      await page.getByLabel('Recovery code', { exact: true }).fill(shown[4]!.toLowerCase());
+      await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Verify' }).click()]);
+      expect(pathOf(page)).toBe('/account');
       expect(found).toEqual([]);
       expect(problems).toEqual([]);
     });
