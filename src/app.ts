@@ -14,6 +14,7 @@ import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
 import { createSecondStepRouter, createSecondStepView } from './account/second-step-routes.js';
 import { createTwoStepLogin } from './account/two-step.js';
+import { createRecoveryCodeRouter, recoveryCodesOfferPath } from './account/recovery-code-routes.js';
 import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
@@ -28,6 +29,7 @@ import type { Config } from './config.js';
 import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
+import { createRecoveryCodes } from './factors/recovery-codes.js';
 import type { FactorSecrets } from './factors/secrets.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
@@ -236,7 +238,12 @@ export function createApp(deps: AppDeps): Express {
   const delivery = createCodeDelivery(mfa);
   // Second factors (issue 12): which each stage accepts (and the account has), and the checkers of
   // the factors the site verifies itself.
-  const checkers: FactorCheckers = {};
+  const recoveryCodes = createRecoveryCodes({
+    store: stores.recoveryCodes,
+    secrets: deps.factorSecrets,
+    clock,
+  });
+  const checkers: FactorCheckers = { recoveryCodes };
   const stageFactors = createStageFactors({
     factors: stores.factors,
     checkers,
@@ -315,6 +322,13 @@ export function createApp(deps: AppDeps): Express {
       phoneChanged: async (userId) => {
         await rememberedBrowsers.revokeAll(userId, 'phone number changed');
       },
+      // An account without recovery codes is offered them once, right after a login.
+      afterLoginPath: async (user) => recoveryCodesOfferPath(user, await recoveryCodes.status(user.id)),
+      // A recovery code let the person in: the notice says how many are left.
+      recoveryCodeUsed: async (req, user) => {
+        const left = await recoveryCodes.remaining(user.id);
+        await notices.notify({ type: 'recovery_code_used', user, ip: req.ip, left });
+      },
     },
   });
   app.use(
@@ -358,7 +372,7 @@ export function createApp(deps: AppDeps): Express {
       channelCookie,
     }),
   );
-  app.use(createAccountRouter({ clock, adminScopeTtlMs }));
+  app.use(createAccountRouter({ clock, adminScopeTtlMs, recoveryCodes }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
   app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
   const securityPage = createSecurityPage({
@@ -366,6 +380,7 @@ export function createApp(deps: AppDeps): Express {
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
     secondStep: createSecondStepView({ rememberedBrowsers, twoStep }),
+    recoveryCodes,
     clock,
     factors: stores.factors,
   });
@@ -408,6 +423,10 @@ export function createApp(deps: AppDeps): Express {
       audit: stores.audit,
       clock,
     }),
+  );
+  // /account/recovery-codes: the set, a new one behind a settings code, and the offer after a login.
+  app.use(
+    createRecoveryCodeRouter({ recoveryCodes, users: stores.users, notices, audit: stores.audit, clock }),
   );
   app.use(
     createAccountSessionRouter({

@@ -4,6 +4,7 @@ import { COUNTRY_OPTIONS } from '../auth/countries.js';
 import { currentUserOf } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
+import { RECOVERY_CODES_LOW, type RecoveryCodes } from '../factors/recovery-codes.js';
 import type { FieldError } from '../http/validate.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
@@ -34,6 +35,7 @@ export function createSecurityPage(deps: {
   securityLog: SecurityLog;
   /** The remembered browsers and the two-step switch (src/account/second-step-routes.ts). */
   secondStep: (user: User) => Promise<SecondStepView>;
+  recoveryCodes: Pick<RecoveryCodes, 'status'>;
   clock: Clock;
   /** The account's apps and passkeys, for the list of its factors (issue 12). */
   factors: FactorStore;
@@ -45,11 +47,12 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, factors, secondStep] = await Promise.all([
+      const [stored, log, factors, secondStep, recovery] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
         deps.factors.listForUser(user.id),
         deps.secondStep(user),
+        deps.recoveryCodes.status(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -79,6 +82,7 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        recoveryCodes: { ...recovery, low: recovery.total > 0 && recovery.left <= RECOVERY_CODES_LOW },
         factorList: listFactors(user, factors),
         defaultChoices: defaultChoices(factors, deps.delivery.channels()),
         currentDefault: effectiveDefault(user, factors),

@@ -50,7 +50,8 @@ export const AUDIT_EVENT_TYPES = [
   'account_enabled',
   // The right password for a disabled account (the person is told only "invalid").
   'login_refused_disabled',
-  // Second factors (issue 12).
+  // Second factors (issue 12); recovery_codes_generated: a new set (the old set void).
+  'recovery_codes_generated',
   'factor_renamed',
   'factor_removed',
   'default_factor_changed',

@@ -25,6 +25,9 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  // Recovery codes (issue 12): a new set made (the old one void), and one used (with how many are left).
+  'recovery_codes_generated',
+  'recovery_code_used',
   'factor_removed',
   'two_factor_turned_off',
   'two_factor_turned_on',
@@ -45,6 +48,8 @@ export interface NoticeRequest {
    * itself changed.
    */
   to?: string;
+  /** recovery_code_used: how many unused codes the account has left after this one. */
+  left?: number;
 }
 
 export interface Notices {
@@ -59,8 +64,8 @@ export interface Notices {
 
 interface NoticeWords {
   subject: string;
-  /** What happened, in one sentence. */
-  what: string;
+  /** What happened, in one sentence (or made from the request, for a notice with a count). */
+  what: string | ((request: NoticeRequest) => string);
   /** What to do if it was not them. */
   ifNotYou: string;
   link: { label: string; path: string };
@@ -112,6 +117,21 @@ const WORDS: Record<NoticeType, NoticeWords> = {
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
   },
+  recovery_codes_generated: {
+    subject: 'New recovery codes were made',
+    what: 'New recovery codes were made for your account; the old ones no longer work.',
+    ifNotYou:
+      'If this was not you, someone is signed in to your account: change your password, end your other sessions and tell the site’s admins.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  recovery_code_used: {
+    subject: 'A recovery code was used',
+    what: ({ left }) =>
+      `A recovery code was used to sign in to your account or reset its password.${left === undefined ? '' : ` ${describeCodesLeft(left)}`}`,
+    ifNotYou:
+      'If this was not you, someone has your password and one of your recovery codes: reset your password, make new recovery codes and tell the site’s admins.',
+    link: { label: 'Reset your password', path: '/forgot' },
+  },
   factor_removed: {
     subject: 'A way to confirm it is you was removed',
     what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
@@ -140,6 +160,12 @@ const WORDS: Record<NoticeType, NoticeWords> = {
   },
 };
 
+/** "7 unused recovery codes are left." */
+export function describeCodesLeft(left: number): string {
+  if (left === 0) return 'No unused recovery codes are left.';
+  return `${left} unused recovery ${left === 1 ? 'code is' : 'codes are'} left.`;
+}
+
 const noticeKey = (type: NoticeType, userId: number) => `notice:${type}:${userId}`;
 
 export function createNotices(deps: {
@@ -155,6 +181,7 @@ export function createNotices(deps: {
 
   async function deliver(request: NoticeRequest, to: string) {
     const words = WORDS[request.type];
+    const what = typeof words.what === 'string' ? words.what : words.what(request);
     const when = `${formatTime(clock.now())} UTC`;
     const base = { userId: request.user.id, username: request.user.username, ip: request.ip ?? null };
     try {
@@ -164,7 +191,7 @@ export function createNotices(deps: {
           subject: words.subject,
           paragraphs: [
             `Hello ${request.user.username},`,
-            `${words.what} (${when}${request.ip ? `, from the address ${request.ip}` : ''})`,
+            `${what} (${when}${request.ip ? `, from the address ${request.ip}` : ''})`,
             'If this was you, there is nothing to do.',
             words.ifNotYou,
           ],

@@ -1,4 +1,5 @@
 import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
+import type { RecoveryCodeStore } from '../factors/recovery-code-store.js';
 import type { FactorStore } from '../factors/store.js';
 import type { SecondFactorReset } from '../factors/second-factor-reset.js';
 import type { RememberedBrowserStore } from '../auth/remembered-browser-store.js';
@@ -46,6 +47,7 @@ import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
 import { createSqlFactorStore } from './sql/factor-store.js';
 import { createSqlRememberedBrowserStore } from './sql/remembered-browser-store.js';
 import { createSqlSecondFactorReset } from './sql/second-factor-reset.js';
+import { createSqlRecoveryCodeStore } from './sql/recovery-code-store.js';
 import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
 import { createSqlSendingStore } from './sql/sending-store.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -87,6 +89,8 @@ export interface Stores {
   rememberedBrowsers: RememberedBrowserStore;
   /** An admin's reset of an account's second factors, across their tables in one transaction. */
   secondFactorReset: SecondFactorReset;
+  /** Recovery codes, as digests only (src/factors/recovery-code-store.ts): always in the database. */
+  recoveryCodes: RecoveryCodeStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -226,6 +230,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     factors: createSqlFactorStore(database, clock),
     rememberedBrowsers: createSqlRememberedBrowserStore(database, clock),
     secondFactorReset: createSqlSecondFactorReset(database),
+    recoveryCodes: createSqlRecoveryCodeStore(database, clock),
   };
   const expiredTokens: HousekeepingTask = {
     name: 'expired one-time links',
