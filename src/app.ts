@@ -25,6 +25,8 @@ import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
 import type { FactorSecrets } from './factors/secrets.js';
+import { createTotp, findAuthenticatorApp } from './factors/totp.js';
+import { createAppEnrolmentRouter } from './factors/totp-routes.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -303,10 +305,12 @@ export function createApp(deps: AppDeps): Express {
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
   app.use(createSettingsStepUpRouter({ delivery, clock }));
+  const totp = createTotp({ factors: stores.factors, secrets: deps.factorSecrets, clock, issuer: SITE_NAME });
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    findAuthenticatorApp: (userId) => findAuthenticatorApp(stores.factors, userId),
     clock,
   });
   app.use(
@@ -333,6 +337,18 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(
     createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
+  );
+  // /account/security/app: an authenticator app, set up after a fresh settings code.
+  app.use(
+    createAppEnrolmentRouter({
+      totp,
+      factors: stores.factors,
+      secrets: deps.factorSecrets,
+      notices,
+      audit: stores.audit,
+      clock,
+      issuer: SITE_NAME,
+    }),
   );
   // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
   app.use(

@@ -56,6 +56,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   account_enabled: 'Enabled again by an admin',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
+  factor_added: 'Second factor added',
 };
 
 export const GENERIC_LABEL = 'Account activity';
@@ -82,6 +83,7 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'channel_changed',
   'password_changed',
   'session_ended',
+  'factor_added',
 ]);
 
 const NOTICE_SUBJECTS: Record<NoticeType, string> = {
@@ -92,6 +94,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
+  factor_added: 'second factor added',
 };
 
 export interface SecurityLogEntry {

@@ -5,6 +5,7 @@ import { currentUserOf } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
 import type { FieldError } from '../http/validate.js';
+import type { TotpFactor } from '../factors/store.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
@@ -28,6 +29,8 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
+  /** The account's authenticator app, if it has one (src/factors/totp.ts, findAuthenticatorApp). */
+  findAuthenticatorApp: (userId: number) => Promise<TotpFactor | null>;
   clock: Clock;
 }): SecurityPage {
   return {
@@ -37,9 +40,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log] = await Promise.all([
+      const [stored, log, app] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.findAuthenticatorApp(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -69,6 +73,7 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        authenticatorApp: app && { label: app.label, createdAt: app.createdAt, lastUsedAt: app.lastUsedAt },
         errors,
         flash,
       });

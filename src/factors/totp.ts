@@ -46,11 +46,12 @@ export interface Totp {
 }
 
 /**
- * A code as typed: full-width digits folded (NFKC) and spaces dropped ("123 456"); null when what
- * is left is not exactly six digits, so nothing else ever reaches a comparison.
+ * A code as typed: full-width digits folded (NFKC), spaces and dashes dropped ("123 456", as the
+ * code page takes a phone code); null when what is left is not exactly six digits, so nothing
+ * else ever reaches a comparison.
  */
 export function normaliseTotpCode(input: string): string | null {
-  const code = input.normalize('NFKC').replace(/\s+/g, '');
+  const code = input.normalize('NFKC').replace(/[\s-]+/g, '');
   return new RegExp(`^[0-9]{${TOTP_DIGITS}}$`).test(code) ? code : null;
 }
 
@@ -81,6 +82,28 @@ function matchingSteps(secret: Secret, code: string, now: Date): number[] {
   return matches;
 }
 
+/**
+ * The otpauth:// URI of a secret and its QR code, drawn again for an enrolment under way (the page
+ * shown again after a wrong code, or reloaded, must show the secret the app already scanned).
+ */
+export async function drawEnrolment(options: {
+  issuer: string;
+  username: string;
+  secret: string;
+}): Promise<{ uri: string; qrSvg: string }> {
+  const uri = new TOTP({
+    issuer: options.issuer,
+    label: options.username,
+    algorithm: TOTP_ALGORITHM,
+    digits: TOTP_DIGITS,
+    period: TOTP_PERIOD_SECONDS,
+    secret: Secret.fromBase32(options.secret),
+  }).toString();
+  // Drawn here as paths only: no script, no style attribute, nothing fetched (CSP intact).
+  const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 });
+  return { uri, qrSvg };
+}
+
 function secretFromBytes(bytes: Buffer): Secret {
   // A copy: a Buffer may be a view on a larger shared pool, and Secret keeps the whole ArrayBuffer.
   return new Secret({ buffer: Uint8Array.from(bytes).buffer });
@@ -96,18 +119,8 @@ export function createTotp(deps: {
 
   return {
     async beginEnrolment(user) {
-      const secret = secretFromBytes(randomBytes(TOTP_SECRET_BYTES));
-      const uri = new TOTP({
-        issuer,
-        label: user.username,
-        algorithm: TOTP_ALGORITHM,
-        digits: TOTP_DIGITS,
-        period: TOTP_PERIOD_SECONDS,
-        secret,
-      }).toString();
-      // Drawn here as paths only: no script, no style attribute, nothing fetched (CSP intact).
-      const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 4 });
-      return { secret: secret.base32, uri, qrSvg };
+      const secret = secretFromBytes(randomBytes(TOTP_SECRET_BYTES)).base32;
+      return { secret, ...(await drawEnrolment({ issuer, username: user.username, secret })) };
     },
 
     async confirmEnrolment(user, secretBase32, code, label) {

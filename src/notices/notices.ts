@@ -25,6 +25,7 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  'factor_added',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
 
@@ -41,6 +42,8 @@ export interface NoticeRequest {
    * itself changed.
    */
   to?: string;
+  /** factor_added: what was added, as a sentence begins ("An authenticator app"). */
+  detail?: string;
 }
 
 export interface Notices {
@@ -108,7 +111,25 @@ const WORDS: Record<NoticeType, NoticeWords> = {
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
   },
+  factor_added: {
+    subject: 'A new way to confirm it is you was added to your account',
+    what: 'A new way to confirm it is you was added to your account. It can now be used instead of a code to your phone.',
+    ifNotYou:
+      'If this was not you, someone is signed in to your account: reset your password and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
 };
+
+/** A notice's words, naming what it is about where the request says (factor_added's detail). */
+function wordsOf(request: NoticeRequest): NoticeWords {
+  const words = WORDS[request.type];
+  if (request.type !== 'factor_added' || !request.detail) return words;
+  return {
+    ...words,
+    subject: `${request.detail} was added to your account`,
+    what: `${request.detail} was added to your account. It can now be used instead of a code to your phone.`,
+  };
+}
 
 const noticeKey = (type: NoticeType, userId: number) => `notice:${type}:${userId}`;
 
@@ -124,7 +145,7 @@ export function createNotices(deps: {
   const inFlight = new Set<Promise<void>>();
 
   async function deliver(request: NoticeRequest, to: string) {
-    const words = WORDS[request.type];
+    const words = wordsOf(request);
     const when = `${formatTime(clock.now())} UTC`;
     const base = { userId: request.user.id, username: request.user.username, ip: request.ip ?? null };
     try {

@@ -216,14 +216,23 @@ describe('authenticator apps (TOTP)', () => {
       );
     });
 
-    it('takes a code typed with spaces, refuses anything that is not six digits', async () => {
+    it('takes a code typed with spaces or a dash, refuses anything that is not six digits', async () => {
       const { secret } = await enrolAda();
       clock.advance(STEP_MS);
       const code = codeAt(secret, clock.now());
-      for (const typed of ['', '12345', '1234567', '12345a', '１２３４５x', '123-456', `${code}0`]) {
+      for (const typed of [
+        '',
+        '12345',
+        '1234567',
+        '12345a',
+        '１２３４５x',
+        '123.456',
+        '+12345',
+        `${code}0`,
+      ]) {
         expect(await totp.check(ada.id, typed)).toEqual({ ok: false, reason: 'wrong' });
       }
-      expect(await totp.check(ada.id, ` ${code.slice(0, 3)} ${code.slice(3)} `)).toMatchObject({ ok: true });
+      expect(await totp.check(ada.id, ` ${code.slice(0, 3)}-${code.slice(3)} `)).toMatchObject({ ok: true });
     });
 
     it('says when the account has no app, and never checks a code against another account’s', async () => {
@@ -236,6 +245,7 @@ describe('authenticator apps (TOTP)', () => {
   it('normalises what a person types', () => {
     expect(normaliseTotpCode(' 123 456\n')).toBe('123456');
     expect(normaliseTotpCode('１２３４５６')).toBe('123456');
+    expect(normaliseTotpCode('123-456')).toBe('123456');
     expect(normaliseTotpCode('12 34 5')).toBeNull();
     expect(normaliseTotpCode('١٢٣٤٥٦')).toBeNull();
   });
