@@ -12,6 +12,7 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
@@ -25,7 +26,7 @@ import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
 import type { FactorSecrets } from './factors/secrets.js';
-import { createTotp, findAuthenticatorApp } from './factors/totp.js';
+import { createTotp } from './factors/totp.js';
 import { createAppEnrolmentRouter } from './factors/totp-routes.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
@@ -44,6 +45,8 @@ import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import { createSignalWireVoiceRouter } from './mfa/providers/signalwire-voice-route.js';
 import { createMfaRouter } from './mfa/routes.js';
+import { createVerificationCompleter } from './factors/complete-verification.js';
+import { createStageFactors, type FactorCheckers } from './factors/stage-factors.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
 import { SITE_NAME } from './site.js';
@@ -230,6 +233,16 @@ export function createApp(deps: AppDeps): Express {
     },
   });
   const delivery = createCodeDelivery(mfa);
+  // Second factors (issue 12): which each stage accepts (and the account has), and the checkers of
+  // the factors the site verifies itself.
+  const totp = createTotp({ factors: stores.factors, secrets: deps.factorSecrets, clock, issuer: SITE_NAME });
+  const checkers: FactorCheckers = { totp };
+  const stageFactors = createStageFactors({
+    factors: stores.factors,
+    checkers,
+    channels: () => delivery.channels(),
+    adminStepUpFactors: config.factors.adminStepUpFactors,
+  });
   const throttle = createLoginThrottle({ limits: stores.limits, clock });
   const knownDevices = createKnownDevices({
     secret: config.sessionSecret,
@@ -281,13 +294,28 @@ export function createApp(deps: AppDeps): Express {
       logger,
       channelCookie,
       enrolment,
+      stageFactors,
     }),
   );
+  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage.
+  const completer = createVerificationCompleter({
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    throttle,
+    knownDevices,
+    channelCookie,
+    registrations: fraud.registrations,
+    emailVerification,
+    notices,
+  });
   app.use(
     createMfaRouter({
       enrolment,
-      emailVerification,
-      notices,
+      completer,
+      stageFactors,
+      checkers,
+      offerRememberBrowser: false,
       isProduction: config.isProduction,
       logger,
       registrations: fraud.registrations,
@@ -304,15 +332,26 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
-  app.use(createSettingsStepUpRouter({ delivery, clock }));
-  const totp = createTotp({ factors: stores.factors, secrets: deps.factorSecrets, clock, issuer: SITE_NAME });
+  app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
-    findAuthenticatorApp: (userId) => findAuthenticatorApp(stores.factors, userId),
     clock,
+    factors: stores.factors,
   });
+  app.use(
+    createFactorRouter({
+      page: securityPage,
+      users: stores.users,
+      factors: stores.factors,
+      delivery,
+      notices,
+      audit: stores.audit,
+      clock,
+      adminStepUpFactors: config.factors.adminStepUpFactors,
+    }),
+  );
   app.use(
     createSecurityRouter({
       page: securityPage,
@@ -379,6 +418,7 @@ export function createApp(deps: AppDeps): Express {
       clock,
       logger,
       isProduction: config.isProduction,
+      stageFactors,
     }),
   );
   app.use(
@@ -394,6 +434,7 @@ export function createApp(deps: AppDeps): Express {
       sending: fraud.stats,
       clock,
       adminScopeTtlMs,
+      stageFactors,
     }),
   );
   // It lists real codes, so it exists only where no real person's codes are sent.

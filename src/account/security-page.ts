@@ -5,12 +5,14 @@ import { currentUserOf } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
 import type { FieldError } from '../http/validate.js';
-import type { TotpFactor } from '../factors/store.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
 import type { SecurityLog } from './security-log.js';
+import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
+import type { FactorStore } from '../factors/store.js';
+import { appStatusOf } from '../factors/totp.js';
 
 /**
  * The one page of /account/security: what protects the account, the changes to it (their forms
@@ -29,9 +31,9 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
-  /** The account's authenticator app, if it has one (src/factors/totp.ts, findAuthenticatorApp). */
-  findAuthenticatorApp: (userId: number) => Promise<TotpFactor | null>;
   clock: Clock;
+  /** The account's apps and passkeys, for the list of its factors (issue 12). */
+  factors: FactorStore;
 }): SecurityPage {
   return {
     async render(req, res, { status = 200, errors = [], values = {} } = {}) {
@@ -40,10 +42,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, app] = await Promise.all([
+      const [stored, log, factors] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
-        deps.findAuthenticatorApp(user.id),
+        deps.factors.listForUser(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -73,7 +75,10 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
-        authenticatorApp: app && { label: app.label, createdAt: app.createdAt, lastUsedAt: app.lastUsedAt },
+        factorList: listFactors(user, factors),
+        defaultChoices: defaultChoices(factors, deps.delivery.channels()),
+        currentDefault: effectiveDefault(user, factors),
+        authenticatorApp: appStatusOf(factors),
         errors,
         flash,
       });

@@ -50,7 +50,12 @@ export const AUDIT_EVENT_TYPES = [
   'account_enabled',
   // The right password for a disabled account (the person is told only "invalid").
   'login_refused_disabled',
-  // Second factors (issue 12): the detail names the kind ("authenticator app").
+  // Second factors (issue 12).
+  'factor_renamed',
+  'factor_removed',
+  'default_factor_changed',
+  'passkey_refused',
+  // The detail names the kind and its label ("authenticator app “Phone”").
   'factor_added',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

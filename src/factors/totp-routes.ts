@@ -161,7 +161,7 @@ export function createAppEnrolmentRouter(deps: {
       userId: user.id,
       username: user.username,
       ip: req.ip,
-      detail: 'authenticator app',
+      detail: `authenticator app “${outcome.factor.label}”`,
     });
     await deps.notices.notify({ type: 'factor_added', user, ip: req.ip, detail: 'An authenticator app' });
     backToSettings(req, res, 'info', `Your authenticator app “${outcome.factor.label}” was added.`);

@@ -4,7 +4,7 @@ import QRCode from 'qrcode';
 import type { Clock } from '../clock.js';
 import type { User } from '../users/store.js';
 import type { FactorSecrets } from './secrets.js';
-import type { FactorStore, TotpFactor } from './store.js';
+import type { Factor, FactorStore, TotpFactor } from './store.js';
 
 /**
  * Authenticator apps (issue 12): RFC 6238 as every app reads it from an otpauth:// URI (SHA-1,
@@ -57,8 +57,19 @@ export function normaliseTotpCode(input: string): string | null {
 
 /** The app of an account, if it has one. */
 export async function findAuthenticatorApp(factors: FactorStore, userId: number): Promise<TotpFactor | null> {
-  const all = await factors.listForUser(userId);
-  return all.find((factor): factor is TotpFactor => factor.kind === 'totp') ?? null;
+  return appOf(await factors.listForUser(userId));
+}
+
+function appOf(factors: Factor[]): TotpFactor | null {
+  return factors.find((factor): factor is TotpFactor => factor.kind === 'totp') ?? null;
+}
+
+/** What /account/security says of the account's app (views/account/security-app.ejs); null: none yet. */
+export function appStatusOf(
+  factors: Factor[],
+): { label: string; addedAt: Date; lastUsedAt: Date | null } | null {
+  const app = appOf(factors);
+  return app && { label: app.label, addedAt: app.createdAt, lastUsedAt: app.lastUsedAt };
 }
 
 function stepAt(now: Date): number {

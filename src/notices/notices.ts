@@ -25,6 +25,7 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  'factor_removed',
   'factor_added',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
@@ -110,6 +111,12 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     ifNotYou:
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
+  },
+  factor_removed: {
+    subject: 'A way to confirm it is you was removed',
+    what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
+    ifNotYou: 'If this was not you, review your security settings and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
   },
   factor_added: {
     subject: 'A new way to confirm it is you was added to your account',

@@ -99,7 +99,7 @@ describe.skipIf(skipBrowserTests)('setting up an authenticator app in a browser'
       ]);
       const after = await textOf(page);
       expect(after).toContain('Your authenticator app “Work phone” was added.');
-      expect(after).toContain('Work phone set up');
+      expect(after).toContain('Work phone is set up');
       await check('security settings, with an app');
       expect(found).toEqual([]);
       expect(problems).toEqual([]);
