@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser, type Response } from '../helpers/agent.js';
 import { lastConsoleCode } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { logIn, register, submitCode, type TestAccount } from '../helpers/flows.js';
+import { logIn, register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { confirmNewestLink, createMailTestApp, type MailTestApp } from '../helpers/mail.js';
 import { confirmSettings, securityPageText } from '../helpers/security.js';
 
@@ -145,9 +145,9 @@ describe('setting up an authenticator app', () => {
 
     const page = await securityPageText(browser);
     expect(page).toContain('Your authenticator app “Work phone” was added.');
-    expect(page).toContain('App Work phone set up');
-    expect(page).toContain('Last used Not yet');
-    expect(page).toContain('Second factor added (authenticator app)');
+    expect(page).toContain('Work phone is set up');
+    expect(page).toContain('last used never');
+    expect(page).toContain('Authenticator app or passkey added (authenticator app “Work phone”)');
     expect(page).not.toContain('Set up an authenticator app');
     expect(await eventsOfRosa()).toContain('factor_added');
 
@@ -185,6 +185,26 @@ describe('setting up an authenticator app', () => {
   });
 
   // The settings code lasts 5 minutes, so a set-up this old also took a new one.
+  it('lets the app’s code log in once it is set up, and each code only once', async () => {
+    await confirmSettings(mail.site, browser);
+    const secret = secretOn(await browser.get(APP_PATH));
+    expectRedirect(await submitApp({ code: codeFor(secret), label: 'Work phone' }), '/account/security');
+
+    const logInWithApp = async (code: string) => {
+      const other = createBrowser(mail.site.app);
+      expectRedirect(await submitPassword(other, account), '/verify');
+      expectRedirect(await other.submit('/verify', '/verify/method', { method: 'totp' }), '/verify');
+      return other.submit('/verify', '/verify', { method: 'totp', code });
+    };
+    // The code that confirmed the app is spent already.
+    expectPage(await logInWithApp(codeFor(secret)), 400, /That code was used already/);
+    mail.site.clock.advance(30_000);
+    const code = codeFor(secret);
+    expectRedirect(await logInWithApp(code), '/account');
+    expectPage(await logInWithApp(code), 400, /That code was used already/);
+    expect(await securityPageText(browser)).toContain('Work phone is set up');
+  });
+
   it('shows a new QR code once the one shown is 10 minutes old', async () => {
     await confirmSettings(mail.site, browser);
     const old = secretOn(await browser.get(APP_PATH));
