@@ -31,6 +31,8 @@ import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
 import { createRecoveryCodes } from './factors/recovery-codes.js';
 import type { FactorSecrets } from './factors/secrets.js';
+import { createTotp } from './factors/totp.js';
+import { createAppEnrolmentRouter } from './factors/totp-routes.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -243,7 +245,8 @@ export function createApp(deps: AppDeps): Express {
     secrets: deps.factorSecrets,
     clock,
   });
-  const checkers: FactorCheckers = { recoveryCodes };
+  const totp = createTotp({ factors: stores.factors, secrets: deps.factorSecrets, clock, issuer: SITE_NAME });
+  const checkers: FactorCheckers = { recoveryCodes, totp };
   const stageFactors = createStageFactors({
     factors: stores.factors,
     checkers,
@@ -438,6 +441,18 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(
     createSecondStepRouter({ page: securityPage, rememberedBrowsers, twoStep, audit: stores.audit, clock }),
+  );
+  // /account/security/app: an authenticator app, set up after a fresh settings code.
+  app.use(
+    createAppEnrolmentRouter({
+      totp,
+      factors: stores.factors,
+      secrets: deps.factorSecrets,
+      notices,
+      audit: stores.audit,
+      clock,
+      issuer: SITE_NAME,
+    }),
   );
   // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
   app.use(

@@ -67,6 +67,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   factor_removed: 'Authenticator app or passkey removed',
   default_factor_changed: 'Default way to confirm it is you changed',
   passkey_refused: 'A passkey was refused',
+  factor_added: 'Authenticator app or passkey added',
 };
 
 export const GENERIC_LABEL = 'Account activity';
@@ -105,6 +106,7 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'browser_remembered',
   'remembered_browser_forgotten',
   'remembered_browsers_revoked',
+  'factor_added',
 ]);
 
 const NOTICE_SUBJECTS: Record<NoticeType, string> = {
@@ -121,6 +123,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   two_factor_turned_off: 'two-step login turned off',
   two_factor_turned_on: 'two-step login turned on',
   second_factors_reset: 'second factors reset',
+  factor_added: 'a way to confirm it is you added',
 };
 
 export interface SecurityLogEntry {

@@ -15,6 +15,7 @@ import type { SecondStepView } from './second-step-routes.js';
 import type { SecurityLog } from './security-log.js';
 import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
 import type { FactorStore } from '../factors/store.js';
+import { appStatusOf } from '../factors/totp.js';
 
 /**
  * The one page of /account/security: what protects the account, the changes to it (their forms
@@ -87,6 +88,7 @@ export function createSecurityPage(deps: {
         defaultChoices: defaultChoices(factors, deps.delivery.channels()),
         currentDefault: effectiveDefault(user, factors),
         secondStep,
+        authenticatorApp: appStatusOf(factors),
         errors,
         flash,
       });

@@ -32,6 +32,7 @@ export const NOTICE_TYPES = [
   'two_factor_turned_off',
   'two_factor_turned_on',
   'second_factors_reset',
+  'factor_added',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
 
@@ -50,6 +51,8 @@ export interface NoticeRequest {
   to?: string;
   /** recovery_code_used: how many unused codes the account has left after this one. */
   left?: number;
+  /** factor_added: what was added, as a sentence begins ("An authenticator app"). */
+  detail?: string;
 }
 
 export interface Notices {
@@ -158,12 +161,30 @@ const WORDS: Record<NoticeType, NoticeWords> = {
       'If you did not ask for this, tell the site’s admins at once, then add your app and passkeys again and make new recovery codes.',
     link: { label: 'Review your security settings', path: '/account/security' },
   },
+  factor_added: {
+    subject: 'A new way to confirm it is you was added to your account',
+    what: 'A new way to confirm it is you was added to your account. It can now be used instead of a code to your phone.',
+    ifNotYou:
+      'If this was not you, someone is signed in to your account: reset your password and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
 };
 
 /** "7 unused recovery codes are left." */
 export function describeCodesLeft(left: number): string {
   if (left === 0) return 'No unused recovery codes are left.';
   return `${left} unused recovery ${left === 1 ? 'code is' : 'codes are'} left.`;
+}
+
+/** A notice's words, naming what it is about where the request says (factor_added's detail). */
+function wordsOf(request: NoticeRequest): NoticeWords {
+  const words = WORDS[request.type];
+  if (request.type !== 'factor_added' || !request.detail) return words;
+  return {
+    ...words,
+    subject: `${request.detail} was added to your account`,
+    what: `${request.detail} was added to your account. It can now be used instead of a code to your phone.`,
+  };
 }
 
 const noticeKey = (type: NoticeType, userId: number) => `notice:${type}:${userId}`;
@@ -180,7 +201,7 @@ export function createNotices(deps: {
   const inFlight = new Set<Promise<void>>();
 
   async function deliver(request: NoticeRequest, to: string) {
-    const words = WORDS[request.type];
+    const words = wordsOf(request);
     const what = typeof words.what === 'string' ? words.what : words.what(request);
     const when = `${formatTime(clock.now())} UTC`;
     const base = { userId: request.user.id, username: request.user.username, ip: request.ip ?? null };
