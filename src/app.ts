@@ -25,6 +25,10 @@ import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
 import type { FactorSecrets } from './factors/secrets.js';
+import { createPasskeyRouter } from './factors/passkey-routes.js';
+import { PASSKEY_BROWSER_SCRIPT_PATH, createPasskeyBrowserScriptHandler } from './factors/passkey-script.js';
+import { createPasskeySection } from './factors/passkey-section.js';
+import { createPasskeys } from './factors/passkeys.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -134,6 +138,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(createRequestLog(logger));
   app.use(createSecurityHeaders(config.isProduction));
   app.use('/assets', express.static(PUBLIC_DIR, { index: false, maxAge: config.isProduction ? '1d' : 0 }));
+  // The passkey library for browsers, from its package: served here, as no other origin may be.
+  app.get(PASSKEY_BROWSER_SCRIPT_PATH, createPasskeyBrowserScriptHandler(config.isProduction));
 
   app.get(
     '/healthz',
@@ -235,6 +241,15 @@ export function createApp(deps: AppDeps): Express {
     isProduction: config.isProduction,
   });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
+  // Passkeys (issue 12): PUBLIC_URL is the relying party, its host the rpID, its origin the only one accepted.
+  const passkeys = createPasskeys({
+    factors: stores.factors,
+    clock,
+    rpId: config.publicHost,
+    rpName: SITE_NAME,
+    origin: config.publicUrl,
+    logger,
+  });
   const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   const emailVerification = createEmailVerification({
     users: stores.users,
@@ -307,6 +322,7 @@ export function createApp(deps: AppDeps): Express {
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    passkeySection: createPasskeySection(stores.factors),
     clock,
   });
   app.use(
@@ -331,6 +347,7 @@ export function createApp(deps: AppDeps): Express {
       clock,
     }),
   );
+  app.use(createPasskeyRouter({ passkeys, factors: stores.factors, notices, audit: stores.audit, clock }));
   app.use(
     createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
   );

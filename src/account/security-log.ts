@@ -54,6 +54,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   account_sessions_ended: 'Every session ended by an admin',
   account_disabled: 'Disabled by an admin',
   account_enabled: 'Enabled again by an admin',
+  factor_added: 'Sign-in method added',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
 };
@@ -82,6 +83,7 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'channel_changed',
   'password_changed',
   'session_ended',
+  'factor_added',
 ]);
 
 const NOTICE_SUBJECTS: Record<NoticeType, string> = {
@@ -92,6 +94,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
+  factor_added: 'sign-in method added',
 };
 
 export interface SecurityLogEntry {

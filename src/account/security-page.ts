@@ -9,6 +9,7 @@ import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
+import type { PasskeySection } from '../factors/passkey-section.js';
 import type { SecurityLog } from './security-log.js';
 
 /**
@@ -28,6 +29,8 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
+  /** The account's passkeys (views/account/security-passkeys.ejs). */
+  passkeySection: PasskeySection;
   clock: Clock;
 }): SecurityPage {
   return {
@@ -37,9 +40,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log] = await Promise.all([
+      const [stored, log, passkeySection] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.passkeySection.forUser(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -69,6 +73,7 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        passkeySection,
         errors,
         flash,
       });

@@ -25,8 +25,12 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  'factor_added',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
+
+/** The factors a `factor_added` notice can name. */
+export type AddedFactorKind = 'passkey' | 'totp';
 
 /** One notice of a type per account in this window; the rest are dropped (the first said it). */
 export const NOTICE_WINDOW_MS = 10 * 60_000;
@@ -41,6 +45,8 @@ export interface NoticeRequest {
    * itself changed.
    */
   to?: string;
+  /** factor_added: which kind of factor was added (the notice names it). */
+  kind?: AddedFactorKind;
 }
 
 export interface Notices {
@@ -108,7 +114,32 @@ const WORDS: Record<NoticeType, NoticeWords> = {
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
   },
+  // Made specific by the factor's kind (wordsFor).
+  factor_added: {
+    subject: 'A sign-in method was added to your account',
+    what: 'A sign-in method was added to your account. It can now be used to log in.',
+    ifNotYou:
+      'If this was not you, someone is in your account: remove it in your security settings, change your password and tell the site’s admins.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
 };
+
+const ADDED_FACTOR_NAMES: Record<AddedFactorKind, string> = {
+  passkey: 'A passkey',
+  totp: 'An authenticator app',
+};
+
+/** The words of a notice; a factor added says which kind (a generic "sign-in method" without one). */
+function wordsFor(request: NoticeRequest): NoticeWords {
+  const words = WORDS[request.type];
+  if (request.type !== 'factor_added') return words;
+  const what = request.kind ? ADDED_FACTOR_NAMES[request.kind] : 'A sign-in method';
+  return {
+    ...words,
+    subject: `${what} was added to your account`,
+    what: `${what} was added to your account. It can now be used to log in.`,
+  };
+}
 
 const noticeKey = (type: NoticeType, userId: number) => `notice:${type}:${userId}`;
 
@@ -124,7 +155,7 @@ export function createNotices(deps: {
   const inFlight = new Set<Promise<void>>();
 
   async function deliver(request: NoticeRequest, to: string) {
-    const words = WORDS[request.type];
+    const words = wordsFor(request);
     const when = `${formatTime(clock.now())} UTC`;
     const base = { userId: request.user.id, username: request.user.username, ip: request.ip ?? null };
     try {
