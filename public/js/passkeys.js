@@ -45,7 +45,11 @@
       return 'This device already holds a passkey for your account. Use another device or security key.';
     }
     if (name === 'NotAllowedError' || name === 'AbortError' || code === 'ERROR_CEREMONY_ABORTED') {
-      return 'The passkey request was cancelled or timed out. Try again' + orElse + '.';
+      // Browsers say only this when the person cancelled, when time ran out, and (so that a site
+      // cannot probe a device) when the device holds none of the account's passkeys.
+      return kind === 'authenticate'
+        ? 'No passkey was used: the request was cancelled or timed out, or this device holds none of your passkeys. Try again, or choose another way.'
+        : 'The passkey request was cancelled or timed out. Try again.';
     }
     if (name === 'SecurityError' || code === 'ERROR_INVALID_DOMAIN' || code === 'ERROR_INVALID_RP_ID') {
       return 'Passkeys do not work at this address of the site. Open it at its usual address' + orElse + '.';

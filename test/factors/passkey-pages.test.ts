@@ -10,17 +10,14 @@ import { createMailTestApp, type MailTestApp } from '../helpers/mail.js';
 import { confirmSettings, openNewestLink, securityPageText } from '../helpers/security.js';
 import {
   createSoftwareAuthenticator,
+  passkeyOptionsIn,
   type SoftwareAuthenticator,
 } from '../helpers/software-authenticator.js';
 
 const NEW_PAGE = '/account/security/passkeys/new';
 
-/** The options the "add a passkey" page hands to the browser, read as the page's script would. */
-function optionsOnPage(html: string): PublicKeyCredentialCreationOptionsJSON {
-  const match = html.match(/<script type="application\/json" data-passkey-options>([^<]*)<\/script>/);
-  if (!match) throw new Error('no passkey options on the page');
-  return JSON.parse(match[1]!) as PublicKeyCredentialCreationOptionsJSON;
-}
+/** The options the "add a passkey" page hands to the browser. */
+const optionsOnPage = (html: string) => passkeyOptionsIn<PublicKeyCredentialCreationOptionsJSON>(html);
 
 /**
  * Adding a passkey on /account/security (issue 12), over HTTP with a software authenticator.

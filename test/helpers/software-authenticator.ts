@@ -165,6 +165,18 @@ export function createSoftwareAuthenticator(site: { origin: string; rpId: string
 }
 
 /**
+ * The options a passkey form hands to the browser (`<script type="application/json"
+ * data-passkey-options>`, public/js/passkeys.js), read from a page as that script reads them.
+ */
+export function passkeyOptionsIn<
+  T extends PublicKeyCredentialCreationOptionsJSON | PublicKeyCredentialRequestOptionsJSON,
+>(html: string): T {
+  const match = html.match(/<script type="application\/json" data-passkey-options>([^<]*)<\/script>/);
+  if (!match) throw new Error('no passkey options on the page');
+  return JSON.parse(match[1]!) as T;
+}
+
+/**
  * The little CBOR (RFC 8949) an authenticator writes: unsigned and negative integers, byte and
  * text strings, arrays and maps, definite lengths only.
  */
