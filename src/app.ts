@@ -12,6 +12,7 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
@@ -46,6 +47,8 @@ import { createCodeDelivery } from './mfa/delivery.js';
 import type { ProviderPool } from './mfa/providers/pool.js';
 import { createSignalWireVoiceRouter } from './mfa/providers/signalwire-voice-route.js';
 import { createMfaRouter } from './mfa/routes.js';
+import { createVerificationCompleter } from './factors/complete-verification.js';
+import { createStageFactors, type FactorCheckers } from './factors/stage-factors.js';
 import { DEFAULT_MFA_RULES, createMfaService } from './mfa/service.js';
 import { PUBLIC_DIR, VIEWS_DIR } from './paths.js';
 import { SITE_NAME } from './site.js';
@@ -234,6 +237,15 @@ export function createApp(deps: AppDeps): Express {
     },
   });
   const delivery = createCodeDelivery(mfa);
+  // Second factors (issue 12): which each stage accepts (and the account has), and the checkers of
+  // the factors the site verifies itself.
+  const checkers: FactorCheckers = {};
+  const stageFactors = createStageFactors({
+    factors: stores.factors,
+    checkers,
+    channels: () => delivery.channels(),
+    adminStepUpFactors: config.factors.adminStepUpFactors,
+  });
   const throttle = createLoginThrottle({ limits: stores.limits, clock });
   const knownDevices = createKnownDevices({
     secret: config.sessionSecret,
@@ -250,6 +262,8 @@ export function createApp(deps: AppDeps): Express {
     origin: config.publicUrl,
     logger,
   });
+  // The code page checks passkeys with it: a stage offers passkeys from now on.
+  checkers.passkeys = passkeys;
   const enrolment = createEnrolment({ limits: stores.limits, delivery, audit: stores.audit, clock });
   const emailVerification = createEmailVerification({
     users: stores.users,
@@ -294,13 +308,28 @@ export function createApp(deps: AppDeps): Express {
       logger,
       channelCookie,
       enrolment,
+      stageFactors,
     }),
   );
+  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage.
+  const completer = createVerificationCompleter({
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    throttle,
+    knownDevices,
+    channelCookie,
+    registrations: fraud.registrations,
+    emailVerification,
+    notices,
+  });
   app.use(
     createMfaRouter({
       enrolment,
-      emailVerification,
-      notices,
+      completer,
+      stageFactors,
+      checkers,
+      offerRememberBrowser: false,
       isProduction: config.isProduction,
       logger,
       registrations: fraud.registrations,
@@ -317,14 +346,27 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(createAccountRouter({ clock, adminScopeTtlMs }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
-  app.use(createSettingsStepUpRouter({ delivery, clock }));
+  app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
     passkeySection: createPasskeySection(stores.factors),
     clock,
+    factors: stores.factors,
   });
+  app.use(
+    createFactorRouter({
+      page: securityPage,
+      users: stores.users,
+      factors: stores.factors,
+      delivery,
+      notices,
+      audit: stores.audit,
+      clock,
+      adminStepUpFactors: config.factors.adminStepUpFactors,
+    }),
+  );
   app.use(
     createSecurityRouter({
       page: securityPage,
@@ -380,6 +422,7 @@ export function createApp(deps: AppDeps): Express {
       clock,
       logger,
       isProduction: config.isProduction,
+      stageFactors,
     }),
   );
   app.use(
@@ -395,6 +438,7 @@ export function createApp(deps: AppDeps): Express {
       sending: fraud.stats,
       clock,
       adminScopeTtlMs,
+      stageFactors,
     }),
   );
   // It lists real codes, so it exists only where no real person's codes are sent.

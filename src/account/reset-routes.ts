@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, type Request, type Response } from 'express';
 import type { Clock } from '../clock.js';
+import { openStage, type StageFactors } from '../factors/stage-factors.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
 import { endPreSession } from '../http/csrf.js';
@@ -37,6 +38,8 @@ export function createResetRouter(deps: {
   clock: Clock;
   logger: Logger;
   isProduction: boolean;
+  /** Which factor the reset's code page opens with (the account's default; src/factors/). */
+  stageFactors: StageFactors;
 }): Router {
   const { reset, delivery, clock } = deps;
   const router = Router();
@@ -145,12 +148,15 @@ export function createResetRouter(deps: {
     req.session.pendingReset = { userId: user.id, startedAt: clock.now().getTime() };
     const channel = delivery.deliverableChannel(user.preferredChannel);
     req.session.channel = channel;
+    // The account's default factor: an app or a passkey sends nothing.
+    const opening = await openStage(req.session, deps.stageFactors, user, 'reset', channel);
     // Stored before the code goes out, as the password step does (POST /login): a store that
     // cannot keep the session is the 503 page now, not a code sent for a session already lost.
     await saveSession(req);
     endPreSession(res, deps.isProduction);
+    if (!('sendBy' in opening)) return res.redirect(303, '/verify');
     try {
-      const outcome = await delivery.sendCode(req, { user, scope: 'reset', channel });
+      const outcome = await delivery.sendCode(req, { user, scope: 'reset', channel: opening.sendBy });
       if (!outcome.ok) {
         // The code page says why and offers to send another: the link is spent, the session is not.
         req.session.flash =

@@ -31,7 +31,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   code_entry_unlocked: 'Code entry unlocked by an admin',
   login_succeeded: 'Logged in',
   logout: 'Logged out',
-  admin_verified: 'Secure area opened with a code',
+  admin_verified: 'Secure area opened',
   admin_denied: 'Secure area refused',
   admin_granted: 'Made an admin',
   admin_revoked: 'No longer an admin',
@@ -54,9 +54,13 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   account_sessions_ended: 'Every session ended by an admin',
   account_disabled: 'Disabled by an admin',
   account_enabled: 'Enabled again by an admin',
-  factor_added: 'Sign-in method added',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
+  factor_renamed: 'Authenticator app or passkey renamed',
+  factor_removed: 'Authenticator app or passkey removed',
+  factor_added: 'Way to confirm it is you added',
+  default_factor_changed: 'Default way to confirm it is you changed',
+  passkey_refused: 'A passkey was refused',
 };
 
 export const GENERIC_LABEL = 'Account activity';
@@ -83,6 +87,14 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'channel_changed',
   'password_changed',
   'session_ended',
+  // Which factor did it ("by authenticator app “Phone”"), and which was changed: the person's own words.
+  'login_succeeded',
+  'admin_verified',
+  'settings_verified',
+  'password_reset_verified',
+  'factor_renamed',
+  'factor_removed',
+  'default_factor_changed',
   'factor_added',
 ]);
 
@@ -94,7 +106,8 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
-  factor_added: 'sign-in method added',
+  factor_removed: 'a way to confirm it is you removed',
+  factor_added: 'a way to confirm it is you added',
 };
 
 export interface SecurityLogEntry {

@@ -11,6 +11,8 @@ import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js'
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
 import type { PasskeySection } from '../factors/passkey-section.js';
 import type { SecurityLog } from './security-log.js';
+import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
+import type { FactorStore } from '../factors/store.js';
 
 /**
  * The one page of /account/security: what protects the account, the changes to it (their forms
@@ -32,6 +34,8 @@ export function createSecurityPage(deps: {
   /** The account's passkeys (views/account/security-passkeys.ejs). */
   passkeySection: PasskeySection;
   clock: Clock;
+  /** The account's apps and passkeys, for the list of its factors (issue 12). */
+  factors: FactorStore;
 }): SecurityPage {
   return {
     async render(req, res, { status = 200, errors = [], values = {} } = {}) {
@@ -40,9 +44,10 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, passkeySection] = await Promise.all([
+      const [stored, log, factors, passkeySection] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
+        deps.factors.listForUser(user.id),
         deps.passkeySection.forUser(user.id),
       ]);
       const sessions = stored
@@ -73,6 +78,9 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        factorList: listFactors(user, factors),
+        defaultChoices: defaultChoices(factors, deps.delivery.channels()),
+        currentDefault: effectiveDefault(user, factors),
         passkeySection,
         errors,
         flash,

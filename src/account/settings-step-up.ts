@@ -1,6 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import { currentUserOf, requireSignedIn } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
+import { openStage, type StageFactors } from '../factors/stage-factors.js';
 import { TooManyRequestsError } from '../errors.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
@@ -39,7 +40,11 @@ export function requireFreshSettingsCode(clock: Clock): RequestHandler {
   };
 }
 
-export function createSettingsStepUpRouter(deps: { delivery: CodeDelivery; clock: Clock }): Router {
+export function createSettingsStepUpRouter(deps: {
+  delivery: CodeDelivery;
+  clock: Clock;
+  stageFactors: StageFactors;
+}): Router {
   const { delivery, clock } = deps;
   const router = Router();
 
@@ -50,10 +55,13 @@ export function createSettingsStepUpRouter(deps: { delivery: CodeDelivery; clock
     const user = currentUserOf(res)!;
     const body = (req.body ?? {}) as Record<string, unknown>;
     const returnTo = settingsReturnPath(body.returnTo);
-    const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
+    const preferred = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
     delete req.session.pendingPhoneChange;
     req.session.pendingSettings = { userId: user.id, startedAt: clock.now().getTime(), returnTo };
-    const outcome = await delivery.sendCode(req, { user, scope: 'settings', channel });
+    // The account's default factor: an app or a passkey sends nothing.
+    const opening = await openStage(req.session, deps.stageFactors, user, 'settings', preferred);
+    if (!('sendBy' in opening)) return res.redirect(303, '/verify');
+    const outcome = await delivery.sendCode(req, { user, scope: 'settings', channel: opening.sendBy });
     if (!outcome.ok) {
       // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.
       if (outcome.reason === 'cooldown' && outcome.pending) {

@@ -5,6 +5,7 @@ import type { AccountSessions } from '../auth/account-sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
+import { openStage, type StageFactors } from '../factors/stage-factors.js';
 import { TooManyRequestsError } from '../errors.js';
 import { noStore } from '../http/security-headers.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
@@ -33,6 +34,8 @@ export interface AdminRouterDeps {
   sending: SendingStats;
   clock: Clock;
   adminScopeTtlMs: number;
+  /** Which factors the step-up accepts (ADMIN_STEP_UP_FACTORS) and which the admin has. */
+  stageFactors: StageFactors;
 }
 
 /**
@@ -62,10 +65,13 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
     const pending = await delivery.currentChallenge(req, { userId: user.id, scope: 'admin' });
     const hasLiveAdminCode = pending !== null && pending.closedAt === null && !mfa.isExpired(pending);
     const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
+    // What the step-up will ask for: the strongest factor the admin has (ADMIN_STEP_UP_FACTORS).
+    const opening = await deps.stageFactors.opening(user, 'admin', channel);
     res.render('admin/step-up', {
       title: 'Confirm it is you',
+      opening: opening === null ? 'none' : opening.method,
       maskedPhone: maskPhone(user.phone),
-      channelLabel: describeChannel(channel),
+      channelLabel: describeChannel(opening?.method === 'phone' ? opening.channel : channel),
       hasLiveAdminCode,
       expiredNotice: notice,
       ttlMinutes: Math.round(deps.adminScopeTtlMs / 60_000),
@@ -126,11 +132,23 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
 
   router.post('/admin/step-up', async (req, res) => {
     const user = currentUserOf(res)!;
-    const channel = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
-    // The code page now waits for this code, not for a settings confirmation left half done.
+    const preferred = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
+    // The code page now waits for this step-up, not for a settings confirmation left half done.
     delete req.session.pendingSettings;
     delete req.session.pendingPhoneChange;
-    const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel });
+    const opening = await openStage(req.session, deps.stageFactors, user, 'admin', preferred);
+    if ('nothingAccepted' in opening) {
+      req.session.flash = {
+        kind: 'error',
+        message:
+          'The secure area needs a passkey or an authenticator app, and this account has neither. Add one in your security settings, then try again.',
+      };
+      return res.redirect(303, '/account');
+    }
+    req.session.pendingAdmin = { userId: user.id, startedAt: clock.now().getTime() };
+    // The strongest factor the admin has: a passkey or an app sends nothing.
+    if ('showFactor' in opening) return res.redirect(303, '/verify');
+    const outcome = await delivery.sendCode(req, { user, scope: 'admin', channel: opening.sendBy });
     if (!outcome.ok) {
       // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.
       if (outcome.reason === 'cooldown' && outcome.pending) {

@@ -50,7 +50,12 @@ export const AUDIT_EVENT_TYPES = [
   'account_enabled',
   // The right password for a disabled account (the person is told only "invalid").
   'login_refused_disabled',
-  // Second factors (issue 12): the detail names the kind (passkey, totp).
+  // Second factors (issue 12).
+  'factor_renamed',
+  'factor_removed',
+  'default_factor_changed',
+  'passkey_refused',
+  // A factor added on /account/security: the detail names the kind (passkey, totp).
   'factor_added',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -15,6 +15,7 @@ import { PENDING_LOGIN_TIMEOUT_MS } from '../mfa/scopes.js';
 import { providerErrorToAppError } from '../http/error-pages.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
+import { openStage, type StageFactors } from '../factors/stage-factors.js';
 import type { User, UserStore } from '../users/store.js';
 import { needsEnrolment, type Enrolment } from './enrolment.js';
 import { currentUserOf } from './guards.js';
@@ -42,6 +43,8 @@ export interface AuthRouterDeps {
   channelCookie: { name: string; secure: boolean };
   /** A new account's proof of its number (src/auth/enrolment.ts). */
   enrolment: Enrolment;
+  /** Which factor the login's code page opens with (src/factors/stage-factors.ts). */
+  stageFactors: StageFactors;
 }
 
 const INVALID_CREDENTIALS = 'Invalid username or password.';
@@ -280,8 +283,11 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     if (chosen !== user.preferredChannel && delivery.channels().includes(chosen)) {
       await users.setPreferredChannel(user.id, chosen);
     }
+    // An account whose default factor is an app or a passkey is asked for it: no code is sent.
+    const opening = await openStage(req.session, deps.stageFactors, user, 'login', chosen);
+    if (!('sendBy' in opening)) return res.redirect(303, '/verify');
 
-    const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: chosen });
+    const outcome = await delivery.sendCode(req, { user, scope: 'login', channel: opening.sendBy });
     if (!outcome.ok) {
       // Within the cooldown, the code a moment-ago login asked for is on its way: wait for it there.
       if (outcome.reason === 'cooldown' && outcome.pending) {

@@ -1,16 +1,13 @@
 import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
-import { userAgentToKeep } from '../auth/account-sessions.js';
 import { currentUserOf } from '../auth/guards.js';
 import type { KnownDevices } from '../auth/known-device.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
-import { rememberChannel } from '../auth/routes.js';
 import type { Clock } from '../clock.js';
 import { describeWait } from '../errors.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
-import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
-import { SESSION_ENDED_PATH, logOutThisBrowser, regenerateSession } from '../http/session.js';
+import { logOutThisBrowser } from '../http/session.js';
 import type { Logger } from '../logger.js';
 import { createHash } from 'node:crypto';
 import { parseForm, type FieldError } from '../http/validate.js';
@@ -20,21 +17,22 @@ import { describeSendRefusal, sendRefusalStatus, type CodeDelivery } from './del
 import { describeChannel, type Channel, type Scope } from './provider.js';
 import {
   PENDING_LOGIN_TIMEOUT_MS,
-  isSettingsVerified,
+  readPendingAdmin,
   readPendingEnrolment,
   readPendingLogin,
   readPendingPhoneChange,
   readPendingReset,
   readPendingSettings,
 } from './scopes.js';
-import type { Notices } from '../notices/notices.js';
 import { codeSchema, resendSchema } from './schemas.js';
 import { needsEnrolment, type Enrolment } from '../auth/enrolment.js';
 import { COUNTRY_OPTIONS } from '../auth/countries.js';
 import { correctNumberSchema } from '../auth/schemas.js';
 import type { RegistrationGuard } from '../fraud/registration-guard.js';
-import type { Challenge, MfaService } from './service.js';
-import type { EmailVerification } from '../account/email-verification.js';
+import type { Challenge, FactorGuessOutcome, MfaService } from './service.js';
+import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
+import type { FactorCheckers, StageFactors, StageKind, StageOption } from '../factors/stage-factors.js';
+import { TOTP_DIGITS, chooseMethodSchema, factorFormSchemas } from '../factors/schemas.js';
 
 export interface MfaRouterDeps {
   users: UserStore;
@@ -50,10 +48,14 @@ export interface MfaRouterDeps {
   enrolment: Enrolment;
   /** Limits on numbers a sign-up may use (the toll-fraud guard), for a number corrected here. */
   registrations: RegistrationGuard;
-  /** The address given at sign-up gets its link once the phone is proven. */
-  emailVerification: EmailVerification;
-  /** Security notices by email (a changed phone number). */
-  notices: Notices;
+  /** Finishes a stage, whichever factor did it (src/factors/complete-verification.ts). */
+  completer: VerificationCompleter;
+  /** Which factors each stage accepts, and which the account has (src/factors/stage-factors.ts). */
+  stageFactors: StageFactors;
+  /** The factors the site checks itself: an authenticator app, recovery codes, passkeys. */
+  checkers: FactorCheckers;
+  /** Whether the login's code page offers "Remember this browser" (wired when remembered browsers are). */
+  offerRememberBrowser: boolean;
   isProduction: boolean;
   logger: Logger;
 }
@@ -64,15 +66,16 @@ function stepUpSessionKey(req: Request): string {
 }
 
 /**
- * What the code page is for. Each kind has its own scope and its own session slot, and a code
- * counts only for the kind it was sent for:
+ * What the code page is for (StageKind, src/factors/stage-factors.ts). Each kind has its own scope
+ * and its own session slot, and a code counts only for the kind it was sent for:
  * - login: the second step of a login; signup: a new account proving its number (`enrol`);
  * - admin: the secure area's step-up; settings: confirming it is you before a change on
  *   /account/security (a code to the account's own number);
  * - phone_change: the new number given there, proven by a code sent to it (`enrol`);
  * - reset: after a password reset link, a code to the account's phone.
+ * Beside the phone, a stage may accept other factors (an app, a passkey, a recovery code): which,
+ * stage-factors.ts says; the session's `factorMethod` says which one this page shows.
  */
-type StageKind = 'login' | 'signup' | 'admin' | 'settings' | 'phone_change' | 'reset';
 
 const SCOPE_OF: Record<StageKind, Scope> = {
   login: 'login',
@@ -121,7 +124,10 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         return stageFor(req, 'settings', signedInUser);
       }
       const challenge = await delivery.currentChallenge(req, { userId: signedInUser.id, scope: 'admin' });
-      return challenge ? { kind: 'admin', scope: 'admin', user: signedInUser, challenge } : null;
+      // Asked for by /admin/step-up: with a challenge when a code was sent, without one when the
+      // admin's factor sends nothing (a passkey, an app).
+      const asked = readPendingAdmin(req.session, now)?.userId === signedInUser.id;
+      return challenge || asked ? { kind: 'admin', scope: 'admin', user: signedInUser, challenge } : null;
     }
     const enrolling = readPendingEnrolment(req.session, now);
     if (enrolling) {
@@ -151,9 +157,202 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     };
   }
 
+  /** The factor this page shows: the session's choice for this stage, else the phone. */
+  function methodOf(req: Request, stage: Stage): 'phone' | 'totp' | 'passkey' | 'recovery' {
+    const chosen = req.session.factorMethod;
+    return chosen && chosen.kind === stage.kind ? chosen.method : 'phone';
+  }
+
+  function fieldOfMethod(method: string): string {
+    return method === 'recovery' ? 'recovery_code' : method === 'passkey' ? 'credential' : 'code';
+  }
+
+  /** "Remember this browser" ticked on a login's code page (only offered there). */
+  function wantsRemembered(req: Request, stage: Stage): boolean {
+    const body = req.body as Record<string, unknown> | undefined;
+    return deps.offerRememberBrowser && stage.kind === 'login' && body?.remember === '1';
+  }
+
+  /**
+   * A new WebAuthn challenge for this stage's passkey form, kept in the session for this stage and
+   * account (used once: the POST takes it out before checking the answer).
+   */
+  async function passkeyOptionsFor(req: Request, stage: Stage) {
+    const passkeys = deps.checkers.passkeys;
+    if (!passkeys) return null;
+    const options = await passkeys.authenticationOptions(stage.user, {
+      // The secure area asks the authenticator to check its user (PIN, biometrics), not just a touch.
+      userVerification: stage.kind === 'admin' ? 'required' : 'preferred',
+    });
+    req.session.passkeyChallenge = {
+      challenge: options.challenge,
+      kind: stage.kind,
+      userId: stage.user.id,
+      issuedAt: clock.now().getTime(),
+    };
+    return options;
+  }
+
+  /** What a wrong guess at an app's or a recovery code says; null when the outcome is not a plain wrong guess. */
+  const WRONG_FACTOR_MESSAGES = {
+    totp: {
+      wrong:
+        'That code is not right. Check that your phone’s clock is set automatically, and enter the code your app shows now.',
+      replayed: 'That code was used already. Wait for your app to show the next one.',
+      no_app: 'This account has no authenticator app. Try another way.',
+    },
+    recovery: 'That recovery code is not right, or it was used already. Each code works once.',
+  };
+
+  /**
+   * An authenticator app, a recovery code or a passkey, checked by the site itself: only a factor
+   * this stage accepts and the account has; app and recovery codes under the same limits as a
+   * phone code (checkFactorGuess), recovery codes with a bucket of their own as well.
+   */
+  async function verifyOtherFactor(
+    req: Request,
+    res: Response,
+    stage: Stage,
+    method: 'totp' | 'recovery' | 'passkey',
+  ) {
+    // The form names its factor; the page may have been showing another one in another tab.
+    if (!(await deps.stageFactors.accepts(stage.user, stage.kind, { method }))) {
+      return renderVerify(req, res, stage, 400, [
+        {
+          field: 'code',
+          message: 'That way of confirming cannot be used here. Choose one of the ways listed.',
+        },
+      ]);
+    }
+    req.session.factorMethod = { kind: stage.kind, method };
+    if (method === 'passkey') return verifyPasskey(req, res, stage);
+    const sessionCountedStage = stage.kind !== 'login' && stage.kind !== 'signup';
+    const guess = {
+      userId: stage.user.id,
+      username: stage.user.username,
+      ip: req.ip,
+      ...(sessionCountedStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
+    };
+    let outcome: FactorGuessOutcome;
+    let completed: CompletedFactor;
+    let wrongMessage: string;
+    if (method === 'totp') {
+      const form = parseForm(factorFormSchemas.totp, req.body);
+      if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
+      const totp = deps.checkers.totp!;
+      let reason: 'wrong' | 'replayed' | 'no_app' = 'wrong';
+      let label = 'authenticator app';
+      outcome = await mfa.checkFactorGuess({
+        ...guess,
+        describedAs: 'authenticator app code',
+        compare: async () => {
+          const checked = await totp.check(stage.user.id, form.data.code);
+          if (checked.ok) label = `authenticator app “${checked.factor.label}”`;
+          else reason = checked.reason;
+          return checked.ok;
+        },
+      });
+      completed = { method: 'totp', describedAs: label };
+      wrongMessage = WRONG_FACTOR_MESSAGES.totp[reason];
+    } else {
+      const form = parseForm(factorFormSchemas.recovery, req.body);
+      if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
+      const recovery = deps.checkers.recoveryCodes!;
+      outcome = await mfa.checkFactorGuess({
+        ...guess,
+        describedAs: 'recovery code',
+        ownLimit: {
+          key: `mfa:recovery-failures:${stage.user.id}`,
+          max: RECOVERY_FAILURES_PER_HOUR,
+          windowMs: 3_600_000,
+        },
+        compare: async () => (await recovery.use(stage.user.id, form.data.recovery_code)).ok,
+      });
+      completed = { method: 'recovery', describedAs: 'recovery code' };
+      wrongMessage = WRONG_FACTOR_MESSAGES.recovery;
+    }
+    if (!outcome.ok) {
+      switch (outcome.reason) {
+        case 'wrong':
+          return renderVerify(req, res, stage, 400, [
+            { field: fieldOfMethod(method), message: wrongMessage },
+          ]);
+        case 'suspended':
+          return renderVerify(req, res, stage, 403);
+        case 'locked':
+          return answerLocked(req, res, stage, outcome.lockedBy, outcome.retryAfterSeconds);
+      }
+    }
+    return deps.completer.complete(req, res, stage, completed, {
+      rememberBrowser: wantsRemembered(req, stage),
+    });
+  }
+
+  async function verifyPasskey(req: Request, res: Response, stage: Stage) {
+    const form = parseForm(factorFormSchemas.passkey, req.body);
+    // The challenge is used once, whatever the answer: taken out of the session before it is checked.
+    const issued = req.session.passkeyChallenge;
+    delete req.session.passkeyChallenge;
+    if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
+    const fresh =
+      issued !== undefined &&
+      issued.kind === stage.kind &&
+      issued.userId === stage.user.id &&
+      clock.now().getTime() - issued.issuedAt < PASSKEY_CHALLENGE_TTL_MS;
+    if (!fresh) {
+      return renderVerify(req, res, stage, 400, [
+        { field: 'credential', message: 'This page was open too long. Use your passkey again.' },
+      ]);
+    }
+    let response: unknown;
+    try {
+      response = JSON.parse(form.data.credential);
+    } catch {
+      response = null;
+    }
+    const checked = await deps.checkers.passkeys!.finishAuthentication(
+      stage.user,
+      response,
+      issued.challenge,
+      {
+        requireUserVerification: stage.kind === 'admin',
+      },
+    );
+    if (!checked.ok) {
+      await audit.record({
+        type: 'passkey_refused',
+        userId: stage.user.id,
+        username: stage.user.username,
+        ip: req.ip,
+        detail: `${stage.kind}: ${checked.reason}`,
+      });
+      return renderVerify(req, res, stage, 400, [{ field: 'credential', message: checked.message }]);
+    }
+    return deps.completer.complete(
+      req,
+      res,
+      stage,
+      { method: 'passkey', describedAs: `passkey “${checked.factor.label}”` },
+      { rememberBrowser: wantsRemembered(req, stage) },
+    );
+  }
+
+  /** What "Try another way" lists: every way this stage accepts that the account has, but the one shown. */
+  function otherWays(options: StageOption[], method: string, phoneChannel: Channel) {
+    return options
+      .filter((option) => (option.method === 'phone' ? method !== 'phone' : option.method !== method))
+      .map((option) => ({
+        ...option,
+        label: WAY_LABELS[option.method === 'phone' ? option.channel : option.method],
+        // The phone's channel shown first among the phone's ways.
+        current: option.method === 'phone' && option.channel === phoneChannel,
+      }));
+  }
+
   function leaveCodePage(req: Request, res: Response) {
     if (currentUserOf(res)) {
       // A settings confirmation or a new number that waited too long: back where it started.
+      delete req.session.pendingAdmin;
       if (req.session.pendingSettings || req.session.pendingPhoneChange) {
         delete req.session.pendingSettings;
         delete req.session.pendingPhoneChange;
@@ -227,9 +426,24 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     // A suspended account's page says so itself; a flash would only repeat it.
     const flash = suspended ? undefined : req.session.flash;
     delete req.session.flash;
+    const ways = await deps.stageFactors.options(stage.user, stage.kind);
+    let method = methodOf(req, stage);
+    // A factor removed meanwhile (in another tab) or not accepted here: the phone, as before.
+    if (method !== 'phone' && !ways.some((way) => way.method === method)) {
+      delete req.session.factorMethod;
+      method = 'phone';
+    }
+    const passkeyOptions = method === 'passkey' && !suspended ? await passkeyOptionsFor(req, stage) : null;
+    // The admin step-up may refuse a channel (ADMIN_STEP_UP_FACTORS): only the ones it takes are offered.
+    const phoneChannels = ways.flatMap((way) => (way.method === 'phone' ? [way.channel] : []));
     res.status(status).render('mfa/verify', {
       title: VERIFY_TITLES[stage.kind],
       codeKind: stage.kind,
+      method,
+      otherWays: otherWays(ways, method, channel),
+      passkeyOptions,
+      totpDigits: TOTP_DIGITS,
+      offerRemember: deps.offerRememberBrowser && stage.kind === 'login',
       startAgainAfter,
       country: values.country ?? phoneCountryOf(stage.user.phone),
       countries: COUNTRY_OPTIONS,
@@ -237,7 +451,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       maskedPhone: maskPhone(stage.user.phone),
       channel,
       channelLabel: describeChannel(channel),
-      otherChannels: mfa.channels().filter((other) => other !== channel),
+      otherChannels: phoneChannels.filter((other) => other !== channel),
       unsupportedChannel: mfa.channels().includes(channel) ? null : describeChannel(channel),
       challenge: challenge && {
         expired: mfa.isExpired(challenge),
@@ -262,9 +476,62 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     await renderVerify(req, res, stage);
   });
 
+  /**
+   * Too many wrong codes (by phone, app or recovery code): a reset ends, a step-up's session ends
+   * (whoever holds it does not hold the factor), otherwise the page says how long to wait.
+   */
+  async function answerLocked(
+    req: Request,
+    res: Response,
+    stage: Stage,
+    lockedBy: 'account' | 'session' | 'factor',
+    retryAfterSeconds: number,
+  ) {
+    if (lockedBy === 'session' && stage.kind === 'reset') {
+      // The reset ends here; its link is spent, and a new one starts afresh.
+      delete req.session.pendingReset;
+      delete req.session.challengeId;
+      await audit.record({
+        type: 'code_lockout',
+        userId: stage.user.id,
+        username: stage.user.username,
+        ip: req.ip,
+        detail: 'reset abandoned after too many wrong codes',
+      });
+      req.session.flash = {
+        kind: 'error',
+        message: 'Too many wrong codes. This reset has ended: ask for a new link to try again.',
+      };
+      return res.redirect(303, '/forgot');
+    }
+    if (lockedBy === 'session') {
+      // Too many wrong step-up codes from one signed-in session: whoever holds it does not hold
+      // the phone (or the app). The session ends; its owner logs in again with password and code.
+      await audit.record({
+        type: 'logout',
+        userId: stage.user.id,
+        username: stage.user.username,
+        ip: req.ip,
+        detail: 'session ended after too many wrong step-up codes',
+      });
+      await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
+      return res.redirect(303, '/login?stepUpFailed');
+    }
+    res.set('Retry-After', String(retryAfterSeconds));
+    const message =
+      lockedBy === 'factor'
+        ? `Too many wrong recovery codes. For your safety, wait ${describeWait(retryAfterSeconds)} before trying another, or try another way.`
+        : `Too many wrong codes. For your safety, wait ${describeWait(retryAfterSeconds)} before trying again.`;
+    return renderVerify(req, res, stage, 429, [{ field: fieldOfMethod(methodOf(req, stage)), message }]);
+  }
+
   router.post('/verify', async (req, res) => {
     const stage = await currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
+    const submitted = (req.body as Record<string, unknown> | undefined)?.method;
+    if (submitted === 'totp' || submitted === 'recovery' || submitted === 'passkey') {
+      return verifyOtherFactor(req, res, stage, submitted);
+    }
     const form = parseForm(formSchema, req.body);
     if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
 
@@ -321,214 +588,19 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         case 'suspended':
           return renderVerify(req, res, stage, 403);
         case 'locked':
-          if (result.lockedBy === 'session' && stage.kind === 'reset') {
-            // The reset ends here; its link is spent, and a new one starts afresh.
-            delete req.session.pendingReset;
-            delete req.session.challengeId;
-            await audit.record({
-              type: 'code_lockout',
-              userId: stage.user.id,
-              username: stage.user.username,
-              ip: req.ip,
-              detail: 'reset abandoned after too many wrong codes',
-            });
-            req.session.flash = {
-              kind: 'error',
-              message: 'Too many wrong codes. This reset has ended: ask for a new link to try again.',
-            };
-            return res.redirect(303, '/forgot');
-          }
-          if (result.lockedBy === 'session') {
-            // Too many wrong step-up codes from one signed-in session: whoever holds it does not
-            // hold the phone. The session ends; its owner logs in again with password and code.
-            await audit.record({
-              type: 'logout',
-              userId: stage.user.id,
-              username: stage.user.username,
-              ip: req.ip,
-              detail: 'session ended after too many wrong step-up codes',
-            });
-            await logOutThisBrowser(req, res, { isProduction: deps.isProduction, logger: deps.logger });
-            return res.redirect(303, '/login?stepUpFailed');
-          }
-          res.set('Retry-After', String(result.retryAfterSeconds));
-          return renderVerify(req, res, stage, 429, [
-            {
-              field: 'code',
-              message: `Too many wrong codes. For your safety, wait ${describeWait(result.retryAfterSeconds)} before trying again.`,
-            },
-          ]);
+          return answerLocked(req, res, stage, result.lockedBy ?? 'account', result.retryAfterSeconds);
       }
     }
 
     const channel = result.challenge.channel;
-    const now = clock.now().getTime();
-    switch (stage.kind) {
-      case 'login':
-      case 'signup':
-        return completeLogin(req, res, stage, channel);
-      case 'admin':
-      case 'settings': {
-        const signedIn = req.session.signedIn!;
-        const kept = {
-          adminVerified: req.session.adminVerified,
-          settingsVerified: req.session.settingsVerified,
-          // A deletion link asked for in this browser keeps working here (src/account/deletion.ts).
-          deletionRequest: req.session.deletionRequest,
-        };
-        const returnTo = req.session.pendingSettings?.returnTo;
-        // An admin sent for a fresh code in the middle of an action goes back to it (src/admin/).
-        const adminReturnTo = toSafeReturnPath(req.session.returnTo, '/admin');
-        // A fresh session id for the raised privilege; the other step-up, if any, carries over.
-        if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
-        Object.assign(req.session, kept);
-        req.session.signedIn = { ...signedIn, lastSeenAt: now };
-        req.session.channel = channel;
-        const verified = { userId: stage.user.id, verifiedAt: now };
-        if (stage.kind === 'admin') req.session.adminVerified = verified;
-        else req.session.settingsVerified = verified;
-        await audit.record({
-          type: stage.kind === 'admin' ? 'admin_verified' : 'settings_verified',
-          userId: stage.user.id,
-          username: stage.user.username,
-          ip: req.ip,
-        });
-        if (stage.kind === 'admin') {
-          return res.redirect(303, adminReturnTo.startsWith('/admin/') ? adminReturnTo : '/admin');
-        }
-        return res.redirect(303, returnTo ?? '/account/security');
-      }
-      case 'phone_change':
-        return completePhoneChange(req, res, stage);
-      case 'reset': {
-        if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
-        req.session.resetVerified = { userId: stage.user.id, verifiedAt: now };
-        await audit.record({
-          type: 'password_reset_verified',
-          userId: stage.user.id,
-          username: stage.user.username,
-          ip: req.ip,
-        });
-        return res.redirect(303, '/reset/password');
-      }
-    }
+    return deps.completer.complete(
+      req,
+      res,
+      stage,
+      { method: 'phone', channel, describedAs: describeChannel(channel) },
+      { rememberBrowser: wantsRemembered(req, stage) },
+    );
   });
-
-  /** The login code, or the sign-up code (which also proves the number): the person is signed in. */
-  async function completeLogin(req: Request, res: Response, stage: Stage, channel: Channel) {
-    const now = clock.now().getTime();
-    let signUpFlash: { kind: 'info' | 'error'; message: string } | undefined;
-    if (stage.kind === 'signup') {
-      // The code proves the number it went to, only if that is still the account's number.
-      if (!(await users.markPhoneProven(stage.user.id, stage.user.phone))) return leaveCodePage(req, res);
-      await audit.record({
-        type: 'phone_proven',
-        userId: stage.user.id,
-        username: stage.user.username,
-        ip: req.ip,
-        detail: maskPhone(stage.user.phone),
-      });
-      // Only now, with a phone proven, does the address given at sign-up get its link: a bot with
-      // no phone cannot make this site mail strangers.
-      if (stage.user.pendingEmail) signUpFlash = await sendSignUpEmailLink(req, stage.user);
-    }
-    const returnTo = req.session.returnTo;
-    // A fresh session id now that the person is fully signed in (no fixation).
-    if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
-    const previousLoginAt = await users.recordLogin(stage.user.id);
-    req.session.signedIn = {
-      userId: stage.user.id,
-      signedInAt: now,
-      lastSeenAt: now,
-      previousLoginAt: previousLoginAt?.getTime() ?? null,
-      // For the account's list of its sessions ("Firefox on Windows, 203.0.x.x").
-      userAgent: userAgentToKeep(req.get('user-agent')),
-      ip: req.ip ?? null,
-    };
-    req.session.channel = channel;
-    if (signUpFlash) req.session.flash = signUpFlash;
-    await throttle.recordSuccess(stage.user.username, clientKeyOfRequest(req));
-    await audit.record({
-      type: 'login_succeeded',
-      userId: stage.user.id,
-      username: stage.user.username,
-      ip: req.ip,
-    });
-    rememberChannel(res, deps.channelCookie, channel);
-    // This browser has now proved password and code: strangers guessing the password no longer slow it down.
-    deps.knownDevices.remember(res, stage.user.id);
-    return res.redirect(303, returnTo ?? '/account');
-  }
-
-  async function sendSignUpEmailLink(
-    req: Request,
-    user: User,
-  ): Promise<{ kind: 'info' | 'error'; message: string }> {
-    const address = user.pendingEmail!;
-    const sent = await deps.emailVerification.start({ user, address, ip: req.ip });
-    return sent.ok
-      ? {
-          kind: 'info',
-          message: `A link is on its way to ${address}: open it to confirm your email address.`,
-        }
-      : {
-          kind: 'error',
-          message:
-            'Too many links were sent to that email address today. Ask for one later in your security settings.',
-        };
-  }
-
-  /**
-   * The code sent to the new number was entered: the number replaces the old one, if the settings
-   * step-up that allowed the change is still fresh (5 minutes from its code, never sliding).
-   */
-  async function completePhoneChange(req: Request, res: Response, stage: Stage) {
-    const account = currentUserOf(res)!;
-    const now = clock.now().getTime();
-    delete req.session.pendingPhoneChange;
-    delete req.session.challengeId;
-    if (!isSettingsVerified(req.session, account.id, now)) {
-      req.session.flash = {
-        kind: 'error',
-        message:
-          'Your confirmation ran out before the new number was confirmed. Confirm it is you, then change the number again.',
-      };
-      return res.redirect(303, '/account/security');
-    }
-    // The number was checked when the change started; other accounts may have proven it since.
-    // (Two accounts finishing at the same instant could still both pass: the cap is a fraud
-    // brake, not a uniqueness rule.)
-    const admission = await deps.registrations.checkNumberForAccount({
-      clientKey: clientKeyOfRequest(req),
-      phone: stage.user.phone,
-      userId: account.id,
-      username: account.username,
-    });
-    if (!admission.allowed) {
-      req.session.flash = { kind: 'error', message: admission.message };
-      return res.redirect(303, '/account/security');
-    }
-    if (!(await users.changeProvenPhone(account.id, account.phone, stage.user.phone))) {
-      req.session.flash = {
-        kind: 'error',
-        message: 'Your number was changed meanwhile. Check it below and try again.',
-      };
-      return res.redirect(303, '/account/security');
-    }
-    await audit.record({
-      type: 'phone_changed',
-      userId: account.id,
-      username: account.username,
-      ip: req.ip,
-      detail: `${maskPhone(account.phone)} to ${maskPhone(stage.user.phone)}`,
-    });
-    await deps.notices.notify({ type: 'phone_changed', user: account, ip: req.ip });
-    req.session.flash = {
-      kind: 'info',
-      message: `Your phone number is now ${maskPhone(stage.user.phone)}. Codes go to it from now on.`,
-    };
-    return res.redirect(303, '/account/security');
-  }
 
   /**
    * "Start again": leaves a half-finished step (a login, a sign-up code, a reset, a settings
@@ -543,11 +615,34 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       'pendingReset',
       'pendingSettings',
       'pendingPhoneChange',
+      'pendingAdmin',
+      'factorMethod',
+      'passkeyChallenge',
     ] as const) {
       delete req.session[slot];
     }
     delete req.session.challengeId;
     res.redirect(303, signedIn ? '/account/security' : resetting ? '/forgot' : '/login');
+  });
+
+  /** "Try another way": an authenticator app, a passkey or a recovery code instead of the phone. */
+  router.post('/verify/method', async (req, res) => {
+    const stage = await currentStage(req, res);
+    if (!stage) return leaveCodePage(req, res);
+    const form = parseForm(chooseMethodSchema, req.body);
+    if (
+      !form.ok ||
+      !(await deps.stageFactors.accepts(stage.user, stage.kind, { method: form.data.method }))
+    ) {
+      return renderVerify(req, res, stage, 400, [
+        {
+          field: 'code',
+          message: 'That way of confirming cannot be used here. Choose one of the ways listed.',
+        },
+      ]);
+    }
+    req.session.factorMethod = { kind: stage.kind, method: form.data.method };
+    res.redirect(303, '/verify');
   });
 
   router.post('/verify/resend', async (req, res) => {
@@ -560,6 +655,20 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const current = stage.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
     const channel = requested ?? delivery.deliverableChannel(current);
+    // The secure area takes only the channels ADMIN_STEP_UP_FACTORS lists (none, when it lists no phone).
+    if (
+      stage.kind === 'admin' &&
+      !(await deps.stageFactors.accepts(stage.user, 'admin', { method: 'phone', channel }))
+    ) {
+      return renderVerify(req, res, stage, 400, [
+        {
+          field: 'code',
+          message: 'The secure area does not take codes sent that way. Choose one of the ways listed.',
+        },
+      ]);
+    }
+    // Asking for a code means the page now shows the phone's code, whatever it showed before.
+    delete req.session.factorMethod;
     // A number not proven yet (a sign-up's, or the new one of a phone change): within its own daily
     // allowance, whoever asks.
     if (stage.scope === 'enrol') {
@@ -672,6 +781,20 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
   return router;
 }
+
+/** A passkey's challenge on the code page lasts this long (WebAuthn's own timeout is shorter). */
+const PASSKEY_CHALLENGE_TTL_MS = 10 * 60_000;
+
+/** Wrong recovery codes per account and hour, in a bucket of their own under the overall limits. */
+const RECOVERY_FAILURES_PER_HOUR = 10;
+
+const WAY_LABELS: Record<Channel | 'totp' | 'passkey' | 'recovery', string> = {
+  sms: 'Text a code to my phone',
+  voice: 'Call my phone with a code',
+  totp: 'Use my authenticator app',
+  passkey: 'Use a passkey',
+  recovery: 'Use a recovery code',
+};
 
 const VERIFY_TITLES: Record<StageKind, string> = {
   login: 'Enter your code',

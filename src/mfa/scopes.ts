@@ -27,6 +27,19 @@ declare module 'express-session' {
       userAgent?: string | null;
       ip?: string | null;
     };
+    /**
+     * An admin asked to enter the secure area: waiting for a factor of the admin step-up (a phone
+     * code, or a passkey or app, which send nothing, so no challenge marks the stage).
+     */
+    pendingAdmin?: { userId: number; startedAt: number };
+    /**
+     * The factor this session chose for a stage other than the phone (the account's default, or
+     * "Try another way"); absent: the phone. Bound to the stage's kind: a choice made at one stage
+     * never carries to another.
+     */
+    factorMethod?: { kind: string; method: 'totp' | 'passkey' | 'recovery' };
+    /** The WebAuthn challenge of the passkey form on the code page: used once, for this stage and account. */
+    passkeyChallenge?: { challenge: string; kind: string; userId: number; issuedAt: number };
     /** The admin step-up. It never slides: it lasts ADMIN_SCOPE_TTL_MINUTES from the code. */
     adminVerified?: { userId: number; verifiedAt: number };
     /**
@@ -102,6 +115,10 @@ function freshFor<T extends { userId: number }>(
   const age = now - at(slot);
   // A time ahead of ours (a clock stepped back) counts as stale, not as fresh for longer.
   return age >= 0 && age < ttlMs ? slot : null;
+}
+
+export function readPendingAdmin(session: AppSession, now: number) {
+  return freshFor(session.pendingAdmin, (slot) => slot.startedAt, now, PENDING_LOGIN_TIMEOUT_MS);
 }
 
 export function readPendingSettings(session: AppSession, now: number) {

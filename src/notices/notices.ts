@@ -25,6 +25,7 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  'factor_removed',
   'factor_added',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
@@ -114,10 +115,16 @@ const WORDS: Record<NoticeType, NoticeWords> = {
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
   },
+  factor_removed: {
+    subject: 'A way to confirm it is you was removed',
+    what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
+    ifNotYou: 'If this was not you, review your security settings and tell the site’s admins at once.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
   // Made specific by the factor's kind (wordsFor).
   factor_added: {
-    subject: 'A sign-in method was added to your account',
-    what: 'A sign-in method was added to your account. It can now be used to log in.',
+    subject: 'A way to confirm it is you was added',
+    what: 'A way to confirm it is you was added to your account. It can now be used to log in.',
     ifNotYou:
       'If this was not you, someone is in your account: remove it in your security settings, change your password and tell the site’s admins.',
     link: { label: 'Review your security settings', path: '/account/security' },
@@ -129,11 +136,11 @@ const ADDED_FACTOR_NAMES: Record<AddedFactorKind, string> = {
   totp: 'An authenticator app',
 };
 
-/** The words of a notice; a factor added says which kind (a generic "sign-in method" without one). */
+/** The words of a notice; a factor added says which kind ("a way to confirm it is you" without one). */
 function wordsFor(request: NoticeRequest): NoticeWords {
   const words = WORDS[request.type];
   if (request.type !== 'factor_added') return words;
-  const what = request.kind ? ADDED_FACTOR_NAMES[request.kind] : 'A sign-in method';
+  const what = request.kind ? ADDED_FACTOR_NAMES[request.kind] : 'A way to confirm it is you';
   return {
     ...words,
     subject: `${what} was added to your account`,

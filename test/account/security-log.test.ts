@@ -50,7 +50,8 @@ describe('the security log and the default channel', () => {
     expect(rows[0]).toMatch(/^\d+ \w+ 2026, 10:00 UTC Wrong password at login 127\.0\.x\.x$/);
     expect(rows).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/Logged in 127\.0\.x\.x$/),
+        // Which factor let the person in is the person's own to see (issue 12).
+        expect.stringMatching(/Logged in \(by text message\) 127\.0\.x\.x$/),
         expect.stringMatching(/Code sent 127\.0\.x\.x$/),
         expect.stringMatching(/Phone number confirmed \(•••• \d{4}\) 127\.0\.x\.x$/),
         expect.stringMatching(/Account created 127\.0\.x\.x$/),

@@ -1,0 +1,193 @@
+import type { Channel } from '../mfa/provider.js';
+import type { User } from '../users/store.js';
+import type { AdminStepUpFactor } from './config.js';
+import type { FactorStore, PasskeyFactor, TotpFactor } from './store.js';
+
+/**
+ * Which factors each code page accepts (issue 12), and which of them an account has.
+ *
+ * - login: the phone (text or call), an authenticator app, a passkey, a recovery code;
+ * - reset (after a reset link): the same, a recovery code included (a lost phone is what it is for);
+ * - settings: the phone, an app, a passkey; never a recovery code;
+ * - admin: ADMIN_STEP_UP_FACTORS only, strongest first (recovery codes are refused by the config);
+ * - signup and phone_change prove a number, so only a code sent to that number will do.
+ *
+ * Remembered browsers are no factor of a code page: they skip the login's page altogether.
+ */
+export type StageKind = 'login' | 'signup' | 'admin' | 'settings' | 'phone_change' | 'reset';
+
+export type StageMethod = 'phone' | 'totp' | 'passkey' | 'recovery';
+export const STAGE_METHODS: readonly StageMethod[] = ['phone', 'totp', 'passkey', 'recovery'];
+
+/** One way to finish a stage, as "Try another way" lists it. */
+export type StageOption = { method: 'phone'; channel: Channel } | { method: 'totp' | 'passkey' | 'recovery' };
+
+/** What the code page needs of the recovery codes (src/factors/recovery-codes.ts). */
+export interface RecoveryCodeCount {
+  remaining(userId: number): Promise<number>;
+}
+
+/**
+ * The factors the site checks itself, as the code page calls them (src/factors/totp.ts,
+ * recovery-codes.ts, passkeys.ts). Each is absent until wired; a stage then never offers it.
+ */
+export interface FactorCheckers {
+  totp?: {
+    check(
+      userId: number,
+      code: string,
+    ): Promise<
+      { ok: true; factor: { label: string } } | { ok: false; reason: 'wrong' | 'replayed' | 'no_app' }
+    >;
+  };
+  recoveryCodes?: RecoveryCodeCount & {
+    use(userId: number, input: string): Promise<{ ok: true; left: number } | { ok: false }>;
+  };
+  passkeys?: {
+    authenticationOptions(
+      user: User,
+      options: { userVerification: 'required' | 'preferred' },
+    ): Promise<{ challenge: string }>;
+    finishAuthentication(
+      user: User,
+      response: unknown,
+      expectedChallenge: string,
+      options: { requireUserVerification: boolean },
+    ): Promise<{ ok: true; factor: { label: string } } | { ok: false; reason: string; message: string }>;
+  };
+}
+
+export interface StageFactors {
+  /** The ways this stage accepts that the account has now, in the order they are offered. */
+  options(user: User, kind: StageKind): Promise<StageOption[]>;
+  /**
+   * The way a stage opens: for the admin step-up the strongest the admin has; otherwise the
+   * account's default factor when the stage accepts it and the account has it, else the phone by
+   * the account's channel. Null when the account has nothing the stage accepts (an admin without
+   * a passkey or an app while ADMIN_STEP_UP_FACTORS lists only those).
+   */
+  opening(user: User, kind: StageKind, preferredChannel?: Channel): Promise<StageOption | null>;
+  /** Whether a method (and, for the phone, a channel) may finish this stage for this account now. */
+  accepts(user: User, kind: StageKind, option: StageOption): Promise<boolean>;
+}
+
+/** The phone channels a stage accepts: all the providers deliver by, but for the admin step-up its list. */
+function phoneChannelsFor(
+  kind: StageKind,
+  deliverable: Channel[],
+  adminFactors: readonly AdminStepUpFactor[],
+) {
+  if (kind !== 'admin') return deliverable;
+  return adminFactors
+    .filter((factor): factor is Channel => factor === 'sms' || factor === 'voice')
+    .filter((channel) => deliverable.includes(channel));
+}
+
+const OTHER_METHODS_BY_KIND: Record<Exclude<StageKind, 'admin'>, Array<'totp' | 'passkey' | 'recovery'>> = {
+  login: ['passkey', 'totp', 'recovery'],
+  reset: ['passkey', 'totp', 'recovery'],
+  settings: ['passkey', 'totp'],
+  signup: [],
+  phone_change: [],
+};
+
+export function createStageFactors(deps: {
+  factors: FactorStore;
+  /** The factors the site checks itself: one not wired is offered by no stage. */
+  checkers: FactorCheckers;
+  /** The channels the configured providers deliver by. */
+  channels: () => Channel[];
+  adminStepUpFactors: readonly AdminStepUpFactor[];
+}): StageFactors {
+  async function has(user: User) {
+    const stored = await deps.factors.listForUser(user.id);
+    const { totp, passkeys, recoveryCodes } = deps.checkers;
+    return {
+      totp: totp !== undefined && stored.some((factor): factor is TotpFactor => factor.kind === 'totp'),
+      passkey:
+        passkeys !== undefined && stored.some((factor): factor is PasskeyFactor => factor.kind === 'passkey'),
+      recovery: recoveryCodes ? (await recoveryCodes.remaining(user.id)) > 0 : false,
+    };
+  }
+
+  async function options(user: User, kind: StageKind): Promise<StageOption[]> {
+    const owned = await has(user);
+    const channels = phoneChannelsFor(kind, deps.channels(), deps.adminStepUpFactors);
+    if (kind === 'admin') {
+      // In the operator's order of preference, each only if the admin has it.
+      const listed: StageOption[] = [];
+      for (const factor of deps.adminStepUpFactors) {
+        if (factor === 'sms' || factor === 'voice') {
+          if (channels.includes(factor)) listed.push({ method: 'phone', channel: factor });
+        } else if (owned[factor]) {
+          listed.push({ method: factor });
+        }
+      }
+      return listed;
+    }
+    const others = OTHER_METHODS_BY_KIND[kind].filter((method) => owned[method]);
+    return [
+      ...others.filter((method) => method !== 'recovery').map((method) => ({ method })),
+      ...channels.map((channel) => ({ method: 'phone' as const, channel })),
+      // Last: a recovery code is for when nothing else is at hand.
+      ...others.filter((method) => method === 'recovery').map((method) => ({ method })),
+    ];
+  }
+
+  return {
+    options,
+    async opening(user, kind, preferredChannel = user.preferredChannel) {
+      const available = await options(user, kind);
+      if (kind === 'admin') {
+        const strongest = available[0] ?? null;
+        // A text and a call are as strong as each other: the admin's own channel, when listed.
+        if (strongest?.method !== 'phone') return strongest;
+        return (
+          available.find((option) => option.method === 'phone' && option.channel === preferredChannel) ??
+          strongest
+        );
+      }
+      const chosen = user.defaultFactor;
+      if (chosen === 'totp' || chosen === 'passkey') {
+        const own = available.find((option) => option.method === chosen);
+        if (own) return own;
+      }
+      // A phone default is the account's channel (set together); a channel chosen on the login form wins.
+      const channel = preferredChannel;
+      // Even a channel no provider delivers by: the send is refused and the code page says so,
+      // offering the ways that work, rather than sending by another way unasked.
+      return { method: 'phone', channel };
+    },
+    async accepts(user, kind, option) {
+      const available = await options(user, kind);
+      return available.some(
+        (candidate) =>
+          candidate.method === option.method &&
+          (candidate.method !== 'phone' || option.method !== 'phone' || candidate.channel === option.channel),
+      );
+    },
+  };
+}
+
+/** How a stage begins: a code to send by a channel, a factor that sends nothing, or nothing the stage accepts. */
+export type StageOpening = { sendBy: Channel } | { showFactor: true } | { nothingAccepted: true };
+
+/**
+ * Called where a stage begins (the password step, the admin step-up, "confirm it is you", a reset
+ * link): the page opens on the account's default factor, and only a phone opening sends a code,
+ * so a person who uses an app or a passkey costs the site no message.
+ */
+export async function openStage(
+  session: { factorMethod?: { kind: string; method: 'totp' | 'passkey' | 'recovery' } },
+  stageFactors: StageFactors,
+  user: User,
+  kind: StageKind,
+  preferredChannel?: Channel,
+): Promise<StageOpening> {
+  delete session.factorMethod;
+  const opening = await stageFactors.opening(user, kind, preferredChannel);
+  if (!opening) return { nothingAccepted: true };
+  if (opening.method === 'phone') return { sendBy: opening.channel };
+  session.factorMethod = { kind, method: opening.method };
+  return { showFactor: true };
+}
