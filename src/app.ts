@@ -365,6 +365,7 @@ export function createApp(deps: AppDeps): Express {
       audit: stores.audit,
       clock,
       adminStepUpFactors: config.factors.adminStepUpFactors,
+      stageFactors,
     }),
   );
   app.use(

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.js';
 import type { AdminStepUpFactor } from '../factors/config.js';
 import { FACTOR_KIND_NAMES, defaultChoices, removalRefusal } from '../factors/factor-list.js';
 import type { FactorStore } from '../factors/store.js';
+import type { StageFactors } from '../factors/stage-factors.js';
 import { hasDisallowedCharacters, parseForm } from '../http/validate.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
 import type { Notices } from '../notices/notices.js';
@@ -27,6 +28,8 @@ export interface FactorRouterDeps {
   audit: AuditLog;
   clock: Clock;
   adminStepUpFactors: readonly AdminStepUpFactor[];
+  /** What the admin step-up takes from this account now (a phone code only where a provider delivers it). */
+  stageFactors: StageFactors;
   /** A factor removed: the browsers it let skip the second step are forgotten too (remembered browsers). */
   onFactorRemoved?: (userId: number) => Promise<void>;
 }
@@ -107,7 +110,11 @@ export function createFactorRouter(deps: FactorRouterDeps): Router {
     const all = await factors.listForUser(user.id);
     const factor = all.find((candidate) => candidate.id === id.data);
     if (!factor) return notYours(req, res);
-    const refusal = removalRefusal(user, all, factor, deps.adminStepUpFactors);
+    const adminWays = user.isAdmin ? await deps.stageFactors.options(user, 'admin') : [];
+    const refusal = removalRefusal(user, all, factor, {
+      acceptedKinds: deps.adminStepUpFactors,
+      takesPhoneCodes: adminWays.some((way) => way.method === 'phone'),
+    });
     if (refusal) {
       return page.render(req, res, { status: 409, errors: [{ field: 'factor', message: refusal }] });
     }

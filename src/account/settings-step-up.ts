@@ -57,6 +57,8 @@ export function createSettingsStepUpRouter(deps: {
     const returnTo = settingsReturnPath(body.returnTo);
     const preferred = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
     delete req.session.pendingPhoneChange;
+    // The code page now waits for this confirmation, not for an admin step-up left half done.
+    delete req.session.pendingAdmin;
     req.session.pendingSettings = { userId: user.id, startedAt: clock.now().getTime(), returnTo };
     // The account's default factor: an app or a passkey sends nothing.
     const opening = await openStage(req.session, deps.stageFactors, user, 'settings', preferred);

@@ -2,7 +2,6 @@ import type { Channel } from '../mfa/provider.js';
 import { describeChannel } from '../mfa/provider.js';
 import { maskPhone } from '../users/phone.js';
 import type { DefaultFactor, User } from '../users/store.js';
-import type { AdminStepUpFactor } from './config.js';
 import type { Factor } from './store.js';
 
 /**
@@ -62,21 +61,20 @@ export function listFactors(user: User, factors: Factor[]): ListedFactor[] {
 
 /**
  * Why removing this factor must be refused, or null. The phone always remains, so a login always
- * keeps a second factor; what removal could break is the secure area, when ADMIN_STEP_UP_FACTORS
- * takes no phone codes and this is an admin's last factor it does take (the admin would be locked
- * out of the secure area, and might be its only admin).
+ * keeps a second factor; what removal could break is the secure area, when its step-up takes no
+ * phone code (ADMIN_STEP_UP_FACTORS lists none, or no provider delivers the ones it lists) and this
+ * is an admin's last factor it does take (the admin would be locked out of the secure area, and
+ * might be its only admin). Two removals at the same instant could both pass: README, known limits.
  */
 export function removalRefusal(
   user: User,
   factors: Factor[],
   removing: Factor,
-  adminStepUpFactors: readonly AdminStepUpFactor[],
+  adminStep: { acceptedKinds: readonly string[]; takesPhoneCodes: boolean },
 ): string | null {
-  if (!user.isAdmin) return null;
-  const phoneAccepted = adminStepUpFactors.some((factor) => factor === 'sms' || factor === 'voice');
-  if (phoneAccepted) return null;
+  if (!user.isAdmin || adminStep.takesPhoneCodes) return null;
   const left = factors.filter(
-    (factor) => factor.id !== removing.id && (adminStepUpFactors as readonly string[]).includes(factor.kind),
+    (factor) => factor.id !== removing.id && adminStep.acceptedKinds.includes(factor.kind),
   );
   return left.length === 0
     ? 'This is your last passkey or app the secure area accepts: add another one first, or you could not enter the secure area.'

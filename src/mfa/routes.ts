@@ -262,7 +262,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         ...guess,
         describedAs: 'recovery code',
         ownLimit: {
-          key: `mfa:recovery-failures:${stage.user.id}`,
+          // Per account at login; per session at a reset, whose mailbox holder must not be able to
+          // block the owner's recovery codes, the way out of a lost phone.
+          key: `mfa:recovery-failures:${stage.user.id}${sessionCountedStage ? `:${stepUpSessionKey(req)}` : ''}`,
           max: RECOVERY_FAILURES_PER_HOUR,
           windowMs: 3_600_000,
         },
@@ -310,29 +312,50 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     } catch {
       response = null;
     }
-    const checked = await deps.checkers.passkeys!.finishAuthentication(
-      stage.user,
-      response,
-      issued.challenge,
-      {
-        requireUserVerification: stage.kind === 'admin',
+    // A refused answer counts as a wrong code does (the step-up's session, or the account at login),
+    // so that nobody can loop refusals into the audit log or try answers without end.
+    const sessionCountedStage = stage.kind !== 'login' && stage.kind !== 'signup';
+    let refusal = { reason: 'invalid', message: 'That passkey could not be checked. Try again.' };
+    let label = '';
+    const outcome = await mfa.checkFactorGuess({
+      userId: stage.user.id,
+      username: stage.user.username,
+      ip: req.ip,
+      ...(sessionCountedStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
+      describedAs: `passkey (${stage.kind})`,
+      compare: async () => {
+        const checked = await deps.checkers.passkeys!.finishAuthentication(
+          stage.user,
+          response,
+          issued.challenge,
+          {
+            requireUserVerification: stage.kind === 'admin',
+          },
+        );
+        if (checked.ok) label = checked.factor.label;
+        else refusal = { reason: checked.reason, message: checked.message };
+        return checked.ok;
       },
-    );
-    if (!checked.ok) {
+    });
+    if (!outcome.ok) {
+      if (outcome.reason === 'suspended') return renderVerify(req, res, stage, 403);
+      if (outcome.reason === 'locked') {
+        return answerLocked(req, res, stage, outcome.lockedBy, outcome.retryAfterSeconds);
+      }
       await audit.record({
         type: 'passkey_refused',
         userId: stage.user.id,
         username: stage.user.username,
         ip: req.ip,
-        detail: `${stage.kind}: ${checked.reason}`,
+        detail: `${stage.kind}: ${refusal.reason}`,
       });
-      return renderVerify(req, res, stage, 400, [{ field: 'credential', message: checked.message }]);
+      return renderVerify(req, res, stage, 400, [{ field: 'credential', message: refusal.message }]);
     }
     return deps.completer.complete(
       req,
       res,
       stage,
-      { method: 'passkey', describedAs: `passkey “${checked.factor.label}”` },
+      { method: 'passkey', describedAs: `passkey “${label}”` },
       { rememberBrowser: wantsRemembered(req, stage) },
     );
   }
@@ -432,6 +455,14 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     if (method !== 'phone' && !ways.some((way) => way.method === method)) {
       delete req.session.factorMethod;
       method = 'phone';
+    }
+    // The phone where the stage takes none (a secure area of passkeys and apps): the stage's own opening.
+    if (method === 'phone' && !ways.some((way) => way.method === 'phone')) {
+      const opening = ways[0];
+      if (opening && opening.method !== 'phone') {
+        req.session.factorMethod = { kind: stage.kind, method: opening.method };
+        method = opening.method;
+      }
     }
     const passkeyOptions = method === 'passkey' && !suspended ? await passkeyOptionsFor(req, stage) : null;
     // The admin step-up may refuse a channel (ADMIN_STEP_UP_FACTORS): only the ones it takes are offered.
@@ -539,6 +570,18 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     if (!challenge) {
       return renderVerify(req, res, stage, 400, [
         { field: 'code', message: 'No code has been sent yet. Send one first.' },
+      ]);
+    }
+    // An admin code sent before ADMIN_STEP_UP_FACTORS stopped taking its channel no longer opens the area.
+    if (
+      stage.kind === 'admin' &&
+      !(await deps.stageFactors.accepts(stage.user, 'admin', { method: 'phone', channel: challenge.channel }))
+    ) {
+      return renderVerify(req, res, stage, 400, [
+        {
+          field: 'code',
+          message: 'The secure area does not take codes sent that way. Choose one of the ways listed.',
+        },
       ]);
     }
 
