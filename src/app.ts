@@ -12,6 +12,9 @@ import { createPhoneChange } from './account/phone-change.js';
 import { createSecurityLog } from './account/security-log.js';
 import { createSecurityPage } from './account/security-page.js';
 import { createSecurityRouter } from './account/security-routes.js';
+import { createSecondStepRouter, createSecondStepView } from './account/second-step-routes.js';
+import { createTwoStepLogin } from './account/two-step.js';
+import { createRecoveryCodeRouter, recoveryCodesOfferPath } from './account/recovery-code-routes.js';
 import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
@@ -19,12 +22,14 @@ import { createAdminRouter } from './admin/routes.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
+import { createRememberedBrowsers } from './auth/remembered-browsers.js';
 import { createAuthRouter } from './auth/routes.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createEmailComposer } from './email/compose.js';
 import type { Mailer } from './email/mailer.js';
 import { createNotices } from './notices/notices.js';
+import { createRecoveryCodes } from './factors/recovery-codes.js';
 import type { FactorSecrets } from './factors/secrets.js';
 import { createPasskeyRouter } from './factors/passkey-routes.js';
 import { PASSKEY_BROWSER_SCRIPT_PATH, createPasskeyBrowserScriptHandler } from './factors/passkey-script.js';
@@ -239,7 +244,12 @@ export function createApp(deps: AppDeps): Express {
   const delivery = createCodeDelivery(mfa);
   // Second factors (issue 12): which each stage accepts (and the account has), and the checkers of
   // the factors the site verifies itself.
-  const checkers: FactorCheckers = {};
+  const recoveryCodes = createRecoveryCodes({
+    store: stores.recoveryCodes,
+    secrets: deps.factorSecrets,
+    clock,
+  });
+  const checkers: FactorCheckers = { recoveryCodes };
   const stageFactors = createStageFactors({
     factors: stores.factors,
     checkers,
@@ -251,6 +261,22 @@ export function createApp(deps: AppDeps): Express {
     secret: config.sessionSecret,
     clock,
     isProduction: config.isProduction,
+  });
+  // "Remember this browser" (issue 12): logins from it skip the code for 30 days; never a step-up.
+  const rememberedBrowsers = createRememberedBrowsers({
+    store: stores.rememberedBrowsers,
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    isProduction: config.isProduction,
+  });
+  // MFA_POLICY=optional: people who are not admins may turn the second step off.
+  const twoStep = createTwoStepLogin({
+    policy: config.factors.policy,
+    users: stores.users,
+    rememberedBrowsers,
+    audit: stores.audit,
+    notices,
   });
   const adminScopeTtlMs = config.adminScopeTtlMinutes * 60_000;
   // Passkeys (issue 12): PUBLIC_URL is the relying party, its host the rpID, its origin the only one accepted.
@@ -291,9 +317,37 @@ export function createApp(deps: AppDeps): Express {
     hasher: deps.hasher,
     // Every session of the account, on every instance (the session stores index them by account).
     sessions: stores.accountSessions,
+    rememberedBrowsers,
     notices,
   });
 
+  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage
+  // (the login's code page, and POST /login when no code is needed).
+  const completer = createVerificationCompleter({
+    users: stores.users,
+    audit: stores.audit,
+    clock,
+    throttle,
+    knownDevices,
+    channelCookie,
+    registrations: fraud.registrations,
+    emailVerification,
+    notices,
+    hooks: {
+      // "Remember this browser for 30 days", ticked on the login's code page.
+      rememberBrowser: (req, res, user) => rememberedBrowsers.remember(req, res, user),
+      phoneChanged: async (userId) => {
+        await rememberedBrowsers.revokeAll(userId, 'phone number changed');
+      },
+      // An account without recovery codes is offered them once, right after a login.
+      afterLoginPath: async (user) => recoveryCodesOfferPath(user, await recoveryCodes.status(user.id)),
+      // A recovery code let the person in: the notice says how many are left.
+      recoveryCodeUsed: async (req, user) => {
+        const left = await recoveryCodes.remaining(user.id);
+        await notices.notify({ type: 'recovery_code_used', user, ip: req.ip, left });
+      },
+    },
+  });
   app.use(
     createAuthRouter({
       users: stores.users,
@@ -309,27 +363,18 @@ export function createApp(deps: AppDeps): Express {
       channelCookie,
       enrolment,
       stageFactors,
+      completer,
+      rememberedBrowsers,
+      mfaPolicy: config.factors.policy,
     }),
   );
-  // Second factors (issue 12): which each stage accepts, and the one module that finishes a stage.
-  const completer = createVerificationCompleter({
-    users: stores.users,
-    audit: stores.audit,
-    clock,
-    throttle,
-    knownDevices,
-    channelCookie,
-    registrations: fraud.registrations,
-    emailVerification,
-    notices,
-  });
   app.use(
     createMfaRouter({
       enrolment,
       completer,
       stageFactors,
       checkers,
-      offerRememberBrowser: false,
+      offerRememberBrowser: true,
       isProduction: config.isProduction,
       logger,
       registrations: fraud.registrations,
@@ -344,13 +389,15 @@ export function createApp(deps: AppDeps): Express {
       channelCookie,
     }),
   );
-  app.use(createAccountRouter({ clock, adminScopeTtlMs }));
+  app.use(createAccountRouter({ clock, adminScopeTtlMs, recoveryCodes }));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
   app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
+    secondStep: createSecondStepView({ rememberedBrowsers, twoStep }),
+    recoveryCodes,
     passkeySection: createPasskeySection(stores.factors),
     clock,
     factors: stores.factors,
@@ -366,6 +413,10 @@ export function createApp(deps: AppDeps): Express {
       clock,
       adminStepUpFactors: config.factors.adminStepUpFactors,
       stageFactors,
+      // A factor removed: every remembered browser must prove a second factor again.
+      onFactorRemoved: async (userId) => {
+        await rememberedBrowsers.revokeAll(userId, 'a second factor removed');
+      },
     }),
   );
   app.use(
@@ -379,6 +430,7 @@ export function createApp(deps: AppDeps): Express {
         hasher: deps.hasher,
         limits: stores.limits,
         sessions: stores.accountSessions,
+        rememberedBrowsers,
         audit: stores.audit,
         notices,
         clock,
@@ -391,8 +443,20 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(createPasskeyRouter({ passkeys, factors: stores.factors, notices, audit: stores.audit, clock }));
+  // /account/recovery-codes: the set, a new one behind a settings code, and the offer after a login.
   app.use(
-    createAccountSessionRouter({ page: securityPage, sessions: stores.accountSessions, audit: stores.audit }),
+    createRecoveryCodeRouter({ recoveryCodes, users: stores.users, notices, audit: stores.audit, clock }),
+  );
+  app.use(
+    createAccountSessionRouter({
+      page: securityPage,
+      sessions: stores.accountSessions,
+      rememberedBrowsers,
+      audit: stores.audit,
+    }),
+  );
+  app.use(
+    createSecondStepRouter({ page: securityPage, rememberedBrowsers, twoStep, audit: stores.audit, clock }),
   );
   // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
   app.use(
@@ -431,6 +495,10 @@ export function createApp(deps: AppDeps): Express {
       logger,
       users: stores.users,
       accountSessions: stores.accountSessions,
+      rememberedBrowsers,
+      factors: stores.factors,
+      secondFactorReset: stores.secondFactorReset,
+      notices,
       throttle,
       audit: stores.audit,
       mfa,

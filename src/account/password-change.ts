@@ -1,5 +1,6 @@
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { AuditLog } from '../audit/log.js';
+import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
 import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Notices } from '../notices/notices.js';
@@ -8,7 +9,8 @@ import type { User, UserStore } from '../users/store.js';
 
 /**
  * Changing the password on /account/security (issue 11): the current one is checked, the new one
- * stored, every other session of the account ended, and a notice sent. The caller gives its own
+ * stored, every other session of the account ended, every remembered browser forgotten (issue 12),
+ * and a notice sent. The caller gives its own
  * session a new id afterwards (it proved the new password is the person's).
  */
 
@@ -44,6 +46,7 @@ export function createPasswordChange(deps: {
   hasher: PasswordHasher;
   limits: RateLimitStore;
   sessions: AccountSessions;
+  rememberedBrowsers: Pick<RememberedBrowsers, 'revokeAll'>;
   audit: AuditLog;
   notices: Notices;
   clock: Clock;
@@ -83,6 +86,8 @@ export function createPasswordChange(deps: {
       // Whoever else holds a session (the person who learnt the old password) is out at once, on
       // every instance: the store retires their ids, so a request of theirs in flight cannot save one back.
       const endedSessions = await deps.sessions.endAllForUser(user.id, { exceptSid: keepSid });
+      // And whoever's browser was remembered must prove a second factor again, with the new password.
+      await deps.rememberedBrowsers.revokeAll(user.id, 'password changed');
       await audit.record({
         ...base,
         type: 'password_changed',

@@ -1,4 +1,5 @@
 import type { AuditLog } from '../audit/log.js';
+import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
 import { needsEnrolment } from '../auth/enrolment.js';
 import type { Clock } from '../clock.js';
 import type { EmailComposer } from '../email/compose.js';
@@ -87,6 +88,8 @@ export function createPasswordReset(deps: {
   siteName: string;
   hasher: PasswordHasher;
   sessions: SessionsOfAccount;
+  /** Every remembered browser is forgotten too (issue 12): the next logins ask for a code. */
+  rememberedBrowsers: Pick<RememberedBrowsers, 'revokeAll'>;
   notices: Notices;
 }): PasswordReset {
   const { users, tokens, limits, audit, clock, logger } = deps;
@@ -185,6 +188,7 @@ export function createPasswordReset(deps: {
       await tokens.voidAll(user.id, 'password_reset');
       // Whoever was signed in (someone who knew the old password, say) is out, on every instance.
       const sessionsEnded = await deps.sessions.endAllForUser(user.id);
+      await deps.rememberedBrowsers.revokeAll(user.id, 'password reset');
       await audit.record({
         type: 'password_reset',
         userId: user.id,

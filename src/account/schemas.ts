@@ -59,3 +59,16 @@ export const resetPasswordSchema = z
       });
     }
   });
+
+/** A remembered browser of the security page's list, by its id. */
+export const forgetBrowserSchema = z.object({
+  browser: z
+    .string({ error: 'Choose a browser to forget.' })
+    .regex(/^[1-9]\d{0,9}$/, { error: 'That browser is not one of yours.' })
+    .transform(Number),
+});
+
+/** MFA_POLICY=optional: the second step of the login, off or on. */
+export const twoStepSchema = z.object({
+  two_step: z.enum(['off', 'on'], { error: 'Choose whether two-step login is on or off.' }),
+});

@@ -54,13 +54,20 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   account_sessions_ended: 'Every session ended by an admin',
   account_disabled: 'Disabled by an admin',
   account_enabled: 'Enabled again by an admin',
+  browser_remembered: 'Browser remembered: its logins skip the code',
+  remembered_browser_forgotten: 'Remembered browser forgotten',
+  remembered_browsers_revoked: 'Remembered browsers forgotten',
+  two_factor_turned_off: 'Two-step login turned off',
+  two_factor_turned_on: 'Two-step login turned on',
+  account_factors_reset: 'Second factors reset by an admin',
+  recovery_codes_generated: 'New recovery codes made',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
   factor_renamed: 'Authenticator app or passkey renamed',
   factor_removed: 'Authenticator app or passkey removed',
-  factor_added: 'Way to confirm it is you added',
   default_factor_changed: 'Default way to confirm it is you changed',
   passkey_refused: 'A passkey was refused',
+  factor_added: 'Authenticator app or passkey added',
 };
 
 export const GENERIC_LABEL = 'Account activity';
@@ -77,6 +84,7 @@ const BY_SOMEONE_ELSE: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'account_sessions_ended',
   'account_disabled',
   'account_enabled',
+  'account_factors_reset',
 ]);
 
 /** Events whose detail is for the person (masked numbers, a channel, a count): others keep theirs out. */
@@ -95,6 +103,9 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'factor_renamed',
   'factor_removed',
   'default_factor_changed',
+  'browser_remembered',
+  'remembered_browser_forgotten',
+  'remembered_browsers_revoked',
   'factor_added',
 ]);
 
@@ -106,7 +117,12 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
+  recovery_codes_generated: 'new recovery codes',
+  recovery_code_used: 'recovery code used',
   factor_removed: 'a way to confirm it is you removed',
+  two_factor_turned_off: 'two-step login turned off',
+  two_factor_turned_on: 'two-step login turned on',
+  second_factors_reset: 'second factors reset',
   factor_added: 'a way to confirm it is you added',
 };
 

@@ -4,11 +4,14 @@ import { COUNTRY_OPTIONS } from '../auth/countries.js';
 import { currentUserOf } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
+import { RECOVERY_CODES_LOW, type RecoveryCodes } from '../factors/recovery-codes.js';
 import type { FieldError } from '../http/validate.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
 import { describeChannel } from '../mfa/provider.js';
 import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js';
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
+import type { User } from '../users/store.js';
+import type { SecondStepView } from './second-step-routes.js';
 import type { PasskeySection } from '../factors/passkey-section.js';
 import type { SecurityLog } from './security-log.js';
 import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
@@ -31,6 +34,9 @@ export function createSecurityPage(deps: {
   delivery: CodeDelivery;
   sessions: AccountSessions;
   securityLog: SecurityLog;
+  /** The remembered browsers and the two-step switch (src/account/second-step-routes.ts). */
+  secondStep: (user: User) => Promise<SecondStepView>;
+  recoveryCodes: Pick<RecoveryCodes, 'status'>;
   /** The account's passkeys (views/account/security-passkeys.ejs). */
   passkeySection: PasskeySection;
   clock: Clock;
@@ -44,10 +50,12 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, factors, passkeySection] = await Promise.all([
+      const [stored, log, factors, secondStep, recovery, passkeySection] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
         deps.factors.listForUser(user.id),
+        deps.secondStep(user),
+        deps.recoveryCodes.status(user.id),
         deps.passkeySection.forUser(user.id),
       ]);
       const sessions = stored
@@ -78,9 +86,11 @@ export function createSecurityPage(deps: {
         sessions,
         otherSessions: sessions.filter((session) => !session.isCurrent).length,
         log,
+        recoveryCodes: { ...recovery, low: recovery.total > 0 && recovery.left <= RECOVERY_CODES_LOW },
         factorList: listFactors(user, factors),
         defaultChoices: defaultChoices(factors, deps.delivery.channels()),
         currentDefault: effectiveDefault(user, factors),
+        secondStep,
         passkeySection,
         errors,
         flash,

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { sessionHandleOf, type AccountSessions } from '../auth/account-sessions.js';
 import type { AuditLog } from '../audit/log.js';
+import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
 import { currentUserOf } from '../auth/guards.js';
 import { parseForm } from '../http/validate.js';
 import { endSessionSchema } from './schemas.js';
@@ -15,6 +16,8 @@ import { SETTINGS_PATH } from './settings-step-up.js';
 export function createAccountSessionRouter(deps: {
   page: SecurityPage;
   sessions: AccountSessions;
+  /** "End every other session" forgets every remembered browser too (issue 12). */
+  rememberedBrowsers: Pick<RememberedBrowsers, 'revokeAll'>;
   audit: AuditLog;
 }): Router {
   const router = Router();
@@ -52,6 +55,8 @@ export function createAccountSessionRouter(deps: {
   router.post(`${SETTINGS_PATH}/sessions/end-others`, async (req, res) => {
     const user = currentUserOf(res)!;
     const ended = await deps.sessions.endAllForUser(user.id, { exceptSid: req.sessionID });
+    // A remembered browser would let whoever holds it back in with the password alone.
+    const forgotten = await deps.rememberedBrowsers.revokeAll(user.id, 'every other session ended');
     await deps.audit.record({
       type: 'session_ended',
       userId: user.id,
@@ -66,6 +71,9 @@ export function createAccountSessionRouter(deps: {
           ? 'No other session was open.'
           : `${ended} other ${ended === 1 ? 'session was' : 'sessions were'} ended.`,
     };
+    if (forgotten > 0) {
+      req.session.flash.message += ` ${forgotten} remembered ${forgotten === 1 ? 'browser is' : 'browsers are'} forgotten.`;
+    }
     res.redirect(303, SETTINGS_PATH);
   });
 

@@ -16,10 +16,15 @@ import { isSettingsVerified } from '../mfa/scopes.js';
  */
 export const SETTINGS_PATH = '/account/security';
 
+/** Pages of the account's settings outside /account/security that a confirmation may lead back to. */
+const OTHER_SETTINGS_PAGES = ['/account/delete', '/account/recovery-codes'];
+
 /** Where a confirmation may lead back to: a page of the account's own settings, nowhere else. */
 export function settingsReturnPath(candidate: unknown): string {
   const path = toSafeReturnPath(candidate, SETTINGS_PATH);
-  return path === SETTINGS_PATH || path.startsWith(`${SETTINGS_PATH}/`) || path.startsWith('/account/delete')
+  return path === SETTINGS_PATH ||
+    path.startsWith(`${SETTINGS_PATH}/`) ||
+    OTHER_SETTINGS_PAGES.some((page) => path.startsWith(page))
     ? path
     : SETTINGS_PATH;
 }

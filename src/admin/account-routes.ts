@@ -1,5 +1,7 @@
 import type { Request, Response, Router } from 'express';
 import type { AccountSessions } from '../auth/account-sessions.js';
+import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
+import type { FactorStore } from '../factors/store.js';
 import { currentUserOf, isAdminUser } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
@@ -9,8 +11,8 @@ import { isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
-import { REASON_MAX_CHARS, type AccountHelp } from './account-help.js';
-import { accountActionSchema } from './schemas.js';
+import { REASON_MAX_CHARS, type AccountHelp, type AccountHelpRequest } from './account-help.js';
+import { accountActionSchema, resetSecondFactorsSchema } from './schemas.js';
 
 /**
  * Each action on an account needs an admin code entered this recently, however long the secure
@@ -25,6 +27,9 @@ export const FRESH_CODE_PATH = '/admin/confirm';
 export interface AccountRoutesDeps {
   users: UserStore;
   accountSessions: AccountSessions;
+  /** What a reset of second factors would remove, shown on its confirmation page. */
+  rememberedBrowsers: Pick<RememberedBrowsers, 'list'>;
+  factors: Pick<FactorStore, 'listForUser'>;
   mfa: Pick<MfaService, 'lockedForSeconds' | 'isCodeEntrySuspended'>;
   help: AccountHelp;
   clock: Clock;
@@ -135,6 +140,73 @@ export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void 
       });
     }
     req.session.flash = { kind: 'info', message: outcome.message };
+    res.redirect(303, `/admin/accounts/${target.id}`);
+  });
+
+  /**
+   * The reset of an account's second factors (issue 12), on a page of its own: what it removes,
+   * the reason, and the admin's confirmation that the owner asked (a stranger who took the phone
+   * would like nothing better than an account with the phone as its only factor).
+   */
+  async function renderReset(
+    req: Request,
+    res: Response,
+    target: User,
+    options: { status?: number; errors?: FieldError[]; reason?: string; confirmed?: boolean } = {},
+  ) {
+    const actor = currentUserOf(res)!;
+    const [factors, browsers] = await Promise.all([
+      deps.factors.listForUser(target.id),
+      deps.rememberedBrowsers.list(target.id),
+    ]);
+    res.status(options.status ?? 200).render('admin/reset-factors', {
+      title: `Reset the second factors of ${target.username}`,
+      target: { id: target.id, username: target.username, maskedPhone: maskPhone(target.phone) },
+      apps: factors.filter((factor) => factor.kind === 'totp').length,
+      passkeys: factors.filter((factor) => factor.kind === 'passkey').length,
+      rememberedBrowsers: browsers.length,
+      needsFreshCode: !isAdminVerified(req.session, actor.id, clock.now().getTime(), freshnessMs),
+      freshMinutes: Math.round(freshnessMs / 60_000),
+      reasonMaxChars: REASON_MAX_CHARS,
+      values: { reason: options.reason ?? '', confirm: options.confirmed ? 'yes' : '' },
+      errors: options.errors ?? [],
+    });
+  }
+
+  router.get('/admin/accounts/:id/reset-factors', async (req, res) => {
+    if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
+    await renderReset(req, res, await targetOf(req));
+  });
+
+  router.post('/admin/accounts/:id/reset-factors', async (req, res) => {
+    if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
+    const target = await targetOf(req);
+    const actor = currentUserOf(res)!;
+    if (!isAdminVerified(req.session, actor.id, clock.now().getTime(), freshnessMs)) {
+      req.session.returnTo = `/admin/accounts/${target.id}/reset-factors`;
+      return res.redirect(303, FRESH_CODE_PATH);
+    }
+    const body = req.body as Record<string, unknown> | undefined;
+    const typed = typeof body?.reason === 'string' ? body.reason.slice(0, REASON_MAX_CHARS * 2) : '';
+    const form = parseForm(resetSecondFactorsSchema, req.body);
+    if (!form.ok) {
+      return renderReset(req, res, target, {
+        status: 400,
+        errors: form.errors,
+        reason: typed,
+        confirmed: body?.confirm === 'yes',
+      });
+    }
+    const request: AccountHelpRequest = {
+      action: 'reset_factors',
+      actor,
+      target,
+      reason: form.data.reason,
+      ip: req.ip,
+      actorSid: req.sessionID,
+    };
+    const outcome = await help.perform(request);
+    req.session.flash = { kind: outcome.ok ? 'info' : 'error', message: outcome.message };
     res.redirect(303, `/admin/accounts/${target.id}`);
   });
 }

@@ -3,6 +3,10 @@ import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
+import type { FactorStore } from '../factors/store.js';
+import type { SecondFactorReset } from '../factors/second-factor-reset.js';
+import type { Notices } from '../notices/notices.js';
 import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
 import { openStage, type StageFactors } from '../factors/stage-factors.js';
@@ -24,6 +28,12 @@ export interface AdminRouterDeps {
   users: UserStore;
   /** Ends an account's sessions (end all sessions, disable). */
   accountSessions: AccountSessions;
+  /** Forgotten with the sessions (end all sessions, disable), and listed before a reset of second factors. */
+  rememberedBrowsers: Pick<RememberedBrowsers, 'revokeAll' | 'list'>;
+  /** An account's apps and passkeys, counted before a reset of its second factors. */
+  factors: Pick<FactorStore, 'listForUser'>;
+  secondFactorReset: SecondFactorReset;
+  notices: Notices;
   /** Its counts are forgiven when an admin unlocks an account. */
   throttle: Pick<LoginThrottle, 'forgiveAccount'>;
   audit: AuditLog;
@@ -117,10 +127,15 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   addAccountRoutes(router, {
     users,
     accountSessions: deps.accountSessions,
+    rememberedBrowsers: deps.rememberedBrowsers,
+    factors: deps.factors,
     mfa,
     help: createAccountHelp({
       users,
       accountSessions: deps.accountSessions,
+      rememberedBrowsers: deps.rememberedBrowsers,
+      secondFactorReset: deps.secondFactorReset,
+      notices: deps.notices,
       mfa,
       throttle: deps.throttle,
       audit,

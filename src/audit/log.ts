@@ -50,12 +50,23 @@ export const AUDIT_EVENT_TYPES = [
   'account_enabled',
   // The right password for a disabled account (the person is told only "invalid").
   'login_refused_disabled',
-  // Second factors (issue 12).
+  // Second factors (issue 12); recovery_codes_generated: a new set (the old set void).
+  'recovery_codes_generated',
   'factor_renamed',
   'factor_removed',
   'default_factor_changed',
   'passkey_refused',
-  // A factor added on /account/security: the detail names the kind (passkey, totp).
+  // "Remember this browser" (issue 12): one remembered, one forgotten on the security page, every
+  // one revoked at once (the detail says how many and why).
+  'browser_remembered',
+  'remembered_browser_forgotten',
+  'remembered_browsers_revoked',
+  // MFA_POLICY=optional: the person turned the second step of the login off or on again.
+  'two_factor_turned_off',
+  'two_factor_turned_on',
+  // An admin removed the account's apps, passkeys, recovery codes and remembered browsers.
+  'account_factors_reset',
+  // A factor added: the detail names the kind (and, for an app, its label).
   'factor_added',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

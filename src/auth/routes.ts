@@ -16,6 +16,10 @@ import { providerErrorToAppError } from '../http/error-pages.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
 import { openStage, type StageFactors } from '../factors/stage-factors.js';
+import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
+import type { MfaPolicy } from '../factors/config.js';
+import { isTwoStepLoginOff } from '../account/two-step.js';
+import type { RememberedBrowsers } from './remembered-browsers.js';
 import type { User, UserStore } from '../users/store.js';
 import { needsEnrolment, type Enrolment } from './enrolment.js';
 import { currentUserOf } from './guards.js';
@@ -45,7 +49,23 @@ export interface AuthRouterDeps {
   enrolment: Enrolment;
   /** Which factor the login's code page opens with (src/factors/stage-factors.ts). */
   stageFactors: StageFactors;
+  /** Finishes a login that needs no code (a remembered browser, two-step login turned off). */
+  completer: VerificationCompleter;
+  /** "Remember this browser": a browser remembered for this account skips the code (src/auth/remembered-browsers.ts). */
+  rememberedBrowsers: Pick<RememberedBrowsers, 'redeem'>;
+  /** MFA_POLICY: with `optional`, an account that turned the second step off logs in with its password. */
+  mfaPolicy: MfaPolicy;
 }
+
+/** A login with no second step asked for: how the audit line names what stood in for it. */
+const REMEMBERED_BROWSER: CompletedFactor = {
+  method: 'remembered_browser',
+  describedAs: 'a remembered browser',
+};
+const PASSWORD_ONLY: CompletedFactor = {
+  method: 'password_only',
+  describedAs: 'password only (two-step login turned off)',
+};
 
 const INVALID_CREDENTIALS = 'Invalid username or password.';
 const CHANNEL_COOKIE_MAX_AGE_MS = 365 * 24 * 60 * 60_000;
@@ -267,8 +287,23 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       return continueToEnrolment(req, res, user, channel ?? user.preferredChannel);
     }
 
-    // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     const returnTo = toSafeReturnPath(form.data.next, '');
+    // No code for this login: the person turned the second step off (MFA_POLICY=optional; never an
+    // admin), or this browser is remembered for this account (its token rotates as it is used).
+    // Checked only now, after the password, the throttle and the account's state.
+    const withoutCode = isTwoStepLoginOff(user, deps.mfaPolicy)
+      ? PASSWORD_ONLY
+      : (await deps.rememberedBrowsers.redeem(req, res, user))
+        ? REMEMBERED_BROWSER
+        : null;
+    if (withoutCode) {
+      if (returnTo) req.session.returnTo = returnTo;
+      endPreSession(res, deps.isProduction);
+      // A fresh session id, the signed-in slot and the audit line, as after any second factor.
+      return deps.completer.complete(req, res, { kind: 'login', user }, withoutCode);
+    }
+
+    // A new session id once the password is right (no fixation), holding only the half-logged-in slot.
     await startNewSession(req);
     const chosen = channel ?? user.preferredChannel;
     req.session.pendingLogin = { userId: user.id, passwordVerifiedAt: clock.now().getTime() };

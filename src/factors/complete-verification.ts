@@ -51,6 +51,8 @@ export interface LoginCompletionHooks {
   afterLoginPath?(user: User): Promise<string | null>;
   /** A recovery code let the person in: the notice says how many are left. */
   recoveryCodeUsed?(req: Request, user: User): Promise<void>;
+  /** The account's number changed: what it let skip the second step must prove it again. */
+  phoneChanged?(userId: number): Promise<void>;
 }
 
 export interface VerificationCompleterDeps {
@@ -234,6 +236,7 @@ export function createVerificationCompleter(deps: VerificationCompleterDeps): Ve
       ip: req.ip,
       detail: `${maskPhone(account.phone)} to ${maskPhone(newNumber)}`,
     });
+    await deps.hooks?.phoneChanged?.(account.id);
     await deps.notices.notify({ type: 'phone_changed', user: account, ip: req.ip });
     req.session.flash = {
       kind: 'info',

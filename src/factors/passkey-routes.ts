@@ -147,7 +147,7 @@ export function createPasskeyRouter(deps: {
       ip: req.ip,
       detail: 'passkey',
     });
-    await notices.notify({ type: 'factor_added', kind: 'passkey', user, ip: req.ip });
+    await notices.notify({ type: 'factor_added', user, ip: req.ip, detail: 'A passkey' });
     req.session.flash = {
       kind: 'info',
       message: `Your passkey “${outcome.factor.label}” was added. You can use it instead of a code.`,

@@ -25,13 +25,16 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  // Recovery codes (issue 12): a new set made (the old one void), and one used (with how many are left).
+  'recovery_codes_generated',
+  'recovery_code_used',
   'factor_removed',
+  'two_factor_turned_off',
+  'two_factor_turned_on',
+  'second_factors_reset',
   'factor_added',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
-
-/** The factors a `factor_added` notice can name. */
-export type AddedFactorKind = 'passkey' | 'totp';
 
 /** One notice of a type per account in this window; the rest are dropped (the first said it). */
 export const NOTICE_WINDOW_MS = 10 * 60_000;
@@ -46,8 +49,10 @@ export interface NoticeRequest {
    * itself changed.
    */
   to?: string;
-  /** factor_added: which kind of factor was added (the notice names it). */
-  kind?: AddedFactorKind;
+  /** recovery_code_used: how many unused codes the account has left after this one. */
+  left?: number;
+  /** factor_added: what was added, as a sentence begins ("An authenticator app", "A passkey"). */
+  detail?: string;
 }
 
 export interface Notices {
@@ -62,8 +67,8 @@ export interface Notices {
 
 interface NoticeWords {
   subject: string;
-  /** What happened, in one sentence. */
-  what: string;
+  /** What happened, in one sentence (or made from the request, for a notice with a count). */
+  what: string | ((request: NoticeRequest) => string);
   /** What to do if it was not them. */
   ifNotYou: string;
   link: { label: string; path: string };
@@ -115,36 +120,70 @@ const WORDS: Record<NoticeType, NoticeWords> = {
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
   },
+  recovery_codes_generated: {
+    subject: 'New recovery codes were made',
+    what: 'New recovery codes were made for your account; the old ones no longer work.',
+    ifNotYou:
+      'If this was not you, someone is signed in to your account: change your password, end your other sessions and tell the site’s admins.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  recovery_code_used: {
+    subject: 'A recovery code was used',
+    what: ({ left }) =>
+      `A recovery code was used to sign in to your account or reset its password.${left === undefined ? '' : ` ${describeCodesLeft(left)}`}`,
+    ifNotYou:
+      'If this was not you, someone has your password and one of your recovery codes: reset your password, make new recovery codes and tell the site’s admins.',
+    link: { label: 'Reset your password', path: '/forgot' },
+  },
   factor_removed: {
     subject: 'A way to confirm it is you was removed',
     what: 'An authenticator app or a passkey was removed from your account, and the browsers that skipped the second step were forgotten.',
     ifNotYou: 'If this was not you, review your security settings and tell the site’s admins at once.',
     link: { label: 'Review your security settings', path: '/account/security' },
   },
-  // Made specific by the factor's kind (wordsFor).
-  factor_added: {
-    subject: 'A way to confirm it is you was added',
-    what: 'A way to confirm it is you was added to your account. It can now be used to log in.',
+  two_factor_turned_off: {
+    subject: 'Two-step login was turned off',
+    what: 'Two-step login was turned off for your account: your password alone now logs in, and every remembered browser was forgotten.',
     ifNotYou:
-      'If this was not you, someone is in your account: remove it in your security settings, change your password and tell the site’s admins.',
+      'If this was not you, someone knows your password: reset it now, turn two-step login back on and tell the site’s admins.',
+    link: { label: 'Reset your password', path: '/forgot' },
+  },
+  two_factor_turned_on: {
+    subject: 'Two-step login was turned on',
+    what: 'Two-step login was turned on for your account: each login now asks for a code after your password.',
+    ifNotYou: 'If this was not you, review your security settings and tell the site’s admins.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  second_factors_reset: {
+    subject: 'Your second factors were reset',
+    what: 'An admin removed the authenticator apps, passkeys, recovery codes and remembered browsers of your account. Your phone still receives your codes.',
+    ifNotYou:
+      'If you did not ask for this, tell the site’s admins at once, then add your app and passkeys again and make new recovery codes.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  factor_added: {
+    subject: 'A new way to confirm it is you was added to your account',
+    what: 'A new way to confirm it is you was added to your account. It can now be used instead of a code to your phone.',
+    ifNotYou:
+      'If this was not you, someone is signed in to your account: reset your password and tell the site’s admins at once.',
     link: { label: 'Review your security settings', path: '/account/security' },
   },
 };
 
-const ADDED_FACTOR_NAMES: Record<AddedFactorKind, string> = {
-  passkey: 'A passkey',
-  totp: 'An authenticator app',
-};
+/** "7 unused recovery codes are left." */
+export function describeCodesLeft(left: number): string {
+  if (left === 0) return 'No unused recovery codes are left.';
+  return `${left} unused recovery ${left === 1 ? 'code is' : 'codes are'} left.`;
+}
 
-/** The words of a notice; a factor added says which kind ("a way to confirm it is you" without one). */
-function wordsFor(request: NoticeRequest): NoticeWords {
+/** A notice's words, naming what it is about where the request says (factor_added's detail). */
+function wordsOf(request: NoticeRequest): NoticeWords {
   const words = WORDS[request.type];
-  if (request.type !== 'factor_added') return words;
-  const what = request.kind ? ADDED_FACTOR_NAMES[request.kind] : 'A way to confirm it is you';
+  if (request.type !== 'factor_added' || !request.detail) return words;
   return {
     ...words,
-    subject: `${what} was added to your account`,
-    what: `${what} was added to your account. It can now be used to log in.`,
+    subject: `${request.detail} was added to your account`,
+    what: `${request.detail} was added to your account. It can now be used instead of a code to your phone.`,
   };
 }
 
@@ -162,7 +201,8 @@ export function createNotices(deps: {
   const inFlight = new Set<Promise<void>>();
 
   async function deliver(request: NoticeRequest, to: string) {
-    const words = wordsFor(request);
+    const words = wordsOf(request);
+    const what = typeof words.what === 'string' ? words.what : words.what(request);
     const when = `${formatTime(clock.now())} UTC`;
     const base = { userId: request.user.id, username: request.user.username, ip: request.ip ?? null };
     try {
@@ -172,7 +212,7 @@ export function createNotices(deps: {
           subject: words.subject,
           paragraphs: [
             `Hello ${request.user.username},`,
-            `${words.what} (${when}${request.ip ? `, from the address ${request.ip}` : ''})`,
+            `${what} (${when}${request.ip ? `, from the address ${request.ip}` : ''})`,
             'If this was you, there is nothing to do.',
             words.ifNotYou,
           ],

@@ -1,5 +1,8 @@
 import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
+import type { RecoveryCodeStore } from '../factors/recovery-code-store.js';
 import type { FactorStore } from '../factors/store.js';
+import type { SecondFactorReset } from '../factors/second-factor-reset.js';
+import type { RememberedBrowserStore } from '../auth/remembered-browser-store.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { AuditLog } from '../audit/log.js';
@@ -42,6 +45,9 @@ import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
 import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housekeeping.js';
 import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
 import { createSqlFactorStore } from './sql/factor-store.js';
+import { createSqlRememberedBrowserStore } from './sql/remembered-browser-store.js';
+import { createSqlSecondFactorReset } from './sql/second-factor-reset.js';
+import { createSqlRecoveryCodeStore } from './sql/recovery-code-store.js';
 import { createSqlAdminSeedLedger } from './sql/seed-ledger.js';
 import { createSqlSendingStore } from './sql/sending-store.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -79,6 +85,12 @@ export interface Stores {
   tokens: OneTimeTokenStore;
   /** Authenticator apps and passkeys (src/factors/store.ts): always in the database. */
   factors: FactorStore;
+  /** "Remember this browser" tokens, as digests (src/auth/remembered-browser-store.ts): always in the database. */
+  rememberedBrowsers: RememberedBrowserStore;
+  /** An admin's reset of an account's second factors, across their tables in one transaction. */
+  secondFactorReset: SecondFactorReset;
+  /** Recovery codes, as digests only (src/factors/recovery-code-store.ts): always in the database. */
+  recoveryCodes: RecoveryCodeStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -216,11 +228,19 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     adminSeedLedger: createSqlAdminSeedLedger(database),
     tokens: createSqlOneTimeTokenStore(database, clock),
     factors: createSqlFactorStore(database, clock),
+    rememberedBrowsers: createSqlRememberedBrowserStore(database, clock),
+    secondFactorReset: createSqlSecondFactorReset(database),
+    recoveryCodes: createSqlRecoveryCodeStore(database, clock),
   };
   const expiredTokens: HousekeepingTask = {
     name: 'expired one-time links',
     batchSize: TOKEN_DELETE_BATCH_SIZE,
     runBatch: () => durable.tokens.deleteExpired(clock.now(), TOKEN_DELETE_BATCH_SIZE),
+  };
+  const expiredRememberedBrowsers: HousekeepingTask = {
+    name: 'expired remembered browsers',
+    batchSize: TOKEN_DELETE_BATCH_SIZE,
+    runBatch: () => durable.rememberedBrowsers.deleteExpired(clock.now(), TOKEN_DELETE_BATCH_SIZE),
   };
   const databaseDescription = describeDatabase(config);
   // Last in a pass, after the deletes, so what they wrote is checkpointed too.
@@ -233,7 +253,12 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
       challenges: createSqlChallengeStore(database, clock),
       sessions,
       accountSessions: sessions,
-      housekeeping: [...createExpiredSessionTasks({ sessions, clock }), expiredTokens, ...walCheckpoint],
+      housekeeping: [
+        ...createExpiredSessionTasks({ sessions, clock }),
+        expiredTokens,
+        expiredRememberedBrowsers,
+        ...walCheckpoint,
+      ],
       limits: createMemoryRateLimitStore(clock),
       voiceDocuments: createMemoryVoiceDocumentStore(clock),
       twilioVerifications: createMemoryTwilioVerificationLedger(clock),
@@ -283,7 +308,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
     twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),
     providerHealth: createRedisProviderHealthStore(redis, shared),
-    housekeeping: [expiredTokens, ...walCheckpoint],
+    housekeeping: [expiredTokens, expiredRememberedBrowsers, ...walCheckpoint],
     health: {
       database: () => database.isHealthy(),
       redis: () =>

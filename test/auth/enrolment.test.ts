@@ -73,7 +73,8 @@ describe('signing up proves the phone number', () => {
       400,
       /That code is not right/,
     );
-    expectRedirect(await submitCode(login, loginCode), '/account');
+    // The account's first login, without recovery codes: it leads to their offer (issue 12).
+    expectRedirect(await submitCode(login, loginCode), '/account/recovery-codes/offer');
 
     await site.grantAdmin('rosa');
     expectRedirect(await login.submit('/admin', '/admin/step-up'), '/verify');

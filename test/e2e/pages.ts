@@ -47,10 +47,19 @@ export async function register(
   page: Page,
   person: Person,
   outbox: { nextCode(kind: 'sign-up'): Promise<{ code: string }> },
+  options: { keepRecoveryCodesOffer?: boolean } = {},
 ): Promise<void> {
   await submitRegistration(page, person);
   await enterCode(page, (await outbox.nextCode('sign-up')).code);
   await page.waitForURL(/\/account$/);
+  // The recovery codes offer skipped at once, as most journeys are not about it: their logins land on /account.
+  if (!options.keepRecoveryCodesOffer) {
+    await page.goto('/account/recovery-codes/offer');
+    await Promise.all([
+      page.waitForURL(/\/account$/),
+      page.getByRole('button', { name: 'Skip for now' }).click(),
+    ]);
+  }
   await Promise.all([
     page.waitForURL(/\/login\?signedOut$/),
     page.getByRole('button', { name: 'Log out' }).first().click(),

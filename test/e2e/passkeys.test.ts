@@ -105,7 +105,7 @@ describe.skipIf(skipBrowserTests)('passkeys in a browser', () => {
     expect(await textOf(page, '[data-passkey-row]')).toMatch(
       /^This laptop \d+ \w+ \d{4}, \d\d:\d\d \S+ Never$/,
     );
-    expect(after).toContain('Way to confirm it is you added (passkey)');
+    expect(after).toContain('Authenticator app or passkey added (passkey)');
     expect(await authenticator.credentials()).toHaveLength(1);
     await check('security settings with a passkey');
 

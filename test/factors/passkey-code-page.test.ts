@@ -96,7 +96,10 @@ describe('passkeys on the code page', () => {
 
   it('refuses another account’s passkey after this account’s password', async () => {
     const other = createBrowser(site.app);
-    const brunosKey = createSoftwareAuthenticator({ origin: site.config.publicUrl, rpId: site.config.publicHost });
+    const brunosKey = createSoftwareAuthenticator({
+      origin: site.config.publicUrl,
+      rpId: site.config.publicHost,
+    });
     const bruno = await register(other, { username: 'bruno' });
     await logIn(site, other, bruno);
     await addPasskey(other, brunosKey, 'Bruno’s key');
@@ -120,8 +123,14 @@ describe('passkeys on the code page', () => {
     await site.grantAdmin('rosa');
     expectRedirect(await browser.submit('/admin', '/admin/step-up'), '/verify');
     const page = await browser.get('/verify');
-    expect(passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text).userVerification).toBe('required');
-    expectPage(await answerWithPasskey(browser, laptop, { userVerified: false }), 400, /a PIN, fingerprint or face/);
+    expect(passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text).userVerification).toBe(
+      'required',
+    );
+    expectPage(
+      await answerWithPasskey(browser, laptop, { userVerified: false }),
+      400,
+      /a PIN, fingerprint or face/,
+    );
     expectRedirect(await answerWithPasskey(browser, laptop, { userVerified: true }), '/admin');
     expectPage(await browser.get('/admin'), 200, /Secure area/);
   });

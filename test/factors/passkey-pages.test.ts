@@ -91,7 +91,7 @@ describe('adding a passkey on /account/security', () => {
     const page = await securityPageText(browser);
     expect(page).toContain('Your passkey “Work laptop” was added.');
     expect(page).toMatch(/Work laptop \d+ \w+ \d{4}, \d\d:\d\d UTC Never/);
-    expect(page).toContain('Way to confirm it is you added (passkey)');
+    expect(page).toContain('Authenticator app or passkey added (passkey)');
     expect(await passkeysOfRosa()).toMatchObject([
       { kind: 'passkey', label: 'Work laptop', credentialId: authenticator.credentialIds[0] },
     ]);

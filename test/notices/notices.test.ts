@@ -119,6 +119,29 @@ describe('security notices', () => {
     expect(await eventsOf(ada.id)).toEqual(['notice_failed:phone_changed']);
   });
 
+  it('says how many recovery codes are left after one was used, and that a new set voids the old', async () => {
+    const notices = noticesThrough(smtp.url);
+    await notices.notify({ type: 'recovery_code_used', user: ada, left: 7, ip: '203.0.113.9' });
+    await notices.notify({ type: 'recovery_codes_generated', user: ada });
+    await notices.settled();
+    const [used, generated] = smtp.messages;
+    expect(used!.subject).toBe('A recovery code was used');
+    expect(used!.text).toContain(
+      'A recovery code was used to sign in to your account or reset its password. 7 unused recovery codes are left.',
+    );
+    expect(used!.text).toContain('If this was not you');
+    expect(generated!.subject).toBe('New recovery codes were made');
+    expect(generated!.text).toContain(
+      'New recovery codes were made for your account; the old ones no longer work.',
+    );
+    // Never a code in a notice.
+    expect(`${used!.text}${generated!.text}`).not.toMatch(/[0-9A-Z]{4}-[0-9A-Z]{4}/);
+    expect(await eventsOf(ada.id)).toEqual([
+      'notice_sent:recovery_codes_generated',
+      'notice_sent:recovery_code_used',
+    ]);
+  });
+
   it('has words for every type', async () => {
     const notices = noticesThrough(smtp.url);
     for (const type of NOTICE_TYPES) await notices.notify({ type, user: ada });

@@ -145,6 +145,7 @@ describe('createStores', () => {
         'expired sessions',
         'expired session tombstones',
         'expired one-time links',
+        'expired remembered browsers',
         'SQLite WAL checkpoint',
       ]);
       await stores.close();
