@@ -33,6 +33,10 @@ import { createRecoveryCodes } from './factors/recovery-codes.js';
 import type { FactorSecrets } from './factors/secrets.js';
 import { createTotp } from './factors/totp.js';
 import { createAppEnrolmentRouter } from './factors/totp-routes.js';
+import { createPasskeyRouter } from './factors/passkey-routes.js';
+import { PASSKEY_BROWSER_SCRIPT_PATH, createPasskeyBrowserScriptHandler } from './factors/passkey-script.js';
+import { createPasskeySection } from './factors/passkey-section.js';
+import { createPasskeys } from './factors/passkeys.js';
 import { createFraudGuard } from './fraud/index.js';
 import { createOutboxRouter, type Outbox } from './dev/outbox.js';
 import { clientKeyOfRequest, createClientAddress } from './http/client-address.js';
@@ -144,6 +148,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(createRequestLog(logger));
   app.use(createSecurityHeaders(config.isProduction));
   app.use('/assets', express.static(PUBLIC_DIR, { index: false, maxAge: config.isProduction ? '1d' : 0 }));
+  // The passkey library for browsers, from its package: served here, as no other origin may be.
+  app.get(PASSKEY_BROWSER_SCRIPT_PATH, createPasskeyBrowserScriptHandler(config.isProduction));
 
   app.get(
     '/healthz',
@@ -246,7 +252,16 @@ export function createApp(deps: AppDeps): Express {
     clock,
   });
   const totp = createTotp({ factors: stores.factors, secrets: deps.factorSecrets, clock, issuer: SITE_NAME });
-  const checkers: FactorCheckers = { recoveryCodes, totp };
+  // Passkeys (issue 12): PUBLIC_URL is the relying party, its host the rpID, its origin the only one accepted.
+  const passkeys = createPasskeys({
+    factors: stores.factors,
+    clock,
+    rpId: config.publicHost,
+    rpName: SITE_NAME,
+    origin: config.publicUrl,
+    logger,
+  });
+  const checkers: FactorCheckers = { recoveryCodes, totp, passkeys };
   const stageFactors = createStageFactors({
     factors: stores.factors,
     checkers,
@@ -384,6 +399,7 @@ export function createApp(deps: AppDeps): Express {
     securityLog: createSecurityLog({ audit: stores.audit, clock }),
     secondStep: createSecondStepView({ rememberedBrowsers, twoStep }),
     recoveryCodes,
+    passkeySection: createPasskeySection(stores.factors),
     clock,
     factors: stores.factors,
   });
@@ -427,6 +443,7 @@ export function createApp(deps: AppDeps): Express {
       clock,
     }),
   );
+  app.use(createPasskeyRouter({ passkeys, factors: stores.factors, notices, audit: stores.audit, clock }));
   // /account/recovery-codes: the set, a new one behind a settings code, and the offer after a login.
   app.use(
     createRecoveryCodeRouter({ recoveryCodes, users: stores.users, notices, audit: stores.audit, clock }),

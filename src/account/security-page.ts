@@ -12,6 +12,7 @@ import { readPendingPhoneChange, settingsVerifiedUntil } from '../mfa/scopes.js'
 import { maskPhone, phoneCountryOf } from '../users/phone.js';
 import type { User } from '../users/store.js';
 import type { SecondStepView } from './second-step-routes.js';
+import type { PasskeySection } from '../factors/passkey-section.js';
 import type { SecurityLog } from './security-log.js';
 import { defaultChoices, effectiveDefault, listFactors } from '../factors/factor-list.js';
 import type { FactorStore } from '../factors/store.js';
@@ -37,6 +38,8 @@ export function createSecurityPage(deps: {
   /** The remembered browsers and the two-step switch (src/account/second-step-routes.ts). */
   secondStep: (user: User) => Promise<SecondStepView>;
   recoveryCodes: Pick<RecoveryCodes, 'status'>;
+  /** The account's passkeys (views/account/security-passkeys.ejs). */
+  passkeySection: PasskeySection;
   clock: Clock;
   /** The account's apps and passkeys, for the list of its factors (issue 12). */
   factors: FactorStore;
@@ -48,12 +51,13 @@ export function createSecurityPage(deps: {
       const until = settingsVerifiedUntil(req.session, user.id, now);
       const pendingPhone = readPendingPhoneChange(req.session, now);
       const currentHandle = sessionHandleOf(req.sessionID);
-      const [stored, log, factors, secondStep, recovery] = await Promise.all([
+      const [stored, log, factors, secondStep, recovery, passkeySection] = await Promise.all([
         deps.sessions.listForUser(user.id),
         deps.securityLog.forUser(user.id),
         deps.factors.listForUser(user.id),
         deps.secondStep(user),
         deps.recoveryCodes.status(user.id),
+        deps.passkeySection.forUser(user.id),
       ]);
       const sessions = stored
         .map((session) => ({
@@ -89,6 +93,7 @@ export function createSecurityPage(deps: {
         currentDefault: effectiveDefault(user, factors),
         secondStep,
         authenticatorApp: appStatusOf(factors),
+        passkeySection,
         errors,
         flash,
       });

@@ -66,7 +66,7 @@ export const AUDIT_EVENT_TYPES = [
   'two_factor_turned_on',
   // An admin removed the account's apps, passkeys, recovery codes and remembered browsers.
   'account_factors_reset',
-  // The detail names the kind and its label ("authenticator app “Phone”").
+  // A factor added: the detail names the kind (and, for an app, its label).
   'factor_added',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -51,7 +51,7 @@ export interface NoticeRequest {
   to?: string;
   /** recovery_code_used: how many unused codes the account has left after this one. */
   left?: number;
-  /** factor_added: what was added, as a sentence begins ("An authenticator app"). */
+  /** factor_added: what was added, as a sentence begins ("An authenticator app", "A passkey"). */
   detail?: string;
 }
 

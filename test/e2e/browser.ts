@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import {
   chromium,
   type Browser,
@@ -71,18 +71,37 @@ export interface RunningSite {
   close(): Promise<void>;
 }
 
-/** The real app, in this process, on a loopback port chosen by the system. */
-export async function startSite(options: TestAppOptions = {}): Promise<RunningSite> {
-  const site = await createTestApp(options);
-  const server: Server = await new Promise((resolve, reject) => {
-    const listening = site.app.listen(0, '127.0.0.1', (error?: Error) =>
-      error ? reject(error) : resolve(listening),
-    );
+/**
+ * The real app, in this process, on a loopback port chosen by the system. With `origin:
+ * 'localhost'`, the browser reaches it at http://localhost:<port> and PUBLIC_URL says the same:
+ * what passkeys need (WebAuthn refuses an IP address as the site's id, and checks the origin
+ * against PUBLIC_URL). The port is known only once the server listens, so the server listens
+ * first and the app, built with that port, takes its requests from then on.
+ */
+export async function startSite(
+  options: TestAppOptions = {},
+  { origin = '127.0.0.1' }: { origin?: '127.0.0.1' | 'localhost' } = {},
+): Promise<RunningSite> {
+  const server: Server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  const baseUrl = `http://${origin}:${port}`;
+  let site: TestApp;
+  try {
+    site = await createTestApp(
+      origin === 'localhost' ? { ...options, env: { ...options.env, PUBLIC_URL: baseUrl } } : options,
+    );
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  server.on('request', site.app);
   return {
     site,
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -47,6 +47,7 @@ const DURABLE_EVENTS: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'email_verified',
   'email_removed',
   'account_deleted',
+  'factor_added',
 ]);
 
 export function createSqlAuditLog({ db, durably }: SqlDatabase, clock: Clock): AuditLog {

@@ -1,0 +1,152 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+} from '@simplewebauthn/server';
+import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
+import { consoleCodesPrinted, createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { forgetCookies, logIn, register, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { confirmSettings, securityPageText } from '../helpers/security.js';
+import {
+  createSoftwareAuthenticator,
+  passkeyOptionsIn,
+  type SoftwareAuthenticator,
+} from '../helpers/software-authenticator.js';
+
+/**
+ * Passkeys on the code page (issue 12), over HTTP with a software authenticator: the login and
+ * the secure area's step-up finished by a passkey added on /account/security. Threats: a passkey
+ * of another account offered after this account's password, an admin's passkey that skipped its
+ * PIN, a passkey still working after its removal.
+ */
+describe('passkeys on the code page', () => {
+  let site: TestApp;
+  let browser: Browser;
+  let account: TestAccount;
+  let laptop: SoftwareAuthenticator;
+
+  beforeEach(async () => {
+    site = await createTestApp({ env: { ADMIN_USERNAMES: '' } });
+    browser = createBrowser(site.app);
+    laptop = createSoftwareAuthenticator({ origin: site.config.publicUrl, rpId: site.config.publicHost });
+    account = await register(browser, { username: 'rosa' });
+    await logIn(site, browser, account);
+    await addPasskey(browser, laptop, 'Laptop');
+  });
+  afterEach(() => site.close());
+
+  async function addPasskey(who: Browser, device: SoftwareAuthenticator, label: string) {
+    await confirmSettings(site, who);
+    const page = await who.get('/account/security/passkeys/new');
+    const options = passkeyOptionsIn<PublicKeyCredentialCreationOptionsJSON>(page.text);
+    const res = await who.agent
+      .post('/account/security/passkeys')
+      .type('form')
+      .send({ _csrf: csrfTokenIn(page.text), label, credential: JSON.stringify(device.register(options)) });
+    expectRedirect(res, '/account/security');
+  }
+
+  /** The passkey form on the code page, answered by `device` as public/js/passkeys.js would post it. */
+  async function answerWithPasskey(
+    who: Browser,
+    device: SoftwareAuthenticator,
+    use: { userVerified?: boolean } = {},
+  ): Promise<Response> {
+    const page = await who.get('/verify');
+    expectPage(page, 200);
+    expect(page.text).toContain('data-passkey="authenticate"');
+    const options = passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text);
+    return who.agent
+      .post('/verify')
+      .type('form')
+      .send({
+        _csrf: csrfTokenIn(page.text),
+        method: 'passkey',
+        credential: JSON.stringify(device.authenticate(options, use)),
+      });
+  }
+
+  async function logOut(who: Browser) {
+    expectRedirect(await who.submit('/account', '/logout'), '/login?signedOut');
+    forgetCookies(who);
+  }
+
+  it('logs in with a passkey by "Try another way", and the security log names it', async () => {
+    await logOut(browser);
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expectRedirect(await browser.submit('/verify', '/verify/method', { method: 'passkey' }), '/verify');
+    expectRedirect(await answerWithPasskey(browser, laptop), '/account');
+    const page = await securityPageText(browser);
+    expect(page).toContain('Logged in (by passkey “Laptop”)');
+    expect(page).toMatch(/Laptop \d+ \w+ \d{4}, \d\d:\d\d UTC \d+ \w+ \d{4}, \d\d:\d\d UTC/);
+  });
+
+  it('opens the login on the passkey when it is the default, and sends no code', async () => {
+    expectRedirect(
+      await browser.submit('/account/security', '/account/security/default-factor', { factor: 'passkey' }),
+      '/account/security',
+    );
+    await logOut(browser);
+    const codesBefore = consoleCodesPrinted(site.printed, 'login');
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expectRedirect(await answerWithPasskey(browser, laptop), '/account');
+    expect(consoleCodesPrinted(site.printed, 'login')).toBe(codesBefore);
+  });
+
+  it('refuses another account’s passkey after this account’s password', async () => {
+    const other = createBrowser(site.app);
+    const brunosKey = createSoftwareAuthenticator({
+      origin: site.config.publicUrl,
+      rpId: site.config.publicHost,
+    });
+    const bruno = await register(other, { username: 'bruno' });
+    await logIn(site, other, bruno);
+    await addPasskey(other, brunosKey, 'Bruno’s key');
+
+    await logOut(browser);
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expectRedirect(await browser.submit('/verify', '/verify/method', { method: 'passkey' }), '/verify');
+    const page = await browser.get('/verify');
+    const options = passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text);
+    // Bruno's authenticator signs Rosa's challenge with Bruno's passkey (a discoverable-credential prompt).
+    const answer = brunosKey.authenticate({ ...options, allowCredentials: [] });
+    const res = await browser.agent
+      .post('/verify')
+      .type('form')
+      .send({ _csrf: csrfTokenIn(page.text), method: 'passkey', credential: JSON.stringify(answer) });
+    expectPage(res, 400, /That passkey is not one of this account’s/);
+    expect((await browser.get('/account')).headers.location).toMatch(/^\/login/);
+  });
+
+  it('opens the secure area with a passkey only when it verified its user', async () => {
+    await site.grantAdmin('rosa');
+    expectRedirect(await browser.submit('/admin', '/admin/step-up'), '/verify');
+    const page = await browser.get('/verify');
+    expect(passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text).userVerification).toBe(
+      'required',
+    );
+    expectPage(
+      await answerWithPasskey(browser, laptop, { userVerified: false }),
+      400,
+      /a PIN, fingerprint or face/,
+    );
+    expectRedirect(await answerWithPasskey(browser, laptop, { userVerified: true }), '/admin');
+    expectPage(await browser.get('/admin'), 200, /Secure area/);
+  });
+
+  it('no longer offers or accepts a passkey once it is removed from the factor list', async () => {
+    const [passkey] = await site.stores.factors.listForUser((await site.users.findByUsername('rosa'))!.id);
+    await confirmSettings(site, browser);
+    expectRedirect(
+      await browser.submit('/account/security', `/account/security/factors/${passkey!.id}/remove`),
+      '/account/security',
+    );
+    expect(await securityPageText(browser)).toContain('You have no passkeys yet.');
+    await logOut(browser);
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expect((await browser.get('/verify')).text).not.toContain('Use a passkey');
+    const refused = await browser.submit('/verify', '/verify/method', { method: 'passkey' });
+    expectPage(refused, 400, /cannot be used here/);
+  });
+});
