@@ -192,8 +192,13 @@ export function createRecoveryCodeRouter(deps: {
     // makes a first set without a settings code; but only for 10 minutes after it (a session
     // left open is no such proof), and only for an account with no set, so that a stolen session
     // can never replace codes the owner holds. Past that, the settings code is needed as anywhere.
-    const signedInAt = req.session.signedIn?.signedInAt ?? 0;
-    const justLoggedIn = now >= signedInAt && now - signedInAt < RECOVERY_CODES_OFFER_WINDOW_MS;
+    // A login by a remembered browser or a password alone proved no second factor: no such proof.
+    const signedIn = req.session.signedIn;
+    const signedInAt = signedIn?.signedInAt ?? 0;
+    const justLoggedIn =
+      signedIn?.provedSecondFactor === true &&
+      now >= signedInAt &&
+      now - signedInAt < RECOVERY_CODES_OFFER_WINDOW_MS;
     if (!justLoggedIn && !isSettingsVerified(req.session, user.id, now)) {
       return back(
         req,

@@ -103,6 +103,7 @@ export function createVerificationCompleter(deps: VerificationCompleterDeps): Ve
       if (user.pendingEmail) signUpFlash = await sendSignUpEmailLink(req, user);
     }
     const returnTo = req.session.returnTo;
+    const provedSecondFactor = factor.method !== 'password_only' && factor.method !== 'remembered_browser';
     // A fresh session id now that the person is fully signed in (no fixation).
     if (!(await regenerateSession(req))) return res.redirect(303, SESSION_ENDED_PATH);
     const previousLoginAt = await users.recordLogin(user.id);
@@ -114,6 +115,7 @@ export function createVerificationCompleter(deps: VerificationCompleterDeps): Ve
       // For the account's list of its sessions ("Firefox on Windows, 203.0.x.x").
       userAgent: userAgentToKeep(req.get('user-agent')),
       ip: req.ip ?? null,
+      provedSecondFactor,
     };
     if (factor.channel) req.session.channel = factor.channel;
     if (signUpFlash) req.session.flash = signUpFlash;
@@ -131,7 +133,9 @@ export function createVerificationCompleter(deps: VerificationCompleterDeps): Ve
     // longer slow it down.
     deps.knownDevices.remember(res, user.id);
     if (rememberBrowser && stage.kind === 'login') await deps.hooks?.rememberBrowser?.(req, res, user);
-    const offer = stage.kind === 'login' ? await deps.hooks?.afterLoginPath?.(user) : null;
+    // The recovery codes offer follows only a login that proved a second factor.
+    const offer =
+      stage.kind === 'login' && provedSecondFactor ? await deps.hooks?.afterLoginPath?.(user) : null;
     return res.redirect(303, offer ?? returnTo ?? '/account');
   }
 

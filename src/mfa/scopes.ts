@@ -26,6 +26,12 @@ declare module 'express-session' {
       previousLoginAt: number | null;
       userAgent?: string | null;
       ip?: string | null;
+      /**
+       * The login proved a second factor (a code, an app, a passkey, a recovery code); false for a
+       * remembered browser or a password alone (two-step login off). Recovery codes made without a
+       * settings code right after a login need it (src/account/recovery-code-routes.ts).
+       */
+      provedSecondFactor?: boolean;
     };
     /**
      * An admin asked to enter the secure area: waiting for a factor of the admin step-up (a phone
