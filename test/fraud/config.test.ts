@@ -84,6 +84,7 @@ describe('the toll-fraud guard’s variables', () => {
     const production = {
       NODE_ENV: 'production',
       SESSION_SECRET: 's'.repeat(32),
+      FACTOR_ENCRYPTION_KEY: 'ab'.repeat(32),
       MFA_PROVIDER: 'twilio',
       TWILIO_ACCOUNT_SID: `AC${'0'.repeat(32)}`,
       TWILIO_AUTH_TOKEN: 'token',
