@@ -124,6 +124,8 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     await check('code entry');
     expect(await describeControls(page)).toEqual([
       { id: 'code', type: 'text', autocomplete: 'one-time-code', labelled: true },
+      // "Remember this browser for 30 days" (issue 12), labelled by the label around it.
+      { id: '', type: 'checkbox', autocomplete: null, labelled: true },
     ]);
     const login = await outbox.nextCode('login');
     await enterCode(page, wrongCodeFor(login.code));
