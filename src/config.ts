@@ -107,6 +107,8 @@ const envSchema = z.object({
   // Coarse flood guards per client address (0 turns one off): see src/app.ts.
   RATE_LIMIT_REQUESTS_PER_MINUTE: integerInRange(300, 0, 1_000_000),
   RATE_LIMIT_POSTS_PER_MINUTE: integerInRange(120, 0, 1_000_000),
+  // Codes one key of the verification API may send an hour (0: no per-key limit): src/api/.
+  API_KEY_SENDS_PER_HOUR: integerInRange(100, 0, 1_000_000),
   LOG_LEVEL: z.preprocess(
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -159,6 +161,8 @@ export interface Config {
   auditRetentionDays: number;
   /** Requests (all methods), then form posts, per client address and minute; 0 turns a guard off. */
   floodGuards: { requestsPerMinute: number; postsPerMinute: number };
+  /** The verification API (issue 13): codes one key may send an hour; 0 means no per-key limit. */
+  apiKeySendsPerHour: number;
   /** The site's public origin (PUBLIC_URL), without a trailing slash, and its host name. */
   publicUrl: string;
   publicHost: string;
@@ -316,6 +320,7 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
       requestsPerMinute: env.RATE_LIMIT_REQUESTS_PER_MINUTE,
       postsPerMinute: env.RATE_LIMIT_POSTS_PER_MINUTE,
     },
+    apiKeySendsPerHour: env.API_KEY_SENDS_PER_HOUR,
     publicUrl,
     publicHost,
     fraud,

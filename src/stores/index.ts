@@ -1,6 +1,7 @@
 import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
 import type { RecoveryCodeStore } from '../factors/recovery-code-store.js';
 import type { FactorStore } from '../factors/store.js';
+import type { ApiKeyStore } from '../api/keys.js';
 import type { SecondFactorReset } from '../factors/second-factor-reset.js';
 import type { RememberedBrowserStore } from '../auth/remembered-browser-store.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
@@ -45,6 +46,7 @@ import { openSqlDatabase, type SqlDatabase } from './sql/database.js';
 import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housekeeping.js';
 import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
 import { createSqlFactorStore } from './sql/factor-store.js';
+import { createSqlApiKeyStore } from './sql/api-key-store.js';
 import { createSqlRememberedBrowserStore } from './sql/remembered-browser-store.js';
 import { createSqlSecondFactorReset } from './sql/second-factor-reset.js';
 import { createSqlRecoveryCodeStore } from './sql/recovery-code-store.js';
@@ -91,6 +93,8 @@ export interface Stores {
   secondFactorReset: SecondFactorReset;
   /** Recovery codes, as digests only (src/factors/recovery-code-store.ts): always in the database. */
   recoveryCodes: RecoveryCodeStore;
+  /** Keys of the verification API, as digests only (src/api/keys.ts): always in the database. */
+  apiKeys: ApiKeyStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -231,6 +235,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     rememberedBrowsers: createSqlRememberedBrowserStore(database, clock),
     secondFactorReset: createSqlSecondFactorReset(database),
     recoveryCodes: createSqlRecoveryCodeStore(database, clock),
+    apiKeys: createSqlApiKeyStore(database, clock),
   };
   const expiredTokens: HousekeepingTask = {
     name: 'expired one-time links',

@@ -17,10 +17,11 @@ describe('recovery codes from the offer after a login without a second factor', 
 
   it('are refused without a settings code, and the login leads to no offer', async () => {
     site = await createTestApp({ env: { MFA_POLICY: 'optional' } });
-    const account = await register(createBrowser(site.app), {
-      username: 'rosa',
-      keepRecoveryCodesOffer: true,
-    });
+    const account = await register(
+      createBrowser(site.app),
+      { username: 'rosa' },
+      { keepRecoveryCodesOffer: true },
+    );
     const rosa = (await site.users.findByUsername('rosa'))!;
     await site.users.setTwoFactorOff(rosa.id, true);
 

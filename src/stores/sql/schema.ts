@@ -46,6 +46,7 @@ export interface Schema {
   factors: FactorsTable;
   recovery_codes: RecoveryCodesTable;
   remembered_browsers: RememberedBrowsersTable;
+  api_keys: ApiKeysTable;
 }
 
 export interface SchemaMigrationsTable {
@@ -236,4 +237,18 @@ export interface RememberedBrowsersTable {
   created_at: number;
   last_used_at: number;
   expires_at: number;
+}
+
+/** API keys (016): the SHA-256 of each key only, never the key. */
+export interface ApiKeysTable {
+  id: Generated<number>;
+  name: string;
+  key_hash: string;
+  key_hint: string;
+  /** Comma-separated channels the key may use: `sms`, `voice`, `sms,voice`. */
+  channels: string;
+  created_by: number | null;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
 }

@@ -13,6 +13,7 @@ import { emailAndTokens } from './012-email-and-tokens.js';
 import { accountSessions } from './013-account-sessions.js';
 import { accountDeletion } from './014-account-deletion.js';
 import { factors } from './015-factors.js';
+import { apiKeys } from './016-api-keys.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -30,4 +31,5 @@ export const MIGRATIONS: readonly Migration[] = [
   accountSessions,
   accountDeletion,
   factors,
+  apiKeys,
 ];

@@ -1,0 +1,63 @@
+import type { Response } from 'express';
+
+/**
+ * The API's errors as problem documents (RFC 9457, `application/problem+json`). Each kind has a
+ * stable `type` URN that callers may compare, and `/api/docs` lists under an anchor of the same
+ * slug; `title` is fixed per kind, `detail` says what happened this time. Never a stack trace,
+ * never a code.
+ */
+
+export const PROBLEMS = {
+  'malformed-body': { status: 400, title: 'The request body could not be read' },
+  unauthorized: { status: 401, title: 'A valid API key is needed' },
+  'key-revoked': { status: 403, title: 'This API key was revoked' },
+  'channel-not-allowed': { status: 403, title: 'This API key may not use that channel' },
+  'code-rejected': { status: 403, title: 'The code was not accepted' },
+  'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'verification-closed': { status: 409, title: 'The verification is no longer pending' },
+  'idempotency-in-progress': { status: 409, title: 'A request with this Idempotency-Key is in progress' },
+  'invalid-request': { status: 422, title: 'The request is not valid' },
+  'idempotency-key-reused': { status: 422, title: 'This Idempotency-Key was used with another request' },
+  'destination-refused': { status: 422, title: 'Codes cannot be sent to this number' },
+  'too-many-requests': { status: 429, title: 'Too many requests' },
+  unavailable: { status: 503, title: 'The service is unavailable' },
+  internal: { status: 500, title: 'Something went wrong' },
+} as const;
+
+export type ProblemSlug = keyof typeof PROBLEMS;
+
+export const problemType = (slug: ProblemSlug) => `urn:keyhole:problem:${slug}`;
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export interface ProblemDetails {
+  detail: string;
+  /** 422: which fields are wrong and why. */
+  errors?: FieldError[];
+  /** 429: also sent as the `Retry-After` header. */
+  retryAfterSeconds?: number;
+  /** 409: the verification's status now. */
+  verificationStatus?: string;
+}
+
+export interface ProblemDocument extends ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+}
+
+export function problemDocument(slug: ProblemSlug, details: ProblemDetails): ProblemDocument {
+  const { status, title } = PROBLEMS[slug];
+  return { type: problemType(slug), title, status, ...details };
+}
+
+export function sendProblem(res: Response, slug: ProblemSlug, details: ProblemDetails): void {
+  const body = problemDocument(slug, details);
+  if (details.retryAfterSeconds !== undefined) res.set('Retry-After', String(details.retryAfterSeconds));
+  if (slug === 'unauthorized') res.set('WWW-Authenticate', 'Bearer realm="keyhole"');
+  res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
+}
