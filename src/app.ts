@@ -517,6 +517,8 @@ export function createApp(deps: AppDeps): Express {
       mfa,
       delivery,
       providers: deps.providers,
+      apiKeys: stores.apiKeys,
+      isProduction: config.isProduction,
       sending: fraud.stats,
       clock,
       adminScopeTtlMs,

@@ -68,6 +68,10 @@ export const AUDIT_EVENT_TYPES = [
   'account_factors_reset',
   // A factor added: the detail names the kind (and, for an app, its label).
   'factor_added',
+  // Keys of the verification API (issue 13), made or revoked by an admin (the event's user); the
+  // detail names the key by its name and hint, never the key.
+  'api_key_created',
+  'api_key_revoked',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
