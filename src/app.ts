@@ -19,6 +19,7 @@ import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
+import { createApiDocsRouter } from './api/docs-routes.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
@@ -185,6 +186,9 @@ export function createApp(deps: AppDeps): Express {
       }),
     );
   }
+  // The API's reference (/api/openapi.yaml, /api/docs): public, so before the API's bearer check on
+  // /api/, and before the session: reading the docs makes no session and sets no cookie.
+  app.use(createApiDocsRouter({ isProduction: config.isProduction }));
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.

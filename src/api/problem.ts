@@ -8,21 +8,21 @@ import type { Response } from 'express';
  */
 
 export const PROBLEMS = {
-  'malformed-body': { status: 400, title: 'The request body could not be read' },
-  unauthorized: { status: 401, title: 'A valid API key is needed' },
-  'key-revoked': { status: 403, title: 'This API key was revoked' },
-  'channel-not-allowed': { status: 403, title: 'This API key may not use that channel' },
-  'code-rejected': { status: 403, title: 'The code was not accepted' },
+  'malformed-body': { status: 400, title: 'Malformed request body' },
+  unauthorized: { status: 401, title: 'Missing or unknown API key' },
+  'key-revoked': { status: 403, title: 'API key revoked' },
+  'channel-not-allowed': { status: 403, title: 'Channel not allowed for this key' },
+  'code-rejected': { status: 403, title: 'Code not accepted' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
-  'verification-closed': { status: 409, title: 'The verification is no longer pending' },
-  'idempotency-in-progress': { status: 409, title: 'A request with this Idempotency-Key is in progress' },
-  'invalid-request': { status: 422, title: 'The request is not valid' },
-  'idempotency-key-reused': { status: 422, title: 'This Idempotency-Key was used with another request' },
-  'destination-refused': { status: 422, title: 'Codes cannot be sent to this number' },
+  'verification-closed': { status: 409, title: 'Verification no longer pending' },
+  'idempotency-in-progress': { status: 409, title: 'Request still in progress' },
+  'invalid-request': { status: 422, title: 'Invalid request' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with another body' },
+  'destination-refused': { status: 422, title: 'Destination refused' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
-  unavailable: { status: 503, title: 'The service is unavailable' },
-  internal: { status: 500, title: 'Something went wrong' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+  internal: { status: 500, title: 'Internal error' },
 } as const;
 
 export type ProblemSlug = keyof typeof PROBLEMS;
