@@ -8,21 +8,21 @@ import type { Response } from 'express';
  */
 
 export const PROBLEMS = {
-  'malformed-body': { status: 400, title: 'The request body could not be read' },
-  unauthorized: { status: 401, title: 'A valid API key is needed' },
-  'key-revoked': { status: 403, title: 'This API key was revoked' },
-  'channel-not-allowed': { status: 403, title: 'This API key may not use that channel' },
-  'code-rejected': { status: 403, title: 'The code was not accepted' },
+  'malformed-body': { status: 400, title: 'Malformed request body' },
+  unauthorized: { status: 401, title: 'Missing or unknown API key' },
+  'key-revoked': { status: 403, title: 'API key revoked' },
+  'channel-not-allowed': { status: 403, title: 'Channel not allowed for this key' },
+  'code-rejected': { status: 403, title: 'Code not accepted' },
   'not-found': { status: 404, title: 'Not found' },
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
-  'verification-closed': { status: 409, title: 'The verification is no longer pending' },
-  'idempotency-in-progress': { status: 409, title: 'A request with this Idempotency-Key is in progress' },
-  'invalid-request': { status: 422, title: 'The request is not valid' },
-  'idempotency-key-reused': { status: 422, title: 'This Idempotency-Key was used with another request' },
-  'destination-refused': { status: 422, title: 'Codes cannot be sent to this number' },
+  'verification-closed': { status: 409, title: 'Verification no longer pending' },
+  'idempotency-in-progress': { status: 409, title: 'Request still in progress' },
+  'invalid-request': { status: 422, title: 'Invalid request' },
+  'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with another body' },
+  'destination-refused': { status: 422, title: 'Destination refused' },
   'too-many-requests': { status: 429, title: 'Too many requests' },
-  unavailable: { status: 503, title: 'The service is unavailable' },
-  internal: { status: 500, title: 'Something went wrong' },
+  unavailable: { status: 503, title: 'Service unavailable' },
+  internal: { status: 500, title: 'Internal error' },
 } as const;
 
 export type ProblemSlug = keyof typeof PROBLEMS;
@@ -55,9 +55,38 @@ export function problemDocument(slug: ProblemSlug, details: ProblemDetails): Pro
   return { type: problemType(slug), title, status, ...details };
 }
 
-export function sendProblem(res: Response, slug: ProblemSlug, details: ProblemDetails): void {
+/**
+ * An answer of the API as a value: what an Idempotency-Key keeps and replays, and what the routes
+ * send. Its headers follow from its status and body (see answerOf), so the status and the body are
+ * all there is to keep.
+ */
+export interface ApiAnswer {
+  status: number;
+  body: object;
+}
+
+export const problemAnswer = (slug: ProblemSlug, details: ProblemDetails): ApiAnswer => {
   const body = problemDocument(slug, details);
-  if (details.retryAfterSeconds !== undefined) res.set('Retry-After', String(details.retryAfterSeconds));
-  if (slug === 'unauthorized') res.set('WWW-Authenticate', 'Bearer realm="keyhole"');
-  res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
+  return { status: body.status, body };
+};
+
+const isProblemDocument = (body: object): body is ProblemDocument =>
+  typeof (body as { type?: unknown }).type === 'string' &&
+  (body as { type: string }).type.startsWith('urn:keyhole:problem:');
+
+/** Sends an answer with the headers its status and body call for. */
+export function sendAnswer(res: Response, answer: ApiAnswer): void {
+  const { status, body } = answer;
+  if (isProblemDocument(body)) {
+    if (body.retryAfterSeconds !== undefined) res.set('Retry-After', String(body.retryAfterSeconds));
+    if (body.type === problemType('unauthorized')) res.set('WWW-Authenticate', 'Bearer realm="keyhole"');
+    res.type('application/problem+json');
+  } else {
+    res.type('application/json');
+  }
+  res.status(status).send(JSON.stringify(body));
+}
+
+export function sendProblem(res: Response, slug: ProblemSlug, details: ProblemDetails): void {
+  sendAnswer(res, problemAnswer(slug, details));
 }

@@ -1,0 +1,106 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { expect } from 'vitest';
+import { generateApiKey, type ApiKey } from '../../src/api/keys.js';
+import { problemType, PROBLEMS, type ProblemSlug } from '../../src/api/problem.js';
+import type { Channel } from '../../src/mfa/provider.js';
+import type { Response } from './agent.js';
+import type { TestApp } from './create-test-app.js';
+
+/** A key made as the admin page makes one, and the key itself (which only its creator ever sees). */
+export interface TestApiKey {
+  key: string;
+  apiKey: ApiKey;
+}
+
+export async function createTestApiKey(
+  site: Pick<TestApp, 'stores' | 'config'>,
+  options: { name?: string; channels?: Channel[] } = {},
+): Promise<TestApiKey> {
+  const { key, keyHash, hint } = generateApiKey(site.config.isProduction);
+  const apiKey = await site.stores.apiKeys.create({
+    name: options.name ?? 'checkout app',
+    keyHash,
+    hint,
+    channels: options.channels ?? ['sms', 'voice'],
+    createdBy: null,
+  });
+  return { key, apiKey };
+}
+
+/** What no answer under /api/ (nor of the voice sample's routes) may lack or carry. */
+export function expectApiHeaders(res: Response): void {
+  expect(res.headers['set-cookie'], 'an API answer sets no cookie').toBeUndefined();
+  expect(res.headers['cache-control']).toBe('no-store');
+  // No stack trace, whatever the status.
+  expect(res.text ?? '').not.toMatch(/\bat [\w.<>]+ \(.*:\d+:\d+\)/);
+}
+
+/** A problem document (RFC 9457) of this kind, with its fixed title and the status it names. */
+export function expectApiProblem(res: Response, status: number, slug: ProblemSlug): Record<string, unknown> {
+  expect(res.status, res.text?.slice(0, 500)).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const body = JSON.parse(res.text) as Record<string, unknown>;
+  expect(body).toMatchObject({ type: problemType(slug), title: PROBLEMS[slug].title, status });
+  expect(typeof body.detail).toBe('string');
+  if (status === 429) {
+    expect(res.headers['retry-after']).toBe(String(body.retryAfterSeconds));
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  }
+  expectApiHeaders(res);
+  return body;
+}
+
+type Body = Record<string, unknown> | string;
+
+/**
+ * A caller of the API with one key (or none). Every answer is checked by expectApiHeaders before
+ * the test sees it: no cookie, no-store.
+ */
+export function createApiClient(app: Express, key?: string) {
+  const authorized = (test: request.Test, headers: Record<string, string>) => {
+    if (key !== undefined) test.set('Authorization', `Bearer ${key}`);
+    for (const [name, value] of Object.entries(headers)) test.set(name, value);
+    return test;
+  };
+  const checked = async (test: request.Test) => {
+    const res = await test;
+    expectApiHeaders(res);
+    return res;
+  };
+  return {
+    post: (path: string, body?: Body, headers: Record<string, string> = {}) => {
+      const test = authorized(request(app).post(path), headers);
+      return checked(body === undefined ? test : test.send(body));
+    },
+    postForm: (path: string, fields: Record<string, string>) =>
+      checked(authorized(request(app).post(path), {}).type('form').send(fields)),
+    get: (path: string) => checked(authorized(request(app).get(path), {})),
+    delete: (path: string) => checked(authorized(request(app).delete(path), {})),
+    /** POST /api/v1/verifications. */
+    send: (body: Body, headers: Record<string, string> = {}) =>
+      checked(authorized(request(app).post('/api/v1/verifications'), headers).send(body)),
+    check: (id: string, code: string) =>
+      checked(authorized(request(app).post(`/api/v1/verifications/${id}/check`), {}).send({ code })),
+  };
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** The digits of a console message: "Keyhole code: 123456 ..." or "Your Keyhole code is 1 2 3 4 5 6". */
+export function digitsOfConsoleMessage(text: string): string {
+  const match = text.match(/Keyhole code: (\d+)/) ?? text.match(/Keyhole code is ([\d ]+)/);
+  if (!match) throw new Error(`no code in "${text}"`);
+  return match[1]!.replace(/ /g, '');
+}
+
+/** The newest code the console provider sent to this number, from the development outbox. */
+export function consoleCodeTo(site: Pick<TestApp, 'outbox'>, phone: string): string {
+  const message = site.outbox.list().find((sent) => sent.to === phone);
+  if (!message) throw new Error(`no code was sent to ${phone}`);
+  return digitsOfConsoleMessage(message.text);
+}
+
+/** How many messages the console provider sent to this number. */
+export const consoleMessagesTo = (site: Pick<TestApp, 'outbox'>, phone: string) =>
+  site.outbox.list().filter((sent) => sent.to === phone).length;
