@@ -3,7 +3,11 @@ import request from 'supertest';
 import { expect } from 'vitest';
 import { generateApiKey, type ApiKey } from '../../src/api/keys.js';
 import { problemType, PROBLEMS, type ProblemSlug } from '../../src/api/problem.js';
-import type { Channel } from '../../src/mfa/provider.js';
+import type { Channel, MfaProvider } from '../../src/mfa/provider.js';
+import { createConsoleProvider } from '../../src/mfa/providers/console.js';
+import { createProviderPool, type ProviderPool } from '../../src/mfa/providers/pool.js';
+import { createCodeTexts } from '../../src/mfa/sms-text.js';
+import { SITE_NAME } from '../../src/site.js';
 import type { Response } from './agent.js';
 import type { TestApp } from './create-test-app.js';
 
@@ -104,3 +108,62 @@ export function consoleCodeTo(site: Pick<TestApp, 'outbox'>, phone: string): str
 /** How many messages the console provider sent to this number. */
 export const consoleMessagesTo = (site: Pick<TestApp, 'outbox'>, phone: string) =>
   site.outbox.list().filter((sent) => sent.to === phone).length;
+
+/**
+ * The console provider behind a gate, as a slow provider would be: a test holds its sends until it
+ * lets them go, and its checks take `checkDelayMs`. Built before the site (createTestApp's
+ * `providers`), then bound to the site's code store and outbox.
+ */
+export interface GatedConsole {
+  pool: ProviderPool;
+  bind(site: Pick<TestApp, 'stores' | 'config' | 'outbox'>): void;
+  /** Holds every send from now on; the function returned lets them all go. */
+  holdSends(): () => void;
+  checkDelayMs: number;
+}
+
+export function createGatedConsole(): GatedConsole {
+  let inner: MfaProvider | undefined;
+  let sendsHeld: Promise<void> = Promise.resolve();
+  const bound = () => {
+    if (!inner) throw new Error('bind the gated console to the site first');
+    return inner;
+  };
+  const gated: GatedConsole = {
+    checkDelayMs: 0,
+    pool: createProviderPool([
+      {
+        name: 'console',
+        channels: ['sms', 'voice'],
+        async send(request) {
+          await sendsHeld;
+          return bound().send(request);
+        },
+        async verify(request) {
+          await new Promise((resolve) => setTimeout(resolve, gated.checkDelayMs));
+          return bound().verify(request);
+        },
+        cancel: (request) => bound().cancel!(request),
+      },
+    ]),
+    bind(site) {
+      inner = createConsoleProvider({
+        codes: site.stores.codes,
+        codeDigits: site.config.codeDigits,
+        codeTtlMinutes: site.config.codeTtlMinutes,
+        print: () => undefined,
+        outbox: site.outbox,
+        texts: createCodeTexts({ siteName: SITE_NAME, publicHost: site.config.publicHost }),
+      });
+    },
+    holdSends() {
+      let release!: () => void;
+      sendsHeld = new Promise((resolve) => (release = resolve));
+      return () => {
+        sendsHeld = Promise.resolve();
+        release();
+      };
+    },
+  };
+  return gated;
+}

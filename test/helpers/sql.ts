@@ -170,7 +170,13 @@ export async function openSqlStorePair<T>(
     },
     async addApiKey() {
       const { keyHash, hint } = generateApiKey(false);
-      const key = await apiKeys.create({ name: 'test key', keyHash, hint, channels: ['sms'], createdBy: null });
+      const key = await apiKeys.create({
+        name: 'test key',
+        keyHash,
+        hint,
+        channels: ['sms'],
+        createdBy: null,
+      });
       return key.id;
     },
     close: () => sql.close(),

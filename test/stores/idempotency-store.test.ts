@@ -8,7 +8,13 @@ for (const backend of sqlBackends()) {
     async () => {
       // Two connections to one database, as two processes or instances have.
       const sql = await openSqlStorePair(backend, createSqlIdempotencyStore);
-      return { store: sql.store, peer: sql.peer, clock: sql.clock, createKeyId: sql.addApiKey, close: sql.close };
+      return {
+        store: sql.store,
+        peer: sql.peer,
+        clock: sql.clock,
+        createKeyId: sql.addApiKey,
+        close: sql.close,
+      };
     },
     { skip: backend.skip },
   );

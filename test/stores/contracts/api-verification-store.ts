@@ -65,7 +65,12 @@ export function describeApiVerificationStoreContract(
     describe('create and find', () => {
       it('returns a new verification pending, with no attempt used, and finds it by key and id as created', async () => {
         const created = await send({ handle: 'VE0123', channel: 'voice', provider: 'twilio' });
-        expect(created).toMatchObject({ attempts: 0, status: 'pending', closedAt: null, checkHeldUntil: null });
+        expect(created).toMatchObject({
+          attempts: 0,
+          status: 'pending',
+          closedAt: null,
+          checkHeldUntil: null,
+        });
         expect(await store.find(keyId, created.id)).toEqual(created);
         expect(await harness.peer.find(keyId, created.id)).toEqual(created);
       });
@@ -119,7 +124,8 @@ export function describeApiVerificationStoreContract(
         const canceled = await store.cancelOthers(keyId, 'checkout', PHONE, kept.id);
         const closedAt = harness.clock.now().getTime();
         expect(ids(canceled).sort()).toEqual([first.id, second.id].sort());
-        for (const verification of canceled) expect(verification).toMatchObject({ status: 'canceled', closedAt });
+        for (const verification of canceled)
+          expect(verification).toMatchObject({ status: 'canceled', closedAt });
         expect(await store.find(keyId, first.id)).toMatchObject({ status: 'canceled', closedAt });
         expect((await store.findNewestPending(keyId, 'checkout', PHONE))?.id).toBe(kept.id);
       });
@@ -152,7 +158,10 @@ export function describeApiVerificationStoreContract(
           if (attempts !== null) await store.endCheck(sent.id, until);
         }
         expect(taken).toEqual([1, 2, 3, 4, 5, null]);
-        expect(await store.find(keyId, sent.id)).toMatchObject({ attempts: MAX_ATTEMPTS, checkHeldUntil: null });
+        expect(await store.find(keyId, sent.id)).toMatchObject({
+          attempts: MAX_ATTEMPTS,
+          checkHeldUntil: null,
+        });
       });
 
       it('refuses a second check while the first holds the verification, until it ends or its hold runs out', async () => {
@@ -263,7 +272,11 @@ export function describeApiVerificationStoreContract(
               store.close(old.id, 'approved'),
               harness.peer.cancelOthers(keyId, 'checkout', phone, newer.id),
             ]);
-            return { approved, canceledOld: ids(canceled).includes(old.id), final: await store.find(keyId, old.id) };
+            return {
+              approved,
+              canceledOld: ids(canceled).includes(old.id),
+              final: await store.find(keyId, old.id),
+            };
           }),
         );
         for (const { approved, canceledOld, final } of results) {

@@ -90,10 +90,16 @@ export function describeIdempotencyStoreContract(
       const at = await claimedAt('hash-a');
       await store.complete(keyId, 'order-1', at, { status: 201, body: '{}' });
       await store.release(keyId, 'order-1', at);
-      expect(await claim('hash-a')).toMatchObject({ claimed: false, existing: { response: { status: 201 } } });
+      expect(await claim('hash-a')).toMatchObject({
+        claimed: false,
+        existing: { response: { status: 201 } },
+      });
       await store.release(keyId, 'order-1', at - 1);
       await store.complete(keyId, 'order-1', at - 1, { status: 500, body: '{}' });
-      expect(await claim('hash-a')).toMatchObject({ claimed: false, existing: { response: { status: 201 } } });
+      expect(await claim('hash-a')).toMatchObject({
+        claimed: false,
+        existing: { response: { status: 201 } },
+      });
     });
 
     it('takes over a row a day old, answered or not, as if it were gone', async () => {
