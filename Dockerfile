@@ -32,6 +32,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY views ./views
 COPY public ./public
+# The API's description: /api/openapi.yaml serves it and /api/docs is rendered from it (src/api/openapi-document.ts).
+COPY openapi.yaml ./
 # The code stays root's and read-only to the site; only the SQLite folder is the site's own (used
 # when DATABASE_URL is not set: one instance, with a volume on /app/data).
 RUN mkdir -p /app/data && chown node:node /app/data

@@ -19,6 +19,7 @@ import { createFactorRouter } from './account/factor-routes.js';
 import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
+import { createApiDocsRouter } from './api/docs-routes.js';
 import { apiNotFound } from './api/http.js';
 import { createIdempotency } from './api/idempotency.js';
 import { sendProblem } from './api/problem.js';
@@ -235,10 +236,13 @@ export function createApp(deps: AppDeps): Express {
     logger,
     codeDigits: config.codeDigits,
   };
+  // The API's reference (/api/openapi.yaml, /api/docs): public, so before the API's bearer check on
+  // /api/, and before the session: reading the docs makes no session and sets no cookie.
+  app.use(createApiDocsRouter({ isProduction: config.isProduction }));
   app.use(
     createApiRouter({ ...apiDeps, idempotency: createIdempotency({ store: stores.idempotency, clock }) }),
   );
-  // Any other /api/ path (the API's docs, when mounted, go above this line).
+  // Any other /api/ path.
   app.use('/api', apiNotFound);
   app.use(createSampleRouter(apiDeps));
 
@@ -564,6 +568,8 @@ export function createApp(deps: AppDeps): Express {
       mfa,
       delivery,
       providers: deps.providers,
+      apiKeys: stores.apiKeys,
+      isProduction: config.isProduction,
       sending: fraud.stats,
       clock,
       adminScopeTtlMs,

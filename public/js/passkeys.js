@@ -34,7 +34,7 @@
   var library = window.SimpleWebAuthnBrowser;
   var supported = typeof window.PublicKeyCredential === 'function';
 
-  function describeFailure(error, kind) {
+  function describeFailure(error, kind, needsUserVerification) {
     var name = (error && error.name) || '';
     var code = (error && error.code) || '';
     var orElse = kind === 'authenticate' ? ', or choose another way' : '';
@@ -46,7 +46,12 @@
     }
     if (name === 'NotAllowedError' || name === 'AbortError' || code === 'ERROR_CEREMONY_ABORTED') {
       // Browsers say only this when the person cancelled, when time ran out, and (so that a site
-      // cannot probe a device) when the device holds none of the account's passkeys.
+      // cannot probe a device) when the device holds none of the account's passkeys. Also when the
+      // step requires user verification (the secure area) and the device cannot give it, as a
+      // security key without a PIN: the words name that requirement, the likeliest cause there.
+      if (kind === 'authenticate' && needsUserVerification) {
+        return 'No passkey was used. This step needs a passkey that checks it is you (a PIN, fingerprint or face), not one that only asks for a touch. Or the request was cancelled or timed out, or this device holds none of your passkeys. Try again, or choose another way.';
+      }
       return kind === 'authenticate'
         ? 'No passkey was used: the request was cancelled or timed out, or this device holds none of your passkeys. Try again, or choose another way.'
         : 'The passkey request was cancelled or timed out. Try again.';
@@ -120,7 +125,7 @@
         function (error) {
           busy = false;
           if (start) start.removeAttribute('aria-disabled');
-          showError(describeFailure(error, kind));
+          showError(describeFailure(error, kind, optionsJSON.userVerification === 'required'));
         },
       );
     }

@@ -4,7 +4,13 @@ import type { AuditLog } from '../audit/log.js';
 import { currentUserOf } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
 import type { AdminStepUpFactor } from '../factors/config.js';
-import { FACTOR_KIND_NAMES, defaultChoices, removalRefusal } from '../factors/factor-list.js';
+import {
+  FACTOR_KIND_NAMES,
+  LAST_ADMIN_FACTOR_MESSAGE,
+  defaultChoices,
+  kindsToKeep,
+  removalRefusal,
+} from '../factors/factor-list.js';
 import type { FactorStore } from '../factors/store.js';
 import type { StageFactors } from '../factors/stage-factors.js';
 import { hasDisallowedCharacters, parseForm } from '../http/validate.js';
@@ -111,14 +117,20 @@ export function createFactorRouter(deps: FactorRouterDeps): Router {
     const factor = all.find((candidate) => candidate.id === id.data);
     if (!factor) return notYours(req, res);
     const adminWays = user.isAdmin ? await deps.stageFactors.options(user, 'admin') : [];
-    const refusal = removalRefusal(user, all, factor, {
+    const adminStep = {
       acceptedKinds: deps.adminStepUpFactors,
       takesPhoneCodes: adminWays.some((way) => way.method === 'phone'),
-    });
-    if (refusal) {
-      return page.render(req, res, { status: 409, errors: [{ field: 'factor', message: refusal }] });
+    };
+    const refusal = removalRefusal(user, all, factor, adminStep);
+    const refuse = (message: string) =>
+      page.render(req, res, { status: 409, errors: [{ field: 'factor', message }] });
+    if (refusal) return refuse(refusal);
+    // Checked again in the store's transaction: two removals at once (two tabs) must not each
+    // leave the other as the admin's last way into the secure area.
+    if (!(await factors.remove(user.id, factor.id, { keepOneOf: kindsToKeep(user, adminStep) }))) {
+      if (!(await factors.findById(user.id, factor.id))) return notYours(req, res);
+      return refuse(LAST_ADMIN_FACTOR_MESSAGE);
     }
-    if (!(await factors.remove(user.id, factor.id))) return notYours(req, res);
     // The default falls back to the phone when it was the last of its kind.
     if (
       user.defaultFactor === factor.kind &&

@@ -68,6 +68,8 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   default_factor_changed: 'Default way to confirm it is you changed',
   passkey_refused: 'A passkey was refused',
   factor_added: 'Authenticator app or passkey added',
+  api_key_created: 'API key created',
+  api_key_revoked: 'API key revoked',
 };
 
 export const GENERIC_LABEL = 'Account activity';
@@ -107,6 +109,9 @@ const DETAIL_SHOWN: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'remembered_browser_forgotten',
   'remembered_browsers_revoked',
   'factor_added',
+  // The admin's own keys, by name and hint.
+  'api_key_created',
+  'api_key_revoked',
 ]);
 
 const NOTICE_SUBJECTS: Record<NoticeType, string> = {

@@ -55,6 +55,21 @@ export function createSettingsStepUpRouter(deps: {
 
   router.use(SETTINGS_PATH, noStore, requireSignedIn);
 
+  /**
+   * How "confirm it is you" will ask, for the pages that offer it (res.locals.settingsConfirmWith):
+   * the account's default factor when it is a passkey or an app. Those send no code, so the pages
+   * must not promise one.
+   */
+  router.use([SETTINGS_PATH, ...OTHER_SETTINGS_PAGES], async (req, res, next) => {
+    const user = currentUserOf(res);
+    if (user && !isSettingsVerified(req.session, user.id, clock.now().getTime())) {
+      const preferred = delivery.deliverableChannel(req.session.channel ?? user.preferredChannel);
+      const opening = await deps.stageFactors.opening(user, 'settings', preferred);
+      res.locals.settingsConfirmWith = opening?.method ?? 'phone';
+    }
+    next();
+  });
+
   /** "Confirm it is you": a settings code to the account's number, then the code page. */
   router.post(`${SETTINGS_PATH}/confirm`, async (req, res) => {
     const user = currentUserOf(res)!;

@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
 import { Router, type Request, type Response } from 'express';
+import type { ApiKeyStore } from '../api/keys.js';
 import type { AuditLog } from '../audit/log.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
@@ -22,6 +23,8 @@ import { maskPhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
 import { createAccountHelp } from './account-help.js';
 import { ADMIN_ACTION_FRESHNESS_MS, FRESH_CODE_PATH, addAccountRoutes } from './account-routes.js';
+import { createApiKeyManagement } from './api-key-management.js';
+import { API_KEYS_PATH, addApiKeyRoutes } from './api-key-routes.js';
 
 export interface AdminRouterDeps {
   logger: Logger;
@@ -39,7 +42,12 @@ export interface AdminRouterDeps {
   audit: AuditLog;
   mfa: MfaService;
   delivery: CodeDelivery;
-  providers: Pick<ProviderPool, 'status'>;
+  /** Their state on /admin; the channels they deliver bound a new API key's. */
+  providers: Pick<ProviderPool, 'status' | 'channels'>;
+  /** The verification API's keys (issue 13), made and revoked on /admin/api-keys. */
+  apiKeys: ApiKeyStore;
+  /** `kh_live_` keys in production, `kh_test_` elsewhere. */
+  isProduction: boolean;
   /** The toll-fraud guard's "Sending" view (src/fraud/stats.ts). */
   sending: SendingStats;
   clock: Clock;
@@ -116,13 +124,16 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
 
   // An action on an account needs a code from the last few minutes: this page asks for one, and
   // the code page sends the admin back to the action's page (returnTo) once it is entered.
-  router.get(FRESH_CODE_PATH, (req, res) =>
-    renderStepUp(
+  router.get(FRESH_CODE_PATH, (req, res) => {
+    const what = req.session.returnTo?.startsWith(API_KEYS_PATH)
+      ? { change: 'Changing API keys', back: 'the keys' }
+      : { change: 'Changing an account', back: 'the account' };
+    return renderStepUp(
       req,
       res,
-      `Changing an account needs an admin code from the last ${Math.round(ADMIN_ACTION_FRESHNESS_MS / 60_000)} minutes. Send a fresh one; you will come back to the account.`,
-    ),
-  );
+      `${what.change} needs an admin code from the last ${Math.round(ADMIN_ACTION_FRESHNESS_MS / 60_000)} minutes. Send a fresh one; you will come back to ${what.back}.`,
+    );
+  });
 
   addAccountRoutes(router, {
     users,
@@ -141,6 +152,15 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       audit,
       logger: deps.logger,
     }),
+    clock,
+    adminScopeTtlMs: deps.adminScopeTtlMs,
+  });
+
+  addApiKeyRoutes(router, {
+    apiKeys: deps.apiKeys,
+    management: createApiKeyManagement({ apiKeys: deps.apiKeys, audit, isProduction: deps.isProduction }),
+    users,
+    providers: deps.providers,
     clock,
     adminScopeTtlMs: deps.adminScopeTtlMs,
   });

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { KEY_NAME_MAX_LENGTH } from '../api/keys.js';
 import { hasDisallowedCharacters } from '../http/validate.js';
+import { CHANNELS, describeChannel, type Channel } from '../mfa/provider.js';
 import { ACCOUNT_PAGE_ACTIONS, REASON_MAX_CHARS } from './account-help.js';
 
 const reasonField = z
@@ -35,3 +37,44 @@ export const resetSecondFactorsSchema = z.object({
     error: 'Confirm that you checked the request with the account’s owner.',
   }),
 });
+
+/**
+ * A new API key (issue 13): a name the admin list and the audit log show, and the channels it may
+ * send codes by; only channels this site's providers deliver (`deliverable`), or the key would be
+ * refused on its first send. One checkbox sends a string, two send an array.
+ */
+export function newApiKeySchema(deliverable: readonly Channel[]) {
+  return z.object({
+    name: z
+      .string({ error: 'Give the key a name.' })
+      .refine((value) => !hasDisallowedCharacters(value), {
+        error: 'The name has characters we cannot accept.',
+      })
+      .transform((value) => value.trim().replace(/\s+/g, ' '))
+      .pipe(
+        z
+          .string()
+          .min(1, { error: 'Give the key a name.' })
+          .max(KEY_NAME_MAX_LENGTH, {
+            error: `Give the key a name of at most ${KEY_NAME_MAX_LENGTH} characters.`,
+          }),
+      ),
+    channels: z
+      .preprocess(
+        (value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]),
+        z.array(z.enum(CHANNELS, { error: 'Choose text messages, voice calls or both.' })),
+      )
+      .transform((channels) => CHANNELS.filter((channel) => channels.includes(channel)))
+      .refine((channels) => channels.length > 0, { error: 'Choose at least one way the key may send codes.' })
+      .superRefine((channels, context) => {
+        for (const channel of channels) {
+          if (!deliverable.includes(channel)) {
+            context.addIssue({
+              code: 'custom',
+              message: `No provider of this site sends codes by ${describeChannel(channel)}: choose another way.`,
+            });
+          }
+        }
+      }),
+  });
+}

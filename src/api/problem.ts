@@ -57,7 +57,7 @@ export function problemDocument(slug: ProblemSlug, details: ProblemDetails): Pro
 
 /**
  * An answer of the API as a value: what an Idempotency-Key keeps and replays, and what the routes
- * send. Its headers follow from its status and body (see answerOf), so the status and the body are
+ * send. Its headers follow from its status and body (see sendAnswer), so the status and the body are
  * all there is to keep.
  */
 export interface ApiAnswer {

@@ -68,8 +68,13 @@ export const AUDIT_EVENT_TYPES = [
   'account_factors_reset',
   // A factor added: the detail names the kind (and, for an app, its label).
   'factor_added',
-  // The verification API (issue 13): each names the key (`api:<key name>`) and, in the detail, the
-  // label, the masked number and the channel; api_code_checked also the outcome. Never the code.
+  // Keys of the verification API (issue 13), made or revoked by an admin (the event's user); the
+  // detail names the key by its name and hint, never the key.
+  'api_key_created',
+  'api_key_revoked',
+  // The verification API's codes (issue 13): each names the key (`api:<key name>`) and, in the
+  // detail, the label, the masked number and the channel; api_code_checked also the outcome. Never
+  // the code.
   'api_code_sent',
   'api_code_checked',
   'api_verification_canceled',

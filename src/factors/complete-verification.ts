@@ -171,6 +171,8 @@ export function createVerificationCompleter(deps: VerificationCompleterDeps): Ve
       settingsVerified: req.session.settingsVerified,
       // A deletion link asked for in this browser keeps working here (src/account/deletion.ts).
       deletionRequest: req.session.deletionRequest,
+      // An app being added when the settings code ran out: its QR code stays the one scanned.
+      pendingAppEnrolment: req.session.pendingAppEnrolment,
     };
     const returnTo = req.session.pendingSettings?.returnTo;
     // An admin sent for a fresh code in the middle of an action goes back to it (src/admin/).

@@ -66,19 +66,31 @@ export function listFactors(user: User, factors: Factor[]): ListedFactor[] {
  * is an admin's last factor it does take (the admin would be locked out of the secure area, and
  * might be its only admin). Two removals at the same instant could both pass: README, known limits.
  */
+export const LAST_ADMIN_FACTOR_MESSAGE =
+  'This is your last passkey or app the secure area accepts: add another one first, or you could not enter the secure area.';
+
+/**
+ * The kinds of factor an admin must keep one of: those the secure area accepts, when its step-up
+ * takes no phone code the admin could fall back on; undefined when nothing has to be kept.
+ */
+export function kindsToKeep(
+  user: User,
+  adminStep: { acceptedKinds: readonly string[]; takesPhoneCodes: boolean },
+): Factor['kind'][] | undefined {
+  if (!user.isAdmin || adminStep.takesPhoneCodes) return undefined;
+  return (['passkey', 'totp'] as const).filter((kind) => adminStep.acceptedKinds.includes(kind));
+}
+
 export function removalRefusal(
   user: User,
   factors: Factor[],
   removing: Factor,
   adminStep: { acceptedKinds: readonly string[]; takesPhoneCodes: boolean },
 ): string | null {
-  if (!user.isAdmin || adminStep.takesPhoneCodes) return null;
-  const left = factors.filter(
-    (factor) => factor.id !== removing.id && adminStep.acceptedKinds.includes(factor.kind),
-  );
-  return left.length === 0
-    ? 'This is your last passkey or app the secure area accepts: add another one first, or you could not enter the secure area.'
-    : null;
+  const keep = kindsToKeep(user, adminStep);
+  if (!keep) return null;
+  const left = factors.filter((factor) => factor.id !== removing.id && keep.includes(factor.kind));
+  return left.length === 0 ? LAST_ADMIN_FACTOR_MESSAGE : null;
 }
 
 /** Which default factors an account can choose: its phone by each channel the site delivers by, and what it has. */

@@ -162,6 +162,9 @@ export function normalisePasskeyLabel(label: string): string {
   return tidy || 'Passkey';
 }
 
+/** The library's reason for refusing a passkey, for the log: one line, no stack, bounded. */
+const reasonOf = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 200);
+
 export function createPasskeys(deps: {
   factors: FactorStore;
   clock: Clock;
@@ -212,7 +215,7 @@ export function createPasskeys(deps: {
       } catch (error) {
         // The library says why in its message (wrong origin, challenge, signature...): for the
         // operator, never for the page.
-        logger.info({ err: error, userId: user.id }, 'a passkey registration was refused');
+        logger.info({ reason: reasonOf(error), userId: user.id }, 'a passkey registration was refused');
         return { ok: false, message: 'The passkey could not be checked. Try again.' };
       }
       if (!verified.verified) return { ok: false, message: 'The passkey could not be checked. Try again.' };
@@ -293,7 +296,7 @@ export function createPasskeys(deps: {
           requireUserVerification: false,
         });
       } catch (error) {
-        logger.info({ err: error, userId: user.id }, 'a passkey assertion was refused');
+        logger.info({ reason: reasonOf(error), userId: user.id }, 'a passkey assertion was refused');
         return { ok: false, reason: 'invalid', message: 'The passkey could not be checked. Try again.' };
       }
       if (!verified.verified) {

@@ -59,8 +59,16 @@ export interface FactorStore {
   add(factor: NewFactor, options: { maxPerKind: number }): Promise<Factor | null>;
   /** Renames a factor of this account; false when it is not there. */
   rename(userId: number, factorId: number, label: string): Promise<boolean>;
-  /** Removes a factor of this account; false when it was not there. */
-  remove(userId: number, factorId: number): Promise<boolean>;
+  /**
+   * Removes a factor of this account; false when it is not there, or when `keepOneOf` is given and
+   * no other factor of those kinds would be left. The check and the delete are one transaction
+   * under the account's lock: two removals racing cannot each leave the other as the last one.
+   */
+  remove(
+    userId: number,
+    factorId: number,
+    options?: { keepOneOf?: readonly Factor['kind'][] },
+  ): Promise<boolean>;
   /**
    * Accepts a TOTP code of `step` for this factor: one conditional update that succeeds only when
    * no code of this step or a later one was accepted before (two parallel requests with the same

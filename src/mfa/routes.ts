@@ -32,6 +32,7 @@ import type { RegistrationGuard } from '../fraud/registration-guard.js';
 import type { Challenge, FactorGuessOutcome, MfaService } from './service.js';
 import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
 import type { FactorCheckers, StageFactors, StageKind, StageOption } from '../factors/stage-factors.js';
+import { RECOVERY_FAILURES_PER_HOUR } from '../factors/recovery-codes.js';
 import { TOTP_DIGITS, chooseMethodSchema, factorFormSchemas } from '../factors/schemas.js';
 
 export interface MfaRouterDeps {
@@ -827,9 +828,6 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
 /** A passkey's challenge on the code page lasts this long (WebAuthn's own timeout is shorter). */
 const PASSKEY_CHALLENGE_TTL_MS = 10 * 60_000;
-
-/** Wrong recovery codes per account and hour, in a bucket of their own under the overall limits. */
-const RECOVERY_FAILURES_PER_HOUR = 10;
 
 const WAY_LABELS: Record<Channel | 'totp' | 'passkey' | 'recovery', string> = {
   sms: 'Text a code to my phone',

@@ -249,6 +249,32 @@ describe('recovery codes pages', () => {
     });
   });
 
+  describe('where they do not work', () => {
+    // Threat: a printed sheet found in a drawer must not open the settings or the secure area:
+    // recovery codes satisfy the login and a reset only.
+    it.each([
+      ['the settings step', '/account/security', '/account/security/confirm'],
+      ['the secure area', '/admin', '/admin/step-up'],
+    ])('are neither offered nor accepted at %s', async (_step, page, start) => {
+      await confirmSettings(mail.site, browser);
+      const [code] = codesIn((await makeCodes()).text);
+      await mail.site.grantAdmin('rosa');
+      mail.site.clock.advanceMinutes(6);
+      expectRedirect(await browser.submit(page, start), '/verify');
+      expect(visibleText((await browser.get('/verify')).text)).not.toContain('recovery code');
+      expectPage(
+        await browser.submit('/verify', '/verify/method', { method: 'recovery' }),
+        400,
+        /That way of confirming cannot be used here/,
+      );
+      expectPage(
+        await browser.submit('/verify', '/verify', { method: 'recovery', recovery_code: code! }),
+        400,
+      );
+      expect(await codes.remaining(userId)).toBe(10);
+    });
+  });
+
   describe('the reminders', () => {
     it('reminds on the account page while there are no codes, and warns at 3 or fewer left', async () => {
       const accountText = async () => visibleText((await browser.get('/account')).text);

@@ -217,4 +217,16 @@ describe('setting up an authenticator app', () => {
     expect(secretOn(page)).not.toBe(old);
     expect(await appsOfRosa()).toBe(0);
   });
+
+  it('keeps the QR code already scanned when the settings code runs out and a new one is entered', async () => {
+    // A person slow to scan: the 5-minute settings code ends before the app's code is typed.
+    await confirmSettings(mail.site, browser);
+    const scanned = secretOn(await browser.get(APP_PATH));
+    mail.site.clock.advanceMinutes(6);
+    expectRedirect(await submitApp({ code: codeFor(scanned), label: 'Slow phone' }), '/account/security');
+    await confirmSettings(mail.site, browser);
+    expect(secretOn(await browser.get(APP_PATH))).toBe(scanned);
+    expectRedirect(await submitApp({ code: codeFor(scanned), label: 'Slow phone' }), '/account/security');
+    expect(await appsOfRosa()).toBe(1);
+  });
 });

@@ -141,6 +141,22 @@ describe('describeEvent', () => {
     ).toMatchObject({ label: 'Disabled by an admin', address: '—', detail: null });
   });
 
+  it('shows an admin the API keys they made and revoked, by name and hint (issue 13)', () => {
+    expect(
+      describeEvent(event({ type: 'api_key_created', detail: '“Shop” (kh_live_AbCd…) for sms' })),
+    ).toMatchObject({
+      label: 'API key created',
+      address: '203.0.x.x',
+      detail: '“Shop” (kh_live_AbCd…) for sms',
+    });
+    expect(describeEvent(event({ type: 'api_key_revoked', detail: '“Shop” (kh_live_AbCd…)' }))).toMatchObject(
+      {
+        label: 'API key revoked',
+        detail: '“Shop” (kh_live_AbCd…)',
+      },
+    );
+  });
+
   it('names a notice by what it was about', () => {
     expect(describeEvent(event({ type: 'notice_sent', detail: 'phone_changed' }))).toMatchObject({
       label: 'Security notice emailed',

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, posix, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OPENAPI_PATH } from '../../src/api/openapi-document.js';
 import { PROJECT_ROOT, PUBLIC_DIR, VIEWS_DIR } from '../../src/paths.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import {
@@ -101,7 +102,7 @@ describe('Dockerfile', () => {
     expect(runtimeDestinations().get(`/app/${outDir}`)).toMatchObject({ from: 'build' });
   });
 
-  it('puts views/, public/ and package.json where src/paths.ts looks for them from dist/src/', () => {
+  it('puts views/, public/, openapi.yaml and package.json where src/paths.ts looks for them from dist/src/', () => {
     // paths.ts walks up from the compiled file to the first package.json, then takes views/ and public/ beside it.
     const placed = runtimeDestinations();
     const server = `/app/${execFormOf(instructionsOf(runtime, 'CMD').at(-1)!.args)![1]}`;
@@ -110,6 +111,8 @@ describe('Dockerfile', () => {
     expect(folder).toBe('/app');
     expect(placed.has(posix.join(folder, relative(PROJECT_ROOT, VIEWS_DIR)))).toBe(true);
     expect(placed.has(posix.join(folder, relative(PROJECT_ROOT, PUBLIC_DIR)))).toBe(true);
+    // Without it the site would not start: /api/docs is rendered from it (src/api/docs-routes.ts).
+    expect(placed.has(posix.join(folder, relative(PROJECT_ROOT, OPENAPI_PATH)))).toBe(true);
   });
 
   it('runs as a non-root user, who owns only the SQLite folder', () => {

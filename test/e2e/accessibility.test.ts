@@ -72,6 +72,15 @@ describe.skipIf(skipBrowserTests)('accessibility (axe-core, WCAG 2.1 A and AA, l
     return { page, outbox, found, check };
   }
 
+  it('passes on the API reference (/api/docs), a long page of tables and code', async () => {
+    const { page, found, check } = await open();
+    await page.goto('/api/docs');
+    expect(await page.locator('h1').textContent()).toBe('Keyhole verification API');
+    await check('API reference');
+    expect(found).toEqual([]);
+    // axe checks the contrast of every piece of text, twice: on this long page that takes a while.
+  }, 150_000);
+
   it('passes on the register, login, 404 and outbox pages, fresh and with errors', async () => {
     const { page, outbox, found, check } = await open();
     await check('outbox (empty)', outbox.page);

@@ -60,6 +60,11 @@ export async function register(
       page.getByRole('button', { name: 'Skip for now' }).click(),
     ]);
   }
+  await logOut(page);
+}
+
+/** The header's "Log out"; leaves the page on the login page that says so. */
+export async function logOut(page: Page): Promise<void> {
   await Promise.all([
     page.waitForURL(/\/login\?signedOut$/),
     page.getByRole('button', { name: 'Log out' }).first().click(),

@@ -1,4 +1,4 @@
-import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { findViolations } from './axe.js';
 import {
@@ -12,33 +12,10 @@ import {
   type RunningSite,
 } from './browser.js';
 import { enterCode, newPerson, pathOf, register, submitPassword, textOf, type Person } from './pages.js';
+import { addVirtualAuthenticator } from './virtual-authenticator.js';
 
 // A real browser on a shared two-core machine, axe in two colour schemes on each state.
 vi.setConfig({ testTimeout: 120_000 });
-
-/**
- * The DevTools protocol's virtual authenticator on this page: a platform passkey authenticator
- * (as a laptop's fingerprint reader) that verifies its user and answers at once, no prompt.
- */
-async function addVirtualAuthenticator(context: BrowserContext, page: Page) {
-  const cdp: CDPSession = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
-  return {
-    async credentials() {
-      return (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
-    },
-  };
-}
 
 /**
  * Passkeys in a real browser (issue 12): Chromium with a virtual authenticator, the site on

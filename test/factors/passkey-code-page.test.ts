@@ -5,7 +5,7 @@ import type {
 } from '@simplewebauthn/server';
 import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
 import { consoleCodesPrinted, createTestApp, type TestApp } from '../helpers/create-test-app.js';
-import { expectPage, expectRedirect } from '../helpers/expectations.js';
+import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { forgetCookies, logIn, register, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { confirmSettings, securityPageText } from '../helpers/security.js';
 import {
@@ -92,6 +92,32 @@ describe('passkeys on the code page', () => {
     expectRedirect(await submitPassword(browser, account), '/verify');
     expectRedirect(await answerWithPasskey(browser, laptop), '/account');
     expect(consoleCodesPrinted(site.printed, 'login')).toBe(codesBefore);
+  });
+
+  it('says on each settings page that "confirm it is you" asks for the passkey when it is the default, not a code', async () => {
+    // The pages promised a code by phone, then asked for the passkey and sent none.
+    const pages = [
+      '/account/security',
+      '/account/security/app',
+      '/account/delete',
+      '/account/recovery-codes',
+    ];
+    site.clock.advanceMinutes(6); // past the settings confirmation of beforeEach
+    expect(await securityPageText(browser)).toContain('Send me a code');
+    expectRedirect(
+      await browser.submit('/account/security', '/account/security/default-factor', { factor: 'passkey' }),
+      '/account/security',
+    );
+    for (const path of pages) {
+      const text = visibleText((await browser.get(path)).text);
+      expect(text, path).toContain('with your passkey');
+      expect(text, path).toContain('Confirm it is you');
+      expect(text, path).not.toMatch(/Send me a code|sent to your phone|We will send it/);
+    }
+    const codesBefore = consoleCodesPrinted(site.printed, 'settings');
+    expectRedirect(await browser.submit('/account/security', '/account/security/confirm'), '/verify');
+    expectRedirect(await answerWithPasskey(browser, laptop), '/account/security');
+    expect(consoleCodesPrinted(site.printed, 'settings')).toBe(codesBefore);
   });
 
   it('refuses another account’s passkey after this account’s password', async () => {

@@ -1,9 +1,9 @@
-import type { Selectable } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { Factor, FactorStore, PasskeyFactor } from '../../factors/store.js';
 import type { SqlDatabase } from './database.js';
 import { isUniqueViolation } from './errors.js';
-import type { FactorsTable } from './schema.js';
+import type { FactorsTable, Schema } from './schema.js';
 
 function toFactor(row: Selectable<FactorsTable>): Factor {
   const base = {
@@ -29,6 +29,14 @@ function toFactor(row: Selectable<FactorsTable>): Factor {
 
 export function createSqlFactorStore(database: SqlDatabase, clock: Clock): FactorStore {
   const { db } = database;
+  /** Serialises changes to one account's factors: PostgreSQL locks the account's row (SQLite runs transactions one at a time). */
+  const lockAccount = (trx: Transaction<Schema>, userId: number) =>
+    trx
+      .selectFrom('users')
+      .select('id')
+      .where('id', '=', userId)
+      .$call((query) => (database.dialect === 'postgres' ? query.forUpdate() : query))
+      .executeTakeFirst();
   return {
     async listForUser(userId) {
       const rows = await db
@@ -77,12 +85,7 @@ export function createSqlFactorStore(database: SqlDatabase, clock: Clock): Facto
         // The count and the insert in one transaction, so two parallel adds cannot pass the cap together
         // (SQLite runs transactions one at a time; PostgreSQL locks the account's row first).
         const row = await db.transaction().execute(async (trx) => {
-          await trx
-            .selectFrom('users')
-            .select('id')
-            .where('id', '=', factor.userId)
-            .$call((query) => (database.dialect === 'postgres' ? query.forUpdate() : query))
-            .executeTakeFirst();
+          await lockAccount(trx, factor.userId);
           const { count } = await trx
             .selectFrom('factors')
             .select((eb) => eb.fn.countAll<number | string>().as('count'))
@@ -107,13 +110,27 @@ export function createSqlFactorStore(database: SqlDatabase, clock: Clock): Facto
         .executeTakeFirst();
       return Number(result.numUpdatedRows) === 1;
     },
-    async remove(userId, factorId) {
-      const result = await db
-        .deleteFrom('factors')
-        .where('user_id', '=', userId)
-        .where('id', '=', factorId)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) === 1;
+    async remove(userId, factorId, { keepOneOf } = {}) {
+      return db.transaction().execute(async (trx) => {
+        if (keepOneOf) {
+          if (keepOneOf.length === 0) return false;
+          await lockAccount(trx, userId);
+          const { count } = await trx
+            .selectFrom('factors')
+            .select((eb) => eb.fn.countAll<number | string>().as('count'))
+            .where('user_id', '=', userId)
+            .where('id', '!=', factorId)
+            .where('kind', 'in', [...keepOneOf])
+            .executeTakeFirstOrThrow();
+          if (Number(count) === 0) return false;
+        }
+        const result = await trx
+          .deleteFrom('factors')
+          .where('user_id', '=', userId)
+          .where('id', '=', factorId)
+          .executeTakeFirst();
+        return Number(result.numDeletedRows) === 1;
+      });
     },
     async acceptTotpStep(factorId, step, usedAt) {
       const result = await db

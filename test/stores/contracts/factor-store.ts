@@ -182,6 +182,26 @@ export function describeFactorStoreContract(
         expect(await store.rename(ada, adas.id, 'Gone')).toBe(false);
       });
 
+      it('keeps one of the given kinds: refuses to remove the last, and of two racing removals lets one through', async () => {
+        const key = await store.add(passkey(ada), TEN_PASSKEYS);
+        const phoneApp = await addApp(ada);
+        const KEEP = { keepOneOf: ['passkey', 'totp'] as const };
+        // Two at once (two tabs), each of which would leave the other as the last one. Through one
+        // instance, as in the cap's race: PostgreSQL runs them on two connections at once.
+        const removed = await Promise.all([
+          store.remove(ada, key!.id, KEEP),
+          store.remove(ada, phoneApp.id, KEEP),
+        ]);
+        expect(removed.filter(Boolean)).toHaveLength(1);
+        const [left] = await store.listForUser(ada);
+        expect(await store.listForUser(ada)).toHaveLength(1);
+        expect(await store.remove(ada, left!.id, KEEP)).toBe(false);
+        expect(await store.remove(ada, left!.id, { keepOneOf: [] })).toBe(false);
+        expect(await store.findById(ada, left!.id)).not.toBeNull();
+        // Without the condition, the last one goes.
+        expect(await store.remove(ada, left!.id)).toBe(true);
+      });
+
       it('removes every factor of one account and says how many, leaving the others', async () => {
         await addApp(ada);
         await addPasskey(ada);
