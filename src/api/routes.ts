@@ -162,7 +162,10 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
       const caller = callerOf(req);
       const send = async (): Promise<ApiAnswer> => {
         const outcome = await verifications.send(caller, parsed.data);
-        return outcome.ok ? { status: 201, body: present(outcome.verification) } : sendRefusalAnswer(outcome);
+        if (!outcome.ok) return sendRefusalAnswer(outcome);
+        // Just created: its creation time is the answer's own (openapi.yaml's CreatedVerification).
+        const { createdAt: _, ...created } = present(outcome.verification);
+        return { status: 201, body: created };
       };
       if (idempotencyKey === undefined) return answerWith(res, await send());
 

@@ -9,6 +9,7 @@ import { createProviderPool, type ProviderPool } from '../../src/mfa/providers/p
 import { createCodeTexts } from '../../src/mfa/sms-text.js';
 import { SITE_NAME } from '../../src/site.js';
 import type { Response } from './agent.js';
+import { expectMatchesContract, expectProblem, type ContractOperation } from './api-contract.js';
 import type { TestApp } from './create-test-app.js';
 
 /** A key made as the admin page makes one, and the key itself (which only its creator ever sees). */
@@ -43,6 +44,8 @@ export function expectApiHeaders(res: Response): void {
 /** A problem document (RFC 9457) of this kind, with its fixed title and the status it names. */
 export function expectApiProblem(res: Response, status: number, slug: ProblemSlug): Record<string, unknown> {
   expect(res.status, res.text?.slice(0, 500)).toBe(status);
+  // As openapi.yaml's Problem schema and x-problem-types have it.
+  expectProblem(res, slug);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   const body = JSON.parse(res.text) as Record<string, unknown>;
   expect(body).toMatchObject({ type: problemType(slug), title: PROBLEMS[slug].title, status });
@@ -57,9 +60,23 @@ export function expectApiProblem(res: Response, status: number, slug: ProblemSlu
 
 type Body = Record<string, unknown> | string;
 
+/** The operation of openapi.yaml a request is, as the document writes its path; null for none. */
+function documentedOperation(method: string, path: string): ContractOperation | null {
+  const bare = path.split('?')[0]!;
+  const documented = [
+    /^\/api\/v1\/verifications$/,
+    /^\/api\/v1\/verifications\/[^/]+\/check$/,
+    /^\/api\/v1\/verifications\/[^/]+$/,
+    /^\/request-auth$/,
+    /^\/validate-auth$/,
+  ];
+  if (!documented.some((pattern) => pattern.test(bare))) return null;
+  return { method, path: bare.replace(/^\/api\/v1\/verifications\/[^/]+/, '/api/v1/verifications/{id}') };
+}
+
 /**
- * A caller of the API with one key (or none). Every answer is checked by expectApiHeaders before
- * the test sees it: no cookie, no-store.
+ * A caller of the API with one key (or none). Every answer is checked before the test sees it: no
+ * cookie, no-store, and, for an operation of openapi.yaml, what the document promises for its status.
  */
 export function createApiClient(app: Express, key?: string) {
   const authorized = (test: request.Test, headers: Record<string, string>) => {
@@ -67,25 +84,33 @@ export function createApiClient(app: Express, key?: string) {
     for (const [name, value] of Object.entries(headers)) test.set(name, value);
     return test;
   };
-  const checked = async (test: request.Test) => {
+  const checked = async (method: string, path: string, test: request.Test) => {
     const res = await test;
     expectApiHeaders(res);
+    const operation = documentedOperation(method, path);
+    if (operation) expectMatchesContract(res, operation);
     return res;
   };
   return {
     post: (path: string, body?: Body, headers: Record<string, string> = {}) => {
       const test = authorized(request(app).post(path), headers);
-      return checked(body === undefined ? test : test.send(body));
+      return checked('POST', path, body === undefined ? test : test.send(body));
     },
     postForm: (path: string, fields: Record<string, string>) =>
-      checked(authorized(request(app).post(path), {}).type('form').send(fields)),
-    get: (path: string) => checked(authorized(request(app).get(path), {})),
-    delete: (path: string) => checked(authorized(request(app).delete(path), {})),
+      checked('POST', path, authorized(request(app).post(path), {}).type('form').send(fields)),
+    get: (path: string) => checked('GET', path, authorized(request(app).get(path), {})),
+    delete: (path: string) => checked('DELETE', path, authorized(request(app).delete(path), {})),
     /** POST /api/v1/verifications. */
     send: (body: Body, headers: Record<string, string> = {}) =>
-      checked(authorized(request(app).post('/api/v1/verifications'), headers).send(body)),
-    check: (id: string, code: string) =>
-      checked(authorized(request(app).post(`/api/v1/verifications/${id}/check`), {}).send({ code })),
+      checked(
+        'POST',
+        '/api/v1/verifications',
+        authorized(request(app).post('/api/v1/verifications'), headers).send(body),
+      ),
+    check: (id: string, code: string) => {
+      const path = `/api/v1/verifications/${id}/check`;
+      return checked('POST', path, authorized(request(app).post(path), {}).send({ code }));
+    },
   };
 }
 
