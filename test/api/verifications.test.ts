@@ -173,6 +173,7 @@ describe('the verification API with the console provider', () => {
       for (let i = 0; i < 5; i += 1) await api.check(second.id, wrongFor(second.code));
       const third = await sendTo(ALICE, { label: 'three' });
 
+      expect((await site.audit.recent(2)).map((event) => event.type)).toContain('code_lockout');
       const refused = await api.check(third.id, third.code);
       expectApiProblem(refused, 429, 'too-many-requests');
       expect(Number(refused.headers['retry-after'])).toBeLessThanOrEqual(15 * 60);
