@@ -186,21 +186,26 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
             detail: 'This Idempotency-Key came with another body before. Use a new key for a new request.',
           });
       }
+      /**
+       * Keeps the answer for replays, or drops the claim. After a send the code is out whatever
+       * the store says: a store that fails here is logged and the answer still given (a retry
+       * meanwhile hears 409 until the claim is old enough to be taken over).
+       */
+      const settle = (answer: ApiAnswer, error?: unknown) =>
+        (isReplayable(answer, error)
+          ? start.finish({ status: answer.status, body: JSON.stringify(answer.body) })
+          : start.release()
+        ).catch((storeError: unknown) =>
+          deps.logger.error({ err: storeError }, 'an Idempotency-Key could not be settled'),
+        );
       let answer: ApiAnswer;
       try {
         answer = await send();
       } catch (error) {
-        const failed = failureAnswer(error);
-        if (isReplayable(failed, error)) {
-          await start.finish({ status: failed.status, body: JSON.stringify(failed.body) });
-        } else {
-          await start.release();
-        }
+        await settle(failureAnswer(error), error);
         throw error;
       }
-      if (isReplayable(answer))
-        await start.finish({ status: answer.status, body: JSON.stringify(answer.body) });
-      else await start.release();
+      await settle(answer);
       answerWith(res, answer);
     })
     .all(methodNotAllowed(['POST']));

@@ -47,7 +47,7 @@ export interface VerificationCheckDeps {
  */
 const CHECK_HOLD_MS = 30_000;
 /** How often a check waiting for another check of the same verification looks again. */
-const CHECK_WAIT_POLL_MS = 20;
+const CHECK_WAIT_POLL_MS = 50;
 
 export function createVerificationCheck(deps: VerificationCheckDeps) {
   const { verifications: store, providers, limits, sendGuard, audit, clock, rules } = deps;
