@@ -302,7 +302,13 @@ export function createApp(deps: AppDeps): Express {
     secrets: deps.factorSecrets,
     clock,
   });
-  const totp = createTotp({ factors: stores.factors, secrets: deps.factorSecrets, clock, issuer: SITE_NAME });
+  const totp = createTotp({
+    factors: stores.factors,
+    secrets: deps.factorSecrets,
+    clock,
+    issuer: SITE_NAME,
+    logger,
+  });
   // Passkeys (issue 12): PUBLIC_URL is the relying party, its host the rpID, its origin the only one accepted.
   const passkeys = createPasskeys({
     factors: stores.factors,
@@ -424,6 +430,7 @@ export function createApp(deps: AppDeps): Express {
     createMfaRouter({
       enrolment,
       completer,
+      notices,
       stageFactors,
       checkers,
       offerRememberBrowser: true,

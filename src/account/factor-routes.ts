@@ -8,6 +8,7 @@ import {
   FACTOR_KIND_NAMES,
   LAST_ADMIN_FACTOR_MESSAGE,
   defaultChoices,
+  isAcceptedBySecureArea,
   kindsToKeep,
   removalRefusal,
 } from '../factors/factor-list.js';
@@ -126,8 +127,12 @@ export function createFactorRouter(deps: FactorRouterDeps): Router {
       page.render(req, res, { status: 409, errors: [{ field: 'factor', message }] });
     if (refusal) return refuse(refusal);
     // Checked again in the store's transaction: two removals at once (two tabs) must not each
-    // leave the other as the admin's last way into the secure area.
-    if (!(await factors.remove(user.id, factor.id, { keepOneOf: kindsToKeep(user, adminStep) }))) {
+    // leave the other as the admin's last way into the secure area. The store counts by kind (a
+    // passkey made without user verification counts there): a factor the secure area does not
+    // take is removed without that check, or an admin could never remove one left alone.
+    const keep = kindsToKeep(user, adminStep);
+    const keepOneOf = keep && isAcceptedBySecureArea(factor, keep) ? keep : undefined;
+    if (!(await factors.remove(user.id, factor.id, { keepOneOf }))) {
       if (!(await factors.findById(user.id, factor.id))) return notYours(req, res);
       return refuse(LAST_ADMIN_FACTOR_MESSAGE);
     }

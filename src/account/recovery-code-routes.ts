@@ -113,6 +113,9 @@ export function createRecoveryCodeRouter(deps: {
     res.redirect(303, to);
   };
 
+  const alreadyHasCodes = (req: Request, res: Response) =>
+    back(req, res, 'info', 'Your account already has recovery codes. To replace them, make a new set here.');
+
   /** The new set, on the answer to the POST that made it: the one time it is shown. */
   async function showNewSet(
     req: Request,
@@ -187,19 +190,25 @@ export function createRecoveryCodeRouter(deps: {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const then = afterOffer(body.next);
     const now = clock.now().getTime();
-    await users.markRecoveryCodesOffered(user.id);
+    // True only for the first answer to the offer (one conditional write).
+    const answersOfferNow = await users.markRecoveryCodesOffered(user.id);
     // The login that just completed is fresh proof of password and second factor, so the offer
     // makes a first set without a settings code; but only for 10 minutes after it (a session
     // left open is no such proof), and only for an account with no set, so that a stolen session
     // can never replace codes the owner holds. Past that, the settings code is needed as anywhere.
     // A login by a remembered browser or a password alone proved no second factor: no such proof.
+    // Nor once the offer was answered ("Skip for now", or a set made): the owner said no, and a
+    // session taken after that must not make codes for itself without a settings code.
     const signedIn = req.session.signedIn;
     const signedInAt = signedIn?.signedInAt ?? 0;
     const justLoggedIn =
+      answersOfferNow &&
       signedIn?.provedSecondFactor === true &&
       now >= signedInAt &&
       now - signedInAt < RECOVERY_CODES_OFFER_WINDOW_MS;
     if (!justLoggedIn && !isSettingsVerified(req.session, user.id, now)) {
+      // Pressed again once the set was made (another tab, the back button): said as it is.
+      if ((await recoveryCodes.status(user.id)).total > 0) return alreadyHasCodes(req, res);
       return back(
         req,
         res,
@@ -208,14 +217,7 @@ export function createRecoveryCodeRouter(deps: {
       );
     }
     const codes = await recoveryCodes.generateFirstSet(user.id);
-    if (!codes) {
-      return back(
-        req,
-        res,
-        'info',
-        'Your account already has recovery codes. To replace them, make a new set here.',
-      );
-    }
+    if (!codes) return alreadyHasCodes(req, res);
     await showNewSet(req, res, user, codes, then, 'the first set, from the offer after a login');
   });
 

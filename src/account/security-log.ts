@@ -122,6 +122,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   deletion_requested: 'deletion requested',
   code_entry_paused: 'code entry paused',
   code_entry_suspended: 'code entry suspended',
+  reset_app_codes_paused: 'app codes paused for password resets',
   recovery_codes_generated: 'new recovery codes',
   recovery_code_used: 'recovery code used',
   factor_removed: 'a way to confirm it is you removed',

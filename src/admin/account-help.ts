@@ -39,6 +39,14 @@ export type AccountHelpOutcome =
 
 export const REASON_MAX_CHARS = 200;
 
+/**
+ * An admin never resets their own second factors: whoever holds an admin's session and phone could
+ * otherwise strip the passkeys and apps the secure area asks for. Another admin does it, after
+ * checking with them.
+ */
+export const OWN_FACTORS_RESET_REFUSAL =
+  'You cannot reset your own second factors. Ask another admin to do it: they check with you first.';
+
 const AUDIT_TYPES: Record<AccountAction, AuditEventType> = {
   unlock: 'account_unlocked',
   end_sessions: 'account_sessions_ended',
@@ -154,6 +162,7 @@ export function createAccountHelp(deps: {
         return { ok: true, message: `${target.username} is enabled: it can log in again.` };
       }
       case 'reset_factors': {
+        if (isSelf) return { ok: false, status: 403, message: OWN_FACTORS_RESET_REFUSAL };
         // For a person who lost the app, the passkeys and the recovery codes: the phone stays.
         const removed = await deps.secondFactorReset.removeAllSecondFactors(target.id);
         await deps.notices.notify({ type: 'second_factors_reset', user: target, ip: request.ip });

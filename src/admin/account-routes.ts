@@ -11,7 +11,12 @@ import { isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
-import { REASON_MAX_CHARS, type AccountHelp, type AccountHelpRequest } from './account-help.js';
+import {
+  OWN_FACTORS_RESET_REFUSAL,
+  REASON_MAX_CHARS,
+  type AccountHelp,
+  type AccountHelpRequest,
+} from './account-help.js';
 import { accountActionSchema, resetSecondFactorsSchema } from './schemas.js';
 
 /**
@@ -155,6 +160,7 @@ export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void 
     options: { status?: number; errors?: FieldError[]; reason?: string; confirmed?: boolean } = {},
   ) {
     const actor = currentUserOf(res)!;
+    const isSelf = actor.id === target.id;
     const [factors, browsers] = await Promise.all([
       deps.factors.listForUser(target.id),
       deps.rememberedBrowsers.list(target.id),
@@ -170,6 +176,8 @@ export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void 
       reasonMaxChars: REASON_MAX_CHARS,
       values: { reason: options.reason ?? '', confirm: options.confirmed ? 'yes' : '' },
       errors: options.errors ?? [],
+      // One's own account: the page says why not, and offers no form.
+      refusal: isSelf ? OWN_FACTORS_RESET_REFUSAL : null,
     });
   }
 
@@ -182,6 +190,8 @@ export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void 
     if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
     const target = await targetOf(req);
     const actor = currentUserOf(res)!;
+    // Forbidden before anything else is asked for (a fresh code, a reason): it will not happen.
+    if (actor.id === target.id) return renderReset(req, res, target, { status: 403 });
     if (!isAdminVerified(req.session, actor.id, clock.now().getTime(), freshnessMs)) {
       req.session.returnTo = `/admin/accounts/${target.id}/reset-factors`;
       return res.redirect(303, FRESH_CODE_PATH);

@@ -176,7 +176,7 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       req.session.flash = {
         kind: 'error',
         message:
-          'The secure area needs a passkey or an authenticator app, and this account has neither. Add one in your security settings, then try again.',
+          'The secure area needs a passkey or an authenticator app, and this account has neither (a passkey that only asks for a touch, with no PIN, fingerprint or face, does not count). Add one in your security settings, then try again.',
       };
       return res.redirect(303, '/account');
     }

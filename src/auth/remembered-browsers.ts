@@ -16,12 +16,16 @@ import { describeUserAgent } from './session-labels.js';
  *
  * A remembered browser satisfies the LOGIN scope only: the password is still asked for, and the
  * admin, settings and reset steps still take their code. The password's own throttle still applies.
+ * Never for an admin, who always needs the second step: an admin's browser is not remembered, and
+ * one remembered before the account became an admin's is not honoured (its cookie is left alone,
+ * for the day the role is taken away).
  */
 export interface RememberedBrowsers {
-  /** After a full login with a second factor, when the person ticked "remember this browser". */
+  /** After a full login with a second factor, when the person ticked "remember this browser" (never an admin). */
   remember(req: Request, res: Response, user: User): Promise<void>;
   /**
-   * At the password step: whether this browser's cookie is a live remembered token OF THIS ACCOUNT.
+   * At the password step: whether this browser's cookie is a live remembered token OF THIS ACCOUNT,
+   * which is no admin's.
    * If so it is rotated (a new token, the old one void) and the cookie replaced: true, the login may
    * skip the code. Otherwise false, and a cookie that no longer opens anything is cleared.
    */
@@ -81,6 +85,7 @@ export function createRememberedBrowsers(deps: {
 
   return {
     async remember(req, res, user) {
+      if (user.isAdmin) return;
       const token = newToken();
       const expiresAt = new Date(clock.now().getTime() + REMEMBER_BROWSER_MS);
       const label = describeUserAgent(req.get('user-agent'));
@@ -99,6 +104,7 @@ export function createRememberedBrowsers(deps: {
     },
 
     async redeem(req, res, user) {
+      if (user.isAdmin) return false;
       const sent = readCookieValues(req.headers.cookie, name);
       if (sent.length === 0) return false;
       // Only one well-formed value is ever set; anything else opens nothing and is cleared.

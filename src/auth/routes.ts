@@ -329,6 +329,15 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
         req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
         return res.redirect(303, '/verify');
       }
+      // Code entry paused or suspended, perhaps by a stranger's wrong codes: the account's passkey
+      // still works (its answer cannot be guessed), so the code page offers it rather than a wait.
+      if (
+        (outcome.reason === 'locked' || outcome.reason === 'suspended') &&
+        (await deps.stageFactors.accepts(user, 'login', { method: 'passkey' }))
+      ) {
+        req.session.factorMethod = { kind: 'login', method: 'passkey' };
+        return res.redirect(303, '/verify');
+      }
       // Not a matter of waiting (no provider delivers that way, a number codes may not go to, code
       // entry suspended): the code page explains and offers what works.
       if (!('retryAfterSeconds' in outcome)) {

@@ -81,6 +81,14 @@ export function kindsToKeep(
   return (['passkey', 'totp'] as const).filter((kind) => adminStep.acceptedKinds.includes(kind));
 }
 
+/**
+ * Whether the secure area accepts this factor of an admin: its step-up requires user verification,
+ * so a passkey made without it (a security key that only asks for a touch) does not count.
+ */
+export function isAcceptedBySecureArea(factor: Factor, keep: readonly Factor['kind'][]): boolean {
+  return keep.includes(factor.kind) && (factor.kind !== 'passkey' || factor.userVerified);
+}
+
 export function removalRefusal(
   user: User,
   factors: Factor[],
@@ -88,8 +96,9 @@ export function removalRefusal(
   adminStep: { acceptedKinds: readonly string[]; takesPhoneCodes: boolean },
 ): string | null {
   const keep = kindsToKeep(user, adminStep);
-  if (!keep) return null;
-  const left = factors.filter((factor) => factor.id !== removing.id && keep.includes(factor.kind));
+  // A factor the secure area does not take can always go: nobody loses the way in with it.
+  if (!keep || !isAcceptedBySecureArea(removing, keep)) return null;
+  const left = factors.filter((factor) => factor.id !== removing.id && isAcceptedBySecureArea(factor, keep));
   return left.length === 0 ? LAST_ADMIN_FACTOR_MESSAGE : null;
 }
 

@@ -8,8 +8,11 @@ import type { FactorStore, PasskeyFactor, TotpFactor } from './store.js';
  *
  * - login: the phone (text or call), an authenticator app, a passkey, a recovery code;
  * - reset (after a reset link): the same, a recovery code included (a lost phone is what it is for);
- * - settings: the phone, an app, a passkey; never a recovery code;
- * - admin: ADMIN_STEP_UP_FACTORS only, strongest first (recovery codes are refused by the config);
+ * - settings: the phone, an app, a passkey; never a recovery code. But an admin's settings, when the
+ *   admin step-up takes no phone code and the admin has a factor it accepts: only what it accepts
+ *   (settingsTakeOnlyAdminFactors below);
+ * - admin: ADMIN_STEP_UP_FACTORS only, strongest first (recovery codes are refused by the config),
+ *   and only passkeys made with user verification (PIN, biometrics), which it requires;
  * - signup and phone_change prove a number, so only a code sent to that number will do.
  *
  * Remembered browsers are no factor of a code page: they skip the login's page altogether.
@@ -37,8 +40,11 @@ export interface FactorCheckers {
       userId: number,
       code: string,
     ): Promise<
-      { ok: true; factor: { label: string } } | { ok: false; reason: 'wrong' | 'replayed' | 'no_app' }
+      | { ok: true; factor: { label: string } }
+      | { ok: false; reason: 'wrong' | 'replayed' | 'no_app' | 'unusable' }
     >;
+    /** False for an app whose secret will not open (FACTOR_ENCRYPTION_KEY changed): no stage offers it. */
+    isUsable?(app: TotpFactor): boolean;
   };
   recoveryCodes?: RecoveryCodeCount & {
     use(userId: number, input: string): Promise<{ ok: true; left: number } | { ok: false }>;
@@ -69,6 +75,11 @@ export interface StageFactors {
   opening(user: User, kind: StageKind, preferredChannel?: Channel): Promise<StageOption | null>;
   /** Whether a method (and, for the phone, a channel) may finish this stage for this account now. */
   accepts(user: User, kind: StageKind, option: StageOption): Promise<boolean>;
+  /**
+   * Whether a passkey must verify its user (PIN, biometrics) at this stage: the admin step-up's
+   * rule, and so also that of the settings of an admin whose settings take only its factors.
+   */
+  passkeyNeedsUserVerification(user: User, kind: StageKind): Promise<boolean>;
 }
 
 /** The phone channels a stage accepts: all the providers deliver by, but for the admin step-up its list. */
@@ -99,19 +110,48 @@ export function createStageFactors(deps: {
   channels: () => Channel[];
   adminStepUpFactors: readonly AdminStepUpFactor[];
 }): StageFactors {
-  async function has(user: User) {
+  async function has(user: User, kind: StageKind) {
     const stored = await deps.factors.listForUser(user.id);
     const { totp, passkeys, recoveryCodes } = deps.checkers;
     return {
-      totp: totp !== undefined && stored.some((factor): factor is TotpFactor => factor.kind === 'totp'),
+      totp:
+        totp !== undefined &&
+        stored.some(
+          (factor): factor is TotpFactor =>
+            factor.kind === 'totp' && (totp.isUsable === undefined || totp.isUsable(factor)),
+        ),
+      // The secure area requires user verification: a passkey made without it does not count there.
       passkey:
-        passkeys !== undefined && stored.some((factor): factor is PasskeyFactor => factor.kind === 'passkey'),
+        passkeys !== undefined &&
+        stored.some(
+          (factor): factor is PasskeyFactor =>
+            factor.kind === 'passkey' && (kind !== 'admin' || factor.userVerified),
+        ),
       recovery: recoveryCodes ? (await recoveryCodes.remaining(user.id)) > 0 : false,
     };
   }
 
+  /**
+   * The admin step-up's ways, when this account's settings must take only those; else null.
+   * Threat: with ADMIN_STEP_UP_FACTORS naming no phone channel, someone holding an admin's
+   * password and phone (a SIM swap) would log in by text, confirm the settings by text, add an
+   * app or a passkey of their own, and enter the secure area with it. So once an admin has a factor
+   * the step-up accepts, confirming a change (a new factor, a new number) takes one of those too.
+   * An admin who has none yet still confirms by phone: otherwise they could never add the first.
+   */
+  async function settingsTakeOnlyAdminFactors(user: User): Promise<StageOption[] | null> {
+    if (!user.isAdmin) return null;
+    const adminWays = await options(user, 'admin');
+    const takesPhoneCodes = adminWays.some((way) => way.method === 'phone');
+    return !takesPhoneCodes && adminWays.length > 0 ? adminWays : null;
+  }
+
   async function options(user: User, kind: StageKind): Promise<StageOption[]> {
-    const owned = await has(user);
+    if (kind === 'settings') {
+      const adminOnly = await settingsTakeOnlyAdminFactors(user);
+      if (adminOnly) return adminOnly;
+    }
+    const owned = await has(user, kind);
     const channels = phoneChannelsFor(kind, deps.channels(), deps.adminStepUpFactors);
     if (kind === 'admin') {
       // In the operator's order of preference, each only if the admin has it.
@@ -152,6 +192,8 @@ export function createStageFactors(deps: {
         const own = available.find((option) => option.method === chosen);
         if (own) return own;
       }
+      // An admin's settings that take no phone code: the first of the admin step-up's ways.
+      if (kind === 'settings' && (await settingsTakeOnlyAdminFactors(user))) return available[0] ?? null;
       // A phone default is the account's channel (set together); a channel chosen on the login form wins.
       const channel = preferredChannel;
       // Even a channel no provider delivers by: the send is refused and the code page says so,
@@ -165,6 +207,10 @@ export function createStageFactors(deps: {
           candidate.method === option.method &&
           (candidate.method !== 'phone' || option.method !== 'phone' || candidate.channel === option.channel),
       );
+    },
+    async passkeyNeedsUserVerification(user, kind) {
+      if (kind === 'admin') return true;
+      return kind === 'settings' && (await settingsTakeOnlyAdminFactors(user)) !== null;
     },
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { HOTP, Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
 import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
 import type { User } from '../users/store.js';
 import type { FactorSecrets } from './secrets.js';
 import type { Factor, FactorStore, TotpFactor } from './store.js';
@@ -20,6 +21,11 @@ export const TOTP_PERIOD_SECONDS = 30;
 export const TOTP_WINDOW_STEPS = 1;
 /** 160 bits, the size RFC 4226 recommends for an HMAC-SHA-1 key. */
 export const TOTP_SECRET_BYTES = 20;
+/**
+ * Wrong app codes at password resets, per account across their sessions, in 24 hours: each reset
+ * link ends after 10 wrong codes, but whoever reads the mailbox can ask for 5 links a day.
+ */
+export const RESET_APP_FAILURES_PER_DAY = 10;
 /** One app per account: a second would only be a second copy of the same kind of factor. */
 export const MAX_APPS_PER_ACCOUNT = 1;
 export const DEFAULT_APP_LABEL = 'Authenticator app';
@@ -38,11 +44,22 @@ export interface Totp {
     code: string,
     label: string,
   ): Promise<{ ok: true; factor: TotpFactor } | { ok: false; reason: 'wrong_code' | 'already_has_app' }>;
-  /** Checks a code against the account's app: the matching step (with drift) is accepted only once (store.acceptTotpStep, atomic). */
+  /**
+   * Checks a code against the account's app: the matching step (with drift) is accepted only once
+   * (store.acceptTotpStep, atomic). 'unusable': the app's secret will not open (see isUsable).
+   */
   check(
     userId: number,
     code: string,
-  ): Promise<{ ok: true; factor: TotpFactor } | { ok: false; reason: 'wrong' | 'replayed' | 'no_app' }>;
+  ): Promise<
+    { ok: true; factor: TotpFactor } | { ok: false; reason: 'wrong' | 'replayed' | 'no_app' | 'unusable' }
+  >;
+  /**
+   * Whether the app's sealed secret opens. One sealed under another FACTOR_ENCRYPTION_KEY (the key
+   * was changed, or lost) will never open again: that app is no usable factor, and the operator
+   * hears of it in the log, rather than every code for it becoming a 500.
+   */
+  isUsable(app: TotpFactor): boolean;
 }
 
 /**
@@ -125,8 +142,26 @@ export function createTotp(deps: {
   secrets: FactorSecrets;
   clock: Clock;
   issuer: string;
+  logger: Logger;
 }): Totp {
   const { factors, secrets, clock, issuer } = deps;
+  /** Apps whose secret would not open, already logged (once per app and process, not per page). */
+  const reportedUnusable = new Set<number>();
+
+  function openSecret(app: TotpFactor): Secret | null {
+    try {
+      return secretFromBytes(secrets.open(app.sealedSecret, totpSealContext(app.userId)));
+    } catch (error) {
+      if (!reportedUnusable.has(app.id)) {
+        reportedUnusable.add(app.id);
+        deps.logger.error(
+          { err: error, userId: app.userId, factorId: app.id },
+          'an authenticator app’s secret does not open with FACTOR_ENCRYPTION_KEY (the key changed?): the app cannot be used until the owner adds it again',
+        );
+      }
+      return null;
+    }
+  }
 
   return {
     async beginEnrolment(user) {
@@ -162,7 +197,8 @@ export function createTotp(deps: {
       if (!app) return { ok: false, reason: 'no_app' };
       const typed = normaliseTotpCode(code);
       if (typed === null) return { ok: false, reason: 'wrong' };
-      const secret = secretFromBytes(secrets.open(app.sealedSecret, totpSealContext(userId)));
+      const secret = openSecret(app);
+      if (!secret) return { ok: false, reason: 'unusable' };
       const now = clock.now();
       const steps = matchingSteps(secret, typed, now);
       if (steps.length === 0) return { ok: false, reason: 'wrong' };
@@ -177,5 +213,7 @@ export function createTotp(deps: {
       if (!(await factors.acceptTotpStep(app.id, step, now))) return { ok: false, reason: 'replayed' };
       return { ok: true, factor: { ...app, lastStep: step, lastUsedAt: now } };
     },
+
+    isUsable: (app) => openSecret(app) !== null,
   };
 }

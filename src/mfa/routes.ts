@@ -32,7 +32,10 @@ import type { RegistrationGuard } from '../fraud/registration-guard.js';
 import type { Challenge, FactorGuessOutcome, MfaService } from './service.js';
 import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
 import type { FactorCheckers, StageFactors, StageKind, StageOption } from '../factors/stage-factors.js';
+import { PASSKEY_CHALLENGE_TTL_MS } from '../factors/passkeys.js';
 import { RECOVERY_FAILURES_PER_HOUR } from '../factors/recovery-codes.js';
+import { RESET_APP_FAILURES_PER_DAY } from '../factors/totp.js';
+import type { Notices } from '../notices/notices.js';
 import { TOTP_DIGITS, chooseMethodSchema, factorFormSchemas } from '../factors/schemas.js';
 
 export interface MfaRouterDeps {
@@ -57,6 +60,8 @@ export interface MfaRouterDeps {
   checkers: FactorCheckers;
   /** Whether the login's code page offers "Remember this browser" (wired when remembered browsers are). */
   offerRememberBrowser: boolean;
+  /** The owner hears of a pause of their app's codes at password resets. */
+  notices: Pick<Notices, 'notify'>;
   isProduction: boolean;
   logger: Logger;
 }
@@ -164,14 +169,36 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     return chosen && chosen.kind === stage.kind ? chosen.method : 'phone';
   }
 
+  /**
+   * The step-ups that may refuse the phone (or a channel of it): the secure area, and an admin's
+   * settings (stage-factors.ts). Elsewhere the phone is always one of the ways.
+   */
+  function isStepUpOfChosenWays(stage: Stage): boolean {
+    return stage.kind === 'admin' || stage.kind === 'settings';
+  }
+
+  function phoneRefusedMessage(stage: Stage): string {
+    return stage.kind === 'admin'
+      ? 'The secure area does not take codes sent that way. Choose one of the ways listed.'
+      : 'Changes to this admin account do not take codes sent that way. Choose one of the ways listed.';
+  }
+
   function fieldOfMethod(method: string): string {
     return method === 'recovery' ? 'recovery_code' : method === 'passkey' ? 'credential' : 'code';
+  }
+
+  /**
+   * Whether a login's code page offers "Remember this browser": never to an admin, who always needs
+   * the second step (a remembered browser would let the password alone sign an admin in).
+   */
+  function offersRemember(stage: Stage): boolean {
+    return deps.offerRememberBrowser && stage.kind === 'login' && !stage.user.isAdmin;
   }
 
   /** "Remember this browser" ticked on a login's code page (only offered there). */
   function wantsRemembered(req: Request, stage: Stage): boolean {
     const body = req.body as Record<string, unknown> | undefined;
-    return deps.offerRememberBrowser && stage.kind === 'login' && body?.remember === '1';
+    return offersRemember(stage) && body?.remember === '1';
   }
 
   /**
@@ -183,7 +210,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     if (!passkeys) return null;
     const options = await passkeys.authenticationOptions(stage.user, {
       // The secure area asks the authenticator to check its user (PIN, biometrics), not just a touch.
-      userVerification: stage.kind === 'admin' ? 'required' : 'preferred',
+      userVerification: (await deps.stageFactors.passkeyNeedsUserVerification(stage.user, stage.kind))
+        ? 'required'
+        : 'preferred',
     });
     req.session.passkeyChallenge = {
       challenge: options.challenge,
@@ -201,6 +230,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         'That code is not right. Check that your phone’s clock is set automatically, and enter the code your app shows now.',
       replayed: 'That code was used already. Wait for your app to show the next one.',
       no_app: 'This account has no authenticator app. Try another way.',
+      unusable:
+        'Your authenticator app cannot be checked here any more. Try another way, and add the app again afterwards.',
     },
     recovery: 'That recovery code is not right, or it was used already. Each code works once.',
   };
@@ -241,11 +272,25 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       const form = parseForm(factorFormSchemas.totp, req.body);
       if (!form.ok) return renderVerify(req, res, stage, 400, form.errors);
       const totp = deps.checkers.totp!;
-      let reason: 'wrong' | 'replayed' | 'no_app' = 'wrong';
+      let reason: 'wrong' | 'replayed' | 'no_app' | 'unusable' = 'wrong';
       let label = 'authenticator app';
+      const user = stage.user;
       outcome = await mfa.checkFactorGuess({
         ...guess,
         describedAs: 'authenticator app code',
+        // At a reset the session's own count ends only that reset, and a mailbox holder can start
+        // another with each new link (5 a day): wrong app codes at resets also count per account,
+        // across sessions, so the app's million codes are not there to be guessed at day after day.
+        ...(stage.kind === 'reset'
+          ? {
+              ownLimit: {
+                key: `mfa:reset-app-failures:${user.id}`,
+                max: RESET_APP_FAILURES_PER_DAY,
+                windowMs: 24 * 3_600_000,
+                onPaused: () => deps.notices.notify({ type: 'reset_app_codes_paused', user, ip: req.ip }),
+              },
+            }
+          : {}),
         compare: async () => {
           const checked = await totp.check(stage.user.id, form.data.code);
           if (checked.ok) label = `authenticator app “${checked.factor.label}”`;
@@ -313,25 +358,28 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     } catch {
       response = null;
     }
-    // A refused answer counts as a wrong code does (the step-up's session, or the account at login),
-    // so that nobody can loop refusals into the audit log or try answers without end.
+    // A passkey's answer cannot be guessed, so it is no wrong code: the account's pause and
+    // suspension (which a stranger with the password can bring about) neither count nor stop it.
+    // A step-up's refused answers still count against its session; each answer at all needs a
+    // challenge of its own, issued by a page of this stage.
     const sessionCountedStage = stage.kind !== 'login' && stage.kind !== 'signup';
+    const requireUserVerification = await deps.stageFactors.passkeyNeedsUserVerification(
+      stage.user,
+      stage.kind,
+    );
     let refusal = { reason: 'invalid', message: 'That passkey could not be checked. Try again.' };
     let label = '';
-    const outcome = await mfa.checkFactorGuess({
+    const outcome = await mfa.checkUnguessableFactor({
       userId: stage.user.id,
       username: stage.user.username,
       ip: req.ip,
       ...(sessionCountedStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
-      describedAs: `passkey (${stage.kind})`,
       compare: async () => {
         const checked = await deps.checkers.passkeys!.finishAuthentication(
           stage.user,
           response,
           issued.challenge,
-          {
-            requireUserVerification: stage.kind === 'admin',
-          },
+          { requireUserVerification },
         );
         if (checked.ok) label = checked.factor.label;
         else refusal = { reason: checked.reason, message: checked.message };
@@ -339,7 +387,6 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       },
     });
     if (!outcome.ok) {
-      if (outcome.reason === 'suspended') return renderVerify(req, res, stage, 403);
       if (outcome.reason === 'locked') {
         return answerLocked(req, res, stage, outcome.lockedBy, outcome.retryAfterSeconds);
       }
@@ -465,17 +512,23 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         method = opening.method;
       }
     }
-    const passkeyOptions = method === 'passkey' && !suspended ? await passkeyOptionsFor(req, stage) : null;
+    // A passkey works while code entry is paused or suspended: its answer cannot be guessed.
+    const passkeyOptions = method === 'passkey' ? await passkeyOptionsFor(req, stage) : null;
     // The admin step-up may refuse a channel (ADMIN_STEP_UP_FACTORS): only the ones it takes are offered.
     const phoneChannels = ways.flatMap((way) => (way.method === 'phone' ? [way.channel] : []));
     res.status(status).render('mfa/verify', {
       title: VERIFY_TITLES[stage.kind],
       codeKind: stage.kind,
       method,
-      otherWays: otherWays(ways, method, channel),
+      // While suspended, the only other way left is a passkey.
+      otherWays: otherWays(
+        suspended ? ways.filter((way) => way.method === 'passkey') : ways,
+        method,
+        channel,
+      ),
       passkeyOptions,
       totpDigits: TOTP_DIGITS,
-      offerRemember: deps.offerRememberBrowser && stage.kind === 'login',
+      offerRemember: offersRemember(stage),
       startAgainAfter,
       country: values.country ?? phoneCountryOf(stage.user.phone),
       countries: COUNTRY_OPTIONS,
@@ -550,11 +603,15 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       return res.redirect(303, '/login?stepUpFailed');
     }
     res.set('Retry-After', String(retryAfterSeconds));
+    const wait = describeWait(retryAfterSeconds);
+    const method = methodOf(req, stage);
     const message =
-      lockedBy === 'factor'
-        ? `Too many wrong recovery codes. For your safety, wait ${describeWait(retryAfterSeconds)} before trying another, or try another way.`
-        : `Too many wrong codes. For your safety, wait ${describeWait(retryAfterSeconds)} before trying again.`;
-    return renderVerify(req, res, stage, 429, [{ field: fieldOfMethod(methodOf(req, stage)), message }]);
+      lockedBy !== 'factor'
+        ? `Too many wrong codes. For your safety, wait ${wait} before trying again.`
+        : method === 'totp'
+          ? `Too many wrong authenticator app codes at password resets. For your safety, wait ${wait} before trying another, or try another way.`
+          : `Too many wrong recovery codes. For your safety, wait ${wait} before trying another, or try another way.`;
+    return renderVerify(req, res, stage, 429, [{ field: fieldOfMethod(method), message }]);
   }
 
   router.post('/verify', async (req, res) => {
@@ -573,17 +630,16 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         { field: 'code', message: 'No code has been sent yet. Send one first.' },
       ]);
     }
-    // An admin code sent before ADMIN_STEP_UP_FACTORS stopped taking its channel no longer opens the area.
+    // An admin code sent before ADMIN_STEP_UP_FACTORS stopped taking its channel no longer opens
+    // the area; nor does a settings code sent before the admin had a factor the area takes.
     if (
-      stage.kind === 'admin' &&
-      !(await deps.stageFactors.accepts(stage.user, 'admin', { method: 'phone', channel: challenge.channel }))
+      isStepUpOfChosenWays(stage) &&
+      !(await deps.stageFactors.accepts(stage.user, stage.kind, {
+        method: 'phone',
+        channel: challenge.channel,
+      }))
     ) {
-      return renderVerify(req, res, stage, 400, [
-        {
-          field: 'code',
-          message: 'The secure area does not take codes sent that way. Choose one of the ways listed.',
-        },
-      ]);
+      return renderVerify(req, res, stage, 400, [{ field: 'code', message: phoneRefusedMessage(stage) }]);
     }
 
     // A step-up from a signed-in session, or a reset begun from a link: their wrong codes count
@@ -699,17 +755,13 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     const current = stage.challenge?.channel ?? req.session.channel ?? stage.user.preferredChannel;
     // "Send a new code" keeps the current channel, unless no provider here can deliver by it.
     const channel = requested ?? delivery.deliverableChannel(current);
-    // The secure area takes only the channels ADMIN_STEP_UP_FACTORS lists (none, when it lists no phone).
+    // The secure area takes only the channels ADMIN_STEP_UP_FACTORS lists (none, when it lists no
+    // phone), and so may an admin's settings: no code is sent that could not be used.
     if (
-      stage.kind === 'admin' &&
-      !(await deps.stageFactors.accepts(stage.user, 'admin', { method: 'phone', channel }))
+      isStepUpOfChosenWays(stage) &&
+      !(await deps.stageFactors.accepts(stage.user, stage.kind, { method: 'phone', channel }))
     ) {
-      return renderVerify(req, res, stage, 400, [
-        {
-          field: 'code',
-          message: 'The secure area does not take codes sent that way. Choose one of the ways listed.',
-        },
-      ]);
+      return renderVerify(req, res, stage, 400, [{ field: 'code', message: phoneRefusedMessage(stage) }]);
     }
     // Asking for a code means the page now shows the phone's code, whatever it showed before.
     delete req.session.factorMethod;
@@ -825,9 +877,6 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
 
   return router;
 }
-
-/** A passkey's challenge on the code page lasts this long (WebAuthn's own timeout is shorter). */
-const PASSKEY_CHALLENGE_TTL_MS = 10 * 60_000;
 
 const WAY_LABELS: Record<Channel | 'totp' | 'passkey' | 'recovery', string> = {
   sms: 'Text a code to my phone',

@@ -115,9 +115,24 @@ export interface MfaService {
     stepUpSession?: string;
     /** What the audit line calls the code: "authenticator app code", "recovery code". */
     describedAs: string;
-    ownLimit?: { key: string; max: number; windowMs: number };
+    /** `onPaused`: told once, by the wrong guess that fills the bucket (the owner hears of it). */
+    ownLimit?: { key: string; max: number; windowMs: number; onPaused?: () => Promise<void> };
     compare: () => Promise<boolean>;
   }): Promise<FactorGuessOutcome>;
+  /**
+   * An answer nobody can guess (a passkey's signature over a one-time challenge). It is no wrong
+   * guess, and neither the account's pause nor its suspension stops it: a stranger with only the
+   * password brings those about with wrong codes, and must not lock the owner's passkey out with
+   * them. At a step-up (`stepUpSession`) refused answers still count against that session, which
+   * ends at the same limit as for wrong codes; a right one clears that count, as a right code does.
+   */
+  checkUnguessableFactor(request: {
+    userId: number;
+    username: string;
+    ip?: string;
+    stepUpSession?: string;
+    compare: () => Promise<boolean>;
+  }): Promise<Exclude<FactorGuessOutcome, { reason: 'suspended' }>>;
   findChallenge(id: string): Promise<Challenge | null>;
   /** Seconds until another code may be sent after this one (0 when it may be sent now). */
   cooldownRemainingSeconds(challenge: Challenge): number;
@@ -433,6 +448,15 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         if (stepUpSession === undefined) await ceiling.recordSuccess(userId);
         return { ok: true };
       }
+      // The factor's own pause starts with this guess: said before any other consequence, which
+      // would otherwise return first.
+      if (own && ownLimit?.onPaused && own.count === ownLimit.max) {
+        try {
+          await ownLimit.onPaused();
+        } catch (error) {
+          deps.logger.error({ err: error, userId }, 'the owner could not be told of a paused factor');
+        }
+      }
       const consequence = await countWrongGuess({ base, stepUpSession, failures, describedAs });
       if (consequence === 'suspended') return { ok: false, reason: 'suspended' };
       if (consequence) return { ok: false, reason: 'locked', ...consequence };
@@ -443,6 +467,49 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           lockedBy: 'factor',
           retryAfterSeconds: secondsUntil(own.resetAt.getTime()),
         };
+      }
+      return { ok: false, reason: 'wrong' };
+    },
+
+    async checkUnguessableFactor({ userId, username, ip, stepUpSession, compare }) {
+      // At a login nothing is counted: the account's buckets are for guesses, and each answer
+      // needs a challenge of its own (the per-address flood guards bound how fast they come).
+      if (stepUpSession === undefined)
+        return (await compare()) ? { ok: true } : { ok: false, reason: 'wrong' };
+      const bucket = stepUpFailuresKey(userId, stepUpSession);
+      // Reserved before the check, as in checkFactorGuess, so parallel answers stop at the limit.
+      const failures = await limits.increment(bucket, rules.failureWindowMs);
+      const lockedForSession = () =>
+        ({
+          ok: false,
+          reason: 'locked',
+          lockedBy: 'session',
+          retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
+        }) as const;
+      if (failures.count > rules.maxFailuresPerAccount) {
+        await limits.decrement(bucket);
+        return lockedForSession();
+      }
+      let right: boolean;
+      try {
+        right = await compare();
+      } catch (error) {
+        await limits.decrement(bucket);
+        throw error;
+      }
+      if (right) {
+        await limits.reset(bucket);
+        return { ok: true };
+      }
+      if (failures.count >= rules.maxFailuresPerAccount) {
+        await audit.record({
+          userId,
+          username,
+          ip,
+          type: 'code_lockout',
+          detail: `${failures.count} wrong step-up answers in one session`,
+        });
+        return lockedForSession();
       }
       return { ok: false, reason: 'wrong' };
     },

@@ -25,6 +25,8 @@ export const NOTICE_TYPES = [
   'deletion_requested',
   'code_entry_paused',
   'code_entry_suspended',
+  // Wrong authenticator app codes after password reset links: the app is refused at resets for a day.
+  'reset_app_codes_paused',
   // Recovery codes (issue 12): a new set made (the old one void), and one used (with how many are left).
   'recovery_codes_generated',
   'recovery_code_used',
@@ -119,6 +121,13 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     ifNotYou:
       'Contact the site’s admins to unlock it; if it was not you, someone may know your password: reset it.',
     link: { label: 'Reset your password', path: '/forgot' },
+  },
+  reset_app_codes_paused: {
+    subject: 'Your authenticator app was paused for password resets',
+    what: 'Too many wrong authenticator app codes were entered after password reset links for your account, so a reset does not take app codes for a day. Your logins are not affected.',
+    ifNotYou:
+      'If this was not you, someone can read your email and is trying to reset your password: secure your mailbox, and tell the site’s admins.',
+    link: { label: 'Review your security settings', path: '/account/security' },
   },
   recovery_codes_generated: {
     subject: 'New recovery codes were made',

@@ -132,8 +132,11 @@ export interface UserStore {
   setDefaultFactor(id: number, factor: DefaultFactor | null): Promise<void>;
   /** MFA_POLICY=optional: turns the second step off (true) or on again (false). */
   setTwoFactorOff(id: number, off: boolean): Promise<void>;
-  /** The recovery codes offer was answered (made or skipped): it is not shown again after a login. */
-  markRecoveryCodesOffered(id: number): Promise<void>;
+  /**
+   * The recovery codes offer was answered (made or skipped): it is not shown again after a login.
+   * True only for the call that answered it first (one conditional write: of two racing, one).
+   */
+  markRecoveryCodesOffered(id: number): Promise<boolean>;
   /** A code to the account's phone completed a verification just now. */
   recordPhoneUse(id: number): Promise<void>;
 }

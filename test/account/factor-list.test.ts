@@ -24,7 +24,7 @@ describe('the factor list on /account/security', () => {
     await logIn(site, browser, account);
   }
   const rosa = async () => (await site.users.findByUsername('rosa'))!;
-  async function givePasskey(userId: number, label = 'Work laptop') {
+  async function givePasskey(userId: number, label = 'Work laptop', userVerified = true) {
     const added = await site.stores.factors.add(
       {
         kind: 'passkey',
@@ -34,7 +34,7 @@ describe('the factor list on /account/security', () => {
         publicKey: 'public-key',
         signCount: 0,
         transports: ['internal'],
-        userVerified: true,
+        userVerified,
       },
       { maxPerKind: 10 },
     );
@@ -105,9 +105,10 @@ describe('the factor list on /account/security', () => {
     await start({ env: { ADMIN_STEP_UP_FACTORS: 'passkey,totp' } });
     await site.grantAdmin('rosa');
     const id = (await rosa()).id;
+    // Confirmed by phone while the admin has no passkey yet (once one is there, it takes a passkey).
+    await confirmSettings(site, browser);
     const first = await givePasskey(id, 'First');
     const second = await givePasskey(id, 'Second');
-    await confirmSettings(site, browser);
     expectRedirect(
       await browser.submit('/account/security', `/account/security/factors/${first.id}/remove`),
       '/account/security',
@@ -118,6 +119,36 @@ describe('the factor list on /account/security', () => {
     );
     expectPage(refused, 409, /last passkey or app the secure area accepts/);
     expect(await site.stores.factors.listForUser(id)).toHaveLength(1);
+  });
+
+  it('does not count a passkey made without user verification as an admin’s way into the secure area', async () => {
+    // The secure area requires user verification: a security key that only asks for a touch
+    // cannot open it, so it must not be what lets the admin's last real way in be removed.
+    await start({ env: { ADMIN_STEP_UP_FACTORS: 'passkey,totp' } });
+    await site.grantAdmin('rosa');
+    const id = (await rosa()).id;
+    await confirmSettings(site, browser);
+    const verifying = await givePasskey(id, 'Laptop');
+    const touchOnly = await givePasskey(id, 'Touch-only key', false);
+    const remove = (factorId: number) =>
+      browser.submit('/account/security', `/account/security/factors/${factorId}/remove`);
+    expectPage(await remove(verifying.id), 409, /last passkey or app the secure area accepts/);
+    // The touch-only key itself can go: the secure area never took it.
+    expectRedirect(await remove(touchOnly.id), '/account/security');
+    expect((await site.stores.factors.listForUser(id)).map((factor) => factor.label)).toEqual(['Laptop']);
+  });
+
+  it('lets an admin with only a passkey made without user verification remove it', async () => {
+    await start({ env: { ADMIN_STEP_UP_FACTORS: 'passkey,totp' } });
+    await site.grantAdmin('rosa');
+    const touchOnly = await givePasskey((await rosa()).id, 'Touch-only key', false);
+    // No factor the secure area takes: the settings are confirmed by phone, as before any was added.
+    await confirmSettings(site, browser);
+    expectRedirect(
+      await browser.submit('/account/security', `/account/security/factors/${touchOnly.id}/remove`),
+      '/account/security',
+    );
+    expect(await site.stores.factors.listForUser((await rosa()).id)).toEqual([]);
   });
 
   it('sets the factor asked for first, only among the ways the account has, without a code', async () => {

@@ -1,7 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
+import { createFactorSecrets } from '../../src/factors/secrets.js';
+import { totpSealContext } from '../../src/factors/totp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser, type Response } from '../helpers/agent.js';
-import { lastConsoleCode } from '../helpers/create-test-app.js';
+import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { logIn, register, submitCode, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { confirmNewestLink, createMailTestApp, type MailTestApp } from '../helpers/mail.js';
@@ -228,5 +231,58 @@ describe('setting up an authenticator app', () => {
     expect(secretOn(await browser.get(APP_PATH))).toBe(scanned);
     expectRedirect(await submitApp({ code: codeFor(scanned), label: 'Slow phone' }), '/account/security');
     expect(await appsOfRosa()).toBe(1);
+  });
+});
+
+/**
+ * An app whose sealed secret no longer opens: FACTOR_ENCRYPTION_KEY was changed (or lost) since it
+ * was added. Threat to availability: every app code, and every page that checked one, was a 500.
+ */
+describe('an authenticator app sealed under another key', () => {
+  let site: TestApp;
+  let logLines: string[];
+  let account: TestAccount;
+  beforeEach(async () => {
+    logLines = [];
+    site = await createTestApp({ logLines, logLevel: 'error' });
+    account = await register(createBrowser(site.app), { username: 'rosa' });
+    const rosa = (await site.users.findByUsername('rosa'))!;
+    const otherKey = createFactorSecrets(Buffer.alloc(32, 9));
+    await site.stores.factors.add(
+      {
+        kind: 'totp',
+        userId: rosa.id,
+        label: 'Phone app',
+        sealedSecret: otherKey.seal(randomBytes(20), totpSealContext(rosa.id)),
+        lastStep: null,
+      },
+      { maxPerKind: 1 },
+    );
+    await site.users.setDefaultFactor(rosa.id, 'totp');
+  });
+  afterEach(() => site.close());
+
+  it('is not offered, a code for it is refused with a 400, the operator is told, and the phone still works', async () => {
+    const browser = createBrowser(site.app);
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    const page = await browser.get('/verify');
+    expectPage(page, 200, /Enter your code/);
+    expect(visibleText(page.text)).toContain('We sent a 6-digit login code');
+    expect(page.text).not.toContain('Use my authenticator app');
+
+    expectPage(
+      await browser.submit('/verify', '/verify/method', { method: 'totp' }),
+      400,
+      /cannot be used here/,
+    );
+    expectPage(
+      await browser.submit('/verify', '/verify', { method: 'totp', code: '123456' }),
+      400,
+      /cannot be used here/,
+    );
+    const logged = logLines.map((line) => JSON.parse(line) as { msg: string });
+    expect(logged.some((line) => line.msg.includes('FACTOR_ENCRYPTION_KEY'))).toBe(true);
+
+    expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
   });
 });

@@ -142,6 +142,25 @@ describe('resetting an account’s second factors from the secure area', () => {
     expect(await countOf('factors')).toBe(0);
   });
 
+  it('is refused for the admin’s own account: another admin must do it', async () => {
+    // Threat: whoever holds an admin's session (and phone) strips the passkeys and apps the
+    // secure area would ask them for.
+    const rootId = (await mail.site.users.findByUsername('root'))!.id;
+    await mail.site.stores.factors.add(
+      { kind: 'totp', userId: rootId, label: 'Root app', sealedSecret: 'sealed', lastStep: null },
+      { maxPerKind: 5 },
+    );
+    const ownPage = `/admin/accounts/${rootId}/reset-factors`;
+    expect((await admin.get(`/admin/accounts/${rootId}`)).text).not.toContain(`href="${ownPage}"`);
+    const page = await admin.get(ownPage);
+    expectPage(page, 200, /You cannot reset your own second factors. Ask another admin to do it/);
+    expect(page.text).not.toContain(`action="${ownPage}"`);
+    const refused = await admin.submit(resetPage(), ownPage, { reason: 'my own', confirm: 'yes' });
+    expectPage(refused, 403, /You cannot reset your own second factors/);
+    expect(await mail.site.stores.factors.listForUser(rootId)).toHaveLength(1);
+    expect(await auditOf('account_factors_reset')).toEqual([]);
+  });
+
   it('is refused to a signed-in person who is not an admin', async () => {
     const annBrowser = createBrowser(mail.site.app);
     // Her default is the passkey; she logs in by text message through "Try another way".

@@ -4,9 +4,21 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/server';
 import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
-import { consoleCodesPrinted, createTestApp, type TestApp } from '../helpers/create-test-app.js';
+import {
+  consoleCodesPrinted,
+  createTestApp,
+  lastConsoleCode,
+  type TestApp,
+} from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { forgetCookies, logIn, register, submitPassword, type TestAccount } from '../helpers/flows.js';
+import {
+  forgetCookies,
+  logIn,
+  register,
+  submitPassword,
+  wrongFor,
+  type TestAccount,
+} from '../helpers/flows.js';
 import { confirmSettings, securityPageText } from '../helpers/security.js';
 import {
   createSoftwareAuthenticator,
@@ -159,6 +171,136 @@ describe('passkeys on the code page', () => {
     );
     expectRedirect(await answerWithPasskey(browser, laptop, { userVerified: true }), '/admin');
     expectPage(await browser.get('/admin'), 200, /Secure area/);
+  });
+
+  it('refuses an answer to a challenge older than 5 minutes, as long as WebAuthn lets the person answer', async () => {
+    await logOut(browser);
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expectRedirect(await browser.submit('/verify', '/verify/method', { method: 'passkey' }), '/verify');
+    const page = await browser.get('/verify');
+    const options = passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text);
+    site.clock.advanceMinutes(6);
+    const late = await browser.agent
+      .post('/verify')
+      .type('form')
+      .send({
+        _csrf: csrfTokenIn(page.text),
+        method: 'passkey',
+        credential: JSON.stringify(laptop.authenticate(options)),
+      });
+    expectPage(late, 400, /This page was open too long/);
+    // A new challenge, answered at once, is fine.
+    expectRedirect(await answerWithPasskey(browser, laptop), '/account');
+  });
+
+  describe('while strangers’ wrong codes pause or suspend code entry', () => {
+    // Threat: whoever has only the password enters wrong codes until the account's code entry is
+    // paused (10 in 15 minutes) or suspended (100 in a row), and the owner's passkey, whose answer
+    // nobody can guess, was locked out with them.
+    async function pausedByAStranger() {
+      await logOut(browser);
+      const stranger = createBrowser(site.app);
+      for (let guess = 0; guess < 10; guess += 1) {
+        if (guess % 5 === 0) {
+          site.clock.advanceMinutes(1);
+          expectRedirect(await submitPassword(stranger, account), '/verify');
+        }
+        await stranger.submit('/verify', '/verify', { code: wrongFor(lastConsoleCode(site.printed)) });
+      }
+      const rosa = (await site.users.findByUsername('rosa'))!;
+      expect(await site.audit.recent(5)).toContainEqual(expect.objectContaining({ type: 'code_lockout' }));
+      return rosa;
+    }
+
+    it('lets the owner in with a passkey while paused, without lifting the pause', async () => {
+      const rosa = await pausedByAStranger();
+      // The login offers the passkey at once rather than a wait (no code can be sent now).
+      expectRedirect(await submitPassword(browser, account), '/verify');
+      const page = await browser.get('/verify');
+      expect(visibleText(page.text)).toContain('code entry is paused');
+      expect(visibleText(page.text)).toContain('A passkey still works.');
+      expectRedirect(await answerWithPasskey(browser, laptop), '/account');
+      // Code entry stays paused for whoever guesses codes: no code is sent, none is taken.
+      const stranger = createBrowser(site.app);
+      const codesBefore = consoleCodesPrinted(site.printed, 'login');
+      expectRedirect(await submitPassword(stranger, account), '/verify');
+      expect(visibleText((await stranger.get('/verify')).text)).toContain('code entry is paused');
+      expect(consoleCodesPrinted(site.printed, 'login')).toBe(codesBefore);
+      const events = await site.audit.forUser(rosa.id, new Date(0));
+      expect(events[0]).toMatchObject({ type: 'login_succeeded', detail: 'by passkey “Laptop”' });
+    });
+
+    it('lets the owner in with a passkey while suspended', async () => {
+      await logOut(browser);
+      const rosa = (await site.users.findByUsername('rosa'))!;
+      for (let failure = 0; failure < site.ceiling.maxConsecutiveFailures; failure += 1) {
+        await site.ceiling.recordFailure(rosa.id);
+      }
+      expect(await site.ceiling.isSuspended(rosa.id)).toBe(true);
+      expectRedirect(await submitPassword(browser, account), '/verify');
+      const page = await browser.get('/verify');
+      expect(visibleText(page.text)).toContain('code entry is suspended');
+      expectRedirect(await answerWithPasskey(browser, laptop), '/account');
+      expect(await site.ceiling.isSuspended(rosa.id)).toBe(true);
+    });
+
+    it('offers the passkey under "Try another way" on a suspended page that shows the phone', async () => {
+      await logOut(browser);
+      const rosa = (await site.users.findByUsername('rosa'))!;
+      // A login begun before the suspension, on the phone.
+      const before = createBrowser(site.app);
+      expectRedirect(await submitPassword(before, account), '/verify');
+      for (let failure = 0; failure < site.ceiling.maxConsecutiveFailures; failure += 1) {
+        await site.ceiling.recordFailure(rosa.id);
+      }
+      const page = await before.get('/verify');
+      expect(visibleText(page.text)).toContain('code entry is suspended');
+      expect(page.text).not.toContain('Text a code to my phone');
+      expect(page.text).toContain('Use a passkey');
+      expectRedirect(await before.submit('/verify', '/verify/method', { method: 'passkey' }), '/verify');
+      expectRedirect(await answerWithPasskey(before, laptop), '/account');
+    });
+  });
+
+  it('refuses and audits a bogus passkey answer without counting it as a wrong code', async () => {
+    await logOut(browser);
+    const stranger = createBrowser(site.app);
+    expectRedirect(await submitPassword(stranger, account), '/verify');
+    expectRedirect(await stranger.submit('/verify', '/verify/method', { method: 'passkey' }), '/verify');
+    // More bogus answers than the wrong codes that would pause the account.
+    for (let answer = 0; answer < 12; answer += 1) {
+      const refused = await stranger.submit('/verify', '/verify', {
+        method: 'passkey',
+        credential: JSON.stringify({ id: 'bogus', rawId: 'bogus', type: 'public-key', response: {} }),
+      });
+      expectPage(refused, 400, /did not send a passkey/);
+    }
+    const rosa = (await site.users.findByUsername('rosa'))!;
+    const events = await site.audit.forUser(rosa.id, new Date(0));
+    expect(events.filter((event) => event.type === 'passkey_refused')).toHaveLength(12);
+    expect(events.filter((event) => event.type === 'code_lockout')).toEqual([]);
+    // The owner's phone codes are not paused by them.
+    expectRedirect(await submitPassword(browser, account), '/verify');
+    expectRedirect(
+      await browser.submit('/verify', '/verify', { code: lastConsoleCode(site.printed) }),
+      '/account',
+    );
+  });
+
+  it('still ends a step-up session after 10 refused passkey answers', async () => {
+    // A stolen session answering the settings step-up again and again ends itself, as with codes.
+    site.clock.advanceMinutes(6);
+    expectRedirect(
+      await browser.submit('/account/security', '/account/security/default-factor', { factor: 'passkey' }),
+      '/account/security',
+    );
+    expectRedirect(await browser.submit('/account/security', '/account/security/confirm'), '/verify');
+    let last: Response | undefined;
+    for (let answer = 0; answer < 10; answer += 1) {
+      last = await browser.submit('/verify', '/verify', { method: 'passkey', credential: '{}' });
+    }
+    expectRedirect(last!, '/login?stepUpFailed');
+    expectRedirect(await browser.get('/account'), /^\/login/);
   });
 
   it('no longer offers or accepts a passkey once it is removed from the factor list', async () => {

@@ -46,7 +46,7 @@ describe('the factors each stage accepts', () => {
     return createStageFactors({ factors, checkers: wired, channels: () => channels, adminStepUpFactors });
   }
 
-  async function giveAlice(kind: 'totp' | 'passkey') {
+  async function giveAlice(kind: 'totp' | 'passkey', passkey: { userVerified?: boolean } = {}) {
     const added =
       kind === 'totp'
         ? await factors.add(
@@ -62,7 +62,7 @@ describe('the factors each stage accepts', () => {
               publicKey: 'key',
               signCount: 0,
               transports: ['internal'],
-              userVerified: true,
+              userVerified: passkey.userVerified ?? true,
             },
             { maxPerKind: 10 },
           );
@@ -149,6 +149,65 @@ describe('the factors each stage accepts', () => {
     // A default the account no longer has: the phone.
     const gone = { ...alice, defaultFactor: 'passkey' as const };
     expect(await stageFactors().opening(gone, 'login', 'sms')).toEqual({ method: 'phone', channel: 'sms' });
+  });
+
+  it('gives an admin’s settings only the secure area’s factors once the admin has one, when the secure area takes no phone code', async () => {
+    // Threat: the admin's password and phone (a SIM swap) confirm the settings by text, add the
+    // attacker's own passkey, and open a secure area that takes no phone code with it.
+    const strict = stageFactors(['passkey', 'totp']);
+    const admin = { ...alice, isAdmin: true };
+    // No such factor yet: the phone, so that the admin can add the first one.
+    expect(await methods('settings', strict)).toEqual(['sms', 'voice']);
+    expect(
+      (await strict.options(admin, 'settings')).map((way) =>
+        way.method === 'phone' ? way.channel : way.method,
+      ),
+    ).toEqual(['sms', 'voice']);
+    expect(await strict.passkeyNeedsUserVerification(admin, 'settings')).toBe(false);
+
+    await giveAlice('totp');
+    recoveryLeft = 5;
+    expect(await strict.options(admin, 'settings')).toEqual([{ method: 'totp' }]);
+    expect(await strict.accepts(admin, 'settings', { method: 'phone', channel: 'sms' })).toBe(false);
+    expect(await strict.opening(admin, 'settings', 'sms')).toEqual({ method: 'totp' });
+    expect(await openStage({}, strict, admin, 'settings', 'sms')).toEqual({ showFactor: true });
+    await giveAlice('passkey');
+    expect(await strict.options(admin, 'settings')).toEqual([{ method: 'passkey' }, { method: 'totp' }]);
+    // As at the secure area, the passkey must check its user.
+    expect(await strict.passkeyNeedsUserVerification(admin, 'settings')).toBe(true);
+
+    // Not an admin, or a secure area that takes phone codes: the settings as for everyone.
+    expect(await methods('settings', strict)).toEqual(['passkey', 'totp', 'sms', 'voice']);
+    expect(await strict.passkeyNeedsUserVerification(alice, 'settings')).toBe(false);
+    expect(
+      (await stageFactors().options(admin, 'settings')).map((way) =>
+        way.method === 'phone' ? way.channel : way.method,
+      ),
+    ).toEqual(['passkey', 'totp', 'sms', 'voice']);
+  });
+
+  it('offers the secure area no passkey made without user verification', async () => {
+    await giveAlice('passkey', { userVerified: false });
+    expect(await methods('admin', stageFactors(['passkey', 'totp']))).toEqual([]);
+    expect(await methods('admin')).toEqual(['sms', 'voice']);
+    // Elsewhere it is a passkey like any other.
+    expect(await methods('login')).toEqual(['passkey', 'sms', 'voice']);
+    await giveAlice('passkey');
+    expect(await methods('admin', stageFactors(['passkey', 'totp']))).toEqual(['passkey']);
+  });
+
+  it('offers no authenticator app whose secret will not open (the factor key changed)', async () => {
+    await giveAlice('totp');
+    const unusable = stageFactors(undefined, undefined, {
+      ...checkers,
+      totp: { ...checkers.totp, isUsable: () => false },
+    });
+    expect(await methods('login', unusable)).toEqual(['sms', 'voice']);
+    expect(await unusable.accepts(alice, 'login', { method: 'totp' })).toBe(false);
+    expect(await unusable.opening({ ...alice, defaultFactor: 'totp' }, 'login', 'sms')).toEqual({
+      method: 'phone',
+      channel: 'sms',
+    });
   });
 
   it('never offers a factor whose checker is not wired, even when the account has one', async () => {

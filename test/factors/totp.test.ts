@@ -1,7 +1,8 @@
 import { Secret, TOTP, URI } from 'otpauth';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFactorSecrets } from '../../src/factors/secrets.js';
-import type { TotpFactor } from '../../src/factors/store.js';
+import { createLogger } from '../../src/logger.js';
+import type { FactorStore, TotpFactor } from '../../src/factors/store.js';
 import { createTotp, normaliseTotpCode, totpSealContext, type Totp } from '../../src/factors/totp.js';
 import { createSqlFactorStore } from '../../src/stores/sql/factor-store.js';
 import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
@@ -28,6 +29,7 @@ describe('authenticator apps (TOTP)', () => {
   let bob: User;
   let close: () => Promise<void>;
   let rowsOf: (userId: number) => Promise<Record<string, unknown>[]>;
+  let factorStore: FactorStore;
   const secrets = createFactorSecrets(TEST_FACTOR_KEY);
 
   beforeEach(async () => {
@@ -40,11 +42,13 @@ describe('authenticator apps (TOTP)', () => {
       (await users.create({ username, passwordHash: 'x', phone: '+12025550160', preferredChannel: 'sms' }))!;
     ada = await account('ada');
     bob = await account('bob');
+    factorStore = createSqlFactorStore(sql.database, clock);
     totp = createTotp({
-      factors: createSqlFactorStore(sql.database, clock),
+      factors: factorStore,
       secrets,
       clock,
       issuer: 'Keyhole',
+      logger: createLogger('silent'),
     });
     rowsOf = (userId) =>
       sql.database.db.selectFrom('factors').selectAll().where('user_id', '=', userId).execute();
@@ -233,6 +237,34 @@ describe('authenticator apps (TOTP)', () => {
         expect(await totp.check(ada.id, typed)).toEqual({ ok: false, reason: 'wrong' });
       }
       expect(await totp.check(ada.id, ` ${code.slice(0, 3)}-${code.slice(3)} `)).toMatchObject({ ok: true });
+    });
+
+    it('treats an app whose secret will not open (FACTOR_ENCRYPTION_KEY changed) as unusable, and tells the operator once', async () => {
+      // Threat to availability: after a key change every app code threw, and every page gave a 500.
+      const { secret, factor } = await enrolAda();
+      expect(totp.isUsable(factor)).toBe(true);
+      const logLines: string[] = [];
+      const afterKeyChange = createTotp({
+        factors: factorStore,
+        secrets: createFactorSecrets(Buffer.alloc(32, 7)),
+        clock,
+        issuer: 'Keyhole',
+        logger: createLogger('error', { write: (line: string) => void logLines.push(line) }),
+      });
+      expect(afterKeyChange.isUsable(factor)).toBe(false);
+      clock.advance(STEP_MS);
+      expect(await afterKeyChange.check(ada.id, codeAt(secret, clock.now()))).toEqual({
+        ok: false,
+        reason: 'unusable',
+      });
+      expect(logLines).toHaveLength(1);
+      expect(JSON.parse(logLines[0]!)).toMatchObject({
+        level: 50,
+        userId: ada.id,
+        factorId: factor.id,
+        msg: expect.stringContaining('FACTOR_ENCRYPTION_KEY'),
+      });
+      expect(logLines[0]).not.toContain(secret);
     });
 
     it('says when the account has no app, and never checks a code against another account’s', async () => {

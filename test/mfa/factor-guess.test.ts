@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../src/audit/log.js';
 import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
 import { createLogger } from '../../src/logger.js';
+import type { CodeEntryCeiling } from '../../src/mfa/code-entry-ceiling.js';
 import { createProviderPool } from '../../src/mfa/providers/pool.js';
 import { DEFAULT_MFA_RULES, createMfaService, type MfaService } from '../../src/mfa/service.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
@@ -24,6 +25,7 @@ describe('a guess at a code the site checks itself (checkFactorGuess)', () => {
   let clock: TestClock;
   let audit: AuditLog;
   let mfa: MfaService;
+  let sqlCeiling: CodeEntryCeiling;
 
   beforeEach(async () => {
     sql = await openTestSqliteDatabase();
@@ -54,7 +56,7 @@ describe('a guess at a code the site checks itself (checkFactorGuess)', () => {
         audit,
         config: fraudConfigFrom(RELAXED_FRAUD_ENV),
       }).sends,
-      ceiling: createSqlCodeEntryCeiling(sql.database, clock, 25),
+      ceiling: (sqlCeiling = createSqlCodeEntryCeiling(sql.database, clock, 25)),
       logger: createLogger('silent'),
     });
   });
@@ -125,6 +127,69 @@ describe('a guess at a code the site checks itself (checkFactorGuess)', () => {
     expect(await guess(true)).toEqual({ ok: true });
     clock.advance(3_600_000 + 1000);
     expect(await guess(true, { ownLimit })).toEqual({ ok: true });
+  });
+
+  it('tells the owner once, by the wrong guess that fills the factor’s own bucket, even as it ends the session', async () => {
+    let told = 0;
+    const ownLimit = {
+      key: 'reset-app:1',
+      max: DEFAULT_MFA_RULES.maxFailuresPerAccount,
+      windowMs: 86_400_000,
+      onPaused: async () => void (told += 1),
+    };
+    for (let i = 1; i < ownLimit.max; i += 1) {
+      await guess(false, { ownLimit, stepUpSession: 'reset-a' });
+    }
+    expect(told).toBe(0);
+    // The 10th fills the session's count and the factor's bucket at once.
+    expect(await guess(false, { ownLimit, stepUpSession: 'reset-a' })).toMatchObject({ reason: 'locked' });
+    expect(told).toBe(1);
+    expect(await guess(false, { ownLimit, stepUpSession: 'reset-b' })).toMatchObject({
+      reason: 'locked',
+      lockedBy: 'factor',
+    });
+    expect(told).toBe(1);
+  });
+
+  describe('an answer nobody can guess (a passkey)', () => {
+    const answer = (right: boolean, stepUpSession?: string) =>
+      mfa.checkUnguessableFactor({
+        userId: 1,
+        username: 'alice',
+        compare: async () => right,
+        ...(stepUpSession ? { stepUpSession } : {}),
+      });
+
+    it('is let through while others’ wrong codes pause or suspend code entry, and lifts neither', async () => {
+      for (let i = 0; i < DEFAULT_MFA_RULES.maxFailuresPerAccount; i += 1) await guess(false);
+      expect(await mfa.lockedForSeconds(1)).toBeGreaterThan(0);
+      expect(await answer(true)).toEqual({ ok: true });
+      expect(await mfa.lockedForSeconds(1)).toBeGreaterThan(0);
+      for (let i = 0; i < 25; i += 1) await sqlCeiling.recordFailure(1);
+      expect(await mfa.isCodeEntrySuspended(1)).toBe(true);
+      expect(await answer(true)).toEqual({ ok: true });
+      expect(await answer(true, 'session-a')).toEqual({ ok: true });
+      expect(await mfa.isCodeEntrySuspended(1)).toBe(true);
+    });
+
+    it('is no wrong guess at a login, however many are refused', async () => {
+      for (let i = 0; i < 3 * DEFAULT_MFA_RULES.maxFailuresPerAccount; i += 1) {
+        expect(await answer(false)).toEqual({ ok: false, reason: 'wrong' });
+      }
+      expect(await mfa.lockedForSeconds(1)).toBeNull();
+      expect(await mfa.isCodeEntrySuspended(1)).toBe(false);
+      expect(await guess(true)).toEqual({ ok: true });
+    });
+
+    it('counts refused answers at a step-up against its session, which ends at the same limit', async () => {
+      for (let i = 1; i < DEFAULT_MFA_RULES.maxFailuresPerAccount; i += 1) {
+        expect(await answer(false, 'session-a')).toEqual({ ok: false, reason: 'wrong' });
+      }
+      expect(await answer(false, 'session-a')).toMatchObject({ reason: 'locked', lockedBy: 'session' });
+      expect(await answer(true, 'session-a')).toMatchObject({ reason: 'locked', lockedBy: 'session' });
+      expect(await answer(true, 'session-b')).toEqual({ ok: true });
+      expect(await mfa.lockedForSeconds(1)).toBeNull();
+    });
   });
 
   it('suspends code entry after a run of wrong guesses, as phone codes do', async () => {

@@ -99,12 +99,13 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
         .execute();
     },
     async markRecoveryCodesOffered(id) {
-      await db
+      const result = await db
         .updateTable('users')
         .set({ recovery_codes_offered_at: clock.now().getTime() })
         .where('id', '=', id)
         .where('recovery_codes_offered_at', 'is', null)
-        .execute();
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
     },
     async recordPhoneUse(id) {
       await db
