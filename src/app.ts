@@ -20,6 +20,12 @@ import { createAccountSessionRouter } from './account/session-routes.js';
 import { createSettingsStepUpRouter } from './account/settings-step-up.js';
 import { createAdminRouter } from './admin/routes.js';
 import { createApiDocsRouter } from './api/docs-routes.js';
+import { apiNotFound } from './api/http.js';
+import { createIdempotency } from './api/idempotency.js';
+import { sendProblem } from './api/problem.js';
+import { createApiRouter } from './api/routes.js';
+import { createSampleRouter } from './api/sample-routes.js';
+import { createApiVerifications } from './api/verifications.js';
 import { createSignedInLoader } from './auth/guards.js';
 import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
@@ -86,6 +92,10 @@ export { SITE_NAME };
 
 const FLOOD_WINDOW_MS = 60_000;
 
+/** The paths the verification API answers (routes.ts, sample-routes.ts). */
+const isApiPath = (path: string) =>
+  path === '/api' || path.startsWith('/api/') || path === '/request-auth' || path === '/validate-auth';
+
 function createFloodGuard(options: {
   name: string;
   limits: RateLimitStore;
@@ -104,7 +114,14 @@ function createFloodGuard(options: {
     validate: { keyGeneratorIpFallback: false },
     standardHeaders: 'draft-8',
     legacyHeaders: false,
-    handler: (_req, res) => {
+    handler: (req, res) => {
+      // The API's callers read problem documents, not pages.
+      if (isApiPath(req.path)) {
+        return sendProblem(res.set('Cache-Control', 'no-store'), 'too-many-requests', {
+          detail: 'Too many requests from your address. Wait a minute and try again.',
+          retryAfterSeconds: 60,
+        });
+      }
       res
         .status(429)
         .set('Retry-After', '60')
@@ -186,9 +203,49 @@ export function createApp(deps: AppDeps): Express {
       }),
     );
   }
+
+  // The toll-fraud guard (issue 8): every send and every registration passes it, the API's too.
+  const fraud = createFraudGuard({
+    limits: stores.limits,
+    clock,
+    config: config.fraud,
+    audit: stores.audit,
+    logger,
+    store: stores.sending,
+    accountsWithPhone: (phone) => stores.users.countProvenByPhone(phone),
+  });
+  const mfaRules = { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 };
+
+  // The verification API (issue 13), before the site's body parser, session and CSRF: a bearer key
+  // is its only credential, so no cookie is read or set under /api/ nor on the voice sample's two
+  // routes. It parses its own bodies and answers its errors with problem documents.
+  const apiVerifications = createApiVerifications({
+    verifications: stores.apiVerifications,
+    providers: deps.providers,
+    limits: stores.limits,
+    sendGuard: fraud.sends,
+    audit: stores.audit,
+    clock,
+    rules: mfaRules,
+    keySendsPerHour: config.apiKeySendsPerHour,
+  });
+  const apiDeps = {
+    apiKeys: stores.apiKeys,
+    verifications: apiVerifications,
+    clock,
+    logger,
+    codeDigits: config.codeDigits,
+  };
   // The API's reference (/api/openapi.yaml, /api/docs): public, so before the API's bearer check on
   // /api/, and before the session: reading the docs makes no session and sets no cookie.
   app.use(createApiDocsRouter({ isProduction: config.isProduction }));
+  app.use(
+    createApiRouter({ ...apiDeps, idempotency: createIdempotency({ store: stores.idempotency, clock }) }),
+  );
+  // Any other /api/ path.
+  app.use('/api', apiNotFound);
+  app.use(createSampleRouter(apiDeps));
+
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.
@@ -210,16 +267,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 
-  // The toll-fraud guard (issue 8): every send and every registration passes it.
-  const fraud = createFraudGuard({
-    limits: stores.limits,
-    clock,
-    config: config.fraud,
-    audit: stores.audit,
-    logger,
-    store: stores.sending,
-    accountsWithPhone: (phone) => stores.users.countProvenByPhone(phone),
-  });
   // Emails (issue 11): security notices, and the links that prove an address.
   const composer = createEmailComposer({ name: SITE_NAME, publicUrl: config.publicUrl });
   const notices = createNotices({
@@ -235,7 +282,7 @@ export function createApp(deps: AppDeps): Express {
     challenges: stores.challenges,
     limits: stores.limits,
     clock,
-    rules: { ...DEFAULT_MFA_RULES, codeTtlMs: config.codeTtlMinutes * 60_000 },
+    rules: mfaRules,
     audit: stores.audit,
     sendGuard: fraud.sends,
     ceiling: stores.ceiling,

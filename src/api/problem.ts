@@ -55,9 +55,38 @@ export function problemDocument(slug: ProblemSlug, details: ProblemDetails): Pro
   return { type: problemType(slug), title, status, ...details };
 }
 
-export function sendProblem(res: Response, slug: ProblemSlug, details: ProblemDetails): void {
+/**
+ * An answer of the API as a value: what an Idempotency-Key keeps and replays, and what the routes
+ * send. Its headers follow from its status and body (see sendAnswer), so the status and the body are
+ * all there is to keep.
+ */
+export interface ApiAnswer {
+  status: number;
+  body: object;
+}
+
+export const problemAnswer = (slug: ProblemSlug, details: ProblemDetails): ApiAnswer => {
   const body = problemDocument(slug, details);
-  if (details.retryAfterSeconds !== undefined) res.set('Retry-After', String(details.retryAfterSeconds));
-  if (slug === 'unauthorized') res.set('WWW-Authenticate', 'Bearer realm="keyhole"');
-  res.status(body.status).type('application/problem+json').send(JSON.stringify(body));
+  return { status: body.status, body };
+};
+
+const isProblemDocument = (body: object): body is ProblemDocument =>
+  typeof (body as { type?: unknown }).type === 'string' &&
+  (body as { type: string }).type.startsWith('urn:keyhole:problem:');
+
+/** Sends an answer with the headers its status and body call for. */
+export function sendAnswer(res: Response, answer: ApiAnswer): void {
+  const { status, body } = answer;
+  if (isProblemDocument(body)) {
+    if (body.retryAfterSeconds !== undefined) res.set('Retry-After', String(body.retryAfterSeconds));
+    if (body.type === problemType('unauthorized')) res.set('WWW-Authenticate', 'Bearer realm="keyhole"');
+    res.type('application/problem+json');
+  } else {
+    res.type('application/json');
+  }
+  res.status(status).send(JSON.stringify(body));
+}
+
+export function sendProblem(res: Response, slug: ProblemSlug, details: ProblemDetails): void {
+  sendAnswer(res, problemAnswer(slug, details));
 }

@@ -72,6 +72,12 @@ export const AUDIT_EVENT_TYPES = [
   // detail names the key by its name and hint, never the key.
   'api_key_created',
   'api_key_revoked',
+  // The verification API's codes (issue 13): each names the key (`api:<key name>`) and, in the
+  // detail, the label, the masked number and the channel; api_code_checked also the outcome. Never
+  // the code.
+  'api_code_sent',
+  'api_code_checked',
+  'api_verification_canceled',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 

@@ -110,7 +110,7 @@ export interface RefusalNote {
   violation: Violation;
   country: string;
   clientKey: string;
-  userId?: number;
+  userId?: number | null;
   username?: string;
   /** Short words on the attempt (scope, channel, masked number): never a full number or code. */
   attempt: string;

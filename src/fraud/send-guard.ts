@@ -47,13 +47,22 @@ export type SendLimitRule = Exclude<
 export const VERIFIED_EXEMPTION_MS = 30 * DAY_MS;
 
 export interface SendAttempt {
-  userId: number;
+  /** The account the code is for; null for the verification API, whose caller is a key, not an account. */
+  userId: number | null;
+  /** Who asked, for the audit log: the account's name, or `api:<key name>`. */
   username?: string;
   /** E.164; its country and type are read from the number itself, never taken from the caller. */
   to: string;
   clientKey: string;
   channel: Channel;
   scope: Scope;
+  /**
+   * Whether the per-address limits (and the countries per address) count this send; true unless
+   * said. Not the verification API's: its caller's servers ask for the codes of all its users from
+   * a few addresses, and the key's own hourly limit (API_KEY_SENDS_PER_HOUR) counts them instead.
+   * The per-number limits, the budget and the breaker (by network) count every send.
+   */
+  countsPerAddress?: boolean;
 }
 
 export type SendDecision =
@@ -75,8 +84,11 @@ export type SendDecision =
 
 export interface SendGuard {
   reserveSend(attempt: SendAttempt): Promise<SendDecision>;
-  /** A code to this number was entered right, by this account: a number, and a holder, that complete codes. */
-  recordVerified(verified: { to: string; userId: number }): Promise<void>;
+  /**
+   * A code to this number was entered right, by this account: a number, and a holder, that
+   * complete codes. With no account (the verification API) only the number is recorded.
+   */
+  recordVerified(verified: { to: string; userId: number | null }): Promise<void>;
   readonly breaker: ConversionBreaker;
 }
 
@@ -163,10 +175,23 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
     now: Date,
     facts: { verifiedRecently: boolean; provenHolder: boolean; network: string | null },
   ): CounterSpec<SendLimitRule>[] {
-    const { clientKey } = attempt;
-    const { network } = facts;
     return [
       ...numberCounters(attempt, facts.provenHolder),
+      ...(attempt.countsPerAddress === false ? [] : addressCounters(attempt.clientKey, facts.network)),
+      // Every code spends the budget; once it is spent, only numbers that completed a code
+      // recently get one, and they too stop at the hard ceiling.
+      {
+        key: budgetKey(now),
+        windowMs: msUntilUtcMidnight(now),
+        limit: facts.verifiedRecently ? VERIFIED_BUDGET_FACTOR * config.budgetPerDay : config.budgetPerDay,
+        rule: 'budget',
+      },
+    ];
+  }
+
+  /** The client's address (and, for IPv6, its /48), per hour and per day. */
+  function addressCounters(clientKey: string, network: string | null): CounterSpec<SendLimitRule>[] {
+    return [
       {
         key: `fraud:send:address:hour:${clientKey}`,
         windowMs: HOUR_MS,
@@ -196,14 +221,6 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
               rule: 'network_day' as const,
             },
           ]),
-      // Every code spends the budget; once it is spent, only numbers that completed a code
-      // recently get one, and they too stop at the hard ceiling.
-      {
-        key: budgetKey(now),
-        windowMs: msUntilUtcMidnight(now),
-        limit: facts.verifiedRecently ? VERIFIED_BUDGET_FACTOR * config.budgetPerDay : config.budgetPerDay,
-        rule: 'budget',
-      },
     ];
   }
 
@@ -259,16 +276,20 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
         if (notes.enforcing) return { allowed: false, rule: destination.rule, message: destination.message };
       }
 
+      const { userId } = attempt;
       const [verifiedRecently, provenHolder] = await Promise.all([
         store.isVerifiedNumber(to, new Date(now.getTime() - VERIFIED_EXEMPTION_MS)),
-        store.hasAccountVerified(to, attempt.userId),
+        userId === null ? false : store.hasAccountVerified(to, userId),
       ]);
       const networks = clientNetworkKeysOf(clientKey);
       const counters = await takeCounters(
         limits,
         sendCounters(attempt, now, { verifiedRecently, provenHolder, network: networks.site }),
       );
-      const countries = await takeAddressCountry(clientKey, country, now);
+      const countries =
+        attempt.countsPerAddress === false
+          ? { violations: [], release: async () => undefined }
+          : await takeAddressCountry(clientKey, country, now);
       const violations: Violation<SendLimitRule>[] = [...counters.violations, ...countries.violations];
       const release = async () => {
         await Promise.all([counters.release(), countries.release()]);

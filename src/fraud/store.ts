@@ -24,10 +24,11 @@ export interface SendingStore {
   /** Whether this account has ever completed a code to this number (it has shown it holds the phone). */
   hasAccountVerified(phone: string, userId: number): Promise<boolean>;
   /**
-   * Records a code to this number completed by this account. `firstToday` is true for the
-   * number's first completed code of the UTC day, so the breaker's history counts numbers, not codes.
+   * Records a code to this number completed by this account (null: by a caller of the verification
+   * API, which is no account: only the number is recorded). `firstToday` is true for the number's
+   * first completed code of the UTC day, so the breaker's history counts numbers, not codes.
    */
-  markVerified(phone: string, userId: number): Promise<{ firstToday: boolean }>;
+  markVerified(phone: string, userId: number | null): Promise<{ firstToday: boolean }>;
   countEvent(country: string, event: SendingEvent): Promise<void>;
   /** The highest count of `event` in one UTC day for the country, over the days from `since` to now. */
   highestDailyCount(country: string, event: SendingEvent, since: Date): Promise<number>;

@@ -98,9 +98,33 @@ function createOutageLog(logger: Logger) {
   };
 }
 
+/**
+ * Tells the operator what a request failed with, once its answer's status is known: a provider's
+ * failure by its kind, a store's outage once every few seconds, anything else answered with a 5xx
+ * with its error. Shared by the pages' error handler and the API's (src/api/http.ts).
+ */
+export function createFailureLog(logger: Logger) {
+  const logOutage = createOutageLog(logger);
+  return (error: unknown, status: number, req: { method: string; path: string }) => {
+    if (error instanceof ProviderError) {
+      const level = error.kind === 'auth' ? 'error' : 'warn';
+      logger[level](
+        { provider: error.provider, kind: error.kind, detail: error.message },
+        'code provider failed',
+      );
+    } else if (error instanceof StoreUnavailableError) {
+      logOutage(error, req);
+    } else if (isDatabaseUnavailable(error)) {
+      logOutage(new StoreUnavailableError('database', error), req);
+    } else if (status >= 500) {
+      logger.error({ err: error, method: req.method, path: loggablePath(req.path) }, 'request failed');
+    }
+  };
+}
+
 /** The one error middleware, last in app.ts. A page never shows internals. */
 export function createErrorHandler(logger: Logger): ErrorRequestHandler {
-  const logOutage = createOutageLog(logger);
+  const logFailure = createFailureLog(logger);
   return (error, req, res, _next) => {
     if (res.headersSent) {
       // Too late for a page. express-session lands here when its save after the response fails
@@ -114,18 +138,7 @@ export function createErrorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const appError = toAppError(error);
-
-    if (error instanceof ProviderError) {
-      const level = error.kind === 'auth' ? 'error' : 'warn';
-      logger[level](
-        { provider: error.provider, kind: error.kind, detail: error.message },
-        'code provider failed',
-      );
-    } else if (appError instanceof StoreUnavailableError) {
-      logOutage(appError, req);
-    } else if (appError.status >= 500) {
-      logger.error({ err: error, method: req.method, path: loggablePath(req.path) }, 'request failed');
-    }
+    logFailure(error, appError.status, req);
 
     if (appError.retryAfterSeconds) res.set('Retry-After', String(appError.retryAfterSeconds));
     res.set('Cache-Control', 'no-store');

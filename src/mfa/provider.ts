@@ -8,9 +8,11 @@ export type Channel = (typeof CHANNELS)[number];
 
 /**
  * What a code is for. A code sent for one never satisfies another: `login` (the second step of a
- * login), `admin` (the secure area's step-up), `enrol` (proving the number a new account gave).
+ * login), `admin` (the secure area's step-up), `enrol` (proving the number a new account gave),
+ * `settings`, `reset`, and `api` (a code another application asked for through the verification
+ * API, src/api/; the site's own stages never accept it, nor the API theirs).
  */
-export const SCOPES = ['login', 'admin', 'enrol', 'settings', 'reset'] as const;
+export const SCOPES = ['login', 'admin', 'enrol', 'settings', 'reset', 'api'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Scopes whose codes are asked for past the login (or by a reset link): the step-ups. */
@@ -34,6 +36,12 @@ export interface SendCodeRequest {
    * registered with the number), so strangers cannot hold its codes back.
    */
   provenHolder?: boolean;
+  /**
+   * The verification API's key that asked for the code, in place of an account (scope `api`).
+   * Twilio Verify tells it apart from every account and every other key, so an API send never
+   * voids a code pending for someone else (see twilio-verify.ts).
+   */
+  apiKey?: number;
 }
 
 export interface SendCodeResult {

@@ -6,14 +6,8 @@ import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import type { Challenge, ChallengeStore, CloseReason } from './challenge-store.js';
 import type { CodeEntryCeiling } from './code-entry-ceiling.js';
-import {
-  isStepUpScope,
-  ProviderError,
-  describeChannel,
-  type Channel,
-  type ProviderDelivery,
-  type Scope,
-} from './provider.js';
+import { describeFailedSend, settleFailedSend } from './failed-send.js';
+import { isStepUpScope, describeChannel, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
 export type { Challenge } from './challenge-store.js';
@@ -190,13 +184,6 @@ const stepUpFailuresKey = (userId: number, session: string) => `mfa:step-up-fail
 const cooldownKey = (userId: number, scope: Scope, phone: string) =>
   `mfa:cooldown:${userId}:${scope}:${phone}`;
 
-/** Said in the audit log of a failed send, for the operator: whether a message may have gone out anyway. */
-const DELIVERY_NOTES: Record<ProviderDelivery, string> = {
-  no: '',
-  maybe: '; may have been delivered',
-  yes: '; a message was delivered',
-};
-
 /** What a person is told about a challenge that was closed before this request got to it. */
 function closedOutcomeReason(reason: CloseReason | null): 'expired' | 'used_up' | 'replaced' {
   if (reason === 'replaced' || reason === 'expired') return reason;
@@ -364,32 +351,18 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           provenHolder: guarded.provenHolder,
         });
       } catch (error) {
-        const delivered = error instanceof ProviderError ? error.delivered : 'no';
-        if (delivered === 'no') {
-          // A code that never went out does not count against the person, who may simply retry.
-          await guarded.release();
-          await giveBackClaim();
-          await limits.decrement(sendsKey(recipient.userId, scope));
-        } else {
-          // Threat: a failed send that still reached the phone must not be free. Twilio re-sends a
-          // pending code while refusing a second account's send, and a provider that timed out
-          // may have sent anyway; with their counts handed back, a stranger could repeat them
-          // without end, bombing the number and running up the bill while no limit saw a thing.
-          // So the toll-fraud counts and the account's send count stay taken. After a timeout
-          // ('maybe') the person may well have nothing, so the resend cooldown alone is given back
-          // for them to retry at once; a message that surely went out keeps it.
-          await guarded.confirm();
-          if (delivered === 'maybe') await giveBackClaim();
-        }
+        // A code that never went out does not count against the person; one that may have does (failed-send.ts).
+        const delivered = await settleFailedSend(error, {
+          guard: guarded,
+          giveBackSends: () => limits.decrement(sendsKey(recipient.userId, scope)),
+          giveBackCooldown: giveBackClaim,
+        });
         await audit.record({
           type: 'code_send_failed',
           userId: recipient.userId,
           username: recipient.username,
           ip,
-          detail:
-            (error instanceof ProviderError
-              ? `${scope} code by ${describeChannel(channel)}: ${error.provider} ${error.kind}`
-              : `${scope} code by ${describeChannel(channel)}`) + DELIVERY_NOTES[delivered],
+          detail: describeFailedSend(error, { scope, channel }, delivered),
         });
         throw error;
       }

@@ -28,13 +28,18 @@ export const LONGEST_CODE_DIGITS = 8;
 /** One GSM-7 SMS segment; a longer message is split and billed as several. */
 export const GSM7_SEGMENT_LENGTH = 160;
 
-/** What a message calls its code: the scope shows, so a code is never typed where it does not belong. */
+/**
+ * What a message calls its code: the scope shows, so a code is never typed where it does not belong.
+ * An API code is a plain "Keyhole code": the caller's label never goes into a message, so no caller
+ * can write its own words into a text the site sends.
+ */
 const SCOPE_WORDS: Record<Scope, string> = {
   login: '',
   admin: 'admin ',
   enrol: 'sign-up ',
   settings: 'settings ',
   reset: 'reset ',
+  api: '',
 };
 const label = (siteName: string, scope: Scope) => `${siteName} ${SCOPE_WORDS[scope]}code`;
 

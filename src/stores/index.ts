@@ -2,6 +2,8 @@ import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
 import type { RecoveryCodeStore } from '../factors/recovery-code-store.js';
 import type { FactorStore } from '../factors/store.js';
 import type { ApiKeyStore } from '../api/keys.js';
+import { createOldIdempotencyKeysTask, type IdempotencyStore } from '../api/idempotency.js';
+import { createExpiredApiVerificationsTask, type ApiVerificationStore } from '../api/verification-store.js';
 import type { SecondFactorReset } from '../factors/second-factor-reset.js';
 import type { RememberedBrowserStore } from '../auth/remembered-browser-store.js';
 import type { AdminSeedLedger } from '../admin/seed-ledger.js';
@@ -47,6 +49,8 @@ import { createExpiredSessionTasks, createWalCheckpointTask } from './sql/housek
 import { createSqlOneTimeTokenStore } from './sql/one-time-token-store.js';
 import { createSqlFactorStore } from './sql/factor-store.js';
 import { createSqlApiKeyStore } from './sql/api-key-store.js';
+import { createSqlApiVerificationStore } from './sql/api-verification-store.js';
+import { createSqlIdempotencyStore } from './sql/idempotency-store.js';
 import { createSqlRememberedBrowserStore } from './sql/remembered-browser-store.js';
 import { createSqlSecondFactorReset } from './sql/second-factor-reset.js';
 import { createSqlRecoveryCodeStore } from './sql/recovery-code-store.js';
@@ -95,6 +99,10 @@ export interface Stores {
   recoveryCodes: RecoveryCodeStore;
   /** Keys of the verification API, as digests only (src/api/keys.ts): always in the database. */
   apiKeys: ApiKeyStore;
+  /** The verification API's codes (src/api/verification-store.ts): always in the database. */
+  apiVerifications: ApiVerificationStore;
+  /** The verification API's Idempotency-Keys and their answers (src/api/idempotency.ts): always in the database. */
+  idempotency: IdempotencyStore;
   voiceDocuments: VoiceDocumentStore;
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
@@ -236,6 +244,8 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     secondFactorReset: createSqlSecondFactorReset(database),
     recoveryCodes: createSqlRecoveryCodeStore(database, clock),
     apiKeys: createSqlApiKeyStore(database, clock),
+    apiVerifications: createSqlApiVerificationStore(database, clock),
+    idempotency: createSqlIdempotencyStore(database, clock),
   };
   const expiredTokens: HousekeepingTask = {
     name: 'expired one-time links',
@@ -247,6 +257,12 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     batchSize: TOKEN_DELETE_BATCH_SIZE,
     runBatch: () => durable.rememberedBrowsers.deleteExpired(clock.now(), TOKEN_DELETE_BATCH_SIZE),
   };
+  // The verification API's rows: expired verifications a day after their expiry, answers to an
+  // Idempotency-Key after a day.
+  const apiHousekeeping = [
+    createExpiredApiVerificationsTask({ verifications: durable.apiVerifications, clock }),
+    createOldIdempotencyKeysTask({ store: durable.idempotency, clock }),
+  ];
   const databaseDescription = describeDatabase(config);
   // Last in a pass, after the deletes, so what they wrote is checkpointed too.
   const walCheckpoint = database.dialect === 'sqlite' ? [createWalCheckpointTask(database)] : [];
@@ -262,6 +278,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
         ...createExpiredSessionTasks({ sessions, clock }),
         expiredTokens,
         expiredRememberedBrowsers,
+        ...apiHousekeeping,
         ...walCheckpoint,
       ],
       limits: createMemoryRateLimitStore(clock),
@@ -313,7 +330,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     voiceDocuments: createRedisVoiceDocumentStore(redis, shared),
     twilioVerifications: createRedisTwilioVerificationLedger(redis, shared),
     providerHealth: createRedisProviderHealthStore(redis, shared),
-    housekeeping: [expiredTokens, expiredRememberedBrowsers, ...walCheckpoint],
+    housekeeping: [expiredTokens, expiredRememberedBrowsers, ...apiHousekeeping, ...walCheckpoint],
     health: {
       database: () => database.isHealthy(),
       redis: () =>

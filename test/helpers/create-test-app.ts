@@ -248,6 +248,8 @@ const CODE_LABELS: Record<Scope, string> = {
   enrol: 'Keyhole sign-up code',
   settings: 'Keyhole settings code',
   reset: 'Keyhole reset code',
+  // The same words as a login's: an API code never says what its caller asked it for.
+  api: 'Keyhole code',
 };
 
 /** How many codes of a scope the console provider printed. */

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { generateApiKey } from '../../src/api/keys.js';
+import { createSqlApiKeyStore } from '../../src/stores/sql/api-key-store.js';
 import { openSqlDatabase, type SqlDatabase } from '../../src/stores/sql/database.js';
 import { createSqlUserStore } from '../../src/stores/sql/user-store.js';
 import { createTestClock, type TestClock } from './clock.js';
@@ -136,11 +138,20 @@ export async function insertAlice(database: SqlDatabase): Promise<void> {
 export async function openSqlStorePair<T>(
   backend: SqlBackend,
   build: (database: SqlDatabase, clock: TestClock) => T,
-): Promise<{ store: T; peer: T; clock: TestClock; addAccount(): Promise<number>; close(): Promise<void> }> {
+): Promise<{
+  store: T;
+  peer: T;
+  clock: TestClock;
+  addAccount(): Promise<number>;
+  /** A key of the verification API (the rows of its stores refer to one). */
+  addApiKey(): Promise<number>;
+  close(): Promise<void>;
+}> {
   const clock = createTestClock();
   const sql = await backend.open();
   const peer = await sql.openPeer();
   const users = createSqlUserStore(sql.database, clock);
+  const apiKeys = createSqlApiKeyStore(sql.database, clock);
   let accounts = 0;
   return {
     store: build(sql.database, clock),
@@ -156,6 +167,17 @@ export async function openSqlStorePair<T>(
       });
       if (!user) throw new Error('test account could not be created');
       return user.id;
+    },
+    async addApiKey() {
+      const { keyHash, hint } = generateApiKey(false);
+      const key = await apiKeys.create({
+        name: 'test key',
+        keyHash,
+        hint,
+        channels: ['sms'],
+        createdBy: null,
+      });
+      return key.id;
     },
     close: () => sql.close(),
   };

@@ -16,6 +16,8 @@ export interface StartedVerification {
   scope: Scope;
   /** The account it was started for (undefined when the caller did not say). */
   account?: number;
+  /** The verification API's key it was started for, in place of an account (SendCodeRequest.apiKey). */
+  apiKey?: number;
   /** When it was started, in milliseconds since the epoch by the app's clock. */
   startedAt: number;
   /** That account had completed a code to the number before (SendCodeRequest.provenHolder). */

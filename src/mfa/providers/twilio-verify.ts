@@ -167,6 +167,19 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     provenHolder && (pending === null || pending.provenHolder !== true);
 
   /**
+   * Whom a verification belongs to: an account, or a key of the verification API (a key is never
+   * an account, whatever its number). The verifications of one owner may replace each other (a
+   * key's new code voids its pending one to the number, as an account's does across its scopes);
+   * another owner's are left alone, as above.
+   */
+  const ownerOf = (started: { account?: number; apiKey?: number }) =>
+    started.apiKey !== undefined
+      ? `key:${started.apiKey}`
+      : started.account !== undefined
+        ? `account:${started.account}`
+        : undefined;
+
+  /**
    * Starts a verification that belongs to this send alone. If Twilio answers with a verification
    * that was already pending (a cancel that failed, a send racing this one, or one started before
    * a restart), its code could serve two challenges. When it is this account's own, or one this
@@ -178,7 +191,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
   async function startFresh(
     to: string,
     channel: Channel,
-    holder: { account: number | undefined; provenHolder: boolean },
+    holder: { owner: string | undefined; provenHolder: boolean },
     deadline: AbortSignal,
   ): Promise<string> {
     const action = `send ${channel} code`;
@@ -186,7 +199,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     const known = await ledger.find(first.sid);
     const reused = first.sendAttempts > 1 || known !== null;
     if (!reused) return first.sid;
-    if (known && known.account !== holder.account && !mayCancel(holder.provenHolder, known)) {
+    if (known && ownerOf(known) !== holder.owner && !mayCancel(holder.provenHolder, known)) {
       throw pendingForAnother(action, known.startedAt, 'yes');
     }
     if (!known && !mayCancel(holder.provenHolder, null)) {
@@ -233,8 +246,16 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
     name: NAME,
     channels: ['sms', 'voice'],
 
-    async send({ to, channel, scope, account, provenHolder = false }) {
+    async send({ to, channel, scope, account, apiKey, provenHolder: claimedHolder = false }) {
       const deadline = AbortSignal.timeout(timeoutMs);
+      const owner = ownerOf({ account, apiKey });
+      // An API key has shown nothing about who holds the phone: whatever it says, its send never
+      // cancels a code pending for an account (a login code would vanish without a word) or for
+      // another key; it is refused (429 with the wait) until that code can no longer be accepted.
+      // The other way round, an account that has proven the phone may cancel a key's pending code,
+      // as it may a stranger's: else keys asking again and again could keep its owner from ever
+      // logging in, and the key's check then hears "expired".
+      const provenHolder = apiKey === undefined && claimedHolder;
       // Twilio keeps one pending verification per number and would re-send its code. Another
       // account's pending code is not cancelled (two accounts sharing a number cannot take each
       // other's codes), save by the phone's proven holder (see mayCancel); this send waits until
@@ -242,7 +263,7 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       const pending = await ledger.pendingFor(to);
       const othersLive = pending.filter(
         (entry) =>
-          entry.account !== account && now() - entry.startedAt < codeTtlMs && !mayCancel(provenHolder, entry),
+          ownerOf(entry) !== owner && now() - entry.startedAt < codeTtlMs && !mayCancel(provenHolder, entry),
       );
       if (othersLive.length > 0) {
         throw pendingForAnother(
@@ -255,15 +276,16 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       // serves two scopes and every send is a new code. A failed cancel is caught by startFresh,
       // which sees the re-used verification.
       for (const { sid } of pending) await cancelVerification(sid, deadline).catch(() => undefined);
-      const sid = await startFresh(to, channel, { account, provenHolder }, deadline);
-      const verification: StartedVerification = {
+      const sid = await startFresh(to, channel, { owner, provenHolder }, deadline);
+      await ledger.record({
         sid,
         to,
         scope,
         startedAt: now(),
         ...(provenHolder ? { provenHolder } : {}),
-      };
-      await ledger.record(account === undefined ? verification : { ...verification, account });
+        ...(account === undefined ? {} : { account }),
+        ...(apiKey === undefined ? {} : { apiKey }),
+      });
       return { handle: sid };
     },
 

@@ -14,7 +14,7 @@ import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions 
  * rather than "a code for another account is pending".
  *
  * Keys, under the store's prefix:
- *   twilio-verification:<sid>    a hash: to, scope, account (when given), startedAt
+ *   twilio-verification:<sid>    a hash: to, scope, account or apiKey (when given), startedAt
  *   twilio-verifications:<to>    a sorted set of the number's sids, by startedAt
  *
  * Time: each key is kept `rememberMs` from its last write, as a duration; Redis deletes it by
@@ -65,6 +65,7 @@ const storedVerification = z.object({
   to: z.string(),
   scope: z.enum(SCOPES),
   account: whole.optional(),
+  apiKey: whole.optional(),
   startedAt: whole,
   provenHolder: z.enum(['0', '1']).optional(),
 });
@@ -72,9 +73,13 @@ const storedVerification = z.object({
 function toVerification(flatHash: string[]): StartedVerification {
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < flatHash.length; i += 2) fields[flatHash[i]!] = flatHash[i + 1]!;
-  const { account, provenHolder, ...rest } = storedVerification.parse(fields);
-  const verification: StartedVerification = provenHolder === '1' ? { ...rest, provenHolder: true } : rest;
-  return account === undefined ? verification : { ...verification, account };
+  const { account, apiKey, provenHolder, ...rest } = storedVerification.parse(fields);
+  return {
+    ...rest,
+    ...(provenHolder === '1' ? { provenHolder: true } : {}),
+    ...(account === undefined ? {} : { account }),
+    ...(apiKey === undefined ? {} : { apiKey }),
+  };
 }
 
 export function createRedisTwilioVerificationLedger(
@@ -91,10 +96,11 @@ export function createRedisTwilioVerificationLedger(
     callRedis('Twilio verifications', operation, commandTimeoutMs);
 
   return {
-    async record({ sid, to, scope, account, startedAt, provenHolder }) {
+    async record({ sid, to, scope, account, apiKey, startedAt, provenHolder }) {
       const fields = ['to', to, 'scope', scope, 'startedAt', String(startedAt)];
       if (provenHolder) fields.push('provenHolder', '1');
       if (account !== undefined) fields.push('account', String(account));
+      if (apiKey !== undefined) fields.push('apiKey', String(apiKey));
       await call(() =>
         RECORD(
           redis,

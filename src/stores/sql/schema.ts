@@ -2,6 +2,7 @@ import type { Generated } from 'kysely';
 import type { SendingEvent } from '../../fraud/store.js';
 import type { CloseReason } from '../../mfa/challenge-store.js';
 import type { Channel, Scope } from '../../mfa/provider.js';
+import type { ApiVerificationStatus } from '../../api/verification-store.js';
 
 /**
  * The tables as TypeScript sees them, on SQLite and PostgreSQL alike. Every time is a whole number
@@ -26,6 +27,8 @@ export const RELAXED_DURABILITY_TABLES: ReadonlySet<keyof Schema> = new Set<keyo
   'verified_numbers',
   'verified_number_accounts',
   'audit_events',
+  'api_verifications',
+  'api_idempotency',
 ]);
 
 export interface Schema {
@@ -47,6 +50,8 @@ export interface Schema {
   recovery_codes: RecoveryCodesTable;
   remembered_browsers: RememberedBrowsersTable;
   api_keys: ApiKeysTable;
+  api_verifications: ApiVerificationsTable;
+  api_idempotency: ApiIdempotencyTable;
 }
 
 export interface SchemaMigrationsTable {
@@ -251,4 +256,34 @@ export interface ApiKeysTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+}
+
+/** One code sent through the verification API (src/api/verification-store.ts). Never holds the code. */
+export interface ApiVerificationsTable {
+  id: string;
+  key_id: number;
+  label: string;
+  phone_e164: string;
+  channel: Channel;
+  provider: string;
+  handle: string | null;
+  created_at: number;
+  expires_at: number;
+  /** Attempts used, counting one taken by a check still in flight. */
+  attempts: Generated<number>;
+  status: ApiVerificationStatus;
+  closed_at: number | null;
+  /** Set while a check asks the provider: checks of one verification run one at a time. */
+  checking_until: number | null;
+}
+
+/** An Idempotency-Key's claim and, once answered, the answer (src/api/idempotency.ts). */
+export interface ApiIdempotencyTable {
+  key_id: number;
+  idempotency_key: string;
+  request_hash: string;
+  response_status: number | null;
+  response_body: string | null;
+  created_at: number;
+  completed_at: number | null;
 }

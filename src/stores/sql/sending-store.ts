@@ -58,6 +58,7 @@ export function createSqlSendingStore({ db }: SqlDatabase, clock: Clock): Sendin
           .where('last_verified_at', '<', now)
           .execute();
       }
+      if (userId === null) return { firstToday };
       await db
         .insertInto('verified_number_accounts')
         .values({ phone_e164: phone, user_id: userId, first_verified_at: now, last_verified_at: now })

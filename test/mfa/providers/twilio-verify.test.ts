@@ -368,6 +368,52 @@ describe('Twilio Verify provider', () => {
         });
       });
 
+      describe('when the verification API asks (a key, not an account)', () => {
+        // The threat: an application holding a key voiding a person's pending login code without
+        // a word, or another application's code, by sending to the same number.
+        it("never cancels an account's pending code, even claiming to hold the phone", async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const owner = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });
+
+          const refused = await providerError(
+            twilio.send({ to: ALICE, channel: 'sms', scope: 'api', apiKey: OWNER, provenHolder: true }),
+          );
+
+          expect(refused).toMatchObject({ kind: 'rate_limited', delivered: 'no' });
+          expect(fake.verification(owner.handle!)?.status).toBe('pending');
+        });
+
+        it("never cancels another key's pending code, though the key's number is an account's", async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const first = await twilio.send({ to: ALICE, channel: 'sms', scope: 'api', apiKey: 1 });
+
+          expect(
+            (await providerError(twilio.send({ to: ALICE, channel: 'sms', scope: 'api', apiKey: 2 }))).kind,
+          ).toBe('rate_limited');
+          expect(
+            (await providerError(twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: 1 })))
+              .kind,
+          ).toBe('rate_limited');
+          expect(fake.verification(first.handle!)?.status).toBe('pending');
+        });
+
+        it("replaces the same key's pending code, and gives way to the phone's proven holder", async () => {
+          const twilio = provider({}, 2_000, FIVE_MINUTES);
+          const first = await twilio.send({ to: ALICE, channel: 'sms', scope: 'api', apiKey: 1 });
+          const second = await twilio.send({ to: ALICE, channel: 'voice', scope: 'api', apiKey: 1 });
+          expect(fake.verification(first.handle!)?.status).toBe('canceled');
+
+          await twilio.send({
+            to: ALICE,
+            channel: 'sms',
+            scope: 'login',
+            account: OWNER,
+            provenHolder: true,
+          });
+          expect(fake.verification(second.handle!)?.status).toBe('canceled');
+        });
+      });
+
       it("still cancels the same account's pending code of another scope", async () => {
         const twilio = provider({}, 2_000, FIVE_MINUTES);
         const login = await twilio.send({ to: ALICE, channel: 'sms', scope: 'login', account: OWNER });

@@ -72,6 +72,15 @@ export function describeSendingStoreContract(
       expect(await store.hasAccountVerified('+12025550143', holder)).toBe(false);
     });
 
+    it('knows a number completed through the verification API as verified, and no account as its holder', async () => {
+      const alice = await harness.newAccount();
+      expect(await store.markVerified('+12025550142', null)).toEqual({ firstToday: true });
+      expect(await harness.peer.isVerifiedNumber('+12025550142', clock.now())).toBe(true);
+      expect(await harness.peer.hasAccountVerified('+12025550142', alice)).toBe(false);
+      expect(await store.markVerified('+12025550142', alice)).toEqual({ firstToday: false });
+      expect(await store.hasAccountVerified('+12025550142', alice)).toBe(true);
+    });
+
     it("says firstToday for a number's first completed code of each UTC day only, whichever account", async () => {
       // The breaker's history counts numbers verified per day: one number verified again and
       // again must not raise it.

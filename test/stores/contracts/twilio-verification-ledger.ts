@@ -66,6 +66,16 @@ export function describeTwilioVerificationLedgerContract(
       expect(found).not.toHaveProperty('account');
     });
 
+    it('keeps a verification the verification API started as its key’s, with no account', async () => {
+      const { account: _, ...withoutAccount } = started('VE1');
+      const forKey: StartedVerification = { ...withoutAccount, scope: 'api', apiKey: 7 };
+      await ledger.record(forKey);
+      const found = await peer.find('VE1');
+      expect(found).toEqual(forKey);
+      expect(found).not.toHaveProperty('account');
+      expect(await peer.pendingFor(ALICE)).toEqual([forKey]);
+    });
+
     it('finds nothing for a sid never recorded', async () => {
       expect(await ledger.find('VE-unknown')).toBeNull();
       expect(await ledger.pendingFor(ALICE)).toEqual([]);

@@ -146,6 +146,8 @@ describe('createStores', () => {
         'expired session tombstones',
         'expired one-time links',
         'expired remembered browsers',
+        'expired API verifications',
+        'old Idempotency-Keys',
         'SQLite WAL checkpoint',
       ]);
       await stores.close();

@@ -368,6 +368,8 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '013-account-sessions',
         '014-account-deletion',
         '015-factors',
+        '016-api-keys',
+        '017-api-verifications',
       ]);
       const users = createSqlUserStore(database, clock);
       expect((await users.list()).map((user) => user.username).sort()).toEqual(['Alice', 'bob']);
@@ -442,6 +444,8 @@ describe('a SQLite database made by the site before the TypeScript migrations', 
         '013-account-sessions',
         '014-account-deletion',
         '015-factors',
+        '016-api-keys',
+        '017-api-verifications',
       ]);
       const ceiling = createSqlCodeEntryCeiling(database, clock, 1);
       expect(await ceiling.recordFailure(1)).toEqual({ consecutive: 1, suspendedNow: true });

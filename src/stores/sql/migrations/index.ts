@@ -14,6 +14,7 @@ import { accountSessions } from './013-account-sessions.js';
 import { accountDeletion } from './014-account-deletion.js';
 import { factors } from './015-factors.js';
 import { apiKeys } from './016-api-keys.js';
+import { apiVerifications } from './017-api-verifications.js';
 
 /** Every migration, in the order they are applied; a new one is a file here and a line below. */
 export const MIGRATIONS: readonly Migration[] = [
@@ -32,4 +33,5 @@ export const MIGRATIONS: readonly Migration[] = [
   accountDeletion,
   factors,
   apiKeys,
+  apiVerifications,
 ];
