@@ -285,6 +285,8 @@ describe('API keys in the secure area', () => {
       expectRedirect(await admin.submit(revokePage(voice!.id), revokePage(voice!.id)), LIST);
 
       const page = await admin.get(LIST);
+      // The admin who hands a key out can hand out the reference with it.
+      expect(page.text).toContain('<a href="/api/docs">API reference</a>');
       expect(page.text).not.toContain(first);
       expect(page.text).not.toContain(second);
       const rows = rowsOf(page.text);
