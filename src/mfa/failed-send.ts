@@ -27,7 +27,9 @@ export interface TakenForSend {
  * alone is given back for them to retry at once; a message that surely went out keeps it.
  */
 export async function settleFailedSend(error: unknown, taken: TakenForSend): Promise<ProviderDelivery> {
-  const delivered = error instanceof ProviderError ? error.delivered : 'no';
+  // An error that is no provider's answer (a store failing mid-send, a bug) says nothing of the
+  // phone: it is read as 'maybe', never as a free retry.
+  const delivered = error instanceof ProviderError ? error.delivered : 'maybe';
   if (delivered === 'no') {
     await taken.guard.release();
     await taken.giveBackCooldown();

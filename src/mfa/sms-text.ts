@@ -30,26 +30,40 @@ export const GSM7_SEGMENT_LENGTH = 160;
 
 /**
  * What a message calls its code: the scope shows, so a code is never typed where it does not belong.
- * An API code is a plain "Keyhole code": the caller's label never goes into a message, so no caller
- * can write its own words into a text the site sends.
  */
-const SCOPE_WORDS: Record<Scope, string> = {
+const SCOPE_WORDS: Record<Exclude<Scope, 'api'>, string> = {
   login: '',
   admin: 'admin ',
   enrol: 'sign-up ',
   settings: 'settings ',
   reset: 'reset ',
-  api: '',
 };
-const label = (siteName: string, scope: Scope) => `${siteName} ${SCOPE_WORDS[scope]}code`;
+const label = (siteName: string, scope: Exclude<Scope, 'api'>) => `${siteName} ${SCOPE_WORDS[scope]}code`;
+
+/**
+ * A code of the verification API is for another application: it does not read as one of this
+ * site's codes (a person taught to type "Keyhole codes" into other apps is a person easier to
+ * phish for a real one), and it has no origin-bound line, since this site is not where it goes.
+ * The caller's label never goes in: no caller can write its own words into a text the site sends.
+ */
+const apiCodeLine = (code: string) => `Your verification code: ${code}`;
+const apiSender = (siteName: string) => `Sent by ${siteName} for another service. Do not share it.`;
 
 export function createCodeTexts(options: { siteName: string; publicHost: string }): CodeTexts {
   const { siteName, publicHost } = options;
   return {
-    sms: (scope, code) => `${label(siteName, scope)}: ${code}\n\n@${publicHost} #${code}`,
+    sms: (scope, code) =>
+      scope === 'api'
+        ? `${apiCodeLine(code)}\n\n${apiSender(siteName)}`
+        : `${label(siteName, scope)}: ${code}\n\n@${publicHost} #${code}`,
     smsTemplate: (scope, placeholder) =>
-      `${label(siteName, scope)} (do not share it):\n\n@${publicHost} #${placeholder}`,
-    spokenIntro: (scope) => `Your ${label(siteName, scope)} is`,
+      scope === 'api'
+        ? `${apiCodeLine(placeholder)}\n\n${apiSender(siteName)}`
+        : `${label(siteName, scope)} (do not share it):\n\n@${publicHost} #${placeholder}`,
+    spokenIntro: (scope) =>
+      scope === 'api'
+        ? `Your verification code, from ${siteName} for another service, is`
+        : `Your ${label(siteName, scope)} is`,
   };
 }
 

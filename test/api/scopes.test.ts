@@ -61,7 +61,7 @@ describe('API codes and the site’s codes', () => {
     expectRedirect(await reset.submit(link, link), '/verify');
     pages.set('reset', { browser: reset, code: codeOf('reset'), landsOn: '/reset/password' });
 
-    // Last: its code is the newest "Keyhole code", the words an API code has too.
+    // Last: its code is the newest "Keyhole code", the one a person would most likely mix up.
     const login = createBrowser(site().app);
     site().clock.advance(61_000);
     expectRedirect(await submitPassword(login, account), '/verify');

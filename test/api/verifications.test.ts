@@ -59,13 +59,18 @@ describe('the verification API with the console provider', () => {
       expect(res.text).not.toContain(ALICE);
       const [message] = site.outbox.list();
       expect(message).toMatchObject({ channel: 'sms', to: ALICE });
-      expect(message!.text).toMatch(/^Keyhole code: \d{6}\n\n@\S+ #\d{6}$/);
+      // For another service: not worded as one of the site's codes, and no line binding it to the site.
+      expect(message!.text).toMatch(
+        /^Your verification code: \d{6}\n\nSent by Keyhole for another service\. Do not share it\.$/,
+      );
     });
 
     it('calls when asked for a voice code, and takes the default label', async () => {
       const { res } = await sendTo(ALICE, { channel: 'voice' });
       expect(res.body).toMatchObject({ channel: 'voice', label: 'default' });
-      expect(site.outbox.list()[0]!.text).toMatch(/^Your Keyhole code is( \d){6}$/);
+      expect(site.outbox.list()[0]!.text).toMatch(
+        /^Your verification code, from Keyhole for another service, is( \d){6}$/,
+      );
     });
 
     it('never writes the caller’s label into the message', async () => {

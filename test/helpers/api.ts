@@ -116,9 +116,15 @@ export function createApiClient(app: Express, key?: string) {
 
 export type ApiClient = ReturnType<typeof createApiClient>;
 
-/** The digits of a console message: "Keyhole code: 123456 ..." or "Your Keyhole code is 1 2 3 4 5 6". */
+/**
+ * The digits of a console message: the site's "Keyhole code: 123456 ..." or "Your Keyhole code is
+ * 1 2 3 4 5 6", an API code's "Your verification code: 123456 ..." or "... for another service, is 1 2 3 ...".
+ */
 export function digitsOfConsoleMessage(text: string): string {
-  const match = text.match(/Keyhole code: (\d+)/) ?? text.match(/Keyhole code is ([\d ]+)/);
+  const match =
+    text.match(/(?:Keyhole|verification) code: (\d+)/) ??
+    text.match(/Keyhole code is ([\d ]+)/) ??
+    text.match(/another service, is ([\d ]+)/);
   if (!match) throw new Error(`no code in "${text}"`);
   return match[1]!.replace(/ /g, '');
 }

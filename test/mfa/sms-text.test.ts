@@ -38,4 +38,17 @@ describe('the text of a code message', () => {
     );
     expect(loadConfig({ PUBLIC_URL: 'https://keyhole.example/' }).publicHost).toBe('keyhole.example');
   });
+
+  it('words a code of the verification API apart: not a Keyhole code, no origin-bound line, one placeholder', () => {
+    const texts = createCodeTexts({ siteName: 'Keyhole', publicHost: 'keyhole.example' });
+    const sms = texts.sms('api', '12345678');
+    expect(sms).toBe(
+      'Your verification code: 12345678\n\nSent by Keyhole for another service. Do not share it.',
+    );
+    expect(sms).not.toContain('@keyhole.example');
+    expect(sms).not.toContain('Keyhole code');
+    expect(texts.smsTemplate('api', '{CODE}').split('{CODE}')).toHaveLength(2);
+    expect(gsm7Length(sms)).toBeLessThanOrEqual(GSM7_SEGMENT_LENGTH);
+    expect(texts.spokenIntro('api')).toBe('Your verification code, from Keyhole for another service, is');
+  });
 });

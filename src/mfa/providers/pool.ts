@@ -2,6 +2,7 @@ import { systemClock, type Clock } from '../../clock.js';
 import type {
   Channel,
   MfaProvider,
+  ProviderDelivery,
   SendCodeRequest,
   Scope,
   VerifyCodeRequest,
@@ -136,17 +137,21 @@ export function createProviderPool(
       const live = candidates.filter((_, i) => states[i]!.skippedUntil === null);
       const tried = live.length > 0 ? live : [candidates[0]!];
       let lastError: unknown;
+      // The worst of what the providers tried may have delivered: a timeout at the first (the code
+      // may be on the phone) is not undone by a refusal at the next.
+      let delivered: ProviderDelivery = 'no';
       for (const provider of tried) {
         try {
           const { handle } = await watched(provider, () => provider.send(request));
           return { provider: provider.name, handle };
         } catch (error) {
           lastError = error;
+          if (error instanceof ProviderError) delivered = worseDelivery(delivered, error.delivered);
           // Only an outage moves on to the next provider; a bad number or a rate limit would be the same there.
-          if (!isOutage(error)) throw error;
+          if (!isOutage(error)) break;
         }
       }
-      throw lastError;
+      throw withDelivery(lastError, delivered);
     },
 
     async verify(name, request) {
@@ -159,4 +164,18 @@ export function createProviderPool(
       if (provider.cancel) await watched(provider, () => provider.cancel!(request));
     },
   };
+}
+
+const DELIVERY_ORDER: readonly ProviderDelivery[] = ['no', 'maybe', 'yes'];
+const worseDelivery = (a: ProviderDelivery, b: ProviderDelivery) =>
+  DELIVERY_ORDER.indexOf(a) >= DELIVERY_ORDER.indexOf(b) ? a : b;
+
+/** The error a failed send ends with, saying the worst any provider tried may have delivered. */
+function withDelivery(error: unknown, delivered: ProviderDelivery): unknown {
+  if (!(error instanceof ProviderError) || error.delivered === delivered || delivered === 'no') return error;
+  return new ProviderError(error.kind, error.provider, error.message.slice(error.provider.length + 2), {
+    cause: error,
+    delivered: worseDelivery(error.delivered, delivered),
+    ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
+  });
 }

@@ -180,6 +180,32 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
         : undefined;
 
   /**
+   * Runs what follows a send Twilio accepted (the ledger, a cancel and a second start): whatever
+   * fails there, the code reached the phone, so the error says it was delivered and the limits the
+   * send took stay taken (src/mfa/failed-send.ts): a store failing after each send must not make
+   * every retry a free message.
+   */
+  async function afterSent<T>(action: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof ProviderError && error.delivered === 'yes') throw error;
+      throw new ProviderError(
+        error instanceof ProviderError ? error.kind : 'unavailable',
+        NAME,
+        `${action}: failed after the code was sent`,
+        {
+          cause: error,
+          delivered: 'yes',
+          ...(error instanceof ProviderError && error.retryAfterSeconds !== undefined
+            ? { retryAfterSeconds: error.retryAfterSeconds }
+            : {}),
+        },
+      );
+    }
+  }
+
+  /**
    * Starts a verification that belongs to this send alone. If Twilio answers with a verification
    * that was already pending (a cancel that failed, a send racing this one, or one started before
    * a restart), its code could serve two challenges. When it is this account's own, or one this
@@ -196,6 +222,18 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
   ): Promise<string> {
     const action = `send ${channel} code`;
     const first = await startVerification(to, channel, deadline);
+    // From here a message went out (Twilio sent or re-sent a code): a failure must say so.
+    return afterSent(action, () => replaceIfReused(first, to, channel, holder, deadline));
+  }
+
+  async function replaceIfReused(
+    first: Awaited<ReturnType<typeof startVerification>>,
+    to: string,
+    channel: Channel,
+    holder: { owner: string | undefined; provenHolder: boolean },
+    deadline: AbortSignal,
+  ): Promise<string> {
+    const action = `send ${channel} code`;
     const known = await ledger.find(first.sid);
     const reused = first.sendAttempts > 1 || known !== null;
     if (!reused) return first.sid;
@@ -277,15 +315,17 @@ export function createTwilioVerifyProvider(options: TwilioVerifyProviderOptions)
       // which sees the re-used verification.
       for (const { sid } of pending) await cancelVerification(sid, deadline).catch(() => undefined);
       const sid = await startFresh(to, channel, { owner, provenHolder }, deadline);
-      await ledger.record({
-        sid,
-        to,
-        scope,
-        startedAt: now(),
-        ...(provenHolder ? { provenHolder } : {}),
-        ...(account === undefined ? {} : { account }),
-        ...(apiKey === undefined ? {} : { apiKey }),
-      });
+      await afterSent(`send ${channel} code`, () =>
+        ledger.record({
+          sid,
+          to,
+          scope,
+          startedAt: now(),
+          ...(provenHolder ? { provenHolder } : {}),
+          ...(account === undefined ? {} : { account }),
+          ...(apiKey === undefined ? {} : { apiKey }),
+        }),
+      );
       return { handle: sid };
     },
 

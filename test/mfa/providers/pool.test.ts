@@ -71,6 +71,26 @@ describe('provider pool', () => {
     expect((await pool.status())[0]).toEqual({ name: 'first', channels: ['sms', 'voice'], state: 'up' });
   });
 
+  it('says a failed send may have been delivered when any provider tried may have delivered it', async () => {
+    // Threat: a timeout at the first provider (the code may be on the phone), then a refusal at the
+    // second (nothing sent), read as "nothing went out" would hand every limit back: free messages.
+    const { clock, second } = setUp();
+    const timedOut: MfaProvider = {
+      name: 'slow',
+      channels: ['sms'],
+      send: async () => {
+        throw new ProviderError('unavailable', 'slow', 'timed out', { delivered: 'maybe' });
+      },
+      verify: async () => 'invalid',
+    };
+    second.failWith('unavailable');
+    const pool = createProviderPool([timedOut, second], { clock, cooldownMs: 30_000 });
+    const failure = await pool.send(SMS).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ProviderError);
+    expect(failure).toMatchObject({ provider: 'second', kind: 'unavailable', delivered: 'maybe' });
+    expect(second.sends).toEqual(['sms']);
+  });
+
   it('tries the next provider when the first is unavailable, and verifies with the one that sent', async () => {
     const { pool, first, second, states } = setUp();
     first.failWith('unavailable');

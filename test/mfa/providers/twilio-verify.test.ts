@@ -97,6 +97,23 @@ describe('Twilio Verify provider', () => {
       expect(fake.sentCodes()).toEqual([expect.objectContaining({ sid: handle, to: ALICE, channel: 'sms' })]);
     });
 
+    it('says a send was delivered when its ledger fails after Twilio sent the code', async () => {
+      // Threat: a shared store failing after each send, read as "nothing went out", would hand
+      // every limit back and make each retry a free message to the same phone.
+      const memory = createMemoryTwilioVerificationLedger(clock);
+      const failingLedger: TwilioVerificationLedger = {
+        ...memory,
+        record: async () => {
+          throw new Error('the shared store did not answer');
+        },
+      };
+      const failure = await provider({}, 2_000, FIVE_MINUTES, failingLedger)
+        .send({ to: ALICE, channel: 'sms', scope: 'login' })
+        .catch((error: unknown) => error as ProviderError);
+      expect(failure).toMatchObject({ name: 'ProviderError', provider: 'twilio', delivered: 'yes' });
+      expect(fake.sentCodes()).toHaveLength(1);
+    });
+
     it('asks for a call when the channel is voice', async () => {
       await provider().send({ to: ALICE, channel: 'voice', scope: 'admin' });
 
