@@ -92,9 +92,16 @@ export { SITE_NAME };
 
 const FLOOD_WINDOW_MS = 60_000;
 
-/** The paths the verification API answers (routes.ts, sample-routes.ts). */
-const isApiPath = (path: string) =>
-  path === '/api' || path.startsWith('/api/') || path === '/request-auth' || path === '/validate-auth';
+/**
+ * The paths the verification API answers (routes.ts, sample-routes.ts), in any case: Express
+ * routes ignore it, so /REQUEST-AUTH is the API too.
+ */
+const isApiPath = (path: string) => {
+  const lower = path.toLowerCase();
+  return (
+    lower === '/api' || lower.startsWith('/api/') || lower === '/request-auth' || lower === '/validate-auth'
+  );
+};
 
 function createFloodGuard(options: {
   name: string;

@@ -81,21 +81,36 @@ export const apiNotFound: RequestHandler = (_req, res) => {
   sendProblem(res, 'not-found', { detail: 'There is nothing at this path of the API.' });
 };
 
-/** What body-parser throws for a body it could not read (not JSON, too large, a bad charset). */
+/**
+ * What body-parser throws for a body it could not read (not JSON, too large, a bad charset or
+ * encoding, a gzip body that is not gzip): a 4xx in `status` or `statusCode`, with or without a
+ * `type` (a stream error it wraps has none). All of them are the caller's: 400 malformed-body.
+ */
 const isUnreadableBody = (error: unknown) => {
-  const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
-  return typeof type === 'string' && typeof status === 'number' && status >= 400 && status < 500;
+  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
+  const code = typeof status === 'number' ? status : statusCode;
+  return typeof code === 'number' && code >= 400 && code < 500;
 };
+
+function unreadableBodyDetail(error: unknown): string {
+  switch ((error as { type?: unknown }).type) {
+    case 'entity.too.large':
+      return `The body is larger than ${BODY_LIMIT.replace('kb', ' kB')}.`;
+    case 'entity.parse.failed':
+      return 'The body is not valid JSON.';
+    case 'charset.unsupported':
+      return 'The body’s charset is not taken here: send UTF-8.';
+    case 'encoding.unsupported':
+      return 'The body’s Content-Encoding is not taken here: send it as is, or gzip, deflate or br.';
+    default:
+      return 'The body could not be read.';
+  }
+}
 
 /** The problem a failure is answered with. Only a safe sentence: never an error's own message. */
 export function failureAnswer(error: unknown): ApiAnswer {
   if (isUnreadableBody(error)) {
-    const tooLarge = (error as { type: string }).type === 'entity.too.large';
-    return problemAnswer('malformed-body', {
-      detail: tooLarge
-        ? `The body is larger than ${BODY_LIMIT.replace('kb', ' kB')}.`
-        : 'The body is not valid JSON.',
-    });
+    return problemAnswer('malformed-body', { detail: unreadableBodyDetail(error) });
   }
   if (error instanceof ProviderError) {
     switch (error.kind) {

@@ -87,6 +87,25 @@ describe('the verification API over HTTP', () => {
       expect(expectApiProblem(res, 400, 'malformed-body').detail).toBe('The body is larger than 8 kB.');
     });
 
+    it('answers 400 malformed-body to a body it cannot decode, never 500', async () => {
+      const badGzip = await api.post('/api/v1/verifications', 'not gzip at all', {
+        ...JSON_TYPE,
+        'Content-Encoding': 'gzip',
+      });
+      expect(expectApiProblem(badGzip, 400, 'malformed-body').detail).toBe('The body could not be read.');
+      const unknownEncoding = await api.post('/api/v1/verifications', JSON.stringify({ to: ALICE }), {
+        ...JSON_TYPE,
+        'Content-Encoding': 'x-keyhole',
+      });
+      expectApiProblem(unknownEncoding, 400, 'malformed-body');
+      const unknownCharset = await api.post('/api/v1/verifications', JSON.stringify({ to: ALICE }), {
+        'Content-Type': 'application/json; charset=x-keyhole',
+      });
+      expectApiProblem(unknownCharset, 400, 'malformed-body');
+      expect(logLines.filter((line) => line.includes('"level":50'))).toEqual([]);
+      expect(site.outbox.list()).toEqual([]);
+    });
+
     it('accepts application/json with a charset, and a vendor +json type', async () => {
       const res = await api.post('/api/v1/verifications', JSON.stringify({ to: ALICE }), {
         'Content-Type': 'application/json; charset=utf-8',
@@ -193,6 +212,16 @@ describe('the verification API over HTTP', () => {
         .send({ to: ALICE });
       expect(res.status).toBe(201);
       expectApiHeaders(res);
+    });
+
+    it('answers the flood guard’s 429 as a problem document at any case of an API path', async () => {
+      await site.close();
+      await start({ requestsPerMinute: 1 });
+      await api.postForm('/request-auth', { to: ALICE });
+      for (const path of ['/REQUEST-AUTH', '/Validate-Auth', '/API/v1/verifications/ver_x']) {
+        const res = await request(site.app).post(path).set('Authorization', `Bearer ${key}`).send({});
+        expect(expectApiProblem(res, 429, 'too-many-requests').retryAfterSeconds).toBe(60);
+      }
     });
 
     it('answers the flood guard’s 429 as a problem document', async () => {
