@@ -85,6 +85,10 @@ export function closedAnswer(verifications: ApiVerifications, verification: ApiV
 const notFoundAnswer = () =>
   problemAnswer('not-found', { detail: 'This API key has no verification with this id.' });
 
+/** Another check of the verification is in flight: its outcome is known in a moment. */
+export const CHECK_IN_PROGRESS_DETAIL =
+  'Another check of this verification is being answered. Retry in a moment to learn its outcome.';
+
 export function tooManyWrongCodesAnswer(retryAfterSeconds: number): ApiAnswer {
   return problemAnswer('too-many-requests', {
     detail: 'Too many wrong codes were given for this number. Try again later.',
@@ -125,6 +129,8 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
         return closedAnswer(verifications, outcome.verification);
       case 'too_many_requests':
         return tooManyWrongCodesAnswer(outcome.retryAfterSeconds);
+      case 'in_progress':
+        return problemAnswer('check-in-progress', { detail: CHECK_IN_PROGRESS_DETAIL, retryAfterSeconds: 1 });
     }
   };
 
