@@ -45,6 +45,22 @@ export type SendRefusal =
   | { ok: false; reason: 'too_many_requests'; retryAfterSeconds: number; detail: string }
   | { ok: false; reason: 'destination_refused'; message: string };
 
+/**
+ * A failure after the provider took the code (the row not written, a bug): the code is out
+ * whatever failed. The caller must not be told to retry at once, and an Idempotency-Key's retry
+ * must not send a second code (routes.ts keeps this answer for it).
+ */
+export class FailedAfterSendError extends Error {
+  constructor(
+    cause: unknown,
+    /** The cooldown before another code to the number under the label may go. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super('the request failed after its code was sent', { cause });
+    this.name = 'FailedAfterSendError';
+  }
+}
+
 export type ApiSendOutcome = { ok: true; verification: ApiVerification } | SendRefusal;
 
 export type CancelOutcome =
@@ -202,35 +218,40 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
         });
         throw error;
       }
-      await guarded.confirm();
+      // From here the code is out: a failure is answered as such, never as "nothing happened".
+      try {
+        await guarded.confirm();
 
-      const createdAt = now();
-      const verification = await store.create({
-        id: `ver_${randomBytes(16).toString('base64url')}`,
-        keyId: key.id,
-        label,
-        phone: to,
-        channel,
-        provider: sent.provider,
-        ...(sent.handle === undefined ? {} : { handle: sent.handle }),
-        createdAt,
-        expiresAt: createdAt + rules.codeTtlMs,
-      });
-      // The new code is out: the key's older pending ones to this number under this label are
-      // void, so only the newest can be approved. Their providers' cancel is not awaited: the
-      // closed row refuses them anyway.
-      for (const old of await store.cancelOthers(key.id, label, to, verification.id)) {
-        providers
-          .cancel(old.provider, { to: old.phone, scope: 'api', handle: old.handle })
-          .catch(() => undefined);
+        const createdAt = now();
+        const verification = await store.create({
+          id: `ver_${randomBytes(16).toString('base64url')}`,
+          keyId: key.id,
+          label,
+          phone: to,
+          channel,
+          provider: sent.provider,
+          ...(sent.handle === undefined ? {} : { handle: sent.handle }),
+          createdAt,
+          expiresAt: createdAt + rules.codeTtlMs,
+        });
+        // The new code is out: the key's older pending ones to this number under this label are
+        // void, so only the newest can be approved. Their providers' cancel is not awaited: the
+        // closed row refuses them anyway.
+        for (const old of await store.cancelOthers(key.id, label, to, verification.id)) {
+          providers
+            .cancel(old.provider, { to: old.phone, scope: 'api', handle: old.handle })
+            .catch(() => undefined);
+        }
+        await audit.record({
+          type: 'api_code_sent',
+          username: apiUsername(key),
+          ip: caller.ip,
+          detail: `${describeVerification(verification)} via ${sent.provider}`,
+        });
+        return { ok: true, verification };
+      } catch (error) {
+        throw new FailedAfterSendError(error, Math.ceil(rules.resendCooldownMs / 1000));
       }
-      await audit.record({
-        type: 'api_code_sent',
-        username: apiUsername(key),
-        ip: caller.ip,
-        detail: `${describeVerification(verification)} via ${sent.provider}`,
-      });
-      return { ok: true, verification };
     },
 
     async check(caller, { id, code }) {

@@ -138,6 +138,34 @@ describe('Idempotency-Key', () => {
     expect(replay.text).toBe(first.text);
   });
 
+  it('keeps the answer when the request fails after its code went out: the retry sends no second code', async () => {
+    const logLines: string[] = [];
+    await site.close();
+    await start({ logLines });
+    const store = site.stores.apiVerifications;
+    const create = store.create.bind(store);
+    store.create = async () => {
+      throw new TypeError('a bug after the send');
+    };
+    let first;
+    try {
+      first = await sendWith('order-1041', { to: ALICE });
+    } finally {
+      store.create = create;
+    }
+    const problem = expectApiProblem(first, 503, 'unavailable');
+    expect(problem.detail).toMatch(/may have been sent.*do not ask for another before 30 seconds/);
+    expect(first.headers['retry-after']).toBe('30');
+    expect(first.text).not.toMatch(/a bug after the send/);
+    expect(logLines.some((line) => line.includes('a bug after the send'))).toBe(true);
+    expect(consoleMessagesTo(site, ALICE)).toBe(1);
+
+    const replay = await sendWith('order-1041', { to: ALICE });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.text).toBe(first.text);
+    expect(consoleMessagesTo(site, ALICE)).toBe(1);
+  });
+
   it('does not keep a limit’s 429: once the wait is over, the same key sends', async () => {
     await sendWith('order-1040', { to: ALICE });
     const refused = await sendWith('order-1041', { to: ALICE });
