@@ -5,6 +5,7 @@ import type { RateLimitStore } from '../http/rate-limit.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
 import type { MfaRules } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
+import type { KeyConversion } from './key-conversion.js';
 import {
   apiUsername,
   cooldownKey,
@@ -40,6 +41,7 @@ export interface VerificationCheckDeps {
   audit: AuditLog;
   clock: Clock;
   rules: MfaRules;
+  keyConversion: KeyConversion;
 }
 
 /**
@@ -209,6 +211,7 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
       }
       await limits.reset(failures);
       await sendGuard.recordVerified({ to: verification.phone, userId: null });
+      await deps.keyConversion.countApproved(verification.keyId);
       // The code did its job: the next one to this number under this label may go at once.
       await limits.reset(cooldownKey(verification.keyId, verification.label, verification.phone));
       await recordChecked(caller, verification, 'approved');

@@ -8,6 +8,7 @@ import type { Channel } from '../mfa/provider.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
 import type { MfaRules } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
+import type { KeyConversion } from './key-conversion.js';
 import type { ApiKey } from './keys.js';
 import { createVerificationCheck, type CheckOutcome } from './verification-check.js';
 import {
@@ -95,6 +96,8 @@ export interface ApiVerificationsDeps {
   rules: MfaRules;
   /** API_KEY_SENDS_PER_HOUR: codes one key may have sent in an hour; 0 for no such limit. */
   keySendsPerHour: number;
+  /** The key's share of approved codes, and the API's share of the day's budget. */
+  keyConversion: KeyConversion;
 }
 
 const KEY_SENDS_WINDOW_MS = 60 * 60_000;
@@ -146,6 +149,10 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
         retryAfterSeconds,
         detail,
       });
+      // A key whose codes to new numbers are not completed stops having them sent (SMS pumping):
+      // only read here, so it costs nothing to give back.
+      const conversion = await deps.keyConversion.check(key, to);
+      if (!conversion.allowed) return refused(conversion.retryAfterSeconds, conversion.detail);
       const given: Array<() => Promise<void>> = [];
       const giveBackAll = async () => {
         for (const giveBack of given.reverse()) await giveBack();
@@ -181,6 +188,16 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
         return refused(perNumber.retryAfterSeconds, 'Too many codes were sent to this number.');
       }
       given.push(perNumber.giveBack);
+      const budget = await deps.keyConversion.takeBudget();
+      if (!budget.ok) {
+        await giveBackCooldown();
+        await giveBackAll();
+        return refused(
+          budget.retryAfterSeconds,
+          'The verification API has had as many codes sent today as the site lets it.',
+        );
+      }
+      given.push(budget.giveBack);
 
       // The toll-fraud guard (issue 8), as for every code the site sends; the key stands in for an
       // account and its hourly limit for the per-address ones (see SendAttempt.countsPerAddress).
@@ -221,6 +238,7 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
       // From here the code is out: a failure is answered as such, never as "nothing happened".
       try {
         await guarded.confirm();
+        await deps.keyConversion.countSent(key.id, conversion.newNumber);
 
         const createdAt = now();
         const verification = await store.create({
