@@ -257,7 +257,10 @@ export function createApp(deps: AppDeps): Express {
   // /api/, and before the session: reading the docs makes no session and sets no cookie.
   app.use(createApiDocsRouter({ isProduction: config.isProduction }));
   app.use(
-    createApiRouter({ ...apiDeps, idempotency: createIdempotency({ store: stores.idempotency, clock }) }),
+    createApiRouter({
+      ...apiDeps,
+      idempotency: createIdempotency({ store: stores.idempotency, clock, limits: stores.limits }),
+    }),
   );
   // Any other /api/ path.
   app.use('/api', apiNotFound);
