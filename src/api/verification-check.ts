@@ -111,7 +111,7 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
       await store.close(seen.id, 'max_attempts');
       return { held: false, now: await current(seen) };
     }
-    // The hold ended between the two reads: the other check is done, so this one may go again.
+    // The hold ended between the two reads: the other check is done, and a retry goes ahead.
     return { held: false, busy: true };
   }
 
