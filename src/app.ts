@@ -22,6 +22,7 @@ import { createAdminRouter } from './admin/routes.js';
 import { createApiDocsRouter } from './api/docs-routes.js';
 import { apiNotFound } from './api/http.js';
 import { createIdempotency } from './api/idempotency.js';
+import { createKeyConversion } from './api/key-conversion.js';
 import { sendProblem } from './api/problem.js';
 import { createApiRouter } from './api/routes.js';
 import { createSampleRouter } from './api/sample-routes.js';
@@ -235,6 +236,15 @@ export function createApp(deps: AppDeps): Express {
     clock,
     rules: mfaRules,
     keySendsPerHour: config.apiKeySendsPerHour,
+    keyConversion: createKeyConversion({
+      limits: stores.limits,
+      sending: stores.sending,
+      clock,
+      audit: stores.audit,
+      logger,
+      budgetPerDay: config.fraud.budgetPerDay,
+      enforcing: config.fraud.mode !== 'record',
+    }),
   });
   const apiDeps = {
     apiKeys: stores.apiKeys,
@@ -247,7 +257,10 @@ export function createApp(deps: AppDeps): Express {
   // /api/, and before the session: reading the docs makes no session and sets no cookie.
   app.use(createApiDocsRouter({ isProduction: config.isProduction }));
   app.use(
-    createApiRouter({ ...apiDeps, idempotency: createIdempotency({ store: stores.idempotency, clock }) }),
+    createApiRouter({
+      ...apiDeps,
+      idempotency: createIdempotency({ store: stores.idempotency, clock, limits: stores.limits }),
+    }),
   );
   // Any other /api/ path.
   app.use('/api', apiNotFound);

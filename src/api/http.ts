@@ -5,6 +5,7 @@ import { ProviderError } from '../mfa/provider.js';
 import { StoreUnavailableError } from '../stores/errors.js';
 import { isDatabaseUnavailable } from '../stores/sql/errors.js';
 import { problemAnswer, sendAnswer, sendProblem, type ApiAnswer } from './problem.js';
+import { FailedAfterSendError } from './verifications.js';
 
 /**
  * What the API's routers share (routes.ts, sample-routes.ts): their own body parsers, no caching,
@@ -112,6 +113,12 @@ export function failureAnswer(error: unknown): ApiAnswer {
   if (isUnreadableBody(error)) {
     return problemAnswer('malformed-body', { detail: unreadableBodyDetail(error) });
   }
+  if (error instanceof FailedAfterSendError) {
+    return problemAnswer('unavailable', {
+      detail: `The code may have been sent, but this request failed after: do not ask for another before ${error.retryAfterSeconds} seconds.`,
+      retryAfterSeconds: error.retryAfterSeconds,
+    });
+  }
   if (error instanceof ProviderError) {
     switch (error.kind) {
       case 'invalid_number':
@@ -152,7 +159,8 @@ export function createApiErrorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const answer = failureAnswer(error);
-    logFailure(error, answer.status, req);
+    // After a send, what failed is the cause: the operator hears of it as of any other failure.
+    logFailure(error instanceof FailedAfterSendError ? error.cause : error, answer.status, req);
     res.set('Cache-Control', 'no-store');
     sendAnswer(res, answer);
   };

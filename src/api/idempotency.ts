@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { msUntilUtcMidnight, utcDay } from '../fraud/counters.js';
 import type { HousekeepingTask } from '../housekeeping.js';
+import type { RateLimitStore } from '../http/rate-limit.js';
 
 /**
  * `Idempotency-Key` on POST /api/v1/verifications: a caller that retries a request (its answer
@@ -54,6 +56,18 @@ export const IDEMPOTENCY_KEPT_MS = 24 * 60 * 60_000;
 export const IDEMPOTENCY_ABANDONED_MS = 5 * 60_000;
 const IDEMPOTENCY_DELETE_BATCH_SIZE = 500;
 
+/**
+ * Refusals (4xx answers: nothing was sent) kept per API key and UTC day. Each fresh
+ * Idempotency-Key would otherwise keep a row for a day, limited only by the flood guard; a code
+ * that went out is kept whatever the count (the key's send limits bound those). Past the cap a
+ * refusal is answered, not kept: its retry is decided again, and since nothing was sent the first
+ * time, a retry can never make a second code of it. Refusing the request instead (429) would stop
+ * a caller's real sends for a day.
+ */
+export const REFUSALS_KEPT_PER_KEY_PER_DAY = 1000;
+export const refusalsKeptKey = (keyId: number, now: Date) =>
+  `api:idempotency:refusals:${keyId}:${utcDay(now)}`;
+
 /** 1 to 255 printable ASCII characters, as the design says. */
 const IDEMPOTENCY_KEY_SHAPE = /^[\x20-\x7e]{1,255}$/;
 
@@ -81,7 +95,7 @@ export function requestDigest(body: unknown): string {
 export type IdempotencyStart =
   | {
       kind: 'claimed';
-      /** Keeps the answer for replays. */
+      /** Keeps the answer for replays (a refusal past the key's daily cap is released instead). */
       finish(response: StoredResponse): Promise<void>;
       /** Drops the claim: nothing happened that a retry with the same key would repeat. */
       release(): Promise<void>;
@@ -94,8 +108,20 @@ export interface Idempotency {
   begin(keyId: number, idempotencyKey: string, body: unknown): Promise<IdempotencyStart>;
 }
 
-export function createIdempotency(deps: { store: IdempotencyStore; clock: Clock }): Idempotency {
-  const { store, clock } = deps;
+export function createIdempotency(deps: {
+  store: IdempotencyStore;
+  clock: Clock;
+  limits: RateLimitStore;
+}): Idempotency {
+  const { store, clock, limits } = deps;
+
+  /** Whether a refusal may still be kept today for this key (see REFUSALS_KEPT_PER_KEY_PER_DAY). */
+  async function mayKeepRefusal(keyId: number) {
+    const now = clock.now();
+    const kept = await limits.increment(refusalsKeptKey(keyId, now), msUntilUtcMidnight(now));
+    return kept.count <= REFUSALS_KEPT_PER_KEY_PER_DAY;
+  }
+
   return {
     async begin(keyId, idempotencyKey, body) {
       const requestHash = requestDigest(body);
@@ -112,7 +138,13 @@ export function createIdempotency(deps: { store: IdempotencyStore; clock: Clock 
         const { claimedAt } = claim;
         return {
           kind: 'claimed',
-          finish: (response) => store.complete(keyId, idempotencyKey, claimedAt, response),
+          async finish(response) {
+            const refusal = response.status >= 400 && response.status < 500;
+            if (refusal && !(await mayKeepRefusal(keyId))) {
+              return store.release(keyId, idempotencyKey, claimedAt);
+            }
+            return store.complete(keyId, idempotencyKey, claimedAt, response);
+          },
           release: () => store.release(keyId, idempotencyKey, claimedAt),
         };
       }

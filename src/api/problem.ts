@@ -17,6 +17,7 @@ export const PROBLEMS = {
   'method-not-allowed': { status: 405, title: 'Method not allowed' },
   'verification-closed': { status: 409, title: 'Verification no longer pending' },
   'idempotency-in-progress': { status: 409, title: 'Request still in progress' },
+  'check-in-progress': { status: 409, title: 'Another check is in progress' },
   'invalid-request': { status: 422, title: 'Invalid request' },
   'idempotency-key-reused': { status: 422, title: 'Idempotency-Key reused with another body' },
   'destination-refused': { status: 422, title: 'Destination refused' },
@@ -38,7 +39,7 @@ export interface ProblemDetails {
   detail: string;
   /** 422: which fields are wrong and why. */
   errors?: FieldError[];
-  /** 429: also sent as the `Retry-After` header. */
+  /** 429 (and 409 check-in-progress): also sent as the `Retry-After` header. */
   retryAfterSeconds?: number;
   /** 409: the verification's status now. */
   verificationStatus?: string;

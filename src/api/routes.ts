@@ -9,12 +9,13 @@ import { isValidIdempotencyKey, type Idempotency } from './idempotency.js';
 import type { ApiKeyStore } from './keys.js';
 import { problemAnswer, sendAnswer, sendProblem, type ApiAnswer } from './problem.js';
 import { checkVerificationSchema, parseBody, sendVerificationSchema } from './schemas.js';
-import type {
-  ApiCaller,
-  ApiSendOutcome,
-  ApiVerifications,
-  CancelOutcome,
-  CheckOutcome,
+import {
+  FailedAfterSendError,
+  type ApiCaller,
+  type ApiSendOutcome,
+  type ApiVerifications,
+  type CancelOutcome,
+  type CheckOutcome,
 } from './verifications.js';
 import type { ApiVerification } from './verification-store.js';
 import { ProviderError } from '../mfa/provider.js';
@@ -85,6 +86,10 @@ export function closedAnswer(verifications: ApiVerifications, verification: ApiV
 const notFoundAnswer = () =>
   problemAnswer('not-found', { detail: 'This API key has no verification with this id.' });
 
+/** Another check of the verification is in flight: its outcome is known in a moment. */
+export const CHECK_IN_PROGRESS_DETAIL =
+  'Another check of this verification is being answered. Retry in a moment to learn its outcome.';
+
 export function tooManyWrongCodesAnswer(retryAfterSeconds: number): ApiAnswer {
   return problemAnswer('too-many-requests', {
     detail: 'Too many wrong codes were given for this number. Try again later.',
@@ -96,6 +101,8 @@ export function tooManyWrongCodesAnswer(retryAfterSeconds: number): ApiAnswer {
 function isReplayable(answer: ApiAnswer, error?: unknown): boolean {
   // A limit's 429 says when to try again, which a replay would contradict; a 5xx where nothing
   // went out (or anything unexpected) changed nothing a retry would repeat.
+  // Once the code is out, nothing is released: the retry hears this answer, not a second code.
+  if (error instanceof FailedAfterSendError) return true;
   if (answer.status === 429 || answer.status === 500) return false;
   if (answer.status === 503) return error instanceof ProviderError && error.delivered !== 'no';
   return true;
@@ -125,6 +132,8 @@ export function createApiRouter(deps: ApiRouterDeps): Router {
         return closedAnswer(verifications, outcome.verification);
       case 'too_many_requests':
         return tooManyWrongCodesAnswer(outcome.retryAfterSeconds);
+      case 'in_progress':
+        return problemAnswer('check-in-progress', { detail: CHECK_IN_PROGRESS_DETAIL, retryAfterSeconds: 1 });
     }
   };
 

@@ -6,7 +6,7 @@ import { createApiKeyAuthentication } from './authenticate.js';
 import { createApiErrorHandler, methodNotAllowed, noStore, readBody } from './http.js';
 import type { ApiKeyStore } from './keys.js';
 import { problemAnswer, sendAnswer, type ApiAnswer } from './problem.js';
-import { callerOf, sendRefusalAnswer, tooManyWrongCodesAnswer } from './routes.js';
+import { CHECK_IN_PROGRESS_DETAIL, callerOf, sendRefusalAnswer, tooManyWrongCodesAnswer } from './routes.js';
 import { parseBody, requestAuthSchema, validateAuthSchema } from './schemas.js';
 import type { ApiVerifications } from './verifications.js';
 
@@ -86,6 +86,12 @@ export function createSampleRouter(deps: SampleRouterDeps): Router {
         }
         case 'too_many_requests':
           return sendAnswer(res, tooManyWrongCodesAnswer(outcome.retryAfterSeconds));
+        case 'in_progress':
+          // This sample's callers know 200, 403 and 429 only: a 429 that says to retry in a second.
+          return sendAnswer(
+            res,
+            problemAnswer('too-many-requests', { detail: CHECK_IN_PROGRESS_DETAIL, retryAfterSeconds: 1 }),
+          );
         case 'none_pending':
         case 'not_found':
         case 'closed':

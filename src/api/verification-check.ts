@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { SendGuard } from '../fraud/send-guard.js';
@@ -6,6 +5,7 @@ import type { RateLimitStore } from '../http/rate-limit.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
 import type { MfaRules } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
+import type { KeyConversion } from './key-conversion.js';
 import {
   apiUsername,
   cooldownKey,
@@ -29,7 +29,9 @@ export type CheckOutcome =
   /** No longer pending when this check came (or another request closed it meanwhile). */
   | { kind: 'closed'; verification: ApiVerification }
   /** Too many wrong codes for this key and number in the window. */
-  | { kind: 'too_many_requests'; retryAfterSeconds: number };
+  | { kind: 'too_many_requests'; retryAfterSeconds: number }
+  /** Another check of this verification is in flight: try again in a moment. */
+  | { kind: 'in_progress' };
 
 export interface VerificationCheckDeps {
   verifications: ApiVerificationStore;
@@ -39,15 +41,15 @@ export interface VerificationCheckDeps {
   audit: AuditLog;
   clock: Clock;
   rules: MfaRules;
+  keyConversion: KeyConversion;
 }
 
 /**
  * How long one check may hold a verification: well past a provider call's deadline (seconds), so a
- * live check always ends first, and short enough that one whose instance stopped frees it soon.
+ * live check always ends first, and short enough that a hold left by an instance that stopped
+ * mid-check is taken over soon (reserveAttempt takes a hold past this).
  */
 const CHECK_HOLD_MS = 30_000;
-/** How often a check waiting for another check of the same verification looks again. */
-const CHECK_WAIT_POLL_MS = 50;
 
 export function createVerificationCheck(deps: VerificationCheckDeps) {
   const { verifications: store, providers, limits, sendGuard, audit, clock, rules } = deps;
@@ -83,33 +85,34 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
 
   /**
    * Takes an attempt and with it the verification's one check in flight. Checks of one
-   * verification run one at a time, and one that finds another in flight waits for it: else of
-   * two checks with the right code, the provider's answer to the second (the console's burnt code,
-   * Twilio's 404 after an approval) would read as a wrong or expired code, and the second could
-   * even close as expired a verification the first was about to approve. Waiting, the second
-   * finds it approved and is told so (409).
+   * verification run one at a time: else of two checks with the right code, the provider's answer
+   * to the second (the console's burnt code, Twilio's 404 after an approval) would read as a wrong
+   * or expired code, and the second could even close as expired a verification the first was
+   * about to approve. A check that finds another in flight is answered at once (409, retry in a
+   * moment): waiting for it cost a write every few milliseconds per waiting check, and a stuck
+   * hold kept every checker waiting.
    */
   async function holdForCheck(
     verification: ApiVerification,
-  ): Promise<{ held: true; attempts: number; until: number } | { held: false; now: ApiVerification }> {
-    const waitsLeft = Math.ceil(CHECK_HOLD_MS / CHECK_WAIT_POLL_MS);
-    for (let waits = 0; ; waits += 1) {
-      const until = now() + CHECK_HOLD_MS;
-      const attempts = await store.reserveAttempt(verification.id, rules.maxAttemptsPerCode, until);
-      if (attempts !== null) return { held: true, attempts, until };
-      const seen = await store.find(verification.keyId, verification.id);
-      if (!seen || seen.status !== 'pending') return { held: false, now: seen ?? verification };
-      // Pending with no attempt left and nobody checking: a check that stopped halfway used the
-      // last one. It is used up.
-      if (seen.attempts >= rules.maxAttemptsPerCode && (seen.checkHeldUntil ?? 0) <= now()) {
-        await store.close(seen.id, 'max_attempts');
-        return { held: false, now: await current(seen) };
-      }
-      if (waits >= waitsLeft) {
-        throw new Error('a check of this verification has been holding it for too long');
-      }
-      await sleep(CHECK_WAIT_POLL_MS);
+  ): Promise<
+    | { held: true; attempts: number; until: number }
+    | { held: false; now: ApiVerification }
+    | { held: false; busy: true }
+  > {
+    const until = now() + CHECK_HOLD_MS;
+    const attempts = await store.reserveAttempt(verification.id, rules.maxAttemptsPerCode, until);
+    if (attempts !== null) return { held: true, attempts, until };
+    const seen = await store.find(verification.keyId, verification.id);
+    if (!seen || seen.status !== 'pending') return { held: false, now: seen ?? verification };
+    if ((seen.checkHeldUntil ?? 0) > now()) return { held: false, busy: true };
+    // Pending, nobody checking, and no attempt left: a check that stopped halfway used the last
+    // one. It is used up.
+    if (seen.attempts >= rules.maxAttemptsPerCode) {
+      await store.close(seen.id, 'max_attempts');
+      return { held: false, now: await current(seen) };
     }
+    // The hold ended between the two reads: the other check is done, and a retry goes ahead.
+    return { held: false, busy: true };
   }
 
   /** Checks `code` against `verification`, a verification of the caller's key. */
@@ -131,10 +134,36 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
 
     const hold = await holdForCheck(verification);
     if (!hold.held) {
+      if ('busy' in hold) return { kind: 'in_progress' };
       return hold.now.status === 'pending' && isExpired(hold.now)
         ? expire(caller, hold.now)
         : { kind: 'closed', verification: hold.now };
     }
+    // Whatever happens from here (a store or provider failure, a bug), the hold does not outlive
+    // this check: handed back with its attempt while the code was not compared, ended after.
+    const progress = { holdEnded: false, compared: false };
+    try {
+      return await checkHeld(caller, verification, code, hold, progress);
+    } finally {
+      if (!progress.holdEnded) {
+        await (
+          progress.compared
+            ? store.endCheck(verification.id, hold.until)
+            : store.releaseAttempt(verification.id, hold.until)
+        ).catch(() => undefined);
+      }
+    }
+  }
+
+  /** The rest of a check, once it holds the verification; `progress` says what it has done. */
+  async function checkHeld(
+    caller: ApiCaller,
+    verification: ApiVerification,
+    code: string,
+    hold: { attempts: number; until: number },
+    progress: { holdEnded: boolean; compared: boolean },
+  ): Promise<CheckOutcome> {
+    const failures = failuresKey(caller.key.id, verification.phone);
     // The wrong code is reserved before the comparison and handed back when the code is right (or
     // was never compared), so checks racing across this key's verifications to the number still
     // stop at the limit: a caller cannot guess without end by opening new verifications.
@@ -142,10 +171,11 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
     const handBack = async () => {
       await limits.decrement(failures);
       await store.releaseAttempt(verification.id, hold.until);
+      progress.holdEnded = true;
     };
     if (failuresNow.count > rules.maxFailuresPerAccount) {
       await handBack();
-      return tooMany(failuresNow.resetAt);
+      return { kind: 'too_many_requests', retryAfterSeconds: secondsUntil(failuresNow.resetAt) };
     }
 
     // Only the provider that sent the code, with its handle and the `api` scope: a code the site
@@ -163,16 +193,25 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
       await handBack();
       throw error;
     }
+    progress.compared = true;
+
+    /** Closes it (unless another request did first): a closed verification needs no hold ended. */
+    const close = async (status: ClosedStatus) => {
+      const closed = await store.close(verification.id, status);
+      progress.holdEnded = true;
+      return closed;
+    };
 
     if (outcome === 'valid') {
       await limits.decrement(failures);
       // Approving is one conditional write: a cancel, or a newer code that voided this one, wins
       // if it came first.
-      if (!(await store.close(verification.id, 'approved'))) {
+      if (!(await close('approved'))) {
         return { kind: 'closed', verification: await current(verification) };
       }
       await limits.reset(failures);
       await sendGuard.recordVerified({ to: verification.phone, userId: null });
+      await deps.keyConversion.countApproved(verification.keyId);
       // The code did its job: the next one to this number under this label may go at once.
       await limits.reset(cooldownKey(verification.keyId, verification.label, verification.phone));
       await recordChecked(caller, verification, 'approved');
@@ -196,12 +235,13 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
       });
     }
     if (usedUp) {
-      if (!(await store.close(verification.id, 'max_attempts'))) {
+      if (!(await close('max_attempts'))) {
         return { kind: 'closed', verification: await current(verification) };
       }
       return { kind: 'answered', verification: { ...closedAs(verification, 'max_attempts'), attempts } };
     }
     await store.endCheck(verification.id, hold.until);
+    progress.holdEnded = true;
     return { kind: 'answered', verification: { ...verification, attempts } };
   }
 

@@ -8,6 +8,7 @@ import type { Channel } from '../mfa/provider.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
 import type { MfaRules } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
+import type { KeyConversion } from './key-conversion.js';
 import type { ApiKey } from './keys.js';
 import { createVerificationCheck, type CheckOutcome } from './verification-check.js';
 import {
@@ -45,6 +46,22 @@ export type SendRefusal =
   | { ok: false; reason: 'too_many_requests'; retryAfterSeconds: number; detail: string }
   | { ok: false; reason: 'destination_refused'; message: string };
 
+/**
+ * A failure after the provider took the code (the row not written, a bug): the code is out
+ * whatever failed. The caller must not be told to retry at once, and an Idempotency-Key's retry
+ * must not send a second code (routes.ts keeps this answer for it).
+ */
+export class FailedAfterSendError extends Error {
+  constructor(
+    cause: unknown,
+    /** The cooldown before another code to the number under the label may go. */
+    readonly retryAfterSeconds: number,
+  ) {
+    super('the request failed after its code was sent', { cause });
+    this.name = 'FailedAfterSendError';
+  }
+}
+
 export type ApiSendOutcome = { ok: true; verification: ApiVerification } | SendRefusal;
 
 export type CancelOutcome =
@@ -79,6 +96,8 @@ export interface ApiVerificationsDeps {
   rules: MfaRules;
   /** API_KEY_SENDS_PER_HOUR: codes one key may have sent in an hour; 0 for no such limit. */
   keySendsPerHour: number;
+  /** The key's share of approved codes, and the API's share of the day's budget. */
+  keyConversion: KeyConversion;
 }
 
 const KEY_SENDS_WINDOW_MS = 60 * 60_000;
@@ -130,6 +149,10 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
         retryAfterSeconds,
         detail,
       });
+      // A key whose codes to new numbers are not completed stops having them sent (SMS pumping):
+      // only read here, so it costs nothing to give back.
+      const conversion = await deps.keyConversion.check(key, to);
+      if (!conversion.allowed) return refused(conversion.retryAfterSeconds, conversion.detail);
       const given: Array<() => Promise<void>> = [];
       const giveBackAll = async () => {
         for (const giveBack of given.reverse()) await giveBack();
@@ -165,6 +188,16 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
         return refused(perNumber.retryAfterSeconds, 'Too many codes were sent to this number.');
       }
       given.push(perNumber.giveBack);
+      const budget = await deps.keyConversion.takeBudget();
+      if (!budget.ok) {
+        await giveBackCooldown();
+        await giveBackAll();
+        return refused(
+          budget.retryAfterSeconds,
+          'The verification API has had as many codes sent today as the site lets it.',
+        );
+      }
+      given.push(budget.giveBack);
 
       // The toll-fraud guard (issue 8), as for every code the site sends; the key stands in for an
       // account and its hourly limit for the per-address ones (see SendAttempt.countsPerAddress).
@@ -202,35 +235,41 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
         });
         throw error;
       }
-      await guarded.confirm();
+      // From here the code is out: a failure is answered as such, never as "nothing happened".
+      try {
+        await guarded.confirm();
+        await deps.keyConversion.countSent(key.id, conversion.newNumber);
 
-      const createdAt = now();
-      const verification = await store.create({
-        id: `ver_${randomBytes(16).toString('base64url')}`,
-        keyId: key.id,
-        label,
-        phone: to,
-        channel,
-        provider: sent.provider,
-        ...(sent.handle === undefined ? {} : { handle: sent.handle }),
-        createdAt,
-        expiresAt: createdAt + rules.codeTtlMs,
-      });
-      // The new code is out: the key's older pending ones to this number under this label are
-      // void, so only the newest can be approved. Their providers' cancel is not awaited: the
-      // closed row refuses them anyway.
-      for (const old of await store.cancelOthers(key.id, label, to, verification.id)) {
-        providers
-          .cancel(old.provider, { to: old.phone, scope: 'api', handle: old.handle })
-          .catch(() => undefined);
+        const createdAt = now();
+        const verification = await store.create({
+          id: `ver_${randomBytes(16).toString('base64url')}`,
+          keyId: key.id,
+          label,
+          phone: to,
+          channel,
+          provider: sent.provider,
+          ...(sent.handle === undefined ? {} : { handle: sent.handle }),
+          createdAt,
+          expiresAt: createdAt + rules.codeTtlMs,
+        });
+        // The new code is out: the key's older pending ones to this number under this label are
+        // void, so only the newest can be approved. Their providers' cancel is not awaited: the
+        // closed row refuses them anyway.
+        for (const old of await store.cancelOthers(key.id, label, to, verification.id)) {
+          providers
+            .cancel(old.provider, { to: old.phone, scope: 'api', handle: old.handle })
+            .catch(() => undefined);
+        }
+        await audit.record({
+          type: 'api_code_sent',
+          username: apiUsername(key),
+          ip: caller.ip,
+          detail: `${describeVerification(verification)} via ${sent.provider}`,
+        });
+        return { ok: true, verification };
+      } catch (error) {
+        throw new FailedAfterSendError(error, Math.ceil(rules.resendCooldownMs / 1000));
       }
-      await audit.record({
-        type: 'api_code_sent',
-        username: apiUsername(key),
-        ip: caller.ip,
-        detail: `${describeVerification(verification)} via ${sent.provider}`,
-      });
-      return { ok: true, verification };
     },
 
     async check(caller, { id, code }) {

@@ -45,6 +45,7 @@ const DESIGNED_PROBLEMS: Record<string, number> = {
   'method-not-allowed': 405,
   'verification-closed': 409,
   'idempotency-in-progress': 409,
+  'check-in-progress': 409,
   'invalid-request': 422,
   'idempotency-key-reused': 422,
   'destination-refused': 422,

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBrowser } from '../helpers/agent.js';
-import { consoleMessagesTo, createApiClient, createTestApiKey, expectApiProblem } from '../helpers/api.js';
+import {
+  consoleCodeTo,
+  consoleMessagesTo,
+  createApiClient,
+  createTestApiKey,
+  expectApiProblem,
+} from '../helpers/api.js';
 import {
   createTestApp,
   lastConsoleCode,
@@ -35,12 +41,72 @@ describe('the verification API under the toll-fraud guard', () => {
     });
   });
 
-  it('stops at the site’s daily budget (429), whoever asks', async () => {
-    const api = await start({ fraudLimits: 'defaults', env: { SEND_BUDGET_PER_DAY: '2' } });
+  it('stops API codes at half the site’s daily budget (429): the site’s own codes keep the other half', async () => {
+    // Threat: one key spending the whole budget, after which sign-ups get no code site-wide.
+    const api = await start({ fraudLimits: 'defaults', env: { SEND_BUDGET_PER_DAY: '4' } });
     expect((await api.send({ to: '+12025550100' })).status).toBe(201);
     expect((await api.send({ to: '+12025550101' })).status).toBe(201);
-    expectApiProblem(await api.send({ to: '+12025550102' }), 429, 'too-many-requests');
+    const refused = await api.send({ to: '+12025550102' });
+    expect(expectApiProblem(refused, 429, 'too-many-requests').detail).toMatch(/as many codes sent today/);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(60);
     expect(consoleMessagesTo(site, '+12025550102')).toBe(0);
+    expect((await site.audit.recent(5)).map((event) => event.type)).toContain('send_budget_spent');
+
+    // The site's own sign-up codes still go out, up to the whole budget.
+    await register(createBrowser(site.app), { username: 'rosa', phone: '+12025550150' });
+    await register(createBrowser(site.app), { username: 'noor', phone: '+12025550151' });
+    expect(consoleMessagesTo(site, '+12025550150')).toBe(1);
+    expect(consoleMessagesTo(site, '+12025550151')).toBe(1);
+  });
+
+  describe('the per-key conversion check', () => {
+    const newNumber = (i: number) => `+120255501${String(i).padStart(2, '0')}`;
+    const VERIFIED = '+12025550199';
+
+    it('pauses a key’s codes to never-verified numbers when few of its codes are approved', async () => {
+      // Threat: SMS pumping through a key. Its sends come from one server address, so the
+      // country breaker (one network per address) never trips on them.
+      const logLines: string[] = [];
+      const api = await start({ logLines });
+      const verified = await api.send({ to: VERIFIED });
+      const code = consoleCodeTo(site, VERIFIED);
+      expect((await api.check(verified.body.id as string, code)).body.status).toBe('approved');
+
+      for (let i = 0; i < 19; i += 1) {
+        const sent = await api.send({ to: newNumber(i) });
+        expect(sent.status, `${i}: ${sent.text}`).toBe(201);
+      }
+      // 20 sent to numbers nobody had verified (the first too, when it went), 1 approved of 20
+      // (under a fifth): paused.
+      const refused = await api.send({ to: newNumber(20) });
+      expect(expectApiProblem(refused, 429, 'too-many-requests').detail).toMatch(/new numbers are paused/);
+      expect(Number(refused.headers['retry-after'])).toBe(3600);
+      expect(consoleMessagesTo(site, newNumber(20))).toBe(0);
+      const [paused] = await site.audit.recent(1);
+      expect(paused).toMatchObject({ type: 'sending_paused', username: 'api:shop' });
+      expect(logLines.some((line) => line.includes('"level":50') && line.includes('conversion'))).toBe(true);
+
+      // A number that completed a code still gets one; another key is not paused.
+      expect((await api.send({ to: VERIFIED, label: 'again' })).status).toBe(201);
+      const other = createApiClient(site.app, (await createTestApiKey(site, { name: 'other' })).key);
+      expect((await other.send({ to: newNumber(21) })).status).toBe(201);
+
+      // An hour and more later, the key's codes to new numbers go again.
+      site.clock.advanceMinutes(121);
+      expect((await api.send({ to: newNumber(22) })).status).toBe(201);
+    });
+
+    it('never pauses a key whose codes are completed', async () => {
+      const api = await start({});
+      for (let i = 0; i < 30; i += 1) {
+        const res = await api.send({ to: newNumber(i) });
+        expect(res.status, res.text).toBe(201);
+        if (i % 4 === 0) {
+          const checked = await api.check(res.body.id as string, consoleCodeTo(site, newNumber(i)));
+          expect(checked.body.status).toBe('approved');
+        }
+      }
+    });
   });
 
   it('counts API codes against the number’s common allowance, never its holder’s own', async () => {

@@ -9,6 +9,7 @@ import {
   expectApiProblem,
   type ApiClient,
 } from '../helpers/api.js';
+import { REFUSALS_KEPT_PER_KEY_PER_DAY, refusalsKeptKey } from '../../src/api/idempotency.js';
 import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/create-test-app.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -94,6 +95,30 @@ describe('Idempotency-Key', () => {
     expect(replay.headers['idempotent-replayed']).toBe('true');
   });
 
+  it('keeps at most 1000 refusals a key a day; past that a refusal is answered, not kept', async () => {
+    // Threat: a key keeping a row a day per fresh Idempotency-Key with requests that send nothing.
+    await site.close();
+    await start({ env: { SMS_COUNTRIES: 'US' } });
+    const { key, apiKey } = await createTestApiKey(site, { name: 'busy app' });
+    const busy = createApiClient(site.app, key);
+    const counter = refusalsKeptKey(apiKey.id, site.clock.now());
+    for (let i = 0; i < REFUSALS_KEPT_PER_KEY_PER_DAY; i += 1) {
+      await site.stores.limits.increment(counter, 24 * 60 * 60_000);
+    }
+    const refused = await sendWith('order-1041', { to: '+442079460000' }, busy);
+    expectApiProblem(refused, 422, 'destination-refused');
+    const retry = await sendWith('order-1041', { to: '+442079460000' }, busy);
+    expectApiProblem(retry, 422, 'destination-refused');
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+
+    // A code that went out is still kept: its retry sends no second one.
+    const sent = await sendWith('order-1042', { to: ALICE }, busy);
+    expect(sent.status).toBe(201);
+    const replay = await sendWith('order-1042', { to: ALICE }, busy);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(consoleMessagesTo(site, ALICE)).toBe(1);
+  });
+
   it('drops the claim when nothing went out (503), so a retry with the same key sends', async () => {
     let down = true;
     await site.close();
@@ -136,6 +161,34 @@ describe('Idempotency-Key', () => {
     const replay = await sendWith('order-1041', { to: ALICE });
     expect(replay.headers['idempotent-replayed']).toBe('true');
     expect(replay.text).toBe(first.text);
+  });
+
+  it('keeps the answer when the request fails after its code went out: the retry sends no second code', async () => {
+    const logLines: string[] = [];
+    await site.close();
+    await start({ logLines });
+    const store = site.stores.apiVerifications;
+    const create = store.create.bind(store);
+    store.create = async () => {
+      throw new TypeError('a bug after the send');
+    };
+    let first;
+    try {
+      first = await sendWith('order-1041', { to: ALICE });
+    } finally {
+      store.create = create;
+    }
+    const problem = expectApiProblem(first, 503, 'unavailable');
+    expect(problem.detail).toMatch(/may have been sent.*do not ask for another before 30 seconds/);
+    expect(first.headers['retry-after']).toBe('30');
+    expect(first.text).not.toMatch(/a bug after the send/);
+    expect(logLines.some((line) => line.includes('a bug after the send'))).toBe(true);
+    expect(consoleMessagesTo(site, ALICE)).toBe(1);
+
+    const replay = await sendWith('order-1041', { to: ALICE });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.text).toBe(first.text);
+    expect(consoleMessagesTo(site, ALICE)).toBe(1);
   });
 
   it('does not keep a limit’s 429: once the wait is over, the same key sends', async () => {

@@ -153,7 +153,7 @@ describe('the verification API with the console provider', () => {
       expect(expectApiProblem(again, 409, 'verification-closed').verificationStatus).toBe('expired');
     });
 
-    it('approves exactly one of two checks with the right code at once; the other hears 409 approved', async () => {
+    it('approves exactly one of two checks with the right code at once; the other hears 409', async () => {
       // Threat: one code accepted twice (two instances of the caller, a retried request), or the
       // provider's answer to the second (the code already used) read as a wrong code.
       await site.close();
@@ -165,9 +165,68 @@ describe('the verification API with the console provider', () => {
       const answers = await Promise.all([api.check(id, code), api.check(id, code)]);
       const statuses = answers.map((res) => res.status).sort();
       expect(statuses).toEqual([200, 409]);
-      const loser = answers.find((res) => res.status === 409)!;
-      expect(expectApiProblem(loser, 409, 'verification-closed').verificationStatus).toBe('approved');
       expect(answers.find((res) => res.status === 200)!.body.status).toBe('approved');
+      // Told the other check is being answered, or, if it came after, that it was approved.
+      const loser = answers.find((res) => res.status === 409)!;
+      expect(['urn:keyhole:problem:check-in-progress', 'urn:keyhole:problem:verification-closed']).toContain(
+        loser.body.type,
+      );
+      const again = await api.check(id, code);
+      expect(expectApiProblem(again, 409, 'verification-closed').verificationStatus).toBe('approved');
+    });
+
+    it('answers a check that comes while another is being answered at once: 409 check-in-progress', async () => {
+      // Threat: checks waiting on each other by polling (a write every few milliseconds each),
+      // and a stuck check keeping every other waiting for 30 seconds.
+      await site.close();
+      const slow = createGatedConsole();
+      await start({ providers: slow.pool });
+      slow.bind(site);
+      const { id, code } = await sendTo(ALICE);
+      slow.checkDelayMs = 1_000;
+      const first = api.check(id, wrongFor(code));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const startedAt = Date.now();
+      const busy = await api.check(id, code);
+      expect(Date.now() - startedAt).toBeLessThan(500);
+      const problem = expectApiProblem(busy, 409, 'check-in-progress');
+      expect(problem.detail).toMatch(/Retry in a moment/);
+      expect(busy.headers['retry-after']).toBe('1');
+      expect((await first).body).toEqual({ id, status: 'pending', attemptsLeft: 4 });
+
+      // The busy answer used no attempt; the retry is checked.
+      slow.checkDelayMs = 0;
+      const retried = await api.check(id, code);
+      expect(retried.body).toEqual({ id, status: 'approved', attemptsLeft: 0 });
+    });
+
+    it('frees the verification when a check fails halfway, and takes over a hold left by a stopped instance', async () => {
+      const { id, code } = await sendTo(ALICE);
+      // An instance that stopped mid-check: its hold stays until it runs out (30 seconds).
+      const heldUntil = site.clock.now().getTime() + 30_000;
+      expect(await site.stores.apiVerifications.reserveAttempt(id, 5, heldUntil)).toBe(1);
+      expectApiProblem(await api.check(id, code), 409, 'check-in-progress');
+      site.clock.advance(30_000);
+      expect((await api.check(id, code)).body).toEqual({ id, status: 'approved', attemptsLeft: 0 });
+
+      // A check that fails after the provider answered (its store write fails) frees it at once.
+      const second = await sendTo(BOB);
+      const store = site.stores.apiVerifications;
+      const close = store.close.bind(store);
+      store.close = async () => {
+        throw new TypeError('a bug in the middle of a check');
+      };
+      try {
+        expectApiProblem(await api.check(second.id, second.code), 500, 'internal');
+      } finally {
+        store.close = close;
+      }
+      // Checked, not told another check is in progress (the console took its code with the first).
+      expect((await api.check(second.id, second.code)).body).toEqual({
+        id: second.id,
+        status: 'pending',
+        attemptsLeft: 3,
+      });
     });
 
     it('stops a key guessing at a number across new verifications: 10 wrong codes, then 429', async () => {
