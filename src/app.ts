@@ -32,6 +32,7 @@ import { createKnownDevices } from './auth/known-device.js';
 import { createLoginThrottle } from './auth/login-throttle.js';
 import { createRememberedBrowsers } from './auth/remembered-browsers.js';
 import { createAuthRouter } from './auth/routes.js';
+import { createAnonymousFormPages } from './auth/form-pages.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createEmailComposer } from './email/compose.js';
@@ -54,7 +55,7 @@ import { createHealthCheck } from './http/healthz.js';
 import { createFloodGuardStore, type RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
-import { createSessionMiddleware } from './http/session.js';
+import { createSessionMiddleware, sessionCookieName } from './http/session.js';
 import { formatTime } from './http/time-format.js';
 import type { Logger } from './logger.js';
 import { createEnrolment } from './auth/enrolment.js';
@@ -212,6 +213,25 @@ export function createApp(deps: AppDeps): Express {
     );
   }
 
+  // Stateless tokens: a visitor's login or registration form writes no session (issue 10).
+  const csrf = createCsrfProtection({ secret: config.sessionSecret, isProduction: config.isProduction });
+  // A new visitor's login and registration forms, before the session middleware: the same page for
+  // everyone but its CSRF token, rendered once (src/auth/form-pages.ts). Any other request for
+  // them (a session cookie, a query string) goes on to the routes below.
+  app.use(
+    createAnonymousFormPages({
+      channels: () => deps.providers.channels(),
+      render: (view, locals) =>
+        new Promise((resolve, reject) =>
+          app.render(view, locals, (error, html) => (error ? reject(error) : resolve(html))),
+        ),
+      csrfTokenFor: csrf.tokenFor,
+      sessionCookieName: sessionCookieName(config.isProduction),
+      channelCookieName: channelCookie.name,
+      keepRendered: config.isProduction,
+    }),
+  );
+
   // The toll-fraud guard (issue 8): every send and every registration passes it, the API's too.
   const fraud = createFraudGuard({
     limits: stores.limits,
@@ -282,8 +302,6 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(createSignedInLoader({ users: stores.users, clock }));
 
-  // Stateless tokens: a visitor's login or registration form writes no session (issue 10).
-  const csrf = createCsrfProtection({ secret: config.sessionSecret, isProduction: config.isProduction });
   app.use(csrf.exposeToken);
   app.use(csrf.protect);
 

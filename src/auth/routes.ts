@@ -26,7 +26,7 @@ import { currentUserOf } from './guards.js';
 import type { KnownDevices } from './known-device.js';
 import type { LoginAttempt, LoginThrottle } from './login-throttle.js';
 import { loginSchema, registerSchema } from './schemas.js';
-import { COUNTRY_OPTIONS } from './countries.js';
+import { loginPage, registerDefaults, registerPage } from './form-pages.js';
 import { clientKeyOf } from '../http/client-address.js';
 import type { RegistrationGuard } from '../fraud/registration-guard.js';
 
@@ -105,14 +105,10 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     status: number,
     values: Record<string, string>,
     errors: FieldError[],
-  ) =>
-    res.status(status).render('auth/register', {
-      title: 'Create an account',
-      values,
-      errors,
-      countries: COUNTRY_OPTIONS,
-      channels: delivery.channels(),
-    });
+  ) => {
+    const page = registerPage({ channels: delivery.channels(), values, errors });
+    res.status(status).render(page.view, page.locals);
+  };
 
   const renderLogin = (
     req: Request,
@@ -124,21 +120,21 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
   ) => {
     const flash = req.session.flash;
     delete req.session.flash;
-    res.status(status).render('auth/login', {
-      title: 'Log in',
+    const page = loginPage({
+      channels: delivery.channels(),
       values: { channel: rememberedChannel(req, deps.channelCookie.name) ?? '', ...values },
       errors,
       notice,
       flash,
-      channels: delivery.channels(),
     });
+    res.status(status).render(page.view, page.locals);
   };
 
   router.get('/', (_req, res) => res.redirect(303, currentUserOf(res) ? '/account' : '/login'));
 
   router.get('/register', (_req, res) => {
     if (currentUserOf(res)) return res.redirect(303, '/account');
-    renderRegister(res, 200, { channel: delivery.channels()[0] ?? 'sms', country: 'US' }, []);
+    renderRegister(res, 200, registerDefaults(delivery.channels()), []);
   });
 
   router.post('/register', async (req, res) => {

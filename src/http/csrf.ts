@@ -44,6 +44,11 @@ export interface CsrfProtection {
   exposeToken: RequestHandler;
   /** Refuses a POST without a good token with the 403 "form out of date" page. */
   protect: RequestHandler;
+  /**
+   * This page's token, made as csrfToken() makes it (cookies set as needed): for a page sent
+   * without a view render of its own (src/auth/anonymous-forms.ts).
+   */
+  tokenFor(req: Request, res: Response): string;
 }
 
 /**
@@ -138,6 +143,7 @@ export function createCsrfProtection(options: {
   };
 
   return {
+    tokenFor: makeToken,
     exposeToken: (req, res, next) => {
       let token: string | undefined;
       // One token per page: every form on it carries the same one, matching the one cookie.
