@@ -10,7 +10,8 @@ import {
   type SqliteStatement,
 } from 'kysely';
 import type pg from 'pg';
-import { withUnavailableErrors } from './errors.js';
+import { translateDatabaseError, withUnavailableErrors } from './errors.js';
+import { runPreparedQueriesImmediately } from './prepared-query.js';
 import { applyMigrations } from './migrate.js';
 import { RELAXED_DURABILITY_TABLES, type Schema } from './schema.js';
 
@@ -178,10 +179,24 @@ async function openSqlite(options: { sqlitePath: string; busyTimeoutMs?: number 
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   let durableWork = 0;
+  const statements = sqliteStatements(sqlite, () => durableWork > 0);
   const db = new Kysely<Schema>({
-    dialect: withUnavailableErrors(
-      new SqliteDialect({ database: sqliteStatements(sqlite, () => durableWork > 0) }),
-    ),
+    dialect: withUnavailableErrors(new SqliteDialect({ database: statements })),
+  });
+  // The statements every page runs (prepared-query.ts) go straight to the connection when no
+  // transaction is open on it: better-sqlite3 runs each to its end before anything else can, so
+  // such a statement is its own autocommit, as it would be after waiting its turn. Within a
+  // transaction (another request's, held across awaits) it must wait, or it would join it.
+  runPreparedQueriesImmediately(db, (text, parameters) => {
+    if (!sqlite.open || sqlite.inTransaction) return undefined;
+    try {
+      const statement = statements.prepare(text);
+      if (statement.reader) return { rows: statement.all(parameters) };
+      const { changes, lastInsertRowid } = statement.run(parameters);
+      return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+    } catch (error) {
+      throw translateDatabaseError(error);
+    }
   });
   const database = describe(db, 'sqlite', undefined, async (work) => {
     durableWork += 1;

@@ -85,7 +85,8 @@ export function isForeignKeyViolation(error: unknown): boolean {
 
 const STORE_NAME = 'database';
 
-function translate(error: unknown): unknown {
+/** A driver's error as the stores see it: an unavailable database becomes StoreUnavailableError. */
+export function translateDatabaseError(error: unknown): unknown {
   if (error instanceof StoreUnavailableError) return error;
   return isDatabaseUnavailable(error) ? new StoreUnavailableError(STORE_NAME, error) : error;
 }
@@ -94,7 +95,7 @@ async function translating<T>(operation: () => Promise<T> | T): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    throw translate(error);
+    throw translateDatabaseError(error);
   }
 }
 
@@ -113,7 +114,7 @@ class TranslatingConnection implements DatabaseConnection {
     try {
       yield* this.inner.streamQuery<R>(compiledQuery, chunkSize);
     } catch (error) {
-      throw translate(error);
+      throw translateDatabaseError(error);
     }
   }
 }

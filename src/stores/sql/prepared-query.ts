@@ -24,6 +24,26 @@ function checkedValue(name: string, value: unknown): unknown {
   throw new TypeError(`prepareQuery: "${name}" must be a string, number, bigint, boolean or null`);
 }
 
+/**
+ * Runs a compiled statement at once, synchronously, or answers undefined when it must take its
+ * turn through Kysely instead (see openSqlite in database.ts). Errors come out translated.
+ */
+export type ImmediateRunner = (
+  sql: string,
+  parameters: readonly unknown[],
+) => QueryResult<unknown> | undefined;
+
+const immediateRunners = new WeakMap<Kysely<Schema>, ImmediateRunner>();
+
+/**
+ * Lets prepared queries on `db` skip Kysely's executor when `runner` can run them at once: on
+ * SQLite, Kysely's way to the one connection (a connection provider, a mutex, promises) cost more
+ * than the statement itself on every page (issue 10).
+ */
+export function runPreparedQueriesImmediately(db: Kysely<Schema>, runner: ImmediateRunner): void {
+  immediateRunners.set(db, runner);
+}
+
 export interface PreparedQuery<Values, Row> {
   /** Runs the query with these values. */
   run(values: Values): Promise<QueryResult<Row>>;
@@ -67,15 +87,24 @@ export function prepareQuery<Values extends Record<string, unknown>, Row>(
     }
   }
 
-  const run = (values: Values) =>
-    db.executeQuery<Row>({
+  const run = (values: Values): Promise<QueryResult<Row>> => {
+    let bound: unknown[];
+    try {
+      bound = parameters.map((parameter) =>
+        parameter instanceof Placeholder ? checkedValue(parameter.name, values[parameter.name]) : parameter,
+      );
+      const result = immediateRunners.get(db)?.(compiled.sql, bound);
+      if (result) return Promise.resolve(result as QueryResult<Row>);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return db.executeQuery<Row>({
       query: compiled.query,
       queryId: createQueryId(),
       sql: compiled.sql,
-      parameters: parameters.map((parameter) =>
-        parameter instanceof Placeholder ? checkedValue(parameter.name, values[parameter.name]) : parameter,
-      ),
+      parameters: bound,
     });
+  };
   return {
     run,
     first: async (values) => (await run(values)).rows[0],

@@ -87,6 +87,36 @@ for (const backend of sqlBackends()) {
       expect(await byId.first({ id: 1 })).toEqual({ username: 'alice' });
     });
 
+    it('never joins a transaction another request holds open: it waits for its end', async () => {
+      const { db } = database;
+      const nameOf = prepareQuery(db, ({ id }: { id: number }) =>
+        db.selectFrom('users').select('username').where('id', '=', id),
+      );
+      const rename = prepareQuery(db, ({ id, username }: { id: number; username: string }) =>
+        db.updateTable('users').set({ username }).where('id', '=', id),
+      );
+      let rollBack!: () => void;
+      const heldOpen = new Promise<void>((resolve) => (rollBack = resolve));
+      let begun!: () => void;
+      const inTransaction = new Promise<void>((resolve) => (begun = resolve));
+      const transaction = db.transaction().execute(async (trx) => {
+        await trx.updateTable('users').set({ username: 'uncommitted' }).where('id', '=', 1).execute();
+        begun();
+        await heldOpen;
+        throw new Error('rolled back');
+      });
+      await inTransaction;
+      const read = nameOf.first({ id: 1 });
+      const write = rename.run({ id: 2, username: 'robert' });
+      rollBack();
+      await expect(transaction).rejects.toThrow('rolled back');
+      // Neither saw nor shared the rolled-back transaction's work.
+      expect(await read).toEqual({ username: 'alice' });
+      expect(Number((await write).numAffectedRows)).toBe(1);
+      const names = await db.selectFrom('users').select('username').orderBy('id').execute();
+      expect(names.map((row) => row.username)).toEqual(['alice', 'robert']);
+    });
+
     it('refuses, when built, a value that does not reach the query as a parameter', () => {
       const { db } = database;
       expect(() =>
