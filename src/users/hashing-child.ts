@@ -28,6 +28,12 @@ if (!process.send) {
   console.error('hashing-child.js is started by the site (hashing-process.ts), not on its own.');
   process.exit(1);
 }
+// The web process closed the channel or died: nobody is left to answer.
+process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal and systemd's stop reach every process of the site: this one stays until
+// the site has finished the logins in flight and closes the channel (or dies).
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
 
 const { createArgon2idHasher } = await import('./argon2-hasher.js');
 const cost = JSON.parse(process.argv[2] ?? '') as Parameters<typeof createArgon2idHasher>[0];
@@ -63,8 +69,6 @@ async function answer(request: HashingRequest): Promise<HashingReply> {
 process.on('message', (request: HashingRequest) => {
   void answer(request).then((reply) => process.send?.(reply));
 });
-// The web process closed the channel or died: nobody is left to answer.
-process.on('disconnect', () => process.exit(0));
 
 const ready: HashingReply = {
   type: 'ready',

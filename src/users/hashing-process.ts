@@ -156,7 +156,7 @@ export async function createHashingProcess(
         else call.reject(new Error('argon2 failed in the hashing process'));
       });
 
-      const end = (why: Error) => {
+      const end = (reason: string) => {
         if (ended) return;
         ended = true;
         if (current === start) current = null;
@@ -164,16 +164,16 @@ export async function createHashingProcess(
         youngDeaths = now - startedAt < STABLE_CHILD_MS ? youngDeaths + 1 : 1;
         lastDeathAt = now;
         if (!closed)
-          logger?.error({ err: why, pending: child.pending.size }, 'the password hashing process ended');
-        const error = new HashingUnavailableError(why);
+          logger?.error({ reason, heldCalls: child.pending.size }, 'the password hashing process ended');
+        const error = new HashingUnavailableError(new Error(reason));
         for (const call of child.pending.values()) call.reject(error);
         child.pending.clear();
         if (!ready) reject(error);
       };
       child.process.once('exit', (code, signal) =>
-        end(new Error(`the hashing process exited (${signal ?? `code ${code}`})`)),
+        end(`the hashing process exited (${signal ?? `code ${code}`})`),
       );
-      child.process.once('error', end);
+      child.process.once('error', (error) => end(`the hashing process failed: ${error.message}`));
     });
   }
 
@@ -198,6 +198,7 @@ export async function createHashingProcess(
 
   async function call(question: HashingQuestion): Promise<string | boolean> {
     const child = await connect();
+    if (!child.process.connected) throw new HashingUnavailableError();
     const id = (nextId += 1);
     return new Promise((resolve, reject) => {
       child.pending.set(id, { resolve, reject });

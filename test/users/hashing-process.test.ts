@@ -132,6 +132,18 @@ describe('password hashing in a child process', () => {
     await expect(hasher.hash('too late')).rejects.toBeInstanceOf(HashingUnavailableError);
   });
 
+  it('keeps answering through Ctrl-C and a stop signal sent to every process of the site, until the site closes it', async () => {
+    const hasher = await startHashingProcess();
+    const pid = childPidOf(hasher);
+    process.kill(pid, 'SIGINT');
+    process.kill(pid, 'SIGTERM');
+
+    // The site still has logins in flight while it shuts down.
+    const hash = await hasher.hash('during the shutdown');
+    expect(await hasher.verify(hash, 'during the shutdown')).toBe(true);
+    expect(childPidOf(hasher)).toBe(pid);
+  });
+
   it('the child exits by itself when the web process dies without closing it', async () => {
     // A web process that starts the hasher, says its child's pid, then waits to be killed.
     const script = [
