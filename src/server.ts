@@ -16,11 +16,7 @@ import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createUnprovenAccountsTask } from './auth/enrolment.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createStores } from './stores/index.js';
-import {
-  LIBUV_DEFAULT_THREADPOOL_SIZE,
-  createArgon2Hasher,
-  defaultHashingLimits,
-} from './users/passwords.js';
+import { createHashingProcess } from './users/hashing-process.js';
 
 /** Process entry: the only file that reads process.env, opens files and listens on a port. */
 
@@ -37,17 +33,6 @@ function readConfigOrExit(): Config {
     }
     throw error;
   }
-}
-
-/**
- * The size libuv gave its thread pool (where argon2 runs): it reads UV_THREADPOOL_SIZE once, from
- * the process environment, when the pool first starts, which is before this file runs (loading
- * it already reads files on the pool). So it is read here, before .env is: a value only in .env
- * would not size the pool.
- */
-function libuvThreadPoolSize(): number {
-  const size = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10);
-  return Number.isFinite(size) ? Math.min(1024, Math.max(1, size)) : LIBUV_DEFAULT_THREADPOOL_SIZE;
 }
 
 /**
@@ -68,7 +53,6 @@ function readFactorKey(config: Config, logger: Logger): Buffer {
 }
 
 async function main() {
-  const threadPoolSize = libuvThreadPoolSize();
   dotenv.config({ quiet: true });
   const config = readConfigOrExit();
   const logger = createTerminalLogger(config.logLevel, {
@@ -78,6 +62,10 @@ async function main() {
     logger.warn('SESSION_SECRET is not set: using a random one, so sessions end when the server restarts');
   }
   for (const warning of config.warnings) logger.warn(warning);
+  // argon2 in a child process at the lowest CPU priority, so a burst of logins cannot slow pages.
+  // Started first: its start (a Node process, then the decoy hash) overlaps the rest of ours.
+  const hasherStarting = createHashingProcess({ logger });
+  hasherStarting.catch(() => {}); // a failure is thrown where it is awaited, below
 
   const clock = systemClock;
   // Codes the app makes itself are hashed with a key derived from the session secret.
@@ -112,13 +100,14 @@ async function main() {
   });
   const mailer = createMailer({ settings: config.email, print, outbox });
   const factorSecrets = createFactorSecrets(readFactorKey(config, logger));
+  const hasher = await hasherStarting;
 
   const app = createApp({
     config,
     stores,
     clock,
     logger,
-    hasher: await createArgon2Hasher({ limits: defaultHashingLimits({ threadPoolSize }) }),
+    hasher,
     providers,
     mailer,
     outbox,
@@ -164,7 +153,7 @@ async function main() {
     logger.info({ signal }, 'shutting down');
     housekeeping.stop();
     server.close(() => {
-      void stores.close().finally(() => process.exit(0));
+      void Promise.allSettled([stores.close(), hasher.close()]).finally(() => process.exit(0));
     });
     // Keep-alive connections would hold close() open; give them a moment, then go.
     setTimeout(() => process.exit(0), 5000).unref();

@@ -2,6 +2,7 @@ import argon2 from 'argon2';
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { availableParallelism } from 'node:os';
 import { AppError } from '../errors.js';
+import { createArgon2idHasher } from './argon2-hasher.js';
 
 /** OWASP's minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane. */
 export const PASSWORD_HASH_OPTIONS = {
@@ -43,9 +44,9 @@ export const LIBUV_DEFAULT_THREADPOOL_SIZE = 4;
 
 /**
  * One hash per core beyond the event loop's (at least one), each with 50 places in the queue.
- * argon2 runs on libuv's thread pool, which also reads static files and resolves host names: one
- * of its threads is always left to those, so on a big machine more hashes at once need a bigger
- * pool (UV_THREADPOOL_SIZE in the process environment; see the README).
+ * In this process argon2 runs on libuv's thread pool, which also reads static files and resolves
+ * host names: one of its threads is always left to those. (The hashing child process sizes its
+ * own pool to fit: see defaultHashingProcessLimits.)
  */
 export function defaultHashingLimits({
   cores = availableParallelism(),
@@ -97,25 +98,16 @@ export function limitConcurrentHashing(inner: PasswordHasher, limits: HashingLim
   };
 }
 
-/** argon2id with PASSWORD_HASH_OPTIONS, queued by `limits` (defaultHashingLimits()). */
+/**
+ * argon2id with PASSWORD_HASH_OPTIONS, queued by `limits` (defaultHashingLimits()), in this
+ * process: for tests and tools. The site hashes in a child process at the lowest CPU priority
+ * instead (createHashingProcess in hashing-process.ts), so that hashing gets only the CPU time
+ * that pages leave.
+ */
 export async function createArgon2Hasher(
   settings: { cost?: typeof PASSWORD_HASH_OPTIONS; limits?: HashingLimits } = {},
 ): Promise<PasswordHasher> {
-  const options = settings.cost ?? PASSWORD_HASH_OPTIONS;
-  // Unknown usernames are checked against this hash so that "no such user" costs the same time
-  // as "wrong password" and the response time does not reveal which accounts exist.
-  const decoyHash = await argon2.hash('decoy password that no one has', options);
-  const argon2Hasher: PasswordHasher = {
-    hash: (password) => argon2.hash(password, options),
-    async verify(hash, password) {
-      try {
-        const matches = await argon2.verify(hash ?? decoyHash, password);
-        return hash !== null && matches;
-      } catch {
-        return false;
-      }
-    },
-  };
+  const argon2Hasher = await createArgon2idHasher(settings.cost ?? PASSWORD_HASH_OPTIONS);
   return limitConcurrentHashing(argon2Hasher, settings.limits ?? defaultHashingLimits());
 }
 

@@ -1,5 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { limitConcurrentHashing, type PasswordHasher } from '../../src/users/passwords.js';
+import { createHashingProcess, type HashingProcess } from '../../src/users/hashing-process.js';
+import {
+  PASSWORD_HASH_OPTIONS,
+  limitConcurrentHashing,
+  type PasswordHasher,
+} from '../../src/users/passwords.js';
 import { createBrowser } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
@@ -107,5 +112,37 @@ describe('password checks past the hashing queue', () => {
     await Promise.all(held.map((login) => login.answer));
     expect(await site.users.findByUsername('newcomer')).toBeNull();
     await register(createBrowser(site.app), { username: 'newcomer', phone: '+12025550142' });
+  });
+});
+
+// Threat: the hashing process crashing (or killed for memory) turning every login into a 500
+// with a stack trace, or into a failed password that counts toward the lockout.
+describe('password checks while the hashing process is unavailable', () => {
+  const LOW_COST = { ...PASSWORD_HASH_OPTIONS, memoryCost: 1024 };
+  let site: TestApp;
+  let hasher: HashingProcess;
+
+  beforeEach(async () => {
+    hasher = await createHashingProcess({ cost: LOW_COST, limits: { concurrency: 1, maxWaiting: 10 } });
+    site = await createTestApp({ hasher });
+  });
+  afterEach(async () => {
+    await hasher.close();
+    await site.close();
+  });
+
+  it('answers a login with the 503 "try again in a moment" page, and does not count it as a failed password', async () => {
+    const account = await register(createBrowser(site.app));
+    await hasher.close();
+
+    // More than the 10 failures one client may have: none of them was a guess.
+    for (let i = 0; i < 12; i += 1) {
+      const refused = await createBrowser(site.app).submit('/login', '/login', {
+        username: account.username,
+        password: account.password,
+      });
+      expectPage(refused, 503, /Passwords cannot be checked right now\. Please try again in a moment\./);
+      expect(refused.headers['retry-after']).toBe('5');
+    }
   });
 });
