@@ -112,6 +112,34 @@ for (const backend of sqlBackends()) {
       expect(await expiryOf('busy')).toBe(saved + 61_000);
     });
 
+    it('sends no touch at all when the deadline its request read is less than a minute behind', async () => {
+      const setExpiry = (expiresAt: number) =>
+        sql.database.db
+          .updateTable('sessions')
+          .set({ expires_at: expiresAt })
+          .where('sid', '=', 'page')
+          .execute();
+      const expiryOf = async () =>
+        (
+          await sql.database.db
+            .selectFrom('sessions')
+            .select('expires_at')
+            .where('sid', '=', 'page')
+            .executeTakeFirstOrThrow()
+        ).expires_at;
+      await store.set('page', data({ step: 1 }, 30));
+      const saved = await expiryOf();
+      clock.advance(30_000);
+      await store.get('page');
+      // Moved back behind the store's back after the read: a touch that sent its UPDATE would move it on.
+      await setExpiry(saved - 5 * MINUTE_MS);
+      await store.touch('page', data({ step: 1 }, 30));
+      expect(await expiryOf()).toBe(saved - 5 * MINUTE_MS);
+      // The note is the one request's: the next touch without a read of its own sends its UPDATE.
+      await store.touch('page', data({ step: 1 }, 30));
+      expect(await expiryOf()).toBe(saved + 30_000);
+    });
+
     it('keeps a tombstone until the session’s own expiry, then sweeps it', async () => {
       await store.set('long', data({}, 120));
       await store.destroy('long');

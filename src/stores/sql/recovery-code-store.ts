@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Clock } from '../../clock.js';
 import type { RecoveryCodeStore } from '../../factors/recovery-code-store.js';
 import type { SqlDatabase } from './database.js';
+import { prepareQuery } from './prepared-query.js';
 import type { Schema } from './schema.js';
 
 /** Recovery codes in the database (015's recovery_codes): one row per code, its HMAC only. */
@@ -24,6 +25,17 @@ export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock):
       .values(digests.map((code_hmac) => ({ user_id: userId, code_hmac, created_at: now, used_at: null })))
       .execute();
   };
+  // The account page shows it on every view: built once (prepared-query.ts).
+  const summaryOf = prepareQuery(db, ({ userId }: { userId: number }) =>
+    db
+      .selectFrom('recovery_codes')
+      .select((eb) => [
+        eb.fn.countAll<number | string>().as('total'),
+        eb.fn.count<number | string>('used_at').as('used'),
+        eb.fn.max<number | string | null>('created_at').as('created_at'),
+      ])
+      .where('user_id', '=', userId),
+  );
   return {
     async replaceAll(userId, digests) {
       await db.transaction().execute(async (trx) => {
@@ -77,15 +89,7 @@ export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock):
       return row ? new Date(row.created_at) : null;
     },
     async summary(userId) {
-      const row = await db
-        .selectFrom('recovery_codes')
-        .select((eb) => [
-          eb.fn.countAll<number | string>().as('total'),
-          eb.fn.count<number | string>('used_at').as('used'),
-          eb.fn.max<number | string | null>('created_at').as('created_at'),
-        ])
-        .where('user_id', '=', userId)
-        .executeTakeFirstOrThrow();
+      const row = (await summaryOf.first({ userId }))!;
       const total = Number(row.total);
       return {
         total,

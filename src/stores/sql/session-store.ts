@@ -58,6 +58,9 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
     this.queries = preparedSessionQueries(database.db);
   }
 
+  /** Deadlines read by get, for the touch at the end of the same request (see touch). */
+  private readonly storedDeadlines = createDeadlineNotes();
+
   /** The queries of every request with a session, built once (prepared-query.ts). */
   private readonly queries: ReturnType<typeof preparedSessionQueries>;
 
@@ -148,11 +151,13 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
       const now = this.clock.now().getTime();
       const row = await this.queries.live.first({ sid });
       if (!row || row.expires_at <= now) return null;
+      this.storedDeadlines.note(sid, row.expires_at);
       return JSON.parse(row.data) as session.SessionData;
     }, callback);
   }
 
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
+    this.storedDeadlines.forget(sid);
     const json = JSON.stringify(data);
     const expiresAt = this.expiryOf(data);
     const userId = signedInUserIdOf(data);
@@ -172,6 +177,13 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
    */
   override touch(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
     const expiresAt = this.expiryOf(data);
+    // The deadline this request read with its session: when it would not move by a minute, the
+    // UPDATE would change nothing, so it is not sent at all.
+    const stored = this.storedDeadlines.take(sid);
+    if (stored !== undefined && expiresAt - stored < TOUCH_GRANULARITY_MS) {
+      callback?.();
+      return;
+    }
     this.queries.touch.run({ sid, expiresAt, movedBefore: expiresAt - TOUCH_GRANULARITY_MS }).then(
       () => callback?.(),
       (error: unknown) => callback?.(isSqliteBusy(error) ? undefined : error),
@@ -179,6 +191,7 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
   }
 
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    this.storedDeadlines.forget(sid);
     this.runRetryingWhileBusy(
       () => this.endSession(sid),
       (error) => callback?.(error ?? undefined),
@@ -186,6 +199,7 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
   }
 
   retireSession(sid: string, callback: (err: unknown, wasLive?: boolean) => void): void {
+    this.storedDeadlines.forget(sid);
     this.runRetryingWhileBusy(() => this.endSession(sid), callback);
   }
 
@@ -252,6 +266,32 @@ export class SqlSessionStore extends session.Store implements RetiringSessionSto
     }
     return ended;
   }
+}
+
+/** Requests in flight at once, far beyond: notes never taken (a request that saved instead) are dropped past it. */
+const MAX_DEADLINE_NOTES = 10_000;
+
+/**
+ * A session's stored deadline as its request read it, until that request's touch takes it. Not a
+ * cache across requests: each note lives from a request's get to its touch, so another instance's
+ * later change is read afresh by the next request.
+ */
+function createDeadlineNotes() {
+  const notes = new Map<string, number>();
+  return {
+    note(sid: string, expiresAt: number) {
+      if (notes.size >= MAX_DEADLINE_NOTES) notes.clear();
+      notes.set(sid, expiresAt);
+    },
+    take(sid: string): number | undefined {
+      const expiresAt = notes.get(sid);
+      notes.delete(sid);
+      return expiresAt;
+    },
+    forget(sid: string) {
+      notes.delete(sid);
+    },
+  };
 }
 
 function preparedSessionQueries(db: Kysely<Schema>) {
