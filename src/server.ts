@@ -16,7 +16,7 @@ import { createExpiredChallengesTask } from './mfa/challenge-store.js';
 import { createUnprovenAccountsTask } from './auth/enrolment.js';
 import { createProviders } from './mfa/providers/index.js';
 import { createStores } from './stores/index.js';
-import { createHashingProcess } from './users/hashing-process.js';
+import { createHashingProcess, hasherOnceStarted } from './users/hashing-process.js';
 
 /** Process entry: the only file that reads process.env, opens files and listens on a port. */
 
@@ -63,9 +63,14 @@ async function main() {
   }
   for (const warning of config.warnings) logger.warn(warning);
   // argon2 in a child process at the lowest CPU priority, so a burst of logins cannot slow pages.
-  // Started first: its start (a Node process, then the decoy hash) overlaps the rest of ours.
+  // Not waited for: its start (a Node process, then the decoy hash) goes on while the site starts
+  // and listens; a password that arrives sooner waits for it. A child that cannot start stops the site.
   const hasherStarting = createHashingProcess({ logger });
-  hasherStarting.catch(() => {}); // a failure is thrown where it is awaited, below
+  hasherStarting.catch((error: unknown) => {
+    logger.fatal({ err: error }, 'password hashing could not start');
+    process.exit(1);
+  });
+  const hasher = hasherOnceStarted(hasherStarting);
 
   const clock = systemClock;
   // Codes the app makes itself are hashed with a key derived from the session secret.
@@ -100,7 +105,6 @@ async function main() {
   });
   const mailer = createMailer({ settings: config.email, print, outbox });
   const factorSecrets = createFactorSecrets(readFactorKey(config, logger));
-  const hasher = await hasherStarting;
 
   const app = createApp({
     config,

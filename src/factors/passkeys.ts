@@ -1,21 +1,24 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransportFuture,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransportFuture,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import { z } from 'zod';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { User } from '../users/store.js';
 import type { FactorStore, PasskeyFactor } from './store.js';
+
+/**
+ * @simplewebauthn/server and its certificate parsers take about a third of a second to load: the
+ * site loads them at the first passkey ceremony, not at every start (issue 10, `npm start`).
+ */
+let webAuthnLibrary: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webAuthn = () => (webAuthnLibrary ??= import('@simplewebauthn/server'));
 
 /**
  * Passkeys (WebAuthn, issue 12) with @simplewebauthn/server: the options the browser needs, and the
@@ -184,6 +187,7 @@ export function createPasskeys(deps: {
   return {
     async registrationOptions(user) {
       const existing = passkeysOf(await factors.listForUser(user.id));
+      const { generateRegistrationOptions } = await webAuthn();
       return generateRegistrationOptions({
         rpName,
         rpID: rpId,
@@ -201,6 +205,7 @@ export function createPasskeys(deps: {
     async finishRegistration(user, raw, expectedChallenge, label) {
       const response = parseAnswer(raw, registrationShape);
       if (!response) return { ok: false, message: NOT_A_PASSKEY_ANSWER };
+      const { verifyRegistrationResponse } = await webAuthn();
       let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {
         verified = await verifyRegistrationResponse({
@@ -256,6 +261,7 @@ export function createPasskeys(deps: {
 
     async authenticationOptions(user, { userVerification }) {
       const passkeys = passkeysOf(await factors.listForUser(user.id));
+      const { generateAuthenticationOptions } = await webAuthn();
       return generateAuthenticationOptions({
         rpID: rpId,
         allowCredentials: passkeys.map(descriptorOf),
@@ -277,6 +283,7 @@ export function createPasskeys(deps: {
           message: 'That passkey is not one of this account’s. Use a passkey you added to this account.',
         };
       }
+      const { verifyAuthenticationResponse } = await webAuthn();
       let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
       try {
         verified = await verifyAuthenticationResponse({

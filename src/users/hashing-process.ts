@@ -51,6 +51,21 @@ export interface HashingProcess extends PasswordHasher {
 }
 
 /**
+ * The hasher while its child is still starting: each call waits for the start, so the site can
+ * listen meanwhile (the child's Node start and decoy hash took about half a second of `npm start`,
+ * issue 10). Whoever starts it decides what a failed start means (src/server.ts stops the site).
+ */
+export function hasherOnceStarted(
+  starting: Promise<HashingProcess>,
+): PasswordHasher & { close(): Promise<void> } {
+  return {
+    hash: async (password) => (await starting).hash(password),
+    verify: async (hash, password) => (await starting).verify(hash, password),
+    close: async () => (await starting.catch(() => undefined))?.close(),
+  };
+}
+
+/**
  * One hash per core beyond the event loop's, as in the web process. The child's thread pool is
  * sized to that, so libuv's default pool of 4 threads no longer caps it.
  */
