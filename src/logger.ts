@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -40,6 +41,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
  */
 export function createTerminalLogger(level: string, options: { pretty: boolean }): Logger {
   if (!options.pretty) return createLogger(level);
+  // Loaded only for a terminal: servers never pay for it at start (issue 10).
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   return createLogger(
     level,
     pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', singleLine: true }),

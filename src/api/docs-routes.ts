@@ -15,17 +15,25 @@ export interface ApiDocsDeps {
 /**
  * The API's description, as a file and as a page of the site. Both are public and need no
  * session: mounted before the session middleware, and before the API's bearer check on /api/.
- * The file is read and parsed once, here: a broken document stops the start, not a request.
+ * The file is read and parsed once, at the first request for either: parsing it took a tenth of a
+ * second of every start (issue 10). A broken document fails those two pages (a 500, its problem in
+ * the log), never the site or the API; a test checks the shipped one (test/api/docs.test.ts).
  */
 export function createApiDocsRouter({ isProduction, documentPath = OPENAPI_PATH }: ApiDocsDeps): Router {
-  const { text, document } = loadApiDocument(documentPath);
-  const reference = buildApiReference(document);
-  // The file changes only with a release: a day in production's caches, and a tag to revalidate with.
-  const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+  let loaded: { text: string; reference: ReturnType<typeof buildApiReference>; etag: string } | undefined;
+  const load = () => {
+    if (loaded) return loaded;
+    const { text, document } = loadApiDocument(documentPath);
+    // The file changes only with a release: a day in production's caches, and a tag to revalidate with.
+    const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+    loaded = { text, reference: buildApiReference(document), etag };
+    return loaded;
+  };
   const caching = isProduction ? 'public, max-age=86400' : 'no-cache';
   const router = Router();
 
   router.get(OPENAPI_DOCUMENT_PATH, (req, res) => {
+    const { text, etag } = load();
     res.set({ 'Cache-Control': caching, ETag: etag });
     if (req.fresh) {
       res.status(304).end();
@@ -35,6 +43,7 @@ export function createApiDocsRouter({ isProduction, documentPath = OPENAPI_PATH 
   });
 
   router.get(API_DOCS_PATH, (_req, res) => {
+    const { reference } = load();
     // The same for every visitor: nothing of a session is on it (no sign-in state, no form token).
     res.set('Cache-Control', isProduction ? 'public, max-age=3600' : 'no-cache');
     res.render('api/docs', {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { PROJECT_ROOT } from '../paths.js';
 
 /** The API's description (OpenAPI 3.1), beside package.json: served as it is and rendered on /api/docs. */
@@ -119,6 +119,8 @@ export const PROBLEM_TYPE_PREFIX = 'urn:keyhole:problem:';
  */
 export function loadApiDocument(path: string = OPENAPI_PATH): LoadedApiDocument {
   const text = readFileSync(path, 'utf8');
+  // Loaded with the document, at its first use, not at every start.
+  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   const document = parse(text) as Partial<OpenApiDocument> | null;
   const problems: string[] = [];
   if (typeof document?.openapi !== 'string' || !document.openapi.startsWith('3.1.')) {

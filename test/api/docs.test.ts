@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -311,12 +312,25 @@ describe('GET /api/openapi.yaml and /api/docs', () => {
 });
 
 describe('createApiDocsRouter', () => {
-  it('refuses at start a document that is not OpenAPI 3.1, naming the file', () => {
+  it('fails only its own pages on a document that is not OpenAPI 3.1, naming the file in the log', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'openapi-'));
     try {
       const path = join(folder, 'openapi.yaml');
       writeFileSync(path, 'openapi: 3.0.3\ninfo: { title: x, version: "1" }\npaths: {}\n');
-      expect(() => createApiDocsRouter({ isProduction: false, documentPath: path })).toThrow(
+      // Read at the first request, not at start: creating the router does not touch the file.
+      const router = createApiDocsRouter({ isProduction: false, documentPath: path });
+      const errors: unknown[] = [];
+      const app = express()
+        .use(router)
+        .get('/other', (_req, res) => res.send('still here'))
+        .use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+          errors.push(error);
+          res.status(500).send('error page');
+        });
+      expect((await request(app).get('/api/docs')).status).toBe(500);
+      expect((await request(app).get('/api/openapi.yaml')).status).toBe(500);
+      expect((await request(app).get('/other')).text).toBe('still here');
+      expect(String(errors[0])).toMatch(
         new RegExp(`${path.replace(/[.]/g, '\\.')}: openapi must be 3\\.1\\.x`),
       );
     } finally {
