@@ -14,7 +14,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-# The same build as `npm start` runs first (its prestart script).
+# The same build as `npm start` runs first (scripts/start.mjs).
 RUN npm run build
 # Pruning keeps the addons compiled above, rather than building them a second time.
 RUN npm prune --omit=dev

@@ -1,4 +1,4 @@
-// `npm start` and `npm run admin` run this first (their pre-scripts). It runs `npm run build` only
+// `npm start` (scripts/start.mjs) and `npm run admin` (its pre-script) run this first. It runs `npm run build` only
 // when the compiled site may be out of date, so a start with nothing changed does not pay for
 // loading the compiler (about half a second) and another npm (a quarter). `npm run build` is
 // `tsc -b`, which checks again and compiles everything when anything changed.
@@ -42,16 +42,24 @@ export function reasonToBuild(root = ROOT, stamp = STAMP) {
   return null;
 }
 
+/**
+ * Runs `npm run build` when reasonToBuild says so; the exit status of that build, or 0 when none
+ * was needed.
+ */
+export function buildIfChanged(root = ROOT) {
+  const reason = reasonToBuild(root, join(root, 'dist', 'tsconfig.build.tsbuildinfo'));
+  if (reason === null) return 0;
+  console.log(`Building (${reason})...`);
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const result = spawnSync(npm, ['run', 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  });
+  return result.status ?? 1;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const reason = reasonToBuild();
-  if (reason !== null) {
-    console.log(`Building (${reason})...`);
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const result = spawnSync(npm, ['run', 'build'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-      shell: process.platform === 'win32',
-    });
-    process.exit(result.status ?? 1);
-  }
+  const status = buildIfChanged();
+  if (status !== 0) process.exit(status);
 }

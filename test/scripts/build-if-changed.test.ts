@@ -14,24 +14,25 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
 
 /**
- * `npm start` runs scripts/build-if-changed.mjs first. Here it runs in a project of its own whose
- * `npm run build` only records that it ran and writes what `tsc -b` writes last.
+ * `npm start` (scripts/start.mjs) runs scripts/build-if-changed.mjs first, then the compiled server
+ * in the same process. Here it runs in a project of its own whose `npm run build` only records that
+ * it ran and writes what `tsc -b` writes last, and whose "server" records that it started.
  */
 describe('the build before npm start', () => {
   let project: string;
   const builds = () => readFileSync(join(project, 'builds.log'), 'utf8').split('\n').filter(Boolean).length;
-  const start = () =>
-    spawnSync(process.execPath, ['scripts/build-if-changed.mjs'], { cwd: project, encoding: 'utf8' });
+  const served = () => readFileSync(join(project, 'starts.log'), 'utf8').split('\n').filter(Boolean).length;
+  const start = () => spawnSync(process.execPath, ['scripts/start.mjs'], { cwd: project, encoding: 'utf8' });
   /** An edit now (after the last build, which each start waits for). */
   const edit = (path: string) => utimesSync(join(project, path), new Date(), new Date());
 
   beforeEach(() => {
     project = mkdtempSync(join(tmpdir(), 'keyhole-build-'));
     mkdirSync(join(project, 'scripts'));
-    copyFileSync(
-      join(PROJECT_ROOT, 'scripts/build-if-changed.mjs'),
-      join(project, 'scripts/build-if-changed.mjs'),
-    );
+    for (const script of ['scripts/build-if-changed.mjs', 'scripts/start.mjs']) {
+      copyFileSync(join(PROJECT_ROOT, script), join(project, script));
+    }
+    writeFileSync(join(project, 'starts.log'), '');
     mkdirSync(join(project, 'src/http'), { recursive: true });
     writeFileSync(join(project, 'src/server.ts'), 'export {};\n');
     writeFileSync(join(project, 'src/http/page.ts'), 'export {};\n');
@@ -46,7 +47,8 @@ describe('the build before npm start', () => {
       `import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 appendFileSync('builds.log', 'built\\n');
 const errors = readFileSync('src/server.ts', 'utf8').includes('ERROR');
-mkdirSync('dist', { recursive: true });
+mkdirSync('dist/src', { recursive: true });
+writeFileSync('dist/src/server.js', "import { appendFileSync } from 'node:fs';\\nappendFileSync('starts.log', 'started\\\\n');\\n");
 writeFileSync('dist/tsconfig.build.tsbuildinfo', JSON.stringify({ root: [], ...(errors ? { errors: true } : {}), version: '5.9.3' }));
 process.exit(errors ? 1 : 0);
 `,
@@ -66,6 +68,8 @@ process.exit(errors ? 1 : 0);
 
     for (let i = 0; i < 2; i += 1) expect(start()).toMatchObject({ status: 0, stdout: '' });
     expect(builds()).toBe(1);
+    // Each start then ran the compiled server.
+    expect(served()).toBe(3);
   });
 
   it('builds again after a source or a setting changed, or a source was deleted', () => {
@@ -91,6 +95,7 @@ process.exit(errors ? 1 : 0);
     expect(start().status).not.toBe(0);
     expect(start().status).not.toBe(0);
     expect(builds()).toBe(2);
+    expect(served()).toBe(0);
   });
 
   it('builds again with another TypeScript', () => {
