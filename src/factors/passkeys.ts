@@ -18,7 +18,12 @@ import type { FactorStore, PasskeyFactor } from './store.js';
  * site loads them at the first passkey ceremony, not at every start (issue 10, `npm start`).
  */
 let webAuthnLibrary: Promise<typeof import('@simplewebauthn/server')> | undefined;
-const webAuthn = () => (webAuthnLibrary ??= import('@simplewebauthn/server'));
+const webAuthn = () =>
+  (webAuthnLibrary ??= import('@simplewebauthn/server').catch((error: unknown) => {
+    // A failed load is tried again at the next ceremony, not kept until a restart.
+    webAuthnLibrary = undefined;
+    throw error;
+  }));
 
 /**
  * Passkeys (WebAuthn, issue 12) with @simplewebauthn/server: the options the browser needs, and the

@@ -46,7 +46,7 @@ export interface CsrfProtection {
   protect: RequestHandler;
   /**
    * This page's token, made as csrfToken() makes it (cookies set as needed): for a page sent
-   * without a view render of its own (src/auth/anonymous-forms.ts).
+   * without a view render of its own (src/auth/form-pages.ts).
    */
   tokenFor(req: Request, res: Response): string;
 }

@@ -78,6 +78,15 @@ const FIRST_RESTART_DELAY_MS = 250;
 const MAX_RESTART_DELAY_MS = 5_000;
 /** A child that lived this long died of something other than a crash loop: back to the first delay. */
 const STABLE_CHILD_MS = 10_000;
+/**
+ * A hash takes tens of milliseconds, seconds when the child only gets the time pages leave. A
+ * child that has not answered a call (or said it is ready) after this long is stuck (stopped,
+ * frozen, swapping): it is killed, its calls get the 503 page, and the next call starts a new one.
+ * Without this, a stuck child would hold every login until the queue filled, with /healthz green.
+ */
+export const HASHING_CALL_DEADLINE_MS = 30_000;
+/** Only what the child needs: never the site's secrets, tokens or NODE_OPTIONS (an --inspect would clash). */
+const CHILD_ENVIRONMENT_NAMES = ['PATH', 'SystemRoot', 'TMPDIR', 'TEMP', 'TMP'];
 
 // Under tsx or vitest this file is the .ts source, and the child needs tsx to load its own;
 // built, hashing-child.js sits beside this file.
@@ -92,6 +101,8 @@ const CHILD_EXEC_ARGV = RUNS_FROM_SOURCE
 interface PendingCall {
   resolve(value: string | boolean): void;
   reject(error: Error): void;
+  /** Kills the child if the answer has not come by then. */
+  deadline: NodeJS.Timeout;
 }
 
 interface Child {
@@ -111,12 +122,24 @@ interface Start {
  * `limits.concurrency` hashes are in the child at once, and its thread pool has that many threads.
  */
 export async function createHashingProcess(
-  settings: { cost?: typeof PASSWORD_HASH_OPTIONS; limits?: HashingLimits; logger?: Logger } = {},
+  settings: {
+    cost?: typeof PASSWORD_HASH_OPTIONS;
+    limits?: HashingLimits;
+    logger?: Logger;
+    /** HASHING_CALL_DEADLINE_MS unless a test needs it shorter. */
+    deadlineMs?: number;
+  } = {},
 ): Promise<HashingProcess> {
   const cost = settings.cost ?? PASSWORD_HASH_OPTIONS;
   const limits = settings.limits ?? defaultHashingProcessLimits();
   const { logger } = settings;
   const threadPoolSize = String(Math.min(1024, Math.max(1, limits.concurrency)));
+  const deadlineMs = settings.deadlineMs ?? HASHING_CALL_DEADLINE_MS;
+  const childEnvironment = Object.fromEntries(
+    CHILD_ENVIRONMENT_NAMES.flatMap((name) =>
+      process.env[name] === undefined ? [] : [[name, process.env[name]]],
+    ),
+  );
 
   let current: Start | null = null;
   let closed = false;
@@ -136,7 +159,7 @@ export async function createHashingProcess(
     const child: Child = {
       process: fork(CHILD_SCRIPT, [JSON.stringify(cost)], {
         execArgv: CHILD_EXEC_ARGV,
-        env: { ...process.env, UV_THREADPOOL_SIZE: threadPoolSize },
+        env: { ...childEnvironment, UV_THREADPOOL_SIZE: threadPoolSize },
         // Never the site's stdin; what the child says on stderr (a crash) goes to the site's.
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       }),
@@ -149,9 +172,12 @@ export async function createHashingProcess(
     return new Promise((resolve, reject) => {
       let ready = false;
       let ended = false;
+      const startDeadline = setTimeout(() => kill(child, 'it did not become ready in time'), deadlineMs);
+      startDeadline.unref();
       child.process.on('message', (reply: HashingReply) => {
         if (reply.type === 'ready') {
           ready = true;
+          clearTimeout(startDeadline);
           if (reply.priorityProblem !== null && !priorityProblemLogged) {
             priorityProblemLogged = true;
             logger?.warn(
@@ -166,6 +192,7 @@ export async function createHashingProcess(
         const call = child.pending.get(reply.id);
         if (!call) return;
         child.pending.delete(reply.id);
+        clearTimeout(call.deadline);
         idle(child);
         if (reply.type === 'answer') call.resolve(reply.value);
         else call.reject(new Error('argon2 failed in the hashing process'));
@@ -174,6 +201,7 @@ export async function createHashingProcess(
       const end = (reason: string) => {
         if (ended) return;
         ended = true;
+        clearTimeout(startDeadline);
         if (current === start) current = null;
         const now = Date.now();
         youngDeaths = now - startedAt < STABLE_CHILD_MS ? youngDeaths + 1 : 1;
@@ -181,7 +209,10 @@ export async function createHashingProcess(
         if (!closed)
           logger?.error({ reason, heldCalls: child.pending.size }, 'the password hashing process ended');
         const error = new HashingUnavailableError(new Error(reason));
-        for (const call of child.pending.values()) call.reject(error);
+        for (const call of child.pending.values()) {
+          clearTimeout(call.deadline);
+          call.reject(error);
+        }
         child.pending.clear();
         if (!ready) reject(error);
       };
@@ -190,6 +221,16 @@ export async function createHashingProcess(
       );
       child.process.once('error', (error) => end(`the hashing process failed: ${error.message}`));
     });
+  }
+
+  /** A stuck child: SIGKILL, which nothing can ignore; its exit rejects every call it held. */
+  function kill(child: Child, why: string) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) return;
+    logger?.error(
+      { why, heldCalls: child.pending.size },
+      'the password hashing process is stuck: killing it',
+    );
+    child.process.kill('SIGKILL');
   }
 
   function idle(child: Child) {
@@ -216,10 +257,13 @@ export async function createHashingProcess(
     if (!child.process.connected) throw new HashingUnavailableError();
     const id = (nextId += 1);
     return new Promise((resolve, reject) => {
-      child.pending.set(id, { resolve, reject });
+      const deadline = setTimeout(() => kill(child, 'a call went unanswered'), deadlineMs);
+      deadline.unref();
+      child.pending.set(id, { resolve, reject, deadline });
       child.process.channel?.ref();
       child.process.send({ ...question, id } satisfies HashingRequest, (error) => {
         if (!error || !child.pending.delete(id)) return;
+        clearTimeout(deadline);
         idle(child);
         reject(new HashingUnavailableError(error));
       });

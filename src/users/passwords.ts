@@ -30,6 +30,12 @@ export interface HashingLimits {
   concurrency: number;
   /** Hashes waiting beyond `concurrency`; one more is refused with HashingBusyError (a 503 page). */
   maxWaiting: number;
+  /**
+   * A call whose turn comes after waiting longer than this is refused (HashingBusyError) rather
+   * than hashed: its person has most likely given up, and hashing for nobody would only make the
+   * next ones wait longer. MAX_HASHING_WAIT_MS unless given.
+   */
+  maxWaitMs?: number;
 }
 
 /**
@@ -38,6 +44,8 @@ export interface HashingLimits {
  * the memory a flood of logins holds stays bounded.
  */
 const HASHES_WAITING_PER_SLOT = 50;
+
+export const MAX_HASHING_WAIT_MS = 10_000;
 
 /** libuv's thread pool size when UV_THREADPOOL_SIZE is not set. */
 export const LIBUV_DEFAULT_THREADPOOL_SIZE = 4;
@@ -74,21 +82,32 @@ export function limitConcurrentHashing(inner: PasswordHasher, limits: HashingLim
   let running = 0;
   const waiting: Array<() => void> = [];
 
+  const maxWaitMs = limits.maxWaitMs ?? MAX_HASHING_WAIT_MS;
+
+  /** The call that finishes hands its place straight to the next one, so `running` stays as it is. */
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  };
+
   async function inTurn<T>(work: () => Promise<T>): Promise<T> {
     if (running < limits.concurrency) {
       running += 1;
     } else if (waiting.length < limits.maxWaiting) {
-      // The call that finishes hands its place straight to this one, so `running` stays as it is.
+      const queuedAt = Date.now();
       await new Promise<void>((resolve) => waiting.push(resolve));
+      if (Date.now() - queuedAt > maxWaitMs) {
+        release();
+        throw new HashingBusyError();
+      }
     } else {
       throw new HashingBusyError();
     }
     try {
       return await work();
     } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else running -= 1;
+      release();
     }
   }
 

@@ -18,8 +18,15 @@ const LOW_COST = { ...PASSWORD_HASH_OPTIONS, memoryCost: 1024 };
 
 let started: HashingProcess[] = [];
 
-async function startHashingProcess(limits: HashingLimits = { concurrency: 2, maxWaiting: 10 }) {
-  const hasher = await createHashingProcess({ cost: LOW_COST, limits });
+async function startHashingProcess(
+  limits: HashingLimits = { concurrency: 2, maxWaiting: 10 },
+  deadlineMs?: number,
+) {
+  const hasher = await createHashingProcess({
+    cost: LOW_COST,
+    limits,
+    ...(deadlineMs ? { deadlineMs } : {}),
+  });
   started.push(hasher);
   return hasher;
 }
@@ -104,6 +111,32 @@ describe('password hashing in a child process', () => {
     const hash = await hasher.hash('after the crash');
     expect(await hasher.verify(hash, 'after the crash')).toBe(true);
     expect(childPidOf(hasher)).not.toBe(firstPid);
+  });
+
+  it('kills a child that stops answering: its calls get the 503 page, and the next call starts a new child', async () => {
+    const hasher = await startHashingProcess({ concurrency: 1, maxWaiting: 5 }, 500);
+    const stuck = childPidOf(hasher);
+    process.kill(stuck, 'SIGSTOP');
+    const held = hasher.verify(null, 'a');
+    // Queued behind it: its turn comes once the stuck child is gone, on a new one.
+    const queued = hasher.verify(null, 'b');
+    await expect(held).rejects.toBeInstanceOf(HashingUnavailableError);
+    expect(await queued).toBe(false);
+    expect(isRunning(stuck)).toBe(false);
+    expect(await hasher.verify(null, 'again')).toBe(false);
+    expect(childPidOf(hasher)).not.toBe(stuck);
+  });
+
+  it('gives the child none of the site’s own environment (secrets, tokens, NODE_OPTIONS)', async () => {
+    process.env.KEYHOLE_TEST_SECRET = 'not-for-the-child';
+    try {
+      const hasher = await startHashingProcess();
+      const environment = readFileSync(`/proc/${childPidOf(hasher)}/environ`, 'utf8').split('\0');
+      expect(environment.some((entry) => entry.startsWith('KEYHOLE_TEST_SECRET='))).toBe(false);
+      expect(environment).toContain('UV_THREADPOOL_SIZE=2');
+    } finally {
+      delete process.env.KEYHOLE_TEST_SECRET;
+    }
   });
 
   it('waits longer before each restart while children keep dying young, so a crash loop cannot spin', async () => {

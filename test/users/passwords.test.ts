@@ -119,6 +119,21 @@ describe('the hashing queue', () => {
     expect(await hasher.hash('e')).toBe('fake:e');
   });
 
+  it('refuses a call whose turn came after too long a wait, rather than hashing for someone who has gone', async () => {
+    const inner = createHeldHasher();
+    const hasher = limitConcurrentHashing(inner.hasher, { concurrency: 1, maxWaiting: 5, maxWaitMs: 50 });
+    inner.hold();
+    const first = hasher.hash('a');
+    const late = hasher.hash('b');
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    inner.release();
+    expect(await first).toBe('fake:a');
+    await expect(late).rejects.toBeInstanceOf(HashingBusyError);
+    expect(inner.calls.map((call) => call.password)).toEqual(['a']);
+    // Its place went on: the next call runs at once.
+    expect(await hasher.hash('c')).toBe('fake:c');
+  });
+
   it('frees the place of a hash that failed', async () => {
     const failing: PasswordHasher = {
       hash: async () => {
