@@ -103,6 +103,8 @@ export function createAnonymousFormPages(deps: {
       if (deps.keepRendered) rendered.set(key, parts);
     }
     const token = deps.csrfTokenFor(req, res);
-    res.status(200).type('html').send(parts.join(token));
+    // The type as res.type('html') would set it, without its lookup on every visit.
+    res.status(200).setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.send(parts.join(token));
   };
 }

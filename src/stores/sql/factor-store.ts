@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { Factor, FactorStore, PasskeyFactor } from '../../factors/store.js';
 import type { SqlDatabase } from './database.js';
 import { isUniqueViolation } from './errors.js';
+import { prepareQuery } from './prepared-query.js';
 import type { FactorsTable, Schema } from './schema.js';
 
 function toFactor(row: Selectable<FactorsTable>): Factor {
@@ -37,15 +38,13 @@ export function createSqlFactorStore(database: SqlDatabase, clock: Clock): Facto
       .where('id', '=', userId)
       .$call((query) => (database.dialect === 'postgres' ? query.forUpdate() : query))
       .executeTakeFirst();
+  // Every code page asks which factors the account has: built once (prepared-query.ts).
+  const factorsOf = prepareQuery(db, ({ userId }: { userId: number }) =>
+    db.selectFrom('factors').selectAll().where('user_id', '=', userId).orderBy('id'),
+  );
   return {
     async listForUser(userId) {
-      const rows = await db
-        .selectFrom('factors')
-        .selectAll()
-        .where('user_id', '=', userId)
-        .orderBy('id')
-        .execute();
-      return rows.map(toFactor);
+      return (await factorsOf.run({ userId })).rows.map(toFactor);
     },
     async findById(userId, factorId) {
       const row = await db
