@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** What `tsc -b tsconfig.build.json` writes last, beside the code it compiled. */
-const STAMP = join(ROOT, 'dist', 'tsconfig.build.tsbuildinfo');
+const stampOf = (root) => join(root, 'dist', 'tsconfig.build.tsbuildinfo');
 /** Everything the compiled code depends on: the sources (folders too, so a deleted file counts) and the settings. */
 const INPUT_FILES = ['package.json', 'tsconfig.json', 'tsconfig.build.json'];
 const INPUT_FOLDERS = ['src'];
@@ -26,7 +26,7 @@ function newestIn(path) {
 }
 
 /** Why a build is needed, or null when dist/ was compiled from exactly what is here now. */
-export function reasonToBuild(root = ROOT, stamp = STAMP) {
+export function reasonToBuild(root = ROOT, stamp = stampOf(root)) {
   let record;
   try {
     record = { mtimeMs: statSync(stamp).mtimeMs, ...JSON.parse(readFileSync(stamp, 'utf8')) };
@@ -47,7 +47,7 @@ export function reasonToBuild(root = ROOT, stamp = STAMP) {
  * was needed.
  */
 export function buildIfChanged(root = ROOT) {
-  const reason = reasonToBuild(root, join(root, 'dist', 'tsconfig.build.tsbuildinfo'));
+  const reason = reasonToBuild(root);
   if (reason === null) return 0;
   console.log(`Building (${reason})...`);
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';

@@ -73,17 +73,29 @@ export function createAnonymousFormPages(deps: {
   // Random per process: no text a visitor can put into these pages could match it (and they hold none).
   const placeholder = `csrf-token-${randomBytes(16).toString('hex')}`;
   const rendered = new Map<string, string[]>();
-  const pageAt = (path: string, channels: Channel[]): FormPage | undefined => {
-    if (path === '/login')
-      return loginPage({ channels, values: { channel: '', username: '', next: '' }, errors: [] });
-    if (path === '/register')
-      return registerPage({ channels, values: registerDefaults(channels), errors: [] });
-    return undefined;
+  const pageAt = (path: '/login' | '/register', channels: Channel[]): FormPage =>
+    path === '/login'
+      ? loginPage({ channels, values: { channel: '', username: '', next: '' }, errors: [] })
+      : registerPage({ channels, values: registerDefaults(channels), errors: [] });
+  const renderParts = async (path: '/login' | '/register', channels: Channel[], key: string) => {
+    const page = pageAt(path, channels);
+    const parts = (await deps.render(page.view, { ...page.locals, csrfToken: () => placeholder })).split(
+      placeholder,
+    );
+    if (deps.keepRendered) rendered.set(key, parts);
+    return parts;
   };
   const brings = (req: Request, cookieName: string) =>
     readCookieValues(req.headers.cookie, cookieName).length > 0;
+  const send = (req: Request, res: Response, parts: string[]) => {
+    const token = deps.csrfTokenFor(req, res);
+    // The type as res.type('html') would set it, without its lookup on every visit.
+    res.status(200).setHeader('Content-Type', 'text/html; charset=utf-8');
+    res.send(parts.join(token));
+  };
 
-  return async (req, res, next) => {
+  // Not an async function: every request passes here, and most only go on (no promise for them).
+  return (req, res, next) => {
     // req.url, not req.path: any query string (?next=, ?signedOut) is the routes' to read.
     const path = req.url;
     if ((req.method !== 'GET' && req.method !== 'HEAD') || (path !== '/login' && path !== '/register')) {
@@ -94,17 +106,9 @@ export function createAnonymousFormPages(deps: {
     }
     const channels = deps.channels();
     const key = `${path} ${channels.join(',')}`;
-    let parts = rendered.get(key);
-    if (!parts) {
-      const page = pageAt(path, channels)!;
-      parts = (await deps.render(page.view, { ...page.locals, csrfToken: () => placeholder })).split(
-        placeholder,
-      );
-      if (deps.keepRendered) rendered.set(key, parts);
-    }
-    const token = deps.csrfTokenFor(req, res);
-    // The type as res.type('html') would set it, without its lookup on every visit.
-    res.status(200).setHeader('Content-Type', 'text/html; charset=utf-8');
-    res.send(parts.join(token));
+    const parts = rendered.get(key);
+    if (parts) return send(req, res, parts);
+    // Express 5 passes a rejection of the returned promise on to the error pages.
+    return renderParts(path, channels, key).then((fresh) => send(req, res, fresh));
   };
 }
