@@ -5,7 +5,13 @@ import { parseArgs } from 'node:util';
 /** Wrong codes per session and round: a fifth would close the code, and ten pause the account. */
 export const WRONG_CODES_PER_SESSION = 4;
 
+/** The scenarios, by the names --only takes; a run measures all of them unless told otherwise. */
+export const SCENARIOS = ['anonymous', 'account', 'wrong-code', 'logins', 'visits', 'start'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
 export interface BenchOptions {
+  /** The scenarios this run measures. */
+  only: ReadonlySet<Scenario>;
   durationSeconds: number;
   rounds: number;
   warmupSeconds: number;
@@ -27,6 +33,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --verify-accounts N  accounts whose codes are guessed wrong, ${WRONG_CODES_PER_SESSION} times each a round (default 100)
   --logins N           concurrent logins in the p99 row (default 50)
   --page-rate N        GET /login per second while its p99 is measured (default 200)
+  --only A,B,…         measure only these scenarios (${SCENARIOS.join(', ')}); default all
   --smoke              a quick run that only shows the benchmark works (1 s runs, 1 round)
   --check              exit 1 when a goal is missed or a row could not be measured
 Set REDIS_URL to also measure GET /login with sessions in Redis.`;
@@ -43,6 +50,7 @@ export function readOptions(argv: string[]): BenchOptions {
       'verify-accounts': { type: 'string' },
       logins: { type: 'string' },
       'page-rate': { type: 'string' },
+      only: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       check: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -62,6 +70,7 @@ export function readOptions(argv: string[]): BenchOptions {
     return value;
   };
   return {
+    only: readScenarios(values.only),
     durationSeconds: number('duration', 10, 1),
     rounds: Math.floor(number('rounds', 3, 1)),
     warmupSeconds: number('warmup', 3, 0, 0),
@@ -73,4 +82,16 @@ export function readOptions(argv: string[]): BenchOptions {
     check: values.check,
     redisUrl: process.env.REDIS_URL || undefined,
   };
+}
+
+function readScenarios(list: string | undefined): ReadonlySet<Scenario> {
+  if (list === undefined) return new Set(SCENARIOS);
+  const names = list.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(SCENARIOS as readonly string[]).includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new Error(
+      `--only takes a list of ${SCENARIOS.join(', ')}; not: ${unknown.join(', ') || '(empty)'}`,
+    );
+  }
+  return new Set(names as Scenario[]);
 }

@@ -1,5 +1,5 @@
 import { PACED_MAX_CONNECTIONS, type Measurement } from './load.js';
-import { WRONG_CODES_PER_SESSION, type BenchOptions } from './options.js';
+import { SCENARIOS, WRONG_CODES_PER_SESSION, type BenchOptions } from './options.js';
 import {
   describeMachine,
   formatBytes,
@@ -37,6 +37,7 @@ function verdictOf(pass: boolean, ...summaries: { unexpected: number }[]): Verdi
 }
 
 function comparedRows(pairs: Pair[], names: { site: string; baseline: string }, minimumRatio: number): Row[] {
+  if (pairs.length === 0) return []; // not measured in this run (--only)
   const site = summarise(pairs.map((pair) => pair.site));
   const baseline = summarise(pairs.map((pair) => pair.baseline));
   const ratio = median(pairs.map((pair) => pair.site.rps / pair.baseline.rps));
@@ -67,22 +68,7 @@ export function buildRows(results: Results, options: BenchOptions): Row[] {
     ),
   ];
 
-  const quiet = summarise(results.quietPage);
-  const loaded = { ...summarise(results.pageDuringLogins), cpuMsPerRequest: null };
-  const logins = summarise(results.logins);
-  const p99Ratio = median(
-    results.pageDuringLogins.map((run, round) => run.p99Ms / results.quietPage[round]!.p99Ms),
-  );
-  rows.push(
-    {
-      scenario: `GET /login p99 during ${options.logins} concurrent logins`,
-      summary: loaded,
-      measured: `${formatRatio(p99Ratio)} quiet p99`,
-      goal: '≤ 2×',
-      verdict: verdictOf(p99Ratio <= 2, quiet, loaded, logins),
-    },
-    { scenario: '↳ quiet: GET /login alone', summary: quiet, measured: '', goal: '', verdict: '' },
-  );
+  if (results.pageDuringLogins.length > 0) rows.push(...loginRows(results, options));
 
   if (results.visits) {
     const { load, before, after } = results.visits;
@@ -121,6 +107,25 @@ export function buildRows(results: Results, options: BenchOptions): Row[] {
   return rows;
 }
 
+function loginRows(results: Results, options: BenchOptions): Row[] {
+  const quiet = summarise(results.quietPage);
+  const loaded = { ...summarise(results.pageDuringLogins), cpuMsPerRequest: null };
+  const logins = summarise(results.logins);
+  const p99Ratio = median(
+    results.pageDuringLogins.map((run, round) => run.p99Ms / results.quietPage[round]!.p99Ms),
+  );
+  return [
+    {
+      scenario: `GET /login p99 during ${options.logins} concurrent logins`,
+      summary: loaded,
+      measured: `${formatRatio(p99Ratio)} quiet p99`,
+      goal: '≤ 2×',
+      verdict: verdictOf(p99Ratio <= 2, quiet, loaded, logins),
+    },
+    { scenario: '↳ quiet: GET /login alone', summary: quiet, measured: '', goal: '', verdict: '' },
+  ];
+}
+
 function describeStatuses(runs: Measurement[]): string {
   const counts = new Map<number, number>();
   for (const run of runs)
@@ -143,16 +148,25 @@ export function describeRun(results: Results, options: BenchOptions, pinningNote
       `the site makes and checks its codes itself, as the bare verify POST does); flood guards off ` +
       `(RATE_LIMIT_REQUESTS_PER_MINUTE=0, RATE_LIMIT_POSTS_PER_MINUTE=0), toll-fraud limits raised; every request says ` +
       `X-Forwarded-Proto: https from loopback, so the site's Secure cookies are issued and sent back.`,
-    `Wrong-code POST /verify: ${options.verifyAccounts} sessions at the code step take ${WRONG_CODES_PER_SESSION} wrong codes each ` +
-      `(${wrongCodesPerRun} requests a run over ${Math.min(options.connections, options.verifyAccounts)} connections: ` +
-      `a 5th would close the code, 10 pause the account), then the right code resets ` +
-      `their counts before the next round. Every response counted is the site's "That code is not right" page; ` +
-      `the baseline gets the same number of wrong codes.`,
-    `p99 during logins: GET /login at ${options.pageRate} req/s, evenly spaced and each timed from when it was due ` +
-      `(an open loop, up to ${PACED_MAX_CONNECTIONS} keep-alive connections), alone and then while ${options.logins} ` +
-      `connections each load /login and post the right ` +
-      `password of one of ${options.logins} accounts, each from its own address. Login answers: ${describeStatuses(results.logins) || 'none'}.`,
   ];
+  if (options.only.size < SCENARIOS.length) lines.push(`Only: ${[...options.only].join(', ')} (--only).`);
+  if (results.wrongCode.length > 0) {
+    lines.push(
+      `Wrong-code POST /verify: ${options.verifyAccounts} sessions at the code step take ${WRONG_CODES_PER_SESSION} wrong codes each ` +
+        `(${wrongCodesPerRun} requests a run over ${Math.min(options.connections, options.verifyAccounts)} connections: ` +
+        `a 5th would close the code, 10 pause the account), then the right code resets ` +
+        `their counts before the next round. Every response counted is the site's "That code is not right" page; ` +
+        `the baseline gets the same number of wrong codes; both warm up with one such run (the site's codes are then renewed).`,
+    );
+  }
+  if (results.pageDuringLogins.length > 0) {
+    lines.push(
+      `p99 during logins: GET /login at ${options.pageRate} req/s, evenly spaced and each timed from when it was due ` +
+        `(an open loop, up to ${PACED_MAX_CONNECTIONS} keep-alive connections), alone and then while ${options.logins} ` +
+        `connections each load /login and post the right ` +
+        `password of one of ${options.logins} accounts, each from its own address. Login answers: ${describeStatuses(results.logins) || 'none'}.`,
+    );
+  }
   if (results.visits) {
     const { load, before, after } = results.visits;
     const sessionRows =

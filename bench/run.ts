@@ -15,7 +15,7 @@ import {
 } from './accounts.js';
 import { startFakeSignalWire, type FakeSignalWire } from './fake-signalwire.js';
 import { runLoad, runPaced, startLoad, type LoadSpec, type PacedSpec } from './load.js';
-import { WRONG_CODES_PER_SESSION, readOptions } from './options.js';
+import { WRONG_CODES_PER_SESSION, readOptions, type Scenario } from './options.js';
 import { detectPinning, type ServerProcess } from './processes.js';
 import { formatTable } from './report.js';
 import { buildRows, describeRun, type Pair, type Results } from './results.js';
@@ -57,6 +57,7 @@ function build() {
 
 async function main() {
   const options = readOptions(process.argv.slice(2));
+  const wants = (scenario: Scenario) => options.only.has(scenario);
   const loadBefore = loadavg()[0]!;
   const pinning = detectPinning();
   build();
@@ -124,10 +125,12 @@ async function main() {
       password,
     });
     const signedInAccount = accounts[0]!;
-    const verifyAccounts = accounts.slice(1, 1 + options.verifyAccounts);
-    const loginAccounts = accounts.slice(1 + options.verifyAccounts);
-    log(`registering ${accounts.length} accounts (the site hashes each password)…`);
-    await inBatches(accounts, SETUP_CONCURRENCY, (account) => register(site.origin, account, fake!));
+    // Only the accounts of the scenarios measured are registered (each costs a password hash).
+    const verifyAccounts = wants('wrong-code') ? accounts.slice(1, 1 + options.verifyAccounts) : [];
+    const loginAccounts = wants('logins') ? accounts.slice(1 + options.verifyAccounts) : [];
+    const registered = [signedInAccount, ...verifyAccounts, ...loginAccounts];
+    log(`registering ${registered.length} accounts (the site hashes each password)…`);
+    await inBatches(registered, SETUP_CONCURRENCY, (account) => register(site.origin, account, fake!));
     const signedIn = await enterRightCode(await logInToCodeStep(site.origin, signedInAccount, fake));
     // As a browser does after the code: the first page of the new session also sets its CSRF
     // cookie, which every later page then reuses.
@@ -135,8 +138,11 @@ async function main() {
     const siteAccountCookie = signedIn.cookieHeader();
     const logInAll = (list = verifyAccounts) =>
       inBatches(list, SETUP_CONCURRENCY, (account) => logInToCodeStep(site.origin, account, fake!));
-    log(`logging ${verifyAccounts.length} accounts in as far as the code page…`);
+    if (verifyAccounts.length > 0)
+      log(`logging ${verifyAccounts.length} accounts in as far as the code page…`);
     let codeSessions: CodeSession[] = await logInAll();
+    /** Whether the sessions' codes have had wrong guesses since they were sent. */
+    let codesGuessed = false;
 
     const baselineVisitor = createVisitor(baseline.origin, '203.0.113.253');
     await baselineVisitor.post('/login', { username: 'someone' });
@@ -205,7 +211,11 @@ async function main() {
       }
       for (const target of [site, baseline])
         await measure({ ...accountOn(target), duration: options.warmupSeconds });
-      await measure(wrongCodesOn(baseline, baselineSessions));
+      if (wants('wrong-code')) {
+        await measure(wrongCodesOn(baseline, baselineSessions));
+        await measure(wrongCodesOn(site, siteWrongCodeSessions()));
+        codesGuessed = true;
+      }
     }
 
     for (let round = 0; round < options.rounds; round += 1) {
@@ -219,21 +229,31 @@ async function main() {
         const baselineRun = await measure(spec(baseline));
         return { site: await measure(spec(site)), baseline: baselineRun };
       };
-      results.anonymous.push(await both(anonymousOn));
-      if (redisSite) results.redisAnonymous.push(await measure(anonymousOn(redisSite)));
-      results.account.push(await both(accountOn));
+      if (wants('anonymous')) {
+        results.anonymous.push(await both(anonymousOn));
+        if (redisSite) results.redisAnonymous.push(await measure(anonymousOn(redisSite)));
+      }
+      if (wants('account')) results.account.push(await both(accountOn));
 
-      if (round > 0) {
+      if (wants('wrong-code')) await measureWrongCodes(both);
+      if (wants('logins')) await measureLogins();
+    }
+
+    async function measureWrongCodes(both: (spec: (target: ServerProcess) => LoadSpec) => Promise<Pair>) {
+      if (codesGuessed) {
         // The right code resets each account's failure count and resend cooldown; then a new code.
         log(`new codes for ${codeSessions.length} accounts (the site hashes each password)…`);
         await inBatches(codeSessions, SETUP_CONCURRENCY, enterRightCode);
         codeSessions = await logInAll();
       }
       const siteSessions = siteWrongCodeSessions();
+      codesGuessed = true;
       results.wrongCode.push(
         await both((target) => wrongCodesOn(target, target === site ? siteSessions : baselineSessions)),
       );
+    }
 
+    async function measureLogins() {
       await site.settle(30_000);
       results.quietPage.push(await runPaced(pagesAtRate(site)));
       await site.settle(30_000);
@@ -250,21 +270,25 @@ async function main() {
       results.logins.push(await logins.result);
     }
 
-    log(`${options.visits} cookie-less visits to GET /login…`);
-    await site.settle(30_000);
-    const before = readDatabaseState(databasePath);
-    const load = await measure({
-      target: site,
-      connections: options.connections,
-      amount: options.visits,
-      request: anonymousPage,
-      expect: LOGIN_FORM,
-    });
-    results.visits = { load, before, after: readDatabaseState(databasePath) };
+    if (wants('visits')) {
+      log(`${options.visits} cookie-less visits to GET /login…`);
+      await site.settle(30_000);
+      const before = readDatabaseState(databasePath);
+      const load = await measure({
+        target: site,
+        connections: options.connections,
+        amount: options.visits,
+        request: anonymousPage,
+        expect: LOGIN_FORM,
+      });
+      results.visits = { load, before, after: readDatabaseState(databasePath) };
+    }
 
     await stopServers();
-    log('timing npm start…');
-    results.npmStartSeconds = await measureNpmStart(REPO, pinning, { databasePath, providerUrl });
+    if (wants('start')) {
+      log('timing npm start…');
+      results.npmStartSeconds = await measureNpmStart(REPO, pinning, { databasePath, providerUrl });
+    }
   } finally {
     await stopServers();
     await fake?.close();
