@@ -55,6 +55,7 @@ import { createHealthCheck } from './http/healthz.js';
 import { createFloodGuardStore, type RateLimitStore } from './http/rate-limit.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
+import { createViewEngine } from './http/view-engine.js';
 import { createSessionMiddleware, sessionCookieName } from './http/session.js';
 import { formatTime } from './http/time-format.js';
 import type { Logger } from './logger.js';
@@ -153,13 +154,12 @@ export function createApp(deps: AppDeps): Express {
   };
 
   app.set('trust proxy', config.trustProxy);
+  // EJS, with includes that copy nothing (src/http/view-engine.ts). In production each template,
+  // includes too, is compiled once and kept (not read and compiled per render).
+  app.engine('ejs', createViewEngine({ root: VIEWS_DIR, keepCompiled: config.isProduction }));
   app.set('view engine', 'ejs');
   app.set('views', VIEWS_DIR);
-  // In production each template, includes too, is compiled once and kept (not read and compiled
-  // per render). Includes name their file from the views folder (include('/partials/head')): EJS
-  // looks a relative include up on disk on every render, cached or not.
   app.set('view cache', config.isProduction);
-  app.set('view options', { root: VIEWS_DIR });
   app.disable('x-powered-by');
   // No ETag on pages: each carries its own CSRF token (and most are no-store), so a tag would never
   // match, and hashing every page to make one cost CPU on each (issue 10). Files under /assets keep

@@ -530,7 +530,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       totpDigits: TOTP_DIGITS,
       offerRemember: offersRemember(stage),
       startAgainAfter,
-      country: values.country ?? phoneCountryOf(stage.user.phone),
+      // Only the sign-up's "Wrong number?" form shows it (parsing a number is not free).
+      country: stage.kind === 'signup' ? (values.country ?? phoneCountryOf(stage.user.phone)) : '',
       countries: COUNTRY_OPTIONS,
       values,
       maskedPhone: maskPhone(stage.user.phone),

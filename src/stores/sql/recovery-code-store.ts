@@ -25,6 +25,14 @@ export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock):
       .values(digests.map((code_hmac) => ({ user_id: userId, code_hmac, created_at: now, used_at: null })))
       .execute();
   };
+  // The code page counts them on every view ("Try another way"): built once (prepared-query.ts).
+  const unusedOf = prepareQuery(db, ({ userId }: { userId: number }) =>
+    db
+      .selectFrom('recovery_codes')
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null),
+  );
   // The account page shows it on every view: built once (prepared-query.ts).
   const summaryOf = prepareQuery(db, ({ userId }: { userId: number }) =>
     db
@@ -71,12 +79,7 @@ export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock):
       return Number(result.numUpdatedRows) === 1;
     },
     async countUnused(userId) {
-      const { count } = await db
-        .selectFrom('recovery_codes')
-        .select((eb) => eb.fn.countAll<number | string>().as('count'))
-        .where('user_id', '=', userId)
-        .where('used_at', 'is', null)
-        .executeTakeFirstOrThrow();
+      const { count } = (await unusedOf.first({ userId }))!;
       return Number(count);
     },
     async createdAt(userId) {
