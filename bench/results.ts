@@ -149,14 +149,18 @@ export function describeRun(results: Results, options: BenchOptions, pinningNote
       `(RATE_LIMIT_REQUESTS_PER_MINUTE=0, RATE_LIMIT_POSTS_PER_MINUTE=0), toll-fraud limits raised; every request says ` +
       `X-Forwarded-Proto: https from loopback, so the site's Secure cookies are issued and sent back.`,
   ];
-  if (options.only.size < SCENARIOS.length) lines.push(`Only: ${[...options.only].join(', ')} (--only).`);
+  const skipped = SCENARIOS.filter((scenario) => !options.only.has(scenario));
+  if (skipped.length > 0) lines.push(`Not measured in this run (--only): ${skipped.join(', ')}.`);
   if (results.wrongCode.length > 0) {
     lines.push(
       `Wrong-code POST /verify: ${options.verifyAccounts} sessions at the code step take ${WRONG_CODES_PER_SESSION} wrong codes each ` +
         `(${wrongCodesPerRun} requests a run over ${Math.min(options.connections, options.verifyAccounts)} connections: ` +
         `a 5th would close the code, 10 pause the account), then the right code resets ` +
         `their counts before the next round. Every response counted is the site's "That code is not right" page; ` +
-        `the baseline gets the same number of wrong codes; both warm up with one such run (the site's codes are then renewed).`,
+        `the baseline gets the same number of wrong codes` +
+        (options.warmupSeconds > 0
+          ? `; both warm up with one such run (the site's codes are then renewed).`
+          : '.'),
     );
   }
   if (results.pageDuringLogins.length > 0) {

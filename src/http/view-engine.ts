@@ -17,6 +17,11 @@ import ejs from 'ejs';
  * changes its own copy, never the page's, as with EJS's copy.
  *
  * Includes name their file from the views folder (include('/partials/head')), as all of ours do.
+ *
+ * What a partial sees differs from EJS's copy only where no view looks: `Object.keys(locals)` or
+ * `JSON.stringify(locals)` in a partial give only the include's own values, and names of
+ * Object.prototype (`constructor`, `toString`, `hasOwnProperty`) resolve to its members. Views
+ * read locals by name (`locals.errors`, `title`), never enumerate them.
  */
 
 type Locals = Record<string, unknown>;
@@ -61,7 +66,9 @@ export function createViewEngine(options: ViewEngineOptions): ViewEngine {
   function templateAt(file: string): Template {
     const kept = compiled.get(file);
     if (kept) return kept;
-    const fn = ejs.compile(fs.readFileSync(file, 'utf8'), {
+    // A byte-order mark is not part of the page (EJS drops it too).
+    const source = fs.readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
+    const fn = ejs.compile(source, {
       client: true,
       filename: file,
       compileDebug: true,

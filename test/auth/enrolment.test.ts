@@ -49,6 +49,14 @@ describe('signing up proves the phone number', () => {
     expect(events.slice(0, 2)).toEqual(['login_succeeded', 'phone_proven']);
   });
 
+  it("offers to correct the number in a form that starts on the number's own country", async () => {
+    await registerUnproven(browser, { username: 'rosa', phone: '+442079460000' });
+    const page = await browser.get('/verify');
+    expect(page.text).toMatch(/<details class="correct-number"/);
+    expect(page.text).toMatch(/<option value="GB" selected>/);
+    expect(page.text).not.toMatch(/<option value="US" selected>/);
+  });
+
   it('lets no unproven account log in: its password leads to a sign-up code, never a login code', async () => {
     const account = await registerUnproven(browser, { username: 'rosa' });
     const other = createBrowser(site.app);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SCENARIOS, readOptions } from '../../bench/options.js';
-import { buildRows, type Results } from '../../bench/results.js';
+import { buildRows, describeRun, type Results } from '../../bench/results.js';
 
 describe('npm run bench -- --only', () => {
   it('measures every scenario unless told otherwise', () => {
@@ -17,7 +17,7 @@ describe('npm run bench -- --only', () => {
     );
   });
 
-  it('prints no row for a scenario that was not measured', () => {
+  it('prints no row for a scenario that was not measured, and says which were not', () => {
     const nothing: Results = {
       anonymous: [],
       account: [],
@@ -30,5 +30,8 @@ describe('npm run bench -- --only', () => {
     };
     const rows = buildRows(nothing, readOptions(['--only', 'start']));
     expect(rows.map((row) => row.scenario)).toEqual(['`npm start`, nothing changed, to first 200']);
+    expect(describeRun(nothing, readOptions(['--only', 'start']), 'pinned')).toContain(
+      'Not measured in this run (--only): anonymous, account, wrong-code, logins, visits.',
+    );
   });
 });

@@ -55,6 +55,13 @@ describe('the view engine', () => {
     expect(await render(engine, 'page.ejs', { shade: 'blue', count: 1 })).toBe('red!2-blue-blue1-1');
   });
 
+  it('leaves out a byte-order mark at the start of a file', async () => {
+    write('page.ejs', '\uFEFF<p><%- include("/part") %></p>');
+    write('part.ejs', '\uFEFFhi');
+    const engine = createViewEngine({ root, keepCompiled: false });
+    expect(await render(engine, 'page.ejs', {})).toBe('<p>hi</p>');
+  });
+
   it('includes within includes', async () => {
     write('page.ejs', '<%- include("/outer", { level: 1 }) %>');
     write('outer.ejs', 'outer <%= level %> <%- include("/inner", { level: level + 1 }) %> <%= level %>');
