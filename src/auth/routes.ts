@@ -2,6 +2,7 @@ import { Router, type Request, type Response } from 'express';
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import { TooManyRequestsError, describeWait } from '../errors.js';
+import { abandonmentSignal } from '../http/abandoned.js';
 import { readCookie } from '../http/cookies.js';
 import { clientKeyOfRequest } from '../http/client-address.js';
 import { logOutThisBrowser, saveSession, startNewSession } from '../http/session.js';
@@ -169,7 +170,8 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     try {
       user = await users.create({
         username: form.data.username,
-        passwordHash: await hasher.hash(form.data.password),
+        // A form posted by a client that hung up while its password waited is not hashed for no one.
+        passwordHash: await hasher.hash(form.data.password, { signal: abandonmentSignal(res) }),
         phone: phone.e164,
         preferredChannel: form.data.channel,
       });
@@ -257,7 +259,9 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     // Both branches hash once, so the time taken does not tell whether the account exists.
     let passwordMatches: boolean;
     try {
-      passwordMatches = await hasher.verify(user?.passwordHash ?? null, password);
+      passwordMatches = await hasher.verify(user?.passwordHash ?? null, password, {
+        signal: abandonmentSignal(res),
+      });
     } catch (error) {
       // Not checked (too many hashes queued: the 503 page), so not a guess: hand the count back.
       await throttle.releaseAttempt(attempt);

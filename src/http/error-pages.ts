@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { ProviderError } from '../mfa/provider.js';
 import { StoreUnavailableError } from '../stores/errors.js';
 import { isDatabaseUnavailable } from '../stores/sql/errors.js';
+import { HashingAbandonedError } from '../users/passwords.js';
 import { isCsrfError } from './csrf.js';
 
 const RETRY_CODE_STEP = { href: '/verify', label: 'Back to the code page' };
@@ -106,6 +107,8 @@ function createOutageLog(logger: Logger) {
 export function createFailureLog(logger: Logger) {
   const logOutage = createOutageLog(logger);
   return (error: unknown, status: number, req: { method: string; path: string }) => {
+    // The client hung up while its password waited for a turn: nothing failed, no one reads the page.
+    if (error instanceof HashingAbandonedError) return;
     if (error instanceof ProviderError) {
       const level = error.kind === 'auth' ? 'error' : 'warn';
       logger[level](

@@ -59,8 +59,8 @@ export function hasherOnceStarted(
   starting: Promise<HashingProcess>,
 ): PasswordHasher & { close(): Promise<void> } {
   return {
-    hash: async (password) => (await starting).hash(password),
-    verify: async (hash, password) => (await starting).verify(hash, password),
+    hash: async (password, options) => (await starting).hash(password, options),
+    verify: async (hash, password, options) => (await starting).verify(hash, password, options),
     close: async () => (await starting.catch(() => undefined))?.close(),
   };
 }

@@ -16,9 +16,18 @@ export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 128;
 
 export interface PasswordHasher {
-  hash(password: string): Promise<string>;
+  hash(password: string, options?: HashingCallOptions): Promise<string>;
   /** Constant-time check. Always does the same work, even for an unknown user (pass null). */
-  verify(hash: string | null, password: string): Promise<boolean>;
+  verify(hash: string | null, password: string, options?: HashingCallOptions): Promise<boolean>;
+}
+
+export interface HashingCallOptions {
+  /**
+   * Aborted when no one waits for the answer any more (the request's connection closed): a call
+   * still waiting for its turn leaves the queue (HashingAbandonedError) instead of being hashed for
+   * nobody. One already hashing finishes.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -73,10 +82,15 @@ export class HashingBusyError extends AppError {
   }
 }
 
+/** The call's request went away before its turn: it left the queue unhashed. Nobody sees its page. */
+export class HashingAbandonedError extends HashingBusyError {}
+
 /**
  * Runs at most `limits.concurrency` of the inner hasher's calls at once, first come first served;
  * past `limits.maxWaiting` waiting it throws HashingBusyError at once. verify(null, ...) (the
  * decoy for an unknown username) queues like any other check, so its time tells nothing either.
+ * A call whose signal aborts while it waits leaves the queue: clients that post a password and
+ * hang up cannot keep the queue full of work for no one (HashingCallOptions).
  */
 export function limitConcurrentHashing(inner: PasswordHasher, limits: HashingLimits): PasswordHasher {
   let running = 0;
@@ -91,12 +105,29 @@ export function limitConcurrentHashing(inner: PasswordHasher, limits: HashingLim
     else running -= 1;
   };
 
-  async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  /** Waits for a turn; false when the signal aborted first (the place in the queue is given up). */
+  const turn = (signal: AbortSignal | undefined) =>
+    new Promise<boolean>((resolve) => {
+      const take = () => {
+        signal?.removeEventListener('abort', leave);
+        resolve(true);
+      };
+      const leave = () => {
+        const at = waiting.indexOf(take);
+        if (at >= 0) waiting.splice(at, 1);
+        resolve(false);
+      };
+      waiting.push(take);
+      signal?.addEventListener('abort', leave, { once: true });
+    });
+
+  async function inTurn<T>(work: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal?.aborted) throw new HashingAbandonedError();
     if (running < limits.concurrency) {
       running += 1;
     } else if (waiting.length < limits.maxWaiting) {
       const queuedAt = Date.now();
-      await new Promise<void>((resolve) => waiting.push(resolve));
+      if (!(await turn(signal))) throw new HashingAbandonedError();
       if (Date.now() - queuedAt > maxWaitMs) {
         release();
         throw new HashingBusyError();
@@ -112,8 +143,8 @@ export function limitConcurrentHashing(inner: PasswordHasher, limits: HashingLim
   }
 
   return {
-    hash: (password) => inTurn(() => inner.hash(password)),
-    verify: (hash, password) => inTurn(() => inner.verify(hash, password)),
+    hash: (password, options) => inTurn(() => inner.hash(password), options?.signal),
+    verify: (hash, password, options) => inTurn(() => inner.verify(hash, password), options?.signal),
   };
 }
 

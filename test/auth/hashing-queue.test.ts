@@ -5,7 +5,7 @@ import {
   limitConcurrentHashing,
   type PasswordHasher,
 } from '../../src/users/passwords.js';
-import { createBrowser } from '../helpers/agent.js';
+import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { register, submitPassword, type TestAccount } from '../helpers/flows.js';
@@ -27,8 +27,8 @@ describe('password checks past the hashing queue', () => {
     const limited = limitConcurrentHashing(inner.hasher, { concurrency: 1, maxWaiting: 1 });
     queued = 0;
     const counting: PasswordHasher = {
-      hash: (password) => ((queued += 1), limited.hash(password)),
-      verify: (hash, password) => ((queued += 1), limited.verify(hash, password)),
+      hash: (password, options) => ((queued += 1), limited.hash(password, options)),
+      verify: (hash, password, options) => ((queued += 1), limited.verify(hash, password, options)),
     };
     site = await createTestApp({ hasher: counting });
     account = await register(createBrowser(site.app));
@@ -68,6 +68,31 @@ describe('password checks past the hashing queue', () => {
     expectRedirect(await first.answer, '/verify');
     expectPage(await second.answer, 401, /Invalid username or password/);
     expect(inner.maxRunning).toBe(1);
+  });
+
+  it('drops a password whose client hung up while it waited: never hashed, and its place goes to the next', async () => {
+    const first = await loginInFlight(account);
+    const browser = createBrowser(site.app);
+    const form = await browser.get('/login');
+    const before = queued;
+    const hungUp = browser.agent
+      .post('/login')
+      .type('form')
+      .send({
+        username: account.username,
+        password: 'a guess from a client that hangs up',
+        _csrf: csrfTokenIn(form.text),
+      });
+    hungUp.end(() => undefined);
+    await vi.waitFor(() => expect(queued).toBe(before + 1));
+    hungUp.abort();
+    // The queue has room again at once: this one waits in the place the other left.
+    const next = await loginInFlight({ username: account.username, password: 'wrong password here' });
+
+    inner.release();
+    expectRedirect(await first.answer, '/verify');
+    expectPage(await next.answer, 401, /Invalid username or password/);
+    expect(inner.calls.map((call) => call.password)).toEqual([account.password, 'wrong password here']);
   });
 
   it('sends the decoy check for an unknown username through the same queue', async () => {

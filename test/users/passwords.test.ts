@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  HashingAbandonedError,
   HashingBusyError,
   createArgon2Hasher,
   defaultHashingLimits,
@@ -128,6 +129,30 @@ describe('the hashing queue', () => {
     expect(inner.calls.map((call) => call.password)).toEqual(['a']);
     // Its place went on: the next call runs at once.
     expect(await hasher.hash('c')).toBe('fake:c');
+  });
+
+  it('drops a waiting call whose signal aborts (its client hung up), and gives its place to the next', async () => {
+    const inner = createHeldHasher();
+    const hasher = limitConcurrentHashing(inner.hasher, { concurrency: 1, maxWaiting: 1 });
+    inner.hold();
+    const running = new AbortController();
+    const first = hasher.hash('a', { signal: running.signal });
+    const waiting = new AbortController();
+    const dropped = hasher.verify('fake:b', 'b', { signal: waiting.signal });
+    waiting.abort();
+    await expect(dropped).rejects.toBeInstanceOf(HashingAbandonedError);
+    // Its place in the queue is free at once, and an abort once a call runs changes nothing.
+    const next = hasher.hash('c');
+    running.abort();
+    inner.release();
+    expect(await first).toBe('fake:a');
+    expect(await next).toBe('fake:c');
+    expect(inner.calls.map((call) => call.password)).toEqual(['a', 'c']);
+    // A call whose client is already gone never queues.
+    await expect(hasher.hash('d', { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(
+      HashingAbandonedError,
+    );
+    expect(inner.calls).toHaveLength(2);
   });
 
   it('frees the place of a hash that failed', async () => {
