@@ -14,7 +14,7 @@ import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '..
 import { ProviderError, type Channel } from '../mfa/provider.js';
 import { PENDING_LOGIN_TIMEOUT_MS } from '../mfa/scopes.js';
 import { providerErrorToAppError } from '../http/error-pages.js';
-import type { PasswordHasher } from '../users/passwords.js';
+import { HashingAbandonedError, type PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
 import { openStage, type StageFactors } from '../factors/stage-factors.js';
 import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
@@ -171,7 +171,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       user = await users.create({
         username: form.data.username,
         // A form posted by a client that hung up while its password waited is not hashed for no one.
-        passwordHash: await hasher.hash(form.data.password, { signal: abandonmentSignal(res) }),
+        passwordHash: await hasher.hash(form.data.password, { signal: abandonmentSignal(req, res) }),
         phone: phone.e164,
         preferredChannel: form.data.channel,
       });
@@ -260,11 +260,13 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
     let passwordMatches: boolean;
     try {
       passwordMatches = await hasher.verify(user?.passwordHash ?? null, password, {
-        signal: abandonmentSignal(res),
+        signal: abandonmentSignal(req, res),
       });
     } catch (error) {
       // Not checked (too many hashes queued: the 503 page), so not a guess: hand the count back.
-      await throttle.releaseAttempt(attempt);
+      // But a client that hung up while its password waited keeps it counted: were it handed
+      // back, hanging up would take an account's paced check over and over at no cost.
+      if (!(error instanceof HashingAbandonedError)) await throttle.releaseAttempt(attempt);
       throw error;
     }
     // A disabled account answers exactly as a wrong password does (same page, status and work,

@@ -1,18 +1,28 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 
 /**
  * Aborted when the connection closes before this response was sent: the person (or client) gave
  * up, and work queued only for their answer (a password hash) can be dropped. Never aborted once
  * the response went out.
+ *
+ * The socket is watched as well as the response: a request pipelined behind another on the same
+ * connection has no response attached to the socket yet, and its response never hears the close.
  */
-export function abandonmentSignal(res: Response): AbortSignal {
+export function abandonmentSignal(req: Request, res: Response): AbortSignal {
   const controller = new AbortController();
-  if (res.writableFinished || res.destroyed) {
+  const socket = req.socket;
+  const checkGone = () => {
     if (!res.writableFinished) controller.abort();
+  };
+  if (res.writableFinished) return controller.signal;
+  if (res.destroyed || socket.destroyed) {
+    controller.abort();
     return controller.signal;
   }
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  res.once('close', checkGone);
+  socket.once('close', checkGone);
+  // A keep-alive connection carries many requests: each takes its listener off when it is done.
+  res.once('finish', () => socket.off('close', checkGone));
+  res.once('close', () => socket.off('close', checkGone));
   return controller.signal;
 }

@@ -107,8 +107,15 @@ function createOutageLog(logger: Logger) {
 export function createFailureLog(logger: Logger) {
   const logOutage = createOutageLog(logger);
   return (error: unknown, status: number, req: { method: string; path: string }) => {
-    // The client hung up while its password waited for a turn: nothing failed, no one reads the page.
-    if (error instanceof HashingAbandonedError) return;
+    // The client hung up while its password waited for a turn: nothing failed, and no one reads the
+    // page (nor does the request log, which writes at a response's end). One line says it happened.
+    if (error instanceof HashingAbandonedError) {
+      logger.info(
+        { method: req.method, path: loggablePath(req.path) },
+        'client hung up while its password waited: not checked',
+      );
+      return;
+    }
     if (error instanceof ProviderError) {
       const level = error.kind === 'auth' ? 'error' : 'warn';
       logger[level](

@@ -70,22 +70,23 @@ describe('password checks past the hashing queue', () => {
     expect(inner.maxRunning).toBe(1);
   });
 
-  it('drops a password whose client hung up while it waited: never hashed, and its place goes to the next', async () => {
-    const first = await loginInFlight(account);
+  /** Posts a login, waits until its password is in the queue, then hangs up. */
+  async function loginThenHangUp(fields: { username: string; password: string }) {
     const browser = createBrowser(site.app);
     const form = await browser.get('/login');
     const before = queued;
-    const hungUp = browser.agent
+    const posting = browser.agent
       .post('/login')
       .type('form')
-      .send({
-        username: account.username,
-        password: 'a guess from a client that hangs up',
-        _csrf: csrfTokenIn(form.text),
-      });
-    hungUp.end(() => undefined);
+      .send({ ...fields, _csrf: csrfTokenIn(form.text) });
+    posting.end(() => undefined);
     await vi.waitFor(() => expect(queued).toBe(before + 1));
-    hungUp.abort();
+    posting.abort();
+  }
+
+  it('drops a password whose client hung up while it waited: never hashed, and its place goes to the next', async () => {
+    const first = await loginInFlight(account);
+    await loginThenHangUp({ username: account.username, password: 'a guess from a client that hangs up' });
     // The queue has room again at once: this one waits in the place the other left.
     const next = await loginInFlight({ username: account.username, password: 'wrong password here' });
 
@@ -93,6 +94,23 @@ describe('password checks past the hashing queue', () => {
     expectRedirect(await first.answer, '/verify');
     expectPage(await next.answer, 401, /Invalid username or password/);
     expect(inner.calls.map((call) => call.password)).toEqual([account.password, 'wrong password here']);
+  });
+
+  it('still counts a login whose client hung up as an attempt: hanging up buys no free turns', async () => {
+    const first = await loginInFlight(account);
+    // With the one in flight, as many as one client may fail: each left the queue unchecked, and
+    // each still counts.
+    for (let i = 0; i < 9; i += 1) {
+      await loginThenHangUp({ username: account.username, password: `a guess that is never checked ${i}` });
+    }
+    expectPage(
+      await login({ username: account.username, password: 'one more guess' }),
+      429,
+      /Too many failed attempts/,
+    );
+    inner.release();
+    expectRedirect(await first.answer, '/verify');
+    expect(inner.calls.map((call) => call.password)).toEqual([account.password]);
   });
 
   it('sends the decoy check for an unknown username through the same queue', async () => {
