@@ -31,6 +31,19 @@ export interface Results {
   npmStartSeconds?: number;
 }
 
+/** A run's results before anything was measured. */
+export function noResults(): Results {
+  return {
+    anonymous: [],
+    account: [],
+    wrongCode: [],
+    redisAnonymous: [],
+    quietPage: [],
+    pageDuringLogins: [],
+    logins: [],
+  };
+}
+
 function verdictOf(pass: boolean, ...summaries: { unexpected: number }[]): Verdict {
   if (summaries.some((summary) => summary.unexpected > 0)) return 'INVALID';
   return pass ? 'PASS' : 'FAIL';

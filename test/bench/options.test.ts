@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SCENARIOS, readOptions } from '../../bench/options.js';
-import { buildRows, describeRun, type Results } from '../../bench/results.js';
+import { buildRows, describeRun, noResults, type Results } from '../../bench/results.js';
 
 describe('npm run bench -- --only', () => {
   it('measures every scenario unless told otherwise', () => {
@@ -18,16 +18,7 @@ describe('npm run bench -- --only', () => {
   });
 
   it('prints no row for a scenario that was not measured, and says which were not', () => {
-    const nothing: Results = {
-      anonymous: [],
-      account: [],
-      wrongCode: [],
-      redisAnonymous: [],
-      quietPage: [],
-      pageDuringLogins: [],
-      logins: [],
-      npmStartSeconds: 1.2,
-    };
+    const nothing: Results = { ...noResults(), npmStartSeconds: 1.2 };
     const rows = buildRows(nothing, readOptions(['--only', 'start']));
     expect(rows.map((row) => row.scenario)).toEqual(['`npm start`, nothing changed, to first 200']);
     expect(describeRun(nothing, readOptions(['--only', 'start']), 'pinned')).toContain(
