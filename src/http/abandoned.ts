@@ -19,10 +19,12 @@ export function abandonmentSignal(req: Request, res: Response): AbortSignal {
     controller.abort();
     return controller.signal;
   }
-  res.once('close', checkGone);
   socket.once('close', checkGone);
-  // A keep-alive connection carries many requests: each takes its listener off when it is done.
-  res.once('finish', () => socket.off('close', checkGone));
-  res.once('close', () => socket.off('close', checkGone));
+  // A response closes after it finished too: then a keep-alive connection, which carries many
+  // requests, loses this request's listener.
+  res.once('close', () => {
+    socket.off('close', checkGone);
+    checkGone();
+  });
   return controller.signal;
 }
