@@ -56,8 +56,16 @@ export interface LoginAttempt {
   knownDevice: boolean;
 }
 
+/**
+ * What an allowed attempt counted, and in which window of each key. Handing it back undoes exactly
+ * those counts, never the next window's (see releaseAttempt).
+ */
+export interface LoginReservation {
+  readonly counted: ReadonlyArray<{ readonly key: string; readonly window: string }>;
+}
+
 export type ThrottleDecision =
-  | { allowed: true }
+  | { allowed: true; reservation: LoginReservation }
   /**
    * 'failures': this client failed too often (on this username, or anywhere).
    * 'paced': the username is under attack and its one check of this interval is taken.
@@ -70,8 +78,12 @@ export interface LoginThrottle {
    * so that parallel guesses cannot all pass while the first is still hashing.
    */
   reserveAttempt(attempt: LoginAttempt): Promise<ThrottleDecision>;
-  /** The password was right: the reserved failures are handed back (pass the same attempt). */
-  releaseAttempt(attempt: LoginAttempt): Promise<void>;
+  /**
+   * The attempt was not a guess after all (the password was right, or it was never checked): its
+   * reserved failures are handed back. A count whose window has ended since (or was forgiven) is
+   * left alone: handed to whatever window is open now, it would be a free attempt there.
+   */
+  releaseAttempt(reservation: LoginReservation): Promise<void>;
   /** After a full login, this client's failures on the username are forgiven (nothing else is). */
   recordSuccess(username: string, clientKey: string): Promise<void>;
   /**
@@ -126,19 +138,22 @@ export function createLoginThrottle(deps: {
   const rules = deps.rules ?? DEFAULT_LOGIN_THROTTLE;
 
   const epochOf = async (username: string) => (await limits.get(epochKey(username)))?.count ?? 0;
-  const release = async (attempt: LoginAttempt) => {
-    const keys = keysOf(attempt, await epochOf(attempt.username));
-    await Promise.all([keys.pair, keys.client, keys.username].map((key) => key && limits.decrement(key)));
+  // Race: the hand-back may come after the window the count was taken in has ended (a password
+  // check that waited its turn near the boundary). Taking it from the key's window of *now* would
+  // give that window a free attempt, so each count goes back to its own window or nowhere. The
+  // keys are the ones counted, too: an unlock in between starts a new epoch with new pair keys.
+  const release = async ({ counted }: LoginReservation) => {
+    await Promise.all(counted.map(({ key, window }) => limits.decrement(key, window)));
   };
   const secondsUntil = (time: Date) =>
     Math.max(1, Math.ceil((time.getTime() - clock.now().getTime()) / 1000));
   const refuse = async (
-    attempt: LoginAttempt,
+    reservation: LoginReservation,
     reason: 'failures' | 'paced',
     until: Date,
   ): Promise<ThrottleDecision> => {
     // A refused attempt is not a guess: give the reservation back so the windows are not stretched.
-    await release(attempt);
+    await release(reservation);
     return { allowed: false, reason, retryAfterSeconds: secondsUntil(until) };
   };
   const paceIntervalMs = (failuresPastLimit: number) => {
@@ -149,24 +164,31 @@ export function createLoginThrottle(deps: {
   return {
     async reserveAttempt(attempt) {
       const keys = keysOf(attempt, await epochOf(attempt.username));
+      const counted: Array<{ key: string; window: string }> = [];
+      const countIn = async (key: string, windowMs: number) => {
+        const result = await limits.increment(key, windowMs);
+        counted.push({ key, window: result.window });
+        return result;
+      };
       const [pair, client, username] = await Promise.all([
-        limits.increment(keys.pair, rules.windowMs),
-        keys.client ? limits.increment(keys.client, rules.windowMs) : null,
-        keys.username ? limits.increment(keys.username, rules.usernameWindowMs) : null,
+        countIn(keys.pair, rules.windowMs),
+        keys.client ? countIn(keys.client, rules.windowMs) : null,
+        keys.username ? countIn(keys.username, rules.usernameWindowMs) : null,
       ]);
+      const reservation: LoginReservation = { counted };
       const blocking = [pair, client].filter((count) => count !== null && count.count > rules.maxFailures);
       if (blocking.length > 0) {
         const latest = Math.max(...blocking.map((count) => count!.resetAt.getTime()));
-        return refuse(attempt, 'failures', new Date(latest));
+        return refuse(reservation, 'failures', new Date(latest));
       }
 
       // A known device has no username count: the per-username limit does not hold it.
-      if (!username || username.count <= rules.usernameMaxFailures) return { allowed: true };
+      if (!username || username.count <= rules.usernameMaxFailures) return { allowed: true, reservation };
       // The username is under attack. A client with another failure (or a guess still in flight)
       // on it is one of the guessers: refused until its own count or the username's window ends.
       if (pair.count > 1) {
         const until = Math.min(pair.resetAt.getTime(), username.resetAt.getTime());
-        return refuse(attempt, 'failures', new Date(until));
+        return refuse(reservation, 'failures', new Date(until));
       }
       // Any other client may be the owner, or one of a thousand addresses guessing together: all of
       // them share one check per interval. The slot is taken by an atomic increment in the shared
@@ -176,11 +198,11 @@ export function createLoginThrottle(deps: {
         pacedKey(attempt.username),
         paceIntervalMs(username.count - rules.usernameMaxFailures),
       );
-      if (slot.count > 1) return refuse(attempt, 'paced', slot.resetAt);
-      return { allowed: true };
+      if (slot.count > 1) return refuse(reservation, 'paced', slot.resetAt);
+      return { allowed: true, reservation };
     },
-    async releaseAttempt(attempt) {
-      await release(attempt);
+    async releaseAttempt(reservation) {
+      await release(reservation);
     },
     async recordSuccess(username, clientKey) {
       // The username's own count stays: forgiving it on the owner's login would hand the strangers

@@ -266,7 +266,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       // Not checked (too many hashes queued: the 503 page), so not a guess: hand the count back.
       // But a client that hung up while its password waited keeps it counted: were it handed
       // back, hanging up would take an account's paced check over and over at no cost.
-      if (!(error instanceof HashingAbandonedError)) await throttle.releaseAttempt(attempt);
+      if (!(error instanceof HashingAbandonedError)) await throttle.releaseAttempt(decision.reservation);
       throw error;
     }
     // A disabled account answers exactly as a wrong password does (same page, status and work,
@@ -282,7 +282,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       });
       return renderLogin(req, res, 401, values, [{ field: 'username', message: INVALID_CREDENTIALS }]);
     }
-    await throttle.releaseAttempt(attempt);
+    await throttle.releaseAttempt(decision.reservation);
 
     // An account that never proved its number cannot log in: its password leads to that code.
     if (needsEnrolment(user)) {

@@ -8,13 +8,23 @@ export interface WindowCount {
   count: number;
   /** When this window ends and the count starts again from zero. */
   resetAt: Date;
+  /**
+   * Names this window of this key, as the store tells windows apart (opaque). A reservation keeps
+   * it, so that handing the count back later takes it from this window and never from the next.
+   */
+  window: string;
 }
 
 export interface RateLimitStore {
   /** Adds one to the key's count in its current window (opening a window of windowMs if none). */
   increment(key: string, windowMs: number): Promise<WindowCount>;
-  /** Takes one back from the key's current window (a reservation that turned out not to count). */
-  decrement(key: string): Promise<void>;
+  /**
+   * Takes one back from the key's current window (a reservation that turned out not to count).
+   * Given the `window` that increment reported, only while that window is still the open one: a
+   * count taken just before a window ended is not handed back to the next window (an extra free
+   * attempt there), and nothing is taken once its own window has ended or been reset.
+   */
+  decrement(key: string, window?: string): Promise<void>;
   /** The current window's count, or null if the key has none open. */
   get(key: string): Promise<WindowCount | null>;
   reset(key: string): Promise<void>;
@@ -22,9 +32,18 @@ export interface RateLimitStore {
 
 const SWEEP_EVERY_INCREMENTS = 1000;
 
+const toWindowCount = (window: { count: number; resetAt: number; id: string }): WindowCount => ({
+  count: window.count,
+  resetAt: new Date(window.resetAt),
+  window: window.id,
+});
+
 export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
-  const windows = new Map<string, { count: number; resetAt: number }>();
+  const windows = new Map<string, { count: number; resetAt: number; id: string }>();
   let incrementsSinceSweep = 0;
+  // A window's id is its place in the order windows were opened, never its end: a key reset and
+  // counted again in the same millisecond gets a new window with the same end.
+  let windowsOpened = 0;
 
   // Expired windows are dropped now and then so that a flood of one-off keys cannot grow the map forever.
   const sweep = (now: number) => {
@@ -47,18 +66,18 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
         incrementsSinceSweep = 0;
         sweep(now);
       }
-      const window = live(key, now) ?? { count: 0, resetAt: now + windowMs };
+      const window = live(key, now) ?? { count: 0, resetAt: now + windowMs, id: String(++windowsOpened) };
       window.count += 1;
       windows.set(key, window);
-      return { count: window.count, resetAt: new Date(window.resetAt) };
+      return toWindowCount(window);
     },
-    async decrement(key) {
+    async decrement(key, named) {
       const window = live(key, clock.now().getTime());
-      if (window && window.count > 0) window.count -= 1;
+      if (window && window.count > 0 && (named === undefined || named === window.id)) window.count -= 1;
     },
     async get(key) {
       const window = live(key, clock.now().getTime());
-      return window ? { count: window.count, resetAt: new Date(window.resetAt) } : null;
+      return window ? toWindowCount(window) : null;
     },
     async reset(key) {
       windows.delete(key);

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHashingProcess, type HashingProcess } from '../../src/users/hashing-process.js';
 import {
+  HashingBusyError,
   PASSWORD_HASH_OPTIONS,
   limitConcurrentHashing,
   type PasswordHasher,
@@ -9,6 +10,7 @@ import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { register, submitPassword, type TestAccount } from '../helpers/flows.js';
+import { createTestClock } from '../helpers/clock.js';
 import { createHeldHasher, type HeldHasher } from '../helpers/held-hasher.js';
 
 const BUSY = /Many people are logging in or signing up right now/;
@@ -187,5 +189,44 @@ describe('password checks while the hashing process is unavailable', () => {
       expectPage(refused, 503, /Passwords cannot be checked right now\. Please try again in a moment\./);
       expect(refused.headers['retry-after']).toBe('5');
     }
+  });
+});
+
+// Threat: a login that waited in the queue past the end of its throttle window, then answered
+// busy, handing its count back to the *next* window: one more guess there than the limit allows.
+describe('a login answered busy after its throttle window ended', () => {
+  const STALLED = 'a password that waits past the window';
+  let site: TestApp;
+  let answerStalledBusy: (() => void) | undefined;
+
+  beforeEach(async () => {
+    // Every check answers at once, but the stalled one waits until the test has it answered busy,
+    // as the queue does with a check that waited longer than it may (MAX_HASHING_WAIT_MS).
+    const hasher: PasswordHasher = {
+      hash: async (password) => `fake:${password}`,
+      verify: (hash, password) =>
+        password === STALLED
+          ? new Promise<boolean>((_, reject) => {
+              answerStalledBusy = () => reject(new HashingBusyError());
+            })
+          : Promise.resolve(hash === `fake:${password}`),
+    };
+    site = await createTestApp({ hasher, clock: createTestClock() });
+  });
+  afterEach(() => site.close());
+
+  const login = (password: string) =>
+    createBrowser(site.app).submit('/login', '/login', { username: 'alice', password });
+
+  it('does not give the next window a free attempt', async () => {
+    const stalled = login(STALLED);
+    await vi.waitFor(() => expect(answerStalledBusy).toBeDefined());
+    // Its count was taken in the window that opened with it; that window ends now.
+    site.clock.advanceMinutes(15);
+    for (let i = 0; i < 10; i += 1) expectPage(await login(`wrong password ${i}`), 401);
+
+    answerStalledBusy!();
+    expectPage(await stalled, 503, BUSY);
+    expectPage(await login('one guess too many'), 429, /Too many failed attempts/);
   });
 });

@@ -10,6 +10,12 @@ import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions 
  * deletes it when the window ends, by its own clock; nothing compares timestamps across machines.
  * The window's end is reported in the app's clock as "now + the time Redis says is left (PTTL)",
  * so callers can subtract `clock.now()` from it as they do with the in-memory store.
+ *
+ * A window is named by its exact end in Redis's own clock (PEXPIRETIME, Redis 7): it never moves
+ * while the window is open (an increment never moves it, DECR keeps it), and a window opened after
+ * one ended ends later. The one gap: a key reset and counted again so that its new window ends in
+ * the very millisecond the old one would have (the same length, within a millisecond) takes a late
+ * hand-back of the old window's count.
  */
 
 // The window opens on the first increment only; later ones never move its end. A key without an
@@ -21,21 +27,24 @@ if count == 1 or left < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
   left = tonumber(ARGV[1])
 end
-return {count, left}
+return {count, left, redis.call('PEXPIRETIME', KEYS[1])}
 `);
 
 // DECR keeps the key's expiry, so taking one back never stretches the window; an absent key (the
-// window ended meanwhile) is left absent rather than reopened at -1.
+// window ended meanwhile) is left absent rather than reopened at -1. Given a window (ARGV[1]),
+// only that one is taken from: a key whose window ended since has a later end, or none.
 const DECREMENT = defineLuaScript(`
 local count = tonumber(redis.call('GET', KEYS[1]))
-if count and count > 0 then redis.call('DECR', KEYS[1]) end
-return 0
+if not count or count <= 0 then return 0 end
+if ARGV[1] and redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('DECR', KEYS[1])
+return 1
 `);
 
 const GET = defineLuaScript(`
 local count = redis.call('GET', KEYS[1])
 if not count then return false end
-return {tonumber(count), redis.call('PTTL', KEYS[1])}
+return {tonumber(count), redis.call('PTTL', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
 `);
 
 export function createRedisRateLimitStore(
@@ -44,9 +53,10 @@ export function createRedisRateLimitStore(
 ): RateLimitStore {
   const call = <T>(operation: () => Promise<T>) => callRedis('rate limits', operation, commandTimeoutMs);
   const keyOf = (key: string) => `${keyPrefix}limit:${key}`;
-  const toWindowCount = ([count, msLeft]: [number, number]): WindowCount => ({
+  const toWindowCount = ([count, msLeft, endsAt]: [number, number, number]): WindowCount => ({
     count,
     resetAt: new Date(clock.now().getTime() + Math.max(0, msLeft)),
+    window: String(endsAt),
   });
 
   return {
@@ -55,14 +65,14 @@ export function createRedisRateLimitStore(
         throw new RangeError(`windowMs must be a positive whole number of milliseconds, not ${windowMs}`);
       }
       const reply = await call(() => INCREMENT(redis, [keyOf(key)], [windowMs]));
-      return toWindowCount(reply as [number, number]);
+      return toWindowCount(reply as [number, number, number]);
     },
-    async decrement(key) {
-      await call(() => DECREMENT(redis, [keyOf(key)], []));
+    async decrement(key, window) {
+      await call(() => DECREMENT(redis, [keyOf(key)], window === undefined ? [] : [window]));
     },
     async get(key) {
       const reply = await call(() => GET(redis, [keyOf(key)], []));
-      return reply === null ? null : toWindowCount(reply as [number, number]);
+      return reply === null ? null : toWindowCount(reply as [number, number, number]);
     },
     async reset(key) {
       await call(() => redis.sendCommand(['DEL', keyOf(key)]));
