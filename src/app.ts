@@ -275,7 +275,7 @@ export function createApp(deps: AppDeps): Express {
   };
   // The API's reference (/api/openapi.yaml, /api/docs): public, so before the API's bearer check on
   // /api/, and before the session: reading the docs makes no session and sets no cookie.
-  app.use(createApiDocsRouter({ isProduction: config.isProduction }));
+  app.use(createApiDocsRouter({ isProduction: config.isProduction, logger }));
   app.use(
     createApiRouter({
       ...apiDeps,

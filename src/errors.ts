@@ -11,6 +11,11 @@ export class AppError extends Error {
   readonly nextStep?: { href: string; label: string };
   /** A sentence on what to do, replacing the error page's generic one ('' for none). */
   readonly advice?: string;
+  /**
+   * Whoever threw it has told the operator already (once, not at every request that meets it):
+   * the error handlers answer it without logging it again.
+   */
+  readonly alreadyLogged: boolean;
 
   constructor(
     status: number,
@@ -19,6 +24,7 @@ export class AppError extends Error {
       retryAfterSeconds?: number;
       nextStep?: { href: string; label: string };
       advice?: string;
+      alreadyLogged?: boolean;
       cause?: unknown;
     } = {},
   ) {
@@ -30,6 +36,7 @@ export class AppError extends Error {
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.nextStep = options.nextStep;
     this.advice = options.advice;
+    this.alreadyLogged = options.alreadyLogged ?? false;
   }
 }
 

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Router } from 'express';
+import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { buildApiReference } from './api-reference.js';
 import { OPENAPI_PATH, loadApiDocument } from './openapi-document.js';
 
@@ -8,8 +10,15 @@ export const API_DOCS_PATH = '/api/docs';
 
 export interface ApiDocsDeps {
   isProduction: boolean;
+  logger: Logger;
   /** openapi.yaml beside package.json unless a test names another file. */
   documentPath?: string;
+}
+
+interface LoadedReference {
+  text: string;
+  reference: ReturnType<typeof buildApiReference>;
+  etag: string;
 }
 
 /**
@@ -18,16 +27,43 @@ export interface ApiDocsDeps {
  * The file is read and parsed once, at the first request for either: parsing it took a tenth of a
  * second of every start (issue 10). A broken document fails those two pages (a 500, its problem in
  * the log), never the site or the API; a test checks the shipped one (test/api/docs.test.ts).
+ *
+ * In production a broken document is remembered as it is: the file changes only with a release
+ * (a restart), and reading and parsing it again at every request would let anyone make the server
+ * do that work, and log it, as often as they ask. It is logged once. In development a broken file
+ * is read again at the next request, so the page shows the fix without a restart.
  */
-export function createApiDocsRouter({ isProduction, documentPath = OPENAPI_PATH }: ApiDocsDeps): Router {
-  let loaded: { text: string; reference: ReturnType<typeof buildApiReference>; etag: string } | undefined;
-  const load = () => {
+export function createApiDocsRouter({
+  isProduction,
+  logger,
+  documentPath = OPENAPI_PATH,
+}: ApiDocsDeps): Router {
+  let loaded: LoadedReference | AppError | undefined;
+  const load = (): LoadedReference => {
+    if (loaded instanceof AppError) throw loaded;
     if (loaded) return loaded;
-    const { text, document } = loadApiDocument(documentPath);
-    // The file changes only with a release: a day in production's caches, and a tag to revalidate with.
-    const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
-    loaded = { text, reference: buildApiReference(document), etag };
-    return loaded;
+    try {
+      const { text, document } = loadApiDocument(documentPath);
+      // The file changes only with a release: a day in production's caches, and a tag to revalidate with.
+      const etag = `"${createHash('sha256').update(text).digest('base64url').slice(0, 27)}"`;
+      loaded = { text, reference: buildApiReference(document), etag };
+      return loaded;
+    } catch (error) {
+      logger.error(
+        { err: error, documentPath },
+        isProduction
+          ? 'the API reference cannot be read: /api/docs and /api/openapi.yaml answer 500 until a fixed document is deployed'
+          : 'the API reference cannot be read: /api/docs and /api/openapi.yaml answer 500 until the file is fixed',
+      );
+      // What a visitor is told: nothing of the file's path or the parser's words.
+      const failure = new AppError(
+        500,
+        'The API reference cannot be shown right now. The API itself is not affected.',
+        { cause: error, alreadyLogged: true },
+      );
+      if (isProduction) loaded = failure;
+      throw failure;
+    }
   };
   const caching = isProduction ? 'public, max-age=86400' : 'no-cache';
   const router = Router();

@@ -107,6 +107,7 @@ function createOutageLog(logger: Logger) {
 export function createFailureLog(logger: Logger) {
   const logOutage = createOutageLog(logger);
   return (error: unknown, status: number, req: { method: string; path: string }) => {
+    if (error instanceof AppError && error.alreadyLogged) return;
     // The client hung up while its password waited for a turn: nothing failed, and no one reads the
     // page (nor does the request log, which writes at a response's end). One line says it happened.
     if (error instanceof HashingAbandonedError) {

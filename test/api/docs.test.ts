@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import request from 'supertest';
 import { parse } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiDocsRouter } from '../../src/api/docs-routes.js';
 import { PROBLEMS } from '../../src/api/problem.js';
 import {
@@ -18,6 +18,11 @@ import {
   type ParameterObject,
   type ResponseObject,
 } from '../../src/api/openapi-document.js';
+import { createErrorHandler } from '../../src/http/error-pages.js';
+import { createViewEngine } from '../../src/http/view-engine.js';
+import { createLogger } from '../../src/logger.js';
+import { VIEWS_DIR } from '../../src/paths.js';
+import { SITE_NAME } from '../../src/site.js';
 import { apiDocument, createContractAjv, validatorAt } from '../helpers/api-contract.js';
 import { PRODUCTION_ENV, createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, visibleText } from '../helpers/expectations.js';
@@ -312,29 +317,82 @@ describe('GET /api/openapi.yaml and /api/docs', () => {
 });
 
 describe('createApiDocsRouter', () => {
+  const NOT_OPENAPI_31 = 'openapi: 3.0.3\ninfo: { title: x, version: "1" }\npaths: {}\n';
+  let folder: string;
+  let documentPath: string;
+  beforeEach(() => {
+    folder = mkdtempSync(join(tmpdir(), 'openapi-'));
+    documentPath = join(folder, 'openapi.yaml');
+  });
+  afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+  /** The docs router with the site's own error pages and a log the test reads. */
+  function createDocsApp({ isProduction }: { isProduction: boolean }) {
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
+    const app = express();
+    app.engine('ejs', createViewEngine({ root: VIEWS_DIR, keepCompiled: false }));
+    app.set('view engine', 'ejs');
+    app.set('views', VIEWS_DIR);
+    app.locals.siteName = SITE_NAME;
+    app.locals.isProduction = isProduction;
+    app.use(createApiDocsRouter({ isProduction, logger, documentPath }));
+    app.get('/other', (_req, res) => res.send('still here'));
+    app.use(createErrorHandler(logger));
+    const errorLines = () =>
+      lines.map((line) => JSON.parse(line) as { level: number; msg: string; err?: { message: string } });
+    return { app, logged: () => errorLines().filter((line) => line.level >= 50) };
+  }
+
+  /** The 500 page a visitor gets for a broken document: a plain sentence, none of its details. */
+  function expectBrokenReferencePage(res: request.Response) {
+    expectPage(res, 500, /The API reference cannot be shown right now/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.text).not.toContain(documentPath);
+    expect(res.text).not.toMatch(/openapi must be|ENOENT|YAMLParseError|\sat\s.*\.(ts|js):\d+/);
+  }
+
   it('fails only its own pages on a document that is not OpenAPI 3.1, naming the file in the log', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'openapi-'));
-    try {
-      const path = join(folder, 'openapi.yaml');
-      writeFileSync(path, 'openapi: 3.0.3\ninfo: { title: x, version: "1" }\npaths: {}\n');
-      // Read at the first request, not at start: creating the router does not touch the file.
-      const router = createApiDocsRouter({ isProduction: false, documentPath: path });
-      const errors: unknown[] = [];
-      const app = express()
-        .use(router)
-        .get('/other', (_req, res) => res.send('still here'))
-        .use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-          errors.push(error);
-          res.status(500).send('error page');
-        });
-      expect((await request(app).get('/api/docs')).status).toBe(500);
-      expect((await request(app).get('/api/openapi.yaml')).status).toBe(500);
-      expect((await request(app).get('/other')).text).toBe('still here');
-      expect(String(errors[0])).toMatch(
-        new RegExp(`${path.replace(/[.]/g, '\\.')}: openapi must be 3\\.1\\.x`),
-      );
-    } finally {
-      rmSync(folder, { recursive: true, force: true });
-    }
+    writeFileSync(documentPath, NOT_OPENAPI_31);
+    // Read at the first request, not at start: creating the router does not touch the file.
+    const { app, logged } = createDocsApp({ isProduction: false });
+    expectBrokenReferencePage(await request(app).get('/api/docs'));
+    expectBrokenReferencePage(await request(app).get('/api/openapi.yaml'));
+    expect((await request(app).get('/other')).text).toBe('still here');
+    expect(logged()[0]?.err?.message.startsWith(`${documentPath}: openapi must be 3.1.x`)).toBe(true);
+  });
+
+  describe.each([
+    ['is missing', null],
+    ['is not YAML', 'openapi: [3.1.0\n'],
+    ['is not OpenAPI 3.1', NOT_OPENAPI_31],
+  ])('in production, when the document %s', (_case, broken) => {
+    // Threat: anyone making the server read and parse a file, and write a log line, at every
+    // request, by asking for a page that is broken until the next release.
+    it('is read once: later requests get the same 500 page, one line is logged, a later fix waits for a restart', async () => {
+      if (broken !== null) writeFileSync(documentPath, broken);
+      const { app, logged } = createDocsApp({ isProduction: true });
+      for (let i = 0; i < 5; i += 1) {
+        expectBrokenReferencePage(await request(app).get('/api/docs'));
+        expectBrokenReferencePage(await request(app).get('/api/openapi.yaml'));
+      }
+      expect(logged()).toHaveLength(1);
+      expect(logged()[0]?.msg).toMatch(/API reference cannot be read/);
+
+      // Not read again: the file as a release would fix it is only seen by a new process.
+      writeFileSync(documentPath, readFileSync(OPENAPI_PATH));
+      expectBrokenReferencePage(await request(app).get('/api/docs'));
+      expect(logged()).toHaveLength(1);
+      expect((await request(createDocsApp({ isProduction: true }).app).get('/api/docs')).status).toBe(200);
+    });
+  });
+
+  it('in development, reads a broken document again at the next request, so a fix shows without a restart', async () => {
+    writeFileSync(documentPath, NOT_OPENAPI_31);
+    const { app } = createDocsApp({ isProduction: false });
+    expectBrokenReferencePage(await request(app).get('/api/docs'));
+    writeFileSync(documentPath, readFileSync(OPENAPI_PATH));
+    expectPage(await request(app).get('/api/docs'), 200, /Problem types/);
+    expect((await request(app).get('/api/openapi.yaml')).text).toBe(readFileSync(OPENAPI_PATH, 'utf8'));
   });
 });
