@@ -219,6 +219,32 @@ async function warnIfRedisMayEvict(redis: SiteRedis, logger: Logger): Promise<vo
   }
 }
 
+/** The oldest Redis the stores run on: the rate limits name a window by its exact expiry (PEXPIRETIME). */
+export const MINIMUM_REDIS_MAJOR_VERSION = 7;
+
+/**
+ * Why the Redis that answered `INFO server` cannot hold the site's state, or undefined when it can
+ * (or does not say its version). On an older Redis every rate-limit command would fail, so every
+ * login would get the 503 page: refusing to start says why at once.
+ */
+export function redisVersionProblem(serverInfo: string): string | undefined {
+  const version = /^redis_version:(\d+)\.(\S*)/m.exec(serverInfo);
+  if (!version || Number(version[1]) >= MINIMUM_REDIS_MAJOR_VERSION) return undefined;
+  return `REDIS_URL points at Redis ${version[1]}.${version[2]}; Keyhole needs Redis ${MINIMUM_REDIS_MAJOR_VERSION} or later (its rate limits use PEXPIRETIME)`;
+}
+
+async function refuseOldRedis(redis: SiteRedis): Promise<void> {
+  let info: string;
+  try {
+    info = String(await redis.sendCommand(['INFO', 'server']));
+  } catch {
+    // INFO may be refused (some managed services rename it): the version cannot be checked then.
+    return;
+  }
+  const problem = redisVersionProblem(info);
+  if (problem) throw new Error(problem);
+}
+
 export async function createStores(options: StoreOptions): Promise<Stores> {
   const { config, clock, logger } = options;
   const database =
@@ -312,6 +338,13 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     },
   });
   if (await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS)) {
+    try {
+      await refuseOldRedis(redis);
+    } catch (error) {
+      redis.destroy();
+      if (ownsDatabase) await database.close();
+      throw error;
+    }
     await warnIfRedisMayEvict(redis, logger);
   } else {
     logger.warn(
