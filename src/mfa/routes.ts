@@ -98,6 +98,11 @@ interface Stage {
   /** The account; for phone_change, with the number being proven in place of its own. */
   user: User;
   challenge: Challenge | null;
+  /**
+   * Whether the account's code entry is suspended, when this request's check of a code already
+   * read it (VerifyOutcome): the page then shows what the check decided, without reading it again.
+   */
+  codeEntrySuspended?: boolean;
 }
 
 export function createMfaRouter(deps: MfaRouterDeps): Router {
@@ -319,6 +324,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       completed = { method: 'recovery', describedAs: 'recovery code' };
       wrongMessage = WRONG_FACTOR_MESSAGES.recovery;
     }
+    stage.codeEntrySuspended = !outcome.ok && outcome.reason === 'suspended';
     if (!outcome.ok) {
       switch (outcome.reason) {
         case 'wrong':
@@ -482,7 +488,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
     values: Record<string, string> = {},
   ) {
     const lockedSeconds = await mfa.lockedForSeconds(stage.user.id);
-    const suspended = await mfa.isCodeEntrySuspended(stage.user.id);
+    const suspended = stage.codeEntrySuspended ?? (await mfa.isCodeEntrySuspended(stage.user.id));
     const challenge = stage.challenge;
     // A wait (code entry paused, a send refused) that outlasts this half-finished step: say so, and
     // offer a start again that works then, rather than a page that will have timed out.
@@ -656,6 +662,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       ...(sessionCountedStage ? { stepUpSession: stepUpSessionKey(req) } : {}),
     });
     stage.challenge = result.challenge;
+    stage.codeEntrySuspended = !result.ok && result.reason === 'suspended';
     if (!result.ok) {
       switch (result.reason) {
         case 'wrong_code':

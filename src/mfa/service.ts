@@ -56,6 +56,11 @@ export type SendOutcome =
   | { ok: false; reason: 'destination_refused'; message: string }
   | { ok: false; reason: 'suspended' };
 
+/**
+ * Each check (verifyCode, checkFactorGuess) reads first whether the account's code entry is
+ * suspended: a 'suspended' outcome says it is, any other that it was not when this request asked,
+ * so a page that answers the outcome need not read it again.
+ */
 export type VerifyOutcome =
   | { ok: true; challenge: Challenge }
   | { ok: false; reason: 'wrong_code'; challenge: Challenge; attemptsLeft: number }
@@ -70,7 +75,10 @@ export type VerifyOutcome =
     }
   | { ok: false; reason: 'suspended'; challenge: Challenge };
 
-/** A code the site checks itself (an authenticator app's, a recovery code): no challenge, the same limits. */
+/**
+ * A code the site checks itself (an authenticator app's, a recovery code): no challenge, the same
+ * limits; 'suspended', or not, as for VerifyOutcome.
+ */
 export type FactorGuessOutcome =
   | { ok: true }
   | { ok: false; reason: 'wrong' }

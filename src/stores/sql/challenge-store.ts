@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { Clock } from '../../clock.js';
-import type { Challenge, ChallengeStore } from '../../mfa/challenge-store.js';
+import type { Challenge, ChallengeStore, CloseReason } from '../../mfa/challenge-store.js';
 import type { SqlDatabase } from './database.js';
 import { prepareQuery } from './prepared-query.js';
 import type { ChallengesTable } from './schema.js';
@@ -42,6 +42,24 @@ export function createSqlChallengeStore({ db }: SqlDatabase, clock: Clock): Chal
       .where('closed_at', 'is', null)
       .where('wrong_attempts', '<', max)
       .returning('wrong_attempts'),
+  );
+  // A wrong code that uses the code up closes it, and a guess that is not counted hands its
+  // attempt back: built once too.
+  const giveBackAttempt = prepareQuery(db, ({ id }: { id: string }) =>
+    db
+      .updateTable('challenges')
+      .set((eb) => ({ wrong_attempts: eb('wrong_attempts', '-', 1) }))
+      .where('id', '=', id)
+      .where('wrong_attempts', '>', 0),
+  );
+  const closeOpen = prepareQuery(
+    db,
+    ({ id, closedAt, reason }: { id: string; closedAt: number; reason: CloseReason }) =>
+      db
+        .updateTable('challenges')
+        .set({ closed_at: closedAt, close_reason: reason })
+        .where('id', '=', id)
+        .where('closed_at', 'is', null),
   );
   return {
     async create(challenge) {
@@ -98,21 +116,11 @@ export function createSqlChallengeStore({ db }: SqlDatabase, clock: Clock): Chal
       return row ? row.wrong_attempts : null;
     },
     async releaseAttempt(id) {
-      await db
-        .updateTable('challenges')
-        .set((eb) => ({ wrong_attempts: eb('wrong_attempts', '-', 1) }))
-        .where('id', '=', id)
-        .where('wrong_attempts', '>', 0)
-        .execute();
+      await giveBackAttempt.run({ id });
     },
     async close(id, reason) {
-      const result = await db
-        .updateTable('challenges')
-        .set({ closed_at: clock.now().getTime(), close_reason: reason })
-        .where('id', '=', id)
-        .where('closed_at', 'is', null)
-        .executeTakeFirst();
-      return result.numUpdatedRows === 1n;
+      const result = await closeOpen.run({ id, closedAt: clock.now().getTime(), reason });
+      return result.numAffectedRows === 1n;
     },
     async deleteExpired(before, batchSize) {
       const result = await db

@@ -6,6 +6,7 @@ import {
   PostgresDialect,
   SqliteDialect,
   sql,
+  type Dialect,
   type SqliteDatabase,
   type SqliteStatement,
 } from 'kysely';
@@ -38,6 +39,8 @@ export type SqlDatabaseOptions =
       sqlitePath: string;
       /** How long one statement waits for another process's write lock; see REQUEST_BUSY_TIMEOUT_MS. */
       busyTimeoutMs?: number;
+      /** Tests only: told what the connection runs and what Kysely builds (see SqliteTrace). */
+      trace?: SqliteTrace;
     }
   | {
       /** postgres://user:password@host:port/database */
@@ -52,6 +55,20 @@ export type SqlDatabaseOptions =
        */
       onError: (error: Error) => void;
     };
+
+/**
+ * What a test hears of the work behind a request, to check what it costs. Nothing in production
+ * sets one: better-sqlite3 would write out every statement it runs, values and all.
+ */
+export interface SqliteTrace {
+  /** A statement SQLite ran, with its values written in (better-sqlite3's `verbose`). */
+  ran(statement: string): void;
+  /**
+   * A query Kysely built and compiled. A prepared query (prepared-query.ts) is compiled once, when
+   * its store is made; one compiled while a request runs was built for that request.
+   */
+  compiled(statement: string): void;
+}
 
 /**
  * How long one SQLite statement waits for another process's write lock before failing with
@@ -167,9 +184,17 @@ export async function openSqlDatabase(options: SqlDatabaseOptions): Promise<SqlD
   return 'sqlitePath' in options ? openSqlite(options) : openPostgres(options);
 }
 
-async function openSqlite(options: { sqlitePath: string; busyTimeoutMs?: number }): Promise<SqlDatabase> {
+async function openSqlite(options: {
+  sqlitePath: string;
+  busyTimeoutMs?: number;
+  trace?: SqliteTrace;
+}): Promise<SqlDatabase> {
   if (options.sqlitePath !== ':memory:') mkdirSync(dirname(options.sqlitePath), { recursive: true });
-  const sqlite = new Database(options.sqlitePath);
+  const trace = options.trace;
+  const sqlite = new Database(
+    options.sqlitePath,
+    trace ? { verbose: (text) => trace.ran(String(text)) } : {},
+  );
   sqlite.pragma(`busy_timeout = ${STARTUP_BUSY_TIMEOUT_MS}`);
   // WAL lets readers (the admin page, /healthz) run while a write is in progress.
   sqlite.pragma('journal_mode = WAL');
@@ -180,9 +205,8 @@ async function openSqlite(options: { sqlitePath: string; busyTimeoutMs?: number 
   sqlite.pragma('foreign_keys = ON');
   let durableWork = 0;
   const statements = sqliteStatements(sqlite, () => durableWork > 0);
-  const db = new Kysely<Schema>({
-    dialect: withUnavailableErrors(new SqliteDialect({ database: statements })),
-  });
+  const dialect = withUnavailableErrors(new SqliteDialect({ database: statements }));
+  const db = new Kysely<Schema>({ dialect: trace ? reportingCompiles(dialect, trace) : dialect });
   // The statements every page runs (prepared-query.ts) go straight to the connection when no
   // transaction is open on it: better-sqlite3 runs each to its end before anything else can, so
   // such a statement is its own autocommit, as it would be after waiting its turn. Within a
@@ -215,6 +239,25 @@ async function openSqlite(options: { sqlitePath: string; busyTimeoutMs?: number 
   const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? REQUEST_BUSY_TIMEOUT_MS));
   sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
   return database;
+}
+
+/** The same dialect, telling `trace` of each query its compiler writes. */
+function reportingCompiles(dialect: Dialect, trace: SqliteTrace): Dialect {
+  return {
+    createDriver: () => dialect.createDriver(),
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+    createQueryCompiler() {
+      const compiler = dialect.createQueryCompiler();
+      return {
+        compileQuery(node, queryId) {
+          const compiled = compiler.compileQuery(node, queryId);
+          trace.compiled(compiled.sql);
+          return compiled;
+        },
+      };
+    },
+  };
 }
 
 async function openPostgres(options: {

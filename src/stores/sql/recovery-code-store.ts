@@ -44,6 +44,17 @@ export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock):
       ])
       .where('user_id', '=', userId),
   );
+  // Every recovery code entered tries to spend one, right or wrong: built once (prepared-query.ts).
+  const spendUnused = prepareQuery(
+    db,
+    ({ userId, digest, usedAt }: { userId: number; digest: string; usedAt: number }) =>
+      db
+        .updateTable('recovery_codes')
+        .set({ used_at: usedAt })
+        .where('user_id', '=', userId)
+        .where('code_hmac', '=', digest)
+        .where('used_at', 'is', null),
+  );
   return {
     async replaceAll(userId, digests) {
       await db.transaction().execute(async (trx) => {
@@ -69,14 +80,8 @@ export function createSqlRecoveryCodeStore(database: SqlDatabase, clock: Clock):
     async spend(userId, digest, at) {
       // The check and the write are one statement: of racing uses, only the one whose update
       // changes the row wins.
-      const result = await db
-        .updateTable('recovery_codes')
-        .set({ used_at: at.getTime() })
-        .where('user_id', '=', userId)
-        .where('code_hmac', '=', digest)
-        .where('used_at', 'is', null)
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) === 1;
+      const result = await spendUnused.run({ userId, digest, usedAt: at.getTime() });
+      return Number(result.numAffectedRows) === 1;
     },
     async countUnused(userId) {
       const { count } = (await unusedOf.first({ userId }))!;
