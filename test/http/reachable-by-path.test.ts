@@ -126,7 +126,7 @@ const GATED: Record<string, RouterCase> = {
   },
   'array paths': {
     build(router) {
-      router.use(['/request-auth', ['/validate-auth']], stamp('api errors'));
+      router.use(['/request-auth', '/validate-auth'], stamp('api errors'));
       router.post(['/request-auth', '/validate-auth'], answer('api'));
     },
     reaches: ['POST /request-auth', 'POST /VALIDATE-AUTH', 'GET /validate-auth/x', 'OPTIONS /request-auth'],
