@@ -89,9 +89,13 @@ export function reachableByPath(router: Router): PathGate {
   return Object.assign(gate, { router, firstSegments });
 }
 
-/** The lower-case first segment of a request's pathname, or undefined when it does not start with '/'. */
-function firstSegmentOfPathname(pathname: string): string | undefined {
-  if (pathname.charCodeAt(0) !== SLASH) return undefined;
+/**
+ * The lower-case first segment of a request's pathname, or undefined when it has none to judge by
+ * (no pathname, as when req.url cannot be parsed, or one that does not start with '/', such as the
+ * '*' of OPTIONS *): the router then decides, as it would without the gate.
+ */
+function firstSegmentOfPathname(pathname: string | undefined): string | undefined {
+  if (typeof pathname !== 'string' || pathname.charCodeAt(0) !== SLASH) return undefined;
   const end = pathname.indexOf('/', 1);
   return (end === -1 ? pathname.slice(1) : pathname.slice(1, end)).toLowerCase();
 }

@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import express, { Router, type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
@@ -296,6 +298,29 @@ describe('reachableByPath', () => {
     expect((await request(app).get('/Admin/accounts/42')).text).toBe('account {"id":"42"}');
     await request(app).get('/accounts/43');
     expect(seen).toEqual(['42']);
+  });
+
+  it('lets through a request-target that is not a path (OPTIONS *), for the router to judge', async () => {
+    const router = Router();
+    router.get('/account', answer('account'));
+    const entries = countEntries(router);
+    const server = appWith(reachableByPath(router)).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        httpRequest({ host: '127.0.0.1', port, method: 'OPTIONS', path: '*' }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        })
+          .on('error', reject)
+          .end();
+      });
+      expect(status).toBe(404);
+      expect(entries.count).toBe(1);
+    } finally {
+      server.close();
+    }
   });
 
   it('lets through a first segment with a character outside ASCII, for the router to judge', async () => {
