@@ -53,6 +53,7 @@ import { createCsrfProtection } from './http/csrf.js';
 import { createErrorHandler, notFoundHandler } from './http/error-pages.js';
 import { createHealthCheck } from './http/healthz.js';
 import { createFloodGuardStore, type RateLimitStore } from './http/rate-limit.js';
+import { reachableByPath } from './http/reachable-by-path.js';
 import { createRequestLog } from './http/request-log.js';
 import { createSecurityHeaders } from './http/security-headers.js';
 import { createViewEngine } from './http/view-engine.js';
@@ -275,22 +276,27 @@ export function createApp(deps: AppDeps): Express {
   };
   // The API's reference (/api/openapi.yaml, /api/docs): public, so before the API's bearer check on
   // /api/, and before the session: reading the docs makes no session and sets no cookie.
-  app.use(createApiDocsRouter({ isProduction: config.isProduction, logger }));
+  // Each feature router is mounted behind reachableByPath (src/http/reachable-by-path.ts): a request
+  // whose first path segment none of its routes or middleware can match goes past it untried, in the
+  // same order as before (issue 10).
+  app.use(reachableByPath(createApiDocsRouter({ isProduction: config.isProduction, logger })));
   app.use(
-    createApiRouter({
-      ...apiDeps,
-      idempotency: createIdempotency({ store: stores.idempotency, clock, limits: stores.limits }),
-    }),
+    reachableByPath(
+      createApiRouter({
+        ...apiDeps,
+        idempotency: createIdempotency({ store: stores.idempotency, clock, limits: stores.limits }),
+      }),
+    ),
   );
   // Any other /api/ path.
   app.use('/api', apiNotFound);
-  app.use(createSampleRouter(apiDeps));
+  app.use(reachableByPath(createSampleRouter(apiDeps)));
 
   app.use(express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 }));
 
   // SignalWire fetches a call's document with neither session nor CSRF token: the one-time id is the credential.
   if (config.providers.some((provider) => provider.name === 'signalwire')) {
-    app.use(createSignalWireVoiceRouter(stores.voiceDocuments));
+    app.use(reachableByPath(createSignalWireVoiceRouter(stores.voiceDocuments)));
   }
 
   app.use(
@@ -445,50 +451,54 @@ export function createApp(deps: AppDeps): Express {
     },
   });
   app.use(
-    createAuthRouter({
-      users: stores.users,
-      hasher: deps.hasher,
-      throttle,
-      knownDevices,
-      delivery,
-      registrations: fraud.registrations,
-      audit: stores.audit,
-      clock,
-      isProduction: config.isProduction,
-      logger,
-      channelCookie,
-      enrolment,
-      stageFactors,
-      completer,
-      rememberedBrowsers,
-      mfaPolicy: config.factors.policy,
-    }),
+    reachableByPath(
+      createAuthRouter({
+        users: stores.users,
+        hasher: deps.hasher,
+        throttle,
+        knownDevices,
+        delivery,
+        registrations: fraud.registrations,
+        audit: stores.audit,
+        clock,
+        isProduction: config.isProduction,
+        logger,
+        channelCookie,
+        enrolment,
+        stageFactors,
+        completer,
+        rememberedBrowsers,
+        mfaPolicy: config.factors.policy,
+      }),
+    ),
   );
   app.use(
-    createMfaRouter({
-      enrolment,
-      completer,
-      notices,
-      stageFactors,
-      checkers,
-      offerRememberBrowser: true,
-      isProduction: config.isProduction,
-      logger,
-      registrations: fraud.registrations,
-      users: stores.users,
-      mfa,
-      delivery,
-      throttle,
-      knownDevices,
-      audit: stores.audit,
-      clock,
-      codeDigits: config.codeDigits,
-      channelCookie,
-    }),
+    reachableByPath(
+      createMfaRouter({
+        enrolment,
+        completer,
+        notices,
+        stageFactors,
+        checkers,
+        offerRememberBrowser: true,
+        isProduction: config.isProduction,
+        logger,
+        registrations: fraud.registrations,
+        users: stores.users,
+        mfa,
+        delivery,
+        throttle,
+        knownDevices,
+        audit: stores.audit,
+        clock,
+        codeDigits: config.codeDigits,
+        channelCookie,
+      }),
+    ),
   );
-  app.use(createAccountRouter({ clock, adminScopeTtlMs, recoveryCodes }));
+  app.use(reachableByPath(createAccountRouter({ clock, adminScopeTtlMs, recoveryCodes })));
   // /account/security: the settings step-up first (it guards the path), then the page and its changes.
-  app.use(createSettingsStepUpRouter({ delivery, clock, stageFactors }));
+  app.use(reachableByPath(createSettingsStepUpRouter({ delivery, clock, stageFactors })));
   const securityPage = createSecurityPage({
     delivery,
     sessions: stores.accountSessions,
@@ -500,129 +510,151 @@ export function createApp(deps: AppDeps): Express {
     factors: stores.factors,
   });
   app.use(
-    createFactorRouter({
-      page: securityPage,
-      users: stores.users,
-      factors: stores.factors,
-      delivery,
-      notices,
-      audit: stores.audit,
-      clock,
-      adminStepUpFactors: config.factors.adminStepUpFactors,
-      stageFactors,
-      // A factor removed: every remembered browser must prove a second factor again.
-      onFactorRemoved: async (userId) => {
-        await rememberedBrowsers.revokeAll(userId, 'a second factor removed');
-      },
-    }),
+    reachableByPath(
+      createFactorRouter({
+        page: securityPage,
+        users: stores.users,
+        factors: stores.factors,
+        delivery,
+        notices,
+        audit: stores.audit,
+        clock,
+        adminStepUpFactors: config.factors.adminStepUpFactors,
+        stageFactors,
+        // A factor removed: every remembered browser must prove a second factor again.
+        onFactorRemoved: async (userId) => {
+          await rememberedBrowsers.revokeAll(userId, 'a second factor removed');
+        },
+      }),
+    ),
   );
   app.use(
-    createSecurityRouter({
-      page: securityPage,
-      users: stores.users,
-      delivery,
-      enrolment,
-      passwordChange: createPasswordChange({
+    reachableByPath(
+      createSecurityRouter({
+        page: securityPage,
         users: stores.users,
-        hasher: deps.hasher,
-        limits: stores.limits,
+        delivery,
+        enrolment,
+        passwordChange: createPasswordChange({
+          users: stores.users,
+          hasher: deps.hasher,
+          limits: stores.limits,
+          sessions: stores.accountSessions,
+          rememberedBrowsers,
+          audit: stores.audit,
+          notices,
+          clock,
+        }),
+        phoneChange: createPhoneChange({ registrations: fraud.registrations, limits: stores.limits, clock }),
+        emailVerification,
+        notices,
+        audit: stores.audit,
+        clock,
+      }),
+    ),
+  );
+  app.use(
+    reachableByPath(
+      createPasskeyRouter({ passkeys, factors: stores.factors, notices, audit: stores.audit, clock }),
+    ),
+  );
+  // /account/recovery-codes: the set, a new one behind a settings code, and the offer after a login.
+  app.use(
+    reachableByPath(
+      createRecoveryCodeRouter({ recoveryCodes, users: stores.users, notices, audit: stores.audit, clock }),
+    ),
+  );
+  app.use(
+    reachableByPath(
+      createAccountSessionRouter({
+        page: securityPage,
         sessions: stores.accountSessions,
         rememberedBrowsers,
         audit: stores.audit,
-        notices,
-        clock,
       }),
-      phoneChange: createPhoneChange({ registrations: fraud.registrations, limits: stores.limits, clock }),
-      emailVerification,
-      notices,
-      audit: stores.audit,
-      clock,
-    }),
-  );
-  app.use(createPasskeyRouter({ passkeys, factors: stores.factors, notices, audit: stores.audit, clock }));
-  // /account/recovery-codes: the set, a new one behind a settings code, and the offer after a login.
-  app.use(
-    createRecoveryCodeRouter({ recoveryCodes, users: stores.users, notices, audit: stores.audit, clock }),
+    ),
   );
   app.use(
-    createAccountSessionRouter({
-      page: securityPage,
-      sessions: stores.accountSessions,
-      rememberedBrowsers,
-      audit: stores.audit,
-    }),
-  );
-  app.use(
-    createSecondStepRouter({ page: securityPage, rememberedBrowsers, twoStep, audit: stores.audit, clock }),
+    reachableByPath(
+      createSecondStepRouter({ page: securityPage, rememberedBrowsers, twoStep, audit: stores.audit, clock }),
+    ),
   );
   // /account/security/app: an authenticator app, set up after a fresh settings code.
   app.use(
-    createAppEnrolmentRouter({
-      totp,
-      factors: stores.factors,
-      secrets: deps.factorSecrets,
-      notices,
-      audit: stores.audit,
-      clock,
-      issuer: SITE_NAME,
-    }),
+    reachableByPath(
+      createAppEnrolmentRouter({
+        totp,
+        factors: stores.factors,
+        secrets: deps.factorSecrets,
+        notices,
+        audit: stores.audit,
+        clock,
+        issuer: SITE_NAME,
+      }),
+    ),
   );
   // /account/delete: after a settings code, the typed name, then the emailed link in this browser.
   app.use(
-    createDeletionRouter({
-      deletion: createAccountDeletion({
-        users: stores.users,
-        tokens: stores.tokens,
-        audit: stores.audit,
-        mailer: deps.mailer,
-        composer,
-        limits: stores.limits,
-        accountSessions: stores.accountSessions,
+    reachableByPath(
+      createDeletionRouter({
+        deletion: createAccountDeletion({
+          users: stores.users,
+          tokens: stores.tokens,
+          audit: stores.audit,
+          mailer: deps.mailer,
+          composer,
+          limits: stores.limits,
+          accountSessions: stores.accountSessions,
+          clock,
+          logger,
+          siteName: SITE_NAME,
+        }),
         clock,
+        isProduction: config.isProduction,
         logger,
-        siteName: SITE_NAME,
       }),
-      clock,
-      isProduction: config.isProduction,
-      logger,
-    }),
+    ),
   );
-  app.use(createEmailRouter({ verification: emailVerification }));
+  app.use(reachableByPath(createEmailRouter({ verification: emailVerification })));
   // A forgotten password: a link by email, then a reset code to the phone (the code page's reset stage).
   app.use(
-    createResetRouter({
-      reset: passwordReset,
-      delivery,
-      clock,
-      logger,
-      isProduction: config.isProduction,
-      stageFactors,
-    }),
+    reachableByPath(
+      createResetRouter({
+        reset: passwordReset,
+        delivery,
+        clock,
+        logger,
+        isProduction: config.isProduction,
+        stageFactors,
+      }),
+    ),
   );
   app.use(
-    createAdminRouter({
-      logger,
-      users: stores.users,
-      accountSessions: stores.accountSessions,
-      rememberedBrowsers,
-      factors: stores.factors,
-      secondFactorReset: stores.secondFactorReset,
-      notices,
-      throttle,
-      audit: stores.audit,
-      mfa,
-      delivery,
-      providers: deps.providers,
-      apiKeys: stores.apiKeys,
-      isProduction: config.isProduction,
-      sending: fraud.stats,
-      clock,
-      adminScopeTtlMs,
-      stageFactors,
-    }),
+    reachableByPath(
+      createAdminRouter({
+        logger,
+        users: stores.users,
+        accountSessions: stores.accountSessions,
+        rememberedBrowsers,
+        factors: stores.factors,
+        secondFactorReset: stores.secondFactorReset,
+        notices,
+        throttle,
+        audit: stores.audit,
+        mfa,
+        delivery,
+        providers: deps.providers,
+        apiKeys: stores.apiKeys,
+        isProduction: config.isProduction,
+        sending: fraud.stats,
+        clock,
+        adminScopeTtlMs,
+        stageFactors,
+      }),
+    ),
   );
   // It lists real codes, so it exists only where no real person's codes are sent.
-  if (!config.isProduction && deps.outbox) app.use(createOutboxRouter(deps.outbox));
+  if (!config.isProduction && deps.outbox) app.use(reachableByPath(createOutboxRouter(deps.outbox)));
 
   app.use(notFoundHandler);
   app.use(createErrorHandler(logger));
