@@ -65,6 +65,8 @@ export function reachableByPath(router: Router): PathGate {
   let readLength = -1;
   let segments: ReadonlySet<string> | undefined;
 
+  // The stack is read again when it is replaced or grows. Express only ever appends to it; code that
+  // swapped a layer in place (stack[i] = layer) would not be seen, so none may.
   const firstSegments = () => {
     const stack = router.stack as unknown;
     if (stack !== readStack || !Array.isArray(stack) || stack.length !== readLength) {
@@ -79,7 +81,7 @@ export function reachableByPath(router: Router): PathGate {
     const reachable = firstSegments();
     if (reachable) {
       const segment = firstSegmentOfPathname(req.path);
-      if (segment !== undefined && !reachable.has(segment) && !NON_ASCII.test(segment)) {
+      if (segment !== undefined && !reachable.has(segment)) {
         next();
         return;
       }
@@ -92,12 +94,14 @@ export function reachableByPath(router: Router): PathGate {
 /**
  * The lower-case first segment of a request's pathname, or undefined when it has none to judge by
  * (no pathname, as when req.url cannot be parsed, or one that does not start with '/', such as the
- * '*' of OPTIONS *): the router then decides, as it would without the gate.
+ * '*' of OPTIONS *) or has a character outside ASCII: the router then decides, as it would without
+ * the gate. Checked before lower-casing, which turns some of them into ASCII (the Kelvin sign into k).
  */
 function firstSegmentOfPathname(pathname: string | undefined): string | undefined {
   if (typeof pathname !== 'string' || pathname.charCodeAt(0) !== SLASH) return undefined;
   const end = pathname.indexOf('/', 1);
-  return (end === -1 ? pathname.slice(1) : pathname.slice(1, end)).toLowerCase();
+  const segment = end === -1 ? pathname.slice(1) : pathname.slice(1, end);
+  return NON_ASCII.test(segment) ? undefined : segment.toLowerCase();
 }
 
 /** Every first segment the layers can match, or undefined when one of them might match any. */
