@@ -12,8 +12,9 @@ import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions 
  * so callers can subtract `clock.now()` from it as they do with the in-memory store.
  *
  * A window is named by its exact end in Redis's own clock (PEXPIRETIME, Redis 7): it never moves
- * while the window is open (an increment never moves it, DECR keeps it), and a window opened after
- * one ended ends later. The one gap: a key reset and counted again so that its new window ends in
+ * while a count in it is outstanding (DECR keeps it; an increment moves it only when it finds the
+ * count at 0, where the memory store keeps its window, and then no hand-back can be waiting for the
+ * old one), and a window opened after one ended ends later. The one gap: a key reset and counted again so that its new window ends in
  * the very millisecond the old one would have (the same length, within a millisecond) takes a late
  * hand-back of the old window's count.
  */
