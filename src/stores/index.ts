@@ -136,6 +136,8 @@ export interface StoreOptions {
   database?: SqlDatabase;
   /** How long start-up waits for Redis before it goes on and serves 503 pages until Redis answers. */
   redisStartupWaitMs?: number;
+  /** After such a start, how often Redis is asked until it answers, to be checked (tests: sooner). */
+  lateRedisCheckIntervalMs?: number;
 }
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
@@ -198,51 +200,86 @@ async function connectWithin(client: SiteRedis, ms: number): Promise<boolean> {
   }
 }
 
-/**
- * Redis holds security state (attempt counts, lockouts, session tombstones): a Redis that evicts
- * keys when full would quietly lift a lockout or bring back a logged-out session. Managed Redis
- * services often default to evicting. Said loudly at start; `noeviction` makes a full Redis a
- * 503, never a weaker rule.
- */
-async function warnIfRedisMayEvict(redis: SiteRedis, logger: Logger): Promise<void> {
-  try {
-    const info = String(await redis.sendCommand(['INFO', 'memory']));
-    const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
-    if (policy && policy !== 'noeviction') {
-      logger.error(
-        { maxmemoryPolicy: policy },
-        'Redis may evict keys when full (maxmemory-policy is not noeviction): evicted keys would lift lockouts and limits and bring back ended sessions; set maxmemory-policy noeviction',
-      );
-    }
-  } catch {
-    // INFO may be refused (some managed services rename it): nothing to say then.
-  }
-}
-
 /** The oldest Redis the stores run on: the rate limits name a window by its exact expiry (PEXPIRETIME). */
 export const MINIMUM_REDIS_MAJOR_VERSION = 7;
 
 /**
- * Why the Redis that answered `INFO server` cannot hold the site's state, or undefined when it can
- * (or does not say its version). On an older Redis every rate-limit command would fail, so every
- * login would get the 503 page: refusing to start says why at once.
+ * Why the Redis that answered `INFO` cannot hold the site's state, or undefined when it can (or
+ * does not say its version). On an older Redis every rate-limit command fails, and the flood guards
+ * count every request: every page would be the 503 page. Refusing to start says why at once.
  */
-export function redisVersionProblem(serverInfo: string): string | undefined {
-  const version = /^redis_version:(\d+)\.(\S*)/m.exec(serverInfo);
+export function redisVersionProblem(info: string): string | undefined {
+  const version = /^redis_version:(\d+)\.(\S*)/m.exec(info);
   if (!version || Number(version[1]) >= MINIMUM_REDIS_MAJOR_VERSION) return undefined;
   return `REDIS_URL points at Redis ${version[1]}.${version[2]}; Keyhole needs Redis ${MINIMUM_REDIS_MAJOR_VERSION} or later (its rate limits use PEXPIRETIME)`;
 }
 
-async function refuseOldRedis(redis: SiteRedis): Promise<void> {
-  let info: string;
+/** What Redis says of itself (INFO: its server and memory sections among others), or undefined. */
+async function readRedisInfo(redis: SiteRedis): Promise<string | undefined> {
   try {
-    info = String(await redis.sendCommand(['INFO', 'server']));
+    return String(await redis.sendCommand(['INFO']));
   } catch {
-    // INFO may be refused (some managed services rename it): the version cannot be checked then.
+    // INFO may be refused (some managed services rename it or deny it by ACL).
+    return undefined;
+  }
+}
+
+/**
+ * What an operator must hear about the Redis the site runs on, beyond its version:
+ * - Redis holds security state (attempt counts, lockouts, session tombstones): a Redis that evicts
+ *   keys when full would quietly lift a lockout or bring back a logged-out session. Managed Redis
+ *   services often default to evicting. Said loudly; `noeviction` makes a full Redis a 503, never
+ *   a weaker rule.
+ * - A Redis that will not say its version or policy could not be checked: said once.
+ */
+function reportRedisInfo(info: string | undefined, logger: Logger): void {
+  if (info === undefined || !/^redis_version:/m.test(info)) {
+    logger.warn(
+      `Redis did not say its version or eviction policy (INFO refused or renamed), so neither was checked: Keyhole needs Redis ${MINIMUM_REDIS_MAJOR_VERSION} or later with maxmemory-policy noeviction`,
+    );
     return;
   }
-  const problem = redisVersionProblem(info);
-  if (problem) throw new Error(problem);
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  if (policy && policy !== 'noeviction') {
+    logger.error(
+      { maxmemoryPolicy: policy },
+      'Redis may evict keys when full (maxmemory-policy is not noeviction): evicted keys would lift lockouts and limits and bring back ended sessions; set maxmemory-policy noeviction',
+    );
+  }
+}
+
+/** How often a site that started without Redis asks it for its INFO, until it answers. */
+const LATE_REDIS_CHECK_INTERVAL_MS = 5_000;
+
+/**
+ * For a site that started while Redis did not answer: checks it once it does. Too late to refuse
+ * to start, so a Redis too old is named in the log as an error (every page is the 503 page until
+ * REDIS_URL points at a newer one). Returns the function that stops the checking (close()).
+ */
+function checkRedisOnceItAnswers(redis: SiteRedis, logger: Logger, intervalMs: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = async () => {
+    const answered = await callRedis('startup check', () => redis.sendCommand(['PING'])).then(
+      () => true,
+      () => false,
+    );
+    if (stopped) return;
+    if (!answered) {
+      timer = setTimeout(() => void attempt(), intervalMs).unref();
+      return;
+    }
+    const info = await readRedisInfo(redis);
+    if (stopped) return;
+    const problem = info === undefined ? undefined : redisVersionProblem(info);
+    if (problem) logger.error(`${problem}: every page that needs Redis answers 503 until it does`);
+    else reportRedisInfo(info, logger);
+  };
+  timer = setTimeout(() => void attempt(), intervalMs).unref();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
 
 export async function createStores(options: StoreOptions): Promise<Stores> {
@@ -337,19 +374,25 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
       logger.error({ err: error, redis: redisDescription }, 'Redis is not answering');
     },
   });
+  let stopLateCheck = () => {};
   if (await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS)) {
-    try {
-      await refuseOldRedis(redis);
-    } catch (error) {
+    const info = await readRedisInfo(redis);
+    const problem = info === undefined ? undefined : redisVersionProblem(info);
+    if (problem) {
       redis.destroy();
       if (ownsDatabase) await database.close();
-      throw error;
+      throw new Error(problem);
     }
-    await warnIfRedisMayEvict(redis, logger);
+    reportRedisInfo(info, logger);
   } else {
     logger.warn(
       { redis: redisDescription },
       'Redis does not answer yet: pages that need it show the 503 page until it does',
+    );
+    stopLateCheck = checkRedisOnceItAnswers(
+      redis,
+      logger,
+      options.lateRedisCheckIntervalMs ?? LATE_REDIS_CHECK_INTERVAL_MS,
     );
   }
   const shared: RedisStoreOptions = { keyPrefix: config.redisKeyPrefix, clock };
@@ -374,6 +417,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     },
     description: { database: databaseDescription, redis: redisDescription },
     async close() {
+      stopLateCheck();
       // destroy(), not quit(): quit waits for Redis to answer, which it may never do.
       redis.destroy();
       if (ownsDatabase) await database.close();
