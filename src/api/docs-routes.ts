@@ -13,7 +13,16 @@ export interface ApiDocsDeps {
   logger: Logger;
   /** openapi.yaml beside package.json unless a test names another file. */
   documentPath?: string;
+  /** After the file could not be read (not: could not be parsed), how long until it is read again. */
+  readRetryMs?: number;
 }
+
+/** A file the system would not read (too many open files, a deploy swapping it) may read next time. */
+const READ_RETRY_MS = 60_000;
+
+/** An error of the file system (it has the system call that failed), not of the document's text. */
+const isReadError = (error: unknown) =>
+  typeof error === 'object' && error !== null && typeof (error as { syscall?: unknown }).syscall === 'string';
 
 interface LoadedReference {
   text: string;
@@ -30,17 +39,23 @@ interface LoadedReference {
  *
  * In production a broken document is remembered as it is: the file changes only with a release
  * (a restart), and reading and parsing it again at every request would let anyone make the server
- * do that work, and log it, as often as they ask. It is logged once. In development a broken file
- * is read again at the next request, so the page shows the fix without a restart.
+ * do that work, and log it, as often as they ask. It is logged once. A file that could not be read
+ * at all (the system's error, not the text's) is tried again after a minute: that may pass. In
+ * development a broken file is read again at the next request, so the page shows the fix without a
+ * restart.
  */
 export function createApiDocsRouter({
   isProduction,
   logger,
   documentPath = OPENAPI_PATH,
+  readRetryMs = READ_RETRY_MS,
 }: ApiDocsDeps): Router {
-  let loaded: LoadedReference | AppError | undefined;
+  let loaded: LoadedReference | { failure: AppError; until: number } | undefined;
   const load = (): LoadedReference => {
-    if (loaded instanceof AppError) throw loaded;
+    if (loaded && 'failure' in loaded) {
+      if (performance.now() < loaded.until) throw loaded.failure;
+      loaded = undefined;
+    }
     if (loaded) return loaded;
     try {
       const { text, document } = loadApiDocument(documentPath);
@@ -59,9 +74,15 @@ export function createApiDocsRouter({
       const failure = new AppError(
         500,
         'The API reference cannot be shown right now. The API itself is not affected.',
-        { cause: error, alreadyLogged: true },
+        {
+          cause: error,
+          alreadyLogged: true,
+          advice: 'The problem has been logged. Every other page of the site works as usual.',
+        },
       );
-      if (isProduction) loaded = failure;
+      if (isProduction) {
+        loaded = { failure, until: isReadError(error) ? performance.now() + readRetryMs : Infinity };
+      }
       throw failure;
     }
   };

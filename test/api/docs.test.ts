@@ -327,7 +327,7 @@ describe('createApiDocsRouter', () => {
   afterEach(() => rmSync(folder, { recursive: true, force: true }));
 
   /** The docs router with the site's own error pages and a log the test reads. */
-  function createDocsApp({ isProduction }: { isProduction: boolean }) {
+  function createDocsApp({ isProduction, readRetryMs }: { isProduction: boolean; readRetryMs?: number }) {
     const lines: string[] = [];
     const logger = createLogger('info', { write: (line: string) => void lines.push(line) });
     const app = express();
@@ -336,7 +336,7 @@ describe('createApiDocsRouter', () => {
     app.set('views', VIEWS_DIR);
     app.locals.siteName = SITE_NAME;
     app.locals.isProduction = isProduction;
-    app.use(createApiDocsRouter({ isProduction, logger, documentPath }));
+    app.use(createApiDocsRouter({ isProduction, logger, documentPath, readRetryMs }));
     app.get('/other', (_req, res) => res.send('still here'));
     app.use(createErrorHandler(logger));
     const errorLines = () =>
@@ -350,6 +350,9 @@ describe('createApiDocsRouter', () => {
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.text).not.toContain(documentPath);
     expect(res.text).not.toMatch(/openapi must be|ENOENT|YAMLParseError|\sat\s.*\.(ts|js):\d+/);
+    // Trying again does not help here; the rest of the site is fine.
+    expect(visibleText(res.text)).toContain('Every other page of the site works as usual.');
+    expect(res.text).not.toContain('trying again usually works');
   }
 
   it('fails only its own pages on a document that is not OpenAPI 3.1, naming the file in the log', async () => {
@@ -385,6 +388,25 @@ describe('createApiDocsRouter', () => {
       expect(logged()).toHaveLength(1);
       expect((await request(createDocsApp({ isProduction: true }).app).get('/api/docs')).status).toBe(200);
     });
+  });
+
+  it('in production, tries a file it could not read at all again after a while, but never a text it could not parse', async () => {
+    // The system's refusal (too many open files, a deploy swapping the file) may pass; a bad text will not.
+    const { app, logged } = createDocsApp({ isProduction: true, readRetryMs: 100 });
+    expectBrokenReferencePage(await request(app).get('/api/docs'));
+    writeFileSync(documentPath, readFileSync(OPENAPI_PATH));
+    expectBrokenReferencePage(await request(app).get('/api/docs'));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expectPage(await request(app).get('/api/docs'), 200, /Problem types/);
+    expect(logged()).toHaveLength(1);
+
+    writeFileSync(documentPath, NOT_OPENAPI_31);
+    const parsed = createDocsApp({ isProduction: true, readRetryMs: 100 });
+    expectBrokenReferencePage(await request(parsed.app).get('/api/docs'));
+    writeFileSync(documentPath, readFileSync(OPENAPI_PATH));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expectBrokenReferencePage(await request(parsed.app).get('/api/docs'));
+    expect(parsed.logged()).toHaveLength(1);
   });
 
   it('in development, reads a broken document again at the next request, so a fix shows without a restart', async () => {
