@@ -151,10 +151,11 @@ export function createCsrfProtection(options: {
       next();
     },
     protect: (req, res, next) => {
+      // A page view has nothing to check (csrf-csrf ignores these methods too): no cookie parsed for it.
+      if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
       offerTokenCookie(req);
       // Nothing to check a token against: no session and no pre-session cookie (a forged post).
-      const unsafe = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS';
-      if (unsafe && bindingOf(req) === undefined) return next(invalidCsrfTokenError);
+      if (bindingOf(req) === undefined) return next(invalidCsrfTokenError);
       doubleCsrfProtection(req, res, next);
     },
   };
