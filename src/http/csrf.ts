@@ -17,6 +17,13 @@ export function preSessionCookieName(isProduction: boolean): string {
   return isProduction ? '__Host-mfa.presession' : 'mfa.presession';
 }
 
+/**
+ * How many session tokens this process remembers as checked. A signed-in page carries a form (the
+ * header's "Log out"), and each made its token by checking the cookie's HMAC again: an HMAC and a
+ * cookie parse on every page, a few per cent of one (issue 10). Past this many the oldest goes.
+ */
+export const CHECKED_SESSION_TOKENS_KEPT = 10_000;
+
 /** How long the pre-session (and a token bound to it) lasts: a login form left open that long is out of date. */
 const PRE_SESSION_LIFETIME_MS = 12 * 60 * 60_000;
 
@@ -86,6 +93,19 @@ export function createCsrfProtection(options: {
   const key = createHmac('sha256', options.secret).update('keyhole csrf token v1').digest('hex');
   /** Pre-session ids handed out by this very request (its cookie is only on its way to the browser). */
   const newPreSessionIds = new WeakMap<Request, string>();
+  /**
+   * "binding token" pairs whose token this process made or found good for that session. Only what
+   * a page offers is skipped by it (reusing the cookie's token rather than checking it again): every
+   * POST is still checked in full by csrf-csrf. Sessions only: a visitor without one costs nothing
+   * kept, not even here.
+   */
+  const checkedSessionTokens = new Set<string>();
+  const rememberChecked = (pair: string) => {
+    if (checkedSessionTokens.size >= CHECKED_SESSION_TOKENS_KEPT) {
+      checkedSessionTokens.delete(checkedSessionTokens.values().next().value!);
+    }
+    checkedSessionTokens.add(pair);
+  };
 
   /** What a token is bound to, or none for a browser that has neither a session nor the cookie. */
   const bindingOf = (req: Request): string | undefined => {
@@ -131,6 +151,14 @@ export function createCsrfProtection(options: {
     }
     offerTokenCookie(req);
     const sent = (req.cookies as Record<string, string>)[tokenCookie];
+    const sessionBinding = hasSession(req) ? bindingOf(req) : undefined;
+    if (
+      sent !== undefined &&
+      sessionBinding !== undefined &&
+      checkedSessionTokens.has(`${sessionBinding} ${sent}`)
+    ) {
+      return sent;
+    }
     // csrf-csrf reuses the cookie's token while it is good for this binding and otherwise makes a
     // new one, setting its cookie either way; only a changed cookie is worth a Set-Cookie.
     const setCookieIfChanged = {
@@ -139,7 +167,9 @@ export function createCsrfProtection(options: {
         return setCookieIfChanged;
       },
     };
-    return generateCsrfToken(req, setCookieIfChanged as unknown as Response);
+    const token = generateCsrfToken(req, setCookieIfChanged as unknown as Response);
+    if (sessionBinding !== undefined) rememberChecked(`${sessionBinding} ${token}`);
+    return token;
   };
 
   return {
