@@ -110,7 +110,7 @@ export function createAccountDeletion(deps: {
     const key = `account-deletion:account:${userId}`;
     const window = await deps.limits.increment(key, HOUR_MS);
     if (window.count <= DELETION_EMAILS_PER_ACCOUNT_PER_HOUR) return null;
-    await deps.limits.decrement(key);
+    await deps.limits.decrement(key, window.window);
     return Math.max(1, Math.ceil((window.resetAt.getTime() - clock.now().getTime()) / 1000));
   }
 

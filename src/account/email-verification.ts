@@ -71,12 +71,12 @@ export function createEmailVerification(deps: {
         limit: VERIFICATION_EMAILS_PER_ADDRESS_PER_DAY,
       },
     ];
-    const taken: string[] = [];
+    const taken: Array<{ key: string; window: string }> = [];
     for (const { key, windowMs, limit } of keys) {
       const window = await limits.increment(key, windowMs);
-      taken.push(key);
+      taken.push({ key, window: window.window });
       if (window.count > limit) {
-        await Promise.all(taken.map((done) => limits.decrement(done)));
+        await Promise.all(taken.map((done) => limits.decrement(done.key, done.window)));
         return Math.max(1, Math.ceil((window.resetAt.getTime() - clock.now().getTime()) / 1000));
       }
     }

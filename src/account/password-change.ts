@@ -58,8 +58,11 @@ export function createPasswordChange(deps: {
       // the first is still hashing; handed back once the password turns out right.
       const key = failuresKey(user.id);
       const taken = await limits.increment(key, HOUR_MS);
+      // Race: a check that waited its turn to hash may end after the hour it was counted in. The
+      // hand-back goes to that hour or nowhere: taken from the next, it would be a free guess there.
+      const handBack = () => limits.decrement(key, taken.window);
       if (taken.count > PASSWORD_CHANGE_FAILURES_PER_HOUR) {
-        await limits.decrement(key);
+        await handBack();
         const retryAfterSeconds = Math.max(
           1,
           Math.ceil((taken.resetAt.getTime() - clock.now().getTime()) / 1000),
@@ -71,7 +74,7 @@ export function createPasswordChange(deps: {
         matches = await hasher.verify(user.passwordHash, currentPassword);
       } catch (error) {
         // Not checked (too many hashes queued: the 503 page), so not a guess.
-        await limits.decrement(key);
+        await handBack();
         throw error;
       }
       const base = { userId: user.id, username: user.username, ip: ip ?? null };

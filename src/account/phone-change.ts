@@ -50,8 +50,11 @@ export function createPhoneChange(deps: {
 
       const key = attemptsKey(user.id);
       const taken = await limits.increment(key, DAY_MS);
+      // To the day it was taken in: a release that comes after that day ended (the code's send
+      // failed late) must not give the next day a sixth number.
+      const giveBack = () => limits.decrement(key, taken.window);
       if (taken.count > NEW_NUMBERS_PER_ACCOUNT_PER_DAY) {
-        await limits.decrement(key);
+        await giveBack();
         const retryAfterSeconds = Math.max(
           1,
           Math.ceil((taken.resetAt.getTime() - clock.now().getTime()) / 1000),
@@ -69,7 +72,7 @@ export function createPhoneChange(deps: {
         async release() {
           if (released) return;
           released = true;
-          await limits.decrement(key);
+          await giveBack();
         },
       };
     },

@@ -166,10 +166,13 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
     const failures = failuresKey(caller.key.id, verification.phone);
     // The wrong code is reserved before the comparison and handed back when the code is right (or
     // was never compared), so checks racing across this key's verifications to the number still
-    // stop at the limit: a caller cannot guess without end by opening new verifications.
+    // stop at the limit: a caller cannot guess without end by opening new verifications. Race:
+    // the provider may answer after the window it was counted in has ended; the hand-back goes to
+    // that window or nowhere, never to the next one (a free guess there per boundary crossed).
     const failuresNow = await limits.increment(failures, rules.failureWindowMs);
+    const handBackFailure = () => limits.decrement(failures, failuresNow.window);
     const handBack = async () => {
-      await limits.decrement(failures);
+      await handBackFailure();
       await store.releaseAttempt(verification.id, hold.until);
       progress.holdEnded = true;
     };
@@ -203,7 +206,7 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
     };
 
     if (outcome === 'valid') {
-      await limits.decrement(failures);
+      await handBackFailure();
       // Approving is one conditional write: a cancel, or a newer code that voided this one, wins
       // if it came first.
       if (!(await close('approved'))) {

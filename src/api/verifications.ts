@@ -123,11 +123,12 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
 
   /**
    * Takes one from a counter for this send; over `max`, gives it back at once. `giveBack` hands
-   * it back later, when the send does not go out.
+   * it back later, when the send does not go out: to the window it was taken in, never to one
+   * that opened while the provider was slow to fail.
    */
   async function take(key: string, windowMs: number, max: number) {
     const count = await limits.increment(key, windowMs);
-    const giveBack = () => limits.decrement(key);
+    const giveBack = () => limits.decrement(key, count.window);
     if (count.count <= max) return { ok: true as const, giveBack };
     await giveBack();
     return { ok: false as const, retryAfterSeconds: secondsUntil(count.resetAt) };

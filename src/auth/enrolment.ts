@@ -50,8 +50,11 @@ export function createEnrolment(deps: {
       // Counted per number, whatever the account: one number typed into many sign-ups still gets
       // three codes a day from all of them together.
       const taken = await limits.increment(enrolCodesKey(user.phone), DAY_MS);
+      // Handed back to the day it was taken in: a send that fails after that day ended must not
+      // give the number's next day a fourth code.
+      const giveBack = () => limits.decrement(enrolCodesKey(user.phone), taken.window);
       if (taken.count > ENROL_CODES_PER_NUMBER) {
-        await limits.decrement(enrolCodesKey(user.phone));
+        await giveBack();
         const retryAfterSeconds = Math.max(
           1,
           Math.ceil((taken.resetAt.getTime() - clock.now().getTime()) / 1000),
@@ -77,14 +80,14 @@ export function createEnrolment(deps: {
         // A provider that surely sent nothing (refused, unreachable) costs the number nothing,
         // or an outage would use up its day; one that may have sent keeps the count.
         if (error instanceof ProviderError && error.delivered === 'no') {
-          await limits.decrement(enrolCodesKey(user.phone));
+          await giveBack();
         }
         throw error;
       }
       if (outcome.ok) return { ok: true };
       // Nothing new went out, so the number keeps its allowance. Within the cooldown the code
       // already on its way is the one to wait for (delivery adopted it).
-      await limits.decrement(enrolCodesKey(user.phone));
+      await giveBack();
       if (outcome.reason === 'cooldown' && outcome.pending) return { ok: true };
       return {
         ok: false,

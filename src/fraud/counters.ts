@@ -50,7 +50,11 @@ export interface TakenCounters<Rule extends FraudRule> {
   /** Each counter's window after this attempt, in the order given. */
   counts: WindowCount[];
   violations: Violation<Rule>[];
-  /** Hands every counter back: the attempt was refused, or what it paid for never happened. */
+  /**
+   * Hands every counter back: the attempt was refused, or what it paid for never happened. Each
+   * goes to the window it was taken in, or nowhere if that one has ended: a send that fails after
+   * a window ended (a slow provider, a day's midnight) must not free a place in the next one.
+   */
   release(): Promise<void>;
 }
 
@@ -77,7 +81,7 @@ export async function takeCounters<Rule extends FraudRule>(
     async release() {
       if (released) return;
       released = true;
-      await Promise.all(specs.map((spec) => limits.decrement(spec.key)));
+      await Promise.all(specs.map((spec, index) => limits.decrement(spec.key, counts[index]!.window)));
     },
   };
 }

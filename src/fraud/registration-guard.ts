@@ -130,7 +130,7 @@ export function createRegistrationGuard(deps: {
           : null;
 
       const release = async (created: boolean) => {
-        await limits.decrement(inFlightKey);
+        await limits.decrement(inFlightKey, inFlight.window);
         if (!created) await taken.release();
       };
       const violations = [...taken.violations, ...(phoneViolation ? [phoneViolation] : [])];

@@ -117,7 +117,7 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
     const windowMs = msUntilUtcMidnight(now);
     const seenKey = `fraud:send:address:country:${day}:${clientKey}:${country}`;
     const seen = await limits.increment(seenKey, windowMs);
-    const releaseSeen = () => limits.decrement(seenKey);
+    const releaseSeen = () => limits.decrement(seenKey, seen.window);
     if (seen.count > 1) return { violations: [], release: releaseSeen };
     const countries = await takeCounters(limits, [
       {

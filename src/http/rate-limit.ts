@@ -19,12 +19,13 @@ export interface RateLimitStore {
   /** Adds one to the key's count in its current window (opening a window of windowMs if none). */
   increment(key: string, windowMs: number): Promise<WindowCount>;
   /**
-   * Takes one back from the key's current window (a reservation that turned out not to count).
-   * Given the `window` that increment reported, only while that window is still the open one: a
-   * count taken just before a window ended is not handed back to the next window (an extra free
-   * attempt there), and nothing is taken once its own window has ended or been reset.
+   * Takes back one count (a reservation that turned out not to count) from the window `window`
+   * names, as the increment that took it reported, and only while that window is still the open
+   * one: a count taken just before a window ended is not handed back to the next window (a free
+   * attempt there), and nothing is taken once its own window has ended or been reset. The window
+   * is required so that no caller can hand a count back to "whatever window is open now".
    */
-  decrement(key: string, window?: string): Promise<void>;
+  decrement(key: string, window: string): Promise<void>;
   /** The current window's count, or null if the key has none open. */
   get(key: string): Promise<WindowCount | null>;
   reset(key: string): Promise<void>;
@@ -73,7 +74,7 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
     },
     async decrement(key, named) {
       const window = live(key, clock.now().getTime());
-      if (window && window.count > 0 && (named === undefined || named === window.id)) window.count -= 1;
+      if (window && window.count > 0 && named === window.id) window.count -= 1;
     },
     async get(key) {
       const window = live(key, clock.now().getTime());
@@ -102,9 +103,10 @@ export function createFloodGuardStore(limits: RateLimitStore, name: string, wind
       const { count, resetAt } = await limits.increment(keyOf(key), windowMs);
       return { totalHits: count, resetTime: resetAt };
     },
-    async decrement(key: string) {
-      await limits.decrement(keyOf(key));
-    },
+    // express-rate-limit calls this only for skipFailedRequests / skipSuccessfulRequests, which
+    // the flood guards do not set. Its call names no window (nor which request's count it is), so
+    // a count handed back here could land in a window opened since: nothing is handed back.
+    async decrement(_key: string) {},
     async resetKey(key: string) {
       await limits.reset(keyOf(key));
     },

@@ -321,10 +321,13 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       }
       const giveBackClaim = () => limits.reset(cooldownKey(recipient.userId, scope, recipient.phone));
 
-      // The send cap is likewise taken before the send, not counted after it.
+      // The send cap is likewise taken before the send, not counted after it. Handed back (the
+      // send was refused, or surely sent nothing), it goes to the window it was taken in: a
+      // provider that failed after that window ended must not give the next one a free code.
       const sends = await limits.increment(sendsKey(recipient.userId, scope), rules.sendWindowMs);
+      const giveBackSend = () => limits.decrement(sendsKey(recipient.userId, scope), sends.window);
       if (sends.count > rules.maxSendsPerWindow) {
-        await limits.decrement(sendsKey(recipient.userId, scope));
+        await giveBackSend();
         await giveBackClaim();
         return {
           ok: false,
@@ -343,7 +346,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       });
       if (!guarded.allowed) {
         await giveBackClaim();
-        await limits.decrement(sendsKey(recipient.userId, scope));
+        await giveBackSend();
         return 'message' in guarded
           ? { ok: false, reason: 'destination_refused', message: guarded.message }
           : { ok: false, reason: 'not_now', retryAfterSeconds: guarded.retryAfterSeconds };
@@ -362,7 +365,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
         // A code that never went out does not count against the person; one that may have does (failed-send.ts).
         const delivered = await settleFailedSend(error, {
           guard: guarded,
-          giveBackSends: () => limits.decrement(sendsKey(recipient.userId, scope)),
+          giveBackSends: giveBackSend,
           giveBackCooldown: giveBackClaim,
         });
         await audit.record({
@@ -421,9 +424,10 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       // Reserved before the comparison, handed back when it is right (see verifyCode).
       const failures = await limits.increment(failureBucket, rules.failureWindowMs);
       const own = ownLimit ? await limits.increment(ownLimit.key, ownLimit.windowMs) : null;
+      // Each goes back to the window it was counted in (see verifyCode).
       const handBack = async () => {
-        await limits.decrement(failureBucket);
-        if (ownLimit) await limits.decrement(ownLimit.key);
+        await limits.decrement(failureBucket, failures.window);
+        if (ownLimit && own) await limits.decrement(ownLimit.key, own.window);
       };
       if (failures.count > rules.maxFailuresPerAccount) {
         await handBack();
@@ -494,15 +498,16 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           lockedBy: 'session',
           retryAfterSeconds: secondsUntil(failures.resetAt.getTime()),
         }) as const;
+      const handBack = () => limits.decrement(bucket, failures.window);
       if (failures.count > rules.maxFailuresPerAccount) {
-        await limits.decrement(bucket);
+        await handBack();
         return lockedForSession();
       }
       let right: boolean;
       try {
         right = await compare();
       } catch (error) {
-        await limits.decrement(bucket);
+        await handBack();
         throw error;
       }
       if (right) {
@@ -556,10 +561,14 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
 
       // Likewise the account-wide failure is reserved before the comparison and handed back
       // when the guess turns out right (or was never compared), so many sessions guessing at once
-      // still stop at the account's limit.
+      // still stop at the account's limit. Race: the provider may answer (or fail, or say
+      // "expired") after the window the failure was counted in has ended. Taken from the window
+      // open by then, the hand-back would be a free guess there, one per boundary a slow check
+      // crosses; so it goes back to its own window, or nowhere once that one has ended.
       const failures = await limits.increment(failureBucket, rules.failureWindowMs);
+      const handBackFailure = () => limits.decrement(failureBucket, failures.window);
       const handBack = async () => {
-        await limits.decrement(failureBucket);
+        await handBackFailure();
         await challenges.releaseAttempt(challenge.id);
       };
       if (failures.count > rules.maxFailuresPerAccount) {
@@ -590,7 +599,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       }
 
       if (outcome === 'valid') {
-        await limits.decrement(failureBucket);
+        await handBackFailure();
         // Accepting is one conditional write: of two requests with the right code (two tabs, two
         // instances), or one racing a newer code that replaced this one, exactly one gets through.
         if (!(await challenges.close(challenge.id, 'accepted'))) {

@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../helpers/eventually.js';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PASSWORD_CHANGE_FAILURES_PER_HOUR } from '../../src/account/password-change.js';
+import { HashingBusyError, type PasswordHasher } from '../../src/users/passwords.js';
 import { createBrowser, type Browser } from '../helpers/agent.js';
+import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { logIn, register, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { createMailTestApp, type MailTestApp } from '../helpers/mail.js';
@@ -206,5 +208,60 @@ describe('POST /account/security/password', () => {
       }),
       '/login?next=%2Faccount%2Fsecurity%2Fpassword',
     );
+  });
+});
+
+// Threat: a password check that waited in the hashing queue past the end of the hour its wrong
+// password was counted in, then answered busy, handed that count back to the *next* hour: one more
+// guess there than the limit allows.
+describe('a password change answered busy after its hour of wrong passwords ended', () => {
+  const STALLED = 'a password check that waits past the hour';
+  let site: TestApp;
+  let answerStalledBusy: (() => void) | undefined;
+
+  beforeEach(async () => {
+    // Every check answers at once, but the stalled one waits until the test has it answered busy,
+    // as the queue does with a check that waited longer than it may (MAX_HASHING_WAIT_MS).
+    const hasher: PasswordHasher = {
+      hash: async (password) => `fake:${password}`,
+      verify: (hash, password) =>
+        password === STALLED
+          ? new Promise<boolean>((_, reject) => {
+              answerStalledBusy = () => reject(new HashingBusyError());
+            })
+          : Promise.resolve(hash === `fake:${password}`),
+    };
+    site = await createTestApp({ hasher });
+  });
+  afterEach(() => site.close());
+
+  const changePasswordIn = (browser: Browser, current: string) =>
+    browser.submit('/account/security', '/account/security/password', {
+      current_password: current,
+      new_password: NEW_PASSWORD,
+    });
+
+  it('does not give the next hour a free guess', async () => {
+    const browser = createBrowser(site.app);
+    const account = await register(browser, { username: 'rosa' });
+    await logIn(site, browser, account);
+    await confirmSettings(site, browser);
+    const stalled = changePasswordIn(browser, STALLED);
+    await vi.waitFor(() => expect(answerStalledBusy).toBeDefined());
+
+    // Its count was taken in the hour that opened with it; a wrong password in the next hour
+    // comes before the busy answer.
+    site.clock.advanceMinutes(60);
+    const later = createBrowser(site.app);
+    await logIn(site, later, account);
+    await confirmSettings(site, later);
+    expectPage(await changePasswordIn(later, 'wrong 1'), 400);
+    answerStalledBusy!();
+    expectPage(await stalled, 503);
+
+    for (let attempt = 2; attempt <= PASSWORD_CHANGE_FAILURES_PER_HOUR; attempt += 1) {
+      expectPage(await changePasswordIn(later, `wrong ${attempt}`), 400);
+    }
+    expectPage(await changePasswordIn(later, account.password), 429, /Too many wrong passwords/);
   });
 });

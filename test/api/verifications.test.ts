@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ProviderError, type VerifyOutcome } from '../../src/mfa/provider.js';
 import { wrongFor } from '../helpers/flows.js';
 import { createTestApp, type TestApp, type TestAppOptions } from '../helpers/create-test-app.js';
 import {
@@ -247,6 +248,47 @@ describe('the verification API with the console provider', () => {
       site.clock.advance(15 * 60_000);
       const later = await sendTo(ALICE, { label: 'three' });
       expect((await api.check(later.id, later.code)).body.status).toBe('approved');
+    });
+
+    describe('a check the provider answers after the window of wrong codes ended', () => {
+      // Threat: a wrong code counted just before the key's window for the number ends, and handed
+      // back (the provider failed, or said the code expired) after the next window opened, came
+      // off the new window's count: a free guess there for every boundary a slow check crossed.
+      const FAILURE_WINDOW_MS = 15 * 60_000;
+      it.each<[string, VerifyOutcome | Error, number]>([
+        ['fails', new ProviderError('unavailable', 'console', 'no answer'), 503],
+        ['says the code expired', 'expired', 200],
+      ])(
+        'when it %s, the new window keeps every wrong code: the tenth there brings 429',
+        async (_, answer, status) => {
+          await site.close();
+          const slow = createGatedConsole();
+          await start({ providers: slow.pool });
+          slow.bind(site);
+          // A wrong code opens the window; a second check is counted in it one second before it ends.
+          const opening = await sendTo(ALICE, { label: 'one' });
+          await api.check(opening.id, wrongFor(opening.code));
+          site.clock.advance(FAILURE_WINDOW_MS - 1_000);
+          const late = await sendTo(ALICE, { label: 'two' });
+          const held = slow.holdNextCheck();
+          const hanging = api.check(late.id, wrongFor(late.code));
+          await held.reached;
+
+          // The provider answers two seconds later, after a wrong code opened the next window.
+          site.clock.advance(2_000);
+          const next = await sendTo(ALICE, { label: 'three' });
+          expect((await api.check(next.id, wrongFor(next.code))).body.attemptsLeft).toBe(4);
+          held.answer(answer);
+          expect((await hanging).status).toBe(status);
+
+          // Nine more wrong codes make ten in this window, the one made while the check hung among them.
+          for (let i = 0; i < 4; i += 1) await api.check(next.id, wrongFor(next.code));
+          const fourth = await sendTo(ALICE, { label: 'four' });
+          for (let i = 0; i < 5; i += 1) await api.check(fourth.id, wrongFor(fourth.code));
+          const fifth = await sendTo(ALICE, { label: 'five' });
+          expectApiProblem(await api.check(fifth.id, fifth.code), 429, 'too-many-requests');
+        },
+      );
     });
 
     it('refuses a code that is not digits of the site’s length before asking anyone (422)', async () => {

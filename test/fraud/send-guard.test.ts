@@ -248,6 +248,29 @@ describe('the send guard', () => {
     expect(allowedCount(await sendTimes(3, () => ({})))).toBe(3);
   });
 
+  it('hands a failed send back to the windows it was counted in, never to the next ones', async () => {
+    // Threat: a provider slow to fail near the end of the number's 10 minutes handing its count to
+    // the next 10 minutes: a fourth code to the number there.
+    expect((await send({ clientKey: '192.0.2.1' })).allowed).toBe(true);
+    clock.advance(10 * 60_000 - 1_000);
+    const late = await guard.sends.reserveSend({
+      userId: await newAccount(),
+      to: US,
+      clientKey: '192.0.2.2',
+      channel: 'sms',
+      scope: 'login',
+    });
+    if (!late.allowed) throw new Error('expected the send to be allowed');
+    // The provider fails two seconds later, after a code to the number opened the next 10 minutes.
+    clock.advance(2_000);
+    expect((await send({ clientKey: '192.0.2.3' })).allowed).toBe(true);
+    await late.release();
+
+    const decisions = await sendTimes(3, (i) => ({ clientKey: `192.0.2.${i + 4}` }));
+    expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, false]);
+    expect(refusal(decisions[2]!).rule).toBe('number_10min');
+  });
+
   it('stops parallel sends at the limit: of 10 at once to one number, exactly 3 are allowed', async () => {
     const decisions = await Promise.all(
       Array.from({ length: 10 }, (_, i) => send({ clientKey: `198.51.100.${i + 1}` })),

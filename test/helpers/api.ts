@@ -3,7 +3,7 @@ import request from 'supertest';
 import { expect } from 'vitest';
 import { generateApiKey, type ApiKey } from '../../src/api/keys.js';
 import { problemType, PROBLEMS, type ProblemSlug } from '../../src/api/problem.js';
-import type { Channel, MfaProvider } from '../../src/mfa/provider.js';
+import type { Channel, MfaProvider, VerifyOutcome } from '../../src/mfa/provider.js';
 import { createConsoleProvider } from '../../src/mfa/providers/console.js';
 import { createProviderPool, type ProviderPool } from '../../src/mfa/providers/pool.js';
 import { createCodeTexts } from '../../src/mfa/sms-text.js';
@@ -150,12 +150,23 @@ export interface GatedConsole {
   bind(site: Pick<TestApp, 'stores' | 'config' | 'outbox'>): void;
   /** Holds every send from now on; the function returned lets them all go. */
   holdSends(): () => void;
+  /** Holds the next check only (later ones go on): see HeldCheck. */
+  holdNextCheck(): HeldCheck;
   checkDelayMs: number;
+}
+
+/** A check the provider has not answered yet, as a slow provider's. */
+export interface HeldCheck {
+  /** Resolves once the check reached the provider (every limit before it is taken). */
+  reached: Promise<void>;
+  /** The provider's answer, or the error it fails with. */
+  answer(outcome: VerifyOutcome | Error): void;
 }
 
 export function createGatedConsole(): GatedConsole {
   let inner: MfaProvider | undefined;
   let sendsHeld: Promise<void> = Promise.resolve();
+  let nextCheck: { reached(): void; answered: Promise<VerifyOutcome | Error> } | undefined;
   const bound = () => {
     if (!inner) throw new Error('bind the gated console to the site first');
     return inner;
@@ -171,6 +182,14 @@ export function createGatedConsole(): GatedConsole {
           return bound().send(request);
         },
         async verify(request) {
+          const held = nextCheck;
+          if (held) {
+            nextCheck = undefined;
+            held.reached();
+            const outcome = await held.answered;
+            if (outcome instanceof Error) throw outcome;
+            return outcome;
+          }
           await new Promise((resolve) => setTimeout(resolve, gated.checkDelayMs));
           return bound().verify(request);
         },
@@ -194,6 +213,16 @@ export function createGatedConsole(): GatedConsole {
         sendsHeld = Promise.resolve();
         release();
       };
+    },
+    holdNextCheck() {
+      let reached!: () => void;
+      let answer!: (outcome: VerifyOutcome | Error) => void;
+      const held: HeldCheck = {
+        reached: new Promise<void>((resolve) => (reached = resolve)),
+        answer: (outcome) => answer(outcome),
+      };
+      nextCheck = { reached, answered: new Promise((resolve) => (answer = resolve)) };
+      return held;
     },
   };
   return gated;

@@ -429,6 +429,75 @@ describe('the MFA service', () => {
       });
     });
 
+    describe('a check the provider answers after the window of wrong codes ended', () => {
+      // Threat: a guess counted just before the account's window of wrong codes ends, and handed
+      // back (the provider failed, or said the code expired) after the next window opened, came
+      // off the new window's count: a free guess there for every boundary a slow check crossed.
+      const HELD_CODE = '222222';
+
+      /** Checks of HELD_CODE wait for `answer`, as a slow provider's do; any other code is wrong. */
+      function holdingProvider() {
+        let reached!: () => void;
+        let answer!: (outcome: 'expired' | ProviderError) => void;
+        const waiting = new Promise<void>((resolve) => (reached = resolve));
+        const answered = new Promise<'expired' | ProviderError>((resolve) => (answer = resolve));
+        const provider: MfaProvider = {
+          name: 'held',
+          channels: ['sms'],
+          send: async () => ({}),
+          verify: async ({ code }) => {
+            if (code !== HELD_CODE) return 'invalid';
+            reached();
+            const outcome = await answered;
+            if (outcome instanceof ProviderError) throw outcome;
+            return outcome;
+          },
+        };
+        return { provider, waiting, answer };
+      }
+
+      it.each<[string, 'expired' | ProviderError]>([
+        ['fails', new ProviderError('unavailable', 'held', 'no answer')],
+        ['says the code expired', 'expired'],
+      ])(
+        'when it %s, the new window keeps every wrong code: the tenth there pauses code entry',
+        async (_, answer) => {
+          const held = holdingProvider();
+          mfa = buildService(held.provider);
+          // A wrong code opens the window; a guess is counted in it one second before it ends.
+          await verify(sentChallenge(await send('login')), wrongFor(HELD_CODE));
+          clock.advance(DEFAULT_MFA_RULES.failureWindowMs - 1_000);
+          let challenge = sentChallenge(await send('login'));
+          const slowCheck = verify(challenge, HELD_CODE).catch((error: unknown) => error);
+          await held.waiting;
+
+          // The provider answers two seconds later, after a wrong code opened the next window.
+          clock.advance(2_000);
+          expect(await verify(challenge, wrongFor(HELD_CODE))).toMatchObject({ reason: 'wrong_code' });
+          held.answer(answer);
+          const late = await slowCheck;
+          if (answer instanceof ProviderError) expect(late).toBe(answer);
+          else expect(late).toMatchObject({ ok: false, reason: 'expired' });
+
+          // Nine more wrong codes make ten in this window, the one made while the check waited among them.
+          challenge = (await mfa.findChallenge(challenge.id))!;
+          const outcomes: string[] = [];
+          for (let i = 0; i < 9; i += 1) {
+            if (mfa.attemptsLeft(challenge) === 0) {
+              clock.advance(DEFAULT_MFA_RULES.resendCooldownMs);
+              challenge = sentChallenge(await send('login'));
+            }
+            const outcome = await verify(challenge, wrongFor(HELD_CODE));
+            if (outcome.ok) throw new Error('a wrong code was accepted');
+            outcomes.push(outcome.reason);
+            challenge = outcome.challenge;
+          }
+          expect(outcomes.at(-1)).toBe('locked');
+          expect(await mfa.lockedForSeconds(RECIPIENT.userId)).toBeGreaterThan(0);
+        },
+      );
+    });
+
     it('treats a provider saying "locked" as a dead code', async () => {
       const locking: MfaProvider = {
         name: 'locking',

@@ -32,12 +32,13 @@ return {count, left, redis.call('PEXPIRETIME', KEYS[1])}
 `);
 
 // DECR keeps the key's expiry, so taking one back never stretches the window; an absent key (the
-// window ended meanwhile) is left absent rather than reopened at -1. Given a window (ARGV[1]),
-// only that one is taken from: a key whose window ended since has a later end, or none.
+// window ended meanwhile) is left absent rather than reopened at -1. Only the window named
+// (ARGV[1]) is taken from: a key whose window ended since has a later end, or none. A call that
+// names none (untyped code) takes nothing.
 const DECREMENT = defineLuaScript(`
 local count = tonumber(redis.call('GET', KEYS[1]))
 if not count or count <= 0 then return 0 end
-if ARGV[1] and redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
+if not ARGV[1] or redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('DECR', KEYS[1])
 return 1
 `);
