@@ -15,6 +15,8 @@ export interface ApiDocsDeps {
   documentPath?: string;
   /** After the file could not be read (not: could not be parsed), how long until it is read again. */
   readRetryMs?: number;
+  /** Milliseconds on a clock that only goes forward (tests move it by hand). */
+  now?: () => number;
 }
 
 /** A file the system would not read (too many open files, a deploy swapping it) may read next time. */
@@ -39,21 +41,23 @@ interface LoadedReference {
  *
  * In production a broken document is remembered as it is: the file changes only with a release
  * (a restart), and reading and parsing it again at every request would let anyone make the server
- * do that work, and log it, as often as they ask. It is logged once. A file that could not be read
- * at all (the system's error, not the text's) is tried again after a minute: that may pass. In
- * development a broken file is read again at the next request, so the page shows the fix without a
- * restart.
+ * do that work, and log it, as often as they ask: a text that does not parse is logged once and
+ * kept until the next start. A file the system would not read at all (missing, not readable, too
+ * many open files: an error with a system call, not the text's) may read later, so it is tried
+ * again at most once a minute, and each failed try is logged. In development a broken file is read
+ * again at the next request, so the page shows the fix without a restart.
  */
 export function createApiDocsRouter({
   isProduction,
   logger,
   documentPath = OPENAPI_PATH,
   readRetryMs = READ_RETRY_MS,
+  now = () => performance.now(),
 }: ApiDocsDeps): Router {
   let loaded: LoadedReference | { failure: AppError; until: number } | undefined;
   const load = (): LoadedReference => {
     if (loaded && 'failure' in loaded) {
-      if (performance.now() < loaded.until) throw loaded.failure;
+      if (now() < loaded.until) throw loaded.failure;
       loaded = undefined;
     }
     if (loaded) return loaded;
@@ -67,7 +71,9 @@ export function createApiDocsRouter({
       logger.error(
         { err: error, documentPath },
         isProduction
-          ? 'the API reference cannot be read: /api/docs and /api/openapi.yaml answer 500 until a fixed document is deployed'
+          ? isReadError(error)
+            ? 'the API reference cannot be read: /api/docs and /api/openapi.yaml answer 500; the file is tried again in a minute'
+            : 'the API reference cannot be read: /api/docs and /api/openapi.yaml answer 500 until a fixed document is deployed'
           : 'the API reference cannot be read: /api/docs and /api/openapi.yaml answer 500 until the file is fixed',
       );
       // What a visitor is told: nothing of the file's path or the parser's words.
@@ -81,7 +87,7 @@ export function createApiDocsRouter({
         },
       );
       if (isProduction) {
-        loaded = { failure, until: isReadError(error) ? performance.now() + readRetryMs : Infinity };
+        loaded = { failure, until: isReadError(error) ? now() + readRetryMs : Infinity };
       }
       throw failure;
     }
