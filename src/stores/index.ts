@@ -214,13 +214,19 @@ export function redisVersionProblem(info: string): string | undefined {
   return `REDIS_URL points at Redis ${version[1]}.${version[2]}; Keyhole needs Redis ${MINIMUM_REDIS_MAJOR_VERSION} or later (its rate limits use PEXPIRETIME)`;
 }
 
-/** What Redis says of itself (INFO: its server and memory sections among others), or undefined. */
-async function readRedisInfo(redis: SiteRedis): Promise<string | undefined> {
+/**
+ * What Redis says of itself (INFO: its server and memory sections among others); 'refused' when it
+ * answered with an error (some managed services rename INFO or deny it by ACL); 'unanswered' when
+ * no answer came (a timeout, a connection lost), which a later try may get.
+ */
+async function readRedisInfo(
+  redis: SiteRedis,
+  isErrorReply: (error: unknown) => boolean,
+): Promise<string | 'refused' | 'unanswered'> {
   try {
     return String(await redis.sendCommand(['INFO']));
-  } catch {
-    // INFO may be refused (some managed services rename it or deny it by ACL).
-    return undefined;
+  } catch (error) {
+    return isErrorReply(error) ? 'refused' : 'unanswered';
   }
 }
 
@@ -232,8 +238,8 @@ async function readRedisInfo(redis: SiteRedis): Promise<string | undefined> {
  *   a weaker rule.
  * - A Redis that will not say its version or policy could not be checked: said once.
  */
-function reportRedisInfo(info: string | undefined, logger: Logger): void {
-  if (info === undefined || !/^redis_version:/m.test(info)) {
+function reportRedisInfo(info: string | 'refused', logger: Logger): void {
+  if (info === 'refused' || !/^redis_version:/m.test(info)) {
     logger.warn(
       `Redis did not say its version or eviction policy (INFO refused or renamed), so neither was checked: Keyhole needs Redis ${MINIMUM_REDIS_MAJOR_VERSION} or later with maxmemory-policy noeviction`,
     );
@@ -252,28 +258,45 @@ function reportRedisInfo(info: string | undefined, logger: Logger): void {
 const LATE_REDIS_CHECK_INTERVAL_MS = 5_000;
 
 /**
- * For a site that started while Redis did not answer: checks it once it does. Too late to refuse
- * to start, so a Redis too old is named in the log as an error (every page is the 503 page until
- * REDIS_URL points at a newer one). Returns the function that stops the checking (close()).
+ * Checks the Redis the site runs on: reports what an operator must hear (reportRedisInfo) and
+ * returns why it cannot be used, if it cannot (too old); 'unanswered' when INFO got no answer yet.
  */
-function checkRedisOnceItAnswers(redis: SiteRedis, logger: Logger, intervalMs: number): () => void {
+async function checkRedis(
+  redis: SiteRedis,
+  isErrorReply: (error: unknown) => boolean,
+  logger: Logger,
+): Promise<{ problem?: string } | 'unanswered'> {
+  const info = await readRedisInfo(redis, isErrorReply);
+  if (info === 'unanswered') return info;
+  const problem = info === 'refused' ? undefined : redisVersionProblem(info);
+  if (problem) return { problem };
+  reportRedisInfo(info, logger);
+  return {};
+}
+
+/**
+ * For a site that started before Redis answered (or answered INFO): checks it once it does. Too
+ * late to refuse to start, so a Redis too old is named in the log as an error (every page is the
+ * 503 page until REDIS_URL points at a newer one). Returns the function that stops the checking
+ * (close()).
+ */
+function checkRedisOnceItAnswers(
+  redis: SiteRedis,
+  isErrorReply: (error: unknown) => boolean,
+  logger: Logger,
+  intervalMs: number,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const attempt = async () => {
-    const answered = await callRedis('startup check', () => redis.sendCommand(['PING'])).then(
-      () => true,
-      () => false,
-    );
+    const checked = await checkRedis(redis, isErrorReply, logger);
     if (stopped) return;
-    if (!answered) {
+    if (checked === 'unanswered') {
       timer = setTimeout(() => void attempt(), intervalMs).unref();
       return;
     }
-    const info = await readRedisInfo(redis);
-    if (stopped) return;
-    const problem = info === undefined ? undefined : redisVersionProblem(info);
-    if (problem) logger.error(`${problem}: every page that needs Redis answers 503 until it does`);
-    else reportRedisInfo(info, logger);
+    if (checked.problem)
+      logger.error(`${checked.problem}: every page that needs Redis answers 503 until it does`);
   };
   timer = setTimeout(() => void attempt(), intervalMs).unref();
   return () => {
@@ -359,7 +382,7 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
   const redisDescription = describeStoreUrl(config.redisUrl);
   let lastRedisErrorLoggedAt = 0;
   // Loaded only here: without REDIS_URL the Redis client library is never loaded (a quicker start).
-  const { createSiteRedis } = await import('./redis/client.js');
+  const { createSiteRedis, isErrorReply } = await import('./redis/client.js');
   const redis = createSiteRedis(config.redisUrl, {
     onReplaced: () =>
       logger.error(
@@ -375,25 +398,26 @@ export async function createStores(options: StoreOptions): Promise<Stores> {
     },
   });
   let stopLateCheck = () => {};
-  if (await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS)) {
-    const info = await readRedisInfo(redis);
-    const problem = info === undefined ? undefined : redisVersionProblem(info);
-    if (problem) {
-      redis.destroy();
-      if (ownsDatabase) await database.close();
-      throw new Error(problem);
-    }
-    reportRedisInfo(info, logger);
-  } else {
+  const checkLater = () =>
+    checkRedisOnceItAnswers(
+      redis,
+      isErrorReply,
+      logger,
+      options.lateRedisCheckIntervalMs ?? LATE_REDIS_CHECK_INTERVAL_MS,
+    );
+  const checked = (await connectWithin(redis, options.redisStartupWaitMs ?? REDIS_STARTUP_WAIT_MS))
+    ? await checkRedis(redis, isErrorReply, logger)
+    : 'unanswered';
+  if (checked === 'unanswered') {
     logger.warn(
       { redis: redisDescription },
       'Redis does not answer yet: pages that need it show the 503 page until it does',
     );
-    stopLateCheck = checkRedisOnceItAnswers(
-      redis,
-      logger,
-      options.lateRedisCheckIntervalMs ?? LATE_REDIS_CHECK_INTERVAL_MS,
-    );
+    stopLateCheck = checkLater();
+  } else if (checked.problem) {
+    redis.destroy();
+    if (ownsDatabase) await database.close();
+    throw new Error(checked.problem);
   }
   const shared: RedisStoreOptions = { keyPrefix: config.redisKeyPrefix, clock };
   const sessions = createRedisSessionStore(redis, shared);

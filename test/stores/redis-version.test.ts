@@ -38,10 +38,15 @@ describe('the Redis version a site accepts', () => {
  * INFO is "renamed") and accepts anything else with +OK: enough for a client to connect and for
  * the site's start-up checks. Nothing else of Redis is needed to test them.
  */
-async function startFakeRedis(options: { version: string | null; port?: number }) {
+async function startFakeRedis(options: { version: string | null; port?: number; unansweredInfos?: number }) {
   const sockets = new Set<Socket>();
+  let unansweredInfos = options.unansweredInfos ?? 0;
   const reply = (command: string) => {
     if (command === 'PING') return '+PONG\r\n';
+    if (command === 'INFO' && unansweredInfos > 0) {
+      unansweredInfos -= 1;
+      return '';
+    }
     if (command === 'INFO') {
       if (options.version === null) return "-ERR unknown command 'INFO'\r\n";
       const text = serverInfo(options.version);
@@ -63,7 +68,8 @@ async function startFakeRedis(options: { version: string | null; port?: number }
         if (!count) return;
         const lines = 1 + 2 * Number(count[1]);
         if (parts.length <= lines) return;
-        socket.write(reply(String(parts[2]).toUpperCase()));
+        const answer = reply(String(parts[2]).toUpperCase());
+        if (answer !== '') socket.write(answer);
         buffered = parts.slice(lines).join('\r\n');
       }
     });
@@ -130,6 +136,22 @@ describe('a site on a Redis it cannot run on', () => {
       expect.stringMatching(/did not say its version or eviction policy.*Redis 7 or later/),
     ]);
   });
+
+  it('checks again later when INFO got no answer at start, and names a Redis too old then', async () => {
+    // Redis answered the connection but not INFO in time (busy, or a slow network at that moment).
+    const fake = await startFakeRedis({ version: '6.2.6', unansweredInfos: 1 });
+    cleanups.push(fake.close);
+    const logLines: string[] = [];
+    await startSiteStores(fake.port, logLines);
+    await eventually(
+      async () => {
+        expect(messages(logLines)).toContainEqual(
+          expect.stringMatching(/Redis 6\.2\.6; Keyhole needs Redis 7 or later.*503/),
+        );
+      },
+      { withinMs: 10_000 },
+    );
+  }, 20_000);
 
   it('names a Redis too old in the log when it only answers after the site started', async () => {
     // A port nothing listens on yet: the site starts without Redis, as it may.

@@ -1,4 +1,4 @@
-import { createClient } from 'redis';
+import { ErrorReply, createClient } from 'redis';
 import { REDIS_COMMAND_TIMEOUT_MS } from './commands.js';
 
 /**
@@ -48,6 +48,9 @@ export function createRedisClient(url: string, options: RedisClientOptions) {
 }
 
 export type RedisClient = ReturnType<typeof createRedisClient>;
+
+/** An error Redis itself answered (unknown command, ACL denied), not a missing or late answer. */
+export const isErrorReply = (error: unknown): boolean => error instanceof ErrorReply;
 
 /**
  * After this many commands in a row got no answer within their deadline, the connection is taken
