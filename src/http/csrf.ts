@@ -19,8 +19,10 @@ export function preSessionCookieName(isProduction: boolean): string {
 
 /**
  * How many session tokens this process remembers as checked. A signed-in page carries a form (the
- * header's "Log out"), and each made its token by checking the cookie's HMAC again: an HMAC and a
- * cookie parse on every page, a few per cent of one (issue 10). Past this many the oldest goes.
+ * header's "Log out"), and each made its token by checking the cookie's HMAC again: an HMAC on
+ * every page, a few per cent of one (issue 10). Past this many the oldest goes. This is the only
+ * state the tokens keep, in this process's memory, for sessions alone: a visitor's form still
+ * costs nothing kept, and another instance simply checks the token in full.
  */
 export const CHECKED_SESSION_TOKENS_KEPT = 10_000;
 

@@ -16,7 +16,11 @@ export interface WindowCount {
 }
 
 export interface RateLimitStore {
-  /** Adds one to the key's count in its current window (opening a window of windowMs if none). */
+  /**
+   * Adds one to the key's count in its current window (opening a window of windowMs if none). On
+   * Redis a count taken back to 0 opens a new window at the next increment; the memory store keeps
+   * its window. Either way no hand-back can be waiting for a window whose count is 0.
+   */
   increment(key: string, windowMs: number): Promise<WindowCount>;
   /**
    * Takes back one count (a reservation that turned out not to count) from the window `window`
