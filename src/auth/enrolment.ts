@@ -49,10 +49,11 @@ export function createEnrolment(deps: {
     async sendCode(req, user, channel) {
       // Counted per number, whatever the account: one number typed into many sign-ups still gets
       // three codes a day from all of them together.
-      const taken = await limits.increment(enrolCodesKey(user.phone), DAY_MS);
-      // Handed back to the day it was taken in: a send that fails after that day ended must not
-      // give the number's next day a fourth code.
-      const giveBack = () => limits.decrement(enrolCodesKey(user.phone), taken.window);
+      const key = enrolCodesKey(user.phone);
+      const taken = await limits.increment(key, DAY_MS);
+      // Handed back to the key and the day it was taken in: a send that fails after that day ended
+      // must not give the number's next day a fourth code.
+      const giveBack = () => limits.decrement(key, taken.window);
       if (taken.count > ENROL_CODES_PER_NUMBER) {
         await giveBack();
         const retryAfterSeconds = Math.max(
