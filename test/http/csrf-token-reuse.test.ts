@@ -49,7 +49,10 @@ describe('a signed-in session’s form token', () => {
     }
     expect(tokensMade.count).toBe(0);
     // The token still passes the full check of a post: logging out with it works.
-    expectRedirect(await browser.agent.post('/logout').type('form').send({ _csrf: token }), '/login?signedOut');
+    expectRedirect(
+      await browser.agent.post('/logout').type('form').send({ _csrf: token }),
+      '/login?signedOut',
+    );
   });
 
   it('is not taken from the memory for another session, nor for a cookie the browser did not get from us', async () => {
