@@ -137,7 +137,9 @@ export function createKeyConversion(deps: {
       const now = clock.now();
       const key = apiBudgetKey(now);
       const taken = await limits.increment(key, msUntilUtcMidnight(now));
-      const giveBack = () => limits.decrement(key, taken.window);
+      const giveBack = async () => {
+        await limits.decrement(key, taken.window);
+      };
       if (taken.count <= apiBudget) return { ok: true, giveBack };
       await giveBack();
       if (taken.count === apiBudget + 1) {

@@ -128,7 +128,9 @@ export function createApiVerifications(deps: ApiVerificationsDeps): ApiVerificat
    */
   async function take(key: string, windowMs: number, max: number) {
     const count = await limits.increment(key, windowMs);
-    const giveBack = () => limits.decrement(key, count.window);
+    const giveBack = async () => {
+      await limits.decrement(key, count.window);
+    };
     if (count.count <= max) return { ok: true as const, giveBack };
     await giveBack();
     return { ok: false as const, retryAfterSeconds: secondsUntil(count.resetAt) };

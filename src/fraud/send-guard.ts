@@ -111,29 +111,43 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
    * At most `countriesPerAddressPerDay` distinct destination countries per address and UTC day.
    * Both keys name the day and end at its midnight: keys with windows of their own drift apart
    * (a country "seen" in a window the count no longer covers), which let a fourth country in.
+   *
+   * `seen` counts the sends holding the country; the first of them takes the country's place in
+   * `countries`. The place goes back only with the last holder, never with the first: a first
+   * holder refused (its number's limit) or failing after a second had joined on its `seen` used to
+   * take the place with it, and the second's code went out to a country no longer counted, one
+   * that every later send then joined without counting. Keeping `seen` instead (never handing it
+   * back) would be wrong the other way: a country whose only send failed would stay "seen" and,
+   * with its place handed back, let every later send to it in uncounted.
+   *
+   * Known gap: a send that joins while the first holder's place is still being counted is not
+   * refused if that place turns out to be over the limit.
    */
   async function takeAddressCountry(clientKey: string, country: string, now: Date) {
     const day = utcDay(now);
     const windowMs = msUntilUtcMidnight(now);
     const seenKey = `fraud:send:address:country:${day}:${clientKey}:${country}`;
+    const countriesKey = `fraud:send:address:countries:${day}:${clientKey}`;
     const seen = await limits.increment(seenKey, windowMs);
-    const releaseSeen = () => limits.decrement(seenKey, seen.window);
-    if (seen.count > 1) return { violations: [], release: releaseSeen };
+    const release = async () => {
+      // The store takes the one back and reports what is left in one atomic step, so of holders
+      // leaving at once, on any instances, exactly one sees 0 and hands the place back.
+      if ((await limits.decrement(seenKey, seen.window)) !== 0) return;
+      // Perhaps another holder took the place. It is held until this very hand-back, so the
+      // day's window it was taken in is still the open one (null: the day has ended).
+      const place = await limits.get(countriesKey);
+      if (place) await limits.decrement(countriesKey, place.window);
+    };
+    if (seen.count > 1) return { violations: [], release };
     const countries = await takeCounters(limits, [
       {
-        key: `fraud:send:address:countries:${day}:${clientKey}`,
+        key: countriesKey,
         windowMs,
         limit: limitsOf.countriesPerAddressPerDay,
         rule: 'address_countries' as const,
       },
     ]);
-    return {
-      violations: countries.violations,
-      release: async () => {
-        await releaseSeen();
-        await countries.release();
-      },
-    };
+    return { violations: countries.violations, release };
   }
 
   /**

@@ -28,8 +28,13 @@ export interface RateLimitStore {
    * one: a count taken just before a window ended is not handed back to the next window (a free
    * attempt there), and nothing is taken once its own window has ended or been reset. The window
    * is required so that no caller can hand a count back to "whatever window is open now".
+   *
+   * Resolves to the count left in that window once the one was taken back, in the same atomic
+   * step, or null when nothing was taken (its window ended or was reset, the count was already 0).
+   * Of several holders handing their counts back at once, exactly one sees 0: the last one out,
+   * which is how a caller knows that it alone must hand back what the whole group shared.
    */
-  decrement(key: string, window: string): Promise<void>;
+  decrement(key: string, window: string): Promise<number | null>;
   /** The current window's count, or null if the key has none open. */
   get(key: string): Promise<WindowCount | null>;
   reset(key: string): Promise<void>;
@@ -78,7 +83,9 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
     },
     async decrement(key, named) {
       const window = live(key, clock.now().getTime());
-      if (window && window.count > 0 && named === window.id) window.count -= 1;
+      if (!window || window.count <= 0 || named !== window.id) return null;
+      window.count -= 1;
+      return window.count;
     },
     async get(key) {
       const window = live(key, clock.now().getTime());

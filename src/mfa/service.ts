@@ -325,7 +325,9 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
       // send was refused, or surely sent nothing), it goes to the window it was taken in: a
       // provider that failed after that window ended must not give the next one a free code.
       const sends = await limits.increment(sendsKey(recipient.userId, scope), rules.sendWindowMs);
-      const giveBackSend = () => limits.decrement(sendsKey(recipient.userId, scope), sends.window);
+      const giveBackSend = async () => {
+        await limits.decrement(sendsKey(recipient.userId, scope), sends.window);
+      };
       if (sends.count > rules.maxSendsPerWindow) {
         await giveBackSend();
         await giveBackClaim();

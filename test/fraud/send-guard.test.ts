@@ -3,7 +3,7 @@ import type { AuditLog } from '../../src/audit/log.js';
 import type { FraudGuard } from '../../src/fraud/index.js';
 import type { SendAttempt, SendDecision } from '../../src/fraud/send-guard.js';
 import { clientKeyOf } from '../../src/http/client-address.js';
-import { createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import { createMemoryRateLimitStore, type RateLimitStore } from '../../src/http/rate-limit.js';
 import { createSqlAuditLog } from '../../src/stores/sql/audit-log.js';
 import { createTestClock, type TestClock } from '../helpers/clock.js';
 import {
@@ -37,11 +37,14 @@ describe('the send guard', () => {
   let guard: FraudGuard;
 
   /** A guard with the issue's defaults, and these variables on top. */
-  function build(env: Record<string, string> = {}) {
+  function build(
+    env: Record<string, string> = {},
+    limits: RateLimitStore = createMemoryRateLimitStore(clock),
+  ) {
     guard = buildFraudGuard({
       database: sql.database,
       clock,
-      limits: createMemoryRateLimitStore(clock),
+      limits,
       audit,
       config: fraudConfigFrom(env),
       logger: capturingLogger(logLines),
@@ -210,6 +213,85 @@ describe('the send guard', () => {
       expect(refusal(decisions[3]!).rule).toBe('address_countries');
       expect((await send({ to: usNumber(7) })).allowed).toBe(true);
       expect((await send({ to: australianNumber(1), clientKey: '192.0.2.2' })).allowed).toBe(true);
+    });
+  });
+
+  describe('countries per address, when sends to one country overlap', () => {
+    // Threat: an address whose first send to a country is refused, or fails, just after a second
+    // send to that country joined it gets the second's code out with the country no longer
+    // counted, and every later send there joins without counting: one more country each time.
+    const ADDRESS = '203.0.113.50';
+    const from = (to: string) => send({ to, clientKey: ADDRESS });
+    const reserve = async (to: string) => {
+      const decision = await guard.sends.reserveSend({
+        userId: await newAccount(),
+        to,
+        clientKey: ADDRESS,
+        channel: 'sms',
+        scope: 'login',
+      });
+      if (!decision.allowed) throw new Error('expected the send to be allowed');
+      return decision;
+    };
+    const nextCountries = async () => [await from(CANADA), await from(UK), await from(FRANCE)];
+
+    /** A memory store whose first hand-back of a "country seen" mark waits until `letGo`. */
+    function storeHoldingFirstCountryHandBack() {
+      const memory = createMemoryRateLimitStore(clock);
+      let letGo!: () => void;
+      const gate = new Promise<void>((resolve) => (letGo = resolve));
+      let reached!: () => void;
+      const held = new Promise<void>((resolve) => (reached = resolve));
+      let holding = true;
+      const limits: RateLimitStore = {
+        ...memory,
+        async decrement(key, window) {
+          if (holding && key.startsWith('fraud:send:address:country:')) {
+            holding = false;
+            reached();
+            await gate;
+          }
+          return memory.decrement(key, window);
+        },
+      };
+      return { limits, held, letGo };
+    }
+
+    it('still counts the country when its first send is refused after a second send joined it', async () => {
+      const { limits, held, letGo } = storeHoldingFirstCountryHandBack();
+      build(WITHOUT_BREAKER, limits);
+      const FULL_NUMBER = usNumber(50);
+      await sendTimes(3, (i) => ({ to: FULL_NUMBER, clientKey: `198.51.100.${i + 1}` }));
+
+      const refused = send({ to: FULL_NUMBER, clientKey: ADDRESS });
+      await held; // counted to the US, refused by the number's limit, handing back
+      expect((await from(usNumber(51))).allowed).toBe(true);
+      letGo();
+      expect(refusal(await refused).rule).toBe('number_10min');
+
+      const decisions = await nextCountries();
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, false]);
+      expect(refusal(decisions[2]!).rule).toBe('address_countries');
+    });
+
+    it('still counts the country when its first send fails after a second send to it was allowed', async () => {
+      const first = await reserve(US);
+      expect((await from(usNumber(51))).allowed).toBe(true);
+      await first.release();
+
+      const decisions = await nextCountries();
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, false]);
+      expect(refusal(decisions[2]!).rule).toBe('address_countries');
+    });
+
+    it('hands the country back once every send to it has failed', async () => {
+      const first = await reserve(US);
+      const second = await reserve(usNumber(51));
+      await first.release();
+      await second.release();
+
+      const decisions = [...(await nextCountries()), await from(australianNumber(1))];
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true, false]);
     });
   });
 

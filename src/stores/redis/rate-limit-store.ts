@@ -34,13 +34,13 @@ return {count, left, redis.call('PEXPIRETIME', KEYS[1])}
 // DECR keeps the key's expiry, so taking one back never stretches the window; an absent key (the
 // window ended meanwhile) is left absent rather than reopened at -1. Only the window named
 // (ARGV[1]) is taken from: a key whose window ended since has a later end, or none. A call that
-// names none (untyped code) takes nothing.
+// names none (untyped code) takes nothing. It answers the count DECR left (nil when it took
+// nothing), read in the same script, so of racing hand-backs on any instances one alone sees 0.
 const DECREMENT = defineLuaScript(`
 local count = tonumber(redis.call('GET', KEYS[1]))
-if not count or count <= 0 then return 0 end
-if not ARGV[1] or redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then return 0 end
-redis.call('DECR', KEYS[1])
-return 1
+if not count or count <= 0 then return false end
+if not ARGV[1] or redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[1]) then return false end
+return redis.call('DECR', KEYS[1])
 `);
 
 const GET = defineLuaScript(`
@@ -70,7 +70,8 @@ export function createRedisRateLimitStore(
       return toWindowCount(reply as [number, number, number]);
     },
     async decrement(key, window) {
-      await call(() => DECREMENT(redis, [keyOf(key)], window === undefined ? [] : [window]));
+      const reply = await call(() => DECREMENT(redis, [keyOf(key)], window === undefined ? [] : [window]));
+      return reply === null ? null : Number(reply);
     },
     async get(key) {
       const reply = await call(() => GET(redis, [keyOf(key)], []));

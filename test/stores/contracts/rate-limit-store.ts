@@ -102,6 +102,32 @@ export function describeRateLimitStoreContract(
       expect((await store.increment('k', LONG_WINDOW_MS)).count).toBe(1);
     });
 
+    it('tells a hand-back the count it left, and null when it took nothing', async () => {
+      const { window } = await store.increment('k', LONG_WINDOW_MS);
+      await store.increment('k', LONG_WINDOW_MS);
+      expect(await store.decrement('k', window)).toBe(1);
+      expect(await harness.peer.decrement('k', window)).toBe(0);
+      expect(await store.decrement('k', window)).toBeNull();
+      const ended = await store.increment('other', SHORT_WINDOW_MS);
+      await harness.elapse(SHORT_WINDOW_MS);
+      expect(await store.decrement('other', ended.window)).toBeNull();
+    });
+
+    it('tells exactly one of many racing hand-backs, from two instances, that it left 0', async () => {
+      // Threat: a place shared by several holders, handed back by the last one out, handed back
+      // twice (or never) when two instances both (or neither) read the count as 0.
+      let window = '';
+      for (let i = 0; i < 10; i += 1) ({ window } = await store.increment('k', LONG_WINDOW_MS));
+      const left = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? store : harness.peer).decrement('k', window)),
+      );
+      expect(left.filter((count) => count === 0)).toHaveLength(1);
+      expect(left.filter((count) => count === null)).toHaveLength(2);
+      expect(left.filter((count) => count !== null).sort((a, b) => a! - b!)).toEqual(
+        Array.from({ length: 10 }, (_, i) => i),
+      );
+    });
+
     it('does not open a window when taking one back from a key with none', async () => {
       const { window } = await store.increment('k', LONG_WINDOW_MS);
       await store.reset('k');
