@@ -109,7 +109,9 @@ describe('password hashing in a child process', () => {
   });
 
   it('kills a child that stops answering: its calls get the 503 page, and the next call starts a new child', async () => {
-    const hasher = await startHashingProcess({ concurrency: 1, maxWaiting: 5 }, 500);
+    // The deadline covers a new child's start too: short enough for a quick test, long enough that
+    // the replacement starts within it on a loaded machine (at 500 ms it once did not, in CI).
+    const hasher = await startHashingProcess({ concurrency: 1, maxWaiting: 5 }, 2_000);
     const stuck = childPidOf(hasher);
     process.kill(stuck, 'SIGSTOP');
     const held = hasher.verify(null, 'a');
