@@ -2,13 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../helpers/eventually.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PASSWORD_CHANGE_FAILURES_PER_HOUR } from '../../src/account/password-change.js';
-import { HashingBusyError, type PasswordHasher } from '../../src/users/passwords.js';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { logIn, register, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { createMailTestApp, type MailTestApp } from '../helpers/mail.js';
 import { confirmSettings, openNewestLink, sessionIdOf } from '../helpers/security.js';
+import { createStallingHasher, type StallingHasher } from '../helpers/held-hasher.js';
 
 const NEW_PASSWORD = 'a new and rather long passphrase';
 
@@ -217,21 +217,11 @@ describe('POST /account/security/password', () => {
 describe('a password change answered busy after its hour of wrong passwords ended', () => {
   const STALLED = 'a password check that waits past the hour';
   let site: TestApp;
-  let answerStalledBusy: (() => void) | undefined;
+  let stalling: StallingHasher;
 
   beforeEach(async () => {
-    // Every check answers at once, but the stalled one waits until the test has it answered busy,
-    // as the queue does with a check that waited longer than it may (MAX_HASHING_WAIT_MS).
-    const hasher: PasswordHasher = {
-      hash: async (password) => `fake:${password}`,
-      verify: (hash, password) =>
-        password === STALLED
-          ? new Promise<boolean>((_, reject) => {
-              answerStalledBusy = () => reject(new HashingBusyError());
-            })
-          : Promise.resolve(hash === `fake:${password}`),
-    };
-    site = await createTestApp({ hasher });
+    stalling = createStallingHasher(STALLED);
+    site = await createTestApp({ hasher: stalling.hasher });
   });
   afterEach(() => site.close());
 
@@ -247,7 +237,7 @@ describe('a password change answered busy after its hour of wrong passwords ende
     await logIn(site, browser, account);
     await confirmSettings(site, browser);
     const stalled = changePasswordIn(browser, STALLED);
-    await vi.waitFor(() => expect(answerStalledBusy).toBeDefined());
+    await vi.waitFor(() => expect(stalling.answerStalledBusy).toBeDefined());
 
     // Its count was taken in the hour that opened with it; a wrong password in the next hour
     // comes before the busy answer.
@@ -256,7 +246,7 @@ describe('a password change answered busy after its hour of wrong passwords ende
     await logIn(site, later, account);
     await confirmSettings(site, later);
     expectPage(await changePasswordIn(later, 'wrong 1'), 400);
-    answerStalledBusy!();
+    stalling.answerStalledBusy!();
     expectPage(await stalled, 503);
 
     for (let attempt = 2; attempt <= PASSWORD_CHANGE_FAILURES_PER_HOUR; attempt += 1) {

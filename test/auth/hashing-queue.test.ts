@@ -11,7 +11,12 @@ import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { register, submitPassword, type TestAccount } from '../helpers/flows.js';
 import { createTestClock } from '../helpers/clock.js';
-import { createHeldHasher, type HeldHasher } from '../helpers/held-hasher.js';
+import {
+  createHeldHasher,
+  createStallingHasher,
+  type HeldHasher,
+  type StallingHasher,
+} from '../helpers/held-hasher.js';
 
 const BUSY = /Many people are logging in or signing up right now/;
 
@@ -197,21 +202,11 @@ describe('password checks while the hashing process is unavailable', () => {
 describe('a login answered busy after its throttle window ended', () => {
   const STALLED = 'a password that waits past the window';
   let site: TestApp;
-  let answerStalledBusy: (() => void) | undefined;
+  let stalling: StallingHasher;
 
   beforeEach(async () => {
-    // Every check answers at once, but the stalled one waits until the test has it answered busy,
-    // as the queue does with a check that waited longer than it may (MAX_HASHING_WAIT_MS).
-    const hasher: PasswordHasher = {
-      hash: async (password) => `fake:${password}`,
-      verify: (hash, password) =>
-        password === STALLED
-          ? new Promise<boolean>((_, reject) => {
-              answerStalledBusy = () => reject(new HashingBusyError());
-            })
-          : Promise.resolve(hash === `fake:${password}`),
-    };
-    site = await createTestApp({ hasher, clock: createTestClock() });
+    stalling = createStallingHasher(STALLED);
+    site = await createTestApp({ hasher: stalling.hasher, clock: createTestClock() });
   });
   afterEach(() => site.close());
 
@@ -220,12 +215,12 @@ describe('a login answered busy after its throttle window ended', () => {
 
   it('does not give the next window a free attempt', async () => {
     const stalled = login(STALLED);
-    await vi.waitFor(() => expect(answerStalledBusy).toBeDefined());
+    await vi.waitFor(() => expect(stalling.answerStalledBusy).toBeDefined());
     // Its count was taken in the window that opened with it; that window ends now.
     site.clock.advanceMinutes(15);
     for (let i = 0; i < 10; i += 1) expectPage(await login(`wrong password ${i}`), 401);
 
-    answerStalledBusy!();
+    stalling.answerStalledBusy!();
     expectPage(await stalled, 503, BUSY);
     expectPage(await login('one guess too many'), 429, /Too many failed attempts/);
   });

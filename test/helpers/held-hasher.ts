@@ -1,4 +1,4 @@
-import type { PasswordHasher } from '../../src/users/passwords.js';
+import { HashingBusyError, type PasswordHasher } from '../../src/users/passwords.js';
 
 export interface HeldHasher {
   /** A fast stand-in for argon2: hash(p) is `fake:${p}`; verify(null, ...) is the decoy check. */
@@ -57,6 +57,35 @@ export function createHeldHasher(): HeldHasher {
     release() {
       held = false;
       for (const resolve of waiting.splice(0)) resolve();
+    },
+  };
+}
+
+export interface StallingHasher {
+  /** A fast stand-in for argon2 (hash(p) is `fake:${p}`), except for one password. */
+  hasher: PasswordHasher;
+  /**
+   * Answers the stalled check busy, as the queue does with a check that waited longer than it may
+   * (MAX_HASHING_WAIT_MS); undefined until that check has started.
+   */
+  readonly answerStalledBusy: (() => void) | undefined;
+}
+
+/** Every check answers at once, but one with `stalledPassword` waits until the test answers it busy. */
+export function createStallingHasher(stalledPassword: string): StallingHasher {
+  let answerStalledBusy: (() => void) | undefined;
+  return {
+    hasher: {
+      hash: async (password) => `fake:${password}`,
+      verify: (hash, password) =>
+        password === stalledPassword
+          ? new Promise<boolean>((_, reject) => {
+              answerStalledBusy = () => reject(new HashingBusyError());
+            })
+          : Promise.resolve(hash === `fake:${password}`),
+    },
+    get answerStalledBusy() {
+      return answerStalledBusy;
     },
   };
 }
