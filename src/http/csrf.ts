@@ -79,6 +79,8 @@ export function createCsrfProtection(options: {
   /** The session secret; a key for these tokens alone is derived from it. */
   secret: string;
   isProduction: boolean;
+  /** Tests only: a smaller CHECKED_SESSION_TOKENS_KEPT, to watch the oldest go. */
+  checkedTokensKept?: number;
 }): CsrfProtection {
   const tokenCookie = csrfCookieName(options.isProduction);
   const preSessionCookie = preSessionCookieName(options.isProduction);
@@ -102,8 +104,9 @@ export function createCsrfProtection(options: {
    * kept, not even here.
    */
   const checkedSessionTokens = new Set<string>();
+  const checkedTokensKept = options.checkedTokensKept ?? CHECKED_SESSION_TOKENS_KEPT;
   const rememberChecked = (pair: string) => {
-    if (checkedSessionTokens.size >= CHECKED_SESSION_TOKENS_KEPT) {
+    if (checkedSessionTokens.size >= checkedTokensKept) {
       checkedSessionTokens.delete(checkedSessionTokens.values().next().value!);
     }
     checkedSessionTokens.add(pair);

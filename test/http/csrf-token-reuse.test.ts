@@ -1,5 +1,7 @@
+import type { Request, Response } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createCsrfProtection } from '../../src/http/csrf.js';
 import { createBrowser, csrfTokenIn } from '../helpers/agent.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
@@ -72,5 +74,46 @@ describe('a signed-in session’s form token', () => {
     expectPage(planted, 200, new RegExp(account.username));
     expect(tokensMade.count).toBe(1);
     expect(csrfTokenIn(planted.text)).not.toBe(ownerToken);
+  });
+});
+
+describe('the memory of checked session tokens', () => {
+  /** A request of session `sid` sending `tokenCookie` (if any), and a response that keeps what is set. */
+  const pageOf = (sid: string, tokenCookie?: string) => {
+    const cookies = new Map<string, string>();
+    const headers = new Map<string, string>();
+    const req = {
+      session: {},
+      sessionID: sid,
+      headers: tokenCookie ? { cookie: `mfa.csrf=${tokenCookie}` } : {},
+      cookies: {},
+    } as unknown as Request;
+    const res = {
+      get: (name: string) => headers.get(name.toLowerCase()),
+      set: (name: string, value: string) => headers.set(name.toLowerCase(), value),
+      cookie: (name: string, value: string) => cookies.set(name, value),
+    } as unknown as Response;
+    return { req, res, cookies };
+  };
+
+  it('keeps at most its bound, forgetting the oldest pair first', () => {
+    const csrf = createCsrfProtection({ secret: 'a'.repeat(32), isProduction: false, checkedTokensKept: 2 });
+    const tokens = new Map<string, string>();
+    for (const sid of ['first', 'second', 'third']) {
+      const { req, res } = pageOf(sid);
+      tokens.set(sid, csrf.tokenFor(req, res));
+    }
+    tokensMade.count = 0;
+    // The two newest are still known: their pages reuse the token without an HMAC.
+    for (const sid of ['third', 'second']) {
+      const { req, res } = pageOf(sid, tokens.get(sid));
+      expect(csrf.tokenFor(req, res)).toBe(tokens.get(sid));
+    }
+    expect(tokensMade.count).toBe(0);
+    // The oldest went when the third came: its token is checked in full again (and still good).
+    const { req, res, cookies } = pageOf('first', tokens.get('first'));
+    expect(csrf.tokenFor(req, res)).toBe(tokens.get('first'));
+    expect(tokensMade.count).toBe(1);
+    expect(cookies.size).toBe(0);
   });
 });
