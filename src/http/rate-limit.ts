@@ -114,9 +114,20 @@ export function createFloodGuardStore(limits: RateLimitStore, name: string, wind
       const { count, resetAt } = await limits.increment(keyOf(key), windowMs);
       return { totalHits: count, resetTime: resetAt };
     },
-    // express-rate-limit calls this only for skipFailedRequests / skipSuccessfulRequests, which
-    // the flood guards do not set. Its call names no window (nor which request's count it is), so
-    // a count handed back here could land in a window opened since: nothing is handed back.
+    /**
+     * express-rate-limit hands counts back only for skipFailedRequests / skipSuccessfulRequests,
+     * and its call names no window (nor which request's count it is): a count handed back could
+     * land in a window opened since. So nothing is handed back, and a guard that sets either
+     * option is refused when it is made (express-rate-limit logs this error at start) rather than
+     * silently counting what it was told to skip.
+     */
+    init(options: { skipFailedRequests?: boolean; skipSuccessfulRequests?: boolean }) {
+      if (options.skipFailedRequests || options.skipSuccessfulRequests) {
+        throw new Error(
+          `flood guard "${name}": skipFailedRequests and skipSuccessfulRequests are not supported (its store hands no count back)`,
+        );
+      }
+    },
     async decrement(_key: string) {},
     async resetKey(key: string) {
       await limits.reset(keyOf(key));

@@ -1,6 +1,9 @@
+import { rateLimit } from 'express-rate-limit';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { createFloodGuardStore, createMemoryRateLimitStore } from '../../src/http/rate-limit.js';
+import { createTestClock } from '../helpers/clock.js';
 import { createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage } from '../helpers/expectations.js';
 
@@ -64,5 +67,28 @@ describe('RATE_LIMIT_REQUESTS_PER_MINUTE and RATE_LIMIT_POSTS_PER_MINUTE', () =>
     expect((await page()).headers['ratelimit-policy']).toMatch(/; q=2; w=60;/);
     expect((await post()).status).toBe(403);
     expect((await page()).status).toBe(429);
+  });
+});
+
+describe('a flood guard’s store', () => {
+  // Its hand-back names no window, so it hands nothing back: a guard told to skip some requests
+  // would silently count them all. Such a guard is refused, loudly, when it is made.
+  it('is refused, with a logged error, for a guard that would skip failed or successful requests', () => {
+    const limits = createMemoryRateLimitStore(createTestClock());
+    for (const skipping of [{ skipFailedRequests: true }, { skipSuccessfulRequests: true }]) {
+      const errors: string[] = [];
+      rateLimit({
+        store: createFloodGuardStore(limits, 'pages', 60_000),
+        ...skipping,
+        logger: { error: (error: unknown) => void errors.push(String(error)), warn: () => {} },
+      });
+      expect(errors).toEqual([expect.stringMatching(/flood guard "pages".*not supported/)]);
+    }
+    const errors: string[] = [];
+    rateLimit({
+      store: createFloodGuardStore(limits, 'posts', 60_000),
+      logger: { error: (error: unknown) => void errors.push(String(error)), warn: () => {} },
+    });
+    expect(errors).toEqual([]);
   });
 });
