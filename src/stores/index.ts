@@ -278,9 +278,9 @@ async function checkRedis(
  * For a site that started before Redis answered (or answered INFO): checks it once it does. Too
  * late to refuse to start, so a Redis too old is named in the log as an error (every page is the
  * 503 page until REDIS_URL points at a newer one). Returns the function that stops the checking
- * (close()).
+ * (close()). Exported for its spec (test/stores/redis-version.test.ts).
  */
-function checkRedisOnceItAnswers(
+export function checkRedisOnceItAnswers(
   redis: SiteRedis,
   isErrorReply: (error: unknown) => boolean,
   logger: Logger,

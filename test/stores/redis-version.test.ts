@@ -2,7 +2,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
-import { MINIMUM_REDIS_MAJOR_VERSION, createStores, redisVersionProblem } from '../../src/stores/index.js';
+import {
+  MINIMUM_REDIS_MAJOR_VERSION,
+  checkRedisOnceItAnswers,
+  createStores,
+  redisVersionProblem,
+} from '../../src/stores/index.js';
+import type { SiteRedis } from '../../src/stores/redis/client.js';
 import { createTestClock } from '../helpers/clock.js';
 import { eventually } from '../helpers/eventually.js';
 import { openTestSqliteDatabase } from '../helpers/sql.js';
@@ -173,4 +179,29 @@ describe('a site on a Redis it cannot run on', () => {
       { withinMs: 10_000 },
     );
   }, 20_000);
+});
+
+describe('the later check of a Redis that did not answer at start', () => {
+  /** A Redis client stand-in whose INFO never gets an answer, counting the times it was asked. */
+  const silentRedis = () => {
+    const asked = { count: 0 };
+    const redis = {
+      sendCommand: async () => {
+        asked.count += 1;
+        throw new Error('no answer in time');
+      },
+    } as unknown as SiteRedis;
+    return { redis, asked };
+  };
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('asks again at its interval until stopped, and never after (close() stops it)', async () => {
+    const { redis, asked } = silentRedis();
+    const stop = checkRedisOnceItAnswers(redis, () => false, createLogger('silent'), 10);
+    await eventually(async () => expect(asked.count).toBeGreaterThanOrEqual(3), { withinMs: 2_000 });
+    stop();
+    const askedWhenStopped = asked.count;
+    await pause(100);
+    expect(asked.count).toBe(askedWhenStopped);
+  });
 });
