@@ -108,46 +108,40 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
   const limitsOf = config.send;
 
   /**
-   * At most `countriesPerAddressPerDay` distinct destination countries per address and UTC day.
-   * Both keys name the day and end at its midnight: keys with windows of their own drift apart
-   * (a country "seen" in a window the count no longer covers), which let a fourth country in.
+   * At most `countriesPerAddressPerDay` distinct destination countries per address and UTC day,
+   * as one set of countries per address whose key names the day and whose window ends at its
+   * midnight (windows of their own drifted apart and once let a fourth country in).
    *
-   * `seen` counts the sends holding the country; the first of them takes the country's place in
-   * `countries`. The place goes back only with the last holder, never with the first: a first
-   * holder refused (its number's limit) or failing after a second had joined on its `seen` used to
-   * take the place with it, and the second's code went out to a country no longer counted, one
-   * that every later send then joined without counting. Keeping `seen` instead (never handing it
-   * back) would be wrong the other way: a country whose only send failed would stay "seen" and,
-   * with its place handed back, let every later send to it in uncounted.
+   * Every send holds its country, and the store checks and holds in one atomic step, so every send
+   * to one country, on any instance, gets the same answer. With two steps (a count of the sends
+   * holding the country, the first of which then took a place among the countries), a send that
+   * joined a country while its first send's place was still being counted went out even when that
+   * place was over the limit and the first was refused: one more country per pair of sends.
+   * A country leaves the set only with its last holder, so a first send refused or failing after
+   * another joined it does not take the place away while the other's code goes out.
    *
-   * Known gap: a send that joins while the first holder's place is still being counted is not
-   * refused if that place turns out to be over the limit.
+   * Record mode: a country beyond the limit is noted and its code goes out, but it does not join
+   * the set, which keeps holding only what enforcing would have let through; each later send to it
+   * is noted too, as enforcing would have refused each. (The count it replaces counted the country
+   * past the limit and noted only its first send.)
    */
-  async function takeAddressCountry(clientKey: string, country: string, now: Date) {
-    const day = utcDay(now);
-    const windowMs = msUntilUtcMidnight(now);
-    const seenKey = `fraud:send:address:country:${day}:${clientKey}:${country}`;
-    const countriesKey = `fraud:send:address:countries:${day}:${clientKey}`;
-    const seen = await limits.increment(seenKey, windowMs);
+  async function holdAddressCountry(clientKey: string, country: string, now: Date) {
+    // Not the old counter's key (`countries:`): during a rolling deploy an old instance's INCR and a
+    // new instance's hash would meet on one key and fail each other's sends.
+    const key = `fraud:send:address:held-countries:${utcDay(now)}:${clientKey}`;
+    const limit = limitsOf.countriesPerAddressPerDay;
+    const hold = await limits.holdMember(key, country, limit, msUntilUtcMidnight(now));
+    let released = !hold.held;
     const release = async () => {
-      // The store takes the one back and reports what is left in one atomic step, so of holders
-      // leaving at once, on any instances, exactly one sees 0 and hands the place back.
-      if ((await limits.decrement(seenKey, seen.window)) !== 0) return;
-      // Perhaps another holder took the place. It is held until this very hand-back, so the
-      // day's window it was taken in is still the open one (null: the day has ended).
-      const place = await limits.get(countriesKey);
-      if (place) await limits.decrement(countriesKey, place.window);
+      // Once only: a second release would take away a hold another send of the country has.
+      if (released) return;
+      released = true;
+      await limits.releaseMember(key, country, hold.window);
     };
-    if (seen.count > 1) return { violations: [], release };
-    const countries = await takeCounters(limits, [
-      {
-        key: countriesKey,
-        windowMs,
-        limit: limitsOf.countriesPerAddressPerDay,
-        rule: 'address_countries' as const,
-      },
-    ]);
-    return { violations: countries.violations, release };
+    const violations: Violation<'address_countries'>[] = hold.held
+      ? []
+      : [{ rule: 'address_countries', clearsAt: hold.resetAt, detail: `${hold.members + 1} of ${limit}` }];
+    return { violations, release };
   }
 
   /**
@@ -303,7 +297,7 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
       const countries =
         attempt.countsPerAddress === false
           ? { violations: [], release: async () => undefined }
-          : await takeAddressCountry(clientKey, country, now);
+          : await holdAddressCountry(clientKey, country, now);
       const violations: Violation<SendLimitRule>[] = [...counters.violations, ...countries.violations];
       const release = async () => {
         await Promise.all([counters.release(), countries.release()]);

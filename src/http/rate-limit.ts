@@ -37,10 +37,38 @@ export interface RateLimitStore {
   decrement(key: string, window: string): Promise<number | null>;
   /** The current window's count, or null if the key has none open. */
   get(key: string): Promise<WindowCount | null>;
+  /**
+   * Holds `member` in the key's set of distinct members, in one atomic step with the check of the
+   * set's size, so that every holder of one member, racing on any instances, gets the same answer.
+   * A member already in the set is held once more, whatever the limit; a new one joins only while
+   * the set has fewer than `limit` members; otherwise nothing changes and it is not held. The set
+   * lives in a window of windowMs opened by the first hold, whose end no later hold moves; a set
+   * emptied by its releases ends its window, and the next hold opens a new one (no release can be
+   * waiting for the old one: its holders have all released). A key holds members or a count,
+   * never both.
+   */
+  holdMember(key: string, member: string, limit: number, windowMs: number): Promise<MemberHold>;
+  /**
+   * Takes back one hold of `member` (each hold at most once), in the window `window` names, as the
+   * hold reported, and only while that window is still the open one, as `decrement` does. The
+   * member leaves the set with its last holder, freeing its place.
+   */
+  releaseMember(key: string, member: string, window: string): Promise<void>;
+  /** Forgets the key, its count or its members. */
   reset(key: string): Promise<void>;
 }
 
-const SWEEP_EVERY_INCREMENTS = 1000;
+export interface MemberHold {
+  held: boolean;
+  /** Distinct members in the set after this hold (at least the limit, when it was not held). */
+  members: number;
+  /** When the set's window ends and it starts again empty. */
+  resetAt: Date;
+  /** Names the set's window, as `WindowCount.window` does: a release needs it. */
+  window: string;
+}
+
+const SWEEP_EVERY_CALLS = 1000;
 
 const toWindowCount = (window: { count: number; resetAt: number; id: string }): WindowCount => ({
   count: window.count,
@@ -50,20 +78,26 @@ const toWindowCount = (window: { count: number; resetAt: number; id: string }): 
 
 export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
   const windows = new Map<string, { count: number; resetAt: number; id: string }>();
-  let incrementsSinceSweep = 0;
+  // Each member's number of holders; a set with none left is deleted, as Redis deletes an empty hash.
+  const memberSets = new Map<string, { holders: Map<string, number>; resetAt: number; id: string }>();
+  let callsSinceSweep = 0;
   // A window's id is its place in the order windows were opened, never its end: a key reset and
   // counted again in the same millisecond gets a new window with the same end.
   let windowsOpened = 0;
 
-  // Expired windows are dropped now and then so that a flood of one-off keys cannot grow the map forever.
-  const sweep = (now: number) => {
-    for (const [key, window] of windows) if (window.resetAt <= now) windows.delete(key);
+  // Expired windows are dropped now and then so that a flood of one-off keys cannot grow the maps forever.
+  const sweepNowAndThen = (now: number) => {
+    if (++callsSinceSweep < SWEEP_EVERY_CALLS) return;
+    callsSinceSweep = 0;
+    for (const map of [windows, memberSets]) {
+      for (const [key, window] of map) if (window.resetAt <= now) map.delete(key);
+    }
   };
 
-  const live = (key: string, now: number) => {
-    const window = windows.get(key);
+  const live = <Window extends { resetAt: number }>(map: Map<string, Window>, key: string, now: number) => {
+    const window = map.get(key);
     if (window && window.resetAt <= now) {
-      windows.delete(key);
+      map.delete(key);
       return undefined;
     }
     return window;
@@ -72,27 +106,53 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
   return {
     async increment(key, windowMs) {
       const now = clock.now().getTime();
-      if (++incrementsSinceSweep >= SWEEP_EVERY_INCREMENTS) {
-        incrementsSinceSweep = 0;
-        sweep(now);
-      }
-      const window = live(key, now) ?? { count: 0, resetAt: now + windowMs, id: String(++windowsOpened) };
+      sweepNowAndThen(now);
+      const window = live(windows, key, now) ?? {
+        count: 0,
+        resetAt: now + windowMs,
+        id: String(++windowsOpened),
+      };
       window.count += 1;
       windows.set(key, window);
       return toWindowCount(window);
     },
     async decrement(key, named) {
-      const window = live(key, clock.now().getTime());
+      const window = live(windows, key, clock.now().getTime());
       if (!window || window.count <= 0 || named !== window.id) return null;
       window.count -= 1;
       return window.count;
     },
     async get(key) {
-      const window = live(key, clock.now().getTime());
+      const window = live(windows, key, clock.now().getTime());
       return window ? toWindowCount(window) : null;
+    },
+    async holdMember(key, member, limit, windowMs) {
+      const now = clock.now().getTime();
+      sweepNowAndThen(now);
+      const set = live(memberSets, key, now) ?? {
+        holders: new Map<string, number>(),
+        resetAt: now + windowMs,
+        id: String(++windowsOpened),
+      };
+      const holders = set.holders.get(member);
+      const held = holders !== undefined || set.holders.size < limit;
+      if (held) {
+        set.holders.set(member, (holders ?? 0) + 1);
+        memberSets.set(key, set);
+      }
+      return { held, members: set.holders.size, resetAt: new Date(set.resetAt), window: set.id };
+    },
+    async releaseMember(key, member, named) {
+      const set = live(memberSets, key, clock.now().getTime());
+      const holders = set?.holders.get(member);
+      if (!set || holders === undefined || named !== set.id) return;
+      if (holders > 1) set.holders.set(member, holders - 1);
+      else set.holders.delete(member);
+      if (set.holders.size === 0) memberSets.delete(key);
     },
     async reset(key) {
       windows.delete(key);
+      memberSets.delete(key);
     },
   };
 }

@@ -235,7 +235,10 @@ describe('the send guard', () => {
     };
     const nextCountries = async () => [await from(CANADA), await from(UK), await from(FRANCE)];
 
-    /** A memory store whose first hand-back of a "country seen" mark waits until `letGo`. */
+    /** The store's key for the countries the address's sends hold today. */
+    const HELD_COUNTRIES = 'fraud:send:address:held-countries:';
+
+    /** A memory store whose first hand-back of a country the address held waits until `letGo`. */
     function storeHoldingFirstCountryHandBack() {
       const memory = createMemoryRateLimitStore(clock);
       let letGo!: () => void;
@@ -245,13 +248,13 @@ describe('the send guard', () => {
       let holding = true;
       const limits: RateLimitStore = {
         ...memory,
-        async decrement(key, window) {
-          if (holding && key.startsWith('fraud:send:address:country:')) {
+        async releaseMember(key, member, window) {
+          if (holding && key.startsWith(HELD_COUNTRIES)) {
             holding = false;
             reached();
             await gate;
           }
-          return memory.decrement(key, window);
+          return memory.releaseMember(key, member, window);
         },
       };
       return { limits, held, letGo };
@@ -282,6 +285,57 @@ describe('the send guard', () => {
       const decisions = await nextCountries();
       expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, false]);
       expect(refusal(decisions[2]!).rule).toBe('address_countries');
+    });
+
+    /** A memory store that can hold back its next answer about the address's countries until `letGo`. */
+    function storeDelayingCountriesAnswer() {
+      const memory = createMemoryRateLimitStore(clock);
+      let pending: { reached: () => void; gate: Promise<void> } | null = null;
+      const delayed =
+        <Args extends unknown[], Answer>(call: (key: string, ...args: Args) => Promise<Answer>) =>
+        async (key: string, ...args: Args) => {
+          const answer = await call(key, ...args);
+          if (pending && key.startsWith(HELD_COUNTRIES)) {
+            const { reached, gate } = pending;
+            pending = null;
+            reached();
+            await gate;
+          }
+          return answer;
+        };
+      const limits: RateLimitStore = { ...memory, holdMember: delayed(memory.holdMember) };
+      return {
+        limits,
+        /** The store has answered the next send asking; the send has not heard yet. */
+        delayNextAnswer() {
+          let letGo!: () => void;
+          const gate = new Promise<void>((resolve) => (letGo = resolve));
+          const reached = new Promise<void>((resolve) => (pending = { reached: resolve, gate }));
+          return { reached, letGo };
+        },
+      };
+    }
+
+    it('refuses a send that joins a country beyond the limit while its first send is still being counted', async () => {
+      // Threat: a second send to a fourth country, joining the first before the first has heard
+      // that the country is over the limit, got its code out while the first was refused: one
+      // message to a country beyond the limit per pair of sends.
+      const { limits, delayNextAnswer } = storeDelayingCountriesAnswer();
+      build(WITHOUT_BREAKER, limits);
+      expect((await nextCountries()).map((decision) => decision.allowed)).toEqual([true, true, true]);
+
+      const { reached, letGo } = delayNextAnswer();
+      const first = from(australianNumber(1));
+      await reached;
+      const joiner = await from(australianNumber(2));
+      letGo();
+      const decisions = [await first, joiner];
+
+      expect(decisions.map((decision) => decision.allowed)).toEqual([false, false]);
+      expect(decisions.map((decision) => refusal(decision).rule)).toEqual([
+        'address_countries',
+        'address_countries',
+      ]);
     });
 
     it('hands the country back once every send to it has failed', async () => {
@@ -618,6 +672,26 @@ describe('the send guard', () => {
         expect.arrayContaining([{ rule: 'number_10min', label: 'codes per number in 10 minutes', count: 1 }]),
       );
     });
+  });
+
+  it('in record mode, sends every code to a country beyond the limit and flags each, as enforcing would refuse each', async () => {
+    build({ ...WITHOUT_BREAKER, FRAUD_GUARD: 'record' });
+    const from = (to: string) => send({ to, clientKey: '203.0.113.9' });
+    const decisions = [
+      await from(US),
+      await from(CANADA),
+      await from(UK),
+      await from(australianNumber(1)),
+      await from(australianNumber(2)),
+      await from(usNumber(7)),
+    ];
+
+    expect(decisions.every((decision) => decision.allowed)).toBe(true);
+    const flagged = (await audit.recent()).filter((event) => event.type === 'code_send_flagged');
+    expect(flagged.map((event) => event.detail!.split('; ')[0])).toEqual([
+      'countries per address in a day (4 of 3)',
+      'countries per address in a day (4 of 3)',
+    ]);
   });
 
   it('never names the number in full in the audit log', async () => {

@@ -2,9 +2,9 @@ import type { RateLimitStore, WindowCount } from '../../http/rate-limit.js';
 import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions } from './commands.js';
 
 /**
- * Fixed-window counters shared by every instance. Each operation is one round trip and one atomic
- * step inside Redis, so racing requests on different instances get distinct counts and stop at
- * the same limit.
+ * Fixed-window counters, and sets of distinct members, shared by every instance. Each operation
+ * is one round trip and one atomic step inside Redis, so racing requests on different instances
+ * get distinct counts (or the same answer for one member) and stop at the same limit.
  *
  * Time: Redis measures the window. The first increment sets the key's expiry (PEXPIRE) and Redis
  * deletes it when the window ends, by its own clock; nothing compares timestamps across machines.
@@ -49,6 +49,51 @@ if not count then return false end
 return {tonumber(count), redis.call('PTTL', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
 `);
 
+// A set of members is a hash (field: the member, value: its holders), so HLEN counts the distinct
+// members. The check and the hold are one script: every holder of one member gets the same answer.
+// The window opens with the hash (PEXPIRE when it has none, as INCREMENT does) and ends when the
+// hash expires, or when its last member leaves (Redis deletes an empty hash). Nothing is written
+// for a member not held, so a refusal never opens or moves a window.
+const HOLD_MEMBER = defineLuaScript(`
+local holders = redis.call('HGET', KEYS[1], ARGV[1])
+local members = redis.call('HLEN', KEYS[1])
+local held = 0
+if holders then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  held = 1
+elseif members < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], 1)
+  members = members + 1
+  held = 1
+end
+if members == 0 then return {0, 0, tonumber(ARGV[3]), 0} end
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  left = tonumber(ARGV[3])
+end
+return {held, members, left, redis.call('PEXPIRETIME', KEYS[1])}
+`);
+
+// Only in the window named (ARGV[2]), as DECREMENT; the member leaves with its last holder.
+const RELEASE_MEMBER = defineLuaScript(`
+if not ARGV[2] or redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
+local holders = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if not holders then return 0 end
+if holders > 1 then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1
+`);
+
+function assertWindowMs(windowMs: number) {
+  if (!Number.isInteger(windowMs) || windowMs <= 0) {
+    throw new RangeError(`windowMs must be a positive whole number of milliseconds, not ${windowMs}`);
+  }
+}
+
 export function createRedisRateLimitStore(
   redis: RedisCommands,
   { keyPrefix, clock, commandTimeoutMs }: RedisStoreOptions,
@@ -63,9 +108,7 @@ export function createRedisRateLimitStore(
 
   return {
     async increment(key, windowMs) {
-      if (!Number.isInteger(windowMs) || windowMs <= 0) {
-        throw new RangeError(`windowMs must be a positive whole number of milliseconds, not ${windowMs}`);
-      }
+      assertWindowMs(windowMs);
       const reply = await call(() => INCREMENT(redis, [keyOf(key)], [windowMs]));
       return toWindowCount(reply as [number, number, number]);
     },
@@ -76,6 +119,26 @@ export function createRedisRateLimitStore(
     async get(key) {
       const reply = await call(() => GET(redis, [keyOf(key)], []));
       return reply === null ? null : toWindowCount(reply as [number, number, number]);
+    },
+    async holdMember(key, member, limit, windowMs) {
+      assertWindowMs(windowMs);
+      // Lua reads no "Infinity": an unlimited set is not a set that needs this store.
+      if (!Number.isInteger(limit) || limit < 0) {
+        throw new RangeError(`limit must be a whole number of members, not ${limit}`);
+      }
+      const reply = await call(() => HOLD_MEMBER(redis, [keyOf(key)], [member, limit, windowMs]));
+      const [held, members, msLeft, endsAt] = reply as [number, number, number, number];
+      return {
+        held: held === 1,
+        members,
+        resetAt: new Date(clock.now().getTime() + Math.max(0, msLeft)),
+        window: String(endsAt),
+      };
+    },
+    async releaseMember(key, member, window) {
+      await call(() =>
+        RELEASE_MEMBER(redis, [keyOf(key)], window === undefined ? [member] : [member, window]),
+      );
     },
     async reset(key) {
       await call(() => redis.sendCommand(['DEL', keyOf(key)]));

@@ -251,5 +251,148 @@ export function describeRateLimitStoreContract(
       expect((await store.get('k'))?.count).toBe(0);
       expect((await store.increment('k', LONG_WINDOW_MS)).count).toBe(1);
     });
+
+    describe('sets of distinct members', () => {
+      const LIMIT = 3;
+      const hold = (member: string, limits = store) =>
+        limits.holdMember('set', member, LIMIT, LONG_WINDOW_MS);
+      /** A hold that can never join reads the set's size and changes nothing. */
+      const sizeOfSet = async () => (await store.holdMember('set', '(probe)', 0, LONG_WINDOW_MS)).members;
+
+      it('holds distinct members up to the limit, then refuses a new one and changes nothing', async () => {
+        const holds = [await hold('US'), await hold('CA'), await hold('GB')];
+        expect(holds.map(({ held, members }) => [held, members])).toEqual([
+          [true, 1],
+          [true, 2],
+          [true, 3],
+        ]);
+        const refused = await hold('AU');
+        expect(refused).toMatchObject({ held: false, members: 3, window: holds[0]!.window });
+        expect(await sizeOfSet()).toBe(3);
+        expect(msUntil(refused.resetAt)).toBeGreaterThan(LONG_WINDOW_MS - SLACK_MS);
+      });
+
+      it('holds a member already in the set again, past the limit, from any instance', async () => {
+        for (const member of ['US', 'CA', 'GB']) await hold(member);
+        expect(await hold('US', harness.peer)).toMatchObject({ held: true, members: 3 });
+        expect(await hold('GB')).toMatchObject({ held: true, members: 3 });
+        expect((await hold('AU')).held).toBe(false);
+      });
+
+      it('keeps keys, and the counts of other keys, apart', async () => {
+        for (const member of ['US', 'CA', 'GB']) await hold(member);
+        expect(await store.holdMember('other', 'AU', LIMIT, LONG_WINDOW_MS)).toMatchObject({
+          held: true,
+          members: 1,
+        });
+      });
+
+      it('frees a place only when the last holder of a member releases it', async () => {
+        const first = await hold('US');
+        await hold('US');
+        await hold('CA');
+        await hold('GB');
+        await store.releaseMember('set', 'US', first.window);
+        expect((await hold('AU')).held).toBe(false);
+        await harness.peer.releaseMember('set', 'US', first.window);
+        expect(await hold('AU')).toMatchObject({ held: true, members: 3 });
+        // US left the set: held again, it is a new member, and there is no room for it.
+        expect((await hold('US')).held).toBe(false);
+      });
+
+      it('ignores the release of a member not in the set, or not held by the caller', async () => {
+        const first = await hold('US');
+        await hold('CA');
+        await store.releaseMember('set', 'AU', first.window);
+        // @ts-expect-error the window a member was held in is required
+        await store.releaseMember('set', 'US');
+        expect(await sizeOfSet()).toBe(2);
+      });
+
+      it('keeps the window its first hold opened, and starts empty once it has ended', async () => {
+        const first = await hold('US');
+        await hold('CA');
+        await hold('GB');
+        // Longer than the slack, so a window that restarted on each hold would show.
+        await harness.elapse(2 * SLACK_MS);
+        // Asked with another length, the open window still decides.
+        const later = await store.holdMember('set', 'US', LIMIT, 5 * LONG_WINDOW_MS);
+        expect(later.window).toBe(first.window);
+        expect(Math.abs(later.resetAt.getTime() - first.resetAt.getTime())).toBeLessThanOrEqual(SLACK_MS);
+
+        const short = await store.holdMember('short', 'US', LIMIT, SHORT_WINDOW_MS);
+        await store.holdMember('short', 'CA', LIMIT, SHORT_WINDOW_MS);
+        await harness.elapse(SHORT_WINDOW_MS);
+        const next = await store.holdMember('short', 'GB', LIMIT, LONG_WINDOW_MS);
+        expect(next).toMatchObject({ held: true, members: 1 });
+        expect(next.window).not.toBe(short.window);
+        expect(msUntil(next.resetAt)).toBeGreaterThan(LONG_WINDOW_MS - SLACK_MS);
+      });
+
+      it('releases nothing in a window that has ended or been reset', async () => {
+        // Threat: a send failing after midnight freeing a place in the next day's set.
+        const ended = await store.holdMember('short', 'US', 1, SHORT_WINDOW_MS);
+        await harness.elapse(SHORT_WINDOW_MS);
+        const next = await store.holdMember('short', 'US', 1, LONG_WINDOW_MS);
+        await store.releaseMember('short', 'US', ended.window);
+        expect((await store.holdMember('short', 'CA', 1, LONG_WINDOW_MS)).held).toBe(false);
+        await store.releaseMember('short', 'US', next.window);
+        expect((await store.holdMember('short', 'CA', 1, LONG_WINDOW_MS)).held).toBe(true);
+
+        const before = await hold('US');
+        await store.reset('set');
+        expect(await sizeOfSet()).toBe(0);
+        // Later than the reset window's end by more than a millisecond (see the Redis store).
+        await harness.elapse(5);
+        await hold('US');
+        await store.releaseMember('set', 'US', before.window);
+        expect(await sizeOfSet()).toBe(1);
+      });
+
+      it('admits exactly the limit of members when holds of one more race from two instances', async () => {
+        // Threat: sends to a fourth country racing the third's, each seeing room for itself.
+        const members = ['US', 'CA', 'GB', 'AU'];
+        const holds = await Promise.all(
+          Array.from({ length: 40 }, (_, i) =>
+            hold(members[i % members.length]!, i % 2 === 0 ? store : harness.peer),
+          ),
+        );
+        const heldMembers = new Set(
+          holds.flatMap((result, i) => (result.held ? [members[i % members.length]!] : [])),
+        );
+        expect(heldMembers.size).toBe(LIMIT);
+        // Every hold of one member got the same answer, and none saw more than the limit.
+        for (const member of members) {
+          const answers = holds
+            .filter((_, i) => members[i % members.length] === member)
+            .map((result) => result.held);
+          expect(new Set(answers).size).toBe(1);
+        }
+        expect(Math.max(...holds.map((result) => result.members))).toBe(LIMIT);
+        expect(await sizeOfSet()).toBe(LIMIT);
+      });
+
+      it('never has more than the limit of members while holders of others come and go on two instances', async () => {
+        // Threat: a release and a hold interleaving so that a member leaving lets two join.
+        const first = await hold('US');
+        await hold('CA');
+        const comeAndGo = async (member: string, limits: RateLimitStore) => {
+          const result = await hold(member, limits);
+          if (result.held) await limits.releaseMember('set', member, result.window);
+          return result;
+        };
+        const results = await Promise.all(
+          Array.from({ length: 60 }, (_, i) =>
+            comeAndGo(['GB', 'AU', 'CA'][i % 3]!, i % 2 === 0 ? store : harness.peer),
+          ),
+        );
+        expect(Math.max(...results.map((result) => result.members))).toBeLessThanOrEqual(LIMIT);
+        expect(results.filter((result, i) => i % 3 === 2).every((result) => result.held)).toBe(true);
+        // Every come-and-go has gone: US and CA are left, and one place.
+        expect(await sizeOfSet()).toBe(2);
+        await store.releaseMember('set', 'US', first.window);
+        expect(await sizeOfSet()).toBe(1);
+      });
+    });
   });
 }
