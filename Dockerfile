@@ -1,5 +1,5 @@
 # Keyhole's image: `docker build -t keyhole .` (see README, "Containers (Docker)").
-# No Docker engine runs on our CI machines, so CI never builds this file; test/deploy/docker.test.ts
+# No Docker engine runs on our CI machines, so CI never builds this file; test/deploy/dockerfile.test.ts
 # checks that it runs the same install, build and start commands as .ci/run and package.json.
 
 # ---- build: install everything, compile TypeScript, then drop the dev dependencies ----

@@ -217,8 +217,9 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
     async deleteUnprovenMadeBefore(madeBefore, batchSize) {
       // Never the newest account: SQLite gives a new row the highest id plus one, so deleting the
       // highest would hand its id to the next sign-up, and with it anything still keyed by that id
-      // (a session waiting for its code, the admin seed ledger's "ids never step back"). It goes
-      // once a newer account exists. Their challenges, proven-number rows and the like go with them
+      // (a session waiting for its code, the admin seed ledger's "ids never step back"). The id
+      // floor of migration 014 now prevents that too; this stays as a second guard. It goes once a
+      // newer account exists. Their challenges, proven-number rows and the like go with them
       // (ON DELETE CASCADE).
       const unproven = (eb: ExpressionBuilder<Schema, 'users'>) =>
         eb.and([
