@@ -68,6 +68,20 @@ export interface MemberHold {
   window: string;
 }
 
+/** Both stores refuse what Redis could not hold, so that the memory store's tests catch it too. */
+export function assertWindowMs(windowMs: number): void {
+  if (!Number.isInteger(windowMs) || windowMs <= 0) {
+    throw new RangeError(`windowMs must be a positive whole number of milliseconds, not ${windowMs}`);
+  }
+}
+
+/** Lua reads no "Infinity": an unlimited set is not a set that needs this store. */
+export function assertMemberLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 0) {
+    throw new RangeError(`limit must be a whole number of members, not ${limit}`);
+  }
+}
+
 const SWEEP_EVERY_CALLS = 1000;
 
 const toWindowCount = (window: { count: number; resetAt: number; id: string }): WindowCount => ({
@@ -105,6 +119,7 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
 
   return {
     async increment(key, windowMs) {
+      assertWindowMs(windowMs);
       const now = clock.now().getTime();
       sweepNowAndThen(now);
       const window = live(windows, key, now) ?? {
@@ -127,6 +142,8 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
       return window ? toWindowCount(window) : null;
     },
     async holdMember(key, member, limit, windowMs) {
+      assertWindowMs(windowMs);
+      assertMemberLimit(limit);
       const now = clock.now().getTime();
       sweepNowAndThen(now);
       const set = live(memberSets, key, now) ?? {

@@ -1,4 +1,10 @@
-import type { RateLimitStore, WindowCount } from '../../http/rate-limit.js';
+import { randomBytes } from 'node:crypto';
+import {
+  assertMemberLimit,
+  assertWindowMs,
+  type RateLimitStore,
+  type WindowCount,
+} from '../../http/rate-limit.js';
 import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions } from './commands.js';
 
 /**
@@ -14,9 +20,11 @@ import { callRedis, defineLuaScript, type RedisCommands, type RedisStoreOptions 
  * A window is named by its exact end in Redis's own clock (PEXPIRETIME, Redis 7): it never moves
  * while a count in it is outstanding (DECR keeps it; an increment moves it only when it finds the
  * count at 0, where the memory store keeps its window, and then no hand-back can be waiting for the
- * old one), and a window opened after one ended ends later. The one gap: a key reset and counted again so that its new window ends in
- * the very millisecond the old one would have (the same length, within a millisecond) takes a late
- * hand-back of the old window's count.
+ * old one), and a window opened after one ended ends no earlier. The one gap: a key reset and
+ * counted again so that its new window ends in the very millisecond the old one would have takes a
+ * late hand-back of the old window's count. Windows of one length opened a while apart end apart,
+ * but the day's counters all end at midnight, so for them that gap is real: none of them is reset.
+ * Sets of members (holdMember) are named by a random id instead, since theirs do end at midnight.
  */
 
 // The window opens on the first increment only; later ones never move its end. A key without an
@@ -49,50 +57,61 @@ if not count then return false end
 return {tonumber(count), redis.call('PTTL', KEYS[1]), redis.call('PEXPIRETIME', KEYS[1])}
 `);
 
-// A set of members is a hash (field: the member, value: its holders), so HLEN counts the distinct
-// members. The check and the hold are one script: every holder of one member gets the same answer.
-// The window opens with the hash (PEXPIRE when it has none, as INCREMENT does) and ends when the
-// hash expires, or when its last member leaves (Redis deletes an empty hash). Nothing is written
-// for a member not held, so a refusal never opens or moves a window.
+// A set of members is a hash: field `w` names its window, and `m:<member>` counts each member's
+// holders, so HLEN - 1 is the number of distinct members. The check and the hold are one script:
+// every holder of one member gets the same answer. The window opens with the hash (its expiry set
+// then) and ends when the hash expires, or when its last member leaves (the hash is deleted). Its
+// name is a random id the opening hold brings, not its end: every set of the send guard ends at
+// midnight, so a set emptied and opened again (or deleted by hand) would often end in the very
+// millisecond the old one did, and a late release of the old one would free a place in the new.
+// Nothing is written for a member not held, so a refusal never opens or moves a window.
 const HOLD_MEMBER = defineLuaScript(`
-local holders = redis.call('HGET', KEYS[1], ARGV[1])
-local members = redis.call('HLEN', KEYS[1])
+local field = 'm:' .. ARGV[1]
+local window = redis.call('HGET', KEYS[1], 'w')
+local members = 0
+local holders = false
+if window then
+  members = redis.call('HLEN', KEYS[1]) - 1
+  holders = redis.call('HGET', KEYS[1], field)
+end
 local held = 0
 if holders then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+  redis.call('HINCRBY', KEYS[1], field, 1)
   held = 1
 elseif members < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], ARGV[1], 1)
+  if not window then
+    window = ARGV[4]
+    redis.call('HSET', KEYS[1], 'w', window)
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  end
+  redis.call('HSET', KEYS[1], field, 1)
   members = members + 1
   held = 1
 end
-if members == 0 then return {0, 0, tonumber(ARGV[3]), 0} end
+if not window then return {0, 0, tonumber(ARGV[3]), ''} end
 local left = redis.call('PTTL', KEYS[1])
 if left < 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   left = tonumber(ARGV[3])
 end
-return {held, members, left, redis.call('PEXPIRETIME', KEYS[1])}
+return {held, members, left, window}
 `);
 
-// Only in the window named (ARGV[2]), as DECREMENT; the member leaves with its last holder.
+// Only in the window named (ARGV[2]); the member leaves with its last holder, and the set (its
+// window) with its last member.
 const RELEASE_MEMBER = defineLuaScript(`
-if not ARGV[2] or redis.call('PEXPIRETIME', KEYS[1]) ~= tonumber(ARGV[2]) then return 0 end
-local holders = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
+if not ARGV[2] or redis.call('HGET', KEYS[1], 'w') ~= ARGV[2] then return 0 end
+local field = 'm:' .. ARGV[1]
+local holders = tonumber(redis.call('HGET', KEYS[1], field))
 if not holders then return 0 end
 if holders > 1 then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+  redis.call('HINCRBY', KEYS[1], field, -1)
 else
-  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[1], field)
+  if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
 end
 return 1
 `);
-
-function assertWindowMs(windowMs: number) {
-  if (!Number.isInteger(windowMs) || windowMs <= 0) {
-    throw new RangeError(`windowMs must be a positive whole number of milliseconds, not ${windowMs}`);
-  }
-}
 
 export function createRedisRateLimitStore(
   redis: RedisCommands,
@@ -122,17 +141,15 @@ export function createRedisRateLimitStore(
     },
     async holdMember(key, member, limit, windowMs) {
       assertWindowMs(windowMs);
-      // Lua reads no "Infinity": an unlimited set is not a set that needs this store.
-      if (!Number.isInteger(limit) || limit < 0) {
-        throw new RangeError(`limit must be a whole number of members, not ${limit}`);
-      }
-      const reply = await call(() => HOLD_MEMBER(redis, [keyOf(key)], [member, limit, windowMs]));
-      const [held, members, msLeft, endsAt] = reply as [number, number, number, number];
+      assertMemberLimit(limit);
+      const newWindow = randomBytes(12).toString('base64url');
+      const reply = await call(() => HOLD_MEMBER(redis, [keyOf(key)], [member, limit, windowMs, newWindow]));
+      const [held, members, msLeft, window] = reply as [number, number, number, string];
       return {
         held: held === 1,
         members,
         resetAt: new Date(clock.now().getTime() + Math.max(0, msLeft)),
-        window: String(endsAt),
+        window,
       };
     },
     async releaseMember(key, member, window) {

@@ -349,6 +349,38 @@ export function describeRateLimitStoreContract(
         expect(await sizeOfSet()).toBe(1);
       });
 
+      it('names each window afresh, even one that ends in the very millisecond of the one before', async () => {
+        // Threat: the send guard's sets all end at midnight, so a set reset (or emptied) and opened
+        // again ends when the old one did; a late release of the old hold must not free a place.
+        // Several rounds, since a window named by its end only collides when the ends meet.
+        for (let round = 0; round < 10; round += 1) {
+          const key = `midnight-${round}`;
+          const endsAt = Date.now() + LONG_WINDOW_MS;
+          const before = await store.holdMember(key, 'US', 1, endsAt - Date.now());
+          await store.reset(key);
+          const after = await store.holdMember(key, 'US', 1, endsAt - Date.now());
+          expect(after.window).not.toBe(before.window);
+          await store.releaseMember(key, 'US', before.window);
+          expect((await store.holdMember(key, 'CA', 1, LONG_WINDOW_MS)).held).toBe(false);
+
+          await store.releaseMember(key, 'US', after.window);
+          const reopened = await store.holdMember(key, 'CA', 1, endsAt - Date.now());
+          expect(reopened.held).toBe(true);
+          expect(reopened.window).not.toBe(after.window);
+          await store.releaseMember(key, 'US', after.window);
+          expect((await store.holdMember(key, 'US', 1, LONG_WINDOW_MS)).held).toBe(false);
+        }
+      });
+
+      it('refuses a limit or window it could not keep, on every backend', async () => {
+        await expect(store.holdMember('set', 'US', Number.POSITIVE_INFINITY, LONG_WINDOW_MS)).rejects.toThrow(
+          RangeError,
+        );
+        await expect(store.holdMember('set', 'US', 1.5, LONG_WINDOW_MS)).rejects.toThrow(RangeError);
+        await expect(store.holdMember('set', 'US', 3, 0)).rejects.toThrow(RangeError);
+        await expect(store.increment('count', 10.5)).rejects.toThrow(RangeError);
+      });
+
       it('admits exactly the limit of members when holds of one more race from two instances', async () => {
         // Threat: sends to a fourth country racing the third's, each seeing room for itself.
         const members = ['US', 'CA', 'GB', 'AU'];
