@@ -107,6 +107,15 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
   const breaker = createConversionBreaker({ limits, store, clock, minPerDay: config.breakerMinPerDay });
   const limitsOf = config.send;
 
+  /** Hands back what a send took when it failed on its way; the failure itself is what is thrown. */
+  const handBack = async (release: () => Promise<void>, failure: unknown) => {
+    try {
+      await release();
+    } catch (error) {
+      logger.warn({ err: error, failure: String(failure) }, 'a failed send could not hand back its limits');
+    }
+  };
+
   /**
    * At most `countriesPerAddressPerDay` distinct destination countries per address and UTC day,
    * as one set of countries per address whose key names the day and whose window ends at its
@@ -294,46 +303,66 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
         limits,
         sendCounters(attempt, now, { verifiedRecently, provenHolder, network: networks.site }),
       );
-      const countries =
-        attempt.countsPerAddress === false
-          ? { violations: [], release: async () => undefined }
-          : await holdAddressCountry(clientKey, country, now);
-      const violations: Violation<SendLimitRule>[] = [...counters.violations, ...countries.violations];
+      let countries: Awaited<ReturnType<typeof holdAddressCountry>>;
+      try {
+        countries =
+          attempt.countsPerAddress === false
+            ? { violations: [], release: async () => undefined }
+            : await holdAddressCountry(clientKey, country, now);
+      } catch (error) {
+        await handBack(counters.release, error);
+        throw error;
+      }
+      let released = false;
       const release = async () => {
+        if (released) return;
+        released = true;
         await Promise.all([counters.release(), countries.release()]);
       };
 
-      // The breaker last, and only about a send every other rule let through (in record mode
-      // every send goes out, so each is asked): a send refused anyway must not pause a country.
-      // A /48 is one network to it, as an IPv4 address is.
-      const breakerNetwork = networks.site ?? networks.client;
-      const asksBreaker = !verifiedRecently && (violations.length === 0 || !notes.enforcing);
-      const breakerCheck = asksBreaker ? await breaker.check(country, breakerNetwork) : null;
-      if (breakerCheck?.opened) await noticePause(country, clientKey);
-      if (breakerCheck?.violation) violations.push(breakerCheck.violation);
+      // From here until the answer, a failure (the breaker's store, an audit write) hands back
+      // what was taken: a send that never went out must not hold the number's counts or the
+      // address's country until their windows end (for everyone behind that address).
+      try {
+        const violations: Violation<SendLimitRule>[] = [...counters.violations, ...countries.violations];
+        // The breaker last, and only about a send every other rule let through (in record mode
+        // every send goes out, so each is asked): a send refused anyway must not pause a country.
+        // A /48 is one network to it, as an IPv4 address is.
+        const breakerNetwork = networks.site ?? networks.client;
+        const asksBreaker = !verifiedRecently && (violations.length === 0 || !notes.enforcing);
+        const breakerCheck = asksBreaker ? await breaker.check(country, breakerNetwork) : null;
+        if (breakerCheck?.opened) await noticePause(country, clientKey);
+        if (breakerCheck?.violation) violations.push(breakerCheck.violation);
 
-      for (const violation of violations) await note(violation);
-      if (violations.length > 0 && notes.enforcing) {
-        await release();
+        if (violations.length > 0 && notes.enforcing) {
+          // Handed back before the refusal is noted (audit writes can be slow): meanwhile the
+          // places would turn away other sends from this address.
+          await release();
+          for (const violation of violations) await note(violation);
+          return {
+            allowed: false,
+            rule: violations[0]!.rule,
+            retryAfterSeconds: secondsUntilClear(violations, now),
+          };
+        }
+        for (const violation of violations) await note(violation);
+        // Only a send that goes ahead spends the budget for good.
+        await noticeBudgetSpent(now, counters.counts.at(-1)!.count);
         return {
-          allowed: false,
-          rule: violations[0]!.rule,
-          retryAfterSeconds: secondsUntilClear(violations, now),
+          allowed: true,
+          country,
+          provenHolder,
+          release,
+          async confirm() {
+            await store.countEvent(country, 'sent');
+            // The breaker counts codes that went out, never reservations handed back.
+            if (!verifiedRecently) await breaker.countSent(country, breakerNetwork);
+          },
         };
+      } catch (error) {
+        await handBack(release, error);
+        throw error;
       }
-      // Only a send that goes ahead spends the budget for good.
-      await noticeBudgetSpent(now, counters.counts.at(-1)!.count);
-      return {
-        allowed: true,
-        country,
-        provenHolder,
-        release,
-        async confirm() {
-          await store.countEvent(country, 'sent');
-          // The breaker counts codes that went out, never reservations handed back.
-          if (!verifiedRecently) await breaker.countSent(country, breakerNetwork);
-        },
-      };
     },
 
     async recordVerified({ to, userId }) {

@@ -384,6 +384,72 @@ describe('the send guard', () => {
     expect(allowedCount(await sendTimes(3, () => ({})))).toBe(3);
   });
 
+  describe('a send that fails on its way (a store away, an audit write failing)', () => {
+    // Threat: a send that never went out keeping the number's counts, or the address's country,
+    // until their windows end: the number's owner refused codes for 10 minutes or a day, everyone
+    // behind the address refused a country until midnight.
+    it('hands back the counts it took when the country cannot be held', async () => {
+      const memory = createMemoryRateLimitStore(clock);
+      let failing = true;
+      build(WITHOUT_BREAKER, {
+        ...memory,
+        async holdMember(...args) {
+          if (failing) {
+            failing = false;
+            throw new Error('the store is away');
+          }
+          return memory.holdMember(...args);
+        },
+      });
+      await expect(send({ clientKey: '192.0.2.1' })).rejects.toThrow('the store is away');
+      // The number's 3 codes in 10 minutes are all still there.
+      const decisions = await sendTimes(3, (i) => ({ clientKey: `192.0.2.${i + 2}` }));
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true]);
+    });
+
+    it('hands back the counts and country of a refused send whose refusal cannot be noted', async () => {
+      const ADDRESS = '203.0.113.60';
+      for (const to of [US, CANADA, UK]) expect((await send({ to, clientKey: ADDRESS })).allowed).toBe(true);
+      let failing = true;
+      const record = audit.record.bind(audit);
+      audit.record = async (...args) => {
+        if (failing) {
+          failing = false;
+          throw new Error('the audit log is away');
+        }
+        return record(...args);
+      };
+      const fourth = australianNumber(3);
+      await expect(send({ to: fourth, clientKey: ADDRESS })).rejects.toThrow('the audit log is away');
+      // The fourth country's number lost none of its 3 codes in 10 minutes to the failed send.
+      const decisions = await sendTimes(3, (i) => ({ to: fourth, clientKey: `192.0.2.${i + 20}` }));
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true]);
+    });
+
+    it('hands back the country it held, and its counts, when a later step fails', async () => {
+      const ADDRESS = '203.0.113.61';
+      const memory = createMemoryRateLimitStore(clock);
+      let breakerFails = false;
+      build(WITHOUT_BREAKER, {
+        ...memory,
+        async get(key) {
+          // The conversion breaker reads its counts after the country is held.
+          if (breakerFails) {
+            breakerFails = false;
+            throw new Error('the store is away');
+          }
+          return memory.get(key);
+        },
+      });
+      for (const to of [US, CANADA]) expect((await send({ to, clientKey: ADDRESS })).allowed).toBe(true);
+      breakerFails = true;
+      await expect(send({ to: UK, clientKey: ADDRESS })).rejects.toThrow('the store is away');
+      // Its place among the address's 3 countries is free again, for another country.
+      expect((await send({ to: australianNumber(4), clientKey: ADDRESS })).allowed).toBe(true);
+      expect(refusal(await send({ to: UK, clientKey: ADDRESS })).rule).toBe('address_countries');
+    });
+  });
+
   it('hands a failed send back to the windows it was counted in, never to the next ones', async () => {
     // Threat: a provider slow to fail near the end of the number's 10 minutes handing its count to
     // the next 10 minutes: a fourth code to the number there.
