@@ -182,12 +182,14 @@ export function createMemoryRateLimitStore(clock: Clock): RateLimitStore {
 export function createFloodGuardStore(limits: RateLimitStore, name: string, windowMs: number) {
   const prefix = `flood:${name}:`;
   const keyOf = (key: string) => `${prefix}${key}`;
+  let refusal: Error | undefined;
   return {
     localKeys: false,
     // express-rate-limit tells stores apart by their prefix: without one, the two guards (all
     // requests, posts) looked like one store counting a request twice (ERR_ERL_DOUBLE_COUNT).
     prefix,
     async increment(key: string) {
+      if (refusal) throw refusal;
       const { count, resetAt } = await limits.increment(keyOf(key), windowMs);
       return { totalHits: count, resetTime: resetAt };
     },
@@ -195,14 +197,16 @@ export function createFloodGuardStore(limits: RateLimitStore, name: string, wind
      * express-rate-limit hands counts back only for skipFailedRequests / skipSuccessfulRequests,
      * and its call names no window (nor which request's count it is): a count handed back could
      * land in a window opened since. So nothing is handed back, and a guard that sets either
-     * option is refused when it is made (express-rate-limit logs this error at start) rather than
-     * silently counting what it was told to skip.
+     * option is refused: express-rate-limit logs the error at start (it catches what init throws),
+     * and every request the guard then counts fails with it (a 500), so no test can miss it,
+     * rather than the guard silently counting what it was told to skip.
      */
     init(options: { skipFailedRequests?: boolean; skipSuccessfulRequests?: boolean }) {
       if (options.skipFailedRequests || options.skipSuccessfulRequests) {
-        throw new Error(
+        refusal = new Error(
           `flood guard "${name}": skipFailedRequests and skipSuccessfulRequests are not supported (its store hands no count back)`,
         );
+        throw refusal;
       }
     },
     async decrement(_key: string) {},

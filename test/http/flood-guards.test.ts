@@ -73,16 +73,18 @@ describe('RATE_LIMIT_REQUESTS_PER_MINUTE and RATE_LIMIT_POSTS_PER_MINUTE', () =>
 describe('a flood guard’s store', () => {
   // Its hand-back names no window, so it hands nothing back: a guard told to skip some requests
   // would silently count them all. Such a guard is refused, loudly, when it is made.
-  it('is refused, with a logged error, for a guard that would skip failed or successful requests', () => {
+  it('is refused, logged at start and failing every count, for a guard that would skip failed or successful requests', async () => {
     const limits = createMemoryRateLimitStore(createTestClock());
     for (const skipping of [{ skipFailedRequests: true }, { skipSuccessfulRequests: true }]) {
       const errors: string[] = [];
+      const store = createFloodGuardStore(limits, 'pages', 60_000);
       rateLimit({
-        store: createFloodGuardStore(limits, 'pages', 60_000),
+        store,
         ...skipping,
         logger: { error: (error: unknown) => void errors.push(String(error)), warn: () => {} },
       });
       expect(errors).toEqual([expect.stringMatching(/flood guard "pages".*not supported/)]);
+      await expect(store.increment('192.0.2.1')).rejects.toThrow(/not supported/);
     }
     const errors: string[] = [];
     rateLimit({
