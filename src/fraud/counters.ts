@@ -154,3 +154,21 @@ export function createFraudNotes(deps: {
     },
   };
 }
+
+/**
+ * Hands back what an attempt took when it failed on its way (a store away, an audit write failing),
+ * so that it holds no place until its windows end. The failure is what the caller throws; a
+ * hand-back that fails too is only logged.
+ */
+export async function handBackAfterFailure(
+  release: () => Promise<void>,
+  failure: unknown,
+  logger: Logger,
+  what: 'send' | 'sign-up',
+): Promise<void> {
+  try {
+    await release();
+  } catch (error) {
+    logger.warn({ err: error, failure: String(failure) }, `a failed ${what} could not hand back its limits`);
+  }
+}

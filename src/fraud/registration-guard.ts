@@ -1,7 +1,7 @@
 import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import { clientNetworkKeysOf } from '../http/client-address.js';
-import type { RateLimitStore } from '../http/rate-limit.js';
+import type { RateLimitStore, WindowCount } from '../http/rate-limit.js';
 import type { Logger } from '../logger.js';
 import { maskPhone } from '../users/phone.js';
 import type { FraudConfig } from './config.js';
@@ -9,6 +9,7 @@ import {
   HOUR_MS,
   NETWORK_LIMIT_FACTOR,
   createFraudNotes,
+  handBackAfterFailure,
   secondsUntilClear,
   takeCounters,
   type CounterSpec,
@@ -75,6 +76,8 @@ export function createRegistrationGuard(deps: {
 }): RegistrationGuard {
   const { limits, clock, config } = deps;
   const notes = createFraudNotes({ mode: config.mode, ...deps });
+  const handBack = (release: () => Promise<void>, failure: unknown) =>
+    handBackAfterFailure(release, failure, deps.logger, 'sign-up');
 
   return {
     async reserveRegistration({ clientKey, phone }) {
@@ -118,35 +121,52 @@ export function createRegistrationGuard(deps: {
       ]);
       // Accounts already made, plus sign-ups racing this one: two at once cannot both be the third.
       const inFlightKey = `fraud:register:phone:${phone}`;
-      const inFlight = await limits.increment(inFlightKey, IN_FLIGHT_MS);
-      const accounts = (await deps.accountsWithPhone(phone)) + inFlight.count;
-      const phoneViolation: Violation | null =
-        accounts > config.registration.accountsPerPhone
-          ? {
-              rule: 'accounts_per_phone',
-              clearsAt: now,
-              detail: `${accounts} of ${config.registration.accountsPerPhone}`,
-            }
-          : null;
-
+      let inFlight: WindowCount;
+      try {
+        inFlight = await limits.increment(inFlightKey, IN_FLIGHT_MS);
+      } catch (error) {
+        await handBack(taken.release, error);
+        throw error;
+      }
+      let released = false;
       const release = async (created: boolean) => {
+        if (released) return;
+        released = true;
         await limits.decrement(inFlightKey, inFlight.window);
         if (!created) await taken.release();
       };
-      const violations = [...taken.violations, ...(phoneViolation ? [phoneViolation] : [])];
-      for (const violation of violations) await note(violation);
-      if (violations.length > 0 && notes.enforcing) {
-        await release(false);
-        // The number is the one thing the person can change, so that refusal is told first.
-        if (phoneViolation)
-          return { allowed: false, rule: 'accounts_per_phone', message: ACCOUNTS_PER_PHONE_MESSAGE };
-        return {
-          allowed: false,
-          rule: taken.violations[0]!.rule,
-          retryAfterSeconds: secondsUntilClear(taken.violations, now),
-        };
+      // From here until the answer, a failure (the database, an audit write) hands back what was
+      // taken: a sign-up that made nothing must not hold the address's allowance or the number's.
+      try {
+        const accounts = (await deps.accountsWithPhone(phone)) + inFlight.count;
+        const phoneViolation: Violation | null =
+          accounts > config.registration.accountsPerPhone
+            ? {
+                rule: 'accounts_per_phone',
+                clearsAt: now,
+                detail: `${accounts} of ${config.registration.accountsPerPhone}`,
+              }
+            : null;
+
+        const violations = [...taken.violations, ...(phoneViolation ? [phoneViolation] : [])];
+        if (violations.length > 0 && notes.enforcing) {
+          await release(false);
+          for (const violation of violations) await note(violation);
+          // The number is the one thing the person can change, so that refusal is told first.
+          if (phoneViolation)
+            return { allowed: false, rule: 'accounts_per_phone', message: ACCOUNTS_PER_PHONE_MESSAGE };
+          return {
+            allowed: false,
+            rule: taken.violations[0]!.rule,
+            retryAfterSeconds: secondsUntilClear(taken.violations, now),
+          };
+        }
+        for (const violation of violations) await note(violation);
+        return { allowed: true, complete: release };
+      } catch (error) {
+        await handBack(() => release(false), error);
+        throw error;
       }
-      return { allowed: true, complete: release };
     },
 
     async checkNumberForAccount({ clientKey, phone, userId, username }) {

@@ -15,6 +15,7 @@ import {
   VERIFIED_BUDGET_FACTOR,
   budgetKey,
   createFraudNotes,
+  handBackAfterFailure,
   msUntilUtcMidnight,
   secondsUntilClear,
   takeCounters,
@@ -107,14 +108,8 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
   const breaker = createConversionBreaker({ limits, store, clock, minPerDay: config.breakerMinPerDay });
   const limitsOf = config.send;
 
-  /** Hands back what a send took when it failed on its way; the failure itself is what is thrown. */
-  const handBack = async (release: () => Promise<void>, failure: unknown) => {
-    try {
-      await release();
-    } catch (error) {
-      logger.warn({ err: error, failure: String(failure) }, 'a failed send could not hand back its limits');
-    }
-  };
+  const handBack = (release: () => Promise<void>, failure: unknown) =>
+    handBackAfterFailure(release, failure, logger, 'send');
 
   /**
    * At most `countriesPerAddressPerDay` distinct destination countries per address and UTC day,
