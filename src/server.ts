@@ -123,7 +123,8 @@ async function main() {
       createAuditRetentionTask({ audit, clock, retentionDays: config.auditRetentionDays }),
       createExpiredChallengesTask({ challenges, clock }),
       createUnprovenAccountsTask({ users, clock }),
-      // Expired sessions and tombstones, then SQLite's WAL checkpoint (src/stores/sql/housekeeping.ts).
+      // The stores' own: expired sessions and tombstones, one-time links, remembered browsers, the
+      // API's verifications and Idempotency-Keys, then SQLite's WAL checkpoint (Stores.housekeeping).
       ...stores.housekeeping,
     ],
     intervalMs: HOUSEKEEPING_INTERVAL_MS,

@@ -64,7 +64,9 @@ import { createSqlUserStore } from './sql/user-store.js';
  * tests all come here):
  * - the database (SQLite by DATABASE_PATH, or PostgreSQL by DATABASE_URL) keeps what must last:
  *   accounts, the audit log, codes the site makes itself, the fraud guard's facts, the code-entry
- *   ceiling; and, without Redis, sessions and challenges too;
+ *   ceiling, second factors and recovery codes, remembered browsers, one-time links, the
+ *   verification API's keys, codes and Idempotency-Keys; and, without Redis, sessions and
+ *   challenges too;
  * - Redis (REDIS_URL), when set, keeps what several instances must share and see at once:
  *   sessions, challenges, rate-limit counters, SignalWire's voice documents, Twilio's verification
  *   map and the providers' circuit breaker;
@@ -107,8 +109,10 @@ export interface Stores {
   twilioVerifications: TwilioVerificationLedger;
   providerHealth: ProviderHealthStore;
   /**
-   * What keeps the stores' own tables small (expired sessions and tombstones on SQL, SQLite's
-   * write-ahead log), for the housekeeping timer in server.ts. Redis expires its keys itself.
+   * What keeps the stores' own tables small, for the housekeeping timer in server.ts: expired
+   * sessions and tombstones (sessions on SQL only: Redis expires its keys itself), expired one-time
+   * links, remembered browsers, API verifications and Idempotency-Keys, then SQLite's write-ahead
+   * log. server.ts adds the audit retention, expired challenges and never-proven accounts.
    */
   housekeeping: HousekeepingTask[];
   /** Whether each backing service answers now, for /healthz; never throws. */
