@@ -9,7 +9,7 @@ import { clientKeyOfRequest } from '../http/client-address.js';
 import { SESSION_ENDED_PATH, regenerateSession } from '../http/session.js';
 import { parseForm } from '../http/validate.js';
 import type { CodeDelivery } from '../mfa/delivery.js';
-import { describeChannel, type Channel } from '../mfa/provider.js';
+import { ProviderError, describeChannel, type Channel } from '../mfa/provider.js';
 import type { Notices } from '../notices/notices.js';
 import { parsePhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
@@ -151,7 +151,10 @@ export function createSecurityRouter(deps: SecurityRouterDeps): Router {
       sent = await deps.enrolment.sendCode(req, { ...user, phone: phone.e164 }, channel);
     } catch (error) {
       delete req.session.pendingPhoneChange;
-      await start.release();
+      // Only a send that surely went nowhere gives the day's new-number allowance back: one that
+      // may have been delivered (a timeout, Twilio re-sending a pending code) or failed after it
+      // went out keeps it, or failing sends would cost the account nothing, again and again.
+      if (error instanceof ProviderError && error.delivered === 'no') await start.release();
       throw error;
     }
     if (!sent.ok) {

@@ -1,5 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { NEW_NUMBERS_PER_ACCOUNT_PER_DAY } from '../../src/account/phone-change.js';
+import { ProviderError, type MfaProvider } from '../../src/mfa/provider.js';
+import { createConsoleProvider } from '../../src/mfa/providers/console.js';
+import { createProviderPool } from '../../src/mfa/providers/pool.js';
+import { createCodeTexts } from '../../src/mfa/sms-text.js';
+import { SITE_NAME } from '../../src/site.js';
 import { createBrowser, type Browser } from '../helpers/agent.js';
 import { consoleCodesPrinted, lastConsoleCode } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
@@ -29,8 +34,10 @@ describe('POST /account/security/phone', () => {
   let account: TestAccount;
   afterEach(() => mail.close());
 
-  async function start(options: TestAppOptions = {}) {
+  /** `beforeSignUp` sees the site before rosa registers (to bind a scripted provider to it). */
+  async function start(options: TestAppOptions = {}, beforeSignUp?: (site: MailTestApp['site']) => void) {
     mail = await createMailTestApp(options);
+    beforeSignUp?.(mail.site);
     browser = createBrowser(mail.site.app);
     account = await register(browser, { username: 'rosa', email: 'rosa@example.com' });
     await openNewestLink(mail, createBrowser(mail.site.app), 'rosa@example.com');
@@ -161,6 +168,44 @@ describe('POST /account/security/phone', () => {
     expect(await register(createBrowser(mail.site.app), { username: 'sami' })).toMatchObject({
       username: 'sami',
     });
+  });
+
+  it('keeps a new number counted when its code may have gone out (a provider that timed out)', async () => {
+    // Threat: failing sends that cost the account nothing, again and again: a provider timing out
+    // (or Twilio re-sending a pending code) may well have delivered the code it was asked for.
+    let timeOutEnrolCodes = false;
+    let inner: MfaProvider | undefined;
+    const timingOut: MfaProvider = {
+      name: 'console',
+      channels: ['sms', 'voice'],
+      async send(request) {
+        const sent = await inner!.send(request);
+        if (timeOutEnrolCodes && request.scope === 'enrol') {
+          throw new ProviderError('unavailable', 'console', 'send sms code: timeout', { delivered: 'maybe' });
+        }
+        return sent;
+      },
+      verify: (request) => inner!.verify(request),
+    };
+    await start({ providers: createProviderPool([timingOut]) }, (site) => {
+      inner = createConsoleProvider({
+        codes: site.stores.codes,
+        codeDigits: site.config.codeDigits,
+        codeTtlMinutes: site.config.codeTtlMinutes,
+        print: (line) => site.printed.push(line),
+        outbox: site.outbox,
+        texts: createCodeTexts({ siteName: SITE_NAME, publicHost: site.config.publicHost }),
+      });
+    });
+    timeOutEnrolCodes = true;
+    for (let attempt = 1; attempt <= NEW_NUMBERS_PER_ACCOUNT_PER_DAY; attempt += 1) {
+      await confirmSettings(mail.site, browser);
+      expect((await changePhone(fictionalPhone())).status).toBe(503);
+      mail.site.clock.advanceMinutes(16);
+    }
+    timeOutEnrolCodes = false;
+    await confirmSettings(mail.site, browser);
+    expectPage(await changePhone(fictionalPhone()), 429, /You have tried 5 new numbers today/);
   });
 
   it('can be cancelled from the code page: the number stays', async () => {
