@@ -67,7 +67,18 @@ export async function takeCounters<Rule extends FraudRule>(
   limits: RateLimitStore,
   specs: CounterSpec<Rule>[],
 ): Promise<TakenCounters<Rule>> {
-  const counts = await Promise.all(specs.map((spec) => limits.increment(spec.key, spec.windowMs)));
+  const taken = await Promise.allSettled(specs.map((spec) => limits.increment(spec.key, spec.windowMs)));
+  const failed = taken.find((outcome) => outcome.status === 'rejected');
+  if (failed) {
+    // The store failed some: those taken go back (best effort), so a failed attempt holds nothing.
+    await Promise.allSettled(
+      taken.map((outcome, index) =>
+        outcome.status === 'fulfilled' ? limits.decrement(specs[index]!.key, outcome.value.window) : null,
+      ),
+    );
+    throw failed.reason;
+  }
+  const counts = taken.map((outcome) => (outcome as PromiseFulfilledResult<WindowCount>).value);
   const violations = specs.flatMap((spec, index) => {
     const count = counts[index]!;
     return count.count > spec.limit

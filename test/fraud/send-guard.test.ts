@@ -407,6 +407,25 @@ describe('the send guard', () => {
       expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true]);
     });
 
+    it('hands back the counts it took when the store fails some of them', async () => {
+      const memory = createMemoryRateLimitStore(clock);
+      let failing = true;
+      build(WITHOUT_BREAKER, {
+        ...memory,
+        async increment(key, windowMs) {
+          // The address's hourly count fails; the number's counts, taken at once, succeed.
+          if (failing && key.includes(':address:') && !key.includes('countries')) {
+            failing = false;
+            throw new Error('the store is away');
+          }
+          return memory.increment(key, windowMs);
+        },
+      });
+      await expect(send({ clientKey: '192.0.2.1' })).rejects.toThrow('the store is away');
+      const decisions = await sendTimes(3, (i) => ({ clientKey: `192.0.2.${i + 2}` }));
+      expect(decisions.map((decision) => decision.allowed)).toEqual([true, true, true]);
+    });
+
     it('hands back the counts and country of a refused send whose refusal cannot be noted', async () => {
       const ADDRESS = '203.0.113.60';
       for (const to of [US, CANADA, UK]) expect((await send({ to, clientKey: ADDRESS })).allowed).toBe(true);
