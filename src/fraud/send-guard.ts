@@ -252,16 +252,23 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
   /** Said once a day, at error level: from now on only numbers that completed a code get codes. */
   async function noticeBudgetSpent(now: Date, spent: number) {
     if (spent < config.budgetPerDay) return;
-    const once = await limits.increment(`fraud:budget:noticed:${utcDay(now)}`, msUntilUtcMidnight(now));
+    const onceKey = `fraud:budget:noticed:${utcDay(now)}`;
+    const once = await limits.increment(onceKey, msUntilUtcMidnight(now));
     if (once.count !== 1) return;
     logger.error(
       { budget: config.budgetPerDay, mode: config.mode },
       `daily send budget (SEND_BUDGET_PER_DAY) is spent: until midnight UTC only numbers that completed a code in the last 30 days get codes, up to ${VERIFIED_BUDGET_FACTOR * config.budgetPerDay}`,
     );
-    await audit.record({
-      type: 'send_budget_spent',
-      detail: `${spent} codes today (budget ${config.budgetPerDay})`,
-    });
+    try {
+      await audit.record({
+        type: 'send_budget_spent',
+        detail: `${spent} codes today (budget ${config.budgetPerDay})`,
+      });
+    } catch (error) {
+      // Not written: the next send past the budget says it again, rather than no one that day.
+      await limits.decrement(onceKey, once.window).catch(() => null);
+      throw error;
+    }
   }
 
   return {

@@ -579,6 +579,27 @@ describe('the send guard', () => {
       expect(refusal(await send({ to: usNumber(90), clientKey: '192.0.2.51' })).rule).toBe('budget');
     });
 
+    it('says it again with the next send when the audit log could not take it', async () => {
+      let failing = false;
+      const record = audit.record.bind(audit);
+      audit.record = async (event) => {
+        if (failing && event.type === 'send_budget_spent') {
+          failing = false;
+          throw new Error('the audit log is away');
+        }
+        return record(event);
+      };
+      const sends = await sendTimes(4, (i) => ({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` }));
+      expect(allowedCount(sends)).toBe(4);
+      failing = true;
+      // The fifth spends the budget; its notice fails, and the send with it (a 503 for its person).
+      await expect(send({ to: usNumber(4), clientKey: '192.0.2.5' })).rejects.toThrow(
+        'the audit log is away',
+      );
+      expect((await send({ to: usNumber(5), clientKey: '192.0.2.6' })).allowed).toBe(true);
+      expect((await audit.recent()).filter((event) => event.type === 'send_budget_spent')).toHaveLength(1);
+    });
+
     it('tells the operator once, at error level and in the audit log, when it is spent', async () => {
       await sendTimes(8, (i) => ({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` }));
 
