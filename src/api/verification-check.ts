@@ -2,6 +2,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { Clock } from '../clock.js';
 import type { SendGuard } from '../fraud/send-guard.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
+import { verifyWindowMinutes } from '../mfa/provider.js';
 import type { ProviderPool } from '../mfa/providers/pool.js';
 import type { MfaRules } from '../mfa/service.js';
 import { maskPhone } from '../users/phone.js';
@@ -190,7 +191,7 @@ export function createVerificationCheck(deps: VerificationCheckDeps) {
         scope: 'api',
         code,
         handle: verification.handle,
-        maxAgeMinutes: Math.max(1, Math.ceil((now() - verification.createdAt) / 60_000)),
+        maxAgeMinutes: verifyWindowMinutes(verification.createdAt, now()),
       });
     } catch (error) {
       await handBack();

@@ -55,11 +55,24 @@ export interface VerifyCodeRequest {
   code: string;
   handle?: string;
   /**
-   * How old, in whole minutes, a code may be and still count. The service derives it from the
-   * challenge so that a provider that chooses the window at verify time (Bandwidth) never accepts
-   * a code older than the app's own expiry.
+   * How old, in whole minutes, a code may be and still count (verifyWindowMinutes): for a provider
+   * that chooses the window at verify time (Bandwidth), so that it never accepts a code much older
+   * than the app's own expiry, which the app checks itself first.
    */
   maxAgeMinutes: number;
+}
+
+/**
+ * The provider's clock starts before ours: a send is recorded once the provider has answered (and
+ * the challenge is written), and the check reaches it a moment after the person pressed Verify.
+ * Two provider deadlines and a little clock skew, so that a right code typed just before a whole
+ * minute of its age is not refused by a window the provider has already seen pass.
+ */
+export const PROVIDER_CLOCK_SLACK_MS = 30_000;
+
+/** The window to ask a provider for: the code's age by our clock, plus the slack, in whole minutes. */
+export function verifyWindowMinutes(sentAtMs: number, nowMs: number): number {
+  return Math.max(1, Math.ceil((nowMs - sentAtMs + PROVIDER_CLOCK_SLACK_MS) / 60_000));
 }
 
 /** 'invalid' covers a wrong code; 'expired' and 'locked' when the provider can tell them apart. */

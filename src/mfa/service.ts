@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Challenge, ChallengeStore, CloseReason } from './challenge-store.js';
 import type { CodeEntryCeiling } from './code-entry-ceiling.js';
 import { describeFailedSend, settleFailedSend } from './failed-send.js';
-import { isStepUpScope, describeChannel, type Channel, type Scope } from './provider.js';
+import { isStepUpScope, describeChannel, verifyWindowMinutes, type Channel, type Scope } from './provider.js';
 import type { ProviderPool } from './providers/pool.js';
 
 export type { Challenge } from './challenge-store.js';
@@ -593,7 +593,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
           scope: challenge.scope,
           code,
           handle: challenge.handle,
-          maxAgeMinutes: Math.max(1, Math.ceil((now() - challenge.sentAt) / 60_000)),
+          maxAgeMinutes: verifyWindowMinutes(challenge.sentAt, now()),
         });
       } catch (error) {
         await handBack();
