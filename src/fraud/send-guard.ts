@@ -43,7 +43,10 @@ export type SendLimitRule = Exclude<
 /**
  * A number that completed a code this recently still gets codes when the budget is spent or its
  * country is paused. Not for ever: numbers change hands, and one verification must not buy an
- * exemption for good.
+ * exemption for good, for whoever asks. The account that completed a code to the number itself is
+ * exempt however long ago that was (see `exempt` in reserveSend): otherwise a handful of strangers'
+ * sign-ups pausing a country would refuse its login codes to everyone who had not logged in for a
+ * month. It still stops at the per-number caps and the budget's hard ceiling.
  */
 export const VERIFIED_EXEMPTION_MS = 30 * DAY_MS;
 
@@ -296,10 +299,13 @@ export function createSendGuard(deps: SendGuardDeps): SendGuard {
       }
 
       const { userId } = attempt;
-      const [verifiedRecently, provenHolder] = await Promise.all([
+      const [verifiedLately, provenHolder] = await Promise.all([
         store.isVerifiedNumber(to, new Date(now.getTime() - VERIFIED_EXEMPTION_MS)),
         userId === null ? false : store.hasAccountVerified(to, userId),
       ]);
+      // Past the budget and the breaker: a number that completed a code lately, or an account's
+      // own number that it completed a code to (see VERIFIED_EXEMPTION_MS).
+      const verifiedRecently = verifiedLately || provenHolder;
       const networks = clientNetworkKeysOf(clientKey);
       const counters = await takeCounters(
         limits,

@@ -579,6 +579,16 @@ describe('the send guard', () => {
       expect(refusal(await send({ to: usNumber(90), clientKey: '192.0.2.51' })).rule).toBe('budget');
     });
 
+    it('still sends to the account that completed a code to its number, however long ago, up to the ceiling', async () => {
+      const owner = await newAccount();
+      await markVerified(usNumber(91), owner);
+      clock.advanceMinutes(40 * 24 * 60);
+      await sendTimes(5, (i) => ({ to: usNumber(i), clientKey: `192.0.2.${i + 1}` }));
+
+      expect((await send({ userId: owner, to: usNumber(91), clientKey: '192.0.2.61' })).allowed).toBe(true);
+      expect(refusal(await send({ to: usNumber(91), clientKey: '192.0.2.62' })).rule).toBe('budget');
+    });
+
     it('says it again with the next send when the audit log could not take it', async () => {
       let failing = false;
       const record = audit.record.bind(audit);
@@ -732,6 +742,23 @@ describe('the send guard', () => {
       for (let i = 0; i < 4; i += 1) await newAustralian();
 
       expect(refusal(await send({ to: australianNumber(9000), clientKey: '203.0.113.251' })).rule).toBe(
+        'breaker',
+      );
+    });
+
+    it('still sends to the account that completed a code to its number, however long ago', async () => {
+      // Threat: four strangers' sign-ups pausing a country, and with it the login codes of everyone
+      // there who has not logged in for a month.
+      const owner = await newAccount();
+      await markVerified(australianNumber(9100), owner);
+      clock.advanceMinutes(40 * 24 * 60);
+      for (let i = 0; i < 4; i += 1) await newAustralian();
+
+      expect(
+        (await send({ userId: owner, to: australianNumber(9100), clientKey: '203.0.113.252' })).allowed,
+      ).toBe(true);
+      // Another account on that number is a stranger to it: still paused.
+      expect(refusal(await send({ to: australianNumber(9100), clientKey: '203.0.113.253' })).rule).toBe(
         'breaker',
       );
     });
