@@ -29,7 +29,13 @@ import { needsEnrolment, type Enrolment } from '../auth/enrolment.js';
 import { COUNTRY_OPTIONS } from '../auth/countries.js';
 import { correctNumberSchema } from '../auth/schemas.js';
 import type { RegistrationGuard } from '../fraud/registration-guard.js';
-import type { Challenge, FactorGuessOutcome, MfaService } from './service.js';
+import {
+  recoveryFailuresKey,
+  resetAppFailuresKey,
+  type Challenge,
+  type FactorGuessOutcome,
+  type MfaService,
+} from './service.js';
 import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
 import type { FactorCheckers, StageFactors, StageKind, StageOption } from '../factors/stage-factors.js';
 import { PASSKEY_CHALLENGE_TTL_MS } from '../factors/passkeys.js';
@@ -289,7 +295,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         ...(stage.kind === 'reset'
           ? {
               ownLimit: {
-                key: `mfa:reset-app-failures:${user.id}`,
+                key: resetAppFailuresKey(user.id),
                 max: RESET_APP_FAILURES_PER_DAY,
                 windowMs: 24 * 3_600_000,
                 onPaused: () => deps.notices.notify({ type: 'reset_app_codes_paused', user, ip: req.ip }),
@@ -315,7 +321,7 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
         ownLimit: {
           // Per account at login; per session at a reset, whose mailbox holder must not be able to
           // block the owner's recovery codes, the way out of a lost phone.
-          key: `mfa:recovery-failures:${stage.user.id}${sessionCountedStage ? `:${stepUpSessionKey(req)}` : ''}`,
+          key: `${recoveryFailuresKey(stage.user.id)}${sessionCountedStage ? `:${stepUpSessionKey(req)}` : ''}`,
           max: RECOVERY_FAILURES_PER_HOUR,
           windowMs: 3_600_000,
         },

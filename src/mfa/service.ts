@@ -184,6 +184,10 @@ export interface MfaServiceDeps {
 const sendsKey = (userId: number, scope: Scope) =>
   isStepUpScope(scope) ? `mfa:sends:${userId}:step-up` : `mfa:sends:${userId}`;
 const failuresKey = (userId: number) => `mfa:failures:${userId}`;
+/** Wrong recovery codes of an account at login (a reset counts per session instead: see mfa/routes.ts). */
+export const recoveryFailuresKey = (userId: number) => `mfa:recovery-failures:${userId}`;
+/** Wrong app codes of an account at resets, across sessions. */
+export const resetAppFailuresKey = (userId: number) => `mfa:reset-app-failures:${userId}`;
 const stepUpFailuresKey = (userId: number, session: string) => `mfa:step-up-failures:${userId}:${session}`;
 /**
  * The resend cooldown of an account, scope and number: a number corrected at sign-up gets its code
@@ -285,7 +289,13 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     isCodeEntrySuspended: (userId) => ceiling.isSuspended(userId),
     async unlockCodeEntry(userId) {
       const wasPaused = (await lockedFor(userId)) !== null;
-      await limits.reset(failuresKey(userId));
+      // The recovery codes' and the reset app codes' own pauses too: an admin unlocks an account
+      // most often for someone who lost their phone, whose way in is exactly those.
+      await Promise.all(
+        [failuresKey(userId), recoveryFailuresKey(userId), resetAppFailuresKey(userId)].map((key) =>
+          limits.reset(key),
+        ),
+      );
       const wasSuspended = await ceiling.unlock(userId);
       // The count of wrong codes in a row starts again too, suspended or not.
       await ceiling.recordSuccess(userId);

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RECOVERY_FAILURES_PER_HOUR } from '../../src/factors/recovery-codes.js';
+import { recoveryFailuresKey, resetAppFailuresKey } from '../../src/mfa/service.js';
 import type { PasswordHasher } from '../../src/users/passwords.js';
 import { createBrowser, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { createTestApp, lastConsoleCode, type TestApp } from '../helpers/create-test-app.js';
@@ -292,6 +294,19 @@ describe('admin actions on an account', () => {
       site.clock.advance(31_000);
       expectRedirect(await annBrowser.submit('/verify', '/verify/resend', {}), '/verify');
       expectRedirect(await submitCode(annBrowser, lastConsoleCode(site.printed)), '/account');
+    });
+
+    it('ends the pauses of wrong recovery codes and of wrong app codes at resets too', async () => {
+      // Threat: a stranger with the password spends the hour's recovery-code guesses, and the
+      // owner who lost her phone, the person an admin unlocks for, stays refused her way in.
+      const { limits } = site.stores;
+      for (let i = 0; i < RECOVERY_FAILURES_PER_HOUR; i += 1) {
+        await limits.increment(recoveryFailuresKey(annId), 3_600_000);
+        await limits.increment(resetAppFailuresKey(annId), 24 * 3_600_000);
+      }
+      expectRedirect(await act('unlock', 'lost her phone, identity checked'), accountPage());
+      expect(await limits.get(recoveryFailuresKey(annId))).toBeNull();
+      expect(await limits.get(resetAppFailuresKey(annId))).toBeNull();
     });
 
     it('forgives the failed passwords of a browser that had logged in before', async () => {
