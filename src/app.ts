@@ -541,6 +541,7 @@ export function createApp(deps: AppDeps): Express {
           limits: stores.limits,
           sessions: stores.accountSessions,
           rememberedBrowsers,
+          tokens: stores.tokens,
           audit: stores.audit,
           notices,
           clock,

@@ -148,6 +148,8 @@ export function createEmailVerification(deps: {
       });
       // The address it replaced hears of it: someone who took over the account cannot quietly move its resets.
       if (before.email && emailKeyOf(before.email) !== emailKeyOf(used.detail)) {
+        // Reset links sent to the old mailbox go with it: it is no longer the account's way back in.
+        await tokens.voidAll(user.id, 'password_reset');
         await deps.notices.notify({ type: 'email_changed', user: before, to: before.email, ip });
       }
       return { ok: true, user, address: used.detail };

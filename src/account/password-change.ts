@@ -5,6 +5,7 @@ import type { Clock } from '../clock.js';
 import type { RateLimitStore } from '../http/rate-limit.js';
 import type { Notices } from '../notices/notices.js';
 import type { PasswordHasher } from '../users/passwords.js';
+import type { OneTimeTokenStore } from './one-time-tokens.js';
 import type { User, UserStore } from '../users/store.js';
 
 /**
@@ -47,6 +48,8 @@ export function createPasswordChange(deps: {
   limits: RateLimitStore;
   sessions: AccountSessions;
   rememberedBrowsers: Pick<RememberedBrowsers, 'revokeAll'>;
+  /** Reset links already sent are voided: a password just chosen is not to be replaced by an old link. */
+  tokens: Pick<OneTimeTokenStore, 'voidAll'>;
   audit: AuditLog;
   notices: Notices;
   clock: Clock;
@@ -91,6 +94,7 @@ export function createPasswordChange(deps: {
       const endedSessions = await deps.sessions.endAllForUser(user.id, { exceptSid: keepSid });
       // And whoever's browser was remembered must prove a second factor again, with the new password.
       await deps.rememberedBrowsers.revokeAll(user.id, 'password changed');
+      await deps.tokens.voidAll(user.id, 'password_reset');
       await audit.record({
         ...base,
         type: 'password_changed',

@@ -7,6 +7,7 @@ import { expectPage, expectRedirect, visibleText } from '../helpers/expectations
 import { logIn, register, submitCode, submitPassword, wrongFor, type TestAccount } from '../helpers/flows.js';
 import { eventually } from '../helpers/eventually.js';
 import { createMailTestApp, linkPathIn, type MailTestApp } from '../helpers/mail.js';
+import { confirmSettings, openNewestLink } from '../helpers/security.js';
 import { startTestSmtpServer } from '../helpers/smtp-server.js';
 
 /**
@@ -255,6 +256,47 @@ describe('resetting a forgotten password', () => {
     expectPage(await browser.submit(second, first), 410, /This link no longer works/);
     expect(consoleCodesPrinted(site().printed, 'reset')).toBe(0);
     expectPage(await browser.get(second), 200, /Continue/);
+  });
+
+  describe('voids the links already sent', () => {
+    const signedIn = async (account: TestAccount) => {
+      const owner = createBrowser(site().app);
+      await logIn(site(), owner, account);
+      return owner;
+    };
+    // Threat: a link sent to a mailbox that was the account's way back in, still good after the
+    // person moved their email away from it or chose a new password.
+    it('when the password is changed', async () => {
+      const account = await accountWithEmail('ada', 'ada@example.com');
+      const owner = await signedIn(account);
+      const stranger = createBrowser(site().app);
+      await forgot('ada', { as: stranger });
+      const link = await resetLinkFor('ada@example.com');
+      await confirmSettings(site(), owner);
+      expectRedirect(
+        await owner.submit('/account/security', '/account/security/password', {
+          current_password: account.password,
+          new_password: NEW_PASSWORD,
+        }),
+        '/account/security',
+      );
+      expectPage(await stranger.get(link), 410, /This link no longer works/);
+    });
+
+    it('when another address replaces the email', async () => {
+      const owner = await signedIn(await accountWithEmail('ada', 'ada@example.com'));
+      const stranger = createBrowser(site().app);
+      await forgot('ada', { as: stranger });
+      const link = await resetLinkFor('ada@example.com');
+      await confirmSettings(site(), owner);
+      expectRedirect(
+        await owner.submit('/account/security', '/account/security/email', { email: 'ada@example.org' }),
+        '/account/security',
+      );
+      await openNewestLink(mail, createBrowser(site().app), 'ada@example.org');
+      expect((await accountOf('ada')).email).toBe('ada@example.org');
+      expectPage(await stranger.get(link), 410, /This link no longer works/);
+    });
   });
 
   it('takes 5 requests an hour from one address, then answers 429 there (and only there)', async () => {
