@@ -73,8 +73,30 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
           problems.push(`${response.status()} for ${new URL(response.url()).pathname}`);
         }
       });
+      // On a phone each table row is a card, its cells one under another with their column's name
+      // beside the value. A name that wraps to two lines must make its cell taller, not run into the
+      // next cell's text. Returns how many labelled cells it checked (none on a desktop).
+      const tooTall: string[] = [];
+      const checkStackedLabels = async () => {
+        const cells = (await page.evaluate(`[...document.querySelectorAll('.stack-table td')]
+          .map((td) => ({ td, before: getComputedStyle(td, '::before'), style: getComputedStyle(td) }))
+          .filter(({ before }) => before.content !== 'none' && before.display !== 'none')
+          .map(({ td, before, style }) => ({
+            label: td.dataset.label,
+            room: td.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom),
+            height: parseFloat(before.height),
+          }))`)) as { label: string; room: number; height: number }[];
+        for (const cell of cells) {
+          // A pixel for rounding: clientHeight is a whole number, the rest are not.
+          if (cell.height > cell.room + 1) {
+            tooTall.push(`${pathOf(page)}: "${cell.label}" is ${cell.height}px in a ${cell.room}px cell`);
+          }
+        }
+        return cells.length;
+      };
       // No page is wider than the screen: nothing to scroll sideways, on a phone either. And the
-      // stylesheet is really applied (an unstyled page would pass axe and the rest).
+      // stylesheet is really applied (an unstyled page would pass axe and the rest). Then the
+      // stacked tables' labels, above.
       const wider: string[] = [];
       const checkLayout = async () => {
         const overflow = await page.evaluate(
@@ -85,6 +107,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
           "getComputedStyle(document.querySelector('.card')).borderTopLeftRadius",
         );
         expect(radius, `the stylesheet is applied on ${pathOf(page)}`).not.toBe('0px');
+        return checkStackedLabels();
       };
 
       // Sign-up: the form, then the code that proves the number, which signs the person in.
@@ -152,7 +175,9 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       expect(pathOf(page)).toBe('/admin');
       expect(await textOf(page)).toMatch(/Secure area Verified until/);
       expect(await textOf(page)).toContain('admin verified');
-      await checkLayout();
+      // The secure area's tables (sending per country, accounts) are stacked cards on a phone.
+      const stackedCells = await checkLayout();
+      if (viewport === PHONE) expect(stackedCells, 'labelled cells on /admin').toBeGreaterThan(0);
 
       await page.getByRole('button', { name: 'Log out' }).first().click();
       await page.waitForURL(/\/login\?signedOut/);
@@ -161,6 +186,7 @@ describe.skipIf(skipBrowserTests)('the whole site in a browser', () => {
       expect(pathOf(page)).toBe('/login?next=%2Faccount');
 
       expect(wider).toEqual([]);
+      expect(tooTall).toEqual([]);
       expect(elsewhere).toEqual([]);
       expect(problems).toEqual([]);
       await context.close();
