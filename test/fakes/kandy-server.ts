@@ -45,6 +45,8 @@ export interface FakeKandy extends FakeControls {
   /** Revokes every access token, as an early revocation at Kandy would. */
   revokeTokens(): void;
   setClock(now: () => Date): void;
+  /** The next code's id, as it is written in the answer's resourceURL (to answer a malformed one). */
+  nameNextCode(codeId: string): void;
 }
 
 const ROUTE = /^\/cpaas\/auth\/v1\/([^/]+)\/codes(?:\/([^/]+))?(\/verify)?$/;
@@ -123,6 +125,8 @@ export async function startFakeKandy(options: FakeKandyOptions): Promise<FakeKan
     return { to, length: length as number, expiry: expiry as number, message: request.message as string };
   }
 
+  let nextCodeId: string | undefined;
+
   function issue(codeId: string, request: { to: string; length: number; expiry: number; message: string }) {
     const code = String(randomInt(0, 10 ** request.length)).padStart(request.length, '0');
     const entry: FakeKandyCode = {
@@ -158,7 +162,10 @@ export async function startFakeKandy(options: FakeKandyOptions): Promise<FakeKan
 
     if (!codeId && req.method === 'POST') {
       const request = readCodeRequest(exchange);
-      if (request) exchange.json(201, issue(`${randomBytes(12).toString('hex')}`, request));
+      if (request) {
+        exchange.json(201, issue(nextCodeId ?? randomBytes(12).toString('hex'), request));
+        nextCodeId = undefined;
+      }
       return;
     }
     if (codeId && route[3] && req.method === 'PUT') {
@@ -228,5 +235,8 @@ export async function startFakeKandy(options: FakeKandyOptions): Promise<FakeKan
     tokensIssued: () => issued,
     revokeTokens: () => tokens.clear(),
     setClock: clock.setClock,
+    nameNextCode(codeId) {
+      nextCodeId = codeId;
+    },
   };
 }

@@ -194,7 +194,8 @@ export function createKandyProvider(options: KandyProviderOptions): MfaProvider 
         isRecord(answer.json) && isRecord(answer.json.code) ? answer.json.code.resourceURL : undefined;
       const codeId =
         typeof resourceUrl === 'string' ? resourceUrl.split('/').filter(Boolean).at(-1) : undefined;
-      if (!codeId || !/^[A-Za-z0-9._~%-]{1,200}$/.test(codeId))
+      // Percent signs only as whole %XX escapes, so that decoding it cannot throw.
+      if (!codeId || !/^(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2}){1,200}$/.test(codeId))
         throw unexpectedBody(NAME, action, answer.status);
       return { handle: decodeURIComponent(codeId) };
     },

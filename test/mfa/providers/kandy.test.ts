@@ -215,6 +215,13 @@ describe('Kandy provider', () => {
       expect(error).toMatchObject({ kind, provider: 'kandy' });
     });
 
+    it('raises unavailable, not a crash, for a resourceURL whose code id is not well escaped', async () => {
+      const kandy = provider();
+      fake.nameNextCode('%E0%A4%A');
+      const error = await providerError(kandy.send({ to: ALICE, channel: 'sms', scope: 'login' }));
+      expect(error).toMatchObject({ kind: 'unavailable', provider: 'kandy' });
+    });
+
     it('raises auth when the API keeps answering 401 after a fresh token', async () => {
       const kandy = provider();
       await kandy.send({ to: ALICE, channel: 'sms', scope: 'login' });
