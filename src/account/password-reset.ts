@@ -20,16 +20,34 @@ import type { OneTimeTokenStore } from './one-time-tokens.js';
  * - finding out which accounts or addresses exist: one answer, one status and one minimum time
  *   whatever was typed (the page pads itself to RESET_RESPONSE_FLOOR_MS), and the mail server is
  *   never waited for in the request;
- * - flooding someone's mailbox: one link per account per minute, the extra requests silently
- *   dropped; and RESET_REQUESTS_PER_ADDRESS_PER_HOUR requests per client address, counted in the
- *   shared limits store so several instances give one allowance;
+ * - flooding someone's mailbox: one link per account per minute, a few a day per account from one
+ *   client address and a higher ceiling per account a day, the extra requests silently dropped;
+ *   and RESET_REQUESTS_PER_ADDRESS_PER_HOUR requests per client address, counted in the shared
+ *   limits store so several instances give one allowance;
+ * - a stranger using up the owner's links: the day's allowance is per account *and* client
+ *   address, so the owner asking from her own network still gets a link. What a stranger can
+ *   still do: ask just before her, so her request within that minute sends nothing, and void her
+ *   link with a newer one (either way the newer link is in her mailbox, and she uses that); and,
+ *   from enough networks (RESET_LINKS_PER_ACCOUNT_PER_DAY over
+ *   RESET_LINKS_PER_ACCOUNT_PER_ADDRESS_PER_DAY, easy with IPv6 /64s), use up the ceiling, after
+ *   which the owner gets nothing that day either: the price of a bounded mailbox;
  * - an old link found later: each works once, for 30 minutes, and a new request voids the one before.
  */
 export const RESET_LINK_TTL_MS = 30 * 60_000;
 /** One link per account in this window: a second request within it sends nothing. */
 export const RESET_LINK_INTERVAL_MS = 60_000;
-/** Reset links one account may be sent in a day, however the requests are spaced. */
-export const RESET_LINKS_PER_ACCOUNT_PER_DAY = 5;
+/**
+ * Links one account may be sent in a day on the requests of one client address (clientKeyOf: an
+ * IPv6 /64 as one): enough for an owner whose mail is slow to ask again, and what keeps one
+ * stranger's address from using up the account's day.
+ */
+export const RESET_LINKS_PER_ACCOUNT_PER_ADDRESS_PER_DAY = 3;
+/**
+ * Links one account may be sent in a day, whoever asks: the backstop against a mailbox flooded
+ * from many addresses, so a stranger needs 4 networks to reach it. No higher: each link is also a
+ * reset with 10 guesses at the phone code for whoever reads the mailbox.
+ */
+export const RESET_LINKS_PER_ACCOUNT_PER_DAY = 10;
 const DAY_MS = 24 * 60 * 60_000;
 export const RESET_REQUESTS_PER_ADDRESS_PER_HOUR = 5;
 const HOUR_MS = 60 * 60_000;
@@ -102,6 +120,34 @@ export function createPasswordReset(deps: {
     return users.findByUsername(normaliseUsername(typed));
   }
 
+  /**
+   * One from each of the account's allowances, in this order, or none: a request that sends
+   * nothing gives back what it took, so a stranger's dropped requests neither hold the owner's
+   * next minute nor count toward the account's day. Each is one increment, so of two requests
+   * racing for one account only the first in the minute sends.
+   */
+  async function takeLinkAllowance(userId: number, clientKey: string): Promise<boolean> {
+    const allowances = [
+      {
+        key: `reset:account-address:day:${userId}:${clientKey}`,
+        windowMs: DAY_MS,
+        limit: RESET_LINKS_PER_ACCOUNT_PER_ADDRESS_PER_DAY,
+      },
+      { key: `reset:account:${userId}`, windowMs: RESET_LINK_INTERVAL_MS, limit: 1 },
+      { key: `reset:account:day:${userId}`, windowMs: DAY_MS, limit: RESET_LINKS_PER_ACCOUNT_PER_DAY },
+    ];
+    const taken: Array<{ key: string; window: string }> = [];
+    for (const { key, windowMs, limit } of allowances) {
+      const window = await limits.increment(key, windowMs);
+      taken.push({ key, window: window.window });
+      if (window.count > limit) {
+        await Promise.all(taken.map((done) => limits.decrement(done.key, done.window)));
+        return false;
+      }
+    }
+    return true;
+  }
+
   async function deliver(user: User & { email: string }, token: string, ip: string | undefined) {
     try {
       await deps.mailer.send(
@@ -136,14 +182,7 @@ export function createPasswordReset(deps: {
       }
       const user = await findAccount(identifier);
       if (!user || !canResetByEmail(user)) return { ok: true };
-      // Taken before the token, by one increment: of two requests racing for one account, only the
-      // first in the window sends. The second quietly sends nothing (its page is the same).
-      const byAccount = await limits.increment(`reset:account:${user.id}`, RESET_LINK_INTERVAL_MS);
-      if (byAccount.count > 1) return { ok: true };
-      // And a few a day: a stranger who knows the username must not fill its owner's mailbox with
-      // a link a minute (the same page again, and nothing sent).
-      const byDay = await limits.increment(`reset:account:day:${user.id}`, DAY_MS);
-      if (byDay.count > RESET_LINKS_PER_ACCOUNT_PER_DAY) return { ok: true };
+      if (!(await takeLinkAllowance(user.id, clientKey))) return { ok: true };
       // A new link voids the one before (tokens.issue voids every earlier reset link of the account).
       const token = await tokens.issue({
         purpose: 'password_reset',

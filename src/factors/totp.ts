@@ -23,7 +23,8 @@ export const TOTP_WINDOW_STEPS = 1;
 export const TOTP_SECRET_BYTES = 20;
 /**
  * Wrong app codes at password resets, per account across their sessions, in 24 hours: each reset
- * link ends after 10 wrong codes, but whoever reads the mailbox can ask for 5 links a day.
+ * link ends after 10 wrong codes, but whoever reads the mailbox can ask for 10 links a day
+ * (RESET_LINKS_PER_ACCOUNT_PER_DAY).
  */
 export const RESET_APP_FAILURES_PER_DAY = 10;
 /** One app per account: a second would only be a second copy of the same kind of factor. */

@@ -537,15 +537,78 @@ describe('resetting a forgotten password', () => {
     expect(await auditTypes('code_entry_suspended')).toEqual([]);
   });
 
-  it('sends at most five links a day to one account, however the requests are spaced', async () => {
+  it('leaves the owner a link after a stranger used up what one address may ask for the account', async () => {
+    // Threat: a stranger who knows the username asking for links, a minute apart, to use up the
+    // account's day, so that the owner's own request sends nothing (while the page says it did).
     await accountWithEmail('ada', 'ada@example.com');
-    for (let request = 0; request < 7; request += 1) {
+    for (let request = 0; request < 5; request += 1) {
+      site().clock.advance(60_000);
+      expectPage((await forgot('ada', { from: '198.51.100.9' })).res, 200, /Check your email/);
+    }
+    await resetLinkFor('ada@example.com', 3);
+    await quietMoment();
+    expect(resetMailsTo('ada@example.com')).toHaveLength(3);
+
+    site().clock.advanceMinutes(60);
+    expectPage((await forgot('ada', { from: '203.0.113.10' })).res, 200, /Check your email/);
+    const owners = await resetLinkFor('ada@example.com', 4);
+    expectPage(await browser.get(owners), 200, /Continue/);
+  });
+
+  it('sends 3 links a day per account to one address (an IPv6 /64 as one), then quietly nothing', async () => {
+    await accountWithEmail('ada', 'ada@example.com');
+    await accountWithEmail('bea', 'bea@example.com');
+    for (const host of ['1', '2', '3']) {
+      site().clock.advanceMinutes(2);
+      expectPage((await forgot('ada', { from: `2001:db8:1:2::${host}` })).res, 200, /Check your email/);
+    }
+    const third = await resetLinkFor('ada@example.com', 3);
+    site().clock.advanceMinutes(2);
+    expectPage((await forgot('ada', { from: '2001:db8:1:2::4' })).res, 200, /Check your email/);
+    await quietMoment();
+    expect(resetMailsTo('ada@example.com')).toHaveLength(3);
+    // The dropped request voided nothing, and held back no one else for its minute.
+    expectPage(await browser.get(third), 200, /Continue/);
+    expectPage((await forgot('ada', { from: '2001:db8:1:3::1' })).res, 200, /Check your email/);
+    await resetLinkFor('ada@example.com', 4);
+    // Per account: the same network may still ask for another account.
+    expectPage((await forgot('bea', { from: '2001:db8:1:2::5' })).res, 200, /Check your email/);
+    await resetLinkFor('bea@example.com');
+
+    // A day later that network may ask for ada again.
+    site().clock.advanceMinutes(24 * 60);
+    expectPage((await forgot('ada', { from: '2001:db8:1:2::6' })).res, 200, /Check your email/);
+    await resetLinkFor('ada@example.com', 5);
+  });
+
+  it('counts a request that sent nothing toward no allowance of the account', async () => {
+    await accountWithEmail('ada', 'ada@example.com');
+    expectPage((await forgot('ada', { from: '203.0.113.10' })).res, 200, /Check your email/);
+    // Within the owner's minute: dropped, and handed back, so this address still has its 3.
+    for (let request = 0; request < 2; request += 1) {
+      expectPage((await forgot('ada', { from: '198.51.100.9' })).res, 200, /Check your email/);
+    }
+    for (let request = 0; request < 3; request += 1) {
+      site().clock.advanceMinutes(2);
+      expectPage((await forgot('ada', { from: '198.51.100.9' })).res, 200, /Check your email/);
+    }
+    await resetLinkFor('ada@example.com', 4);
+  });
+
+  it('sends at most 10 links a day to one account, however many addresses ask', async () => {
+    // Threat: a stranger with many addresses filling the owner's mailbox.
+    await accountWithEmail('ada', 'ada@example.com');
+    for (let request = 0; request < 11; request += 1) {
       site().clock.advanceMinutes(2);
       expect((await forgot('ada', { from: `203.0.113.${20 + request}` })).res.status).toBe(200);
     }
-    await resetLinkFor('ada@example.com', 5);
+    await resetLinkFor('ada@example.com', 10);
     await quietMoment();
-    expect(resetMailsTo('ada@example.com')).toHaveLength(5);
+    expect(resetMailsTo('ada@example.com')).toHaveLength(10);
+
+    site().clock.advanceMinutes(24 * 60);
+    expect((await forgot('ada', { from: '203.0.113.10' })).res.status).toBe(200);
+    await resetLinkFor('ada@example.com', 11);
   });
 
   it('changes no account setting from the reset code page: another channel is for this code only', async () => {

@@ -14,7 +14,7 @@ const PAUSED_SUBJECT = 'Your authenticator app was paused for password resets';
 /**
  * Wrong authenticator app codes at password resets. Threat (security review of issue 12): whoever
  * reads the account's mailbox asks for a reset link, guesses app codes until that reset ends (10
- * wrong codes), then asks for another link: 5 links a day, 50 guesses a day, every day. So wrong
+ * wrong codes), then asks for another link: 10 links a day, 100 guesses a day, every day. So wrong
  * app codes at resets also count per account, across sessions: 10 in 24 hours, then resets take
  * no app code for the rest of that day, and the owner hears of it by email. Logins are not touched.
  */
