@@ -215,22 +215,15 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
       return result.numUpdatedRows === 1n;
     },
     async deleteUnprovenMadeBefore(madeBefore, batchSize) {
-      // Never the newest account: SQLite gives a new row the highest id plus one, so deleting the
-      // highest would hand its id to the next sign-up, and with it anything still keyed by that id
-      // (a session waiting for its code, the admin seed ledger's "ids never step back"). The id
-      // floor of migration 014 now prevents that too; this stays as a second guard. It goes once a
-      // newer account exists. Their challenges, proven-number rows and the like go with them
-      // (ON DELETE CASCADE).
+      // The newest account goes too: its id is never given to a later sign-up (the id floor of
+      // migration 014, raised by every deletion), so nothing still keyed by it (a session waiting
+      // for its code, the admin seed ledger's "ids never step back") can pass to a stranger. Their
+      // challenges, proven-number rows and the like go with them (ON DELETE CASCADE).
       const unproven = (eb: ExpressionBuilder<Schema, 'users'>) =>
         eb.and([
           eb('phone_verified_at', 'is', null),
           eb('last_login_at', 'is', null),
           eb('created_at', '<', madeBefore.getTime()),
-          eb(
-            'id',
-            '<',
-            eb.selectFrom('users as newest').select((max) => max.fn.max('newest.id').as('id')),
-          ),
         ]);
       const result = await db
         .deleteFrom('users')
