@@ -640,6 +640,7 @@ export function createApp(deps: AppDeps): Express {
         secondFactorReset: stores.secondFactorReset,
         notices,
         throttle,
+        registrations: fraud.registrations,
         audit: stores.audit,
         mfa,
         delivery,
