@@ -641,6 +641,7 @@ export function createApp(deps: AppDeps): Express {
         secondFactorReset: stores.secondFactorReset,
         notices,
         throttle,
+        registrations: fraud.registrations,
         audit: stores.audit,
         mfa,
         delivery,

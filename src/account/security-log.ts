@@ -60,6 +60,7 @@ const LABELS: Partial<Record<AuditEventType, string>> = {
   two_factor_turned_off: 'Two-step login turned off',
   two_factor_turned_on: 'Two-step login turned on',
   account_factors_reset: 'Second factors reset by an admin',
+  account_phone_replaced: 'Phone number replaced by an admin',
   recovery_codes_generated: 'New recovery codes made',
   notice_sent: 'Security notice emailed',
   notice_failed: 'A security notice could not be emailed',
@@ -87,6 +88,7 @@ const BY_SOMEONE_ELSE: ReadonlySet<AuditEventType> = new Set<AuditEventType>([
   'account_disabled',
   'account_enabled',
   'account_factors_reset',
+  'account_phone_replaced',
 ]);
 
 /** Events whose detail is for the person (masked numbers, a channel, a count): others keep theirs out. */
@@ -129,6 +131,7 @@ const NOTICE_SUBJECTS: Record<NoticeType, string> = {
   two_factor_turned_off: 'two-step login turned off',
   two_factor_turned_on: 'two-step login turned on',
   second_factors_reset: 'second factors reset',
+  phone_replaced: 'phone number replaced by an admin',
   factor_added: 'a way to confirm it is you added',
 };
 

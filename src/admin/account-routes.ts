@@ -6,10 +6,12 @@ import { currentUserOf, isAdminUser } from '../auth/guards.js';
 import { describeUserAgent, maskAddress } from '../auth/session-labels.js';
 import type { Clock } from '../clock.js';
 import { NotFoundError, describeWait } from '../errors.js';
+import { COUNTRY_OPTIONS } from '../auth/countries.js';
+import { clientKeyOfRequest } from '../http/client-address.js';
 import { parseForm, type FieldError } from '../http/validate.js';
 import { isAdminVerified } from '../mfa/scopes.js';
 import type { MfaService } from '../mfa/service.js';
-import { maskPhone } from '../users/phone.js';
+import { maskPhone, parsePhone } from '../users/phone.js';
 import type { User, UserStore } from '../users/store.js';
 import {
   OWN_FACTORS_RESET_REFUSAL,
@@ -17,7 +19,8 @@ import {
   type AccountHelp,
   type AccountHelpRequest,
 } from './account-help.js';
-import { accountActionSchema, resetSecondFactorsSchema } from './schemas.js';
+import { OWN_PHONE_REPLACEMENT_REFUSAL, type PhoneReplacement } from './phone-replacement.js';
+import { accountActionSchema, replacePhoneSchema, resetSecondFactorsSchema } from './schemas.js';
 
 /**
  * Each action on an account needs an admin code entered this recently, however long the secure
@@ -37,6 +40,8 @@ export interface AccountRoutesDeps {
   factors: Pick<FactorStore, 'listForUser'>;
   mfa: Pick<MfaService, 'lockedForSeconds' | 'isCodeEntrySuspended'>;
   help: AccountHelp;
+  /** The replacement of a lost phone number, on a page of its own. */
+  phoneReplacement: PhoneReplacement;
   clock: Clock;
   adminScopeTtlMs: number;
 }
@@ -79,6 +84,8 @@ export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void 
         id: target.id,
         username: target.username,
         maskedPhone: maskPhone(target.phone),
+        // An admin's replacement waits for the code at the owner's next login.
+        isPhoneUnproven: target.phoneVerifiedAt === null,
         createdAt: target.createdAt,
         lastLoginAt: target.lastLoginAt,
         isAdmin: isAdminUser(target),
@@ -217,6 +224,90 @@ export function addAccountRoutes(router: Router, deps: AccountRoutesDeps): void 
     };
     const outcome = await help.perform(request);
     req.session.flash = { kind: outcome.ok ? 'info' : 'error', message: outcome.message };
+    res.redirect(303, `/admin/accounts/${target.id}`);
+  });
+
+  /**
+   * The replacement of an account's phone number, for a person who lost the phone and has no other
+   * way through the settings step-up: the new number, the reason, and the admin's confirmation that
+   * the owner asked (a stranger would like nothing better than the account's codes on their phone).
+   */
+  type ReplacePhoneValues = { phone: string; country: string; reason: string; confirm: string };
+  function renderReplacePhone(
+    req: Request,
+    res: Response,
+    target: User,
+    options: { status?: number; errors?: FieldError[]; refusal?: string; values?: ReplacePhoneValues } = {},
+  ) {
+    const actor = currentUserOf(res)!;
+    const isSelf = actor.id === target.id;
+    res.status(options.status ?? 200).render('admin/replace-phone', {
+      title: `Replace the phone number of ${target.username}`,
+      target: { id: target.id, username: target.username, maskedPhone: maskPhone(target.phone) },
+      needsFreshCode: !isAdminVerified(req.session, actor.id, clock.now().getTime(), freshnessMs),
+      freshMinutes: Math.round(freshnessMs / 60_000),
+      reasonMaxChars: REASON_MAX_CHARS,
+      countries: COUNTRY_OPTIONS,
+      values: options.values ?? { phone: '', country: '', reason: '', confirm: '' },
+      errors: options.errors ?? [],
+      // One's own account: the page says why not, and offers no form.
+      refusal: isSelf ? OWN_PHONE_REPLACEMENT_REFUSAL : (options.refusal ?? null),
+      isSelf,
+    });
+  }
+
+  router.get('/admin/accounts/:id/replace-phone', async (req, res) => {
+    if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
+    renderReplacePhone(req, res, await targetOf(req));
+  });
+
+  router.post('/admin/accounts/:id/replace-phone', async (req, res) => {
+    if (!isInSecureArea(req, res)) return res.redirect(303, '/admin');
+    const target = await targetOf(req);
+    const actor = currentUserOf(res)!;
+    // Forbidden before anything else is asked for (a fresh code, a reason): it will not happen.
+    if (actor.id === target.id) return renderReplacePhone(req, res, target, { status: 403 });
+    if (!isAdminVerified(req.session, actor.id, clock.now().getTime(), freshnessMs)) {
+      req.session.returnTo = `/admin/accounts/${target.id}/replace-phone`;
+      return res.redirect(303, FRESH_CODE_PATH);
+    }
+    const body = req.body as Record<string, unknown> | undefined;
+    const echo = (name: string, max: number) =>
+      typeof body?.[name] === 'string' ? body[name].slice(0, max) : '';
+    const values: ReplacePhoneValues = {
+      phone: echo('phone', 64),
+      country: echo('country', 8),
+      reason: echo('reason', REASON_MAX_CHARS * 2),
+      confirm: body?.confirm === 'yes' ? 'yes' : '',
+    };
+    const form = parseForm(replacePhoneSchema, req.body);
+    if (!form.ok) return renderReplacePhone(req, res, target, { status: 400, errors: form.errors, values });
+    const phone = parsePhone(form.data.phone, form.data.country);
+    if (!phone.ok) {
+      return renderReplacePhone(req, res, target, {
+        status: 400,
+        errors: [{ field: 'phone', message: phone.message }],
+        values,
+      });
+    }
+    const outcome = await deps.phoneReplacement.replace({
+      actor,
+      target,
+      phone: phone.e164,
+      reason: form.data.reason,
+      ip: req.ip,
+      clientKey: clientKeyOfRequest(req),
+    });
+    if (!outcome.ok) {
+      return renderReplacePhone(req, res, target, {
+        status: outcome.status,
+        ...(outcome.field
+          ? { errors: [{ field: outcome.field, message: outcome.message }] }
+          : { refusal: outcome.message }),
+        values,
+      });
+    }
+    req.session.flash = { kind: 'info', message: outcome.message };
     res.redirect(303, `/admin/accounts/${target.id}`);
   });
 }

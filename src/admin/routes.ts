@@ -6,6 +6,7 @@ import type { AccountSessions } from '../auth/account-sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
 import type { FactorStore } from '../factors/store.js';
+import type { RegistrationGuard } from '../fraud/registration-guard.js';
 import type { SecondFactorReset } from '../factors/second-factor-reset.js';
 import type { Notices } from '../notices/notices.js';
 import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../auth/guards.js';
@@ -22,6 +23,7 @@ import type { SendingStats } from '../fraud/stats.js';
 import { maskPhone } from '../users/phone.js';
 import type { UserStore } from '../users/store.js';
 import { createAccountHelp } from './account-help.js';
+import { createPhoneReplacement } from './phone-replacement.js';
 import { ADMIN_ACTION_FRESHNESS_MS, FRESH_CODE_PATH, addAccountRoutes } from './account-routes.js';
 import { createApiKeyManagement } from './api-key-management.js';
 import { API_KEYS_PATH, addApiKeyRoutes } from './api-key-routes.js';
@@ -39,6 +41,8 @@ export interface AdminRouterDeps {
   notices: Notices;
   /** Its counts are forgiven when an admin unlocks an account. */
   throttle: Pick<LoginThrottle, 'forgiveAccount'>;
+  /** A number an admin puts on an account passes the rules of a person's own phone change. */
+  registrations: Pick<RegistrationGuard, 'checkNumberForAccount'>;
   audit: AuditLog;
   mfa: MfaService;
   delivery: CodeDelivery;
@@ -149,6 +153,15 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       notices: deps.notices,
       mfa,
       throttle: deps.throttle,
+      audit,
+      logger: deps.logger,
+    }),
+    phoneReplacement: createPhoneReplacement({
+      users,
+      registrations: deps.registrations,
+      accountSessions: deps.accountSessions,
+      rememberedBrowsers: deps.rememberedBrowsers,
+      notices: deps.notices,
       audit,
       logger: deps.logger,
     }),

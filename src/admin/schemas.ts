@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KEY_NAME_MAX_LENGTH } from '../api/keys.js';
+import { phoneFields } from '../auth/schemas.js';
 import { hasDisallowedCharacters } from '../http/validate.js';
 import { CHANNELS, describeChannel, type Channel } from '../mfa/provider.js';
 import { ACCOUNT_PAGE_ACTIONS, REASON_MAX_CHARS } from './account-help.js';
@@ -32,6 +33,19 @@ export const accountActionSchema = z.object({
  * by a way other than this site (whoever asks by email or phone may not be the owner).
  */
 export const resetSecondFactorsSchema = z.object({
+  reason: reasonField,
+  confirm: z.literal('yes', {
+    error: 'Confirm that you checked the request with the account’s owner.',
+  }),
+});
+
+/**
+ * The replacement of an account's phone number: the new number and its country (the registration
+ * form's fields), the reason, and the admin's word that they checked with the owner (whoever asks
+ * by email or phone to move an account to their number may not be the owner).
+ */
+export const replacePhoneSchema = z.object({
+  ...phoneFields,
   reason: reasonField,
   confirm: z.literal('yes', {
     error: 'Confirm that you checked the request with the account’s owner.',

@@ -66,6 +66,9 @@ export const AUDIT_EVENT_TYPES = [
   'two_factor_turned_on',
   // An admin removed the account's apps, passkeys, recovery codes and remembered browsers.
   'account_factors_reset',
+  // An admin replaced the account's lost number with a new one, to be proven at its next login;
+  // the detail has both numbers masked.
+  'account_phone_replaced',
   // A factor added: the detail names the kind (and, for an app, its label).
   'factor_added',
   // Keys of the verification API (issue 13), made or revoked by an admin (the event's user); the

@@ -544,6 +544,8 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
       startAgainAfter,
       // Only the sign-up's "Wrong number?" form shows it (parsing a number is not free).
       country: stage.kind === 'signup' ? (values.country ?? phoneCountryOf(stage.user.phone)) : '',
+      // An account that logged in before proves a number an admin put in its place: no other.
+      movedByAdmin: stage.kind === 'signup' && stage.user.lastLoginAt !== null,
       countries: COUNTRY_OPTIONS,
       values,
       maskedPhone: maskPhone(stage.user.phone),
@@ -825,7 +827,9 @@ export function createMfaRouter(deps: MfaRouterDeps): Router {
   router.post('/verify/number', async (req, res) => {
     const stage = await currentStage(req, res);
     if (!stage) return leaveCodePage(req, res);
-    if (stage.kind !== 'signup') {
+    // Not for an account whose number an admin replaced (it has logged in before): whoever holds
+    // only its password could otherwise move the account to their own phone.
+    if (stage.kind !== 'signup' || stage.user.lastLoginAt !== null) {
       return renderVerify(req, res, stage, 400, [
         { field: 'code', message: 'The number can only be changed here while signing up.' },
       ]);

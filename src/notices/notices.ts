@@ -35,6 +35,8 @@ export const NOTICE_TYPES = [
   'two_factor_turned_on',
   'second_factors_reset',
   'factor_added',
+  // An admin replaced the number of a person who lost their phone (the detail: the new one, masked).
+  'phone_replaced',
 ] as const;
 export type NoticeType = (typeof NOTICE_TYPES)[number];
 
@@ -53,7 +55,10 @@ export interface NoticeRequest {
   to?: string;
   /** recovery_code_used: how many unused codes the account has left after this one. */
   left?: number;
-  /** factor_added: what was added, as a sentence begins ("An authenticator app", "A passkey"). */
+  /**
+   * factor_added: what was added, as a sentence begins ("An authenticator app", "A passkey");
+   * phone_replaced: the new number, masked.
+   */
   detail?: string;
 }
 
@@ -168,6 +173,13 @@ const WORDS: Record<NoticeType, NoticeWords> = {
     what: 'An admin removed the authenticator apps, passkeys, recovery codes and remembered browsers of your account. Your phone still receives your codes.',
     ifNotYou:
       'If you did not ask for this, tell the site’s admins at once, then add your app and passkeys again and make new recovery codes.',
+    link: { label: 'Review your security settings', path: '/account/security' },
+  },
+  phone_replaced: {
+    subject: 'An admin replaced your phone number',
+    what: (request) =>
+      `An admin replaced the phone number of your account with ${request.detail ? `the number ${request.detail}` : 'a new number'} and ended its sessions. At your next login, after your password, a code goes to that number: entering it finishes the change.`,
+    ifNotYou: 'If you did not ask for this, tell the site’s admins at once.',
     link: { label: 'Review your security settings', path: '/account/security' },
   },
   factor_added: {

@@ -94,9 +94,17 @@ export interface UserStore {
   markPhoneProven(id: number, phone: string): Promise<boolean>;
   /**
    * Replaces the number of an account that has not proven one yet (a mistyped number at sign-up).
-   * False when the account has proven its number (that change needs the settings page) or is gone.
+   * False when the account has proven its number (that change needs the settings page), has
+   * logged in before (its number was replaced by an admin: only the new one may be proven), or is gone.
    */
   replaceUnprovenPhone(id: number, phone: string): Promise<boolean>;
+  /**
+   * An admin's replacement of a lost number (src/admin/phone-replacement.ts): the account's number
+   * becomes `to`, unproven, so its next password leads to a code sent to `to`. Only if its number
+   * is still `from` (two admins racing: one wins) and it has logged in before, which is what keeps
+   * deleteUnprovenMadeBefore from ever removing it. Returns whether it changed.
+   */
+  replacePhoneToProve(id: number, from: string, to: string): Promise<boolean>;
   /**
    * Deletes at most `batchSize` accounts that never proved their number and were made before
    * `madeBefore`, oldest first; says how many went (housekeeping).

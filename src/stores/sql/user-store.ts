@@ -211,6 +211,19 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
         .set({ phone_e164: phone })
         .where('id', '=', id)
         .where('phone_verified_at', 'is', null)
+        // A sign-up's number only: one an admin put in place is the only one that may be proven.
+        .where('last_login_at', 'is', null)
+        .executeTakeFirst();
+      return result.numUpdatedRows === 1n;
+    },
+    async replacePhoneToProve(id, from, to) {
+      const result = await db
+        .updateTable('users')
+        .set({ phone_e164: to, phone_verified_at: null })
+        .where('id', '=', id)
+        .where('phone_e164', '=', from)
+        // Housekeeping deletes unproven accounts that never logged in: this one never becomes one.
+        .where('last_login_at', 'is not', null)
         .executeTakeFirst();
       return result.numUpdatedRows === 1n;
     },

@@ -204,6 +204,24 @@ export function describeUserStoreContract(
         expect((await store.findById(ann.id))?.phoneVerifiedAt).toEqual(harness.clock.now());
       });
 
+      it('puts an admin’s new number in place unproven, only on an account that logged in, and never lets housekeeping delete it', async () => {
+        const ann = (await store.create(account('ann', { phone: '+12025550142' })))!;
+        await store.markPhoneProven(ann.id, '+12025550142');
+        // Never logged in: an unproven account like it is a sign-up, which housekeeping removes.
+        expect(await store.replacePhoneToProve(ann.id, '+12025550142', '+12025550143')).toBe(false);
+        await store.recordLogin(ann.id);
+        // Two admins racing: the second finds the number is no longer the one it saw.
+        expect(await store.replacePhoneToProve(ann.id, '+12025550142', '+12025550143')).toBe(true);
+        expect(await harness.peer.replacePhoneToProve(ann.id, '+12025550142', '+12025550144')).toBe(false);
+        const moved = (await store.findById(ann.id))!;
+        expect(moved).toMatchObject({ phone: '+12025550143', phoneVerifiedAt: null });
+        // Only the admin's number may be proven: the sign-up's correction is not open to it.
+        expect(await store.replaceUnprovenPhone(ann.id, '+12025550144')).toBe(false);
+        harness.clock.advance(60_000);
+        expect(await store.deleteUnprovenMadeBefore(harness.clock.now(), 10)).toBe(0);
+        expect(await harness.peer.markPhoneProven(ann.id, '+12025550143')).toBe(true);
+      });
+
       it('deletes old unproven accounts in batches, never a proven one or one that logged in', async () => {
         const old = [];
         for (const name of ['ann', 'ben', 'cai', 'dot', 'eve'])
