@@ -1,7 +1,7 @@
 import { Router, type RequestHandler } from 'express';
 import { currentUserOf, requireSignedIn } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
-import { openStage, type StageFactors } from '../factors/stage-factors.js';
+import { openOnPasskeyWhileCodesPaused, openStage, type StageFactors } from '../factors/stage-factors.js';
 import { TooManyRequestsError } from '../errors.js';
 import { toSafeReturnPath } from '../http/safe-redirect.js';
 import { noStore } from '../http/security-headers.js';
@@ -88,6 +88,11 @@ export function createSettingsStepUpRouter(deps: {
       // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.
       if (outcome.reason === 'cooldown' && outcome.pending) {
         req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
+        return res.redirect(303, '/verify');
+      }
+      // Code entry paused or suspended, perhaps by a stranger who has the password: the owner
+      // confirms with the passkey instead, to change that password (as the login lets them in).
+      if (await openOnPasskeyWhileCodesPaused(req.session, deps.stageFactors, user, 'settings', outcome)) {
         return res.redirect(303, '/verify');
       }
       delete req.session.pendingSettings;

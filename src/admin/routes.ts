@@ -11,7 +11,7 @@ import type { SecondFactorReset } from '../factors/second-factor-reset.js';
 import type { Notices } from '../notices/notices.js';
 import { currentUserOf, isAdminUser, requireAdmin, requireSignedIn } from '../auth/guards.js';
 import type { Clock } from '../clock.js';
-import { openStage, type StageFactors } from '../factors/stage-factors.js';
+import { openOnPasskeyWhileCodesPaused, openStage, type StageFactors } from '../factors/stage-factors.js';
 import { TooManyRequestsError } from '../errors.js';
 import { noStore } from '../http/security-headers.js';
 import { describeCodeOnItsWay, describeSendRefusal, type CodeDelivery } from '../mfa/delivery.js';
@@ -201,6 +201,11 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       // Pressed twice: the code from a moment ago is on its way; wait for it on the code page.
       if (outcome.reason === 'cooldown' && outcome.pending) {
         req.session.flash = { kind: 'info', message: describeCodeOnItsWay(outcome.retryAfterSeconds) };
+        return res.redirect(303, '/verify');
+      }
+      // Code entry paused or suspended, perhaps by a stranger's wrong codes: the admin's passkey
+      // (if the step-up takes one) still works, as at the login.
+      if (await openOnPasskeyWhileCodesPaused(req.session, deps.stageFactors, user, 'admin', outcome)) {
         return res.redirect(303, '/verify');
       }
       if (!('retryAfterSeconds' in outcome)) {

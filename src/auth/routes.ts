@@ -16,7 +16,7 @@ import { PENDING_LOGIN_TIMEOUT_MS } from '../mfa/scopes.js';
 import { providerErrorToAppError } from '../http/error-pages.js';
 import { HashingAbandonedError, type PasswordHasher } from '../users/passwords.js';
 import { parsePhone } from '../users/phone.js';
-import { openStage, type StageFactors } from '../factors/stage-factors.js';
+import { openOnPasskeyWhileCodesPaused, openStage, type StageFactors } from '../factors/stage-factors.js';
 import type { CompletedFactor, VerificationCompleter } from '../factors/complete-verification.js';
 import type { MfaPolicy } from '../factors/config.js';
 import { isTwoStepLoginOff } from '../account/two-step.js';
@@ -333,11 +333,7 @@ export function createAuthRouter(deps: AuthRouterDeps): Router {
       }
       // Code entry paused or suspended, perhaps by a stranger's wrong codes: the account's passkey
       // still works (its answer cannot be guessed), so the code page offers it rather than a wait.
-      if (
-        (outcome.reason === 'locked' || outcome.reason === 'suspended') &&
-        (await deps.stageFactors.accepts(user, 'login', { method: 'passkey' }))
-      ) {
-        req.session.factorMethod = { kind: 'login', method: 'passkey' };
+      if (await openOnPasskeyWhileCodesPaused(req.session, deps.stageFactors, user, 'login', outcome)) {
         return res.redirect(303, '/verify');
       }
       // Not a matter of waiting (no provider delivers that way, a number codes may not go to, code

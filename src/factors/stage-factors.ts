@@ -1,4 +1,5 @@
 import type { Channel } from '../mfa/provider.js';
+import type { SendOutcome } from '../mfa/service.js';
 import type { User } from '../users/store.js';
 import type { AdminStepUpFactor } from './config.js';
 import type { FactorStore, PasskeyFactor, TotpFactor } from './store.js';
@@ -236,4 +237,26 @@ export async function openStage(
   if (opening.method === 'phone') return { sendBy: opening.channel };
   session.factorMethod = { kind, method: opening.method };
   return { showFactor: true };
+}
+
+/**
+ * Called where a stage's code was refused (the password step, the admin step-up, "confirm it is
+ * you"). Threat: whoever has only the password enters wrong codes after it until the account's
+ * code entry is paused or suspended, and so keeps the owner from logging in or from confirming a
+ * change of the password they know. The account's passkey still works (its answer cannot be
+ * guessed), so the code page opens on it, where it says why codes are paused, rather than on a
+ * wait. An app's code stays closed, as the code page keeps it: it is a code that can be guessed.
+ * True when the stage now opens on the passkey; otherwise the session is left as it was.
+ */
+export async function openOnPasskeyWhileCodesPaused(
+  session: { factorMethod?: { kind: string; method: 'totp' | 'passkey' | 'recovery' } },
+  stageFactors: StageFactors,
+  user: User,
+  kind: StageKind,
+  refusal: Exclude<SendOutcome, { ok: true }>,
+): Promise<boolean> {
+  if (refusal.reason !== 'locked' && refusal.reason !== 'suspended') return false;
+  if (!(await stageFactors.accepts(user, kind, { method: 'passkey' }))) return false;
+  session.factorMethod = { kind, method: 'passkey' };
+  return true;
 }
