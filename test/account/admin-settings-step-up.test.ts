@@ -1,9 +1,5 @@
-import type {
-  PublicKeyCredentialCreationOptionsJSON,
-  PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
+import { createBrowser, type Browser } from '../helpers/agent.js';
 import {
   consoleCodesPrinted,
   createTestApp,
@@ -12,10 +8,10 @@ import {
 } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect } from '../helpers/expectations.js';
 import { fictionalPhone, logIn, register, submitCode, type TestAccount } from '../helpers/flows.js';
+import { answerWithPasskey as answerWithPasskeyOnPage, postNewPasskey } from '../helpers/passkeys.js';
 import { confirmSettings } from '../helpers/security.js';
 import {
   createSoftwareAuthenticator,
-  passkeyOptionsIn,
   type SoftwareAuthenticator,
 } from '../helpers/software-authenticator.js';
 
@@ -42,31 +38,12 @@ describe('confirming an admin’s settings when the secure area takes no phone c
   });
   afterEach(() => site.close());
 
-  async function addPasskey(who: Browser, device: SoftwareAuthenticator, label: string): Promise<Response> {
-    const page = await who.get('/account/security/passkeys/new');
-    if (page.status !== 200) return page;
-    const options = passkeyOptionsIn<PublicKeyCredentialCreationOptionsJSON>(page.text);
-    return who.agent
-      .post('/account/security/passkeys')
-      .type('form')
-      .send({ _csrf: csrfTokenIn(page.text), label, credential: JSON.stringify(device.register(options)) });
-  }
-
-  /** The passkey form on the code page, answered by `device`. */
-  async function answerWithPasskey(who: Browser, device: SoftwareAuthenticator): Promise<Response> {
-    const page = await who.get('/verify');
-    expectPage(page, 200);
-    const options = passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text);
-    expect(options.userVerification).toBe('required');
-    return who.agent
-      .post('/verify')
-      .type('form')
-      .send({
-        _csrf: csrfTokenIn(page.text),
-        method: 'passkey',
-        credential: JSON.stringify(device.authenticate(options)),
-      });
-  }
+  const addPasskey = postNewPasskey;
+  /** The passkey form on the code page, which asks for user verification here. */
+  const answerWithPasskey = (who: Browser, device: SoftwareAuthenticator) =>
+    answerWithPasskeyOnPage(who, device, {
+      inspect: (options) => expect(options.userVerification).toBe('required'),
+    });
 
   /** The attacker: the admin's password, and every text to the admin's number. */
   async function attackerSignedIn(): Promise<Browser> {

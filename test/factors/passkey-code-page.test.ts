@@ -1,8 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type {
-  PublicKeyCredentialCreationOptionsJSON,
-  PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server';
+import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
 import {
   consoleCodesPrinted,
@@ -19,6 +16,7 @@ import {
   wrongFor,
   type TestAccount,
 } from '../helpers/flows.js';
+import { answerWithPasskey, postNewPasskey } from '../helpers/passkeys.js';
 import { confirmSettings, securityPageText } from '../helpers/security.js';
 import {
   createSoftwareAuthenticator,
@@ -50,33 +48,7 @@ describe('passkeys on the code page', () => {
 
   async function addPasskey(who: Browser, device: SoftwareAuthenticator, label: string) {
     await confirmSettings(site, who);
-    const page = await who.get('/account/security/passkeys/new');
-    const options = passkeyOptionsIn<PublicKeyCredentialCreationOptionsJSON>(page.text);
-    const res = await who.agent
-      .post('/account/security/passkeys')
-      .type('form')
-      .send({ _csrf: csrfTokenIn(page.text), label, credential: JSON.stringify(device.register(options)) });
-    expectRedirect(res, '/account/security');
-  }
-
-  /** The passkey form on the code page, answered by `device` as public/js/passkeys.js would post it. */
-  async function answerWithPasskey(
-    who: Browser,
-    device: SoftwareAuthenticator,
-    use: { userVerified?: boolean } = {},
-  ): Promise<Response> {
-    const page = await who.get('/verify');
-    expectPage(page, 200);
-    expect(page.text).toContain('data-passkey="authenticate"');
-    const options = passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text);
-    return who.agent
-      .post('/verify')
-      .type('form')
-      .send({
-        _csrf: csrfTokenIn(page.text),
-        method: 'passkey',
-        credential: JSON.stringify(device.authenticate(options, use)),
-      });
+    expectRedirect(await postNewPasskey(who, device, label), '/account/security');
   }
 
   async function logOut(who: Browser) {

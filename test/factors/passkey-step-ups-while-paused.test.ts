@@ -1,9 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type {
-  PublicKeyCredentialCreationOptionsJSON,
-  PublicKeyCredentialRequestOptionsJSON,
-} from '@simplewebauthn/server';
-import { createBrowser, csrfTokenIn, type Browser, type Response } from '../helpers/agent.js';
+import { createBrowser, type Browser } from '../helpers/agent.js';
 import {
   consoleCodesPrinted,
   createTestApp,
@@ -12,10 +8,10 @@ import {
 } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
 import { logIn, register, submitPassword, wrongFor, type TestAccount } from '../helpers/flows.js';
+import { answerWithPasskey, postNewPasskey } from '../helpers/passkeys.js';
 import { confirmSettings } from '../helpers/security.js';
 import {
   createSoftwareAuthenticator,
-  passkeyOptionsIn,
   type SoftwareAuthenticator,
 } from '../helpers/software-authenticator.js';
 
@@ -47,29 +43,7 @@ describe('step-ups while a stranger’s wrong codes pause code entry', () => {
 
   async function addPasskey(who: Browser, device: SoftwareAuthenticator, label: string) {
     await confirmSettings(site, who);
-    const page = await who.get('/account/security/passkeys/new');
-    const options = passkeyOptionsIn<PublicKeyCredentialCreationOptionsJSON>(page.text);
-    const res = await who.agent
-      .post('/account/security/passkeys')
-      .type('form')
-      .send({ _csrf: csrfTokenIn(page.text), label, credential: JSON.stringify(device.register(options)) });
-    expectRedirect(res, '/account/security');
-  }
-
-  /** The passkey form on the code page, answered by `device` as public/js/passkeys.js would post it. */
-  async function answerWithPasskey(who: Browser, device: SoftwareAuthenticator): Promise<Response> {
-    const page = await who.get('/verify');
-    expectPage(page, 200);
-    expect(page.text).toContain('data-passkey="authenticate"');
-    const options = passkeyOptionsIn<PublicKeyCredentialRequestOptionsJSON>(page.text);
-    return who.agent
-      .post('/verify')
-      .type('form')
-      .send({
-        _csrf: csrfTokenIn(page.text),
-        method: 'passkey',
-        credential: JSON.stringify(device.authenticate(options)),
-      });
+    expectRedirect(await postNewPasskey(who, device, label), '/account/security');
   }
 
   /** The stranger: Rosa's password, then 10 wrong login codes, which pause her code entry. */
