@@ -639,6 +639,7 @@ export function createApp(deps: AppDeps): Express {
         rememberedBrowsers,
         factors: stores.factors,
         secondFactorReset: stores.secondFactorReset,
+        tokens: stores.tokens,
         notices,
         throttle,
         registrations: fraud.registrations,

@@ -36,6 +36,8 @@ export interface EmailVerification {
   start(request: { user: User; address: string; ip?: string }): Promise<StartOutcome>;
   /** The person confirmed on the link's page: uses the token and makes the address the account's. */
   confirm(token: string, ip?: string): Promise<ConfirmOutcome>;
+  /** Removes the account's address, and with it the reset links sent to it. */
+  remove(request: { user: User; ip?: string }): Promise<void>;
   /** Whether the link would still work (for the page that asks to confirm), without using it. */
   isLive(token: string): Promise<boolean>;
   /** Resolves when every link handed to the mailer so far has been sent or has failed. */
@@ -146,13 +148,23 @@ export function createEmailVerification(deps: {
         ip: ip ?? null,
         detail: before.email && emailKeyOf(before.email) !== emailKeyOf(used.detail) ? EMAIL_REPLACED : null,
       });
+      if (!before.email || emailKeyOf(before.email) !== emailKeyOf(used.detail)) {
+        // Reset links sent to any earlier mailbox go: it is no longer the account's way back in
+        // (after a removal too, whose links must not come back with the next address).
+        await tokens.voidAll(user.id, 'password_reset');
+      }
       // The address it replaced hears of it: someone who took over the account cannot quietly move its resets.
       if (before.email && emailKeyOf(before.email) !== emailKeyOf(used.detail)) {
-        // Reset links sent to the old mailbox go with it: it is no longer the account's way back in.
-        await tokens.voidAll(user.id, 'password_reset');
         await deps.notices.notify({ type: 'email_changed', user: before, to: before.email, ip });
       }
       return { ok: true, user, address: used.detail };
+    },
+
+    async remove({ user, ip }) {
+      await users.removeEmail(user.id);
+      await tokens.voidAll(user.id, 'password_reset');
+      await audit.record({ type: 'email_removed', userId: user.id, username: user.username, ip: ip ?? null });
+      if (user.email) await deps.notices.notify({ type: 'email_changed', user, to: user.email, ip });
     },
 
     async isLive(token) {

@@ -219,7 +219,11 @@ export function createPasswordReset(deps: {
 
     async setNewPassword({ userId, password, ip }) {
       const user = await users.findById(userId);
-      if (!user || user.disabledAt !== null) return { ok: false, reason: 'no_account' };
+      // An account whose number is not proven (an admin moved it to a new one while this reset was
+      // open) takes no new password either: that would leave its owner, who proves the new number
+      // with the password she knows, locked out by whoever held the old phone and the mailbox.
+      if (!user || user.disabledAt !== null || needsEnrolment(user))
+        return { ok: false, reason: 'no_account' };
       // Through the hashing queue: past its limit this throws HashingBusyError (the 503 page), and
       // the session keeps its verified reset for a retry.
       const passwordHash = await deps.hasher.hash(password);

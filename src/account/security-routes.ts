@@ -250,11 +250,7 @@ export function createSecurityRouter(deps: SecurityRouterDeps): Router {
       req.session.flash = { kind: 'error', message: 'Your account has no email address to remove.' };
       return res.redirect(303, SETTINGS_PATH);
     }
-    await users.removeEmail(user.id);
-    await audit.record({ type: 'email_removed', userId: user.id, username: user.username, ip: req.ip });
-    if (user.email) {
-      await deps.notices.notify({ type: 'email_changed', user, to: user.email, ip: req.ip });
-    }
+    await deps.emailVerification.remove({ user, ip: req.ip });
     done(
       req,
       res,

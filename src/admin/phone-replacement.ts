@@ -1,6 +1,8 @@
 import type { AuditLog } from '../audit/log.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { RememberedBrowsers } from '../auth/remembered-browsers.js';
+import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
+import type { SecondFactorReset } from '../factors/second-factor-reset.js';
 import type { RegistrationGuard } from '../fraud/registration-guard.js';
 import type { Logger } from '../logger.js';
 import type { Notices } from '../notices/notices.js';
@@ -14,6 +16,13 @@ import type { User, UserStore } from '../users/store.js';
  * next password leads to the `enrol` code sent to it (src/auth/enrolment.ts), and entering it
  * finishes the move. The admin never learns the password, so cannot log in as the person; the
  * router checks a fresh admin code, the reason and the confirmation first.
+ *
+ * Everything from before the move goes with the old phone: the account's authenticator apps,
+ * passkeys and recovery codes (the person has none of them at hand, or they would not need this:
+ * whoever has the lost phone may well hold them, with the password saved on it), its sessions,
+ * remembered browsers and the reset links already sent. Never an admin's account: as with
+ * disabling, the operator takes the role away first, or one secure-area session could move every
+ * other admin's codes away.
  */
 export interface PhoneReplacementRequest {
   /** The admin doing it. */
@@ -51,6 +60,8 @@ export function createPhoneReplacement(deps: {
   registrations: Pick<RegistrationGuard, 'checkNumberForAccount'>;
   accountSessions: Pick<AccountSessions, 'endAllForUser'>;
   rememberedBrowsers: Pick<RememberedBrowsers, 'revokeAll'>;
+  secondFactorReset: SecondFactorReset;
+  tokens: Pick<OneTimeTokenStore, 'voidAll'>;
   notices: Notices;
   audit: AuditLog;
   logger: Logger;
@@ -61,6 +72,13 @@ export function createPhoneReplacement(deps: {
   return {
     async replace({ actor, target, phone, reason, ip, clientKey }) {
       if (actor.id === target.id) return { ok: false, status: 403, message: OWN_PHONE_REPLACEMENT_REFUSAL };
+      if (target.isAdmin) {
+        return {
+          ok: false,
+          status: 403,
+          message: `${target.username} is an admin, and an admin’s number cannot be replaced here. The operator takes the role away first (npm run admin -- revoke ${target.username}).`,
+        };
+      }
       if (phone === target.phone) {
         return {
           ok: false,
@@ -95,24 +113,51 @@ export function createPhoneReplacement(deps: {
 
       const numbers = `${maskPhone(target.phone)} to ${maskPhone(phone)}`;
       // The number is replaced whatever happens next, so it is audited whatever happens next (as a
-      // disable is). A session left open would find the account unproven and sign out anyway
-      // (src/auth/guards.ts); a remembered browser could not skip the code to the new number either,
-      // since the login enrols first. They go all the same: nothing from before the move lasts.
-      let ended: string;
-      try {
-        const sessions = await deps.accountSessions.endAllForUser(target.id);
-        const browsers = await deps.rememberedBrowsers.revokeAll(
-          target.id,
-          `phone number replaced by ${actor.username}`,
+      // disable is). Each step on its own: one store failing leaves the others done, and the admin
+      // is told which to do again.
+      const done: string[] = [];
+      const failed: string[] = [];
+      const step = async (what: string, work: () => Promise<string>) => {
+        try {
+          done.push(await work());
+        } catch (error) {
+          logger.error({ err: error, userId: target.id }, `phone replaced, but ${what} failed`);
+          failed.push(what);
+        }
+      };
+      await step(
+        'ending its sessions',
+        async () =>
+          counted(await deps.accountSessions.endAllForUser(target.id), 'session', 'sessions') + ' ended',
+      );
+      await step('removing its second factors', async () => {
+        // Apps, passkeys, recovery codes and remembered browsers, in one transaction.
+        const removed = await deps.secondFactorReset.removeAllSecondFactors(target.id);
+        return `${counted(removed.factors, 'app or passkey', 'apps and passkeys')}, ${counted(removed.recoveryCodes, 'recovery code', 'recovery codes')} and ${counted(removed.rememberedBrowsers, 'remembered browser', 'remembered browsers')} removed`;
+      });
+      if (failed.length > 0) {
+        // The remembered browsers at least, which would skip the code to the new number's logins.
+        await step(
+          'forgetting its remembered browsers',
+          async () =>
+            counted(
+              await deps.rememberedBrowsers.revokeAll(
+                target.id,
+                `phone number replaced by ${actor.username}`,
+              ),
+              'remembered browser',
+              'remembered browsers',
+            ) + ' forgotten',
         );
-        ended = `${counted(sessions, 'session', 'sessions')} ended, ${counted(browsers, 'remembered browser', 'remembered browsers')} forgotten`;
-      } catch (error) {
-        logger.error(
-          { err: error, userId: target.id },
-          'phone replaced, but its sessions or remembered browsers could not be ended',
-        );
-        ended = 'sessions not ended: a store failed';
       }
+      await step('voiding its reset links', async () => {
+        await deps.tokens.voidAll(target.id, 'password_reset');
+        return 'reset links voided';
+      });
+      const ended = [
+        ...done,
+        ...(failed.length > 0 ? [`not done, a store failed: ${failed.join(', ')}`] : []),
+      ].join(', ');
       await audit.record({
         type: 'account_phone_replaced',
         userId: target.id,
@@ -123,7 +168,10 @@ export function createPhoneReplacement(deps: {
       await deps.notices.notify({ type: 'phone_replaced', user: target, ip, detail: maskPhone(phone) });
       return {
         ok: true,
-        message: `${target.username}’s number is now ${maskPhone(phone)}, to be proven (${ended}). At its next login, after the password, a code goes to the new number.`,
+        message:
+          failed.length > 0
+            ? `${target.username}’s number is now ${maskPhone(phone)}, to be proven, but ${failed.join(', ')} failed: use "End all sessions" and "Reset second factors" on the account's page now.`
+            : `${target.username}’s number is now ${maskPhone(phone)}, to be proven (${ended}). At its next login, after the password, a code goes to the new number.`,
       };
     },
   };

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import { Router, type Request, type Response } from 'express';
 import type { ApiKeyStore } from '../api/keys.js';
+import type { OneTimeTokenStore } from '../account/one-time-tokens.js';
 import type { AuditLog } from '../audit/log.js';
 import type { AccountSessions } from '../auth/account-sessions.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
@@ -38,6 +39,8 @@ export interface AdminRouterDeps {
   /** An account's apps and passkeys, counted before a reset of its second factors. */
   factors: Pick<FactorStore, 'listForUser'>;
   secondFactorReset: SecondFactorReset;
+  /** Reset links, voided when an admin replaces a lost phone. */
+  tokens: Pick<OneTimeTokenStore, 'voidAll'>;
   notices: Notices;
   /** Its counts are forgiven when an admin unlocks an account. */
   throttle: Pick<LoginThrottle, 'forgiveAccount'>;
@@ -161,6 +164,8 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
       registrations: deps.registrations,
       accountSessions: deps.accountSessions,
       rememberedBrowsers: deps.rememberedBrowsers,
+      secondFactorReset: deps.secondFactorReset,
+      tokens: deps.tokens,
       notices: deps.notices,
       audit,
       logger: deps.logger,

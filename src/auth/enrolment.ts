@@ -32,7 +32,17 @@ export interface Enrolment {
   sendCode(req: Request, user: User, channel: Channel): Promise<EnrolSendOutcome>;
 }
 
-const enrolCodesKey = (phone: string) => `enrol:codes:${phone}`;
+/**
+ * Per number, whatever the account: one number typed into many sign-ups still gets three codes a
+ * day from all of them together. Except for an account an admin moved to a new number (it has
+ * logged in before, and its number is not proven yet): its codes count on their own, or a stranger
+ * who learnt the number could use up its three a day with sign-ups naming it, every day, and the
+ * owner could never prove it.
+ */
+const enrolCodesKey = (user: User) =>
+  user.lastLoginAt !== null && user.phoneVerifiedAt === null
+    ? `enrol:codes:${user.phone}:account:${user.id}`
+    : `enrol:codes:${user.phone}`;
 
 export function createEnrolment(deps: {
   limits: RateLimitStore;
@@ -47,9 +57,7 @@ export function createEnrolment(deps: {
       req.session.pendingEnrolment = { userId: user.id, startedAt: clock.now().getTime() };
     },
     async sendCode(req, user, channel) {
-      // Counted per number, whatever the account: one number typed into many sign-ups still gets
-      // three codes a day from all of them together.
-      const key = enrolCodesKey(user.phone);
+      const key = enrolCodesKey(user);
       const taken = await limits.increment(key, DAY_MS);
       // Handed back to the key and the day it was taken in: a send that fails after that day ended
       // must not give the number's next day a fourth code.

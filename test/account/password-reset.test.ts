@@ -283,6 +283,25 @@ describe('resetting a forgotten password', () => {
       expectPage(await stranger.get(link), 410, /This link no longer works/);
     });
 
+    it('when the email is removed, and they do not come back with the next address', async () => {
+      const owner = await signedIn(await accountWithEmail('ada', 'ada@example.com'));
+      const stranger = createBrowser(site().app);
+      await forgot('ada', { as: stranger });
+      const link = await resetLinkFor('ada@example.com');
+      await confirmSettings(site(), owner);
+      expectRedirect(
+        await owner.submit('/account/security', '/account/security/email/remove'),
+        '/account/security',
+      );
+      expectPage(await stranger.get(link), 410, /This link no longer works/);
+      expectRedirect(
+        await owner.submit('/account/security', '/account/security/email', { email: 'ada@example.org' }),
+        '/account/security',
+      );
+      await openNewestLink(mail, createBrowser(site().app), 'ada@example.org');
+      expectPage(await stranger.get(link), 410, /This link no longer works/);
+    });
+
     it('when another address replaces the email', async () => {
       const owner = await signedIn(await accountWithEmail('ada', 'ada@example.com'));
       const stranger = createBrowser(site().app);

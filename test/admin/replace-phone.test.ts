@@ -77,7 +77,7 @@ describe('replacing an account’s phone number from the secure area', () => {
     expectRedirect(await replace(goodForm), `/admin/accounts/${annId}`);
     const account = visibleText((await admin.get(`/admin/accounts/${annId}`)).text);
     expect(account).toContain(
-      `ann’s number is now ${maskPhone(newPhone)}, to be proven (1 session ended, 0 remembered browsers forgotten). At its next login, after the password, a code goes to the new number.`,
+      `ann’s number is now ${maskPhone(newPhone)}, to be proven (1 session ended, 0 apps and passkeys, 0 recovery codes and 0 remembered browsers removed, reset links voided). At its next login, after the password, a code goes to the new number.`,
     );
     expect(account).toContain(`${maskPhone(newPhone)} (not yet proven: a code goes to it at the next login)`);
     expect(await annNow()).toMatchObject({ phone: newPhone, phoneVerifiedAt: null });
@@ -135,7 +135,7 @@ describe('replacing an account’s phone number from the secure area', () => {
     expect(event).toMatchObject({
       userId: annId,
       username: 'ann',
-      detail: `by root (${maskPhone(ann.phone)} to ${maskPhone(newPhone)}; 0 sessions ended, 1 remembered browser forgotten): lost her phone`,
+      detail: `by root (${maskPhone(ann.phone)} to ${maskPhone(newPhone)}; 0 sessions ended, 0 apps and passkeys, 0 recovery codes and 1 remembered browser removed, reset links voided): lost her phone`,
     });
     for (const number of full) expect(event!.detail).not.toContain(number);
     expect(await mail.site.stores.rememberedBrowsers.listForUser(annId)).toEqual([]);
@@ -209,6 +209,65 @@ describe('replacing an account’s phone number from the secure area', () => {
     expectPage(await admin.submit(replacePage(), ownPage, goodForm), 403, /You cannot replace your own/);
     expect((await mail.site.users.findById(rootId))!.phone).toBe(before);
     expect(await auditOf('account_phone_replaced')).toEqual([]);
+  });
+
+  it('is refused for another admin’s account: the operator takes the role away first', async () => {
+    // Threat: one secure-area session moving every other admin's codes (the secure area's too) away.
+    await mail.site.grantAdmin('ann');
+    expectPage(
+      await replace(goodForm),
+      403,
+      /ann is an admin, and an admin’s number cannot be replaced here/,
+    );
+    expect((await annNow()).phone).toBe(ann.phone);
+    expect(await auditOf('account_phone_replaced')).toEqual([]);
+  });
+
+  it('removes the account’s recovery codes, apps and passkeys, and voids the reset links already sent', async () => {
+    // Threat: whoever has the lost phone holds its authenticator app (and perhaps the password saved
+    // on it): once the owner proves the new number, those would open the account again.
+    await mail.site.stores.recoveryCodes.replaceAll(annId, ['a'.repeat(64), 'b'.repeat(64)]);
+    const link = await mail.site.stores.tokens.issue({
+      purpose: 'password_reset',
+      userId: annId,
+      ttlMs: 30 * 60_000,
+    });
+    expectRedirect(await replace(goodForm), `/admin/accounts/${annId}`);
+    expect(await mail.site.stores.tokens.peek('password_reset', link)).toBeNull();
+    const [event] = await auditOf('account_phone_replaced');
+    expect(event!.detail).toContain('2 recovery codes');
+    expect(await mail.site.stores.recoveryCodes.summary(annId)).toMatchObject({ unused: 0 });
+  });
+
+  it('leaves the owner her codes to the new number however many sign-ups name it', async () => {
+    // Threat: a stranger who learnt the new number uses up its three sign-up codes a day with
+    // sign-ups of their own, every day, and the owner can never prove it.
+    expectRedirect(await replace(goodForm), `/admin/accounts/${annId}`);
+    const stranger = createBrowser(mail.site.app);
+    expectRedirect(
+      await stranger.submit('/register', '/register', {
+        username: 'mallory',
+        password: 'a long passphrase for mallory',
+        phone: newPhone,
+        country: 'US',
+        channel: 'sms',
+      }),
+      '/verify',
+    );
+    for (let resend = 0; resend < 2; resend += 1) {
+      mail.site.clock.advance(31_000);
+      await stranger.submit('/verify', '/verify/resend', {});
+    }
+    mail.site.clock.advance(31_000);
+    expectPage(
+      await stranger.submit('/verify', '/verify/resend', {}),
+      429,
+      /No more codes can be sent to this number today/,
+    );
+
+    const owner = createBrowser(mail.site.app);
+    expectRedirect(await submitPassword(owner, ann), '/verify');
+    expectRedirect(await submitCode(owner, lastConsoleCode(mail.site.printed, 'enrol')), '/account');
   });
 
   it('is refused to a signed-in person who is not an admin', async () => {
