@@ -77,7 +77,13 @@ export interface PasswordReset {
    * The link and the reset code were both done: stores the new password, voids the account's other
    * reset links and ends every session of the account, then tells the person by email.
    */
-  setNewPassword(request: { userId: number; password: string; ip?: string }): Promise<SetPasswordOutcome>;
+  /** `verifiedAt`: when the reset's code was entered (the session's resetVerified slot). */
+  setNewPassword(request: {
+    userId: number;
+    password: string;
+    ip?: string;
+    verifiedAt: number;
+  }): Promise<SetPasswordOutcome>;
   /** Resolves when every link handed to the mailer so far has been sent or has failed (for tests, shutdown). */
   settled(): Promise<void>;
 }
@@ -217,8 +223,13 @@ export function createPasswordReset(deps: {
       return user && canResetByEmail(user) ? user : null;
     },
 
-    async setNewPassword({ userId, password, ip }) {
+    async setNewPassword({ userId, password, ip, verifiedAt }) {
       const user = await users.findById(userId);
+      // Nor one whose number was proven after this reset's code was entered: an admin moved it and
+      // its owner proved the new one meanwhile; the reset, made with the old phone, is over.
+      if (user?.phoneVerifiedAt && user.phoneVerifiedAt.getTime() > verifiedAt) {
+        return { ok: false, reason: 'no_account' };
+      }
       // An account whose number is not proven (an admin moved it to a new one while this reset was
       // open) takes no new password either: that would leave its owner, who proves the new number
       // with the password she knows, locked out by whoever held the old phone and the mailbox.

@@ -115,6 +115,7 @@ export function createResetRouter(deps: {
       userId: verified.userId,
       password: form.data.new_password,
       ip: req.ip,
+      verifiedAt: verified.verifiedAt,
     });
     delete req.session.resetVerified;
     delete req.session.pendingReset;

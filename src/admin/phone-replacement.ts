@@ -50,6 +50,15 @@ export type PhoneReplacementOutcome =
 export const OWN_PHONE_REPLACEMENT_REFUSAL =
   'You cannot replace your own phone number here. Ask another admin to do it: they check with you first.';
 
+/** What the admin does about a step of the replacement that a store failed. */
+const REMEDIES: Record<string, string> = {
+  'ending its sessions': 'Use "End all sessions" on the account’s page now.',
+  'removing its second factors': 'Use "Reset second factors" on the account’s page now.',
+  'forgetting its remembered browsers': 'Use "Reset second factors" on the account’s page now.',
+  'voiding its reset links':
+    'Links already sent lapse within 30 minutes of sending; until the new number is proven they open nothing.',
+};
+
 export interface PhoneReplacement {
   replace(request: PhoneReplacementRequest): Promise<PhoneReplacementOutcome>;
 }
@@ -170,7 +179,7 @@ export function createPhoneReplacement(deps: {
         ok: true,
         message:
           failed.length > 0
-            ? `${target.username}’s number is now ${maskPhone(phone)}, to be proven, but ${failed.join(', ')} failed: use "End all sessions" and "Reset second factors" on the account's page now.`
+            ? `${target.username}’s number is now ${maskPhone(phone)}, to be proven, but ${failed.join(', ')} failed. ${[...new Set(failed.map((what) => REMEDIES[what]))].join(' ')}`
             : `${target.username}’s number is now ${maskPhone(phone)}, to be proven (${ended}). At its next login, after the password, a code goes to the new number.`,
       };
     },

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createUnprovenAccountsTask } from '../../src/auth/enrolment.js';
 import { ACCOUNTS_PER_PHONE_MESSAGE } from '../../src/fraud/registration-guard.js';
 import { formatPhoneForDisplay, maskPhone } from '../../src/users/phone.js';
-import { createBrowser, type Browser } from '../helpers/agent.js';
+import { createBrowser, csrfTokenIn, type Browser } from '../helpers/agent.js';
 import { lastConsoleCode } from '../helpers/create-test-app.js';
 import { eventually } from '../helpers/eventually.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
@@ -15,7 +15,7 @@ import {
   submitPassword,
   type TestAccount,
 } from '../helpers/flows.js';
-import { createMailTestApp, type MailTestApp } from '../helpers/mail.js';
+import { createMailTestApp, linkPathIn, type MailTestApp } from '../helpers/mail.js';
 import { openNewestLink, securityPageText } from '../helpers/security.js';
 
 /**
@@ -237,6 +237,45 @@ describe('replacing an account’s phone number from the secure area', () => {
     const [event] = await auditOf('account_phone_replaced');
     expect(event!.detail).toContain('2 recovery codes');
     expect(await mail.site.stores.recoveryCodes.summary(annId)).toMatchObject({ unused: 0 });
+  });
+
+  it('turns a login without the second step back on', async () => {
+    // Threat: MFA_POLICY=optional, the owner had turned the code off, and whoever has the lost
+    // phone has the password saved on it: once she proves the new number, the password alone opens it.
+    await mail.site.users.setTwoFactorOff(annId, true);
+    expectRedirect(await replace(goodForm), `/admin/accounts/${annId}`);
+    expect((await annNow()).twoFactorOffAt).toBeNull();
+  });
+
+  it('gives no new password to a reset verified with the old phone before the move, once the new number is proven', async () => {
+    // Threat: whoever holds the old phone and the mailbox verifies a reset; the admin moves the
+    // number; the owner proves it; the old reset would then set a password and lock her out again.
+    const thief = createBrowser(mail.site.app);
+    const forgot = await thief.get('/forgot');
+    await thief.agent
+      .post('/forgot')
+      .type('form')
+      .send({ identifier: 'ann', _csrf: csrfTokenIn(forgot.text) });
+    const link = linkPathIn(await mail.waitForMail('ann@example.com', 2));
+    expectRedirect(await thief.submit(link, link), '/verify');
+    expectRedirect(await submitCode(thief, lastConsoleCode(mail.site.printed, 'reset')), '/reset/password');
+    mail.site.clock.advance(60_000);
+
+    expectRedirect(await replace(goodForm), `/admin/accounts/${annId}`);
+    const owner = createBrowser(mail.site.app);
+    expectRedirect(await submitPassword(owner, ann), '/verify');
+    expectRedirect(await submitCode(owner, lastConsoleCode(mail.site.printed, 'enrol')), '/account');
+
+    mail.site.clock.advance(1_000);
+    expectRedirect(
+      await thief.submit('/reset/password', '/reset/password', {
+        new_password: 'the thief’s own passphrase',
+        confirm_password: 'the thief’s own passphrase',
+      }),
+      '/forgot',
+    );
+    expectPage(await owner.get('/account'), 200, /ann/);
+    expectRedirect(await submitPassword(createBrowser(mail.site.app), ann), '/verify');
   });
 
   it('leaves the owner her codes to the new number however many sign-ups name it', async () => {

@@ -219,11 +219,15 @@ export function createSqlUserStore({ db, dialect }: SqlDatabase, clock: Clock): 
     async replacePhoneToProve(id, from, to) {
       const result = await db
         .updateTable('users')
-        .set({ phone_e164: to, phone_verified_at: null })
+        // A login without the second step (MFA_POLICY=optional) ends too: whoever has the lost
+        // phone may have the password saved on it.
+        .set({ phone_e164: to, phone_verified_at: null, two_factor_off_at: null })
         .where('id', '=', id)
         .where('phone_e164', '=', from)
         // Housekeeping deletes unproven accounts that never logged in: this one never becomes one.
         .where('last_login_at', 'is not', null)
+        // Never an admin's, in the same write (phone-replacement.ts refuses it first, with its reason).
+        .where('is_admin', '=', 0)
         .executeTakeFirst();
       return result.numUpdatedRows === 1n;
     },
