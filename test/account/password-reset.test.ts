@@ -259,20 +259,21 @@ describe('resetting a forgotten password', () => {
   });
 
   describe('voids the links already sent', () => {
-    const signedIn = async (account: TestAccount) => {
+    /** Ada signed in and past the settings confirmation; a stranger had a reset link sent to her. */
+    async function linkSentWhileAdaIsSignedIn() {
+      const account = await accountWithEmail('ada', 'ada@example.com');
       const owner = createBrowser(site().app);
       await logIn(site(), owner, account);
-      return owner;
-    };
-    // Threat: a link sent to a mailbox that was the account's way back in, still good after the
-    // person moved their email away from it or chose a new password.
-    it('when the password is changed', async () => {
-      const account = await accountWithEmail('ada', 'ada@example.com');
-      const owner = await signedIn(account);
       const stranger = createBrowser(site().app);
       await forgot('ada', { as: stranger });
       const link = await resetLinkFor('ada@example.com');
       await confirmSettings(site(), owner);
+      return { account, owner, stranger, link };
+    }
+    // Threat: a link sent to a mailbox that was the account's way back in, still good after the
+    // person moved their email away from it or chose a new password.
+    it('when the password is changed', async () => {
+      const { account, owner, stranger, link } = await linkSentWhileAdaIsSignedIn();
       expectRedirect(
         await owner.submit('/account/security', '/account/security/password', {
           current_password: account.password,
@@ -284,11 +285,7 @@ describe('resetting a forgotten password', () => {
     });
 
     it('when the email is removed, and they do not come back with the next address', async () => {
-      const owner = await signedIn(await accountWithEmail('ada', 'ada@example.com'));
-      const stranger = createBrowser(site().app);
-      await forgot('ada', { as: stranger });
-      const link = await resetLinkFor('ada@example.com');
-      await confirmSettings(site(), owner);
+      const { owner, stranger, link } = await linkSentWhileAdaIsSignedIn();
       expectRedirect(
         await owner.submit('/account/security', '/account/security/email/remove'),
         '/account/security',
@@ -303,11 +300,7 @@ describe('resetting a forgotten password', () => {
     });
 
     it('when another address replaces the email', async () => {
-      const owner = await signedIn(await accountWithEmail('ada', 'ada@example.com'));
-      const stranger = createBrowser(site().app);
-      await forgot('ada', { as: stranger });
-      const link = await resetLinkFor('ada@example.com');
-      await confirmSettings(site(), owner);
+      const { owner, stranger, link } = await linkSentWhileAdaIsSignedIn();
       expectRedirect(
         await owner.submit('/account/security', '/account/security/email', { email: 'ada@example.org' }),
         '/account/security',
