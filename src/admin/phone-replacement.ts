@@ -144,7 +144,7 @@ export function createPhoneReplacement(deps: {
         const removed = await deps.secondFactorReset.removeAllSecondFactors(target.id);
         return `${counted(removed.factors, 'app or passkey', 'apps and passkeys')}, ${counted(removed.recoveryCodes, 'recovery code', 'recovery codes')} and ${counted(removed.rememberedBrowsers, 'remembered browser', 'remembered browsers')} removed`;
       });
-      if (failed.length > 0) {
+      if (failed.includes('removing its second factors')) {
         // The remembered browsers at least, which would skip the code to the new number's logins.
         await step(
           'forgetting its remembered browsers',
