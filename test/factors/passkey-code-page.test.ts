@@ -13,7 +13,7 @@ import {
   logIn,
   register,
   submitPassword,
-  wrongFor,
+  wrongCodesByAStranger,
   type TestAccount,
 } from '../helpers/flows.js';
 import { answerWithPasskey, postNewPasskey } from '../helpers/passkeys.js';
@@ -171,14 +171,7 @@ describe('passkeys on the code page', () => {
     // nobody can guess, was locked out with them.
     async function pausedByAStranger() {
       await logOut(browser);
-      const stranger = createBrowser(site.app);
-      for (let guess = 0; guess < 10; guess += 1) {
-        if (guess % 5 === 0) {
-          site.clock.advanceMinutes(1);
-          expectRedirect(await submitPassword(stranger, account), '/verify');
-        }
-        await stranger.submit('/verify', '/verify', { code: wrongFor(lastConsoleCode(site.printed)) });
-      }
+      await wrongCodesByAStranger(site, account);
       const rosa = (await site.users.findByUsername('rosa'))!;
       expect(await site.audit.recent(5)).toContainEqual(expect.objectContaining({ type: 'code_lockout' }));
       return rosa;

@@ -1,13 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBrowser, type Browser } from '../helpers/agent.js';
-import {
-  consoleCodesPrinted,
-  createTestApp,
-  lastConsoleCode,
-  type TestApp,
-} from '../helpers/create-test-app.js';
+import { consoleCodesPrinted, createTestApp, type TestApp } from '../helpers/create-test-app.js';
 import { expectPage, expectRedirect, visibleText } from '../helpers/expectations.js';
-import { logIn, register, submitPassword, wrongFor, type TestAccount } from '../helpers/flows.js';
+import { logIn, register, wrongCodesByAStranger, type TestAccount } from '../helpers/flows.js';
 import { answerWithPasskey, postNewPasskey } from '../helpers/passkeys.js';
 import { confirmSettings } from '../helpers/security.js';
 import {
@@ -48,14 +43,7 @@ describe('step-ups while a stranger’s wrong codes pause code entry', () => {
 
   /** The stranger: Rosa's password, then 10 wrong login codes, which pause her code entry. */
   async function pauseByAStranger() {
-    const stranger = createBrowser(site.app);
-    for (let guess = 0; guess < 10; guess += 1) {
-      if (guess % 5 === 0) {
-        site.clock.advanceMinutes(1);
-        expectRedirect(await submitPassword(stranger, account), '/verify');
-      }
-      await stranger.submit('/verify', '/verify', { code: wrongFor(lastConsoleCode(site.printed)) });
-    }
+    await wrongCodesByAStranger(site, account);
     expect(await site.audit.recent(5)).toContainEqual(expect.objectContaining({ type: 'code_lockout' }));
   }
 

@@ -1,6 +1,6 @@
 import { CookieAccessInfo, type CookieJar } from 'cookiejar';
 import type { Channel } from '../../src/mfa/provider.js';
-import type { Browser } from './agent.js';
+import { createBrowser, type Browser } from './agent.js';
 import { lastConsoleCode, type TestApp } from './create-test-app.js';
 import { expectRedirect } from './expectations.js';
 
@@ -128,4 +128,24 @@ export async function submitCode(browser: Browser, code: string) {
 export async function logIn(site: Pick<TestApp, 'printed'>, browser: Browser, account: TestAccount) {
   expectRedirect(await submitPassword(browser, account), '/verify');
   expectRedirect(await submitCode(browser, lastConsoleCode(site.printed)), '/account');
+}
+
+/**
+ * A stranger with the account's password, entering wrong codes in a browser of their own (the
+ * password again after every fifth, when its code closes): 10 of them pause the account's code
+ * entry for everyone.
+ */
+export async function wrongCodesByAStranger(
+  site: Pick<TestApp, 'app' | 'printed' | 'clock'>,
+  account: TestAccount,
+  count = 10,
+): Promise<void> {
+  const stranger = createBrowser(site.app);
+  for (let guess = 0; guess < count; guess += 1) {
+    if (guess % 5 === 0) {
+      site.clock.advanceMinutes(1);
+      expectRedirect(await submitPassword(stranger, account), '/verify');
+    }
+    await stranger.submit('/verify', '/verify', { code: wrongFor(lastConsoleCode(site.printed)) });
+  }
 }
